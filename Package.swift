@@ -1,0 +1,92 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "kontor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kontor-server", targets: ["kontor-server"]),
+        .executable(name: "kontorctl", targets: ["kontorctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Domain and wire types, JSON coders, RFC 9421 signing, pure policy logic. No I/O.
+        .target(
+            name: "KontorCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Small storage protocols; every backend conforms and passes Tests/KontorStoreTests.
+        .target(name: "KontorStore", dependencies: ["KontorCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "KontorSQLite",
+            dependencies: ["KontorStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KontorServer",
+            dependencies: [
+                "KontorCore", "KontorStore", "KontorSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KontorCLI",
+            dependencies: [
+                "KontorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "kontor-server", dependencies: ["KontorServer"], swiftSettings: swiftSettings),
+        .executableTarget(name: "kontorctl", dependencies: ["KontorCLI"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "KontorCoreTests", dependencies: ["KontorCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KontorStoreTests",
+            dependencies: ["KontorStore", "KontorSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KontorServerTests",
+            dependencies: [
+                "KontorServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["KontorCore", "KontorCLI"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

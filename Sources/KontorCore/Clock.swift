@@ -1,0 +1,14 @@
+import Foundation
+
+/// The wall clock, injected everywhere time matters so tests set it instead of sleeping.
+public struct WallClock: Sendable {
+    private let read: @Sendable () -> Date
+
+    public init(_ read: @escaping @Sendable () -> Date) { self.read = read }
+
+    /// The current instant.
+    public func now() -> Date { read() }
+
+    /// The system clock.
+    public static let system = WallClock { Date() }
+}

@@ -1,0 +1,234 @@
+import Foundation
+
+/// What an API token may do. Each role includes everything the roles before it may do.
+public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    /// Reads everything, changes nothing.
+    case auditor
+    /// Also manages persons, devices, enrollment tokens and commands.
+    case `operator`
+    /// Also manages API tokens and settings.
+    case admin
+
+    private var rank: Int {
+        switch self {
+        case .auditor: 0
+        case .operator: 1
+        case .admin: 2
+        }
+    }
+
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
+
+    /// True when this role may do what `required` may do.
+    public func allows(_ required: Role) -> Bool { self >= required }
+}
+
+/// An admin API token as stored and listed; the secret itself is never kept.
+public struct APIToken: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+
+    public init(id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil, lastUsedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+/// An employee: the owner of devices and, later, of a work container.
+public struct Person: Codable, Sendable, Equatable {
+    public var id: String
+    public var email: String
+    public var displayName: String
+    public var groups: [String]
+    public var status: PersonStatus
+    public var createdAt: Date
+
+    public init(id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date) {
+        self.id = id
+        self.email = email
+        self.displayName = displayName
+        self.groups = groups
+        self.status = status
+        self.createdAt = createdAt
+    }
+}
+
+/// Where a person is in their life cycle.
+public enum PersonStatus: String, Codable, Sendable, CaseIterable {
+    case active
+    case offboarding
+    case offboarded
+}
+
+/// A one-time (or N-time) token that lets a device join.
+public struct EnrollmentToken: Codable, Sendable, Equatable {
+    public var id: String
+    public var personId: String?
+    public var group: String?
+    public var maxUses: Int
+    public var uses: Int
+    public var expiresAt: Date
+    public var createdAt: Date
+    public var revokedAt: Date?
+    public var createdBy: String?
+
+    public init(
+        id: String, personId: String?, group: String?, maxUses: Int, uses: Int = 0, expiresAt: Date, createdAt: Date,
+        revokedAt: Date? = nil, createdBy: String? = nil
+    ) {
+        self.id = id
+        self.personId = personId
+        self.group = group
+        self.maxUses = maxUses
+        self.uses = uses
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.createdBy = createdBy
+    }
+
+    /// The token's state at `now`.
+    public func state(at now: Date) -> EnrollmentTokenState {
+        if revokedAt != nil { return .revoked }
+        if uses >= maxUses { return .usedUp }
+        if now >= expiresAt { return .expired }
+        return .active
+    }
+}
+
+/// Whether an enrollment token can still be used.
+public enum EnrollmentTokenState: String, Codable, Sendable {
+    case active
+    case expired
+    case usedUp
+    case revoked
+}
+
+/// Facts a device reports about itself. Nothing here identifies the hardware: the machine id is
+/// sent only as an app-specific hash.
+public struct DeviceFacts: Codable, Sendable, Equatable {
+    public var hostname: String
+    public var osRelease: String
+    public var kernel: String
+    public var machineIdHash: String
+    public var agentVersion: String
+
+    public init(hostname: String, osRelease: String, kernel: String, machineIdHash: String, agentVersion: String) {
+        self.hostname = hostname
+        self.osRelease = osRelease
+        self.kernel = kernel
+        self.machineIdHash = machineIdHash
+        self.agentVersion = agentVersion
+    }
+
+    /// Checks lengths and characters; returns a message naming the first bad field.
+    public func validationError() -> String? {
+        let fields: [(String, String, Int)] = [
+            ("facts.hostname", hostname, 253), ("facts.osRelease", osRelease, 256), ("facts.kernel", kernel, 256),
+            ("facts.machineIdHash", machineIdHash, 128), ("facts.agentVersion", agentVersion, 64),
+        ]
+        for (name, value, limit) in fields {
+            if value.isEmpty { return "\(name): must not be empty" }
+            if value.utf8.count > limit { return "\(name): longer than \(limit) bytes" }
+            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                return "\(name): contains control characters"
+            }
+        }
+        return nil
+    }
+}
+
+/// Where a device is in its life cycle. Devices are never deleted: a replaced or revoked device stays
+/// as a tombstone so its ID can never be handed out again.
+public enum DeviceStatus: String, Codable, Sendable, CaseIterable {
+    case active
+    /// Re-enrolled under a new ID; this record is the predecessor's tombstone.
+    case replaced
+    /// Identity revoked; requests signed with its key are refused.
+    case revoked
+}
+
+/// An enrolled device as the admin API shows it.
+public struct Device: Codable, Sendable, Equatable {
+    public var id: String
+    public var personId: String?
+    public var group: String?
+    public var status: DeviceStatus
+    public var keyId: String
+    public var publicKey: String
+    public var facts: DeviceFacts
+    public var enrolledAt: Date
+    public var lastSeen: Date?
+    public var appliedPolicyHash: String?
+    public var agentStatus: AgentReport?
+    public var predecessorId: String?
+    public var successorId: String?
+    public var acceptedTermsVersion: String?
+    public var revokedAt: Date?
+
+    public init(
+        id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,
+        facts: DeviceFacts, enrolledAt: Date, lastSeen: Date? = nil, appliedPolicyHash: String? = nil,
+        agentStatus: AgentReport? = nil, predecessorId: String? = nil, successorId: String? = nil,
+        acceptedTermsVersion: String? = nil, revokedAt: Date? = nil
+    ) {
+        self.id = id
+        self.personId = personId
+        self.group = group
+        self.status = status
+        self.keyId = keyId
+        self.publicKey = publicKey
+        self.facts = facts
+        self.enrolledAt = enrolledAt
+        self.lastSeen = lastSeen
+        self.appliedPolicyHash = appliedPolicyHash
+        self.agentStatus = agentStatus
+        self.predecessorId = predecessorId
+        self.successorId = successorId
+        self.acceptedTermsVersion = acceptedTermsVersion
+        self.revokedAt = revokedAt
+    }
+}
+
+/// What the agent says about its own state at check-in.
+public struct AgentReport: Codable, Sendable, Equatable {
+    /// `ok`, `degraded` or `error`.
+    public var state: String
+    /// A short human-readable note, e.g. the last error.
+    public var message: String?
+
+    public init(state: String, message: String? = nil) {
+        self.state = state
+        self.message = message
+    }
+
+    /// Checks size and values; returns a message naming the first bad field.
+    public func validationError() -> String? {
+        guard ["ok", "degraded", "error"].contains(state) else { return "status.state: expected one of ok, degraded, error" }
+        if let message, message.utf8.count > 1024 { return "status.message: longer than 1024 bytes" }
+        return nil
+    }
+}
+
+/// The record of the usage terms a person accepted when their device enrolled.
+public struct ConsentRecord: Codable, Sendable, Equatable {
+    public var deviceId: String
+    public var personId: String?
+    public var termsVersion: String
+    public var acceptedAt: Date
+
+    public init(deviceId: String, personId: String?, termsVersion: String, acceptedAt: Date) {
+        self.deviceId = deviceId
+        self.personId = personId
+        self.termsVersion = termsVersion
+        self.acceptedAt = acceptedAt
+    }
+}

@@ -1,0 +1,357 @@
+import Crypto
+import Foundation
+import RawStructuredFieldValues
+
+// RFC 9421 HTTP Message Signatures with Ed25519, and RFC 9530 Content-Digest.
+//
+// No Swift library implements these on Linux, so Kontor does, on top of swift-http-structured-headers
+// for the RFC 8941 parsing and serialisation the signature base depends on. Supported: the derived
+// components @method, @authority, @path, @query, @request-target and @status; HTTP fields, with the
+// `key` (dictionary member) and `req` (field of the request a response answers) parameters. Anything
+// else (`sf`, `bs`, `tr`, @query-param, @target-uri, @scheme) is refused with a clear error rather
+// than guessed at.
+
+/// An HTTP request or response, reduced to what a signature can cover.
+public struct SignatureMessage: Sendable {
+    /// The request line or status of the message.
+    public enum Start: Sendable {
+        case request(method: String, authority: String, path: String, query: String?)
+        case response(status: Int)
+    }
+
+    public var start: Start
+    /// Field values by lowercased name; repeated fields are combined with ", " (RFC 9421 §2.1).
+    public private(set) var fields: [String: String]
+    private var relatedRequestBox: [SignatureMessage]
+
+    /// The request a response answers, for components with the `req` parameter.
+    public var relatedRequest: SignatureMessage? {
+        get { relatedRequestBox.first }
+        set { relatedRequestBox = newValue.map { [$0] } ?? [] }
+    }
+
+    /// A request. `authority` is the Host (lowercased here), `path` the encoded path, `query` the encoded
+    /// query without "?" (nil when the target has none).
+    public init(method: String, authority: String, path: String, query: String?, headers: [(String, String)]) {
+        self.start = .request(method: method, authority: authority.lowercased(), path: path.isEmpty ? "/" : path, query: query)
+        self.fields = Self.combine(headers)
+        self.relatedRequestBox = []
+    }
+
+    /// A response, optionally with the request it answers.
+    public init(status: Int, headers: [(String, String)], request: SignatureMessage? = nil) {
+        self.start = .response(status: status)
+        self.fields = Self.combine(headers)
+        self.relatedRequestBox = request.map { [$0] } ?? []
+    }
+
+    /// Sets (replaces) a field.
+    public mutating func setField(_ name: String, _ value: String) {
+        fields[name.lowercased()] = value.trimmingCharacters(in: .whitespaces)
+    }
+
+    private static func combine(_ headers: [(String, String)]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (name, value) in headers {
+            let key = name.lowercased()
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            if let existing = out[key] { out[key] = existing + ", " + trimmed } else { out[key] = trimmed }
+        }
+        return out
+    }
+}
+
+/// A covered component: its name (`@method`, `content-digest`) and parameters.
+public struct SignatureComponent: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    /// Dictionary member to select (`;key="..."`).
+    public var key: String?
+    /// Take the value from the request a response answers (`;req`).
+    public var fromRequest: Bool
+
+    public init(_ name: String, key: String? = nil, fromRequest: Bool = false) {
+        self.name = name
+        self.key = key
+        self.fromRequest = fromRequest
+    }
+
+    /// The serialised component identifier, e.g. `"signature";key="kontor";req`.
+    public var description: String { (try? Self.serialize(item)) ?? "\"\(name)\"" }
+
+    var item: Item {
+        var params = OrderedMap<String, BareItem>()
+        if let key { params["key"] = .string(key) }
+        if fromRequest { params["req"] = .bool(true) }
+        return Item(bareItem: .string(name), parameters: params)
+    }
+
+    static func serialize(_ item: Item) throws -> String {
+        var serializer = StructuredFieldValueSerializer()
+        return String(decoding: try serializer.writeItemFieldValue(item), as: UTF8.self)
+    }
+}
+
+/// The signature parameters (RFC 9421 §2.3).
+public struct SignatureParameters: Sendable, Equatable {
+    public var components: [SignatureComponent]
+    public var created: Int?
+    public var expires: Int?
+    public var nonce: String?
+    public var keyID: String?
+    public var algorithm: String?
+    public var tag: String?
+    /// The order the parameters are serialised in: the signer's order when parsed, since the
+    /// signature base depends on it.
+    public var order: [String] = ["created", "expires", "keyid", "alg", "nonce", "tag"]
+
+    public init(
+        components: [SignatureComponent], created: Int?, keyID: String?, nonce: String? = nil, algorithm: String? = "ed25519",
+        expires: Int? = nil, tag: String? = nil
+    ) {
+        self.components = components
+        self.created = created
+        self.keyID = keyID
+        self.nonce = nonce
+        self.algorithm = algorithm
+        self.expires = expires
+        self.tag = tag
+    }
+}
+
+/// Why a signature was refused. Each case maps to its own API error code.
+public enum HTTPSignatureError: Error, Equatable, CustomStringConvertible {
+    case missing
+    case malformed(String)
+    case unsupported(String)
+    case missingComponent(String)
+    case requiredComponentNotCovered(String)
+    case unknownKey(String)
+    case invalidSignature
+    case digestMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .missing: "no Signature-Input and Signature fields"
+        case .malformed(let why): "malformed signature: \(why)"
+        case .unsupported(let what): "unsupported in a signature: \(what)"
+        case .missingComponent(let name): "covered component \(name) is not in the message"
+        case .requiredComponentNotCovered(let name): "the signature must cover \(name)"
+        case .unknownKey(let id): "unknown key \(id)"
+        case .invalidSignature: "signature does not verify"
+        case .digestMismatch(let why): "content digest: \(why)"
+        }
+    }
+}
+
+/// A signature that verified, with its parameters for the caller's freshness and replay checks.
+public struct VerifiedSignature: Sendable, Equatable {
+    public var label: String
+    public var parameters: SignatureParameters
+    /// The raw signature bytes, e.g. to bind a response to this request.
+    public var signature: Data
+}
+
+/// Creates and verifies RFC 9421 signatures with Ed25519.
+public enum HTTPMessageSignatures {
+    /// The signature base (RFC 9421 §2.5) for `parameters` over `message`.
+    public static func signatureBase(for message: SignatureMessage, parameters: SignatureParameters) throws -> String {
+        var lines: [String] = []
+        var seen = Set<String>()
+        for component in parameters.components {
+            let identifier = component.description
+            guard seen.insert(identifier).inserted else { throw HTTPSignatureError.malformed("component \(identifier) covered twice") }
+            let value = try resolve(component, in: message)
+            guard !value.contains("\n"), !value.contains("\r") else {
+                throw HTTPSignatureError.malformed("value of \(identifier) contains a line break")
+            }
+            lines.append("\(identifier): \(value)")
+        }
+        lines.append("\"@signature-params\": \(try serializeParameters(parameters))")
+        let base = lines.joined(separator: "\n")
+        guard base.utf8.allSatisfy({ $0 < 0x80 }) else { throw HTTPSignatureError.malformed("signature base is not ASCII") }
+        return base
+    }
+
+    /// Signs `message`; returns the `Signature-Input` and `Signature` field values to send.
+    public static func sign(
+        _ message: SignatureMessage, parameters: SignatureParameters, label: String = DeviceAPI.signatureLabel,
+        key: Curve25519.Signing.PrivateKey
+    ) throws -> (signatureInput: String, signature: String) {
+        let base = try signatureBase(for: message, parameters: parameters)
+        let signature = try key.signature(for: Data(base.utf8))
+        let params = try serializeParameters(parameters)
+        return ("\(label)=\(params)", "\(label)=:\(signature.base64EncodedString()):")
+    }
+
+    /// Parses the signature with `label` (or the only one present) from `message`, checks that it covers
+    /// `required`, looks its key up with `key`, and verifies it. Freshness and replay are the caller's checks.
+    public static func verify(
+        _ message: SignatureMessage, label: String? = nil, required: [String] = [],
+        key: (_ keyID: String) throws -> Curve25519.Signing.PublicKey
+    ) throws -> VerifiedSignature {
+        let (chosenLabel, parameters, signature) = try parse(message, label: label)
+        let covered = Set(parameters.components.filter { $0.key == nil && !$0.fromRequest }.map(\.name))
+        for name in required where !covered.contains(name) { throw HTTPSignatureError.requiredComponentNotCovered(name) }
+        if let algorithm = parameters.algorithm, algorithm != "ed25519" {
+            throw HTTPSignatureError.unsupported("algorithm \(algorithm)")
+        }
+        guard let keyID = parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
+        let publicKey = try key(keyID)
+        let base = try signatureBase(for: message, parameters: parameters)
+        guard publicKey.isValidSignature(signature, for: Data(base.utf8)) else { throw HTTPSignatureError.invalidSignature }
+        return VerifiedSignature(label: chosenLabel, parameters: parameters, signature: signature)
+    }
+
+    /// Reads the signature parameters and bytes with `label` from the message's fields.
+    public static func parse(_ message: SignatureMessage, label: String? = nil) throws -> (String, SignatureParameters, Data) {
+        guard let inputField = message.fields["signature-input"], let signatureField = message.fields["signature"] else {
+            throw HTTPSignatureError.missing
+        }
+        let inputs: OrderedMap<String, ItemOrInnerList>
+        let signatures: OrderedMap<String, ItemOrInnerList>
+        do {
+            var p1 = StructuredFieldValueParser(Array(inputField.utf8))
+            inputs = try p1.parseDictionaryFieldValue()
+            var p2 = StructuredFieldValueParser(Array(signatureField.utf8))
+            signatures = try p2.parseDictionaryFieldValue()
+        } catch {
+            throw HTTPSignatureError.malformed("Signature-Input or Signature is not a structured field dictionary")
+        }
+        let chosen: String
+        if let label {
+            chosen = label
+        } else if inputs.count == 1 {
+            chosen = inputs[inputs.startIndex].0
+        } else {
+            throw HTTPSignatureError.malformed("several signatures and no label chosen")
+        }
+        guard case .innerList(let list)? = inputs[chosen] else {
+            throw HTTPSignatureError.malformed("no signature input labelled \(chosen)")
+        }
+        guard case .item(let signatureItem)? = signatures[chosen], case .undecodedByteSequence(let b64) = signatureItem.bareItem,
+            let signature = Data(base64Encoded: b64)
+        else { throw HTTPSignatureError.malformed("no signature bytes labelled \(chosen)") }
+
+        var components: [SignatureComponent] = []
+        for item in list.bareInnerList {
+            guard case .string(let name) = item.bareItem else { throw HTTPSignatureError.malformed("component names must be strings") }
+            guard name == name.lowercased() else { throw HTTPSignatureError.malformed("component \(name) is not lowercase") }
+            var component = SignatureComponent(name)
+            for (param, value) in item.parameters {
+                switch (param, value) {
+                case ("key", .string(let key)): component.key = key
+                case ("req", .bool(true)): component.fromRequest = true
+                default: throw HTTPSignatureError.unsupported("component parameter \(param) on \(name)")
+                }
+            }
+            components.append(component)
+        }
+        var parameters = SignatureParameters(components: components, created: nil, keyID: nil, algorithm: nil)
+        parameters.order = []
+        for (name, value) in list.parameters {
+            parameters.order.append(name)
+            switch (name, value) {
+            case ("created", .integer(let v)): parameters.created = v
+            case ("expires", .integer(let v)): parameters.expires = v
+            case ("nonce", .string(let v)): parameters.nonce = v
+            case ("keyid", .string(let v)): parameters.keyID = v
+            case ("alg", .string(let v)): parameters.algorithm = v
+            case ("tag", .string(let v)): parameters.tag = v
+            default: throw HTTPSignatureError.malformed("signature parameter \(name) has the wrong type or is unknown")
+            }
+        }
+        return (chosen, parameters, signature)
+    }
+
+    /// The `@signature-params` value: the inner list of components with its parameters.
+    static func serializeParameters(_ p: SignatureParameters) throws -> String {
+        var inner = BareInnerList()
+        for component in p.components { inner.append(component.item) }
+        var params = OrderedMap<String, BareItem>()
+        for name in p.order {
+            switch name {
+            case "created": if let v = p.created { params[name] = .integer(v) }
+            case "expires": if let v = p.expires { params[name] = .integer(v) }
+            case "keyid": if let v = p.keyID { params[name] = .string(v) }
+            case "alg": if let v = p.algorithm { params[name] = .string(v) }
+            case "nonce": if let v = p.nonce { params[name] = .string(v) }
+            case "tag": if let v = p.tag { params[name] = .string(v) }
+            default: break
+            }
+        }
+        var serializer = StructuredFieldValueSerializer()
+        do {
+            return String(decoding: try serializer.writeListFieldValue([.innerList(InnerList(bareInnerList: inner, parameters: params))]), as: UTF8.self)
+        } catch {
+            throw HTTPSignatureError.malformed("signature parameters cannot be serialised: \(error)")
+        }
+    }
+
+    static func resolve(_ component: SignatureComponent, in message: SignatureMessage) throws -> String {
+        var source = message
+        if component.fromRequest {
+            guard let request = message.relatedRequest else { throw HTTPSignatureError.missingComponent(component.description) }
+            source = request
+        }
+        if component.name.hasPrefix("@") {
+            guard component.key == nil else { throw HTTPSignatureError.unsupported("key on \(component.name)") }
+            switch (component.name, source.start) {
+            case ("@method", .request(let method, _, _, _)): return method
+            case ("@authority", .request(_, let authority, _, _)): return authority
+            case ("@path", .request(_, _, let path, _)): return path
+            case ("@query", .request(_, _, _, let query)): return "?" + (query ?? "")
+            case ("@request-target", .request(_, _, let path, let query)): return query.map { "\(path)?\($0)" } ?? path
+            case ("@status", .response(let status)): return String(status)
+            case ("@method", _), ("@authority", _), ("@path", _), ("@query", _), ("@request-target", _), ("@status", _):
+                throw HTTPSignatureError.malformed("\(component.name) does not apply to this message")
+            default:
+                throw HTTPSignatureError.unsupported("derived component \(component.name)")
+            }
+        }
+        guard let value = source.fields[component.name] else { throw HTTPSignatureError.missingComponent(component.description) }
+        guard let key = component.key else { return value }
+        var parser = StructuredFieldValueParser(Array(value.utf8))
+        guard let dictionary = try? parser.parseDictionaryFieldValue(), let member = dictionary[key] else {
+            throw HTTPSignatureError.missingComponent(component.description)
+        }
+        var serializer = StructuredFieldValueSerializer()
+        let out: [UInt8]
+        switch member {
+        case .item(let item): out = try serializer.writeItemFieldValue(item)
+        case .innerList(let list): out = try serializer.writeListFieldValue([.innerList(list)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// RFC 9530 Content-Digest with SHA-256 and SHA-512.
+public enum ContentDigest {
+    /// The `Content-Digest` value Kontor sends: `sha-256=:<base64>:`.
+    public static func header(for body: some DataProtocol) -> String {
+        "sha-256=:\(Data(SHA256.hash(data: body)).base64EncodedString()):"
+    }
+
+    /// Checks `field` against `body`. Every sha-256 and sha-512 member must match, at least one must be
+    /// present; members with other algorithms are ignored.
+    public static func verify(_ field: String?, body: some DataProtocol) throws {
+        guard let field else { throw HTTPSignatureError.digestMismatch("no Content-Digest field") }
+        var parser = StructuredFieldValueParser(Array(field.utf8))
+        guard let members = try? parser.parseDictionaryFieldValue() else {
+            throw HTTPSignatureError.digestMismatch("Content-Digest is not a structured field dictionary")
+        }
+        var checked = 0
+        for (algorithm, member) in members {
+            let expected: Data
+            switch algorithm {
+            case "sha-256": expected = Data(SHA256.hash(data: body))
+            case "sha-512": expected = Data(SHA512.hash(data: body))
+            default: continue
+            }
+            guard case .item(let item) = member, case .undecodedByteSequence(let b64) = item.bareItem, let got = Data(base64Encoded: b64)
+            else { throw HTTPSignatureError.digestMismatch("\(algorithm) is not a byte sequence") }
+            guard Bytes.constantTimeEqual(got, expected) else { throw HTTPSignatureError.digestMismatch("\(algorithm) does not match the body") }
+            checked += 1
+        }
+        guard checked > 0 else { throw HTTPSignatureError.digestMismatch("no sha-256 or sha-512 member") }
+    }
+}

@@ -1,0 +1,195 @@
+import Crypto
+import Foundation
+
+/// Paths of the device-facing API, shared by the server and every client.
+public enum DeviceAPI {
+    public static let enrollPath = "/api/v1/enroll"
+    public static let checkinPath = "/api/v1/checkin"
+    /// The label Kontor uses in `Signature-Input` and `Signature`.
+    public static let signatureLabel = "kontor"
+    /// How far a signature's `created` may be from the verifier's clock, in seconds.
+    public static let signatureWindow: Int = 300
+    /// Components every signed device request must cover.
+    public static let requiredRequestComponents = ["@method", "@authority", "@path", "@query", "content-digest"]
+    /// Components a signed server reply covers; `signature;req` binds it to the request it answers.
+    public static let responseComponents: [SignatureComponent] = [
+        SignatureComponent("@status"), SignatureComponent("content-digest"),
+        SignatureComponent("signature", key: signatureLabel, fromRequest: true),
+    ]
+}
+
+/// POST /api/v1/enroll. The request is signed with the new device key as proof that the device holds it.
+public struct EnrollRequest: Codable, Sendable, Equatable {
+    /// The enrollment token, `ket_...`.
+    public var token: String
+    /// The device's Ed25519 public key: 32 raw bytes, base64.
+    public var publicKey: String
+    public var facts: DeviceFacts
+    /// The usage-terms version the person accepted on this device, if any.
+    public var acceptedTermsVersion: String?
+
+    public init(token: String, publicKey: String, facts: DeviceFacts, acceptedTermsVersion: String?) {
+        self.token = token
+        self.publicKey = publicKey
+        self.facts = facts
+        self.acceptedTermsVersion = acceptedTermsVersion
+    }
+}
+
+/// The server's answer to a successful enrollment.
+public struct EnrollResponse: Codable, Sendable, Equatable {
+    /// The new device ID, never issued before and never again.
+    public var deviceId: String
+    /// The key ID the device must use in its signatures.
+    public var keyId: String
+    /// The server's response-signing Ed25519 public key (raw, base64); the agent pins it.
+    public var serverPublicKey: String
+    /// The key ID the server signs its replies with.
+    public var serverKeyId: String
+    /// Seconds between check-ins.
+    public var checkinInterval: Int
+    /// The device this one replaces, when the same machine enrolled before.
+    public var predecessorId: String?
+
+    public init(deviceId: String, keyId: String, serverPublicKey: String, serverKeyId: String, checkinInterval: Int, predecessorId: String?) {
+        self.deviceId = deviceId
+        self.keyId = keyId
+        self.serverPublicKey = serverPublicKey
+        self.serverKeyId = serverKeyId
+        self.checkinInterval = checkinInterval
+        self.predecessorId = predecessorId
+    }
+}
+
+/// POST /api/v1/checkin (signed).
+public struct CheckinRequest: Codable, Sendable, Equatable {
+    /// The hash of the policy the agent enforces now; nil before its first policy.
+    public var appliedPolicyHash: String?
+    public var status: AgentReport?
+    /// Sent when they changed since the last check-in.
+    public var facts: DeviceFacts?
+
+    public init(appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?) {
+        self.appliedPolicyHash = appliedPolicyHash
+        self.status = status
+        self.facts = facts
+    }
+}
+
+/// The answer to a check-in. `policy` is present only when the device's hash differs.
+public struct CheckinResponse: Codable, Sendable, Equatable {
+    /// `unchanged` or `policy`.
+    public var result: String
+    /// Seconds until the next check-in.
+    public var nextCheckin: Int
+    /// The hash of the device's effective policy.
+    public var policyHash: String
+    public var policy: EffectivePolicy?
+    public var commands: [DeviceCommand]
+
+    public init(result: String, nextCheckin: Int, policyHash: String, policy: EffectivePolicy?, commands: [DeviceCommand]) {
+        self.result = result
+        self.nextCheckin = nextCheckin
+        self.policyHash = policyHash
+        self.policy = policy
+        self.commands = commands
+    }
+}
+
+/// A command for one device. The command types are defined by the wipe issue; the envelope is stable.
+public struct DeviceCommand: Codable, Sendable, Equatable {
+    public var id: String
+    public var type: String
+    public var issuedAt: Date
+
+    public init(id: String, type: String, issuedAt: Date) {
+        self.id = id
+        self.type = type
+        self.issuedAt = issuedAt
+    }
+}
+
+/// The policy a device enforces, as computed by the server. Profiles extend it; the fields here are
+/// the ones every device has from its first check-in.
+public struct EffectivePolicy: Codable, Sendable, Equatable {
+    /// Which profile revisions it was computed from; empty for the built-in default.
+    public var sources: [String]
+    /// Seconds between check-ins.
+    public var checkinInterval: Int
+    /// The usage-terms version the person must have accepted.
+    public var usageTermsVersion: String?
+
+    public init(sources: [String] = [], checkinInterval: Int, usageTermsVersion: String? = nil) {
+        self.sources = sources
+        self.checkinInterval = checkinInterval
+        self.usageTermsVersion = usageTermsVersion
+    }
+
+    /// `sha256:<hex>` of the canonical JSON (sorted keys): equal policies have equal hashes.
+    public var canonicalHash: String {
+        let data = (try? KontorJSON.encode(self)) ?? Data()
+        return "sha256:" + Bytes.sha256Hex(data)
+    }
+}
+
+/// The JSON error body of every failed API call: `{ "error": { "code": ..., "message": ... } }`.
+public struct APIErrorBody: Codable, Sendable, Equatable {
+    public struct Detail: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+    }
+
+    public var error: Detail
+
+    public init(code: String, message: String) {
+        self.error = Detail(code: code, message: message)
+    }
+}
+
+/// Stable error codes of the API. Clients switch on these, so they never change meaning.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    case invalidRequest = "invalid_request"
+    case payloadTooLarge = "payload_too_large"
+    case unsupportedMediaType = "unsupported_media_type"
+    case notFound = "not_found"
+    case routeNotFound = "route_not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case conflict = "conflict"
+    case unauthorized = "unauthorized"
+    case forbidden = "forbidden"
+    case rateLimited = "rate_limited"
+    case enrollTokenInvalid = "enroll_token_invalid"
+    case enrollTokenExpired = "enroll_token_expired"
+    case enrollTokenUsedUp = "enroll_token_used_up"
+    case enrollTokenRevoked = "enroll_token_revoked"
+    case signatureMissing = "signature_missing"
+    case signatureMalformed = "signature_malformed"
+    case signatureInvalid = "signature_invalid"
+    case signatureExpired = "signature_expired"
+    case nonceReplayed = "nonce_replayed"
+    case digestMismatch = "digest_mismatch"
+    case unknownKey = "unknown_key"
+    case keyRevoked = "key_revoked"
+    case deviceRevoked = "device_revoked"
+    case notReady = "not_ready"
+    case internalError = "internal_error"
+}
+
+/// Ed25519 key helpers: the raw wire form and the key ID derived from it.
+public enum DeviceKeys {
+    /// The key ID of a public key: base64url of the SHA-256 of its 32 raw bytes (43 characters).
+    public static func keyID(for publicKey: Curve25519.Signing.PublicKey) -> String {
+        Bytes.base64URL(SHA256.hash(data: publicKey.rawRepresentation))
+    }
+
+    /// Parses a base64 raw Ed25519 public key; nil when it is not one.
+    public static func publicKey(base64: String) -> Curve25519.Signing.PublicKey? {
+        guard let data = Data(base64Encoded: base64), data.count == 32 else { return nil }
+        return try? Curve25519.Signing.PublicKey(rawRepresentation: data)
+    }
+
+    /// The base64 wire form of a public key.
+    public static func base64(_ key: Curve25519.Signing.PublicKey) -> String {
+        key.rawRepresentation.base64EncodedString()
+    }
+}

@@ -1,0 +1,374 @@
+import Foundation
+import GRDB
+import KontorCore
+import KontorStore
+
+/// The embedded store: one SQLite file in WAL mode behind a GRDB `DatabasePool`, migrated on open.
+public final class SQLiteStore: Sendable {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    public convenience init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try self.init(writer: pool)
+    }
+
+    /// An in-memory database, for tests.
+    public static func inMemory() throws -> SQLiteStore {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        return try SQLiteStore(writer: DatabaseQueue(configuration: configuration))
+    }
+
+    init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    /// Append-only: never edit a migration that has shipped; add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-foundation") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE api_tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        role TEXT NOT NULL CHECK (role IN ('auditor', 'operator', 'admin')),
+                        secret_hash TEXT NOT NULL,
+                        created_at DOUBLE NOT NULL,
+                        revoked_at DOUBLE,
+                        last_used_at DOUBLE
+                    );
+                    CREATE TABLE persons (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        email TEXT NOT NULL,
+                        email_key TEXT NOT NULL UNIQUE,
+                        display_name TEXT NOT NULL,
+                        group_names TEXT NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('active', 'offboarding', 'offboarded')),
+                        created_at DOUBLE NOT NULL
+                    );
+                    CREATE TABLE enrollment_tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        secret_hash TEXT NOT NULL,
+                        person_id TEXT REFERENCES persons(id),
+                        group_name TEXT,
+                        max_uses INTEGER NOT NULL CHECK (max_uses > 0),
+                        uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
+                        expires_at DOUBLE NOT NULL,
+                        created_at DOUBLE NOT NULL,
+                        revoked_at DOUBLE,
+                        created_by TEXT
+                    );
+                    CREATE TABLE devices (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        person_id TEXT REFERENCES persons(id),
+                        group_name TEXT,
+                        status TEXT NOT NULL CHECK (status IN ('active', 'replaced', 'revoked')),
+                        key_id TEXT NOT NULL UNIQUE,
+                        public_key TEXT NOT NULL UNIQUE,
+                        facts TEXT NOT NULL,
+                        machine_id_hash TEXT NOT NULL,
+                        enrolled_at DOUBLE NOT NULL,
+                        enrollment_token_id TEXT REFERENCES enrollment_tokens(id),
+                        last_seen_at DOUBLE,
+                        applied_policy_hash TEXT,
+                        agent_status TEXT,
+                        predecessor_id TEXT UNIQUE REFERENCES devices(id),
+                        accepted_terms_version TEXT,
+                        revoked_at DOUBLE
+                    );
+                    CREATE INDEX devices_person ON devices(person_id);
+                    CREATE INDEX devices_active_machine ON devices(machine_id_hash) WHERE status = 'active';
+                    CREATE TABLE consent_records (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        device_id TEXT NOT NULL REFERENCES devices(id),
+                        person_id TEXT REFERENCES persons(id),
+                        terms_version TEXT NOT NULL,
+                        accepted_at DOUBLE NOT NULL
+                    );
+                    CREATE TABLE settings (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value TEXT NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
+
+// Dates are stored as seconds since 1970 (DOUBLE): exact, sortable, and the same in PostgreSQL.
+private func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
+private func date(_ value: Double?) -> Date? { value.map { Date(timeIntervalSince1970: $0) } }
+
+private func encodeJSON<T: Encodable>(_ value: T?) throws -> String? {
+    guard let value else { return nil }
+    return String(decoding: try KontorJSON.encode(value), as: UTF8.self)
+}
+
+private func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
+    guard let text else { return nil }
+    return try KontorJSON.decode(type, from: Data(text.utf8))
+}
+
+extension SQLiteStore: APITokenStore {
+    public func insertAPIToken(_ stored: StoredAPIToken) async throws {
+        let t = stored.token
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [t.id, t.name, t.role.rawValue, stored.secretHash, seconds(t.createdAt), seconds(t.revokedAt), seconds(t.lastUsedAt)])
+        }
+    }
+
+    public func apiToken(id: String) async throws -> StoredAPIToken? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_tokens WHERE id = ?", arguments: [id]).map {
+                StoredAPIToken(token: try Self.apiToken(from: $0), secretHash: $0["secret_hash"])
+            }
+        }
+    }
+
+    public func apiTokens() async throws -> [APIToken] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_tokens ORDER BY created_at, id").map(Self.apiToken(from:))
+        }
+    }
+
+    public func revokeAPIToken(id: String, at: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [seconds(at), id])
+            return db.changesCount > 0
+        }
+    }
+
+    private static func apiToken(from row: Row) throws -> APIToken {
+        guard let role = Role(rawValue: row["role"]) else { throw StoreError.notFound("role \(row["role"] as String)") }
+        return APIToken(
+            id: row["id"], name: row["name"], role: role, createdAt: date(row["created_at"])!, revokedAt: date(row["revoked_at"]),
+            lastUsedAt: date(row["last_used_at"]))
+    }
+}
+
+extension SQLiteStore: PersonStore {
+    public func insertPerson(_ person: Person) async throws {
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: "INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
+                        person.status.rawValue, seconds(person.createdAt),
+                    ])
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw StoreError.conflict("a person with email \(person.email) exists")
+        }
+    }
+
+    public func person(id: String) async throws -> Person? {
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE id = ?", arguments: [id]).map(Self.person(from:)) }
+    }
+
+    public func person(email: String) async throws -> Person? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE email_key = ?", arguments: [email.lowercased()]).map(Self.person(from:))
+        }
+    }
+
+    public func persons() async throws -> [Person] {
+        try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM persons ORDER BY email_key").map(Self.person(from:)) }
+    }
+
+    private static func person(from row: Row) throws -> Person {
+        Person(
+            id: row["id"], email: row["email"], displayName: row["display_name"],
+            groups: try decodeJSON([String].self, row["group_names"]) ?? [], status: PersonStatus(rawValue: row["status"]) ?? .active,
+            createdAt: date(row["created_at"])!)
+    }
+}
+
+extension SQLiteStore: EnrollmentStore {
+    public func insertEnrollmentToken(_ stored: StoredEnrollmentToken) async throws {
+        let t = stored.token
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO enrollment_tokens (id, secret_hash, person_id, group_name, max_uses, uses, expires_at, created_at, revoked_at, created_by)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        t.id, stored.secretHash, t.personId, t.group, t.maxUses, t.uses, seconds(t.expiresAt), seconds(t.createdAt),
+                        seconds(t.revokedAt), t.createdBy,
+                    ])
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
+            throw StoreError.notFound("person \(t.personId ?? "")")
+        }
+    }
+
+    public func enrollmentToken(id: String) async throws -> StoredEnrollmentToken? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE id = ?", arguments: [id]).map {
+                StoredEnrollmentToken(token: Self.enrollmentToken(from: $0), secretHash: $0["secret_hash"])
+            }
+        }
+    }
+
+    public func enrollmentTokens() async throws -> [EnrollmentToken] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id DESC").map(Self.enrollmentToken(from:))
+        }
+    }
+
+    public func revokeEnrollmentToken(id: String, at: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [seconds(at), id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device {
+        let id = try await writer.write { db -> String in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE id = ?", arguments: [tokenId]) else {
+                throw StoreError.enrollmentTokenUnknown
+            }
+            let token = Self.enrollmentToken(from: row)
+            let state = token.state(at: now)
+            guard state == .active else { throw StoreError.enrollmentTokenUnusable(state) }
+            try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenId])
+
+            var group = token.group
+            if group == nil, let personId = token.personId,
+                let groups = try String.fetchOne(db, sql: "SELECT group_names FROM persons WHERE id = ?", arguments: [personId])
+            {
+                group = try decodeJSON([String].self, groups)?.first
+            }
+            let predecessor = try String.fetchOne(
+                db, sql: "SELECT id FROM devices WHERE machine_id_hash = ? AND status = 'active' ORDER BY enrolled_at DESC LIMIT 1",
+                arguments: [device.facts.machineIdHash])
+            if let predecessor {
+                try db.execute(
+                    sql: "UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                    arguments: [seconds(now), predecessor])
+            }
+            do {
+                try db.execute(
+                    sql: """
+                        INSERT INTO devices (id, person_id, group_name, status, key_id, public_key, facts, machine_id_hash, enrolled_at,
+                                             enrollment_token_id, predecessor_id, accepted_terms_version)
+                        VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        device.id, token.personId, group, device.keyId, device.publicKey, try encodeJSON(device.facts),
+                        device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion,
+                    ])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+                throw StoreError.conflict("device id or key already enrolled")
+            }
+            if let terms = device.acceptedTermsVersion {
+                try db.execute(
+                    sql: "INSERT INTO consent_records (device_id, person_id, terms_version, accepted_at) VALUES (?, ?, ?, ?)",
+                    arguments: [device.id, token.personId, terms, seconds(now)])
+            }
+            return device.id
+        }
+        guard let enrolled = try await self.device(id: id) else { throw StoreError.notFound("device \(id)") }
+        return enrolled
+    }
+
+    private static func enrollmentToken(from row: Row) -> EnrollmentToken {
+        EnrollmentToken(
+            id: row["id"], personId: row["person_id"], group: row["group_name"], maxUses: row["max_uses"], uses: row["uses"],
+            expiresAt: date(row["expires_at"])!, createdAt: date(row["created_at"])!, revokedAt: date(row["revoked_at"]),
+            createdBy: row["created_by"])
+    }
+}
+
+extension SQLiteStore: DeviceStore {
+    private static let deviceSelect = """
+        SELECT d.*, (SELECT s.id FROM devices s WHERE s.predecessor_id = d.id) AS successor_id FROM devices d
+        """
+
+    public func device(id: String) async throws -> Device? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "\(Self.deviceSelect) WHERE d.id = ?", arguments: [id]).map(Self.device(from:))
+        }
+    }
+
+    public func device(keyId: String) async throws -> Device? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "\(Self.deviceSelect) WHERE d.key_id = ?", arguments: [keyId]).map(Self.device(from:))
+        }
+    }
+
+    public func devices(personId: String?) async throws -> [Device] {
+        try await writer.read { db in
+            if let personId {
+                return try Row.fetchAll(db, sql: "\(Self.deviceSelect) WHERE d.person_id = ? ORDER BY d.enrolled_at, d.id", arguments: [personId])
+                    .map(Self.device(from:))
+            }
+            return try Row.fetchAll(db, sql: "\(Self.deviceSelect) ORDER BY d.enrolled_at, d.id").map(Self.device(from:))
+        }
+    }
+
+    public func recordCheckins(_ records: [CheckinRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await writer.write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE devices SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?),
+                        applied_policy_hash = COALESCE(?, applied_policy_hash),
+                        agent_status = COALESCE(?, agent_status),
+                        facts = COALESCE(?, facts)
+                    WHERE id = ?
+                    """)
+            for record in records {
+                try statement.execute(arguments: [
+                    seconds(record.at), record.appliedPolicyHash, try encodeJSON(record.status), try encodeJSON(record.facts), record.deviceId,
+                ])
+            }
+        }
+    }
+
+    public func deviceCount() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
+    }
+
+    private static func device(from row: Row) throws -> Device {
+        Device(
+            id: row["id"], personId: row["person_id"], group: row["group_name"],
+            status: DeviceStatus(rawValue: row["status"]) ?? .revoked, keyId: row["key_id"], publicKey: row["public_key"],
+            facts: try decodeJSON(DeviceFacts.self, row["facts"])!, enrolledAt: date(row["enrolled_at"])!,
+            lastSeen: date(row["last_seen_at"]), appliedPolicyHash: row["applied_policy_hash"],
+            agentStatus: try decodeJSON(AgentReport.self, row["agent_status"]), predecessorId: row["predecessor_id"],
+            successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]))
+    }
+}
+
+extension SQLiteStore: SettingsStore {
+    public func setting(_ key: String) async throws -> String? {
+        try await writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, value: String) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
+        }
+    }
+}
+
+extension SQLiteStore: StoreHealth {
+    public func ping() async throws {
+        _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import KontorCore
+import KontorSQLite
+import KontorStore
+import Logging
+import Metrics
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+
+/// Counters the server keeps besides Hummingbird's per-route request metrics. Created once, fixed labels.
+public struct ServerMetrics: Sendable {
+    enum Outcome: String { case ok, refused, rateLimited = "rate_limited", unchanged, policy }
+
+    private let enrollOK = Counter(label: "kontor_enrollments_total", dimensions: [("result", "ok")])
+    private let enrollRefused = Counter(label: "kontor_enrollments_total", dimensions: [("result", "refused")])
+    private let enrollLimited = Counter(label: "kontor_enrollments_total", dimensions: [("result", "rate_limited")])
+    private let checkinUnchanged = Counter(label: "kontor_checkins_total", dimensions: [("result", "unchanged")])
+    private let checkinPolicy = Counter(label: "kontor_checkins_total", dimensions: [("result", "policy")])
+    private let checkinRefused = Counter(label: "kontor_checkins_total", dimensions: [("result", "refused")])
+
+    func enrollments(_ outcome: Outcome) {
+        switch outcome {
+        case .ok: enrollOK.increment()
+        case .rateLimited: enrollLimited.increment()
+        default: enrollRefused.increment()
+        }
+    }
+
+    func checkins(_ outcome: Outcome) {
+        switch outcome {
+        case .unchanged: checkinUnchanged.increment()
+        case .policy: checkinPolicy.increment()
+        default: checkinRefused.increment()
+        }
+    }
+}
+
+/// Everything the handlers need, built once per application.
+public struct Services: Sendable {
+    public let config: ServerConfig
+    public let store: any KontorStore
+    public let clock: WallClock
+    public let serverKey: ServerSigningKey
+    public let registry: PrometheusCollectorRegistry?
+    public let recorder: CheckinRecorder
+    let tokens: APITokenService
+    let directory: DirectoryService
+    let enrollment: EnrollmentService
+    let policies: PolicyService
+    let deviceAuth: DeviceAuthenticator
+    let signer: ResponseSigner
+    let enrollLimiter: RateLimiter
+    let metrics = ServerMetrics()
+
+    public init(config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?) {
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.serverKey = serverKey
+        self.registry = registry
+        self.recorder = CheckinRecorder(store: store, writeInterval: TimeInterval(config.lastSeenWriteInterval))
+        self.tokens = APITokenService(store: store, clock: clock)
+        self.directory = DirectoryService(store: store, clock: clock, recorder: recorder)
+        self.policies = PolicyService(store: store, config: config)
+        self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies)
+        self.deviceAuth = DeviceAuthenticator(store: store, clock: clock)
+        self.signer = ResponseSigner(key: serverKey, clock: clock)
+        self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
+    }
+}
+
+/// The router with every route; `table` records what was registered.
+public func buildRouter(_ services: Services, table: RouteTable = RouteTable()) -> Router<KontorRequestContext> {
+    let router = Router(context: KontorRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    OperationsController(services: services).register(on: router, table: table)
+    DeviceController(services: services).register(on: router, table: table)
+    AdminController(services: services).register(on: router, table: table)
+    return router
+}
+
+/// Opens the store in `config.dataDir` (creating it, 0700) and loads or creates the server key.
+public func openDataDirectory(_ config: ServerConfig) throws -> (SQLiteStore, ServerSigningKey) {
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: config.dataDir, isDirectory: &isDirectory) {
+        do {
+            try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ConfigError("dataDir \(config.dataDir): cannot create it (\(error.localizedDescription))")
+        }
+    } else if !isDirectory.boolValue {
+        throw ConfigError("dataDir \(config.dataDir): exists and is not a directory")
+    }
+    let path = (config.dataDir as NSString).appendingPathComponent("kontor.sqlite")
+    let store: SQLiteStore
+    do {
+        store = try SQLiteStore(path: path)
+    } catch {
+        throw ConfigError("\(path): cannot open the database (\(error))")
+    }
+    return (store, try ServerSigningKey.loadOrCreate(dataDir: config.dataDir))
+}
+
+/// The whole server: HTTP (or HTTPS) with every route, plus the check-in flusher.
+public func buildApplication(
+    config: ServerConfig, services: Services, logger: Logger
+) throws -> some ApplicationProtocol {
+    let router = buildRouter(services)
+    let server: HTTPServerBuilder
+    if let certificate = config.tlsCertificate, let key = config.tlsKey {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            server = try .tls(.http1(), tlsConfiguration: tls)
+        } catch {
+            throw ConfigError("TLS: cannot load certificate \(certificate) or key \(key): \(error)")
+        }
+    } else {
+        server = .http1()
+    }
+    return Application(
+        router: router,
+        server: server,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor"),
+        services: [CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger)],
+        logger: logger)
+}

@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Crypto
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+import Metrics
+
+/// Enrollment tokens and the enrollment of devices.
+public struct EnrollmentService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+    let config: ServerConfig
+    let serverKey: ServerSigningKey
+    let policies: PolicyService
+
+    public struct CreateTokenRequest: Codable, Sendable {
+        /// Email or ID of the person the device will belong to.
+        public var person: String?
+        public var group: String?
+        public var uses: Int?
+        /// Lifetime in seconds.
+        public var expiresIn: Int?
+    }
+
+    public struct CreatedToken: Codable, Sendable {
+        /// The token itself: shown once, never stored.
+        public var token: String
+        public var enrollmentToken: EnrollmentToken
+        /// The command to run on the endpoint, ready to paste.
+        public var agentCommand: String
+    }
+
+    public func createToken(_ input: CreateTokenRequest, directory: DirectoryService, createdBy: Principal) async throws -> CreatedToken {
+        let uses = input.uses ?? 1
+        guard (1...10_000).contains(uses) else { throw APIError.invalid("uses: expected 1 to 10000, found \(uses)") }
+        let lifetime = input.expiresIn ?? config.enrollTokenLifetime
+        guard (60...(366 * 86_400)).contains(lifetime) else { throw APIError.invalid("expiresIn: expected 60 seconds to 366 days, found \(lifetime)") }
+        if let group = input.group, !Validation.isName(group) {
+            throw APIError.invalid("group: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+        var personId: String?
+        if let person = input.person {
+            do {
+                personId = try await directory.person(person).id
+            } catch let error as APIError where error.status == .notFound {
+                throw APIError.invalid("person: no person \(person)")
+            }
+        }
+        let now = clock.now()
+        let secret = IssuedSecret.generate(.enrollmentToken)
+        let token = EnrollmentToken(
+            id: secret.id, personId: personId, group: input.group, maxUses: uses, expiresAt: now + TimeInterval(lifetime), createdAt: now,
+            createdBy: createdBy.name)
+        try await store.insertEnrollmentToken(StoredEnrollmentToken(token: token, secretHash: secret.secretHash))
+        return CreatedToken(
+            token: secret.token, enrollmentToken: token,
+            agentCommand: "sudo kontor-agent enroll --server \(config.advertisedURL) --token \(secret.token)")
+    }
+
+    public func revokeToken(id: String) async throws -> EnrollmentToken {
+        guard try await store.revokeEnrollmentToken(id: id, at: clock.now()), let token = try await store.enrollmentToken(id: id) else {
+            throw APIError.notFound("no enrollment token \(id)")
+        }
+        return token.token
+    }
+
+    /// Enrolls a device whose request has been decoded and whose proof-of-possession signature checked.
+    public func enroll(_ request: EnrollRequest, publicKey: Curve25519.Signing.PublicKey) async throws -> EnrollResponse {
+        guard let presented = PresentedSecret(request.token, kind: .enrollmentToken),
+            let stored = try await store.enrollmentToken(id: presented.id), presented.matches(storedHash: stored.secretHash)
+        else { throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token") }
+        let now = clock.now()
+        let device = NewDevice(
+            id: IdentifierGenerator.uuidV7(now: now), keyId: DeviceKeys.keyID(for: publicKey), publicKey: DeviceKeys.base64(publicKey),
+            facts: request.facts, acceptedTermsVersion: request.acceptedTermsVersion)
+        let enrolled: Device
+        do {
+            enrolled = try await store.enroll(device, tokenId: stored.token.id, now: now)
+        } catch StoreError.enrollmentTokenUnusable(let state) {
+            switch state {
+            case .expired: throw APIError(.forbidden, .enrollTokenExpired, "token: the enrollment token has expired")
+            case .usedUp: throw APIError(.forbidden, .enrollTokenUsedUp, "token: the enrollment token has no uses left")
+            case .revoked: throw APIError(.forbidden, .enrollTokenRevoked, "token: the enrollment token was revoked")
+            case .active: throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token")
+            }
+        } catch StoreError.enrollmentTokenUnknown {
+            throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token")
+        } catch StoreError.conflict {
+            throw APIError(.conflict, .conflict, "publicKey: this key is already enrolled; generate a new key to enroll again")
+        }
+        let policy = try await policies.effectivePolicy(for: enrolled)
+        return EnrollResponse(
+            deviceId: enrolled.id, keyId: enrolled.keyId, serverPublicKey: DeviceKeys.base64(serverKey.publicKey), serverKeyId: serverKey.keyID,
+            checkinInterval: policy.checkinInterval, predecessorId: enrolled.predecessorId)
+    }
+}
+
+/// Computes each device's effective policy. Profiles (a later issue) plug in here; until then every
+/// device gets the server-wide defaults.
+public struct PolicyService: Sendable {
+    let store: any KontorStore
+    let config: ServerConfig
+
+    public func effectivePolicy(for device: Device) async throws -> EffectivePolicy {
+        EffectivePolicy(sources: [], checkinInterval: try await checkinInterval())
+    }
+
+    func checkinInterval() async throws -> Int {
+        if let text = try await store.setting(Settings.checkinIntervalKey), let value = Int(text) { return value }
+        return config.checkinInterval
+    }
+}
+
+/// Server-wide settings an admin may change at run time.
+public struct Settings: Codable, Sendable, Equatable {
+    static let checkinIntervalKey = "checkinInterval"
+    /// Default seconds between device check-ins.
+    public var checkinInterval: Int?
+}
+
+/// The server's Ed25519 response-signing key, kept in the data directory with mode 0600.
+public struct ServerSigningKey: Sendable {
+    public let privateKey: Curve25519.Signing.PrivateKey
+    public var publicKey: Curve25519.Signing.PublicKey { privateKey.publicKey }
+    public var keyID: String { DeviceKeys.keyID(for: publicKey) }
+
+    public init(privateKey: Curve25519.Signing.PrivateKey) { self.privateKey = privateKey }
+
+    /// Loads `dataDir/server-signing.key`, creating it (0600, written atomically) on first start.
+    public static func loadOrCreate(dataDir: String) throws -> ServerSigningKey {
+        let path = (dataDir as NSString).appendingPathComponent("server-signing.key")
+        if let data = FileManager.default.contents(atPath: path) {
+            guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            else { throw ConfigError("\(path): not a Kontor signing key; restore it from backup (agents pinned its public key)") }
+            return ServerSigningKey(privateKey: key)
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        try SecureFile.write(Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: path)
+        return ServerSigningKey(privateKey: key)
+    }
+}
+
+/// Writes secrets: mode 0600 from the first byte, fsync, atomic rename.
+enum SecureFile {
+    static func write(_ data: Data, to path: String) throws {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ConfigError("\(temp): cannot create (\(String(cString: strerror(errno))))") }
+        var ok = data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw ConfigError("\(path): cannot write (\(String(cString: strerror(errno))))")
+        }
+    }
+}

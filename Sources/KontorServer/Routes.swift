@@ -1,0 +1,252 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KontorCore
+import KontorStore
+import Logging
+import Synchronization
+
+/// Every route the server registers, as `METHOD /path`, so tests can hold it against the OpenAPI document.
+public final class RouteTable: Sendable {
+    private let entries = Mutex<[String]>([])
+
+    public init() {}
+
+    func add(_ method: HTTPRequest.Method, _ path: String) { entries.withLock { $0.append("\(method.rawValue) \(path)") } }
+
+    /// The registered routes, e.g. `GET /api/v1/devices/{id}`.
+    public var all: [String] { entries.withLock { $0 } }
+}
+
+extension RouterMethods {
+    /// Registers `handler` at `prefix` + `path` and records it in `table`.
+    @discardableResult
+    func on(
+        _ method: HTTPRequest.Method, _ prefix: String, _ path: String, table: RouteTable,
+        use handler: @escaping @Sendable (Request, Context) async throws -> Response
+    ) -> Self {
+        table.add(method, prefix.isEmpty ? path : (path.isEmpty ? prefix : prefix + "/" + path))
+        return self.on(RouterPath(path), method: method, use: handler)
+    }
+}
+
+/// Reads `Authorization: Bearer kat_...` and puts the principal in the context. A present but bad token
+/// is refused here; an absent one is refused when an admin route builds its context.
+struct AdminAuthMiddleware: RouterMiddleware {
+    typealias Context = KontorRequestContext
+    let tokens: APITokenService
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard header.lowercased().hasPrefix("bearer "), let principal = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "api.token"] = "\(principal.name)"
+        return try await next(request, context)
+    }
+}
+
+/// The admin API: thin handlers that decode, call one service method and encode.
+struct AdminController {
+    let services: Services
+
+    func register(on router: Router<KontorRequestContext>, table: RouteTable) {
+        let p = "/api/v1"
+        let api = router.group(RouterPath(p)).add(middleware: AdminAuthMiddleware(tokens: services.tokens))
+            .group(context: AdminRequestContext.self)
+        let limit = services.config.maxBodyBytes
+
+        api.on(.get, p, "me", table: table) { _, context in
+            try jsonResponse(["name": context.principal.name, "role": context.principal.role.rawValue, "tokenId": context.principal.tokenId])
+        }
+
+        // API tokens: admin only.
+        api.on(.get, p, "api-tokens", table: table) { _, context in
+            try context.require(.admin)
+            return try jsonResponse(try await services.tokens.list())
+        }
+        api.on(.post, p, "api-tokens", table: table) { request, context in
+            try context.require(.admin)
+            struct Input: Decodable { var name: String; var role: Role }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let (token, secret) = try await services.tokens.create(name: input.name, role: input.role)
+            context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
+            struct Output: Encodable { var token: String; var apiToken: APIToken }
+            return try jsonResponse(Output(token: secret, apiToken: token), status: .created)
+        }
+        api.on(.delete, p, "api-tokens/{id}", table: table) { _, context in
+            try context.require(.admin)
+            let token = try await services.tokens.revoke(id: try context.parameters.require("id"))
+            context.logger.notice("API token revoked", metadata: ["token.id": "\(token.id)"])
+            return try jsonResponse(token)
+        }
+
+        // Persons.
+        api.on(.get, p, "persons", table: table) { _, _ in try jsonResponse(try await services.directory.persons()) }
+        api.on(.post, p, "persons", table: table) { request, context in
+            try context.require(.operator)
+            let person = try await services.directory.createPerson(try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit))
+            return try jsonResponse(person, status: .created)
+        }
+        api.on(.get, p, "persons/export", table: table) { _, _ in
+            let persons = try await services.directory.persons()
+            let devices = try await services.directory.devices(person: nil)
+            let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
+            let csv = CSV.document(
+                header: ["id", "email", "displayName", "groups", "status", "createdAt", "activeDevices"],
+                rows: persons.map {
+                    [$0.id, $0.email, $0.displayName, $0.groups.joined(separator: ";"), $0.status.rawValue, ISO8601.string(from: $0.createdAt), String(counts[$0.id] ?? 0)]
+                })
+            return Response(
+                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"kontor-persons.csv\""],
+                body: .init(byteBuffer: ByteBuffer(string: csv)))
+        }
+        api.on(.get, p, "persons/{person}", table: table) { _, context in
+            let person = try await services.directory.person(try context.parameters.require("person"))
+            struct Output: Encodable { var person: Person; var devices: [Device] }
+            return try jsonResponse(Output(person: person, devices: try await services.directory.devices(person: person.id)))
+        }
+
+        // Devices.
+        api.on(.get, p, "devices", table: table) { request, _ in
+            try jsonResponse(try await services.directory.devices(person: request.uri.queryParameters.get("person")))
+        }
+        api.on(.get, p, "devices/{id}", table: table) { _, context in
+            try jsonResponse(try await services.directory.device(try context.parameters.require("id")))
+        }
+
+        // Enrollment tokens.
+        api.on(.get, p, "enroll-tokens", table: table) { _, context in
+            let now = services.clock.now()
+            struct Output: Encodable { var token: EnrollmentToken; var state: EnrollmentTokenState }
+            return try jsonResponse(try await services.store.enrollmentTokens().map { Output(token: $0, state: $0.state(at: now)) })
+        }
+        api.on(.post, p, "enroll-tokens", table: table) { request, context in
+            try context.require(.operator)
+            let input = try await request.decodeJSON(EnrollmentService.CreateTokenRequest.self, limit: limit)
+            let created = try await services.enrollment.createToken(input, directory: services.directory, createdBy: context.principal)
+            context.logger.notice("enrollment token created", metadata: ["enrollToken.id": "\(created.enrollmentToken.id)"])
+            return try jsonResponse(created, status: .created)
+        }
+        api.on(.delete, p, "enroll-tokens/{id}", table: table) { _, context in
+            try context.require(.operator)
+            return try jsonResponse(try await services.enrollment.revokeToken(id: try context.parameters.require("id")))
+        }
+
+        // Settings.
+        api.on(.get, p, "settings", table: table) { _, _ in
+            try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))
+        }
+        api.on(.patch, p, "settings", table: table) { request, context in
+            try context.require(.admin)
+            let input = try await request.decodeJSON(Settings.self, limit: limit)
+            if let interval = input.checkinInterval {
+                guard (10...86_400).contains(interval) else { throw APIError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
+                try await services.store.setSetting(Settings.checkinIntervalKey, value: String(interval))
+            }
+            return try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))
+        }
+    }
+}
+
+/// The device API: enrollment (token plus proof of key possession) and signed check-in.
+struct DeviceController {
+    let services: Services
+
+    func register(on router: Router<KontorRequestContext>, table: RouteTable) {
+        let p = "/api/v1"
+        let api = router.group(RouterPath(p))
+        let deviceLimit = min(services.config.maxBodyBytes, 256 * 1024)
+
+        api.on(.post, p, "enroll", table: table) { request, context in
+            let client = context.remoteAddress?.ipAddress ?? "unknown"
+            if let wait = await services.enrollLimiter.admit(client, now: services.clock.now()) {
+                services.metrics.enrollments(.rateLimited)
+                throw APIError(.tooManyRequests, .rateLimited, "too many enrollment attempts; retry in \(wait) s", headers: [.retryAfter: String(wait)])
+            }
+            let body = try await request.collectBody(limit: deviceLimit)
+            let input = try request.decodeJSON(EnrollRequest.self, from: body)
+            guard let publicKey = DeviceKeys.publicKey(base64: input.publicKey) else {
+                throw APIError.invalid("publicKey: expected a 32-byte Ed25519 public key in base64")
+            }
+            if let problem = input.facts.validationError() { throw APIError.invalid(problem) }
+            if let terms = input.acceptedTermsVersion, !(1...64).contains(terms.count) {
+                throw APIError.invalid("acceptedTermsVersion: must be 1 to 64 characters")
+            }
+            // Proof of possession: the request is signed with the key being enrolled.
+            let message = DeviceAuthenticator.signatureMessage(request)
+            do {
+                let verified = try HTTPMessageSignatures.verify(message, label: DeviceAPI.signatureLabel, required: DeviceAPI.requiredRequestComponents) { keyID in
+                    guard keyID == DeviceKeys.keyID(for: publicKey) else { throw HTTPSignatureError.unknownKey(keyID) }
+                    return publicKey
+                }
+                try await services.deviceAuth.checkFreshness(verified, keyId: DeviceKeys.keyID(for: publicKey))
+                try ContentDigest.verify(message.fields["content-digest"], body: body)
+            } catch let error as HTTPSignatureError {
+                throw DeviceAuthenticator.map(error)
+            }
+            do {
+                let response = try await services.enrollment.enroll(input, publicKey: publicKey)
+                services.metrics.enrollments(.ok)
+                context.logger.notice("device enrolled", metadata: ["device.id": "\(response.deviceId)", "device.predecessor": "\(response.predecessorId ?? "-")"])
+                return try services.signer.signedJSON(response, status: .created, answering: message)
+            } catch let error as APIError {
+                services.metrics.enrollments(.refused)
+                throw error
+            }
+        }
+
+        api.on(.post, p, "checkin", table: table) { request, context in
+            let body = try await request.collectBody(limit: deviceLimit)
+            let (device, _, message): (Device, VerifiedSignature, SignatureMessage)
+            do {
+                (device, _, message) = try await services.deviceAuth.authenticate(request, body: body)
+            } catch {
+                services.metrics.checkins(.refused)
+                throw error
+            }
+            let input = try request.decodeJSON(CheckinRequest.self, from: body)
+            if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
+            if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
+            let policy = try await services.policies.effectivePolicy(for: device)
+            let hash = policy.canonicalHash
+            await services.recorder.record(
+                CheckinRecord(deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts),
+                current: device)
+            let unchanged = input.appliedPolicyHash == hash
+            services.metrics.checkins(unchanged ? .unchanged : .policy)
+            let reply = CheckinResponse(
+                result: unchanged ? "unchanged" : "policy", nextCheckin: policy.checkinInterval, policyHash: hash, policy: unchanged ? nil : policy,
+                commands: [])
+            return try services.signer.signedJSON(reply, answering: message)
+        }
+    }
+}
+
+/// Liveness, readiness, metrics and the OpenAPI document.
+struct OperationsController {
+    let services: Services
+
+    func register(on router: Router<KontorRequestContext>, table: RouteTable) {
+        router.on(.get, "", "/healthz", table: table) { _, _ in try jsonResponse(["status": "ok"]) }
+        router.on(.get, "", "/readyz", table: table) { _, context in
+            do {
+                try await services.store.ping()
+                return try jsonResponse(["status": "ready"])
+            } catch {
+                context.logger.error("store not ready", metadata: ["error": "\(String(reflecting: error))"])
+                throw APIError(.serviceUnavailable, .notReady, "the store does not answer")
+            }
+        }
+        router.on(.get, "", "/metrics", table: table) { _, _ in
+            var buffer: [UInt8] = []
+            services.registry?.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        router.on(.get, "", "/api/v1/openapi.json", table: table) { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import KontorCore
+import KontorStore
+import Logging
+import Metrics
+import Prometheus
+
+/// `kontor-server`: runs the server and bootstraps its first admin token.
+public struct KontorServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kontor-server",
+        abstract: "Kontor device-policy server.",
+        subcommands: [Serve.self, AdminTokenCommand.self],
+        defaultSubcommand: Serve.self)
+
+    public init() {}
+}
+
+/// Options shared by every subcommand that reads the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML configuration file (default: $KONTOR_CONFIG, else /etc/kontor/server.yaml if it exists).")
+    var config: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the database and the server key.")
+    var dataDir: String?
+
+    /// File, then environment, then the flags given here.
+    func load(applying flags: (inout ServerConfig) throws -> Void = { _ in }) throws -> ServerConfig {
+        var result = ServerConfig()
+        let environment = ProcessInfo.processInfo.environment
+        let file = config ?? environment["KONTOR_CONFIG"] ?? (FileManager.default.fileExists(atPath: "/etc/kontor/server.yaml") ? "/etc/kontor/server.yaml" : nil)
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ConfigError("\(file): cannot read the configuration file") }
+            try result.apply(yaml: String(decoding: data, as: UTF8.self), file: file)
+        }
+        try result.apply(environment: environment)
+        if let dataDir { result.dataDir = dataDir }
+        try flags(&result)
+        try result.validate()
+        return result
+    }
+}
+
+/// A configuration or argument problem: one line on stderr, exit 2.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("kontor-server: \(message)\n".utf8))
+    return ExitCode(2)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server on embedded SQLite in the data directory.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "Port to listen on.") var port: Int?
+    @Option(name: .customLong("tls-certificate"), help: "PEM certificate chain; serves HTTPS with --tls-key.") var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-certificate.") var tlsKey: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+
+    func run() async throws {
+        let config: ServerConfig
+        do {
+            config = try options.load { c in
+                if let host { try c.set("host", host, source: "--host") }
+                if let port { try c.set("port", String(port), source: "--port") }
+                if let tlsCertificate { try c.set("tlsCertificate", tlsCertificate, source: "--tls-certificate") }
+                if let tlsKey { try c.set("tlsKey", tlsKey, source: "--tls-key") }
+                if let logLevel { try c.set("logLevel", logLevel, source: "--log-level") }
+            }
+        } catch let error as ConfigError {
+            throw fail(error.description)
+        }
+        // The executable's entry point is the one place that bootstraps logging and metrics.
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var logger = Logger(label: "kontor")
+        logger.logLevel = level
+
+        let app: any ApplicationProtocol
+        do {
+            let (store, key) = try openDataDirectory(config)
+            let services = Services(config: config, store: store, clock: .system, serverKey: key, registry: registry)
+            app = try buildApplication(config: config, services: services, logger: logger)
+            if try await store.apiTokens().isEmpty {
+                logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
+            }
+        } catch let error as ConfigError {
+            throw fail(error.description)
+        }
+        logger.notice("kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)"])
+        try await app.runService()
+    }
+}
+
+struct AdminTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-token", abstract: "Create API tokens directly in the data directory (the bootstrap path).",
+        subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a new API token, and only the token, on stdout.")
+
+        @OptionGroup var options: ConfigOptions
+        @Option(help: "A name that says who or what uses the token.") var name: String
+        @Option(help: "auditor, operator or admin.") var role: String
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be auditor, operator or admin, not \"\(role)\"") }
+        }
+
+        func run() async throws {
+            do {
+                let config = try options.load()
+                let (store, _) = try openDataDirectory(config)
+                let service = APITokenService(store: store, clock: .system)
+                let (_, token) = try await service.create(name: name, role: Role(rawValue: role)!)
+                print(token)
+            } catch let error as ConfigError {
+                throw fail(error.description)
+            } catch let error as APIError {
+                throw fail(error.message)
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Yams
+
+/// Every setting of kontor-server. Loaded from a YAML file, then KONTOR_* environment variables,
+/// then command-line flags; the later source wins.
+public struct ServerConfig: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Holds the SQLite database and the server's signing key.
+    public var dataDir = "/var/lib/kontor"
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
+    public var logLevel = "info"
+    /// Seconds between device check-ins, unless a policy says otherwise.
+    public var checkinInterval = 60
+    /// Largest request body accepted, in bytes.
+    public var maxBodyBytes = 1 << 20
+    /// Enrollment attempts allowed per client address per minute (0: no limit).
+    public var enrollRatePerMinute = 30
+    /// At most one last-seen write per device per this many seconds; the rest is held in memory.
+    public var lastSeenWriteInterval = 300
+    /// How long an enrollment token lives when created without --expires, in seconds.
+    public var enrollTokenLifetime = 86_400
+    /// The URL agents use to reach this server, printed in the ready-to-paste enroll command.
+    public var publicURL: String?
+
+    public init() {}
+
+    /// The keys a YAML file or environment may set, with their YAML names.
+    static let keys: [String] = [
+        "host", "port", "dataDir", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
+        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL",
+    ]
+
+    /// Applies the YAML document in `text` (from `file`, for messages).
+    public mutating func apply(yaml text: String, file: String) throws {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigError("\(file): not valid YAML: \(error)")
+        }
+        guard let node else { return }
+        guard let mapping = node.mapping else { throw ConfigError("\(file): expected a mapping of settings at the top level") }
+        for (keyNode, valueNode) in mapping {
+            guard let key = keyNode.string else { throw ConfigError("\(file):\(line(keyNode)): setting names must be strings") }
+            guard let value = valueNode.scalar?.string else {
+                throw ConfigError("\(file):\(line(valueNode)): \(key): expected a single value")
+            }
+            try set(key, value, source: "\(file):\(line(keyNode))")
+        }
+    }
+
+    /// Applies KONTOR_* variables, e.g. KONTOR_PORT=9000 or KONTOR_DATA_DIR=/srv/kontor.
+    public mutating func apply(environment: [String: String]) throws {
+        for key in Self.keys {
+            if let value = environment[Self.environmentName(key)] { try set(key, value, source: Self.environmentName(key)) }
+        }
+    }
+
+    /// KONTOR_ followed by the key in upper snake case.
+    static func environmentName(_ key: String) -> String {
+        var out = "KONTOR_"
+        for ch in key {
+            if ch.isUppercase { out += "_" }
+            out += ch.uppercased()
+        }
+        return out.replacingOccurrences(of: "U_R_L", with: "URL")
+    }
+
+    mutating func set(_ key: String, _ value: String, source: String) throws {
+        func int(_ range: ClosedRange<Int>) throws -> Int {
+            guard let v = Int(value), range.contains(v) else {
+                throw ConfigError("\(source): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\"")
+            }
+            return v
+        }
+        switch key {
+        case "host": host = value
+        case "port": port = try int(0...65535)
+        case "dataDir": dataDir = value
+        case "tlsCertificate": tlsCertificate = value.isEmpty ? nil : value
+        case "tlsKey": tlsKey = value.isEmpty ? nil : value
+        case "logLevel":
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value) else {
+                throw ConfigError("\(source): logLevel: expected trace, debug, info, notice, warning, error or critical, found \"\(value)\"")
+            }
+            logLevel = value
+        case "checkinInterval": checkinInterval = try int(10...86_400)
+        case "maxBodyBytes": maxBodyBytes = try int(1024...(64 << 20))
+        case "enrollRatePerMinute": enrollRatePerMinute = try int(0...1_000_000)
+        case "lastSeenWriteInterval": lastSeenWriteInterval = try int(0...86_400)
+        case "enrollTokenLifetime": enrollTokenLifetime = try int(60...(366 * 86_400))
+        case "publicURL": publicURL = value.isEmpty ? nil : value
+        default:
+            throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
+        }
+    }
+
+    /// Checks settings that depend on each other.
+    public func validate() throws {
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw ConfigError("tlsCertificate and tlsKey must be given together")
+        }
+    }
+
+    /// The base URL agents are told to use.
+    public var advertisedURL: String {
+        if let publicURL { return publicURL }
+        let scheme = tlsCertificate == nil ? "http" : "https"
+        let shownHost = (host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host
+        return "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(port)"
+    }
+
+    private func line(_ node: Node) -> Int { (node.mark?.line ?? 0) }
+}
+
+/// A configuration problem, with a message that names the file, line and setting.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

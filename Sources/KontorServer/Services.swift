@@ -1,0 +1,106 @@
+import Crypto
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+
+/// Admin API tokens: minting, authentication, listing and revocation.
+public struct APITokenService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+
+    /// Mints a token; the returned string is the only time the secret exists outside the caller.
+    public func create(name: String, role: Role) async throws -> (APIToken, String) {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard (1...100).contains(trimmed.count) else { throw APIError.invalid("name: must be 1 to 100 characters") }
+        let secret = IssuedSecret.generate(.apiToken)
+        let token = APIToken(id: secret.id, name: trimmed, role: role, createdAt: clock.now())
+        try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
+        return (token, secret.token)
+    }
+
+    /// The principal behind a bearer token, or nil for unknown, malformed or revoked tokens.
+    public func authenticate(bearer: String) async throws -> Principal? {
+        guard let presented = PresentedSecret(bearer, kind: .apiToken), let stored = try await store.apiToken(id: presented.id) else {
+            return nil
+        }
+        guard presented.matches(storedHash: stored.secretHash), stored.token.revokedAt == nil else { return nil }
+        return Principal(tokenId: stored.token.id, name: stored.token.name, role: stored.token.role)
+    }
+
+    public func list() async throws -> [APIToken] { try await store.apiTokens() }
+
+    public func revoke(id: String) async throws -> APIToken {
+        guard try await store.revokeAPIToken(id: id, at: clock.now()), let stored = try await store.apiToken(id: id) else {
+            throw APIError.notFound("no API token \(id)")
+        }
+        return stored.token
+    }
+}
+
+/// The staff directory and the devices in it.
+public struct DirectoryService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+    let recorder: CheckinRecorder
+
+    public struct NewPerson: Codable, Sendable {
+        public var email: String
+        public var displayName: String
+        public var groups: [String]?
+    }
+
+    public func createPerson(_ input: NewPerson) async throws -> Person {
+        let email = input.email.trimmingCharacters(in: .whitespaces)
+        guard Validation.isEmail(email) else { throw APIError.invalid("email: \"\(input.email)\" is not an email address") }
+        let name = input.displayName.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(name.count) else { throw APIError.invalid("displayName: must be 1 to 200 characters") }
+        let groups = input.groups ?? []
+        for (i, group) in groups.enumerated() where !Validation.isName(group) {
+            throw APIError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+        let person = Person(id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now())
+        do {
+            try await store.insertPerson(person)
+        } catch StoreError.conflict(let what) {
+            throw APIError(.conflict, .conflict, what)
+        }
+        return person
+    }
+
+    /// A person by ID or email.
+    public func person(_ reference: String) async throws -> Person {
+        let found = reference.contains("@") ? try await store.person(email: reference) : try await store.person(id: reference)
+        guard let found else { throw APIError.notFound("no person \(reference)") }
+        return found
+    }
+
+    public func persons() async throws -> [Person] { try await store.persons() }
+
+    public func device(_ id: String) async throws -> Device {
+        guard let device = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
+        return await recorder.overlay(device)
+    }
+
+    public func devices(person: String?) async throws -> [Device] {
+        var personId: String?
+        if let person { personId = try await self.person(person).id }
+        var out: [Device] = []
+        for device in try await store.devices(personId: personId) { out.append(await recorder.overlay(device)) }
+        return out
+    }
+}
+
+/// Input checks shared by the services.
+enum Validation {
+    static func isEmail(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard text.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".")
+        else { return false }
+        return !text.contains(where: { $0.isWhitespace || $0 == "," || $0 == ";" || $0 == "<" || $0 == ">" || $0.asciiValue.map { $0 < 32 } ?? false })
+    }
+
+    static func isName(_ text: String) -> Bool {
+        (1...64).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+}

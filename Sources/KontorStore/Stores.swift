@@ -1,0 +1,143 @@
+import Foundation
+import KontorCore
+
+/// Errors every storage backend reports the same way, so services above the store never see SQL.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    /// A unique value is taken, e.g. a person's email.
+    case conflict(String)
+    /// A referenced record does not exist.
+    case notFound(String)
+    /// The enrollment token cannot be used, and why.
+    case enrollmentTokenUnusable(EnrollmentTokenState)
+    /// No enrollment token with that id.
+    case enrollmentTokenUnknown
+
+    public var description: String {
+        switch self {
+        case .conflict(let what): "conflict: \(what)"
+        case .notFound(let what): "not found: \(what)"
+        case .enrollmentTokenUnusable(let state): "enrollment token is \(state.rawValue)"
+        case .enrollmentTokenUnknown: "unknown enrollment token"
+        }
+    }
+}
+
+/// An API token record with the hash of its secret.
+public struct StoredAPIToken: Sendable, Equatable {
+    public var token: APIToken
+    public var secretHash: String
+
+    public init(token: APIToken, secretHash: String) {
+        self.token = token
+        self.secretHash = secretHash
+    }
+}
+
+/// Admin API tokens.
+public protocol APITokenStore: Sendable {
+    func insertAPIToken(_ token: StoredAPIToken) async throws
+    func apiToken(id: String) async throws -> StoredAPIToken?
+    func apiTokens() async throws -> [APIToken]
+    /// Marks the token revoked; false when there is no such token. Revoking twice keeps the first time.
+    func revokeAPIToken(id: String, at: Date) async throws -> Bool
+}
+
+/// The staff directory.
+public protocol PersonStore: Sendable {
+    /// Inserts a person; `StoreError.conflict` when the email is taken.
+    func insertPerson(_ person: Person) async throws
+    func person(id: String) async throws -> Person?
+    /// Looks a person up by email, case-insensitively.
+    func person(email: String) async throws -> Person?
+    /// All persons, ordered by email.
+    func persons() async throws -> [Person]
+}
+
+/// A device about to be enrolled.
+public struct NewDevice: Sendable, Equatable {
+    public var id: String
+    public var keyId: String
+    public var publicKey: String
+    public var facts: DeviceFacts
+    public var acceptedTermsVersion: String?
+
+    public init(id: String, keyId: String, publicKey: String, facts: DeviceFacts, acceptedTermsVersion: String?) {
+        self.id = id
+        self.keyId = keyId
+        self.publicKey = publicKey
+        self.facts = facts
+        self.acceptedTermsVersion = acceptedTermsVersion
+    }
+}
+
+/// An enrollment token record with the hash of its secret.
+public struct StoredEnrollmentToken: Sendable, Equatable {
+    public var token: EnrollmentToken
+    public var secretHash: String
+
+    public init(token: EnrollmentToken, secretHash: String) {
+        self.token = token
+        self.secretHash = secretHash
+    }
+}
+
+/// Enrollment tokens and the enrollment itself, which must consume a token use and create the
+/// device in one transaction.
+public protocol EnrollmentStore: Sendable {
+    func insertEnrollmentToken(_ token: StoredEnrollmentToken) async throws
+    func enrollmentToken(id: String) async throws -> StoredEnrollmentToken?
+    /// All tokens, newest first.
+    func enrollmentTokens() async throws -> [EnrollmentToken]
+    /// False when there is no such token.
+    func revokeEnrollmentToken(id: String, at: Date) async throws -> Bool
+
+    /// Atomically: checks the token is usable at `now` (else `StoreError.enrollmentTokenUnusable`),
+    /// uses it once, inserts the device (person and group from the token), records consent, and, when an
+    /// active device with the same machine-id hash exists, turns it into the new device's predecessor
+    /// (status `replaced`). Nothing is written when any step fails.
+    func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device
+}
+
+/// A check-in to record, coalesced by the server before it reaches the store.
+public struct CheckinRecord: Sendable, Equatable {
+    public var deviceId: String
+    public var at: Date
+    public var appliedPolicyHash: String?
+    public var status: AgentReport?
+    public var facts: DeviceFacts?
+
+    public init(deviceId: String, at: Date, appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?) {
+        self.deviceId = deviceId
+        self.at = at
+        self.appliedPolicyHash = appliedPolicyHash
+        self.status = status
+        self.facts = facts
+    }
+}
+
+/// Enrolled devices. Devices are never deleted.
+public protocol DeviceStore: Sendable {
+    func device(id: String) async throws -> Device?
+    func device(keyId: String) async throws -> Device?
+    /// Devices, oldest enrollment first, optionally only those of one person.
+    func devices(personId: String?) async throws -> [Device]
+    /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
+    func recordCheckins(_ records: [CheckinRecord]) async throws
+    /// Number of devices in each status.
+    func deviceCount() async throws -> Int
+}
+
+/// Server-wide settings as key/value pairs of JSON text.
+public protocol SettingsStore: Sendable {
+    func setting(_ key: String) async throws -> String?
+    func setSetting(_ key: String, value: String) async throws
+}
+
+/// Everything a backend provides.
+public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth
+
+/// Liveness of the backend, for /readyz.
+public protocol StoreHealth: Sendable {
+    /// Throws when the store cannot answer a trivial query.
+    func ping() async throws
+}

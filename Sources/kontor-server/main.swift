@@ -1,0 +1,3 @@
+import KontorServer
+
+await KontorServerCommand.main()
