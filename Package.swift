@@ -57,12 +57,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // HTTP clients of the admin API and the device API, shared by kontorctl, the agent and the benchmark.
+        .target(
+            name: "KontorClient",
+            dependencies: ["KontorCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KontorCLI",
             dependencies: [
-                "KontorCore",
+                "KontorCore", "KontorClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -78,14 +83,14 @@ let package = Package(
         .testTarget(
             name: "KontorServerTests",
             dependencies: [
-                "KontorServer",
+                "KontorServer", "KontorClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorCLI"],
+            dependencies: ["KontorCore", "KontorClient", "kontor-server", "kontorctl"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,1 +1,3 @@
-print("x")
+import KontorCLI
+
+await KontorCtl.main()

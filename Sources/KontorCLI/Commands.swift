@@ -1,0 +1,263 @@
+import ArgumentParser
+import Foundation
+import KontorClient
+import KontorCore
+
+/// `kontorctl`: the admin command line. It talks only to the admin API.
+public struct KontorCtl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kontorctl",
+        abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
+        discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
+        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, SettingsCommand.self])
+
+    public init() {}
+}
+
+struct WhoAmI: APICommand {
+    static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Show the token in use and its role.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run(client: AdminClient) async throws {
+        let me = try await client.call(.GET, "/me", as: Principal.self)
+        if connection.json { try printJSON(me) } else { print("\(me.name) (\(me.role)) on \(client.server.url(""))") }
+    }
+}
+
+// MARK: persons
+
+struct Persons: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Export.self])
+
+    struct List: APICommand {
+        static let configuration = CommandConfiguration(abstract: "List persons.")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run(client: AdminClient) async throws {
+            let persons = try await client.call(.GET, "/persons", as: [Person].self)
+            if connection.json { return try printJSON(persons) }
+            printTable(["EMAIL", "NAME", "GROUPS", "STATUS", "ID"], persons.map { [$0.email, $0.displayName, $0.groups.joined(separator: ","), $0.status.rawValue, $0.id] })
+        }
+    }
+
+    struct Show: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Show a person and their devices.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Email or ID.") var person: String
+
+        func run(client: AdminClient) async throws {
+            let found = try await client.call(.GET, "/persons/" + AdminClient.segment(person), as: PersonWithDevices.self)
+            if connection.json { return try printJSON(found) }
+            let p = found.person
+            print("\(p.displayName) <\(p.email)>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
+            print("devices:")
+            if found.devices.isEmpty { print("  (none)") }
+            for d in found.devices { print("  \(d.id)  \(d.facts.hostname)  \(d.status.rawValue)  last seen \(show(d.lastSeen))") }
+        }
+    }
+
+    struct Create: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Add a person.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Work email address.") var email: String
+        @Option(help: "Display name.") var name: String
+        @Option(name: .customLong("group"), help: "A group (repeat for several).") var groups: [String] = []
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable { var email: String; var displayName: String; var groups: [String] }
+            let person = try await client.call(.POST, "/persons", body: Input(email: email, displayName: name, groups: groups), as: Person.self)
+            if connection.json { return try printJSON(person) }
+            print("created \(person.email) (\(person.id))")
+        }
+    }
+
+    struct Export: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Export the whole directory.")
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "CSV (the default), for spreadsheets and the data-protection officer.") var csv = false
+
+        func run(client: AdminClient) async throws {
+            if connection.json { return try printJSON(try await client.call(.GET, "/persons", as: [Person].self)) }
+            let exchange = try await client.raw(.GET, "/persons/export")
+            FileHandle.standardOutput.write(exchange.body)
+        }
+    }
+}
+
+// MARK: devices
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enrolled devices.", subcommands: [List.self, Show.self])
+
+    struct List: APICommand {
+        static let configuration = CommandConfiguration(abstract: "List devices with their last-seen time.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Only the devices of this person (email or ID).") var person: String?
+
+        func run(client: AdminClient) async throws {
+            let devices = try await client.call(.GET, "/devices", query: person.map { "person=" + AdminClient.queryValue($0) }, as: [Device].self)
+            if connection.json { return try printJSON(devices) }
+            printTable(
+                ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT"],
+                devices.map { [$0.id, $0.facts.hostname, $0.status.rawValue, $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-"] })
+        }
+    }
+
+    struct Show: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Show one device.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Device ID.") var id: String
+
+        func run(client: AdminClient) async throws {
+            let d = try await client.call(.GET, "/devices/" + AdminClient.segment(id), as: Device.self)
+            if connection.json { return try printJSON(d) }
+            let rows: [(String, String)] = [
+                ("id", d.id), ("status", d.status.rawValue), ("person", d.personId ?? "-"), ("group", d.group ?? "-"),
+                ("hostname", d.facts.hostname), ("os", d.facts.osRelease), ("kernel", d.facts.kernel), ("agent", d.facts.agentVersion),
+                ("enrolled", show(d.enrolledAt)), ("last seen", show(d.lastSeen)), ("policy", d.appliedPolicyHash ?? "-"),
+                ("agent state", d.agentStatus.map { "\($0.state)\($0.message.map { ": \($0)" } ?? "")" } ?? "-"),
+                ("terms", d.acceptedTermsVersion ?? "-"), ("predecessor", d.predecessorId ?? "-"), ("successor", d.successorId ?? "-"),
+                ("key id", d.keyId),
+            ]
+            for (k, v) in rows { print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + v) }
+        }
+    }
+}
+
+// MARK: enrollment tokens
+
+struct EnrollTokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll-tokens", abstract: "Tokens that let a device enroll.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; it is shown once, with the command to run on the device.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "The person (email or ID) the device will belong to.") var person: String?
+        @Option(help: "The device group.") var group: String?
+        @Option(help: "How many devices may use it.") var uses: Int = 1
+        @Option(help: "Lifetime, e.g. 30m, 24h, 7d.") var expires: String = "24h"
+
+        func validate() throws {
+            guard uses >= 1 else { throw ValidationError("--uses must be at least 1") }
+            guard HumanDuration.seconds(expires) != nil else { throw ValidationError("--expires: \"\(expires)\" is not a duration such as 30m, 24h or 7d") }
+        }
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable { var person: String?; var group: String?; var uses: Int; var expiresIn: Int }
+            let created = try await client.call(
+                .POST, "/enroll-tokens", body: Input(person: person, group: group, uses: uses, expiresIn: HumanDuration.seconds(expires)!),
+                as: CreatedEnrollmentToken.self)
+            if connection.json { return try printJSON(created) }
+            let t = created.enrollmentToken
+            print("Enrollment token (shown only now): \(created.token)")
+            print("Valid for \(t.maxUses) device\(t.maxUses == 1 ? "" : "s") until \(show(t.expiresAt)).")
+            print("On the device, run:\n\n  \(created.agentCommand)\n")
+        }
+    }
+
+    struct List: APICommand {
+        static let configuration = CommandConfiguration(abstract: "List enrollment tokens and their state.")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run(client: AdminClient) async throws {
+            let tokens = try await client.call(.GET, "/enroll-tokens", as: [ListedEnrollmentToken].self)
+            if connection.json { return try printJSON(tokens) }
+            printTable(
+                ["ID", "STATE", "USES", "EXPIRES", "PERSON", "GROUP", "CREATED BY"],
+                tokens.map { [$0.token.id, $0.state.rawValue, "\($0.token.uses)/\($0.token.maxUses)", show($0.token.expiresAt), $0.token.personId ?? "-", $0.token.group ?? "-", $0.token.createdBy ?? "-"] })
+        }
+    }
+
+    struct Revoke: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an enrollment token.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Token ID (the part after ket_, before the second _).") var id: String
+
+        func run(client: AdminClient) async throws {
+            let token = try await client.call(.DELETE, "/enroll-tokens/" + AdminClient.segment(id), as: EnrollmentToken.self)
+            if connection.json { return try printJSON(token) }
+            print("revoked enrollment token \(token.id)")
+        }
+    }
+}
+
+// MARK: API tokens
+
+struct AdminTokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-tokens", abstract: "API tokens (admin role).", subcommands: [List.self, Create.self, Revoke.self])
+
+    struct List: APICommand {
+        static let configuration = CommandConfiguration(abstract: "List API tokens.")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run(client: AdminClient) async throws {
+            let tokens = try await client.call(.GET, "/api-tokens", as: [APIToken].self)
+            if connection.json { return try printJSON(tokens) }
+            printTable(["ID", "NAME", "ROLE", "CREATED", "REVOKED"], tokens.map { [$0.id, $0.name, $0.role.rawValue, show($0.createdAt), show($0.revokedAt)] })
+        }
+    }
+
+    struct Create: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API token; prints the token once.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Who or what uses it.") var name: String
+        @Option(help: "auditor, operator or admin.") var role: String
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be auditor, operator or admin, not \"\(role)\"") }
+        }
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable { var name: String; var role: String }
+            let created = try await client.call(.POST, "/api-tokens", body: Input(name: name, role: role), as: CreatedAPIToken.self)
+            if connection.json { return try printJSON(created) }
+            print(created.token)
+        }
+    }
+
+    struct Revoke: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an API token.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Token ID.") var id: String
+
+        func run(client: AdminClient) async throws {
+            let token = try await client.call(.DELETE, "/api-tokens/" + AdminClient.segment(id), as: APIToken.self)
+            if connection.json { return try printJSON(token) }
+            print("revoked API token \(token.id) (\(token.name))")
+        }
+    }
+}
+
+// MARK: settings
+
+struct SettingsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self])
+
+    struct Values: Codable { var checkinInterval: Int? }
+
+    struct Show: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Show the settings.")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run(client: AdminClient) async throws {
+            let values = try await client.call(.GET, "/settings", as: Values.self)
+            if connection.json { return try printJSON(values) }
+            print("checkinInterval  \(values.checkinInterval.map(String.init) ?? "-") s")
+        }
+    }
+
+    struct Set: APICommand {
+        static let configuration = CommandConfiguration(abstract: "Change settings (admin).")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .customLong("checkin-interval"), help: "Seconds between device check-ins.") var checkinInterval: Int?
+
+        func run(client: AdminClient) async throws {
+            let values = try await client.call(.PATCH, "/settings", body: Values(checkinInterval: checkinInterval), as: Values.self)
+            if connection.json { return try printJSON(values) }
+            print("checkinInterval  \(values.checkinInterval.map(String.init) ?? "-") s")
+        }
+    }
+}

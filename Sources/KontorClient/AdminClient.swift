@@ -1,0 +1,55 @@
+import AsyncHTTPClient
+import Foundation
+import KontorCore
+import NIOCore
+import NIOHTTP1
+
+/// A client of the admin API, authenticated with an API token.
+public struct AdminClient: Sendable {
+    public let server: ServerURL
+    let token: String
+    let http: HTTPClient
+
+    public init(server: String, token: String, http: HTTPClient = .shared) throws {
+        self.server = try ServerURL(server)
+        guard !token.isEmpty else { throw ClientError.usage("no API token: pass --token or set KONTOR_TOKEN") }
+        self.token = token
+        self.http = http
+    }
+
+    /// Performs a request and returns the raw exchange when it succeeded (2xx).
+    public func raw(_ method: HTTPMethod, _ path: String, query: String? = nil, json body: Data? = nil) async throws -> HTTPExchange {
+        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let exchange = try await send(
+            http, method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: 512 << 20,
+            timeout: .seconds(60))
+        guard (200..<300).contains(exchange.status) else { throw apiError(exchange) }
+        return exchange
+    }
+
+    /// Sends `body` as JSON (if any) and decodes the JSON answer.
+    public func call<Output: Decodable>(_ method: HTTPMethod, _ path: String, query: String? = nil, body: (some Encodable)? = Optional<Int>.none, as: Output.Type) async throws -> Output {
+        let data = try body.map { try KontorJSON.encode($0) }
+        let exchange = try await raw(method, path, query: query, json: data)
+        do {
+            return try KontorJSON.decode(Output.self, from: exchange.body)
+        } catch {
+            throw ClientError.badResponse("\(method) \(path): \(error)")
+        }
+    }
+
+    /// Percent-encodes one path segment (an ID or an email).
+    public static func segment(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// Percent-encodes a query value.
+    public static func queryValue(_ text: String) -> String {
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+?#")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}

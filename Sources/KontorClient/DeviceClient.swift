@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import KontorCore
+import NIOCore
+import NIOHTTP1
+
+/// What a device needs to talk to its server after enrollment.
+public struct DeviceIdentity: Sendable {
+    public var deviceId: String
+    public var privateKey: Curve25519.Signing.PrivateKey
+    /// The server's response-signing key, pinned at enrollment.
+    public var serverKey: Curve25519.Signing.PublicKey
+
+    public init(deviceId: String, privateKey: Curve25519.Signing.PrivateKey, serverKey: Curve25519.Signing.PublicKey) {
+        self.deviceId = deviceId
+        self.privateKey = privateKey
+        self.serverKey = serverKey
+    }
+
+    public var keyId: String { DeviceKeys.keyID(for: privateKey.publicKey) }
+}
+
+/// A signed reply from the server, verified against the pinned key.
+public struct VerifiedReply<Body: Sendable>: Sendable {
+    public var body: Body
+    public var status: Int
+    /// Seconds the server asked the client to wait (Retry-After), if any.
+    public var retryAfter: Int?
+}
+
+/// The device side of the protocol: enrollment and signed check-ins with verified replies.
+public struct DeviceClient: Sendable {
+    public let server: ServerURL
+    let http: HTTPClient
+    let clock: WallClock
+    /// The largest reply accepted; anything bigger is refused unread.
+    public var responseLimit = 4 << 20
+    public var timeout: TimeAmount = .seconds(30)
+
+    public init(server: String, http: HTTPClient = .shared, clock: WallClock = .system) throws {
+        self.server = try ServerURL(server)
+        self.http = http
+        self.clock = clock
+    }
+
+    /// Enrolls with `token`, proving possession of `key` by signing the request with it. The reply must be
+    /// signed by the server key it announces (trust on first use); the caller pins that key.
+    public func enroll(token: String, key: Curve25519.Signing.PrivateKey, facts: DeviceFacts, acceptedTermsVersion: String?) async throws -> EnrollResponse {
+        let request = EnrollRequest(token: token, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: acceptedTermsVersion)
+        let (exchange, signed) = try await post(DeviceAPI.enrollPath, body: try KontorJSON.encode(request), key: key)
+        guard exchange.status == 201 else { throw apiError(exchange) }
+        let response: EnrollResponse
+        do {
+            response = try KontorJSON.decode(EnrollResponse.self, from: exchange.body)
+        } catch {
+            throw ClientError.badResponse("enrollment reply is not the expected JSON")
+        }
+        guard let serverKey = DeviceKeys.publicKey(base64: response.serverPublicKey) else {
+            throw ClientError.badResponse("enrollment reply has no usable server key")
+        }
+        try Self.verifyReply(exchange, answering: signed, serverKey: serverKey)
+        return response
+    }
+
+    /// A signed check-in; the reply must verify against the pinned server key.
+    public func checkin(_ request: CheckinRequest, identity: DeviceIdentity) async throws -> VerifiedReply<CheckinResponse> {
+        let (exchange, signed) = try await post(DeviceAPI.checkinPath, body: try KontorJSON.encode(request), key: identity.privateKey)
+        guard exchange.status == 200 else { throw apiError(exchange) }
+        try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
+        do {
+            return VerifiedReply(body: try KontorJSON.decode(CheckinResponse.self, from: exchange.body), status: exchange.status, retryAfter: nil)
+        } catch {
+            throw ClientError.badResponse("check-in reply is signed but not the expected JSON")
+        }
+    }
+
+    /// Builds, signs and sends a POST; returns the exchange and the request as signed.
+    func post(_ path: String, body: Data, key: Curve25519.Signing.PrivateKey) async throws -> (HTTPExchange, SignatureMessage) {
+        let (headers, message) = try Self.sign(method: "POST", server: server, path: path, body: body, key: key, now: clock.now())
+        let exchange = try await send(http, method: .POST, url: server.url(path), headers: headers, body: body, limit: responseLimit, timeout: timeout)
+        return (exchange, message)
+    }
+
+    /// The headers of a signed request and the message as the server will see it.
+    public static func sign(
+        method: String, server: ServerURL, path: String, query: String? = nil, body: Data, key: Curve25519.Signing.PrivateKey, now: Date
+    ) throws -> ([(String, String)], SignatureMessage) {
+        let fullPath = server.basePath + path
+        var headers = [("Host", server.authority), ("Content-Type", "application/json"), ("Content-Digest", ContentDigest.header(for: body))]
+        var message = SignatureMessage(method: method, authority: server.authority, path: fullPath, query: query, headers: headers)
+        var random = SystemRandomNumberGenerator()
+        let nonce = Bytes.base64URL((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let parameters = SignatureParameters(
+            components: DeviceAPI.requiredRequestComponents.map { SignatureComponent($0) }, created: Int(now.timeIntervalSince1970),
+            keyID: DeviceKeys.keyID(for: key.publicKey), nonce: nonce)
+        let (input, signature) = try HTTPMessageSignatures.sign(message, parameters: parameters, key: key)
+        headers.append(("Signature-Input", input))
+        headers.append(("Signature", signature))
+        message.setField("Signature-Input", input)
+        message.setField("Signature", signature)
+        return (headers, message)
+    }
+
+    /// Checks that `exchange` carries a valid server signature bound to `request` and a matching digest.
+    public static func verifyReply(_ exchange: HTTPExchange, answering request: SignatureMessage, serverKey: Curve25519.Signing.PublicKey) throws {
+        let message = SignatureMessage(status: exchange.status, headers: exchange.headers, request: request)
+        do {
+            let verified = try HTTPMessageSignatures.verify(message, label: DeviceAPI.signatureLabel, required: ["@status", "content-digest"]) { keyID in
+                guard keyID == DeviceKeys.keyID(for: serverKey) else { throw HTTPSignatureError.unknownKey(keyID) }
+                return serverKey
+            }
+            guard verified.parameters.components.contains(SignatureComponent("signature", key: DeviceAPI.signatureLabel, fromRequest: true)) else {
+                throw HTTPSignatureError.requiredComponentNotCovered("signature;req")
+            }
+            try ContentDigest.verify(message.fields["content-digest"], body: exchange.body)
+        } catch let error as HTTPSignatureError {
+            throw ClientError.badResponse("reply rejected: \(error)")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import AsyncHTTPClient
+import Foundation
+import KontorCore
+import NIOCore
+import NIOHTTP1
+
+/// What went wrong talking to a Kontor server, in words a person can act on.
+public enum ClientError: Error, CustomStringConvertible, Equatable {
+    /// The server answered with a JSON error.
+    case api(status: Int, code: String, message: String)
+    /// The server could not be reached or the connection failed.
+    case transport(String)
+    /// The server's answer was not what the protocol allows (not JSON, unsigned, tampered, too large).
+    case badResponse(String)
+    /// The caller's input was unusable before anything was sent.
+    case usage(String)
+
+    public var description: String {
+        switch self {
+        case .api(let status, let code, let message): "\(code) (HTTP \(status)): \(message)"
+        case .transport(let why): "cannot reach the server: \(why)"
+        case .badResponse(let why): "unexpected answer from the server: \(why)"
+        case .usage(let why): why
+        }
+    }
+
+    /// The stable API error code, when the server sent one.
+    public var code: String? {
+        if case .api(_, let code, _) = self { return code }
+        return nil
+    }
+}
+
+/// A raw HTTP exchange.
+public struct HTTPExchange: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: Data
+}
+
+/// A server base URL split into what requests and signatures need.
+public struct ServerURL: Sendable, Equatable {
+    public let scheme: String
+    public let host: String
+    public let port: Int
+    /// `host[:port]`, the port left out when it is the scheme's default: what goes in Host and @authority.
+    public let authority: String
+    public let basePath: String
+
+    public init(_ text: String) throws {
+        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+        else { throw ClientError.usage("\"\(text)\" is not a server URL such as https://kontor.example.org") }
+        self.scheme = scheme
+        self.host = host
+        let defaultPort = scheme == "https" ? 443 : 80
+        self.port = components.port ?? defaultPort
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        self.authority = (port == defaultPort ? shownHost : "\(shownHost):\(port)").lowercased()
+        var path = components.percentEncodedPath
+        while path.hasSuffix("/") { path.removeLast() }
+        self.basePath = path
+    }
+
+    /// The absolute URL of `path` (which starts with /) and an optional encoded query.
+    public func url(_ path: String, query: String? = nil) -> String {
+        "\(scheme)://\(authority)\(basePath)\(path)" + (query.map { "?\($0)" } ?? "")
+    }
+}
+
+/// Sends one request with AsyncHTTPClient and collects the answer, refusing bodies over `limit`.
+func send(
+    _ client: HTTPClient, method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount
+) async throws -> HTTPExchange {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+    let response: HTTPClientResponse
+    do {
+        response = try await client.execute(request, timeout: timeout)
+    } catch {
+        throw ClientError.transport(describe(error))
+    }
+    let collected: ByteBuffer
+    do {
+        collected = try await response.body.collect(upTo: limit)
+    } catch is NIOTooManyBytesError {
+        throw ClientError.badResponse("body larger than \(limit) bytes")
+    } catch {
+        throw ClientError.transport(describe(error))
+    }
+    return HTTPExchange(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(collected.readableBytesView))
+}
+
+func describe(_ error: any Error) -> String {
+    if let error = error as? HTTPClientError {
+        switch error {
+        case .connectTimeout: return "connection timed out"
+        case .deadlineExceeded, .readTimeout: return "the server did not answer in time"
+        case .remoteConnectionClosed: return "the server closed the connection"
+        default: return "\(error)"
+        }
+    }
+    let text = "\(error)"
+    if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is kontor-server running?)" }
+    return text
+}
+
+/// Decodes a JSON error body, falling back to the status line.
+func apiError(_ exchange: HTTPExchange) -> ClientError {
+    if let body = try? KontorJSON.decode(APIErrorBody.self, from: exchange.body) {
+        return .api(status: exchange.status, code: body.error.code, message: body.error.message)
+    }
+    let snippet = String(decoding: exchange.body.prefix(200), as: UTF8.self)
+    return .api(status: exchange.status, code: "http_\(exchange.status)", message: snippet.isEmpty ? "no error body" : snippet)
+}
