@@ -63,3 +63,32 @@ struct CreatedEnrollmentToken: Codable { var token: String; var enrollmentToken:
 struct ListedEnrollmentToken: Codable { var token: EnrollmentToken; var state: EnrollmentTokenState }
 struct PersonWithDevices: Codable { var person: Person; var devices: [Device] }
 struct Principal: Codable { var name: String; var role: String; var tokenId: String }
+
+extension KontorCtl {
+    /// Lets the connection options stand before the subcommand too (`kontorctl --server U --token T
+    /// devices list`): they are moved behind it, where every command declares them.
+    public static func normalize(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let arg = arguments[index]
+            if arg == "--server" || arg == "--token", index + 1 < arguments.count {
+                leading += [arg, arguments[index + 1]]
+                index += 2
+            } else if arg.hasPrefix("--server=") || arg.hasPrefix("--token=") || arg == "--json" {
+                leading.append(arg)
+                index += 1
+            } else {
+                break
+            }
+        }
+        let rest = Array(arguments[index...])
+        guard !leading.isEmpty, !rest.isEmpty else { return arguments }
+        return rest + leading
+    }
+
+    /// Runs kontorctl with `CommandLine.arguments`.
+    public static func mainWithGlobalOptions() async {
+        await main(normalize(Array(CommandLine.arguments.dropFirst())))
+    }
+}

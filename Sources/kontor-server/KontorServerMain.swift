@@ -1,0 +1,9 @@
+import KontorServer
+
+/// The kontor-server executable: everything lives in the KontorServer library.
+@main
+enum KontorServerMain {
+    static func main() async {
+        await KontorServerCommand.main()
+    }
+}

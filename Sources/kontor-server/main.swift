@@ -1,3 +1,0 @@
-import KontorServer
-
-await KontorServerCommand.main()

@@ -1,3 +1,0 @@
-import KontorCLI
-
-await KontorCtl.main()
