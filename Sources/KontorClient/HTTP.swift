@@ -36,6 +36,12 @@ public struct HTTPExchange: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: Data
+
+    public init(status: Int, headers: [(String, String)], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A server base URL split into what requests and signatures need.

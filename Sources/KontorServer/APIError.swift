@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import KontorCore
 import Logging
+import NIOCore
 
 /// An error the API reports to its caller: an HTTP status, a stable code and a message that names
 /// what was wrong. Anything else that escapes a handler becomes a logged, generic 500.
@@ -58,6 +59,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
             }
             return try mapped.response(from: request, context: context)
+        } catch is NIOTooManyBytesError {
+            return try APIError(.contentTooLarge, .payloadTooLarge, "request body is too large").response(from: request, context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return try APIError(.internalServerError, .internalError, "internal error; the server log has the details")

@@ -72,6 +72,8 @@ extension Request {
             return Data(buffer.readableBytesView)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, .payloadTooLarge, "request body is larger than \(limit) bytes")
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, .payloadTooLarge, "request body is larger than \(limit) bytes")
         }
     }
 }

@@ -1,0 +1,108 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import HummingbirdTesting
+import KontorClient
+import KontorCore
+import KontorSQLite
+import KontorStore
+import Synchronization
+import Testing
+
+@testable import KontorServer
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    private let current: Mutex<Date>
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+    var now: Date { current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { current.withLock { $0 += seconds } }
+    var wall: WallClock { WallClock { self.now } }
+}
+
+/// A server on an in-memory store with a hand-moved clock, driven through HummingbirdTesting.
+struct Harness {
+    let clock = TestClock()
+    let store: SQLiteStore
+    let services: Services
+    let routes = RouteTable()
+
+    init(configure: (inout ServerConfig) -> Void = { _ in }) throws {
+        var config = ServerConfig()
+        config.enrollRatePerMinute = 0
+        configure(&config)
+        store = try SQLiteStore.inMemory()
+        services = Services(
+            config: config, store: store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil)
+    }
+
+    func token(_ role: Role) async throws -> String {
+        try await services.tokens.create(name: "test-\(role.rawValue)", role: role).1
+    }
+
+    func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: buildRouter(services, table: routes))
+        try await app.test(.router, body)
+    }
+}
+
+let sampleFacts = DeviceFacts(hostname: "laptop-7", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-18-amd64", machineIdHash: "abc123", agentVersion: "0.1.0")
+
+extension TestClientProtocol {
+    /// An admin API call with an optional bearer token and JSON body.
+    func api(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+
+    /// A request signed like the agent signs, optionally altered after signing.
+    func signed(
+        _ path: String, body: Data, key: Curve25519.Signing.PrivateKey, at now: Date, alter: (inout HTTPFields, inout Data) -> Void = { _, _ in }
+    ) async throws -> TestResponse {
+        let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: path, body: body, key: key, now: now)
+        var headers = HTTPFields()
+        for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
+        var payload = body
+        alter(&headers, &payload)
+        return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: payload))
+    }
+
+    /// Creates an enrollment token with `json` options and returns the token string.
+    func enrollToken(_ adminToken: String, json: String = "{}") async throws -> String {
+        let response = try await api(.post, "/api/v1/enroll-tokens", token: adminToken, json: json)
+        #expect(response.status == .created)
+        return try JSONDecoder().decode([String: AnyCodable].self, from: Data(buffer: response.body))["token"]!.string!
+    }
+
+    /// Enrolls a new key and returns the key and the reply.
+    func enroll(token: String, key: Curve25519.Signing.PrivateKey = .init(), facts: DeviceFacts = sampleFacts, at now: Date) async throws -> (Curve25519.Signing.PrivateKey, TestResponse) {
+        let body = try KontorJSON.encode(EnrollRequest(token: token, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: "2026-1"))
+        return (key, try await signed(DeviceAPI.enrollPath, body: body, key: key, at: now))
+    }
+}
+
+/// Just enough of "any JSON" to pick fields out of answers in tests.
+enum AnyCodable: Decodable {
+    case string(String), number(Double), bool(Bool), object([String: AnyCodable]), array([AnyCodable]), null
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null } else if let v = try? c.decode(Bool.self) { self = .bool(v) } else if let v = try? c.decode(Double.self) { self = .number(v) } else if let v = try? c.decode(String.self) { self = .string(v) } else if let v = try? c.decode([AnyCodable].self) { self = .array(v) } else { self = .object(try c.decode([String: AnyCodable].self)) }
+    }
+    var string: String? { if case .string(let s) = self { s } else { nil } }
+    subscript(key: String) -> AnyCodable? { if case .object(let o) = self { o[key] } else { nil } }
+}
+
+extension TestResponse {
+    /// The `error.code` of a JSON error body.
+    var errorCode: String? { (try? KontorJSON.decode(APIErrorBody.self, from: Data(buffer: body)))?.error.code }
+    var errorMessage: String? { (try? KontorJSON.decode(APIErrorBody.self, from: Data(buffer: body)))?.error.message }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try KontorJSON.decode(type, from: Data(buffer: body)) }
+}
+
+extension Data {
+    init(buffer: ByteBuffer) { self.init(buffer.readableBytesView) }
+}
