@@ -90,7 +90,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "kontor-server", "kontorctl"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "kontor-server", "kontorctl"],
             swiftSettings: swiftSettings
         ),
     ]

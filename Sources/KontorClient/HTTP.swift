@@ -121,3 +121,8 @@ func apiError(_ exchange: HTTPExchange) -> ClientError {
     let snippet = String(decoding: exchange.body.prefix(200), as: UTF8.self)
     return .api(status: exchange.status, code: "http_\(exchange.status)", message: snippet.isEmpty ? "no error body" : snippet)
 }
+
+/// A plain GET, for health probes and scraping /metrics.
+public func plainGET(_ url: String, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(5)) async throws -> HTTPExchange {
+    try await send(http, method: .GET, url: url, headers: [], body: nil, limit: 16 << 20, timeout: timeout)
+}

@@ -1,0 +1,126 @@
+import Foundation
+import KontorClient
+import KontorCore
+import Testing
+
+/// Finds the built executables: $KONTOR_BIN_DIR, else the folder of the running test bundle.
+enum Binaries {
+    static var directory: URL {
+        if let dir = ProcessInfo.processInfo.environment["KONTOR_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // swift-testing may run from inside the .xctest bundle folder.
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: candidate.appendingPathComponent("kontor-server").path) {
+            candidate.deleteLastPathComponent()
+        }
+        return candidate
+    }
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
+
+/// The result of running a command to completion.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `executable` with `arguments` and waits for it.
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["KONTOR_SERVER"] = nil
+    env["KONTOR_TOKEN"] = nil
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// A real kontor-server process on a loopback port with its own data directory.
+final class ServerProcess {
+    let dataDir: URL
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+    private var process: Process?
+    private let logURL: URL
+
+    init(dataDir: URL? = nil) throws {
+        let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("kontor-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        self.dataDir = dir
+        self.port = try Self.freePort()
+        self.logURL = dir.appendingPathComponent("server.log")
+    }
+
+    /// Starts the server and waits until /healthz answers (the process is external: there is no clock to inject).
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("kontor-server"))
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path]
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let logHandle = try FileHandle(forWritingTo: logURL)
+        logHandle.seekToEndOfFile()
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if try await healthy() { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClientError.transport("kontor-server did not become healthy: \(self.log())")
+    }
+
+    private func healthy() async throws -> Bool {
+        (try? await plainGET(url + "/healthz", timeout: .seconds(1)))?.status == 200
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func log() -> String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    func adminToken(role: Role, name: String = "e2e") throws -> String {
+        let result = try runCommand(Binaries.path("kontor-server"), ["admin-token", "create", "--name", name, "--role", role.rawValue, "--data-dir", dataDir.path])
+        guard result.status == 0 else { throw ClientError.usage("admin-token create failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func ctl(_ token: String, _ arguments: [String]) throws -> CommandResult {
+        try runCommand(Binaries.path("kontorctl"), ["--server", url, "--token", token] + arguments)
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ClientError.transport("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { stop() }
+}
