@@ -8,6 +8,7 @@ import KontorClient
 import KontorCore
 import KontorSQLite
 import KontorStore
+import Logging
 import Synchronization
 import Testing
 
@@ -43,7 +44,9 @@ struct Harness {
     }
 
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: buildRouter(services, table: routes))
+        var logger = Logger(label: "kontor-test")
+        logger.logLevel = .error
+        let app = Application(router: buildRouter(services, table: routes), logger: logger)
         try await app.test(.router, body)
     }
 }
