@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "kontor-server", targets: ["kontor-server"]),
         .executable(name: "kontorctl", targets: ["kontorctl"]),
+        .executable(name: "kontor-agent", targets: ["kontor-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -71,6 +72,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Linux agent: enrollment, the poll loop, state on disk, status.
+        .target(
+            name: "KontorAgent",
+            dependencies: [
+                "KontorCore", "KontorClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "kontor-agent", dependencies: ["KontorAgent"], swiftSettings: swiftSettings),
         .executableTarget(name: "kontor-server", dependencies: ["KontorServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "kontorctl", dependencies: ["KontorCLI"], swiftSettings: swiftSettings),
 
@@ -89,8 +104,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KontorAgentTests",
+            dependencies: ["KontorAgent", "KontorServer", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "kontor-server", "kontorctl"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "kontor-server", "kontorctl", "kontor-agent"],
             swiftSettings: swiftSettings
         ),
     ]

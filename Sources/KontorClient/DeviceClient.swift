@@ -25,22 +25,20 @@ public struct DeviceIdentity: Sendable {
 public struct VerifiedReply<Body: Sendable>: Sendable {
     public var body: Body
     public var status: Int
-    /// Seconds the server asked the client to wait (Retry-After), if any.
-    public var retryAfter: Int?
 }
 
 /// The device side of the protocol: enrollment and signed check-ins with verified replies.
 public struct DeviceClient: Sendable {
     public let server: ServerURL
-    let http: HTTPClient
+    let transport: any HTTPTransport
     let clock: WallClock
     /// The largest reply accepted; anything bigger is refused unread.
     public var responseLimit = 4 << 20
     public var timeout: TimeAmount = .seconds(30)
 
-    public init(server: String, http: HTTPClient = .shared, clock: WallClock = .system) throws {
+    public init(server: String, transport: any HTTPTransport = AsyncHTTPTransport(), clock: WallClock = .system) throws {
         self.server = try ServerURL(server)
-        self.http = http
+        self.transport = transport
         self.clock = clock
     }
 
@@ -69,7 +67,7 @@ public struct DeviceClient: Sendable {
         guard exchange.status == 200 else { throw apiError(exchange) }
         try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
         do {
-            return VerifiedReply(body: try KontorJSON.decode(CheckinResponse.self, from: exchange.body), status: exchange.status, retryAfter: nil)
+            return VerifiedReply(body: try KontorJSON.decode(CheckinResponse.self, from: exchange.body), status: exchange.status)
         } catch {
             throw ClientError.badResponse("check-in reply is signed but not the expected JSON")
         }
@@ -78,7 +76,14 @@ public struct DeviceClient: Sendable {
     /// Builds, signs and sends a POST; returns the exchange and the request as signed.
     func post(_ path: String, body: Data, key: Curve25519.Signing.PrivateKey) async throws -> (HTTPExchange, SignatureMessage) {
         let (headers, message) = try Self.sign(method: "POST", server: server, path: path, body: body, key: key, now: clock.now())
-        let exchange = try await send(http, method: .POST, url: server.url(path), headers: headers, body: body, limit: responseLimit, timeout: timeout)
+        let exchange: HTTPExchange
+        do {
+            exchange = try await transport.send(method: .POST, url: server.url(path), headers: headers, body: body, limit: responseLimit, timeout: timeout)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.transport(describe(error))
+        }
         return (exchange, message)
     }
 

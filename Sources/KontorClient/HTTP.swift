@@ -14,6 +14,8 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     case badResponse(String)
     /// The caller's input was unusable before anything was sent.
     case usage(String)
+    /// The server is busy or limiting this client and asked to retry after this many seconds.
+    case retryLater(seconds: Int, status: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
         case .transport(let why): "cannot reach the server: \(why)"
         case .badResponse(let why): "unexpected answer from the server: \(why)"
         case .usage(let why): why
+        case .retryLater(let seconds, let status): "server busy (HTTP \(status)); asked to retry in \(seconds) s"
         }
     }
 
@@ -74,6 +77,22 @@ public struct ServerURL: Sendable, Equatable {
     }
 }
 
+/// Carries one HTTP exchange. The agent and tests may bring their own (a custom CA, a fault injector).
+public protocol HTTPTransport: Sendable {
+    func send(method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount) async throws -> HTTPExchange
+}
+
+/// The AsyncHTTPClient transport.
+public struct AsyncHTTPTransport: HTTPTransport {
+    public let client: HTTPClient
+
+    public init(client: HTTPClient = .shared) { self.client = client }
+
+    public func send(method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount) async throws -> HTTPExchange {
+        try await KontorClient.send(client, method: method, url: url, headers: headers, body: body, limit: limit, timeout: timeout)
+    }
+}
+
 /// Sends one request with AsyncHTTPClient and collects the answer, refusing bodies over `limit`.
 func send(
     _ client: HTTPClient, method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount
@@ -113,8 +132,15 @@ func describe(_ error: any Error) -> String {
     return text
 }
 
-/// Decodes a JSON error body, falling back to the status line.
+/// Decodes a JSON error body, falling back to the status line. 429 and 503 with Retry-After become
+/// `retryLater`.
 func apiError(_ exchange: HTTPExchange) -> ClientError {
+    if exchange.status == 429 || exchange.status == 503,
+        let value = exchange.headers.first(where: { $0.0.lowercased() == "retry-after" })?.1.trimmingCharacters(in: .whitespaces),
+        let seconds = Int(value), seconds >= 0
+    {
+        return .retryLater(seconds: min(seconds, 86_400), status: exchange.status)
+    }
     if let body = try? KontorJSON.decode(APIErrorBody.self, from: exchange.body) {
         return .api(status: exchange.status, code: body.error.code, message: body.error.message)
     }

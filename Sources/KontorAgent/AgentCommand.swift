@@ -1,0 +1,152 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import KontorClient
+import KontorCore
+import Logging
+import NIOSSL
+import ServiceLifecycle
+
+/// `kontor-agent`: the Linux agent's command line.
+public struct KontorAgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kontor-agent",
+        abstract: "Kontor agent: enrolls this device, applies its policy and reports back.",
+        subcommands: [Enroll.self, Run.self, Status.self])
+
+    public init() {}
+}
+
+/// Options every subcommand shares.
+struct RootOptions: ParsableArguments {
+    @Option(help: "Resolve every path the agent reads or writes under this directory (for tests and demos).")
+    var root: String = "/"
+
+    var paths: AgentPaths { AgentPaths(root: root) }
+
+    func config() throws -> AgentConfig {
+        do {
+            return try AgentConfig.load(paths.configFile)
+        } catch let error as AgentFileError {
+            throw AgentError(error.description)
+        }
+    }
+
+    /// Logs to stderr, one line per event (journald keeps them).
+    func logger(_ config: AgentConfig) -> Logger {
+        var logger = Logger(label: "kontor-agent") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        return logger
+    }
+}
+
+/// Prints the one-line reason and exits 1.
+func failing<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as AgentError {
+        FileHandle.standardError.write(Data("kontor-agent: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as AgentFileError {
+        FileHandle.standardError.write(Data("kontor-agent: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// An HTTP client that also trusts `caFile`; shut down after use.
+func withTransport<T>(_ config: AgentConfig, _ body: (any HTTPTransport) async throws -> T) async throws -> T {
+    var configuration = HTTPClient.Configuration()
+    if let caFile = config.caFile {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.additionalTrustRoots = [.file(caFile)]
+        configuration.tlsConfiguration = tls
+    }
+    configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(config.requestTimeout)))
+    let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    do {
+        let result = try await body(AsyncHTTPTransport(client: client))
+        try await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}
+
+struct Enroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enroll this device with a token from your IT department.")
+
+    @OptionGroup var options: RootOptions
+    @Option(help: "The Kontor server URL.") var server: String
+    @Option(help: "The enrollment token (ket_...).") var token: String
+    @Option(name: .customLong("accept-terms"), help: "The usage-terms version you accept for this device.") var acceptTerms: String?
+    @Flag(help: "Enroll again as a new device even though this one is enrolled.") var force = false
+
+    func validate() throws {
+        guard PresentedSecret(token, kind: .enrollmentToken) != nil else {
+            throw ValidationError("--token: \"\(token.prefix(8))…\" is not an enrollment token (they start with ket_)")
+        }
+    }
+
+    func run() async throws {
+        try await failing {
+            let config = try options.config()
+            let identity = try await withTransport(config) { transport in
+                try await Agent(paths: options.paths, config: config, transport: transport, logger: options.logger(config))
+                    .enroll(server: server, token: token, acceptTerms: acceptTerms, force: force)
+            }
+            print("Enrolled as device \(identity.deviceId) with \(identity.server).")
+            if options.root == "/" {
+                print("The kontor-agent service starts by itself; `kontor-agent status` shows what is managed.")
+            }
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the agent (the systemd service runs this).")
+
+    @OptionGroup var options: RootOptions
+    @Flag(help: "Do one full cycle (check in, apply, report) and exit: 0 on success.") var once = false
+
+    func run() async throws {
+        try await failing {
+            let config = try options.config()
+            let logger = options.logger(config)
+            try await withTransport(config) { transport in
+                let agent = Agent(paths: options.paths, config: config, transport: transport, logger: logger)
+                if once {
+                    switch try await agent.cycle() {
+                    case .success: return
+                    case .failure(let reason, _): throw AgentError(reason)
+                    }
+                }
+                guard try agent.store.identity() != nil else {
+                    throw AgentError("not enrolled; run: kontor-agent enroll --server URL --token TOKEN")
+                }
+                logger.notice("kontor-agent running", metadata: ["version": "\(agentVersion)"])
+                let group = ServiceGroup(
+                    configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what is managed on this device and what is sent to the server.")
+
+    @OptionGroup var options: RootOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await failing {
+            let report = try AgentStatusReport.read(AgentStore(paths: options.paths))
+            if json {
+                print(String(decoding: try KontorJSON.encode(report, pretty: true), as: UTF8.self))
+            } else {
+                print(report.text(now: Date()))
+            }
+        }
+    }
+}

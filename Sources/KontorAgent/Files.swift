@@ -1,0 +1,92 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the agent keeps things. Every path is resolved under `root` (default /), so tests and demos
+/// run the whole agent against a scratch tree.
+public struct AgentPaths: Sendable, Equatable {
+    public let root: String
+
+    public init(root: String = "/") {
+        self.root = root.isEmpty ? "/" : root
+    }
+
+    /// `root` + an absolute path.
+    public func resolve(_ absolute: String) -> String {
+        root == "/" ? absolute : (root.hasSuffix("/") ? String(root.dropLast()) : root) + absolute
+    }
+
+    public var configFile: String { resolve("/etc/kontor/agent.yaml") }
+    public var stateDir: String { resolve("/var/lib/kontor/agent") }
+    public var keyFile: String { stateDir + "/device.key" }
+    public var identityFile: String { stateDir + "/identity.json" }
+    public var stateFile: String { stateDir + "/state.json" }
+    public var policyFile: String { stateDir + "/policy.json" }
+    public var machineIdFile: String { resolve("/etc/machine-id") }
+    /// A random stand-in for /etc/machine-id when the root has none (scratch roots).
+    public var fallbackMachineIdFile: String { stateDir + "/machine-id" }
+}
+
+/// A file-system problem, naming the path.
+public struct AgentFileError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ path: String, _ what: String) { description = "\(path): \(what)" }
+}
+
+/// Atomic file writes: a kill -9 at any instant leaves either the old or the new content, never a mix.
+public enum AtomicFile {
+    /// Writes `data` to a temporary file in the same directory (created with `mode`), fsyncs it,
+    /// renames it over `path` and fsyncs the directory.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try makeDirectory(directory)
+        let temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw AgentFileError(temp, "cannot create: \(String(cString: strerror(errno)))") }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw AgentFileError(path, "cannot write: \(reason)")
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// Creates `path` and its parents with mode 0700 if missing.
+    public static func makeDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw AgentFileError(path, "exists and is not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw AgentFileError(path, "cannot create directory: \(error.localizedDescription)")
+        }
+    }
+
+    /// The file's content, or nil when it does not exist.
+    public static func read(_ path: String) throws -> Data? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { throw AgentFileError(path, "cannot read") }
+        return data
+    }
+}

@@ -1,0 +1,90 @@
+import Crypto
+import Foundation
+import KontorCore
+
+/// Who this device is, written once at enrollment.
+public struct AgentIdentity: Codable, Sendable, Equatable {
+    public var server: String
+    public var deviceId: String
+    public var keyId: String
+    /// The server's response-signing key (raw, base64), pinned at enrollment.
+    public var serverPublicKey: String
+    public var serverKeyId: String
+    public var enrolledAt: Date
+    public var acceptedTermsVersion: String?
+    public var predecessorId: String?
+}
+
+/// What the agent remembers between cycles. Written atomically after every cycle.
+public struct AgentState: Codable, Sendable, Equatable {
+    /// The last check-in whose reply verified.
+    public var lastCheckin: Date?
+    /// The last attempt, successful or not.
+    public var lastAttempt: Date?
+    /// Why the last attempt failed; nil after a success.
+    public var lastError: String?
+    /// Seconds between check-ins the server last asked for.
+    public var checkinInterval: Int = 60
+    /// Problems to report at the next check-in (rejected replies and the like), oldest first, bounded.
+    public var pendingReports: [String] = []
+    /// The facts last sent, so unchanged facts are not sent again.
+    public var lastFacts: DeviceFacts?
+    /// Consecutive failed cycles, for backoff across restarts.
+    public var failures: Int = 0
+
+    public init() {}
+
+    mutating func report(_ problem: String) {
+        pendingReports.append(problem)
+        if pendingReports.count > 20 { pendingReports.removeFirst(pendingReports.count - 20) }
+    }
+}
+
+/// The last policy whose signed reply verified: it stays in force offline and when later replies fail.
+public struct StoredPolicy: Codable, Sendable, Equatable {
+    public var hash: String
+    public var policy: EffectivePolicy
+    public var receivedAt: Date
+}
+
+/// Reads and writes the agent's files under its root.
+public struct AgentStore: Sendable {
+    public let paths: AgentPaths
+
+    public init(paths: AgentPaths) { self.paths = paths }
+
+    public func identity() throws -> AgentIdentity? { try load(AgentIdentity.self, paths.identityFile) }
+    public func state() throws -> AgentState { try load(AgentState.self, paths.stateFile) ?? AgentState() }
+    public func policy() throws -> StoredPolicy? { try load(StoredPolicy.self, paths.policyFile) }
+
+    public func save(_ identity: AgentIdentity) throws { try save(identity, paths.identityFile) }
+    public func save(_ state: AgentState) throws { try save(state, paths.stateFile) }
+    public func save(_ policy: StoredPolicy) throws { try save(policy, paths.policyFile) }
+
+    /// The device key, or nil before enrollment.
+    public func deviceKey() throws -> Curve25519.Signing.PrivateKey? {
+        guard let data = try AtomicFile.read(paths.keyFile) else { return nil }
+        guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        else { throw AgentFileError(paths.keyFile, "not a device key; re-enroll with --force") }
+        return key
+    }
+
+    /// Writes the device key with mode 0600.
+    public func save(key: Curve25519.Signing.PrivateKey) throws {
+        try AtomicFile.write(Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: paths.keyFile, mode: 0o600)
+    }
+
+    private func load<T: Decodable>(_ type: T.Type, _ path: String) throws -> T? {
+        guard let data = try AtomicFile.read(path) else { return nil }
+        do {
+            return try KontorJSON.decode(type, from: data)
+        } catch {
+            throw AgentFileError(path, "unreadable (\(error)); it was written atomically, so this file was edited or the disk is failing")
+        }
+    }
+
+    private func save<T: Encodable>(_ value: T, _ path: String) throws {
+        try AtomicFile.write(try KontorJSON.encode(value, pretty: true), to: path, mode: 0o600)
+    }
+}

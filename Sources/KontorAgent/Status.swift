@@ -1,0 +1,72 @@
+import Foundation
+import KontorCore
+
+/// What `kontor-agent status` shows the employee and the admin alike.
+public struct AgentStatusReport: Codable, Sendable {
+    public var enrolled: Bool
+    public var server: String?
+    public var deviceId: String?
+    public var enrolledAt: Date?
+    public var lastCheckin: Date?
+    public var lastAttempt: Date?
+    public var lastError: String?
+    public var policyHash: String?
+    public var policyReceivedAt: Date?
+    /// Plain-language list of what the agent enforces right now.
+    public var enforcing: [String]
+    /// Actions queued for this device and not yet done.
+    public var pendingActions: [String]
+    /// Problems waiting to be reported to the server.
+    public var pendingReports: [String]
+    /// Exactly what this agent sends to the server.
+    public var dataSent: [String]
+
+    /// Reads everything from disk; needs no network.
+    public static func read(_ store: AgentStore) throws -> AgentStatusReport {
+        let identity = try store.identity()
+        let state = try store.state()
+        let policy = (try? store.policy()) ?? nil
+        var enforcing: [String] = []
+        if identity != nil {
+            enforcing.append("checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±20 %)")
+            if policy == nil { enforcing.append("no policy received yet: nothing else is managed on this device") }
+        }
+        return AgentStatusReport(
+            enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
+            lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
+            policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: [], pendingReports: state.pendingReports,
+            dataSent: FactsCollector.transparency)
+    }
+
+    /// The human-readable form.
+    public func text(now: Date) -> String {
+        func when(_ date: Date?) -> String {
+            guard let date else { return "never" }
+            let ago = Int(now.timeIntervalSince(date))
+            let relative = ago < 120 ? "\(ago) s ago" : ago < 7200 ? "\(ago / 60) min ago" : ago < 172_800 ? "\(ago / 3600) h ago" : "\(ago / 86_400) days ago"
+            return "\(ISO8601.string(from: date)) (\(relative))"
+        }
+        var lines: [String] = []
+        guard enrolled else {
+            lines.append("This device is not enrolled with Kontor. Nothing is managed and nothing is sent.")
+            lines.append("To enroll: sudo kontor-agent enroll --server URL --token TOKEN")
+            return lines.joined(separator: "\n")
+        }
+        lines.append("Kontor agent \(agentVersion)")
+        lines.append("  server:         \(server ?? "-")")
+        lines.append("  device ID:      \(deviceId ?? "-")   (enrolled \(when(enrolledAt)))")
+        lines.append("  last check-in:  \(when(lastCheckin))")
+        if let lastError { lines.append("  last error:     \(lastError)   (at \(when(lastAttempt)))") }
+        lines.append("  policy:         \(policyHash ?? "none yet")\(policyReceivedAt.map { "   (received \(when($0)))" } ?? "")")
+        lines.append("")
+        lines.append("Enforced on this device right now:")
+        for item in enforcing { lines.append("  - \(item)") }
+        lines.append("")
+        lines.append("Pending actions: \(pendingActions.isEmpty ? "none" : pendingActions.joined(separator: ", "))")
+        if !pendingReports.isEmpty { lines.append("Problems to report at the next check-in: \(pendingReports.count)") }
+        lines.append("")
+        lines.append("What this agent sends to the server (nothing else leaves this device):")
+        for item in dataSent { lines.append("  - \(item)") }
+        return lines.joined(separator: "\n")
+    }
+}

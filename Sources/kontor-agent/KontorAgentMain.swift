@@ -1,0 +1,9 @@
+import KontorAgent
+
+/// The kontor-agent executable: everything lives in the KontorAgent library.
+@main
+enum KontorAgentMain {
+    static func main() async {
+        await KontorAgentCommand.main()
+    }
+}
