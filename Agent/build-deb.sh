@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds dist/kontor-agent_<version>_<arch>.deb: a stripped release build linked with
+# --static-swift-stdlib (the endpoint needs no Swift runtime), the systemd units and a sample config.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=$(sed -n 's/^public let agentVersion = "\(.*\)"$/\1/p' Sources/KontorAgent/Facts.swift)
+ARCH=$(dpkg --print-architecture)
+SCRATCH=${KONTOR_RELEASE_SCRATCH:-.build-release}
+FLAGS=(-c release --product kontor-agent --static-swift-stdlib --scratch-path "$SCRATCH" -Xlinker -s)
+
+echo "==> building kontor-agent $VERSION (release, static Swift runtime)" >&2
+swift build "${FLAGS[@]}"
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path)/kontor-agent"
+
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+install -D -m 0755 "$BIN" "$STAGE/usr/bin/kontor-agent"
+strip --strip-unneeded "$STAGE/usr/bin/kontor-agent" 2>/dev/null || true
+install -D -m 0644 Agent/kontor-agent.service "$STAGE/lib/systemd/system/kontor-agent.service"
+install -D -m 0644 Agent/kontor-agent.path "$STAGE/lib/systemd/system/kontor-agent.path"
+install -D -m 0644 Agent/agent.yaml "$STAGE/etc/kontor/agent.yaml"
+install -D -m 0644 README.md "$STAGE/usr/share/doc/kontor-agent/README.md"
+
+# Shared libraries the binary still needs, as Debian dependencies.
+DEPENDS=$(dpkg-shlibdeps -O -e "$STAGE/usr/bin/kontor-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p' || true)
+[ -n "$DEPENDS" ] || DEPENDS="libc6"
+SIZE=$(du -ks "$STAGE" | cut -f1)
+
+mkdir -p "$STAGE/DEBIAN"
+cat >"$STAGE/DEBIAN/control" <<CONTROL
+Package: kontor-agent
+Version: $VERSION
+Architecture: $ARCH
+Maintainer: Kontor developers <kontor@example.org>
+Depends: $DEPENDS
+Installed-Size: $SIZE
+Section: admin
+Priority: optional
+Description: Kontor device-policy agent
+ Enrolls this laptop with a Kontor server, applies its work policy (quiet
+ hours, app allowlist, work container) and reports back. Enroll with:
+ sudo kontor-agent enroll --server URL --token TOKEN
+CONTROL
+echo /etc/kontor/agent.yaml >"$STAGE/DEBIAN/conffiles"
+cat >"$STAGE/DEBIAN/postinst" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+    systemctl enable kontor-agent.service kontor-agent.path >/dev/null 2>&1 || true
+    systemctl start kontor-agent.path || true
+    # After an upgrade of an enrolled device, run the new binary.
+    systemctl try-restart kontor-agent.service || true
+fi
+SCRIPT
+cat >"$STAGE/DEBIAN/prerm" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
+    systemctl stop kontor-agent.path kontor-agent.service || true
+    systemctl disable kontor-agent.path kontor-agent.service >/dev/null 2>&1 || true
+fi
+SCRIPT
+cat >"$STAGE/DEBIAN/postrm" <<'SCRIPT'
+#!/bin/sh
+set -e
+[ -d /run/systemd/system ] && systemctl daemon-reload || true
+# Purging removes this device's identity and key: it would have to enroll again.
+[ "$1" = purge ] && rm -rf /var/lib/kontor/agent || true
+SCRIPT
+chmod 0755 "$STAGE/DEBIAN/postinst" "$STAGE/DEBIAN/prerm" "$STAGE/DEBIAN/postrm"
+
+mkdir -p dist
+OUT="dist/kontor-agent_${VERSION}_${ARCH}.deb"
+dpkg-deb --build --root-owner-group "$STAGE" "$OUT" >/dev/null
+echo "$OUT"
