@@ -105,7 +105,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KontorAgentTests",
-            dependencies: ["KontorAgent", "KontorServer", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "KontorAgent", "KontorServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

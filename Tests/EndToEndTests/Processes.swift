@@ -46,6 +46,29 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
 
+/// Starts `executable` in the background with its output in `log`.
+func startProcess(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
+}
+
+/// Polls `condition` every 200 ms for up to `seconds` (real processes: there is no clock to inject).
+func eventually(within seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    return try await condition()
+}
+
 /// A real kontor-server process on a loopback port with its own data directory.
 final class ServerProcess {
     let dataDir: URL
@@ -54,11 +77,11 @@ final class ServerProcess {
     private var process: Process?
     private let logURL: URL
 
-    init(dataDir: URL? = nil) throws {
+    init(dataDir: URL? = nil, port: Int? = nil) throws {
         let dir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("kontor-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.dataDir = dir
-        self.port = try Self.freePort()
+        self.port = try port ?? Self.freePort()
         self.logURL = dir.appendingPathComponent("server.log")
     }
 
