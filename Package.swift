@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "KontorCore", "KontorClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

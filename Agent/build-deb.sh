@@ -9,7 +9,7 @@ SCRATCH=${KONTOR_RELEASE_SCRATCH:-.build-release}
 FLAGS=(-c release --product kontor-agent --static-swift-stdlib --scratch-path "$SCRATCH" -Xlinker -s)
 
 echo "==> building kontor-agent $VERSION (release, static Swift runtime)" >&2
-swift build "${FLAGS[@]}"
+swift build "${FLAGS[@]}" >&2
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)/kontor-agent"
 
 STAGE=$(mktemp -d)

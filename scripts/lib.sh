@@ -8,7 +8,7 @@ cd "$ROOT"
 say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the build, the tests and the agent packaging need.
-SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl ca-certificates systemd dpkg-dev file binutils)
+SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl ca-certificates systemd dpkg-dev file binutils openssl)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

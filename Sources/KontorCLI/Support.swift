@@ -1,4 +1,6 @@
 import ArgumentParser
+import AsyncHTTPClient
+import NIOSSL
 import Foundation
 import KontorClient
 import KontorCore
@@ -7,16 +9,31 @@ import KontorCore
 public struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Server URL (or KONTOR_SERVER).") var server: String?
     @Option(name: .long, help: "API token (or KONTOR_TOKEN).") var token: String?
+    @Option(name: .customLong("ca-file"), help: "PEM CA certificates to trust for the server (or KONTOR_CA_FILE).") var caFile: String?
     @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
 
     public init() {}
 
-    func client() throws -> AdminClient {
+    /// Runs `body` with a client for the configured server, trusting `--ca-file` when given.
+    func withClient(_ body: (AdminClient) async throws -> Void) async throws {
         let env = ProcessInfo.processInfo.environment
         guard let server = server ?? env["KONTOR_SERVER"] else {
             throw ClientError.usage("no server: pass --server URL or set KONTOR_SERVER")
         }
-        return try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? "")
+        guard let caFile = caFile ?? env["KONTOR_CA_FILE"] else {
+            return try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? ""))
+        }
+        guard FileManager.default.isReadableFile(atPath: caFile) else { throw ClientError.usage("--ca-file \(caFile): cannot read it") }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.additionalTrustRoots = [.file(caFile)]
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: tls))
+        do {
+            try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? "", http: http))
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
     }
 }
 
@@ -48,7 +65,7 @@ protocol APICommand: AsyncParsableCommand {
 extension APICommand {
     public func run() async throws {
         do {
-            try await run(client: try connection.client())
+            try await connection.withClient { try await run(client: $0) }
         } catch let error as ClientError {
             FileHandle.standardError.write(Data("kontorctl: \(error)\n".utf8))
             throw ExitCode(error.code == nil ? 2 : 1)
@@ -72,10 +89,10 @@ extension KontorCtl {
         var index = 0
         while index < arguments.count {
             let arg = arguments[index]
-            if arg == "--server" || arg == "--token", index + 1 < arguments.count {
+            if arg == "--server" || arg == "--token" || arg == "--ca-file", index + 1 < arguments.count {
                 leading += [arg, arguments[index + 1]]
                 index += 2
-            } else if arg.hasPrefix("--server=") || arg.hasPrefix("--token=") || arg == "--json" {
+            } else if arg.hasPrefix("--server=") || arg.hasPrefix("--token=") || arg.hasPrefix("--ca-file=") || arg == "--json" {
                 leading.append(arg)
                 index += 1
             } else {

@@ -23,7 +23,7 @@ public struct AdminClient: Sendable {
         if body != nil { headers.append(("Content-Type", "application/json")) }
         let exchange = try await send(
             http, method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: 512 << 20,
-            timeout: .seconds(60))
+            timeout: .seconds(15))
         guard (200..<300).contains(exchange.status) else { throw apiError(exchange) }
         return exchange
     }

@@ -128,6 +128,9 @@ func describe(_ error: any Error) -> String {
         }
     }
     let text = "\(error)"
+    if text.contains("CERTIFICATE_VERIFY_FAILED") {
+        return "the server's TLS certificate is not trusted (give its CA with --ca-file, KONTOR_CA_FILE or the agent's caFile)"
+    }
     if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is kontor-server running?)" }
     return text
 }

@@ -115,3 +115,50 @@ struct AgentStatusJSON: Decodable {
     var lastCheckin: Date?
     var dataSent: [String]
 }
+
+@Suite("End to end: TLS", .serialized)
+struct TLSEndToEndTests {
+    @Test("kontor-server serves HTTPS with a given certificate, and an agent trusting it through caFile enrolls and checks in")
+    func tls() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let cert = dir.appendingPathComponent("cert.pem").path
+        let key = dir.appendingPathComponent("key.pem").path
+        let openssl = try runCommand("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        try #require(openssl.status == 0, "\(openssl.stderr)")
+
+        var server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
+        server.extraArguments = ["--tls-certificate", cert, "--tls-key", key]
+        server.scheme = "https"
+        try await server.start()
+        defer { server.stop() }
+        let op = try server.adminToken(role: .operator)
+
+        // kontorctl without the certificate refuses the untrusted server.
+        let untrusted = try server.ctl(op, ["persons", "list"])
+        #expect(untrusted.status != 0)
+        #expect(untrusted.stderr.contains("not trusted"), "\(untrusted.stderr)")
+
+        let root = dir.appendingPathComponent("endpoint").path
+        try FileManager.default.createDirectory(atPath: root + "/etc/kontor", withIntermediateDirectories: true)
+        try "caFile: \(cert)\n".write(toFile: root + "/etc/kontor/agent.yaml", atomically: true, encoding: .utf8)
+
+        let token = try #require(try enrollTokenOverTLS(server: server, adminToken: op, caFile: cert))
+        let enrolled = try runCommand(Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root])
+        #expect(enrolled.status == 0, "\(enrolled.stderr)")
+        let once = try runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
+        #expect(once.status == 0, "\(once.stderr)")
+    }
+
+    /// Creates an enrollment token with kontorctl trusting the test certificate through KONTOR_CA_FILE.
+    func enrollTokenOverTLS(server: ServerProcess, adminToken: String, caFile: String) throws -> String? {
+        let result = try runCommand(
+            Binaries.path("kontorctl"), ["--server", server.url, "--token", adminToken, "enroll-tokens", "create", "--json"],
+            environment: ["KONTOR_CA_FILE": caFile])
+        guard result.status == 0 else { Issue.record("kontorctl over TLS: \(result.stderr)"); return nil }
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["token"] as? String
+    }
+}

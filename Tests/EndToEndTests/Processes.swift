@@ -73,7 +73,10 @@ func eventually(within seconds: Double, _ condition: () async throws -> Bool) as
 final class ServerProcess {
     let dataDir: URL
     let port: Int
-    var url: String { "http://127.0.0.1:\(port)" }
+    /// Extra arguments for `serve`, e.g. TLS.
+    var extraArguments: [String] = []
+    var scheme = "http"
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
     private var process: Process?
     private let logURL: URL
 
@@ -89,7 +92,7 @@ final class ServerProcess {
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("kontor-server"))
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path]
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + extraArguments
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: logURL)
         logHandle.seekToEndOfFile()
@@ -105,8 +108,10 @@ final class ServerProcess {
         throw ClientError.transport("kontor-server did not become healthy: \(self.log())")
     }
 
+    /// Health is probed over plain HTTP, or for TLS by the log line saying the server listens.
     private func healthy() async throws -> Bool {
-        (try? await plainGET(url + "/healthz", timeout: .seconds(1)))?.status == 200
+        if scheme == "https" { return log().contains("Server started and listening") }
+        return (try? await plainGET(url + "/healthz", timeout: .seconds(1)))?.status == 200
     }
 
     /// Sends SIGTERM and waits for the exit status.
