@@ -36,6 +36,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Profiles in YAML: parsing with file/line/field errors.
+        .target(
+            name: "KontorProfiles",
+            dependencies: ["KontorCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         // Small storage protocols; every backend conforms and passes Tests/KontorStoreTests.
         .target(name: "KontorStore", dependencies: ["KontorCore"], swiftSettings: swiftSettings),
         .target(
@@ -46,7 +52,7 @@ let package = Package(
         .target(
             name: "KontorServer",
             dependencies: [
-                "KontorCore", "KontorStore", "KontorSQLite",
+                "KontorCore", "KontorStore", "KontorSQLite", "KontorProfiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -67,7 +73,7 @@ let package = Package(
         .target(
             name: "KontorCLI",
             dependencies: [
-                "KontorCore", "KontorClient",
+                "KontorCore", "KontorClient", "KontorProfiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -90,7 +96,7 @@ let package = Package(
         .executableTarget(name: "kontor-server", dependencies: ["KontorServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "kontorctl", dependencies: ["KontorCLI"], swiftSettings: swiftSettings),
 
-        .testTarget(name: "KontorCoreTests", dependencies: ["KontorCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "KontorCoreTests", dependencies: ["KontorCore", "KontorProfiles"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KontorStoreTests",
             dependencies: ["KontorStore", "KontorSQLite"],

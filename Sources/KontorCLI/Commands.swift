@@ -9,7 +9,7 @@ public struct KontorCtl: AsyncParsableCommand {
         commandName: "kontorctl",
         abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
-        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, SettingsCommand.self])
+        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, Profiles.self, Holidays.self, SettingsCommand.self])
 
     public init() {}
 }
@@ -88,7 +88,35 @@ struct Persons: AsyncParsableCommand {
 // MARK: devices
 
 struct Devices: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Enrolled devices.", subcommands: [List.self, Show.self])
+    static let configuration = CommandConfiguration(abstract: "Enrolled devices.", subcommands: [List.self, Show.self, Policy.self])
+
+    /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
+    /// `violations:N`, or `unknown` (no report yet).
+    static func compliance(_ d: Device) -> String {
+        guard d.status == .active else { return "-" }
+        guard d.appliedPolicyHash != nil else { return "unknown" }
+        if let expected = d.effectivePolicyHash, expected != d.appliedPolicyHash { return "outdated" }
+        if let v = d.compliance?.violations, !v.isEmpty { return "violations:\(v.count)" }
+        return "ok"
+    }
+
+    struct Policy: APICommand {
+        static let configuration = CommandConfiguration(abstract: "A device's effective policy and where each field comes from.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Device ID.") var id: String
+
+        struct Output: Codable { var deviceId: String; var policyHash: String; var applied: Bool; var policy: EffectivePolicy }
+
+        func run(client: AdminClient) async throws {
+            let out = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/policy", as: Output.self)
+            if connection.json { return try printJSON(out) }
+            print("device \(out.deviceId): policy \(out.policyHash) (\(out.applied ? "applied" : "not applied yet"))")
+            print("from: \(out.policy.sources.isEmpty ? "built-in defaults" : out.policy.sources.joined(separator: " < "))")
+            for (field, source) in (out.policy.origins ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("  \(field.padding(toLength: 28, withPad: " ", startingAt: 0)) \(source)")
+            }
+        }
+    }
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List devices with their last-seen time.")
@@ -99,8 +127,8 @@ struct Devices: AsyncParsableCommand {
             let devices = try await client.call(.GET, "/devices", query: person.map { "person=" + AdminClient.queryValue($0) }, as: [Device].self)
             if connection.json { return try printJSON(devices) }
             printTable(
-                ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT"],
-                devices.map { [$0.id, $0.facts.hostname, $0.status.rawValue, $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-"] })
+                ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT", "COMPLIANCE"],
+                devices.map { [$0.id, $0.facts.hostname, $0.status.rawValue, $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)] })
         }
     }
 
@@ -118,9 +146,22 @@ struct Devices: AsyncParsableCommand {
                 ("enrolled", show(d.enrolledAt)), ("last seen", show(d.lastSeen)), ("policy", d.appliedPolicyHash ?? "-"),
                 ("agent state", d.agentStatus.map { "\($0.state)\($0.message.map { ": \($0)" } ?? "")" } ?? "-"),
                 ("terms", d.acceptedTermsVersion ?? "-"), ("predecessor", d.predecessorId ?? "-"), ("successor", d.successorId ?? "-"),
-                ("key id", d.keyId),
+                ("key id", d.keyId), ("compliance", Devices.compliance(d)),
+                ("policy from", d.policySources.map { $0.isEmpty ? "built-in defaults" : $0.joined(separator: " < ") } ?? "-"),
+                ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
+                ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
             ]
             for (k, v) in rows { print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + v) }
+            let violations = d.compliance?.violations ?? []
+            if !violations.isEmpty {
+                print("violations:")
+                for v in violations { print("  \(show(v.at))  \(v.executable)  pid \(v.pid)  \(v.action)") }
+            }
+            let events = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/events", as: [DeviceEvent].self)
+            if !events.isEmpty {
+                print("recent events:")
+                for e in events.prefix(10) { print("  \(show(e.at))  \(e.kind)\(e.detail.map { "  \($0)" } ?? "")") }
+            }
         }
     }
 }

@@ -173,12 +173,19 @@ public struct Device: Codable, Sendable, Equatable {
     public var successorId: String?
     public var acceptedTermsVersion: String?
     public var revokedAt: Date?
+    /// The agent's last compliance report.
+    public var compliance: ComplianceReport?
+    /// The hash of the policy the device should enforce now (filled in by the API, not stored): when it
+    /// differs from `appliedPolicyHash` the device has not picked up the latest policy yet.
+    public var effectivePolicyHash: String?
+    /// The profile revisions the effective policy comes from (filled in by the API).
+    public var policySources: [String]?
 
     public init(
         id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,
         facts: DeviceFacts, enrolledAt: Date, lastSeen: Date? = nil, appliedPolicyHash: String? = nil,
         agentStatus: AgentReport? = nil, predecessorId: String? = nil, successorId: String? = nil,
-        acceptedTermsVersion: String? = nil, revokedAt: Date? = nil
+        acceptedTermsVersion: String? = nil, revokedAt: Date? = nil, compliance: ComplianceReport? = nil
     ) {
         self.id = id
         self.personId = personId
@@ -195,6 +202,7 @@ public struct Device: Codable, Sendable, Equatable {
         self.successorId = successorId
         self.acceptedTermsVersion = acceptedTermsVersion
         self.revokedAt = revokedAt
+        self.compliance = compliance
     }
 }
 

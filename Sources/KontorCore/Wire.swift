@@ -68,11 +68,67 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
     public var status: AgentReport?
     /// Sent when they changed since the last check-in.
     public var facts: DeviceFacts?
+    /// What the agent enforces and what it found.
+    public var compliance: ComplianceReport?
+    /// What happened on the device since the last check-in (quiet hours began, an override, …), oldest first.
+    public var events: [DeviceEvent]?
 
-    public init(appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?) {
+    public init(appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?, compliance: ComplianceReport? = nil, events: [DeviceEvent]? = nil) {
         self.appliedPolicyHash = appliedPolicyHash
         self.status = status
         self.facts = facts
+        self.compliance = compliance
+        self.events = events
+    }
+}
+
+/// The device's view of its own compliance, sent at check-in.
+public struct ComplianceReport: Codable, Sendable, Equatable {
+    /// Whether quiet hours are in force on the device now, and why.
+    public var quiet: Bool?
+    public var quietReason: String?
+    /// The work account and its state: `absent`, `active`, `frozen` or `locked`.
+    public var containerAccount: String?
+    public var containerState: String?
+    /// App-allowlist violations found since the last report (at most 50).
+    public var violations: [AppViolation]
+
+    public init(quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = []) {
+        self.quiet = quiet
+        self.quietReason = quietReason
+        self.containerAccount = containerAccount
+        self.containerState = containerState
+        self.violations = violations
+    }
+}
+
+/// A process in the work container that no allowlist rule matches.
+public struct AppViolation: Codable, Sendable, Equatable, Hashable {
+    public var executable: String
+    public var pid: Int
+    /// `reported` (audit mode) or `terminated` (enforce mode).
+    public var action: String
+    public var at: Date
+
+    public init(executable: String, pid: Int, action: String, at: Date) {
+        self.executable = executable
+        self.pid = pid
+        self.action = action
+        self.at = at
+    }
+}
+
+/// Something that happened on a device: `quiet.begin`, `quiet.end`, `quiet.override`, `container.created`,
+/// `app.violation`, `reply.rejected`.
+public struct DeviceEvent: Codable, Sendable, Equatable {
+    public var at: Date
+    public var kind: String
+    public var detail: String?
+
+    public init(at: Date, kind: String, detail: String? = nil) {
+        self.at = at
+        self.kind = kind
+        self.detail = detail
     }
 }
 
@@ -109,26 +165,51 @@ public struct DeviceCommand: Codable, Sendable, Equatable {
     }
 }
 
-/// The policy a device enforces, as computed by the server. Profiles extend it; the fields here are
-/// the ones every device has from its first check-in.
+/// The policy a device enforces, as computed by the server from the profiles assigned to it
+/// (see ``PolicyMerge``). Its canonical hash is what check-ins compare.
 public struct EffectivePolicy: Codable, Sendable, Equatable {
-    /// Which profile revisions it was computed from; empty for the built-in default.
+    /// The profile revisions it was computed from, general to specific; empty for the built-in default.
     public var sources: [String]
     /// Seconds between check-ins.
     public var checkinInterval: Int
     /// The usage-terms version the person must have accepted.
     public var usageTermsVersion: String?
+    public var quietHours: QuietHoursPolicy?
+    public var apps: AppPolicy?
+    public var container: ResolvedContainer?
+    public var offline: OfflinePolicy?
+    /// For each field, the source that set it (`office-default@3 (default)`).
+    public var origins: [String: String]?
 
-    public init(sources: [String] = [], checkinInterval: Int, usageTermsVersion: String? = nil) {
+    public init(
+        sources: [String] = [], checkinInterval: Int, usageTermsVersion: String? = nil, quietHours: QuietHoursPolicy? = nil, apps: AppPolicy? = nil,
+        container: ResolvedContainer? = nil, offline: OfflinePolicy? = nil, origins: [String: String]? = nil
+    ) {
         self.sources = sources
         self.checkinInterval = checkinInterval
         self.usageTermsVersion = usageTermsVersion
+        self.quietHours = quietHours
+        self.apps = apps
+        self.container = container
+        self.offline = offline
+        self.origins = origins
     }
 
     /// `sha256:<hex>` of the canonical JSON (sorted keys): equal policies have equal hashes.
     public var canonicalHash: String {
         let data = (try? KontorJSON.encode(self)) ?? Data()
         return "sha256:" + Bytes.sha256Hex(data)
+    }
+}
+
+/// The work container of one device: the account and the extra work paths, already expanded.
+public struct ResolvedContainer: Codable, Sendable, Equatable {
+    public var account: String
+    public var extraWorkPaths: [String]
+
+    public init(account: String, extraWorkPaths: [String]) {
+        self.account = account
+        self.extraWorkPaths = extraWorkPaths
     }
 }
 

@@ -100,6 +100,37 @@ public final class SQLiteStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2-policies") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE profile_revisions (
+                        name TEXT NOT NULL,
+                        revision INTEGER NOT NULL CHECK (revision > 0),
+                        source TEXT NOT NULL,
+                        document TEXT NOT NULL,
+                        created_at DOUBLE NOT NULL,
+                        created_by TEXT,
+                        PRIMARY KEY (name, revision)
+                    );
+                    CREATE TABLE profile_assignments (
+                        scope TEXT NOT NULL CHECK (scope IN ('default', 'group', 'device')),
+                        target TEXT NOT NULL,
+                        profile_name TEXT NOT NULL,
+                        assigned_at DOUBLE NOT NULL,
+                        assigned_by TEXT,
+                        PRIMARY KEY (scope, target)
+                    );
+                    ALTER TABLE devices ADD COLUMN compliance TEXT;
+                    CREATE TABLE device_events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        device_id TEXT NOT NULL REFERENCES devices(id),
+                        at DOUBLE NOT NULL,
+                        kind TEXT NOT NULL,
+                        detail TEXT
+                    );
+                    CREATE INDEX device_events_device ON device_events(device_id, id);
+                    """)
+        }
         return migrator
     }
 }
@@ -328,12 +359,14 @@ extension SQLiteStore: DeviceStore {
                     UPDATE devices SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?),
                         applied_policy_hash = COALESCE(?, applied_policy_hash),
                         agent_status = COALESCE(?, agent_status),
-                        facts = COALESCE(?, facts)
+                        facts = COALESCE(?, facts),
+                        compliance = COALESCE(?, compliance)
                     WHERE id = ?
                     """)
             for record in records {
                 try statement.execute(arguments: [
-                    seconds(record.at), record.appliedPolicyHash, try encodeJSON(record.status), try encodeJSON(record.facts), record.deviceId,
+                    seconds(record.at), record.appliedPolicyHash, try encodeJSON(record.status), try encodeJSON(record.facts),
+                    try encodeJSON(record.compliance), record.deviceId,
                 ])
             }
         }
@@ -343,6 +376,24 @@ extension SQLiteStore: DeviceStore {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
     }
 
+    public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await writer.write { db in
+            for e in events {
+                try db.execute(
+                    sql: "INSERT INTO device_events (device_id, at, kind, detail) VALUES (?, ?, ?, ?)", arguments: [deviceId, seconds(e.at), e.kind, e.detail])
+            }
+        }
+    }
+
+    public func events(deviceId: String, limit: Int) async throws -> [DeviceEvent] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM device_events WHERE device_id = ? ORDER BY id DESC LIMIT ?", arguments: [deviceId, limit]).map {
+                DeviceEvent(at: date($0["at"])!, kind: $0["kind"], detail: $0["detail"])
+            }
+        }
+    }
+
     private static func device(from row: Row) throws -> Device {
         Device(
             id: row["id"], personId: row["person_id"], group: row["group_name"],
@@ -350,7 +401,8 @@ extension SQLiteStore: DeviceStore {
             facts: try decodeJSON(DeviceFacts.self, row["facts"])!, enrolledAt: date(row["enrolled_at"])!,
             lastSeen: date(row["last_seen_at"]), appliedPolicyHash: row["applied_policy_hash"],
             agentStatus: try decodeJSON(AgentReport.self, row["agent_status"]), predecessorId: row["predecessor_id"],
-            successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]))
+            successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]),
+            compliance: try decodeJSON(ComplianceReport.self, row["compliance"]))
     }
 }
 
@@ -364,6 +416,71 @@ extension SQLiteStore: SettingsStore {
             try db.execute(
                 sql: "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
         }
+    }
+}
+
+extension SQLiteStore: PolicyStore {
+    public func addProfileRevision(source: String, profile: Profile, at: Date, by: String?) async throws -> ProfileRevision {
+        try await writer.write { db in
+            let next = (try Int.fetchOne(db, sql: "SELECT MAX(revision) FROM profile_revisions WHERE name = ?", arguments: [profile.name]) ?? 0) + 1
+            try db.execute(
+                sql: "INSERT INTO profile_revisions (name, revision, source, document, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [profile.name, next, source, try encodeJSON(profile), seconds(at), by])
+            return ProfileRevision(name: profile.name, revision: next, source: source, profile: profile, createdAt: at, createdBy: by)
+        }
+    }
+
+    public func profileRevisions(name: String) async throws -> [ProfileRevision] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM profile_revisions WHERE name = ? ORDER BY revision", arguments: [name]).map(Self.revision(from:))
+        }
+    }
+
+    public func latestProfiles() async throws -> [ProfileRevision] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.* FROM profile_revisions r
+                    JOIN (SELECT name, MAX(revision) AS revision FROM profile_revisions GROUP BY name) latest
+                      ON latest.name = r.name AND latest.revision = r.revision
+                    ORDER BY r.name
+                    """
+            ).map(Self.revision(from:))
+        }
+    }
+
+    public func assign(_ a: ProfileAssignment) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO profile_assignments (scope, target, profile_name, assigned_at, assigned_by) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(scope, target) DO UPDATE SET profile_name = excluded.profile_name, assigned_at = excluded.assigned_at,
+                        assigned_by = excluded.assigned_by
+                    """,
+                arguments: [a.scope, a.target, a.profile, seconds(a.assignedAt), a.assignedBy])
+        }
+    }
+
+    public func unassign(scope: String, target: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM profile_assignments WHERE scope = ? AND target = ?", arguments: [scope, target])
+            return db.changesCount > 0
+        }
+    }
+
+    public func assignments() async throws -> [ProfileAssignment] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM profile_assignments ORDER BY scope, target").map {
+                ProfileAssignment(scope: $0["scope"], target: $0["target"], profile: $0["profile_name"], assignedAt: date($0["assigned_at"])!, assignedBy: $0["assigned_by"])
+            }
+        }
+    }
+
+    private static func revision(from row: Row) throws -> ProfileRevision {
+        ProfileRevision(
+            name: row["name"], revision: row["revision"], source: row["source"], profile: try decodeJSON(Profile.self, row["document"])!,
+            createdAt: date(row["created_at"])!, createdBy: row["created_by"])
     }
 }
 

@@ -64,8 +64,8 @@ public struct Services: Sendable {
         self.registry = registry
         self.recorder = CheckinRecorder(store: store, writeInterval: TimeInterval(config.lastSeenWriteInterval))
         self.tokens = APITokenService(store: store, clock: clock)
-        self.directory = DirectoryService(store: store, clock: clock, recorder: recorder)
-        self.policies = PolicyService(store: store, config: config)
+        self.policies = PolicyService(store: store, config: config, clock: clock)
+        self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
         self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies)
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock)
         self.signer = ResponseSigner(key: serverKey, clock: clock)

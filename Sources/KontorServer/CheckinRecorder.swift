@@ -29,15 +29,18 @@ public actor CheckinRecorder {
         let knownHash = previous?.appliedPolicyHash ?? device.appliedPolicyHash
         let knownStatus = previous?.status ?? device.agentStatus
         let knownFacts = previous?.facts ?? device.facts
+        let knownCompliance = previous?.compliance ?? device.compliance
         let changed =
             (record.appliedPolicyHash != nil && record.appliedPolicyHash != knownHash)
             || (record.status != nil && record.status != knownStatus) || (record.facts != nil && record.facts != knownFacts)
+            || (record.compliance != nil && record.compliance != knownCompliance)
             || device.lastSeen == nil && lastWritten[record.deviceId] == nil
         var merged = record
         if let previous {
             merged.appliedPolicyHash = record.appliedPolicyHash ?? previous.appliedPolicyHash
             merged.status = record.status ?? previous.status
             merged.facts = record.facts ?? previous.facts
+            merged.compliance = record.compliance ?? previous.compliance
         }
         pending[record.deviceId] = Entry(record: merged, urgent: (pending[record.deviceId]?.urgent ?? false) || changed)
     }
@@ -50,6 +53,7 @@ public actor CheckinRecorder {
         if let hash = entry.record.appliedPolicyHash { out.appliedPolicyHash = hash }
         if let status = entry.record.status { out.agentStatus = status }
         if let facts = entry.record.facts { out.facts = facts }
+        if let compliance = entry.record.compliance { out.compliance = compliance }
         return out
     }
 

@@ -98,22 +98,6 @@ public struct EnrollmentService: Sendable {
     }
 }
 
-/// Computes each device's effective policy. Profiles (a later issue) plug in here; until then every
-/// device gets the server-wide defaults.
-public struct PolicyService: Sendable {
-    let store: any KontorStore
-    let config: ServerConfig
-
-    public func effectivePolicy(for device: Device) async throws -> EffectivePolicy {
-        EffectivePolicy(sources: [], checkinInterval: try await checkinInterval())
-    }
-
-    func checkinInterval() async throws -> Int {
-        if let text = try await store.setting(Settings.checkinIntervalKey), let value = Int(text) { return value }
-        return config.checkinInterval
-    }
-}
-
 /// Server-wide settings an admin may change at run time.
 public struct Settings: Codable, Sendable, Equatable {
     static let checkinIntervalKey = "checkinInterval"

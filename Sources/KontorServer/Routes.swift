@@ -135,6 +135,73 @@ struct AdminController {
             return try jsonResponse(try await services.enrollment.revokeToken(id: try context.parameters.require("id")))
         }
 
+        // Profiles and assignments.
+        api.on(.get, p, "profiles", table: table) { _, _ in
+            struct Listed: Encodable { var name: String; var revision: Int; var description: String?; var createdAt: Date; var createdBy: String?; var assignedTo: [String] }
+            let snapshot = try await services.policies.catalog.snapshot(services.store)
+            return try jsonResponse(snapshot.latest.values.sorted { $0.name < $1.name }.map { r in
+                Listed(
+                    name: r.name, revision: r.revision, description: r.profile.description, createdAt: r.createdAt, createdBy: r.createdBy,
+                    assignedTo: snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "default" : "\($0.scope) \($0.target)" })
+            })
+        }
+        api.on(.post, p, "profiles", table: table) { request, context in
+            try context.require(.admin)
+            struct Input: Decodable { var source: String; var dryRun: Bool? }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let result = try await services.policies.apply(source: input.source, dryRun: input.dryRun ?? false, by: context.principal.name)
+            if let revision = result.revision {
+                context.logger.notice("profile applied", metadata: ["profile": "\(result.profile.name)", "revision": "\(revision)"])
+            }
+            return try jsonResponse(result, status: result.dryRun ? .ok : .created)
+        }
+        api.on(.get, p, "profiles/{name}", table: table) { request, context in
+            let name = try context.parameters.require("name")
+            let revisions = try await services.store.profileRevisions(name: name)
+            let wanted = request.uri.queryParameters.get("revision").flatMap(Int.init)
+            guard let revision = wanted.map({ w in revisions.first { $0.revision == w } }) ?? revisions.last else {
+                throw APIError.notFound("no profile \(name)\(wanted.map { " revision \($0)" } ?? "")")
+            }
+            return try jsonResponse(revision)
+        }
+        api.on(.get, p, "profiles/{name}/history", table: table) { _, context in
+            let name = try context.parameters.require("name")
+            let revisions = try await services.store.profileRevisions(name: name)
+            guard !revisions.isEmpty else { throw APIError.notFound("no profile \(name)") }
+            struct Entry: Encodable { var revision: Int; var createdAt: Date; var createdBy: String? }
+            return try jsonResponse(revisions.map { Entry(revision: $0.revision, createdAt: $0.createdAt, createdBy: $0.createdBy) })
+        }
+        api.on(.post, p, "profiles/{name}/rollback", table: table) { request, context in
+            try context.require(.admin)
+            struct Input: Decodable { var revision: Int }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let result = try await services.policies.rollback(name: try context.parameters.require("name"), to: input.revision, by: context.principal.name)
+            return try jsonResponse(result, status: .created)
+        }
+        api.on(.get, p, "assignments", table: table) { _, _ in try jsonResponse(try await services.store.assignments()) }
+        api.on(.put, p, "assignments", table: table) { request, context in
+            try context.require(.admin)
+            struct Input: Decodable { var profile: String; var scope: String; var target: String? }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            return try jsonResponse(try await services.policies.assign(profile: input.profile, scope: input.scope, target: input.target, by: context.principal.name))
+        }
+        api.on(.delete, p, "assignments", table: table) { request, context in
+            try context.require(.admin)
+            let query = request.uri.queryParameters
+            try await services.policies.unassign(scope: query.get("scope") ?? "", target: query.get("target"))
+            return try jsonResponse(["status": "unassigned"])
+        }
+        api.on(.get, p, "devices/{id}/policy", table: table) { _, context in
+            let device = try await services.directory.device(try context.parameters.require("id"))
+            let policy = try await services.policies.effectivePolicy(for: device)
+            struct Output: Encodable { var deviceId: String; var policyHash: String; var applied: Bool; var policy: EffectivePolicy }
+            return try jsonResponse(Output(deviceId: device.id, policyHash: policy.canonicalHash, applied: device.appliedPolicyHash == policy.canonicalHash, policy: policy))
+        }
+        api.on(.get, p, "devices/{id}/events", table: table) { _, context in
+            let device = try await services.directory.device(try context.parameters.require("id"))
+            return try jsonResponse(try await services.store.events(deviceId: device.id, limit: 200))
+        }
+
         // Settings.
         api.on(.get, p, "settings", table: table) { _, _ in
             try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))
@@ -212,8 +279,17 @@ struct DeviceController {
             if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
             let policy = try await services.policies.effectivePolicy(for: device)
             let hash = policy.canonicalHash
+            if let violations = input.compliance?.violations, violations.count > 50 {
+                throw APIError.invalid("compliance.violations: at most 50 per check-in")
+            }
+            if let events = input.events {
+                guard events.count <= 100 else { throw APIError.invalid("events: at most 100 per check-in") }
+                try await services.store.appendEvents(deviceId: device.id, events)
+            }
             await services.recorder.record(
-                CheckinRecord(deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts),
+                CheckinRecord(
+                    deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
+                    compliance: input.compliance),
                 current: device)
             let unchanged = input.appliedPolicyHash == hash
             services.metrics.checkins(unchanged ? .unchanged : .policy)

@@ -43,6 +43,7 @@ public struct DirectoryService: Sendable {
     let store: any KontorStore
     let clock: WallClock
     let recorder: CheckinRecorder
+    let policies: PolicyService
 
     public struct NewPerson: Codable, Sendable {
         public var email: String
@@ -79,14 +80,24 @@ public struct DirectoryService: Sendable {
 
     public func device(_ id: String) async throws -> Device {
         guard let device = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
-        return await recorder.overlay(device)
+        return try await withPolicy(await recorder.overlay(device))
     }
 
     public func devices(person: String?) async throws -> [Device] {
         var personId: String?
         if let person { personId = try await self.person(person).id }
         var out: [Device] = []
-        for device in try await store.devices(personId: personId) { out.append(await recorder.overlay(device)) }
+        for device in try await store.devices(personId: personId) { out.append(try await withPolicy(await recorder.overlay(device))) }
+        return out
+    }
+
+    /// The device with the hash and sources of the policy it should enforce.
+    private func withPolicy(_ device: Device) async throws -> Device {
+        guard device.status == .active else { return device }
+        var out = device
+        let policy = try await policies.effectivePolicy(for: device)
+        out.effectivePolicyHash = policy.canonicalHash
+        out.policySources = policy.sources
         return out
     }
 }

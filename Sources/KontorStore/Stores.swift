@@ -105,13 +105,15 @@ public struct CheckinRecord: Sendable, Equatable {
     public var appliedPolicyHash: String?
     public var status: AgentReport?
     public var facts: DeviceFacts?
+    public var compliance: ComplianceReport?
 
-    public init(deviceId: String, at: Date, appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?) {
+    public init(deviceId: String, at: Date, appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?, compliance: ComplianceReport? = nil) {
         self.deviceId = deviceId
         self.at = at
         self.appliedPolicyHash = appliedPolicyHash
         self.status = status
         self.facts = facts
+        self.compliance = compliance
     }
 }
 
@@ -123,8 +125,64 @@ public protocol DeviceStore: Sendable {
     func devices(personId: String?) async throws -> [Device]
     /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
     func recordCheckins(_ records: [CheckinRecord]) async throws
-    /// Number of devices in each status.
+    /// Number of devices.
     func deviceCount() async throws -> Int
+    /// Appends events a device reported.
+    func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws
+    /// The device's most recent events, newest first.
+    func events(deviceId: String, limit: Int) async throws -> [DeviceEvent]
+}
+
+/// One stored revision of a profile. Revisions are immutable; a name's revisions count up from 1.
+public struct ProfileRevision: Codable, Sendable, Equatable {
+    public var name: String
+    public var revision: Int
+    /// The YAML as applied.
+    public var source: String
+    public var profile: Profile
+    public var createdAt: Date
+    public var createdBy: String?
+
+    public init(name: String, revision: Int, source: String, profile: Profile, createdAt: Date, createdBy: String?) {
+        self.name = name
+        self.revision = revision
+        self.source = source
+        self.profile = profile
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+}
+
+/// Which profile applies where: `default` (target ""), a `group` or a `device`.
+public struct ProfileAssignment: Codable, Sendable, Equatable, Hashable {
+    public var scope: String
+    public var target: String
+    public var profile: String
+    public var assignedAt: Date
+    public var assignedBy: String?
+
+    public init(scope: String, target: String, profile: String, assignedAt: Date, assignedBy: String?) {
+        self.scope = scope
+        self.target = target
+        self.profile = profile
+        self.assignedAt = assignedAt
+        self.assignedBy = assignedBy
+    }
+}
+
+/// Profiles, their revisions and assignments.
+public protocol PolicyStore: Sendable {
+    /// Stores `profile` as the next revision of its name and returns it.
+    func addProfileRevision(source: String, profile: Profile, at: Date, by: String?) async throws -> ProfileRevision
+    /// All revisions of `name`, oldest first.
+    func profileRevisions(name: String) async throws -> [ProfileRevision]
+    /// The latest revision of every profile, by name.
+    func latestProfiles() async throws -> [ProfileRevision]
+    /// Sets (replaces) the profile at a scope and target.
+    func assign(_ assignment: ProfileAssignment) async throws
+    /// Removes the assignment at a scope and target; false when there was none.
+    func unassign(scope: String, target: String) async throws -> Bool
+    func assignments() async throws -> [ProfileAssignment]
 }
 
 /// Server-wide settings as key/value pairs of JSON text.
@@ -134,7 +192,7 @@ public protocol SettingsStore: Sendable {
 }
 
 /// Everything a backend provides.
-public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth
+public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

@@ -23,6 +23,16 @@ let adminRoutes: [(HTTPRequest.Method, String, Role, String?)] = [
     (.post, "/api/v1/enroll-tokens", .operator, "{}"),
     (.delete, "/api/v1/enroll-tokens/000000000000", .operator, nil),
     (.get, "/api/v1/settings", .auditor, nil),
+    (.get, "/api/v1/profiles", .auditor, nil),
+    (.post, "/api/v1/profiles", .admin, #"{"source": "name: p1\n", "dryRun": true}"#),
+    (.get, "/api/v1/profiles/none", .auditor, nil),
+    (.get, "/api/v1/profiles/none/history", .auditor, nil),
+    (.post, "/api/v1/profiles/none/rollback", .admin, #"{"revision": 1}"#),
+    (.get, "/api/v1/assignments", .auditor, nil),
+    (.put, "/api/v1/assignments", .admin, #"{"profile": "none", "scope": "default"}"#),
+    (.delete, "/api/v1/assignments?scope=default", .admin, nil),
+    (.get, "/api/v1/devices/none/policy", .auditor, nil),
+    (.get, "/api/v1/devices/none/events", .auditor, nil),
     (.patch, "/api/v1/settings", .admin, #"{"checkinInterval": 120}"#),
 ]
 
@@ -232,7 +242,7 @@ struct OpenAPITests {
             // And each documented route answers as a route, not as "no such route".
             for route in documented {
                 let parts = route.split(separator: " ")
-                let path = String(parts[1]).replacingOccurrences(of: "{id}", with: "x").replacingOccurrences(of: "{person}", with: "x")
+                let path = String(parts[1]).replacingOccurrences(of: "{id}", with: "x").replacingOccurrences(of: "{person}", with: "x").replacingOccurrences(of: "{name}", with: "x")
                 let answer = try await client.api(HTTPRequest.Method(String(parts[0]))!, path, token: token, json: "{}")
                 #expect(answer.errorCode != "route_not_found" && answer.errorCode != "method_not_allowed", "\(route) is not served")
             }

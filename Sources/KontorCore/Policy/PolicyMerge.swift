@@ -1,0 +1,83 @@
+import Foundation
+
+/// Computes a device's effective policy from the profiles assigned to it. One pure function, used by
+/// the server for check-ins and by `kontorctl profiles` for previews.
+///
+/// The rules (docs/policies.md): layers are applied general to specific — the default profile, then the
+/// device's group's profile, then the device's own profile. Each field is taken from the most specific
+/// layer that sets it; lists replace, they are not concatenated. A section (quiet hours, apps, container,
+/// offline) exists when any layer has it. Exemptions are narrowed to the device's person.
+public enum PolicyMerge {
+    public static func effectivePolicy(
+        layers: [AssignedProfile], subject: PolicySubject?, fallbackAccountSuffix: String, defaultCheckinInterval: Int
+    ) -> EffectivePolicy {
+        var origins: [String: String] = [:]
+
+        /// The value of `field` from the most specific layer that sets it, noting where it came from.
+        func pick<T>(_ name: String, _ field: (Profile) -> T?) -> T? {
+            for layer in layers.reversed() {
+                if let value = field(layer.profile) {
+                    origins[name] = layer.source.description
+                    return value
+                }
+            }
+            return nil
+        }
+
+        var policy = EffectivePolicy(sources: layers.map(\.source.description), checkinInterval: defaultCheckinInterval)
+        policy.checkinInterval = pick("checkinInterval") { $0.checkinInterval } ?? defaultCheckinInterval
+        policy.usageTermsVersion = pick("usageTermsVersion") { $0.usageTermsVersion }
+
+        if layers.contains(where: { $0.profile.quietHours != nil }) {
+            var quiet = QuietHoursPolicy()
+            quiet.timeZone = pick("quietHours.timeZone") { $0.quietHours?.timeZone }
+            quiet.weekly = pick("quietHours.weekly") { $0.quietHours?.weekly } ?? [:]
+            quiet.holidayRegion = pick("quietHours.holidayRegion") { $0.quietHours?.holidayRegion }
+            quiet.extraDates = pick("quietHours.extraDates") { $0.quietHours?.extraDates } ?? []
+            let exemptions = pick("quietHours.exemptions") { $0.quietHours?.exemptions } ?? []
+            quiet.onCall = subject.map { s in
+                exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
+            } ?? []
+            quiet.allowUserOverride = pick("quietHours.allowUserOverride") { $0.quietHours?.allowUserOverride } ?? false
+            policy.quietHours = quiet
+        }
+
+        if layers.contains(where: { $0.profile.apps != nil }) {
+            policy.apps = AppPolicy(
+                mode: pick("apps.mode") { $0.apps?.mode } ?? "audit",
+                allow: pick("apps.allow") { $0.apps?.allow } ?? [])
+        }
+
+        if layers.contains(where: { $0.profile.container != nil }) {
+            let pattern = pick("container.accountPattern") { $0.container?.accountPattern } ?? "work-{localpart}"
+            let localpart = subject?.localpart ?? fallbackAccountSuffix
+            let account = ContainerNames.account(pattern: pattern, localpart: localpart)
+            let paths = (pick("container.extraWorkPaths") { $0.container?.extraWorkPaths } ?? []).map {
+                $0.replacingOccurrences(of: "{localpart}", with: localpart).replacingOccurrences(of: "{account}", with: account)
+            }
+            policy.container = ResolvedContainer(account: account, extraWorkPaths: paths)
+        }
+
+        if layers.contains(where: { $0.profile.offline != nil }) {
+            policy.offline = OfflinePolicy(
+                lockAfter: pick("offline.lockAfter") { $0.offline?.lockAfter }, wipeAfter: pick("offline.wipeAfter") { $0.offline?.wipeAfter })
+        }
+        policy.origins = origins.isEmpty ? nil : origins
+        return policy
+    }
+}
+
+/// Names of work-container accounts.
+public enum ContainerNames {
+    /// Expands `{localpart}` and trims to a valid Linux user name (at most 32 characters).
+    public static func account(pattern: String, localpart: String) -> String {
+        let expanded = pattern.replacingOccurrences(of: "{localpart}", with: localpart).lowercased()
+        return String(expanded.prefix(32))
+    }
+
+    /// Whether `name` is a safe Linux user name: starts with a letter, then letters, digits, `-` or `_`.
+    public static func isValidAccount(_ name: String) -> Bool {
+        guard let first = name.first, first.isASCII, first.isLowercase, (1...32).contains(name.count) else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import KontorCore
+import KontorProfiles
+import KontorStore
+
+/// The latest revision of every profile and every assignment, cached in memory and reloaded after any
+/// change, so a check-in computes its device's policy without reading them from the store.
+actor PolicyCatalog {
+    struct Snapshot: Sendable {
+        var latest: [String: ProfileRevision]
+        var defaultProfile: String?
+        var groups: [String: String]
+        var devices: [String: String]
+        var assignments: [ProfileAssignment]
+    }
+
+    private var cached: Snapshot?
+
+    func snapshot(_ store: any KontorStore) async throws -> Snapshot {
+        if let cached { return cached }
+        let latest = Dictionary(uniqueKeysWithValues: try await store.latestProfiles().map { ($0.name, $0) })
+        let assignments = try await store.assignments()
+        var snapshot = Snapshot(latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments)
+        for a in assignments {
+            switch a.scope {
+            case "default": snapshot.defaultProfile = a.profile
+            case "group": snapshot.groups[a.target] = a.profile
+            default: snapshot.devices[a.target] = a.profile
+            }
+        }
+        cached = snapshot
+        return snapshot
+    }
+
+    func invalidate() { cached = nil }
+}
+
+/// Profiles, assignments and each device's effective policy.
+public struct PolicyService: Sendable {
+    let store: any KontorStore
+    let config: ServerConfig
+    let clock: WallClock
+    let catalog = PolicyCatalog()
+
+    /// How a device's policy would change.
+    public struct DeviceChange: Codable, Sendable, Equatable {
+        public var deviceId: String
+        public var hostname: String
+        public var fields: [String]
+    }
+
+    public struct ApplyResult: Codable, Sendable {
+        public var profile: Profile
+        /// The stored revision; nil for a dry run.
+        public var revision: Int?
+        public var dryRun: Bool
+        public var changes: [DeviceChange]
+    }
+
+    /// The device's effective policy from the current profiles and assignments.
+    public func effectivePolicy(for device: Device) async throws -> EffectivePolicy {
+        try await effectivePolicy(for: device, snapshot: try await catalog.snapshot(store), defaultInterval: try await checkinInterval())
+    }
+
+    func effectivePolicy(for device: Device, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
+        var layers: [AssignedProfile] = []
+        func add(_ scope: String, _ target: String?, _ name: String?) {
+            guard let name, let revision = snapshot.latest[name] else { return }
+            layers.append(AssignedProfile(source: PolicySource(scope: scope, target: target, profile: name, revision: revision.revision), profile: revision.profile))
+        }
+        add("default", nil, snapshot.defaultProfile)
+        if let group = device.group { add("group", group, snapshot.groups[group]) }
+        add("device", device.id, snapshot.devices[device.id])
+        var subject: PolicySubject?
+        if let personId = device.personId, let person = try await store.person(id: personId) {
+            subject = PolicySubject(email: person.email, groups: person.groups + (device.group.map { [$0] } ?? []))
+        }
+        return PolicyMerge.effectivePolicy(
+            layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(device.id.prefix(8)), defaultCheckinInterval: defaultInterval)
+    }
+
+    func checkinInterval() async throws -> Int {
+        if let text = try await store.setting(Settings.checkinIntervalKey), let value = Int(text) { return value }
+        return config.checkinInterval
+    }
+
+    /// Validates a profile, works out which active devices would change, and (unless a dry run) stores it
+    /// as a new revision.
+    public func apply(source: String, dryRun: Bool, by: String?) async throws -> ApplyResult {
+        let profile: Profile
+        do {
+            profile = try ProfileYAML.load(source, file: "profile")
+        } catch let error as ProfileLoadError {
+            throw APIError.invalid(error.description)
+        }
+        let current = try await catalog.snapshot(store)
+        var proposed = current
+        let revision = (current.latest[profile.name]?.revision ?? 0) + 1
+        proposed.latest[profile.name] = ProfileRevision(name: profile.name, revision: revision, source: source, profile: profile, createdAt: clock.now(), createdBy: by)
+        let changes = try await changes(from: current, to: proposed)
+        if dryRun { return ApplyResult(profile: profile, revision: nil, dryRun: true, changes: changes) }
+        let stored = try await store.addProfileRevision(source: source, profile: profile, at: clock.now(), by: by)
+        await catalog.invalidate()
+        return ApplyResult(profile: profile, revision: stored.revision, dryRun: false, changes: changes)
+    }
+
+    /// Stores a new revision with the content of revision `to`.
+    public func rollback(name: String, to revision: Int, by: String?) async throws -> ApplyResult {
+        guard let old = try await store.profileRevisions(name: name).first(where: { $0.revision == revision }) else {
+            throw APIError.notFound("profile \(name) has no revision \(revision)")
+        }
+        return try await apply(source: old.source, dryRun: false, by: by)
+    }
+
+    public func assign(profile: String, scope: String, target: String?, by: String?) async throws -> ProfileAssignment {
+        let snapshot = try await catalog.snapshot(store)
+        guard snapshot.latest[profile] != nil else { throw APIError.invalid("profile: no profile named \(profile); apply it first") }
+        let resolvedTarget = try await validateTarget(scope: scope, target: target)
+        let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)
+        try await store.assign(assignment)
+        await catalog.invalidate()
+        return assignment
+    }
+
+    public func unassign(scope: String, target: String?) async throws {
+        let resolvedTarget = try await validateTarget(scope: scope, target: target)
+        guard try await store.unassign(scope: scope, target: resolvedTarget) else {
+            throw APIError.notFound("nothing is assigned to \(scope)\(resolvedTarget.isEmpty ? "" : " \(resolvedTarget)")")
+        }
+        await catalog.invalidate()
+    }
+
+    private func validateTarget(scope: String, target: String?) async throws -> String {
+        switch scope {
+        case "default":
+            guard target == nil || target == "" else { throw APIError.invalid("target: the default assignment takes no target") }
+            return ""
+        case "group":
+            guard let target, Validation.isName(target) else { throw APIError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')") }
+            return target
+        case "device":
+            guard let target, try await store.device(id: target) != nil else { throw APIError.invalid("target: no device \(target ?? "")") }
+            return target
+        default:
+            throw APIError.invalid("scope: expected default, group or device, found \"\(scope)\"")
+        }
+    }
+
+    /// Active devices whose effective policy differs between two catalogs, with the fields that differ.
+    func changes(from old: PolicyCatalog.Snapshot, to new: PolicyCatalog.Snapshot) async throws -> [DeviceChange] {
+        let interval = try await checkinInterval()
+        var out: [DeviceChange] = []
+        for device in try await store.devices(personId: nil) where device.status == .active {
+            let before = try await effectivePolicy(for: device, snapshot: old, defaultInterval: interval)
+            let after = try await effectivePolicy(for: device, snapshot: new, defaultInterval: interval)
+            let fields = Self.differingFields(before, after)
+            if !fields.isEmpty { out.append(DeviceChange(deviceId: device.id, hostname: device.facts.hostname, fields: fields)) }
+        }
+        return out
+    }
+
+    /// Field paths (`quietHours.weekly`) whose values differ; provenance fields are ignored.
+    static func differingFields(_ a: EffectivePolicy, _ b: EffectivePolicy) -> [String] {
+        func flatten(_ p: EffectivePolicy) -> [String: String] {
+            guard let data = try? KontorJSON.encode(p), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            var out: [String: String] = [:]
+            for (key, value) in object where key != "sources" && key != "origins" {
+                if let nested = value as? [String: Any] {
+                    for (k, v) in nested { out["\(key).\(k)"] = render(v) }
+                } else {
+                    out[key] = render(value)
+                }
+            }
+            return out
+        }
+        func render(_ v: Any) -> String {
+            (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "\(v)"
+        }
+        let x = flatten(a)
+        let y = flatten(b)
+        return Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted()
+    }
+}
