@@ -28,14 +28,33 @@ public struct Agent: Sendable {
     let transport: any HTTPTransport
     let clock: WallClock
     let logger: Logger
+    public let enforcer: Enforcer
 
-    public init(paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger) {
+    public init(
+        paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil
+    ) {
         self.paths = paths
         self.store = AgentStore(paths: paths)
         self.config = config
         self.transport = transport
         self.clock = clock
         self.logger = logger
+        self.enforcer = enforcer ?? Enforcer(paths: paths)
+    }
+
+    /// Applies the last verified policy now (also offline) and saves what to report.
+    @discardableResult
+    public func enforce() throws -> ComplianceReport {
+        var state = try store.state()
+        let policy = try? store.policy()
+        let before = state.enforcement
+        let report = enforcer.enforce(policy?.policy, state: &state.enforcement, now: clock.now())
+        for event in state.enforcement.events.dropFirst(before.events.count) {
+            logger.notice("\(event.kind)", metadata: ["detail": "\(event.detail ?? "")"])
+        }
+        state.compliance = report
+        try store.save(state)
+        return report
     }
 
     // MARK: enrollment
@@ -81,12 +100,17 @@ public struct Agent: Sendable {
         guard let serverKey = DeviceKeys.publicKey(base64: identity.serverPublicKey) else {
             throw AgentError("\(paths.identityFile): the pinned server key is unusable; re-enroll with --force")
         }
+        try enforce()
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
         let facts = try FactsCollector.collect(paths: paths)
         let problems = state.pendingReports + (state.lastError.map { [$0] } ?? [])
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
-        let request = CheckinRequest(appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts)
+        let sentEvents = state.enforcement.events
+        let sentViolations = state.enforcement.violations
+        let request = CheckinRequest(
+            appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
+            events: sentEvents.isEmpty ? nil : sentEvents)
 
         var client = try DeviceClient(server: config.server ?? identity.server, transport: transport, clock: clock)
         client.timeout = .seconds(Int64(config.requestTimeout))
@@ -100,8 +124,12 @@ public struct Agent: Sendable {
             state.pendingReports = []
             state.lastFacts = facts
             state.failures = 0
+            // What the server now has is no longer pending.
+            state.enforcement.events.removeFirst(min(sentEvents.count, state.enforcement.events.count))
+            state.enforcement.violations.removeAll { sentViolations.contains($0) }
             try store.save(state)
             logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s"])
+            if changed { try enforce() }
             return .success(interval: state.checkinInterval, policyChanged: changed)
         } catch let error as ClientError {
             state.failures += 1
@@ -157,22 +185,53 @@ public struct Agent: Sendable {
 
     // MARK: the daemon
 
-    /// Checks in forever at the server's interval (with jitter) and backs off on failure, until cancelled.
-    public func run(schedule: PollSchedule = PollSchedule(), sleep: @Sendable (Double) async throws -> Void) async throws {
+    /// Checks in forever at the server's interval (with jitter) and backs off on failure, and between
+    /// check-ins enforces the last verified policy every `enforcementPeriod` seconds (quiet-hours
+    /// transitions, the allowlist), until cancelled.
+    public func run(
+        schedule: PollSchedule = PollSchedule(), enforcementPeriod: Double = 10, sleep: @Sendable (Double) async throws -> Void
+    ) async throws {
         var state = try store.state()
-        // Spread a fleet that starts at once (after an upgrade or a power cut).
-        try await sleep(Double.random(in: 0..<min(10, Double(state.checkinInterval) * 0.2)))
+        // Enforce at once (quiet hours hold across restarts), then spread a fleet that starts together.
+        try? enforce()
+        var untilCheckin = Double.random(in: 0..<min(10, Double(state.checkinInterval) * 0.2))
         while !Task.isCancelled {
+            while untilCheckin > 0 {
+                let step = min(untilCheckin, enforcementPeriod)
+                try await sleep(step)
+                untilCheckin -= step
+                if untilCheckin > 0 {
+                    do { try enforce() } catch { logger.error("enforcement failed", metadata: ["reason": "\(error)"]) }
+                }
+            }
             let outcome = try await cycle()
             state = try store.state()
             var schedule = schedule
             schedule.backoffCap = Double(config.maxBackoff)
             let retryAfter: Int?
             if case .failure(_, let seconds) = outcome { retryAfter = seconds } else { retryAfter = nil }
-            let delay = schedule.delay(interval: state.checkinInterval, failures: state.failures, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
-            logger.debug("next check-in", metadata: ["in": "\(Int(delay))s"])
-            try await sleep(delay)
+            untilCheckin = schedule.delay(interval: state.checkinInterval, failures: state.failures, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+            logger.debug("next check-in", metadata: ["in": "\(Int(untilCheckin))s"])
         }
+    }
+
+    /// Ends the current quiet period early, when the policy allows it; logged and reported.
+    public func overrideQuietHours(reason: String) throws -> QuietOverride {
+        guard let stored = try store.policy(), let quiet = stored.policy.quietHours else {
+            throw AgentError("no quiet hours are set for this device")
+        }
+        guard quiet.allowUserOverride else { throw AgentError("your organisation does not allow ending quiet hours early on this device") }
+        let now = clock.now()
+        guard let end = quiet.endOfQuietPeriod(containing: now, deviceZone: enforcer.deviceZone) else {
+            throw AgentError("quiet hours are not in force right now")
+        }
+        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (3...500).contains(trimmed.count) else { throw AgentError("--reason: say in 3 to 500 characters why") }
+        let override = QuietOverride(until: end, reason: trimmed, createdAt: now)
+        try AtomicFile.write(try KontorJSON.encode(override), to: enforcer.overrideFile, mode: 0o600)
+        logger.notice("quiet hours ended early by the user", metadata: ["until": "\(ISO8601.string(from: end))"])
+        try enforce()
+        return override
     }
 }
 

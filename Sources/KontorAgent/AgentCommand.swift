@@ -12,7 +12,7 @@ public struct KontorAgentCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kontor-agent",
         abstract: "Kontor agent: enrolls this device, applies its policy and reports back.",
-        subcommands: [Enroll.self, Run.self, Status.self])
+        subcommands: [Enroll.self, Run.self, Status.self, QuietHoursCommand.self])
 
     public init() {}
 }
@@ -146,6 +146,27 @@ struct Status: AsyncParsableCommand {
                 print(String(decoding: try KontorJSON.encode(report, pretty: true), as: UTF8.self))
             } else {
                 print(report.text(now: Date()))
+            }
+        }
+    }
+}
+
+struct QuietHoursCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quiet-hours", abstract: "Quiet hours (Feierabend) on this device.", subcommands: [Override.self])
+
+    struct Override: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End the current quiet period early, when your organisation allows it. Logged and reported.")
+        @OptionGroup var options: RootOptions
+        @Option(help: "Why (reported to your organisation).") var reason: String
+
+        func run() async throws {
+            try await failing {
+                let config = try options.config()
+                let agent = Agent(paths: options.paths, config: config, transport: AsyncHTTPTransport(), logger: options.logger(config))
+                let override = try agent.overrideQuietHours(reason: reason)
+                print("Quiet hours ended until \(ISO8601.string(from: override.until)). This is reported to your organisation.")
             }
         }
     }

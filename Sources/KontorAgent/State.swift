@@ -31,6 +31,10 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var lastFacts: DeviceFacts?
     /// Consecutive failed cycles, for backoff across restarts.
     public var failures: Int = 0
+    /// What enforcing the policy left to remember and to report.
+    public var enforcement = EnforcementState()
+    /// The compliance report of the last enforcement, sent at the next check-in.
+    public var compliance: ComplianceReport?
 
     public init() {}
 

@@ -27,14 +27,39 @@ public struct AgentStatusReport: Codable, Sendable {
         let state = try store.state()
         let policy = (try? store.policy()) ?? nil
         var enforcing: [String] = []
+        var pending: [String] = []
         if identity != nil {
             enforcing.append("checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±20 %)")
-            if policy == nil { enforcing.append("no policy received yet: nothing else is managed on this device") }
+            if let p = policy?.policy {
+                if let c = p.container {
+                    let st = state.compliance?.containerState ?? "not created yet"
+                    enforcing.append("work container: the account \(c.account) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))")")
+                }
+                if let q = p.quietHours {
+                    let now = q.evaluate(at: Date(), deviceZone: .current)
+                    var line = "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
+                    if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
+                    if q.allowUserOverride { line += "; you may end them early with `kontor-agent quiet-hours override --reason ...`" }
+                    enforcing.append(line)
+                }
+                if let a = p.apps {
+                    enforcing.append("app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")")
+                }
+                if let o = p.offline {
+                    var parts: [String] = []
+                    if let h = o.lockAfter { parts.append("locked after \(h) h") }
+                    if let d = o.wipeAfter { parts.append("wiped after \(d) days") }
+                    if !parts.isEmpty { enforcing.append("without contact to the server the work container is \(parts.joined(separator: " and "))") }
+                }
+            } else {
+                enforcing.append("no policy received yet: nothing else is managed on this device")
+            }
+            pending = state.enforcement.events.map { "report \($0.kind)" }
         }
         return AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
             lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
-            policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: [], pendingReports: state.pendingReports,
+            policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: pending, pendingReports: state.pendingReports,
             dataSent: FactsCollector.transparency)
     }
 

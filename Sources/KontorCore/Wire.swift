@@ -195,9 +195,14 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
         self.origins = origins
     }
 
-    /// `sha256:<hex>` of the canonical JSON (sorted keys): equal policies have equal hashes.
+    /// `sha256:<hex>` of the canonical JSON (sorted keys) of what the device enforces: equal policies have
+    /// equal hashes. Provenance (sources, origins) is left out, so re-applying an identical profile or
+    /// rolling back to the same content changes nothing on the devices.
     public var canonicalHash: String {
-        let data = (try? KontorJSON.encode(self)) ?? Data()
+        var content = self
+        content.sources = []
+        content.origins = nil
+        let data = (try? KontorJSON.encode(content)) ?? Data()
         return "sha256:" + Bytes.sha256Hex(data)
     }
 }
