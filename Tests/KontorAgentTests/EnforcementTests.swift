@@ -15,7 +15,8 @@ final class TestProcess {
 
     init(uid: UInt32, gid: UInt32, command: [String] = ["/usr/bin/sleep", "300"]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"] + command
+        // env resets signal dispositions: the test runner ignores SIGTERM, and children would inherit that.
+        process.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/env", "--default-signal"] + command
         try process.run()
         // Wait until setpriv has become the target program (an exec, so the same pid).
         for _ in 0..<100 where ProcessTable.process(pid)?.executable?.hasSuffix(command[0].split(separator: "/").last.map(String.init) ?? "") != true {
