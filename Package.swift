@@ -121,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "kontor-server", "kontorctl", "kontor-agent"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "kontor-server", "kontorctl", "kontor-agent"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -123,7 +123,12 @@ public struct AccountManager: Sendable {
         if let account = lookup(name) { return (account, false) }
         if paths.root != "/" { try seedScratchRoot() }
         var args = prefix + ["--create-home", "--shell", "/bin/bash", "--comment", "Kontor work container", "--user-group", "-K", "HOME_MODE=0700"]
-        if paths.root != "/" { args += ["-K", "UID_MIN=200000", "-K", "UID_MAX=299999", "-K", "GID_MIN=200000", "-K", "GID_MAX=299999"] }
+        if paths.root != "/" {
+            // Each scratch root gets its own block of 20 IDs far above real users, so two test
+            // endpoints on one machine never share a UID (processes are found by UID in /proc).
+            let low = scratchIDBase
+            args += ["-K", "UID_MIN=\(low)", "-K", "UID_MAX=\(low + 19)", "-K", "GID_MIN=\(low)", "-K", "GID_MAX=\(low + 19)"]
+        }
         try Command.run("useradd", args + [name])
         guard let account = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
         return (account, true)
@@ -145,6 +150,16 @@ public struct AccountManager: Sendable {
             return expire > Int(Date().timeIntervalSince1970 / 86_400)
         }
         return true
+    }
+
+    /// 200000 + 20 × (FNV-1a of the root path mod 40000).
+    var scratchIDBase: Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in paths.root.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return 200_000 + Int(hash % 40_000) * 20
     }
 
     /// A scratch root needs account databases before useradd can work in it.

@@ -62,7 +62,7 @@ struct EnforcementTests {
         #expect(report.containerAccount == "work-ada")
         #expect(report.containerState == "active")
         let account = try #require(AccountManager(paths: paths).lookup("work-ada"))
-        #expect(account.uid >= 200_000)
+        #expect(account.uid >= 200_000 && account.uid < 1_000_000)
         let home = try FileManager.default.attributesOfItem(atPath: paths.resolve("/home/work-ada"))
         #expect((home[.posixPermissions] as? Int) == 0o700)
         #expect((home[.ownerAccountID] as? Int) == Int(account.uid))
