@@ -184,37 +184,34 @@ public protocol Freezer: Sendable {
     func thaw(account: String, processes: [SystemProcess]) throws
 }
 
-/// The cgroup v2 freezer: the account's processes move into a Kontor cgroup whose cgroup.freeze is set.
-public struct CgroupV2Freezer: Freezer {
+/// A cgroup freezer: the account's processes move into a Kontor cgroup, which is then frozen. cgroup v2
+/// writes `cgroup.freeze` (1/0), the v1 freezer controller `freezer.state` (FROZEN/THAWED).
+public struct CgroupFreezer: Freezer {
     let base: String
-    public var mechanism: String { "cgroup-v2" }
+    let control: String
+    let frozen: String
+    let thawed: String
+    public let mechanism: String
+
+    /// cgroup v2, rooted at `base` (normally /sys/fs/cgroup).
+    public static func v2(base: String) -> CgroupFreezer {
+        CgroupFreezer(base: base, control: "cgroup.freeze", frozen: "1", thawed: "0", mechanism: "cgroup-v2")
+    }
+
+    /// The v1 freezer controller mounted at `base` (normally /sys/fs/cgroup/freezer).
+    public static func v1(base: String) -> CgroupFreezer {
+        CgroupFreezer(base: base, control: "freezer.state", frozen: "FROZEN", thawed: "THAWED", mechanism: "cgroup-v1")
+    }
 
     func group(_ account: String) -> String { "\(base)/kontor-\(account)" }
 
     public func freeze(account: String, processes: [SystemProcess]) throws {
         try CgroupFiles.move(processes, into: group(account))
-        try CgroupFiles.write("1", to: group(account) + "/cgroup.freeze")
+        try CgroupFiles.write(frozen, to: group(account) + "/" + control)
     }
 
     public func thaw(account: String, processes: [SystemProcess]) throws {
-        if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write("0", to: group(account) + "/cgroup.freeze") }
-    }
-}
-
-/// The cgroup v1 freezer controller.
-public struct CgroupV1Freezer: Freezer {
-    let base: String
-    public var mechanism: String { "cgroup-v1" }
-
-    func group(_ account: String) -> String { "\(base)/kontor-\(account)" }
-
-    public func freeze(account: String, processes: [SystemProcess]) throws {
-        try CgroupFiles.move(processes, into: group(account))
-        try CgroupFiles.write("FROZEN", to: group(account) + "/freezer.state")
-    }
-
-    public func thaw(account: String, processes: [SystemProcess]) throws {
-        if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write("THAWED", to: group(account) + "/freezer.state") }
+        if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write(thawed, to: group(account) + "/" + control) }
     }
 }
 
@@ -255,12 +252,12 @@ public enum Freezers {
     /// The best freezer this machine offers: cgroup v2, then the v1 freezer controller, then signals.
     public static func detect(cgroupRoot: String = "/sys/fs/cgroup") -> any Freezer {
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
-            return CgroupV2Freezer(base: cgroupRoot)
+            return CgroupFreezer.v2(base: cgroupRoot)
         }
         if FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/freezer.state") || FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/cgroup.procs"),
             access(cgroupRoot + "/freezer", W_OK) == 0
         {
-            return CgroupV1Freezer(base: cgroupRoot + "/freezer")
+            return CgroupFreezer.v1(base: cgroupRoot + "/freezer")
         }
         return SignalFreezer()
     }
