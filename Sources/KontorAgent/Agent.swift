@@ -46,14 +46,15 @@ public struct Agent: Sendable {
     @discardableResult
     public func enforce() throws -> ComplianceReport {
         var state = try store.state()
+        let original = state
         let policy = try? store.policy()
-        let before = state.enforcement
         let report = enforcer.enforce(policy?.policy, state: &state.enforcement, now: clock.now())
-        for event in state.enforcement.events.dropFirst(before.events.count) {
+        for event in state.enforcement.events.dropFirst(original.enforcement.events.count) {
             logger.notice("\(event.kind)", metadata: ["detail": "\(event.detail ?? "")"])
         }
         state.compliance = report
-        try store.save(state)
+        // Every 10 s nothing changes most of the time: write (and fsync) only when something did.
+        if state != original { try store.save(state) }
         return report
     }
 

@@ -36,6 +36,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public init() {}
 
     mutating func add(_ event: DeviceEvent) {
+        // A problem that repeats every few seconds is reported once until something else happens.
+        if event.kind.hasSuffix(".error"), let last = events.last, last.kind == event.kind, last.detail == event.detail { return }
         events.append(event)
         if events.count > 100 { events.removeFirst(events.count - 100) }
     }
