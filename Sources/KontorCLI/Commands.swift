@@ -9,7 +9,7 @@ public struct KontorCtl: AsyncParsableCommand {
         commandName: "kontorctl",
         abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
-        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, Profiles.self, Holidays.self, SettingsCommand.self])
+        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, Profiles.self, Holidays.self, Audit.self, SettingsCommand.self])
 
     public init() {}
 }

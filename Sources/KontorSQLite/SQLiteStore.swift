@@ -131,6 +131,24 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX device_events_device ON device_events(device_id, id);
                     """)
         }
+        migrator.registerMigration("v3-audit") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY,
+                        at DOUBLE NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        target TEXT,
+                        detail TEXT,
+                        previous_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_log_target ON audit_log(target);
+                    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """)
+        }
         return migrator
     }
 }
@@ -481,6 +499,48 @@ extension SQLiteStore: PolicyStore {
         ProfileRevision(
             name: row["name"], revision: row["revision"], source: row["source"], profile: try decodeJSON(Profile.self, row["document"])!,
             createdAt: date(row["created_at"])!, createdBy: row["created_by"])
+    }
+}
+
+extension SQLiteStore: AuditStore {
+    public func appendAudit(at: Date, actor: String, action: String, target: String?, detail: [String: String]?) async throws -> AuditEntry {
+        try await writer.write { db in
+            let last = try Row.fetchOne(db, sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").map(Self.audit(from:))
+            let entry = AuditChain.entry(after: last, at: at, actor: actor, action: action, target: target, detail: detail)
+            try db.execute(
+                sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash])
+            return entry
+        }
+    }
+
+    public func auditEntries(since: Date?, target: String?) async throws -> [AuditEntry] {
+        try await writer.read { db in
+            var sql = "SELECT * FROM audit_log WHERE 1 = 1"
+            var arguments: StatementArguments = []
+            if let since {
+                sql += " AND at >= ?"
+                arguments += [seconds(since)]
+            }
+            if let target {
+                sql += " AND target = ?"
+                arguments += [target]
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY seq", arguments: arguments).map(Self.audit(from:))
+        }
+    }
+
+    private static func audit(from row: Row) throws -> AuditEntry {
+        AuditEntry(
+            seq: row["seq"], at: date(row["at"])!, actor: row["actor"], action: row["action"], target: row["target"],
+            detail: try decodeJSON([String: String].self, row["detail"]), previousHash: row["previous_hash"], hash: row["hash"])
+    }
+}
+
+extension SQLiteStore {
+    /// Runs raw SQL, for tests that play an attacker with access to the database file.
+    public func tamper(sql: String) async throws {
+        try await writer.write { db in try db.execute(sql: sql) }
     }
 }
 

@@ -54,6 +54,7 @@ public struct Services: Sendable {
     let deviceAuth: DeviceAuthenticator
     let signer: ResponseSigner
     let enrollLimiter: RateLimiter
+    let audit: AuditService
     let metrics = ServerMetrics()
 
     public init(config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?) {
@@ -70,6 +71,7 @@ public struct Services: Sendable {
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
+        self.audit = AuditService(store: store, clock: clock)
     }
 }
 

@@ -73,6 +73,7 @@ struct AdminController {
             let input = try await request.decodeJSON(Input.self, limit: limit)
             let (token, secret) = try await services.tokens.create(name: input.name, role: input.role)
             context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
+            try await services.audit.record(AuditService.actor(context.principal), "api-token.created", target: token.id, detail: ["name": token.name, "role": token.role.rawValue])
             struct Output: Encodable { var token: String; var apiToken: APIToken }
             return try jsonResponse(Output(token: secret, apiToken: token), status: .created)
         }
@@ -80,6 +81,7 @@ struct AdminController {
             try context.require(.admin)
             let token = try await services.tokens.revoke(id: try context.parameters.require("id"))
             context.logger.notice("API token revoked", metadata: ["token.id": "\(token.id)"])
+            try await services.audit.record(AuditService.actor(context.principal), "api-token.revoked", target: token.id, detail: ["name": token.name])
             return try jsonResponse(token)
         }
 
@@ -88,6 +90,8 @@ struct AdminController {
         api.on(.post, p, "persons", table: table) { request, context in
             try context.require(.operator)
             let person = try await services.directory.createPerson(try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit))
+            try await services.audit.record(
+                AuditService.actor(context.principal), "person.created", target: person.email, detail: ["id": person.id, "groups": person.groups.joined(separator: ",")])
             return try jsonResponse(person, status: .created)
         }
         api.on(.get, p, "persons/export", table: table) { _, _ in
@@ -128,11 +132,17 @@ struct AdminController {
             let input = try await request.decodeJSON(EnrollmentService.CreateTokenRequest.self, limit: limit)
             let created = try await services.enrollment.createToken(input, directory: services.directory, createdBy: context.principal)
             context.logger.notice("enrollment token created", metadata: ["enrollToken.id": "\(created.enrollmentToken.id)"])
+            let t = created.enrollmentToken
+            try await services.audit.record(
+                AuditService.actor(context.principal), "enroll-token.created", target: t.id,
+                detail: ["uses": String(t.maxUses), "expiresAt": ISO8601.string(from: t.expiresAt), "person": t.personId ?? "", "group": t.group ?? ""])
             return try jsonResponse(created, status: .created)
         }
         api.on(.delete, p, "enroll-tokens/{id}", table: table) { _, context in
             try context.require(.operator)
-            return try jsonResponse(try await services.enrollment.revokeToken(id: try context.parameters.require("id")))
+            let token = try await services.enrollment.revokeToken(id: try context.parameters.require("id"))
+            try await services.audit.record(AuditService.actor(context.principal), "enroll-token.revoked", target: token.id)
+            return try jsonResponse(token)
         }
 
         // Profiles and assignments.
@@ -152,6 +162,9 @@ struct AdminController {
             let result = try await services.policies.apply(source: input.source, dryRun: input.dryRun ?? false, by: context.principal.name)
             if let revision = result.revision {
                 context.logger.notice("profile applied", metadata: ["profile": "\(result.profile.name)", "revision": "\(revision)"])
+                try await services.audit.record(
+                    AuditService.actor(context.principal), "profile.applied", target: result.profile.name,
+                    detail: ["revision": String(revision), "devicesChanged": String(result.changes.count)])
             }
             return try jsonResponse(result, status: result.dryRun ? .ok : .created)
         }
@@ -176,6 +189,9 @@ struct AdminController {
             struct Input: Decodable { var revision: Int }
             let input = try await request.decodeJSON(Input.self, limit: limit)
             let result = try await services.policies.rollback(name: try context.parameters.require("name"), to: input.revision, by: context.principal.name)
+            try await services.audit.record(
+                AuditService.actor(context.principal), "profile.rolled-back", target: result.profile.name,
+                detail: ["to": String(input.revision), "revision": String(result.revision ?? 0)])
             return try jsonResponse(result, status: .created)
         }
         api.on(.get, p, "assignments", table: table) { _, _ in try jsonResponse(try await services.store.assignments()) }
@@ -183,12 +199,17 @@ struct AdminController {
             try context.require(.admin)
             struct Input: Decodable { var profile: String; var scope: String; var target: String? }
             let input = try await request.decodeJSON(Input.self, limit: limit)
-            return try jsonResponse(try await services.policies.assign(profile: input.profile, scope: input.scope, target: input.target, by: context.principal.name))
+            let assignment = try await services.policies.assign(profile: input.profile, scope: input.scope, target: input.target, by: context.principal.name)
+            try await services.audit.record(
+                AuditService.actor(context.principal), "profile.assigned", target: assignment.profile, detail: ["scope": assignment.scope, "target": assignment.target])
+            return try jsonResponse(assignment)
         }
         api.on(.delete, p, "assignments", table: table) { request, context in
             try context.require(.admin)
             let query = request.uri.queryParameters
             try await services.policies.unassign(scope: query.get("scope") ?? "", target: query.get("target"))
+            try await services.audit.record(
+                AuditService.actor(context.principal), "profile.unassigned", target: nil, detail: ["scope": query.get("scope") ?? "", "target": query.get("target") ?? ""])
             return try jsonResponse(["status": "unassigned"])
         }
         api.on(.get, p, "devices/{id}/policy", table: table) { _, context in
@@ -202,6 +223,28 @@ struct AdminController {
             return try jsonResponse(try await services.store.events(deviceId: device.id, limit: 200))
         }
 
+        // The audit log.
+        api.on(.get, p, "audit", table: table) { request, _ in
+            let query = request.uri.queryParameters
+            var since: Date?
+            if let text = query.get("since") {
+                guard let parsed = ISO8601.date(from: text) else { throw APIError.invalid("since: expected an ISO 8601 instant, found \"\(text)\"") }
+                since = parsed
+            }
+            return try jsonResponse(try await services.store.auditEntries(since: since, target: query.get("target")))
+        }
+        api.on(.get, p, "audit/verify", table: table) { _, _ in try jsonResponse(try await services.audit.verify()) }
+        api.on(.get, p, "audit/export", table: table) { _, _ in
+            var lines = ""
+            let encoder = KontorJSON.makeEncoder()
+            for entry in try await services.store.auditEntries(since: nil, target: nil) {
+                lines += String(decoding: try encoder.encode(entry), as: UTF8.self) + "\n"
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/x-ndjson", .contentDisposition: "attachment; filename=\"kontor-audit.jsonl\""],
+                body: .init(byteBuffer: ByteBuffer(string: lines)))
+        }
+
         // Settings.
         api.on(.get, p, "settings", table: table) { _, _ in
             try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))
@@ -212,6 +255,7 @@ struct AdminController {
             if let interval = input.checkinInterval {
                 guard (10...86_400).contains(interval) else { throw APIError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
                 try await services.store.setSetting(Settings.checkinIntervalKey, value: String(interval))
+                try await services.audit.record(AuditService.actor(context.principal), "settings.changed", target: "checkinInterval", detail: ["value": String(interval)])
             }
             return try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))
         }
@@ -257,6 +301,9 @@ struct DeviceController {
             do {
                 let response = try await services.enrollment.enroll(input, publicKey: publicKey)
                 services.metrics.enrollments(.ok)
+                try await services.audit.record(
+                    "device:\(response.deviceId)", "device.enrolled", target: response.deviceId,
+                    detail: ["hostname": input.facts.hostname, "predecessor": response.predecessorId ?? "", "acceptedTerms": input.acceptedTermsVersion ?? ""])
                 context.logger.notice("device enrolled", metadata: ["device.id": "\(response.deviceId)", "device.predecessor": "\(response.predecessorId ?? "-")"])
                 return try services.signer.signedJSON(response, status: .created, answering: message)
             } catch let error as APIError {
@@ -285,6 +332,9 @@ struct DeviceController {
             if let events = input.events {
                 guard events.count <= 100 else { throw APIError.invalid("events: at most 100 per check-in") }
                 try await services.store.appendEvents(deviceId: device.id, events)
+                for event in events where event.kind == "quiet.override" {
+                    try await services.audit.record("device:\(device.id)", "device.quiet-override", target: device.id, detail: ["detail": event.detail ?? ""])
+                }
             }
             await services.recorder.record(
                 CheckinRecord(

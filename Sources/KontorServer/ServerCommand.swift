@@ -121,7 +121,9 @@ struct AdminTokenCommand: AsyncParsableCommand {
                 let config = try options.load()
                 let (store, _) = try openDataDirectory(config)
                 let service = APITokenService(store: store, clock: .system)
-                let (_, token) = try await service.create(name: name, role: Role(rawValue: role)!)
+                let (created, token) = try await service.create(name: name, role: Role(rawValue: role)!)
+                try await AuditService(store: store, clock: .system).record(
+                    "system:kontor-server admin-token create", "api-token.created", target: created.id, detail: ["name": created.name, "role": created.role.rawValue])
                 print(token)
             } catch let error as ConfigError {
                 throw fail(error.description)

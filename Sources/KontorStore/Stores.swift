@@ -170,6 +170,14 @@ public struct ProfileAssignment: Codable, Sendable, Equatable, Hashable {
     }
 }
 
+/// The append-only, hash-chained audit log.
+public protocol AuditStore: Sendable {
+    /// Appends an entry chained to the last one, atomically, and returns it.
+    func appendAudit(at: Date, actor: String, action: String, target: String?, detail: [String: String]?) async throws -> AuditEntry
+    /// Entries in sequence order, optionally from `since` on and only those whose target is `target`.
+    func auditEntries(since: Date?, target: String?) async throws -> [AuditEntry]
+}
+
 /// Profiles, their revisions and assignments.
 public protocol PolicyStore: Sendable {
     /// Stores `profile` as the next revision of its name and returns it.
@@ -192,7 +200,7 @@ public protocol SettingsStore: Sendable {
 }
 
 /// Everything a backend provides.
-public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore
+public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore & AuditStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

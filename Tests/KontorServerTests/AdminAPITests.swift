@@ -33,6 +33,9 @@ let adminRoutes: [(HTTPRequest.Method, String, Role, String?)] = [
     (.delete, "/api/v1/assignments?scope=default", .admin, nil),
     (.get, "/api/v1/devices/none/policy", .auditor, nil),
     (.get, "/api/v1/devices/none/events", .auditor, nil),
+    (.get, "/api/v1/audit", .auditor, nil),
+    (.get, "/api/v1/audit/verify", .auditor, nil),
+    (.get, "/api/v1/audit/export", .auditor, nil),
     (.patch, "/api/v1/settings", .admin, #"{"checkinInterval": 120}"#),
 ]
 

@@ -154,3 +154,20 @@ struct StoreConformanceTests {
         try await store.ping()
     }
 }
+
+@Suite("Audit log conformance")
+struct AuditStoreConformanceTests {
+    @Test("entries are chained, filtered and verify", arguments: Backend.all)
+    func chained(backend: Backend) async throws {
+        let store = try await backend.make()
+        let a = try await store.appendAudit(at: t0, actor: "token:admin", action: "person.created", target: "ada@example.org", detail: ["groups": "office"])
+        let b = try await store.appendAudit(at: t0 + 60.5, actor: "token:admin", action: "enroll-token.created", target: "abc", detail: nil)
+        #expect(a.seq == 1 && b.seq == 2)
+        #expect(b.previousHash == a.hash)
+        let all = try await store.auditEntries(since: nil, target: nil)
+        #expect(all == [a, b])
+        #expect(AuditChain.verify(all).ok)
+        #expect(try await store.auditEntries(since: t0 + 30, target: nil) == [b])
+        #expect(try await store.auditEntries(since: nil, target: "ada@example.org") == [a])
+    }
+}
