@@ -91,6 +91,25 @@ struct EndToEndTests {
         #expect(missing.stderr.contains("not_found"))
     }
 
+    @Test("kontorctl audit lists, verifies and exports the log, including the bootstrap token")
+    func audit() async throws {
+        let server = try ServerProcess()
+        try await server.start()
+        defer { server.stop() }
+        let admin = try server.adminToken(role: .admin)
+        #expect(try server.ctl(admin, ["persons", "create", "--email", "dpo@example.org", "--name", "DPO"]).status == 0)
+        let listed = try KontorJSON.decode([AuditEntry].self, from: Data(try server.ctl(admin, ["audit", "list", "--json"]).stdout.utf8))
+        #expect(listed.map(\.action) == ["api-token.created", "person.created"])
+        #expect(listed.first?.actor == "system:kontor-server admin-token create")
+        let verify = try server.ctl(admin, ["audit", "verify"])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.contains("audit log intact: 2 entries"))
+        let export = try server.ctl(admin, ["audit", "export"])
+        #expect(export.stdout.split(separator: "\n").count == 2)
+        let byTarget = try server.ctl(admin, ["audit", "list", "--target", "dpo@example.org"])
+        #expect(byTarget.stdout.contains("person.created"))
+    }
+
     @Test("kontorctl without a server says what to set")
     func ctlWithoutServer() throws {
         let result = try runCommand(Binaries.path("kontorctl"), ["devices", "list"])
