@@ -88,7 +88,28 @@ struct Persons: AsyncParsableCommand {
 // MARK: devices
 
 struct Devices: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Enrolled devices.", subcommands: [List.self, Show.self, Policy.self])
+    static let configuration = CommandConfiguration(abstract: "Enrolled devices.", subcommands: [List.self, Show.self, Policy.self, Revoke.self])
+
+    struct Revoke: APICommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a device that will not come back (lost, stolen, broken): its key is refused from then on.",
+            discussion: "The work data on it is not confirmed wiped: the device shows as \"revoked, wipe unconfirmed\".")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Device ID.") var id: String
+        @Option(help: "Why (kept in the audit log).") var reason: String
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable { var reason: String }
+            let device = try await client.call(.POST, "/devices/" + AdminClient.segment(id) + "/revoke", body: Input(reason: reason), as: Device.self)
+            if connection.json { return try printJSON(device) }
+            print("revoked \(device.id) (\(device.facts.hostname)); wipe unconfirmed")
+        }
+    }
+
+    /// The status as people read it: a revoked device without a wipe receipt says so.
+    static func status(_ d: Device) -> String {
+        d.status == .revoked ? "revoked, wipe unconfirmed" : d.status.rawValue
+    }
 
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
     /// `violations:N`, or `unknown` (no report yet).
@@ -128,7 +149,7 @@ struct Devices: AsyncParsableCommand {
             if connection.json { return try printJSON(devices) }
             printTable(
                 ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT", "COMPLIANCE"],
-                devices.map { [$0.id, $0.facts.hostname, $0.status.rawValue, $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)] })
+                devices.map { [$0.id, $0.facts.hostname, Devices.status($0), $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)] })
         }
     }
 
@@ -141,7 +162,7 @@ struct Devices: AsyncParsableCommand {
             let d = try await client.call(.GET, "/devices/" + AdminClient.segment(id), as: Device.self)
             if connection.json { return try printJSON(d) }
             let rows: [(String, String)] = [
-                ("id", d.id), ("status", d.status.rawValue), ("person", d.personId ?? "-"), ("group", d.group ?? "-"),
+                ("id", d.id), ("status", Devices.status(d)), ("person", d.personId ?? "-"), ("group", d.group ?? "-"),
                 ("hostname", d.facts.hostname), ("os", d.facts.osRelease), ("kernel", d.facts.kernel), ("agent", d.facts.agentVersion),
                 ("enrolled", show(d.enrolledAt)), ("last seen", show(d.lastSeen)), ("policy", d.appliedPolicyHash ?? "-"),
                 ("agent state", d.agentStatus.map { "\($0.state)\($0.message.map { ": \($0)" } ?? "")" } ?? "-"),

@@ -394,6 +394,15 @@ extension SQLiteStore: DeviceStore {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
     }
 
+    public func revokeDevice(id: String, at: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                arguments: [seconds(at), id])
+            return db.changesCount > 0
+        }
+    }
+
     public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
         guard !events.isEmpty else { return }
         try await writer.write { db in

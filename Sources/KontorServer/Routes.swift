@@ -212,6 +212,18 @@ struct AdminController {
                 AuditService.actor(context.principal), "profile.unassigned", target: nil, detail: ["scope": query.get("scope") ?? "", "target": query.get("target") ?? ""])
             return try jsonResponse(["status": "unassigned"])
         }
+        api.on(.post, p, "devices/{id}/revoke", table: table) { request, context in
+            try context.require(.operator)
+            struct Input: Decodable { var reason: String }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let reason = input.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
+            let id = try context.parameters.require("id")
+            guard try await services.store.revokeDevice(id: id, at: services.clock.now()) else { throw APIError.notFound("no device \(id)") }
+            try await services.audit.record(AuditService.actor(context.principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": "false"])
+            context.logger.notice("device revoked", metadata: ["device.id": "\(id)"])
+            return try jsonResponse(try await services.directory.device(id))
+        }
         api.on(.get, p, "devices/{id}/policy", table: table) { _, context in
             let device = try await services.directory.device(try context.parameters.require("id"))
             let policy = try await services.policies.effectivePolicy(for: device)

@@ -127,6 +127,8 @@ public protocol DeviceStore: Sendable {
     func recordCheckins(_ records: [CheckinRecord]) async throws
     /// Number of devices.
     func deviceCount() async throws -> Int
+    /// Revokes an active device's identity; false when there is no such device. Revoking twice keeps the first time.
+    func revokeDevice(id: String, at: Date) async throws -> Bool
     /// Appends events a device reported.
     func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws
     /// The device's most recent events, newest first.

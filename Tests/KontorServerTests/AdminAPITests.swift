@@ -32,6 +32,7 @@ let adminRoutes: [(HTTPRequest.Method, String, Role, String?)] = [
     (.put, "/api/v1/assignments", .admin, #"{"profile": "none", "scope": "default"}"#),
     (.delete, "/api/v1/assignments?scope=default", .admin, nil),
     (.get, "/api/v1/devices/none/policy", .auditor, nil),
+    (.post, "/api/v1/devices/none/revoke", .operator, #"{"reason": "stolen laptop"}"#),
     (.get, "/api/v1/devices/none/events", .auditor, nil),
     (.get, "/api/v1/audit", .auditor, nil),
     (.get, "/api/v1/audit/verify", .auditor, nil),

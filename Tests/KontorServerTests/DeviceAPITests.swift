@@ -232,6 +232,24 @@ struct CheckinTests {
         }
     }
 
+    @Test("a revoked device is refused with device_revoked, shows as such, and the revocation is audited")
+    func revoked() async throws {
+        try await withDevice { harness, client, key async throws in
+            let op = try await harness.token(.operator)
+            let id = try #require(try await harness.store.devices(personId: nil).first?.id)
+            #expect(try await client.api(.post, "/api/v1/devices/\(id)/revoke", token: op, json: #"{"reason": "x"}"#).status == .badRequest)
+            let response = try await client.api(.post, "/api/v1/devices/\(id)/revoke", token: op, json: #"{"reason": "laptop stolen from the van"}"#)
+            #expect(response.status == .ok)
+            #expect(try response.decode(Device.self).status == .revoked)
+            let refused = try await client.signed(DeviceAPI.checkinPath, body: Data("{}".utf8), key: key, at: harness.clock.now)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.errorCode == "device_revoked")
+            let audit = try await harness.store.auditEntries(since: nil, target: id)
+            #expect(audit.last?.action == "device.revoked")
+            #expect(audit.last?.detail?["reason"] == "laptop stolen from the van")
+        }
+    }
+
     @Test("bad check-in bodies get 400 after the signature checks out")
     func badBody() async throws {
         try await withDevice { harness, client, key async throws in
