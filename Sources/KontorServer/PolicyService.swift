@@ -12,15 +12,18 @@ actor PolicyCatalog {
         var groups: [String: String]
         var devices: [String: String]
         var assignments: [ProfileAssignment]
+        /// The server-wide default check-in interval (a run-time setting).
+        var checkinInterval: Int
     }
 
     private var cached: Snapshot?
 
-    func snapshot(_ store: any KontorStore) async throws -> Snapshot {
+    func snapshot(_ store: any KontorStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
         let latest = Dictionary(uniqueKeysWithValues: try await store.latestProfiles().map { ($0.name, $0) })
         let assignments = try await store.assignments()
-        var snapshot = Snapshot(latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments)
+        let interval = try await store.setting(Settings.checkinIntervalKey).flatMap(Int.init) ?? defaultInterval
+        var snapshot = Snapshot(latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval)
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile
@@ -57,9 +60,13 @@ public struct PolicyService: Sendable {
         public var changes: [DeviceChange]
     }
 
+    /// The current profiles, assignments and default interval (cached until one of them changes).
+    func snapshot() async throws -> PolicyCatalog.Snapshot { try await catalog.snapshot(store, defaultInterval: config.checkinInterval) }
+
     /// The device's effective policy from the current profiles and assignments.
     public func effectivePolicy(for device: Device) async throws -> EffectivePolicy {
-        try await effectivePolicy(for: device, snapshot: try await catalog.snapshot(store), defaultInterval: try await checkinInterval())
+        let snapshot = try await snapshot()
+        return try await effectivePolicy(for: device, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
     }
 
     func effectivePolicy(for device: Device, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
@@ -79,9 +86,12 @@ public struct PolicyService: Sendable {
             layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(device.id.prefix(8)), defaultCheckinInterval: defaultInterval)
     }
 
-    func checkinInterval() async throws -> Int {
-        if let text = try await store.setting(Settings.checkinIntervalKey), let value = Int(text) { return value }
-        return config.checkinInterval
+    func checkinInterval() async throws -> Int { try await snapshot().checkinInterval }
+
+    /// Changes the default check-in interval.
+    func setCheckinInterval(_ seconds: Int) async throws {
+        try await store.setSetting(Settings.checkinIntervalKey, value: String(seconds))
+        await catalog.invalidate()
     }
 
     /// Validates a profile, works out which active devices would change, and (unless a dry run) stores it
@@ -93,7 +103,7 @@ public struct PolicyService: Sendable {
         } catch let error as ProfileLoadError {
             throw APIError.invalid(error.description)
         }
-        let current = try await catalog.snapshot(store)
+        let current = try await snapshot()
         var proposed = current
         let revision = (current.latest[profile.name]?.revision ?? 0) + 1
         proposed.latest[profile.name] = ProfileRevision(name: profile.name, revision: revision, source: source, profile: profile, createdAt: clock.now(), createdBy: by)
@@ -113,7 +123,7 @@ public struct PolicyService: Sendable {
     }
 
     public func assign(profile: String, scope: String, target: String?, by: String?) async throws -> ProfileAssignment {
-        let snapshot = try await catalog.snapshot(store)
+        let snapshot = try await snapshot()
         guard snapshot.latest[profile] != nil else { throw APIError.invalid("profile: no profile named \(profile); apply it first") }
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
         let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)
@@ -148,7 +158,7 @@ public struct PolicyService: Sendable {
 
     /// Active devices whose effective policy differs between two catalogs, with the fields that differ.
     func changes(from old: PolicyCatalog.Snapshot, to new: PolicyCatalog.Snapshot) async throws -> [DeviceChange] {
-        let interval = try await checkinInterval()
+        let interval = old.checkinInterval
         var out: [DeviceChange] = []
         for device in try await store.devices(personId: nil) where device.status == .active {
             let before = try await effectivePolicy(for: device, snapshot: old, defaultInterval: interval)

@@ -148,7 +148,7 @@ struct AdminController {
         // Profiles and assignments.
         api.on(.get, p, "profiles", table: table) { _, _ in
             struct Listed: Encodable { var name: String; var revision: Int; var description: String?; var createdAt: Date; var createdBy: String?; var assignedTo: [String] }
-            let snapshot = try await services.policies.catalog.snapshot(services.store)
+            let snapshot = try await services.policies.snapshot()
             return try jsonResponse(snapshot.latest.values.sorted { $0.name < $1.name }.map { r in
                 Listed(
                     name: r.name, revision: r.revision, description: r.profile.description, createdAt: r.createdAt, createdBy: r.createdBy,
@@ -266,7 +266,7 @@ struct AdminController {
             let input = try await request.decodeJSON(Settings.self, limit: limit)
             if let interval = input.checkinInterval {
                 guard (10...86_400).contains(interval) else { throw APIError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
-                try await services.store.setSetting(Settings.checkinIntervalKey, value: String(interval))
+                try await services.policies.setCheckinInterval(interval)
                 try await services.audit.record(AuditService.actor(context.principal), "settings.changed", target: "checkinInterval", detail: ["value": String(interval)])
             }
             return try jsonResponse(Settings(checkinInterval: try await services.policies.checkinInterval()))

@@ -148,7 +148,7 @@ struct AgentAgainstServerTests {
             let verified = try #require(try agent.store.policy())
 
             // The admin changes the policy: the next reply carries it, so a tampered one would matter.
-            try await world.services.store.setSetting("checkinInterval", value: "120")
+            try await world.services.policies.setCheckinInterval(120)
 
             transport.fault = fault
             let outcome = try await agent.cycle()
