@@ -6,6 +6,10 @@ import KontorCore
 import Logging
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why the agent could not do what it was asked, in one line for the person at the terminal.
 public struct AgentError: Error, CustomStringConvertible {
     public let description: String
@@ -18,6 +22,9 @@ public enum CycleOutcome: Sendable, Equatable {
     case success(interval: Int, policyChanged: Bool)
     /// Nothing verified; the last verified policy stays in force.
     case failure(reason: String, retryAfter: Int?)
+    /// The work container was wiped, the server confirmed the receipt and revoked this device: the key
+    /// and state are destroyed and the agent has nothing left to do.
+    case unenrolled(receiptId: String)
 }
 
 /// The agent: enrolls once, then checks in, verifies, stores and applies the policy, and reports.
@@ -29,9 +36,12 @@ public struct Agent: Sendable {
     let clock: WallClock
     let logger: Logger
     public let enforcer: Enforcer
+    let boot: BootClock
+    let wiper: Wiper
 
     public init(
-        paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil
+        paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
+        boot: BootClock = .system, wipeHook: WipeHook = .fromEnvironment()
     ) {
         self.paths = paths
         self.store = AgentStore(paths: paths)
@@ -39,23 +49,61 @@ public struct Agent: Sendable {
         self.transport = transport
         self.clock = clock
         self.logger = logger
-        self.enforcer = enforcer ?? Enforcer(paths: paths)
+        let enforcer = enforcer ?? Enforcer(paths: paths)
+        self.enforcer = enforcer
+        self.boot = boot
+        self.wiper = Wiper(paths: paths, accounts: enforcer.accounts, freezer: enforcer.freezer, clock: clock, hook: wipeHook)
     }
 
     /// Applies the last verified policy now (also offline) and saves what to report.
     @discardableResult
     public func enforce() throws -> ComplianceReport {
+        // A wipe in progress carries on (offline too); nothing else is enforced on a container being removed.
+        if var journal = try wiper.journal() {
+            if !journal.done(.signed), let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
+            return ComplianceReport(containerAccount: journal.account, containerState: "wiped")
+        }
         var state = try store.state()
         let original = state
         let policy = try? store.policy()
-        let report = enforcer.enforce(policy?.policy, state: &state.enforcement, now: clock.now())
+        let now = clock.now()
+        if let wipe = checkOffline(policy?.policy, state: &state, now: now) {
+            try store.save(state)
+            logger.warning("offline for too long: wiping the work container", metadata: ["offline": "\(Int(state.offline.elapsed / 3600)) h"])
+            var journal = try wiper.begin(trigger: "offline", commandId: nil, deviceId: wipe, policy: policy?.policy, knownAccount: state.enforcement.account)
+            if let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
+            return ComplianceReport(containerAccount: journal.account, containerState: "wiped")
+        }
+        let report = enforcer.enforce(policy?.policy, state: &state.enforcement, now: now)
         for event in state.enforcement.events.dropFirst(original.enforcement.events.count) {
             logger.notice("\(event.kind)", metadata: ["detail": "\(event.detail ?? "")"])
         }
         state.compliance = report
-        // Every 10 s nothing changes most of the time: write (and fsync) only when something did.
-        if state != original { try store.save(state) }
+        // Every 10 s nothing changes most of the time: write (and fsync) only when something did. The
+        // offline clock alone is written every 5 minutes (a crash loses at most that much of it).
+        var withoutClock = state
+        withoutClock.offline = original.offline
+        if withoutClock != original || state.offline.elapsed - original.offline.elapsed >= 300 || state.offline.bootId != original.offline.bootId {
+            try store.save(state)
+        }
         return report
+    }
+
+    /// Advances the offline clock and applies the dead-man switch: locks after `offline.lockAfter` hours,
+    /// and returns the device ID when `offline.wipeAfter` days have passed without a successful check-in.
+    func checkOffline(_ policy: EffectivePolicy?, state: inout AgentState, now: Date) -> String? {
+        state.offline.advance(boot.read(), wall: now)
+        guard let offline = policy?.offline else { return nil }
+        let hours = state.offline.elapsed / 3600
+        if let lockAfter = offline.lockAfter, hours >= Double(lockAfter), !state.enforcement.offlineLocked {
+            state.enforcement.offlineLocked = true
+            state.enforcement.add(DeviceEvent(at: now, kind: "offline.lock", detail: "no successful check-in for \(Int(hours)) h"))
+            logger.warning("offline for too long: container locked", metadata: ["hours": "\(Int(hours))"])
+        }
+        if let wipeAfter = offline.wipeAfter, hours >= Double(wipeAfter * 24), let identity = try? store.identity() {
+            return identity.deviceId
+        }
+        return nil
     }
 
     // MARK: enrollment
@@ -84,24 +132,61 @@ public struct Agent: Sendable {
         try store.save(identity)
         var state = AgentState()
         state.checkinInterval = reply.checkinInterval
+        state.offline.reset(boot.read(), wall: clock.now())
         try store.save(state)
         try? FileManager.default.removeItem(atPath: paths.policyFile)
+        try? FileManager.default.removeItem(atPath: paths.tombstoneFile)
         logger.notice("enrolled", metadata: ["device.id": "\(reply.deviceId)", "server": "\(server)"])
         return identity
     }
 
     // MARK: check-in
 
-    /// One full cycle: check in, verify the reply, store and apply the policy, record the outcome.
-    /// Never throws for network or server trouble: that is a `.failure`, and the last verified policy stays.
+    /// One full cycle: finish a wipe in progress and send its receipt, or check in, verify the reply, store
+    /// and apply the policy, carry out commands and report. Never throws for network or server trouble:
+    /// that is a `.failure`, and the last verified policy stays.
     public func cycle() async throws -> CycleOutcome {
+        if let journal = try wiper.journal(), journal.done(.confirmed) { return try destroyIdentity(journal) }
         guard let identity = try store.identity(), let key = try store.deviceKey() else {
             throw AgentError("not enrolled; run: kontor-agent enroll --server URL --token TOKEN")
         }
         guard let serverKey = DeviceKeys.publicKey(base64: identity.serverPublicKey) else {
             throw AgentError("\(paths.identityFile): the pinned server key is unusable; re-enroll with --force")
         }
+        let device = DeviceIdentity(deviceId: identity.deviceId, privateKey: key, serverKey: serverKey)
+        var client = try DeviceClient(server: config.server ?? identity.server, transport: transport, clock: clock)
+        client.timeout = .seconds(Int64(config.requestTimeout))
         try enforce()
+        // A wipe that began (a command, a revocation, the dead-man switch) ends with its receipt before anything else.
+        if let journal = try wiper.journal() { return try await finishWipe(journal, client: client, device: device) }
+        var outcome = CycleOutcome.failure(reason: "no check-in", retryAfter: nil)
+        for _ in 0..<3 {
+            let (result, wipe, again) = try await checkin(client: client, device: device)
+            outcome = result
+            if let wipe {
+                var state = try store.state()
+                let journal = try wiper.begin(
+                    trigger: wipe.trigger, commandId: wipe.commandId, deviceId: identity.deviceId, policy: try? store.policy()?.policy,
+                    knownAccount: state.enforcement.account)
+                state.enforcement.add(DeviceEvent(at: clock.now(), kind: "wipe.started", detail: wipe.commandId ?? wipe.trigger))
+                try store.save(state)
+                logger.warning("wiping the work container", metadata: ["trigger": "\(wipe.trigger)", "command.id": "\(wipe.commandId ?? "-")"])
+                return try await finishWipe(journal, client: client, device: device)
+            }
+            guard again else { break }
+        }
+        return outcome
+    }
+
+    /// A wipe to start, from a command or from a signed revocation.
+    struct WipeRequest {
+        var trigger: String
+        var commandId: String?
+    }
+
+    /// One signed check-in; returns the outcome, a wipe to start, and whether to check in again at once
+    /// (acknowledgements to report, a `sync`).
+    func checkin(client: DeviceClient, device: DeviceIdentity) async throws -> (CycleOutcome, WipeRequest?, Bool) {
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
         let facts = try FactsCollector.collect(paths: paths)
@@ -109,16 +194,14 @@ public struct Agent: Sendable {
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
         let sentEvents = state.enforcement.events
         let sentViolations = state.enforcement.violations
+        let sentAcks = state.pendingAcks
         let request = CheckinRequest(
             appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
-            events: sentEvents.isEmpty ? nil : sentEvents)
-
-        var client = try DeviceClient(server: config.server ?? identity.server, transport: transport, clock: clock)
-        client.timeout = .seconds(Int64(config.requestTimeout))
+            events: sentEvents.isEmpty ? nil : sentEvents, acks: sentAcks.isEmpty ? nil : sentAcks)
         let now = clock.now()
         state.lastAttempt = now
         do {
-            let reply = try await client.checkin(request, identity: DeviceIdentity(deviceId: identity.deviceId, privateKey: key, serverKey: serverKey)).body
+            let reply = try await client.checkin(request, identity: device).body
             let changed = try accept(reply, stored: stored, state: &state, now: now)
             state.lastCheckin = now
             state.lastError = nil
@@ -128,14 +211,23 @@ public struct Agent: Sendable {
             // What the server now has is no longer pending.
             state.enforcement.events.removeFirst(min(sentEvents.count, state.enforcement.events.count))
             state.enforcement.violations.removeAll { sentViolations.contains($0) }
+            state.pendingAcks.removeAll { sentAcks.contains($0) }
+            // Online again: the dead-man switch starts over.
+            state.offline.reset(boot.read(), wall: now)
+            if state.enforcement.offlineLocked {
+                state.enforcement.offlineLocked = false
+                state.enforcement.add(DeviceEvent(at: now, kind: "offline.unlock", detail: "checked in again"))
+            }
+            let (wipe, again) = handle(reply.commands, state: &state, now: now)
             try store.save(state)
-            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s"])
-            if changed { try enforce() }
-            return .success(interval: state.checkinInterval, policyChanged: changed)
+            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s", "commands": "\(reply.commands.count)"])
+            try enforce()
+            return (.success(interval: state.checkinInterval, policyChanged: changed), wipe, again)
         } catch let error as ClientError {
             state.failures += 1
             state.lastError = error.description
             var retryAfter: Int?
+            var wipe: WipeRequest?
             switch error {
             case .badResponse(let why):
                 // A reply that fails verification is an attack or a broken proxy: report it at the next check-in.
@@ -144,12 +236,95 @@ public struct Agent: Sendable {
             case .retryLater(let seconds, _):
                 retryAfter = seconds
                 logger.notice("server asked to retry later", metadata: ["seconds": "\(seconds)"])
+            case .deviceRevoked(let message):
+                // Said in a reply signed by the pinned server key: this device's identity is over. The work
+                // data goes, and the receipt proves it.
+                logger.warning("the server revoked this device; wiping the work container", metadata: ["reason": "\(message)"])
+                wipe = WipeRequest(trigger: "revoked", commandId: nil)
             default:
                 logger.warning("check-in failed; keeping the last verified policy", metadata: ["reason": "\(error)"])
             }
             try store.save(state)
-            return .failure(reason: error.description, retryAfter: retryAfter)
+            return (.failure(reason: error.description, retryAfter: retryAfter), wipe, false)
         }
+    }
+
+    /// Carries out the commands of a verified reply, each once: a command delivered again (because the
+    /// acknowledgement was lost) gets the same acknowledgement, not a second effect. Returns a wipe to
+    /// start, and whether to check in again at once.
+    func handle(_ commands: [DeviceCommand], state: inout AgentState, now: Date) -> (WipeRequest?, Bool) {
+        var again = false
+        for command in commands {
+            if let done = state.commandResults.first(where: { $0.id == command.id }) {
+                if !state.pendingAcks.contains(where: { $0.id == command.id }) { state.pendingAcks.append(done) }
+                again = true
+                continue
+            }
+            var ack = CommandAck(id: command.id, state: .succeeded, at: now)
+            switch CommandType(rawValue: command.type) {
+            case .wipe:
+                // Acknowledged by its receipt.
+                return (WipeRequest(trigger: "command", commandId: command.id), again)
+            case .lock:
+                state.enforcement.adminLocked = true
+                state.enforcement.add(DeviceEvent(at: now, kind: "container.locked", detail: "command \(command.id)"))
+            case .unlock:
+                state.enforcement.adminLocked = false
+                state.enforcement.add(DeviceEvent(at: now, kind: "container.unlocked", detail: "command \(command.id)"))
+            case .sync:
+                break
+            case nil:
+                ack = CommandAck(id: command.id, state: .failed, at: now, error: "this agent does not know the command \"\(command.type)\"; update it")
+            }
+            logger.notice("command carried out", metadata: ["command.id": "\(command.id)", "command.type": "\(command.type)", "state": "\(ack.state.rawValue)"])
+            state.remember(ack)
+            state.pendingAcks.append(ack)
+            again = true
+        }
+        return (nil, again)
+    }
+
+    /// Finishes the wipe from its journal and sends the receipt; once the server confirms it and has
+    /// revoked the device, destroys the key and state.
+    func finishWipe(_ journal: WipeJournal, client: DeviceClient, device: DeviceIdentity) async throws -> CycleOutcome {
+        var journal = journal
+        if !journal.done(.signed) { try wiper.run(&journal, key: device.privateKey, agentVersion: agentVersion) }
+        guard let receipt = journal.receipt else { throw AgentError("\(wiper.journalFile): signed but no receipt; remove the file to wipe again") }
+        var state = try store.state()
+        state.lastAttempt = clock.now()
+        do {
+            let confirmation = try await client.sendReceipt(receipt, identity: device)
+            try wiper.record(.confirmed, &journal)
+            logger.notice("wipe receipt confirmed", metadata: ["receipt.id": "\(confirmation.receiptId)", "revoked": "\(confirmation.revoked)"])
+            if confirmation.revoked { return try destroyIdentity(journal) }
+            // The dead-man switch's wipe: still enrolled; the next check-in fetches the policy again.
+            state = try store.state()
+            state.enforcement = EnforcementState()
+            state.offline.reset(boot.read(), wall: clock.now())
+            try store.save(state)
+            unlink(wiper.journalFile)
+            return .success(interval: state.checkinInterval, policyChanged: true)
+        } catch let error as ClientError {
+            state.failures += 1
+            state.lastError = "sending the wipe receipt: \(error)"
+            try store.save(state)
+            logger.warning("wipe done; the receipt could not be sent yet", metadata: ["reason": "\(error)"])
+            var retryAfter: Int?
+            if case .retryLater(let seconds, _) = error { retryAfter = seconds }
+            return .failure(reason: "wipe done, receipt not yet confirmed: \(error)", retryAfter: retryAfter)
+        }
+    }
+
+    /// Destroys the device key first, then the identity and every state file, keeping a note of the wipe.
+    /// Safe to repeat: a crash in the middle finishes at the next start.
+    func destroyIdentity(_ journal: WipeJournal) throws -> CycleOutcome {
+        let tombstone = WipedDevice(deviceId: journal.deviceId, receiptId: journal.id, trigger: journal.trigger, wipedAt: journal.finishedAt ?? clock.now(), receipt: journal.receipt)
+        if !FileTree.exists(paths.tombstoneFile) { try AtomicFile.write(try KontorJSON.encode(tombstone, pretty: true), to: paths.tombstoneFile, mode: 0o600) }
+        for file in [paths.keyFile, paths.identityFile, paths.stateFile, paths.policyFile, paths.stateDir + "/override.json", wiper.journalFile] {
+            if unlink(file) != 0 && errno != ENOENT { throw AgentFileError(file, "cannot remove: \(String(cString: strerror(errno)))") }
+        }
+        logger.notice("device wiped and unenrolled: key and state destroyed", metadata: ["device.id": "\(journal.deviceId)", "receipt.id": "\(journal.id)"])
+        return .unenrolled(receiptId: journal.id)
     }
 
     /// Stores a verified reply's policy. The policy must hash to what the reply says.
@@ -206,6 +381,10 @@ public struct Agent: Sendable {
                 }
             }
             let outcome = try await cycle()
+            if case .unenrolled = outcome {
+                logger.notice("nothing left to manage on this device; stopping")
+                return
+            }
             state = try store.state()
             var schedule = schedule
             schedule.backoffCap = Double(config.maxBackoff)

@@ -119,6 +119,9 @@ struct Run: AsyncParsableCommand {
                     switch try await agent.cycle() {
                     case .success: return
                     case .failure(let reason, _): throw AgentError(reason)
+                    case .unenrolled(let receipt):
+                        print("The work container was wiped; the server confirmed receipt \(receipt) and revoked this device. Its key and state are destroyed.")
+                        return
                     }
                 }
                 guard try agent.store.identity() != nil else {

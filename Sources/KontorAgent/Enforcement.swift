@@ -32,8 +32,28 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var seenViolations: [String] = []
     /// Processes sent SIGTERM, killed for good if still there next time.
     public var terminating: [String] = []
+    /// Locked by an admin's `lock` command until `unlock`.
+    public var adminLocked = false
+    /// Locked by the offline dead-man switch until the next successful check-in.
+    public var offlineLocked = false
 
     public init() {}
+
+    // Every field may be missing: a state file written by an older agent still loads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        account = try c.decodeIfPresent(String.self, forKey: .account)
+        frozen = try c.decodeIfPresent(Bool.self, forKey: .frozen) ?? false
+        lastQuiet = try c.decodeIfPresent(Bool.self, forKey: .lastQuiet)
+        lastQuietReason = try c.decodeIfPresent(String.self, forKey: .lastQuietReason)
+        reportedOverride = try c.decodeIfPresent(Date.self, forKey: .reportedOverride)
+        events = try c.decodeIfPresent([DeviceEvent].self, forKey: .events) ?? []
+        violations = try c.decodeIfPresent([AppViolation].self, forKey: .violations) ?? []
+        seenViolations = try c.decodeIfPresent([String].self, forKey: .seenViolations) ?? []
+        terminating = try c.decodeIfPresent([String].self, forKey: .terminating) ?? []
+        adminLocked = try c.decodeIfPresent(Bool.self, forKey: .adminLocked) ?? false
+        offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
+    }
 
     mutating func add(_ event: DeviceEvent) {
         // A problem that repeats every few seconds is reported once until something else happens.
@@ -102,13 +122,14 @@ public struct Enforcer: Sendable {
         state.lastQuietReason = quiet?.reason
         if let account {
             let processes = ProcessTable.processes(ofUID: account.uid)
+            let locked = state.adminLocked || state.offlineLocked
             do {
-                if quiet?.quiet == true {
+                if quiet?.quiet == true || locked {
                     try accounts.setLoginAllowed(account.name, false)
                     // Freeze every time: a process that slipped in since is frozen too.
                     try freezer.freeze(account: account.name, processes: processes)
                     state.frozen = true
-                    report.containerState = "frozen"
+                    report.containerState = locked ? "locked" : "frozen"
                 } else {
                     if state.frozen { try freezer.thaw(account: account.name, processes: processes) }
                     state.frozen = false

@@ -2,6 +2,10 @@ import Crypto
 import Foundation
 import KontorCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Who this device is, written once at enrollment.
 public struct AgentIdentity: Codable, Sendable, Equatable {
     public var server: String
@@ -35,13 +39,95 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var enforcement = EnforcementState()
     /// The compliance report of the last enforcement, sent at the next check-in.
     public var compliance: ComplianceReport?
+    /// What became of the commands carried out lately (bounded), so a repeated delivery is answered the same.
+    public var commandResults: [CommandAck] = []
+    /// Acknowledgements not yet sent in a successful check-in.
+    public var pendingAcks: [CommandAck] = []
+    /// Time without a successful check-in, for the offline dead-man switch.
+    public var offline = OfflineTimer()
 
     public init() {}
+
+    // Every field may be missing: a state file written by an older agent still loads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        lastCheckin = try c.decodeIfPresent(Date.self, forKey: .lastCheckin)
+        lastAttempt = try c.decodeIfPresent(Date.self, forKey: .lastAttempt)
+        lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
+        checkinInterval = try c.decodeIfPresent(Int.self, forKey: .checkinInterval) ?? 60
+        pendingReports = try c.decodeIfPresent([String].self, forKey: .pendingReports) ?? []
+        lastFacts = try c.decodeIfPresent(DeviceFacts.self, forKey: .lastFacts)
+        failures = try c.decodeIfPresent(Int.self, forKey: .failures) ?? 0
+        enforcement = try c.decodeIfPresent(EnforcementState.self, forKey: .enforcement) ?? EnforcementState()
+        compliance = try c.decodeIfPresent(ComplianceReport.self, forKey: .compliance)
+        commandResults = try c.decodeIfPresent([CommandAck].self, forKey: .commandResults) ?? []
+        pendingAcks = try c.decodeIfPresent([CommandAck].self, forKey: .pendingAcks) ?? []
+        offline = try c.decodeIfPresent(OfflineTimer.self, forKey: .offline) ?? OfflineTimer()
+    }
 
     mutating func report(_ problem: String) {
         pendingReports.append(problem)
         if pendingReports.count > 20 { pendingReports.removeFirst(pendingReports.count - 20) }
     }
+
+    mutating func remember(_ ack: CommandAck) {
+        commandResults.append(ack)
+        if commandResults.count > 200 { commandResults.removeFirst(commandResults.count - 200) }
+    }
+}
+
+/// Seconds since boot on a clock that keeps counting in suspend (CLOCK_BOOTTIME) and the boot it belongs
+/// to. Setting the wall clock does not move it.
+public struct BootClock: Sendable {
+    let read: @Sendable () -> (boot: String, seconds: Double)
+
+    public init(_ read: @escaping @Sendable () -> (boot: String, seconds: Double)) { self.read = read }
+
+    public static let system = BootClock {
+        let id = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        return (id, Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+    }
+}
+
+/// How long the device has gone without a successful check-in. Within one boot it counts on the boot
+/// clock, so setting the wall clock back does not postpone the dead-man switch; across a reboot it adds
+/// the wall-clock gap since the last mark, never less than nothing.
+public struct OfflineTimer: Codable, Sendable, Equatable {
+    public var elapsed: Double = 0
+    public var bootId: String?
+    public var bootSeconds: Double?
+    public var wall: Date?
+
+    public init() {}
+
+    public mutating func advance(_ now: (boot: String, seconds: Double), wall: Date) {
+        if let bootId, let bootSeconds, bootId == now.boot {
+            elapsed += max(0, now.seconds - bootSeconds)
+        } else if let last = self.wall {
+            elapsed += max(0, wall.timeIntervalSince(last))
+        }
+        bootId = now.boot
+        bootSeconds = now.seconds
+        self.wall = wall
+    }
+
+    public mutating func reset(_ now: (boot: String, seconds: Double), wall: Date) {
+        elapsed = 0
+        bootId = now.boot
+        bootSeconds = now.seconds
+        self.wall = wall
+    }
+}
+
+/// Left behind after a confirmed wipe, for `kontor-agent status` and the operator.
+public struct WipedDevice: Codable, Sendable, Equatable {
+    public var deviceId: String
+    public var receiptId: String
+    public var trigger: String
+    public var wipedAt: Date
+    public var receipt: SignedReceipt?
 }
 
 /// The last policy whose signed reply verified: it stays in force offline and when later replies fail.

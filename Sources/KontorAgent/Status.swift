@@ -20,6 +20,10 @@ public struct AgentStatusReport: Codable, Sendable {
     public var pendingReports: [String]
     /// Exactly what this agent sends to the server.
     public var dataSent: [String]
+    /// The wipe in progress (its last completed step), if any.
+    public var wipeInProgress: String?
+    /// Set after a confirmed wipe: the device ID that was, and the receipt.
+    public var wiped: WipedDevice?
 
     /// Reads everything from disk; needs no network.
     public static func read(_ store: AgentStore) throws -> AgentStatusReport {
@@ -54,13 +58,18 @@ public struct AgentStatusReport: Codable, Sendable {
             } else {
                 enforcing.append("no policy received yet: nothing else is managed on this device")
             }
-            pending = state.enforcement.events.map { "report \($0.kind)" }
+            if state.enforcement.adminLocked { enforcing.append("the work container is LOCKED by your organisation (logins refused, programs frozen)") }
+            if state.enforcement.offlineLocked { enforcing.append("the work container is LOCKED because this device has not reached the server for too long") }
+            pending = state.enforcement.events.map { "report \($0.kind)" } + state.pendingAcks.map { "report command \($0.id) \($0.state.rawValue)" }
         }
+        let journal = try? Wiper.readJournal(store.paths)
+        if let journal { pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0) }
+        let wiped = (try? AtomicFile.read(store.paths.tombstoneFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(WipedDevice.self, from: $0) }
         return AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
             lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
             policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: pending, pendingReports: state.pendingReports,
-            dataSent: FactsCollector.transparency)
+            dataSent: FactsCollector.transparency, wipeInProgress: journal.map { $0.steps.last?.rawValue ?? "journaled" }, wiped: wiped)
     }
 
     /// The human-readable form.
@@ -73,6 +82,11 @@ public struct AgentStatusReport: Codable, Sendable {
         }
         var lines: [String] = []
         guard enrolled else {
+            if let wiped {
+                lines.append("This device was device \(wiped.deviceId). Its work container was wiped at \(when(wiped.wipedAt)) (\(wiped.trigger));")
+                lines.append("the server confirmed receipt \(wiped.receiptId) and revoked the device. Its key and state are destroyed.")
+                lines.append("")
+            }
             lines.append("This device is not enrolled with Kontor. Nothing is managed and nothing is sent.")
             lines.append("To enroll: sudo kontor-agent enroll --server URL --token TOKEN")
             return lines.joined(separator: "\n")

@@ -117,6 +117,23 @@ public struct AccountManager: Sendable {
         return nil
     }
 
+    /// Every account in the account database.
+    public func allAccounts() -> [Account] {
+        guard let text = try? String(contentsOfFile: paths.resolve("/etc/passwd"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count >= 7, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { return nil }
+            return Account(name: String(f[0]), uid: uid, gid: gid, home: String(f[5]))
+        }
+    }
+
+    /// Removes the account (and its private group) from the account database; its files are the wipe's business.
+    public func remove(_ name: String) throws {
+        guard ContainerNames.isValidAccount(name) else { throw AgentError("\"\(name)\" is not a valid account name") }
+        guard lookup(name) != nil else { return }
+        try Command.run("userdel", prefix + [name])
+    }
+
     /// The account, created (home 0700, its own group, a login shell) when missing. Returns whether it was created.
     public func ensure(_ name: String) throws -> (Account, Bool) {
         guard ContainerNames.isValidAccount(name) else { throw AgentError("\"\(name)\" is not a valid account name") }
@@ -182,6 +199,12 @@ public protocol Freezer: Sendable {
     var mechanism: String { get }
     func freeze(account: String, processes: [SystemProcess]) throws
     func thaw(account: String, processes: [SystemProcess]) throws
+    /// Forgets the account (after a wipe): removes what the freezer made for it.
+    func discard(account: String)
+}
+
+extension Freezer {
+    public func discard(account: String) {}
 }
 
 /// A cgroup freezer: the account's processes move into a Kontor cgroup, which is then frozen. cgroup v2
@@ -212,6 +235,12 @@ public struct CgroupFreezer: Freezer {
 
     public func thaw(account: String, processes: [SystemProcess]) throws {
         if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write(thawed, to: group(account) + "/" + control) }
+    }
+
+    public func discard(account: String) {
+        guard FileManager.default.fileExists(atPath: group(account)) else { return }
+        try? CgroupFiles.write(thawed, to: group(account) + "/" + control)
+        rmdir(group(account))
     }
 }
 

@@ -9,7 +9,10 @@ public struct KontorCtl: AsyncParsableCommand {
         commandName: "kontorctl",
         abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
-        subcommands: [WhoAmI.self, Persons.self, Devices.self, EnrollTokens.self, AdminTokens.self, Profiles.self, Holidays.self, Audit.self, SettingsCommand.self])
+        subcommands: [
+            WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self,
+        ])
 
     public init() {}
 }
@@ -28,7 +31,7 @@ struct WhoAmI: APICommand {
 
 struct Persons: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Export.self])
+        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Offboard.self, Export.self])
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List persons.")
@@ -47,13 +50,9 @@ struct Persons: AsyncParsableCommand {
         @Argument(help: "Email or ID.") var person: String
 
         func run(client: AdminClient) async throws {
-            let found = try await client.call(.GET, "/persons/" + AdminClient.segment(person), as: PersonWithDevices.self)
+            let found = try await client.call(.GET, "/persons/" + AdminClient.segment(person), as: PersonDetail.self)
             if connection.json { return try printJSON(found) }
-            let p = found.person
-            print("\(p.displayName) <\(p.email)>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
-            print("devices:")
-            if found.devices.isEmpty { print("  (none)") }
-            for d in found.devices { print("  \(d.id)  \(d.facts.hostname)  \(d.status.rawValue)  last seen \(show(d.lastSeen))") }
+            found.print()
         }
     }
 
@@ -108,7 +107,12 @@ struct Devices: AsyncParsableCommand {
 
     /// The status as people read it: a revoked device without a wipe receipt says so.
     static func status(_ d: Device) -> String {
-        d.status == .revoked ? "revoked, wipe unconfirmed" : d.status.rawValue
+        switch (d.status, d.wipeConfirmedAt) {
+        case (.revoked, nil): "revoked, wipe unconfirmed"
+        case (.revoked, .some): "revoked, wiped"
+        case (.active, .some): "active, wiped offline"
+        default: d.status.rawValue
+        }
     }
 
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
@@ -177,6 +181,11 @@ struct Devices: AsyncParsableCommand {
             if !violations.isEmpty {
                 print("violations:")
                 for v in violations { print("  \(show(v.at))  \(v.executable)  pid \(v.pid)  \(v.action)") }
+            }
+            let commands = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/commands", as: [CommandRecord].self)
+            if !commands.isEmpty {
+                print("commands:")
+                for c in commands.prefix(10) { print("  \(show(c.issuedAt))  \(c.type.rawValue)  \(c.state.rawValue)  \(c.id)") }
             }
             let events = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/events", as: [DeviceEvent].self)
             if !events.isEmpty {

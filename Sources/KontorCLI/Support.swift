@@ -78,7 +78,6 @@ extension APICommand {
 struct CreatedAPIToken: Codable { var token: String; var apiToken: APIToken }
 struct CreatedEnrollmentToken: Codable { var token: String; var enrollmentToken: EnrollmentToken; var agentCommand: String }
 struct ListedEnrollmentToken: Codable { var token: EnrollmentToken; var state: EnrollmentTokenState }
-struct PersonWithDevices: Codable { var person: Person; var devices: [Device] }
 struct Principal: Codable { var name: String; var role: String; var tokenId: String }
 
 extension KontorCtl {

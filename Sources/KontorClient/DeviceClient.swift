@@ -64,13 +64,36 @@ public struct DeviceClient: Sendable {
     /// A signed check-in; the reply must verify against the pinned server key.
     public func checkin(_ request: CheckinRequest, identity: DeviceIdentity) async throws -> VerifiedReply<CheckinResponse> {
         let (exchange, signed) = try await post(DeviceAPI.checkinPath, body: try KontorJSON.encode(request), key: identity.privateKey)
-        guard exchange.status == 200 else { throw apiError(exchange) }
+        guard exchange.status == 200 else { throw Self.refusal(exchange, answering: signed, serverKey: identity.serverKey) }
         try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
         do {
             return VerifiedReply(body: try KontorJSON.decode(CheckinResponse.self, from: exchange.body), status: exchange.status)
         } catch {
             throw ClientError.badResponse("check-in reply is signed but not the expected JSON")
         }
+    }
+
+    /// Sends a signed wipe receipt; the confirmation must verify against the pinned server key.
+    public func sendReceipt(_ receipt: SignedReceipt, identity: DeviceIdentity) async throws -> ReceiptConfirmation {
+        let (exchange, signed) = try await post(DeviceAPI.receiptsPath, body: try KontorJSON.encode(receipt), key: identity.privateKey)
+        guard exchange.status == 200 else { throw Self.refusal(exchange, answering: signed, serverKey: identity.serverKey) }
+        try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
+        do {
+            return try KontorJSON.decode(ReceiptConfirmation.self, from: exchange.body)
+        } catch {
+            throw ClientError.badResponse("receipt confirmation is signed but not the expected JSON")
+        }
+    }
+
+    /// The error of a failed exchange: `device_revoked` counts only when the server signed it.
+    static func refusal(_ exchange: HTTPExchange, answering request: SignatureMessage, serverKey: Curve25519.Signing.PublicKey) -> ClientError {
+        let error = apiError(exchange)
+        if error.code == ErrorCode.deviceRevoked.rawValue, case .api(_, _, let message) = error,
+            (try? verifyReply(exchange, answering: request, serverKey: serverKey)) != nil
+        {
+            return .deviceRevoked(message)
+        }
+        return error
     }
 
     /// Builds, signs and sends a POST; returns the exchange and the request as signed.

@@ -16,6 +16,8 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     case usage(String)
     /// The server is busy or limiting this client and asked to retry after this many seconds.
     case retryLater(seconds: Int, status: Int)
+    /// The server said, in a reply signed by the pinned server key, that this device is revoked.
+    case deviceRevoked(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
         case .badResponse(let why): "unexpected answer from the server: \(why)"
         case .usage(let why): why
         case .retryLater(let seconds, let status): "server busy (HTTP \(status)); asked to retry in \(seconds) s"
+        case .deviceRevoked(let message): "device_revoked (signed by the server): \(message)"
         }
     }
 

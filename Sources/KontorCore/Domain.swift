@@ -173,6 +173,9 @@ public struct Device: Codable, Sendable, Equatable {
     public var successorId: String?
     public var acceptedTermsVersion: String?
     public var revokedAt: Date?
+    /// When the device's signed wipe receipt arrived; nil while the wipe is unconfirmed.
+    public var wipeConfirmedAt: Date?
+    public var wipeReceiptId: String?
     /// The agent's last compliance report.
     public var compliance: ComplianceReport?
     /// The hash of the policy the device should enforce now (filled in by the API, not stored): when it
@@ -185,7 +188,8 @@ public struct Device: Codable, Sendable, Equatable {
         id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,
         facts: DeviceFacts, enrolledAt: Date, lastSeen: Date? = nil, appliedPolicyHash: String? = nil,
         agentStatus: AgentReport? = nil, predecessorId: String? = nil, successorId: String? = nil,
-        acceptedTermsVersion: String? = nil, revokedAt: Date? = nil, compliance: ComplianceReport? = nil
+        acceptedTermsVersion: String? = nil, revokedAt: Date? = nil, compliance: ComplianceReport? = nil, wipeConfirmedAt: Date? = nil,
+        wipeReceiptId: String? = nil
     ) {
         self.id = id
         self.personId = personId
@@ -203,6 +207,8 @@ public struct Device: Codable, Sendable, Equatable {
         self.acceptedTermsVersion = acceptedTermsVersion
         self.revokedAt = revokedAt
         self.compliance = compliance
+        self.wipeConfirmedAt = wipeConfirmedAt
+        self.wipeReceiptId = wipeReceiptId
     }
 }
 

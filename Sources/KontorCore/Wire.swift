@@ -5,6 +5,8 @@ import Foundation
 public enum DeviceAPI {
     public static let enrollPath = "/api/v1/enroll"
     public static let checkinPath = "/api/v1/checkin"
+    /// Where a device sends its signed wipe receipt; also open to a revoked device.
+    public static let receiptsPath = "/api/v1/receipts"
     /// The label Kontor uses in `Signature-Input` and `Signature`.
     public static let signatureLabel = "kontor"
     /// How far a signature's `created` may be from the verifier's clock, in seconds.
@@ -72,13 +74,19 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
     public var compliance: ComplianceReport?
     /// What happened on the device since the last check-in (quiet hours began, an override, …), oldest first.
     public var events: [DeviceEvent]?
+    /// What became of commands the device received; resent until a check-in succeeds.
+    public var acks: [CommandAck]?
 
-    public init(appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?, compliance: ComplianceReport? = nil, events: [DeviceEvent]? = nil) {
+    public init(
+        appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?, compliance: ComplianceReport? = nil, events: [DeviceEvent]? = nil,
+        acks: [CommandAck]? = nil
+    ) {
         self.appliedPolicyHash = appliedPolicyHash
         self.status = status
         self.facts = facts
         self.compliance = compliance
         self.events = events
+        self.acks = acks
     }
 }
 
@@ -87,7 +95,8 @@ public struct ComplianceReport: Codable, Sendable, Equatable {
     /// Whether quiet hours are in force on the device now, and why.
     public var quiet: Bool?
     public var quietReason: String?
-    /// The work account and its state: `absent`, `active`, `frozen` or `locked`.
+    /// The work account and its state: `absent`, `active`, `frozen` (quiet hours), `locked` (an admin's
+    /// lock or the offline dead-man switch) or `wiped`.
     public var containerAccount: String?
     public var containerState: String?
     /// App-allowlist violations found since the last report (at most 50).
@@ -152,7 +161,8 @@ public struct CheckinResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// A command for one device. The command types are defined by the wipe issue; the envelope is stable.
+/// A command for one device (`wipe`, `lock`, `unlock`, `sync`; see ``CommandType``). Delivered in every
+/// check-in reply until the device acknowledges it; the ID makes a repeated delivery harmless.
 public struct DeviceCommand: Codable, Sendable, Equatable {
     public var id: String
     public var type: String

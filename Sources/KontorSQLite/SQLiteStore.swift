@@ -149,20 +149,66 @@ public final class SQLiteStore: Sendable {
                     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                     """)
         }
+        migrator.registerMigration("v4-commands") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE commands (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        device_id TEXT NOT NULL REFERENCES devices(id),
+                        type TEXT NOT NULL CHECK (type IN ('wipe', 'lock', 'unlock', 'sync')),
+                        state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'acknowledged', 'succeeded', 'failed', 'cancelled', 'expired')),
+                        reason TEXT,
+                        issued_at DOUBLE NOT NULL,
+                        issued_by TEXT,
+                        expires_at DOUBLE,
+                        delivered_at DOUBLE,
+                        acknowledged_at DOUBLE,
+                        completed_at DOUBLE,
+                        error TEXT,
+                        receipt_id TEXT
+                    );
+                    CREATE INDEX commands_device ON commands(device_id, issued_at);
+                    CREATE INDEX commands_open ON commands(device_id) WHERE state IN ('queued', 'delivered');
+                    CREATE TABLE wipe_receipts (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        device_id TEXT NOT NULL REFERENCES devices(id),
+                        command_id TEXT REFERENCES commands(id),
+                        trigger TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        signature TEXT NOT NULL,
+                        received_at DOUBLE NOT NULL
+                    );
+                    CREATE INDEX wipe_receipts_device ON wipe_receipts(device_id);
+                    CREATE TRIGGER wipe_receipts_no_update BEFORE UPDATE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
+                    CREATE TRIGGER wipe_receipts_no_delete BEFORE DELETE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
+                    ALTER TABLE devices ADD COLUMN wipe_confirmed_at DOUBLE;
+                    ALTER TABLE devices ADD COLUMN wipe_receipt_id TEXT;
+                    CREATE TABLE offboardings (
+                        person_id TEXT PRIMARY KEY NOT NULL REFERENCES persons(id),
+                        requested_at DOUBLE NOT NULL,
+                        requested_by TEXT,
+                        wipe_at DOUBLE NOT NULL,
+                        restricted_profile TEXT,
+                        reason TEXT,
+                        wipes_issued_at DOUBLE,
+                        completed_at DOUBLE
+                    );
+                    """)
+        }
         return migrator
     }
 }
 
 // Dates are stored as seconds since 1970 (DOUBLE): exact, sortable, and the same in PostgreSQL.
-private func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
-private func date(_ value: Double?) -> Date? { value.map { Date(timeIntervalSince1970: $0) } }
+func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
+func date(_ value: Double?) -> Date? { value.map { Date(timeIntervalSince1970: $0) } }
 
-private func encodeJSON<T: Encodable>(_ value: T?) throws -> String? {
+func encodeJSON<T: Encodable>(_ value: T?) throws -> String? {
     guard let value else { return nil }
     return String(decoding: try KontorJSON.encode(value), as: UTF8.self)
 }
 
-private func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
+func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
     guard let text else { return nil }
     return try KontorJSON.decode(type, from: Data(text.utf8))
 }
@@ -429,7 +475,8 @@ extension SQLiteStore: DeviceStore {
             lastSeen: date(row["last_seen_at"]), appliedPolicyHash: row["applied_policy_hash"],
             agentStatus: try decodeJSON(AgentReport.self, row["agent_status"]), predecessorId: row["predecessor_id"],
             successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]),
-            compliance: try decodeJSON(ComplianceReport.self, row["compliance"]))
+            compliance: try decodeJSON(ComplianceReport.self, row["compliance"]), wipeConfirmedAt: date(row["wipe_confirmed_at"]),
+            wipeReceiptId: row["wipe_receipt_id"])
     }
 }
 

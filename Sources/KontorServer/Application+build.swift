@@ -55,6 +55,9 @@ public struct Services: Sendable {
     let signer: ResponseSigner
     let enrollLimiter: RateLimiter
     let audit: AuditService
+    let commands: CommandService
+    let receipts: ReceiptService
+    let offboarding: OffboardingService
     let metrics = ServerMetrics()
 
     public init(config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?) {
@@ -72,6 +75,9 @@ public struct Services: Sendable {
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.audit = AuditService(store: store, clock: clock)
+        self.commands = CommandService(store: store, clock: clock)
+        self.receipts = ReceiptService(store: store, clock: clock, audit: audit)
+        self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
     }
 }
 
@@ -131,6 +137,9 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor"),
-        services: [CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger)],
+        services: [
+            CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
+            OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
+        ],
         logger: logger)
 }

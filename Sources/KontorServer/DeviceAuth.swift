@@ -47,7 +47,10 @@ public struct DeviceAuthenticator: Sendable {
     }
 
     /// Checks the signature of `request` with `body`; returns the device and the verified signature.
-    func authenticate(_ request: Request, body: Data) async throws -> (Device, VerifiedSignature, SignatureMessage) {
+    /// The signature is verified before the device's status is looked at, so a `device_revoked` refusal
+    /// (``DeviceRefusal``) is only ever said to the holder of the key, in a reply the agent can verify.
+    /// `allowRevoked` lets a revoked device through (to send its wipe receipt).
+    func authenticate(_ request: Request, body: Data, allowRevoked: Bool = false) async throws -> (Device, VerifiedSignature, SignatureMessage) {
         let message = Self.signatureMessage(request)
         let device: Device
         let verified: VerifiedSignature
@@ -58,12 +61,6 @@ public struct DeviceAuthenticator: Sendable {
                 throw APIError(.unauthorized, .unknownKey, "keyid \(keyID) is not enrolled here")
             }
             device = stored
-            switch device.status {
-            case .active: break
-            case .replaced:
-                throw APIError(.unauthorized, .keyRevoked, "this key was replaced when the device re-enrolled as \(device.successorId ?? "a new device")")
-            case .revoked: throw APIError(.unauthorized, .deviceRevoked, "device \(device.id) has been revoked")
-            }
             guard let key = DeviceKeys.publicKey(base64: device.publicKey) else {
                 throw APIError(.unauthorized, .unknownKey, "stored key of device \(device.id) is unusable")
             }
@@ -76,6 +73,17 @@ public struct DeviceAuthenticator: Sendable {
             try ContentDigest.verify(message.fields["content-digest"], body: body)
         } catch let error as HTTPSignatureError {
             throw Self.map(error)
+        }
+        switch device.status {
+        case .active: break
+        case .replaced:
+            throw APIError(.unauthorized, .keyRevoked, "this key was replaced when the device re-enrolled as \(device.successorId ?? "a new device")")
+        case .revoked:
+            if !allowRevoked {
+                throw DeviceRefusal(
+                    error: APIError(.unauthorized, .deviceRevoked, "device \(device.id) has been revoked; wipe the work container and send the receipt"),
+                    request: message)
+            }
         }
         return (device, verified, message)
     }
@@ -115,6 +123,13 @@ public struct DeviceAuthenticator: Sendable {
     }
 }
 
+/// A refusal said to a device whose request signature verified: answered with a signed error body, so
+/// the agent can trust it (a revoked device wipes itself; an unsigned "revoked" is never acted on).
+struct DeviceRefusal: Error {
+    let error: APIError
+    let request: SignatureMessage
+}
+
 /// Signs server replies to device requests with the server key, bound to the request they answer.
 struct ResponseSigner: Sendable {
     let key: ServerSigningKey
@@ -133,5 +148,10 @@ struct ResponseSigner: Sendable {
         headers[HTTPField.Name("Signature-Input")!] = input
         headers[HTTPField.Name("Signature")!] = signature
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The error body of `refusal`, signed like any reply.
+    func signedError(_ refusal: DeviceRefusal) throws -> Response {
+        try signedJSON(APIErrorBody(code: refusal.error.code.rawValue, message: refusal.error.message), status: refusal.error.status, answering: refusal.request)
     }
 }

@@ -44,7 +44,11 @@ public struct EnrollmentService: Sendable {
         var personId: String?
         if let person = input.person {
             do {
-                personId = try await directory.person(person).id
+                let found = try await directory.person(person)
+                guard found.status == .active else {
+                    throw APIError(.conflict, .conflict, "person: \(found.email) is \(found.status.rawValue); no new devices can be enrolled for them")
+                }
+                personId = found.id
             } catch let error as APIError where error.status == .notFound {
                 throw APIError.invalid("person: no person \(person)")
             }

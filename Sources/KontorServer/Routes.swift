@@ -109,8 +109,7 @@ struct AdminController {
         }
         api.on(.get, p, "persons/{person}", table: table) { _, context in
             let person = try await services.directory.person(try context.parameters.require("person"))
-            struct Output: Encodable { var person: Person; var devices: [Device] }
-            return try jsonResponse(Output(person: person, devices: try await services.directory.devices(person: person.id)))
+            return try jsonResponse(try await services.directory.personDetail(person.id))
         }
 
         // Devices.
@@ -220,7 +219,10 @@ struct AdminController {
             guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
             let id = try context.parameters.require("id")
             guard try await services.store.revokeDevice(id: id, at: services.clock.now()) else { throw APIError.notFound("no device \(id)") }
-            try await services.audit.record(AuditService.actor(context.principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": "false"])
+            let revoked = try await services.directory.device(id)
+            try await services.audit.record(
+                AuditService.actor(context.principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": String(revoked.wipeConfirmedAt != nil)])
+            if let personId = revoked.personId { try await services.offboarding.tick(personId: personId) }
             context.logger.notice("device revoked", metadata: ["device.id": "\(id)"])
             return try jsonResponse(try await services.directory.device(id))
         }
@@ -233,6 +235,50 @@ struct AdminController {
         api.on(.get, p, "devices/{id}/events", table: table) { _, context in
             let device = try await services.directory.device(try context.parameters.require("id"))
             return try jsonResponse(try await services.store.events(deviceId: device.id, limit: 200))
+        }
+
+        // Commands.
+        api.on(.post, p, "devices/{id}/commands", table: table) { request, context in
+            try context.require(.operator)
+            struct Input: Decodable { var type: CommandType; var reason: String?; var expiresIn: Int? }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let command = try await services.commands.issue(
+                deviceId: try context.parameters.require("id"), type: input.type, reason: input.reason, expiresIn: input.expiresIn, by: context.principal.name)
+            try await services.audit.record(
+                AuditService.actor(context.principal), "command.\(command.type.rawValue)", target: command.deviceId,
+                detail: ["command": command.id, "reason": command.reason ?? ""])
+            context.logger.notice("command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
+            return try jsonResponse(command, status: .created)
+        }
+        api.on(.get, p, "devices/{id}/commands", table: table) { _, context in
+            let device = try await services.directory.device(try context.parameters.require("id"))
+            return try jsonResponse(try await services.store.commands(deviceId: device.id))
+        }
+        api.on(.get, p, "devices/{id}/receipts", table: table) { _, context in
+            let device = try await services.directory.device(try context.parameters.require("id"))
+            return try jsonResponse(try await services.store.receipts(deviceId: device.id))
+        }
+        api.on(.get, p, "commands/{id}", table: table) { _, context in
+            try jsonResponse(try await services.commands.command(try context.parameters.require("id")))
+        }
+        api.on(.post, p, "commands/{id}/cancel", table: table) { request, context in
+            try context.require(.operator)
+            struct Input: Decodable { var reason: String? }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            let command = try await services.commands.cancel(id: try context.parameters.require("id"), reason: input.reason)
+            try await services.audit.record(
+                AuditService.actor(context.principal), "command.cancelled", target: command.deviceId, detail: ["command": command.id, "reason": input.reason ?? ""])
+            return try jsonResponse(command)
+        }
+
+        // Offboarding.
+        api.on(.post, p, "persons/{person}/offboard", table: table) { request, context in
+            try context.require(.operator)
+            let input = try await request.decodeJSON(OffboardingService.Request.self, limit: limit)
+            let person = try await services.directory.person(try context.parameters.require("person"))
+            let offboarding = try await services.offboarding.start(person, input, actor: AuditService.actor(context.principal), by: context.principal.name)
+            context.logger.notice("offboarding started", metadata: ["person.id": "\(person.id)", "wipeAt": "\(ISO8601.string(from: offboarding.wipeAt))"])
+            return try jsonResponse(try await services.directory.personDetail(person.id), status: .accepted)
         }
 
         // The audit log.
@@ -329,6 +375,9 @@ struct DeviceController {
             let (device, _, message): (Device, VerifiedSignature, SignatureMessage)
             do {
                 (device, _, message) = try await services.deviceAuth.authenticate(request, body: body)
+            } catch let refusal as DeviceRefusal {
+                services.metrics.checkins(.refused)
+                return try services.signer.signedError(refusal)
             } catch {
                 services.metrics.checkins(.refused)
                 throw error
@@ -348,6 +397,12 @@ struct DeviceController {
                     try await services.audit.record("device:\(device.id)", "device.quiet-override", target: device.id, detail: ["detail": event.detail ?? ""])
                 }
             }
+            if let acks = input.acks {
+                guard acks.count <= 100 else { throw APIError.invalid("acks: at most 100 per check-in") }
+                for (i, ack) in acks.enumerated() { if let problem = ack.validationError(index: i) { throw APIError.invalid(problem) } }
+                try await services.commands.acknowledge(deviceId: device.id, acks, logger: context.logger)
+            }
+            let commands = try await services.commands.deliver(to: device.id)
             await services.recorder.record(
                 CheckinRecord(
                     deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
@@ -357,8 +412,21 @@ struct DeviceController {
             services.metrics.checkins(unchanged ? .unchanged : .policy)
             let reply = CheckinResponse(
                 result: unchanged ? "unchanged" : "policy", nextCheckin: policy.checkinInterval, policyHash: hash, policy: unchanged ? nil : policy,
-                commands: [])
+                commands: commands)
             return try services.signer.signedJSON(reply, answering: message)
+        }
+
+        // A signed wipe receipt; a revoked device may still send one.
+        api.on(.post, p, "receipts", table: table) { request, context in
+            let body = try await request.collectBody(limit: deviceLimit)
+            let (device, _, message) = try await services.deviceAuth.authenticate(request, body: body, allowRevoked: true)
+            let signed = try request.decodeJSON(SignedReceipt.self, from: body)
+            let (confirmation, _) = try await services.receipts.record(signed, from: device)
+            if !confirmation.duplicate {
+                context.logger.notice("wipe receipt recorded", metadata: ["device.id": "\(device.id)", "receipt.id": "\(confirmation.receiptId)"])
+            }
+            if let personId = device.personId { try await services.offboarding.tick(personId: personId) }
+            return try services.signer.signedJSON(confirmation, answering: message)
         }
     }
 }

@@ -91,6 +91,37 @@ public struct DirectoryService: Sendable {
         return out
     }
 
+    /// A person with their devices, their offboarding and each device's wipe progress.
+    public struct PersonDetail: Codable, Sendable {
+        public struct Progress: Codable, Sendable {
+            public var deviceId: String
+            public var hostname: String
+            public var status: DeviceStatus
+            public var wipe: CommandState?
+            public var wipeCommandId: String?
+            public var wipeConfirmedAt: Date?
+        }
+
+        public var person: Person
+        public var devices: [Device]
+        public var offboarding: Offboarding?
+        public var progress: [Progress]
+    }
+
+    func personDetail(_ personId: String) async throws -> PersonDetail {
+        let person = try await self.person(personId)
+        let devices = try await self.devices(person: person.id)
+        var progress: [PersonDetail.Progress] = []
+        for device in devices {
+            let wipe = try await store.commands(deviceId: device.id).first { $0.type == .wipe }
+            progress.append(
+                .init(
+                    deviceId: device.id, hostname: device.facts.hostname, status: device.status, wipe: wipe?.state, wipeCommandId: wipe?.id,
+                    wipeConfirmedAt: device.wipeConfirmedAt))
+        }
+        return PersonDetail(person: person, devices: devices, offboarding: try await store.offboarding(personId: person.id), progress: progress)
+    }
+
     /// The device with the hash and sources of the policy it should enforce.
     private func withPolicy(_ device: Device) async throws -> Device {
         guard device.status == .active else { return device }

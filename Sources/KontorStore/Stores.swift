@@ -201,8 +201,66 @@ public protocol SettingsStore: Sendable {
     func setSetting(_ key: String, value: String) async throws
 }
 
+/// A wipe receipt as the server keeps it: the signed bytes exactly as the device sent them.
+public struct StoredReceipt: Codable, Sendable, Equatable {
+    public var id: String
+    public var deviceId: String
+    public var commandId: String?
+    public var trigger: String
+    public var receivedAt: Date
+    public var signed: SignedReceipt
+
+    public init(id: String, deviceId: String, commandId: String?, trigger: String, receivedAt: Date, signed: SignedReceipt) {
+        self.id = id
+        self.deviceId = deviceId
+        self.commandId = commandId
+        self.trigger = trigger
+        self.receivedAt = receivedAt
+        self.signed = signed
+    }
+}
+
+/// The per-device command queue and the wipe receipts that complete wipes.
+public protocol CommandStore: Sendable {
+    /// Queues a command; `StoreError.notFound` when the device does not exist.
+    func insertCommand(_ command: CommandRecord) async throws
+    func command(id: String) async throws -> CommandRecord?
+    /// A device's commands, newest first.
+    func commands(deviceId: String) async throws -> [CommandRecord]
+    /// Atomically: marks the device's open commands that are past `expiresAt` expired, marks queued ones
+    /// delivered at `now`, and returns every open one (oldest first) to send in the check-in reply.
+    func deliverCommands(deviceId: String, now: Date) async throws -> [CommandRecord]
+    /// Moves a command to `state` when ``CommandState/canMove(to:)`` allows it, atomically. With `deviceId`,
+    /// only a command of that device is found. Returns the command afterwards and whether it moved; nil
+    /// when there is no such command.
+    func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)?
+    /// The devices that have queued or delivered commands.
+    func devicesWithOpenCommands() async throws -> Set<String>
+    /// Atomically: stores the receipt, records it on the device (and on its command, which succeeds), and
+    /// when `revoke` revokes the device. Returns false, changing nothing, when the receipt ID is known.
+    func recordReceipt(_ receipt: StoredReceipt, revoke: Bool) async throws -> Bool
+    func receipt(id: String) async throws -> StoredReceipt?
+    /// A device's receipts, oldest first.
+    func receipts(deviceId: String) async throws -> [StoredReceipt]
+}
+
+/// Offboardings of persons.
+public protocol OffboardingStore: Sendable {
+    /// Atomically: records (or replaces, while no wipe was issued) the person's offboarding, sets the person
+    /// `offboarding` and revokes the person's unrevoked enrollment tokens. `StoreError.notFound` for an
+    /// unknown person, `StoreError.conflict` when the person is offboarded or the wipes went out already.
+    func startOffboarding(_ offboarding: Offboarding, now: Date) async throws
+    func offboarding(personId: String) async throws -> Offboarding?
+    /// Offboardings not yet completed, by wipe date.
+    func openOffboardings() async throws -> [Offboarding]
+    func markWipesIssued(personId: String, at: Date) async throws
+    /// Marks the offboarding complete and the person `offboarded` (the seat is free).
+    func completeOffboarding(personId: String, at: Date) async throws
+}
+
 /// Everything a backend provides.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore & AuditStore
+    & CommandStore & OffboardingStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {
