@@ -130,8 +130,21 @@ public struct AccountManager: Sendable {
     /// Removes the account (and its private group) from the account database; its files are the wipe's business.
     public func remove(_ name: String) throws {
         guard ContainerNames.isValidAccount(name) else { throw AgentError("\"\(name)\" is not a valid account name") }
-        guard lookup(name) != nil else { return }
+        guard let account = lookup(name) else { return }
         try Command.run("userdel", prefix + [name])
+        // userdel leaves the private group behind where login.defs lacks USERGROUPS_ENAB; a later
+        // useradd --user-group would then fail.
+        if groupID(name) == account.gid { try Command.run("groupdel", prefix + [name]) }
+    }
+
+    /// The GID of a group, nil when there is none.
+    func groupID(_ name: String) -> UInt32? {
+        guard let text = try? String(contentsOfFile: paths.resolve("/etc/group"), encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 3, f[0] == name { return UInt32(f[2]) }
+        }
+        return nil
     }
 
     /// The account, created (home 0700, its own group, a login shell) when missing. Returns whether it was created.

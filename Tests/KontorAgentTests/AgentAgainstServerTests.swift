@@ -83,14 +83,16 @@ struct AgentWorld {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-agent-root-\(UUID().uuidString)").path
     }
 
-    func agent(_ transport: any HTTPTransport, config: AgentConfig = AgentConfig()) -> Agent {
+    func agent(
+        _ transport: any HTTPTransport, config: AgentConfig = AgentConfig(), clock: WallClock = .system, boot: BootClock = .system, hook: WipeHook = .none
+    ) -> Agent {
         var logger = Logger(label: "agent-test")
         logger.logLevel = .critical
-        return Agent(paths: paths, config: config, transport: transport, logger: logger)
+        return Agent(paths: paths, config: config, transport: transport, clock: clock, logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt), boot: boot, wipeHook: hook)
     }
 
-    /// Runs `body` with the server's base URL and an enrollment token.
-    func live(_ body: @Sendable (String, String) async throws -> Void) async throws {
+    /// Runs `body` with the server's base URL and an enrollment token (for `person`, when given).
+    func live(person: String? = nil, _ body: @Sendable (String, String) async throws -> Void) async throws {
         var logger = Logger(label: "server-test")
         logger.logLevel = .critical
         let app = Application(router: buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
@@ -98,7 +100,7 @@ struct AgentWorld {
         _ = token
         try await app.test(.live) { client in
             let created = try await services.enrollment.createToken(
-                .init(person: nil, group: nil, uses: 5, expiresIn: 3600), directory: services.directory,
+                .init(person: person, group: nil, uses: 5, expiresIn: 3600), directory: services.directory,
                 createdBy: Principal(tokenId: "t", name: "test", role: .operator))
             try await body("http://127.0.0.1:\(client.port!)", created.token)
         }
