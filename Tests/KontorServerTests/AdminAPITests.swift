@@ -38,6 +38,12 @@ let adminRoutes: [(HTTPRequest.Method, String, Role, String?)] = [
     (.get, "/api/v1/audit/verify", .auditor, nil),
     (.get, "/api/v1/audit/export", .auditor, nil),
     (.patch, "/api/v1/settings", .admin, #"{"checkinInterval": 120}"#),
+    (.post, "/api/v1/devices/none/commands", .operator, #"{"type": "sync"}"#),
+    (.get, "/api/v1/devices/none/commands", .auditor, nil),
+    (.get, "/api/v1/devices/none/receipts", .auditor, nil),
+    (.get, "/api/v1/commands/none", .auditor, nil),
+    (.post, "/api/v1/commands/none/cancel", .operator, "{}"),
+    (.post, "/api/v1/persons/nobody@example.org/offboard", .operator, "{}"),
 ]
 
 @Suite("Admin API")

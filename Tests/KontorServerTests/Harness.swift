@@ -25,18 +25,19 @@ final class TestClock: Sendable {
 
 /// A server on an in-memory store with a hand-moved clock, driven through HummingbirdTesting.
 struct Harness {
-    let clock = TestClock()
+    let clock: TestClock
     let store: SQLiteStore
     let services: Services
     let routes = RouteTable()
 
-    init(configure: (inout ServerConfig) -> Void = { _ in }) throws {
+    init(store: SQLiteStore? = nil, clock: TestClock = TestClock(), configure: (inout ServerConfig) -> Void = { _ in }) throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
         configure(&config)
-        store = try SQLiteStore.inMemory()
+        self.clock = clock
+        self.store = try store ?? SQLiteStore.inMemory()
         services = Services(
-            config: config, store: store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil)
+            config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil)
     }
 
     func token(_ role: Role) async throws -> String {
