@@ -129,7 +129,11 @@ struct Run: AsyncParsableCommand {
                 }
                 logger.notice("kontor-agent running", metadata: ["version": "\(agentVersion)"])
                 let group = ServiceGroup(
-                    configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    configuration: .init(
+                        // After a confirmed wipe the agent has nothing left to do: it stops cleanly (exit 0),
+                        // so systemd does not restart it.
+                        services: [.init(service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup)],
+                        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                 try await group.run()
             }
         }

@@ -76,7 +76,7 @@ public struct Services: Sendable {
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock)
-        self.receipts = ReceiptService(store: store, clock: clock, audit: audit)
+        self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands)
         self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
     }
 }

@@ -77,6 +77,17 @@ public struct CommandService: Sendable {
         return open.map(\.wire)
     }
 
+    /// Closes what is still open for a device that was just revoked: it will never check in again, so
+    /// queued and delivered commands are cancelled and acknowledged ones failed, each saying why.
+    func closeAll(deviceId: String) async throws {
+        let now = clock.now()
+        for command in try await store.commands(deviceId: deviceId) where !command.state.isFinal {
+            let next: CommandState = command.state.isOpen ? .cancelled : .failed
+            _ = try await store.transitionCommand(id: command.id, deviceId: deviceId, to: next, at: now, error: "the device was revoked before it reported an outcome")
+        }
+        await index.remove(deviceId)
+    }
+
     /// Applies the device's acknowledgements; unknown IDs and repeats are ignored. A wipe succeeds only
     /// through its receipt, never through an acknowledgement.
     func acknowledge(deviceId: String, _ acks: [CommandAck], logger: Logger) async throws {
@@ -100,6 +111,7 @@ struct ReceiptService: Sendable {
     let store: any KontorStore
     let clock: WallClock
     let audit: AuditService
+    let commands: CommandService
 
     static let triggers: Set<String> = ["command", "offline", "revoked"]
 
@@ -134,6 +146,7 @@ struct ReceiptService: Sendable {
                 ])
         }
         let after = try await store.device(id: device.id)
+        if isNew, after?.status == .revoked { try await commands.closeAll(deviceId: device.id) }
         let confirmation = ReceiptConfirmation(receiptId: receipt.id, duplicate: !isNew, revoked: after?.status != .active)
         return (confirmation, try await store.receipt(id: receipt.id) ?? stored)
     }

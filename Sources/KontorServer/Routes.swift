@@ -219,6 +219,7 @@ struct AdminController {
             guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
             let id = try context.parameters.require("id")
             guard try await services.store.revokeDevice(id: id, at: services.clock.now()) else { throw APIError.notFound("no device \(id)") }
+            try await services.commands.closeAll(deviceId: id)
             let revoked = try await services.directory.device(id)
             try await services.audit.record(
                 AuditService.actor(context.principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": String(revoked.wipeConfirmedAt != nil)])

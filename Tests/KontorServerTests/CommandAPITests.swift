@@ -141,6 +141,7 @@ struct CommandAPITests {
     func receipts() async throws {
         try await withDevice { harness, client, op, id, key async throws in
             let wipe = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "wipe", "reason": "left"}"#).decode(CommandRecord.self)
+            let lock = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "lock"}"#).decode(CommandRecord.self)
             _ = try await checkin(client, key: key, at: harness.clock.now)
             let signed = try receipt(deviceId: id, commandId: wipe.id, key: key, at: harness.clock.now)
 
@@ -162,6 +163,8 @@ struct CommandAPITests {
             let device = try #require(try await harness.store.device(id: id))
             #expect(device.status == .revoked)
             #expect(device.wipeConfirmedAt == harness.clock.now)
+            // The device will never report on the lock delivered beside the wipe.
+            #expect(try await harness.store.command(id: lock.id)?.state == .cancelled)
 
             // The agent crashed before it saw the confirmation and sends the receipt again.
             let again = try await client.sendReceipt(signed, key: key, at: harness.clock.now)
