@@ -288,6 +288,14 @@ public struct Agent: Sendable {
     /// revoked the device, destroys the key and state.
     func finishWipe(_ journal: WipeJournal, client: DeviceClient, device: DeviceIdentity) async throws -> CycleOutcome {
         var journal = journal
+        if let commandId = journal.commandId, !journal.acknowledged, !journal.done(.signed) {
+            // Best effort, so the admin sees the wipe has begun; the receipt is what completes it.
+            let ack = CommandAck(id: commandId, state: .acknowledged, at: clock.now())
+            if (try? await client.checkin(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, acks: [ack]), identity: device)) != nil {
+                journal.acknowledged = true
+                try wiper.save(journal)
+            }
+        }
         if !journal.done(.signed) { try wiper.run(&journal, key: device.privateKey, agentVersion: agentVersion) }
         guard let receipt = journal.receipt else { throw AgentError("\(wiper.journalFile): signed but no receipt; remove the file to wipe again") }
         var state = try store.state()

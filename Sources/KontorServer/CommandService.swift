@@ -9,14 +9,27 @@ import ServiceLifecycle
 /// queues a command adds to it (one server per store today; see docs/operations.md).
 actor OpenCommandIndex {
     private var devices: Set<String>?
+    /// Bumped whenever a command is queued for the device, so a delivery that found nothing does not
+    /// forget a command queued while it looked.
+    private var generations: [String: Int] = [:]
 
-    func contains(_ deviceId: String, load: () async throws -> Set<String>) async throws -> Bool {
+    /// Whether the device may have open commands, and the generation seen.
+    func contains(_ deviceId: String, load: () async throws -> Set<String>) async throws -> (Bool, Int) {
         if devices == nil { devices = try await load() }
-        return devices!.contains(deviceId)
+        return (devices!.contains(deviceId), generations[deviceId, default: 0])
     }
 
-    func insert(_ deviceId: String) { devices?.insert(deviceId) }
-    func remove(_ deviceId: String) { devices?.remove(deviceId) }
+    func insert(_ deviceId: String) {
+        devices?.insert(deviceId)
+        generations[deviceId, default: 0] += 1
+    }
+
+    /// Forgets the device unless a command was queued for it since `generation`.
+    func remove(_ deviceId: String, seen generation: Int) {
+        guard generations[deviceId, default: 0] == generation else { return }
+        devices?.remove(deviceId)
+        generations[deviceId] = nil
+    }
 }
 
 /// The per-device command queue: issue, cancel, deliver in check-in replies, and record the device's
@@ -71,9 +84,10 @@ public struct CommandService: Sendable {
 
     /// What to send in this check-in's reply; marks them delivered.
     func deliver(to deviceId: String) async throws -> [DeviceCommand] {
-        guard try await index.contains(deviceId, load: { try await store.devicesWithOpenCommands() }) else { return [] }
+        let (maybe, generation) = try await index.contains(deviceId, load: { try await store.devicesWithOpenCommands() })
+        guard maybe else { return [] }
         let open = try await store.deliverCommands(deviceId: deviceId, now: clock.now())
-        if open.isEmpty { await index.remove(deviceId) }
+        if open.isEmpty { await index.remove(deviceId, seen: generation) }
         return open.map(\.wire)
     }
 
@@ -85,7 +99,8 @@ public struct CommandService: Sendable {
             let next: CommandState = command.state.isOpen ? .cancelled : .failed
             _ = try await store.transitionCommand(id: command.id, deviceId: deviceId, to: next, at: now, error: "the device was revoked before it reported an outcome")
         }
-        await index.remove(deviceId)
+        let (_, generation) = try await index.contains(deviceId, load: { try await store.devicesWithOpenCommands() })
+        await index.remove(deviceId, seen: generation)
     }
 
     /// Applies the device's acknowledgements; unknown IDs and repeats are ignored. A wipe succeeds only
@@ -130,6 +145,9 @@ struct ReceiptService: Sendable {
             }
         }
         if receipt.removed.count > 200 || receipt.refused.count > 200 { throw APIError.invalid("receipt: at most 200 paths") }
+        if try await store.receipt(id: receipt.id) == nil, device.status != .active, device.wipeConfirmedAt != nil {
+            throw APIError(.conflict, .conflict, "device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
+        }
         let now = clock.now()
         let stored = StoredReceipt(id: receipt.id, deviceId: device.id, commandId: receipt.commandId, trigger: receipt.trigger, receivedAt: now, signed: signed)
         // The dead-man switch wipes a device that is still enrolled; every other wipe ends its identity.

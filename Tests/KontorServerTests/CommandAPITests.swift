@@ -170,6 +170,9 @@ struct CommandAPITests {
             let again = try await client.sendReceipt(signed, key: key, at: harness.clock.now)
             #expect(try again.decode(ReceiptConfirmation.self).duplicate)
             #expect(try await harness.store.receipts(deviceId: id).count == 1)
+            // A revoked, confirmed device cannot fill the audit log with new receipts.
+            let another = try await client.sendReceipt(try receipt(deviceId: id, commandId: nil, trigger: "revoked", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
+            #expect(another.status == .conflict)
             let audited = try await harness.store.auditEntries(since: nil, target: id).filter { $0.action == "device.wipe-receipt" }
             #expect(audited.count == 1)
             #expect(audited.first?.detail?["files"] == "12")
