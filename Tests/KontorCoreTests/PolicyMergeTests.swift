@@ -147,6 +147,25 @@ struct ProfileYAMLTests {
         }
     }
 
+    @Test("the shipped restricted profile tightens apps and offline limits and keeps the default's quiet hours and container")
+    func restricted() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
+        func load(_ name: String) throws -> Profile {
+            let url = dir.appendingPathComponent("\(name).yaml")
+            return try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
+        }
+        let restricted = try load("offboarding-restricted")
+        #expect(ProfileValidator.issues(in: restricted).isEmpty)
+        let policy = PolicyMerge.effectivePolicy(
+            layers: [layer("default", try load("office-default")), layer("device", restricted)], subject: PolicySubject(email: "a@example.org", groups: []),
+            fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+        #expect(policy.apps?.mode == "enforce")
+        #expect(policy.apps?.allow?.contains { $0.package == "nextcloud-desktop" } == false)
+        #expect(policy.offline == OfflinePolicy(lockAfter: 12, wipeAfter: 3))
+        #expect(policy.quietHours?.holidayRegion == "DE-NW")
+        #expect(policy.container?.account == "work-a")
+    }
+
     @Test("every shipped profile loads and evaluates", arguments: ["school-staff", "craft-business", "office-default"])
     func shipped(name: String) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
