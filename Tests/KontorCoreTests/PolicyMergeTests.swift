@@ -151,7 +151,7 @@ struct ProfileYAMLTests {
     func restricted() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
         func load(_ name: String) throws -> Profile {
-            let url = dir.appendingPathComponent("\(name).yaml")
+            let url = dir.appendingPathComponent(name == "offboarding-restricted" ? "overlays/\(name).yaml" : "\(name).yaml")
             return try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
         }
         let restricted = try load("offboarding-restricted")
