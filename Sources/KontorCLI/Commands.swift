@@ -41,6 +41,8 @@ struct Persons: AsyncParsableCommand {
             let persons = try await client.call(.GET, "/persons", as: [Person].self)
             if connection.json { return try printJSON(persons) }
             printTable(["EMAIL", "NAME", "GROUPS", "STATUS", "ID"], persons.map { [$0.email, $0.displayName, $0.groups.joined(separator: ","), $0.status.rawValue, $0.id] })
+            let seats = persons.filter { $0.status != .offboarded }.count
+            print("\(persons.count) persons; \(seats) seats in use (offboarded persons free theirs)")
         }
     }
 
