@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "kontor-server", targets: ["kontor-server"]),
         .executable(name: "kontorctl", targets: ["kontorctl"]),
         .executable(name: "kontor-agent", targets: ["kontor-agent"]),
+        .executable(name: "kontor-bench", targets: ["kontor-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Domain and wire types, JSON coders, RFC 9421 signing, pure policy logic. No I/O.
@@ -95,6 +97,17 @@ let package = Package(
         .executableTarget(name: "kontor-agent", dependencies: ["KontorAgent"], swiftSettings: swiftSettings),
         .executableTarget(name: "kontor-server", dependencies: ["KontorServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "kontorctl", dependencies: ["KontorCLI"], swiftSettings: swiftSettings),
+        // The fleet simulator and load generator (docs/benchmarks.md). Nothing in the product depends on it.
+        .executableTarget(
+            name: "kontor-bench",
+            dependencies: [
+                "KontorCore", "KontorClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "KontorCoreTests", dependencies: ["KontorCore", "KontorProfiles"], swiftSettings: swiftSettings),
         .testTarget(

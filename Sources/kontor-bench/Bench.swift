@@ -1,0 +1,154 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import KontorClient
+import KontorCore
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// `kontor-bench`: enrolls a simulated fleet once and drives signed check-ins against a running server
+/// with the real device protocol. See docs/benchmarks.md.
+@main
+struct KontorBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self])
+}
+
+struct Common: ParsableArguments {
+    @Option(help: "The server's base URL.") var server = "http://127.0.0.1:8080"
+    @Option(help: "The fleet file (device IDs and keys), created by enroll.") var fleet = "bench-fleet.txt"
+    @Option(help: "Requests in flight at once.") var concurrency = 32
+    @Option(help: "The server's PID, to report its CPU time and RSS from /proc.") var serverPid: Int32?
+
+    func client() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+}
+
+/// One signed POST with the device's key; returns the status and body.
+func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey) async throws -> (Int, ByteBuffer) {
+    let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: path, body: body, key: key, now: Date())
+    var request = HTTPClientRequest(url: server.url(path))
+    request.method = .POST
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    request.body = .bytes(ByteBuffer(bytes: body))
+    let response = try await http.execute(request, timeout: .seconds(30))
+    return (Int(response.status.code), try await response.body.collect(upTo: 4 << 20))
+}
+
+struct Enroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enroll simulated devices until the fleet file holds --devices of them.")
+    @OptionGroup var common: Common
+    @Option(help: "An operator or admin API token, to create enrollment tokens.") var adminToken: String
+    @Option(help: "How many devices the fleet should have.") var devices = 1000
+
+    func run() async throws {
+        let file = FleetFile(path: common.fleet)
+        let existing = try file.load()
+        let missing = devices - existing.count
+        guard missing > 0 else { return print("\(common.fleet) already holds \(existing.count) devices") }
+        let http = common.client()
+        do {
+            try await enroll(http: http, existing: existing, missing: missing, file: file)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func enroll(http: HTTPClient, existing: [SimulatedDevice], missing: Int, file: FleetFile) async throws {
+        let admin = try AdminClient(server: common.server, token: adminToken, http: http)
+        struct Created: Decodable { var token: String }
+        struct TokenRequest: Encodable { var uses: Int; var expiresIn: Int }
+        var tokens: [String] = []
+        for _ in 0..<((missing + 9_999) / 10_000) {
+            tokens.append(try await admin.call(.POST, "/enroll-tokens", body: TokenRequest(uses: 10_000, expiresIn: 86_400), as: Created.self).token)
+        }
+        let server = try ServerURL(common.server)
+        let existingCount = existing.count
+        let tokenList = tokens
+        let enrolled = Mutex<[SimulatedDevice]>([])
+        let result = await runLoad(name: "enroll", concurrency: common.concurrency, duration: 86_400, rate: nil, limit: missing, serverPID: common.serverPid) { k in
+            let key = Curve25519.Signing.PrivateKey()
+            let facts = DeviceFacts(
+                hostname: "sim-\(existingCount + k)", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0", machineIdHash: Bytes.sha256Hex(Data(UUID().uuidString.utf8)),
+                agentVersion: "bench")
+            let body = try KontorJSON.encode(EnrollRequest(token: tokenList[k / 10_000], publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: nil))
+            let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.enrollPath, body: body, key: key)
+            guard status == 201 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
+            let id = try KontorJSON.decode(EnrollResponse.self, from: Data(reply.readableBytesView)).deviceId
+            enrolled.withLock { $0.append(SimulatedDevice(id: id, key: key)) }
+        }
+        try file.append(enrolled.withLock { $0 })
+        print(result.text())
+    }
+}
+
+struct Checkin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Signed check-ins of the fleet: as fast as possible (unchanged policy), or steady polling at --interval; with /healthz as the yardstick.")
+    @OptionGroup var common: Common
+    @Option(help: "Seconds to run each phase.") var duration = 20.0
+    @Option(help: "Only the first N devices of the fleet.") var devices: Int?
+    @Option(help: "Steady polling: every device checks in once per this many seconds (rate = devices / interval).") var interval: Double?
+    @Flag(help: "Also measure GET /healthz with the same client and concurrency, and print the ratio.") var healthz = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        var fleet = try FleetFile(path: common.fleet).load()
+        if let devices { fleet = Array(fleet.prefix(devices)) }
+        guard !fleet.isEmpty else { throw BenchError("\(common.fleet) holds no devices; run kontor-bench enroll first") }
+        let http = common.client()
+        do {
+            try await measure(http: http, fleet: fleet)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func measure(http: HTTPClient, fleet: [SimulatedDevice]) async throws {
+        let server = try ServerURL(common.server)
+        // The policy hash the devices enforce, from one check-in: from then on every check-in is "unchanged".
+        let first = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil))
+        let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: first, key: fleet[0].key)
+        guard status == 200 else { throw BenchError("first check-in: HTTP \(status): \(String(buffer: reply).prefix(200))") }
+        let hash = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView)).policyHash
+        let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil))
+        let devices = fleet
+        var results: [LoadResult] = []
+        if healthz {
+            let url = server.url("/healthz")
+            results.append(
+                await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, rate: nil, serverPID: common.serverPid) { _ in
+                    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+                    _ = try await response.body.collect(upTo: 1 << 16)
+                    guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
+                })
+        }
+        let rate = interval.map { Double(devices.count) / $0 }
+        let name = rate.map { String(format: "steady polling (%d devices every %.0f s = %.0f/s)", devices.count, interval!, $0) } ?? "unchanged check-ins, max"
+        results.append(
+            await runLoad(name: name, concurrency: common.concurrency, duration: duration, rate: rate, serverPID: common.serverPid) { k in
+                let device = devices[k % devices.count]
+                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, key: device.key)
+                guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
+            })
+        if json {
+            print(String(decoding: try KontorJSON.encode(results, pretty: true), as: UTF8.self))
+            return
+        }
+        for result in results { print(result.text()) }
+        if healthz, results.count == 2, results[0].throughput > 0 {
+            print(String(format: "check-ins: %.0f%% of /healthz throughput", results[1].throughput / results[0].throughput * 100))
+        }
+    }
+}
+
+

@@ -1,0 +1,92 @@
+import Foundation
+import Histogram
+import Synchronization
+
+/// What one load phase measured. Latencies in microseconds; with a target rate they are measured from
+/// when each request was due, not when it was sent, so a stalled server cannot hide its queue
+/// (no coordinated omission).
+struct LoadResult: Codable {
+    var name: String
+    var requests: Int
+    var errors: [String: Int]
+    var seconds: Double
+    var throughput: Double
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var max: Double
+    var serverCPUSeconds: Double?
+    var serverRSSMegabytes: Double?
+
+    func text() -> String {
+        var line = String(
+            format: "%@: %d requests in %.1f s = %.0f/s; latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; errors %d", name, requests, seconds, throughput,
+            p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, errors.values.reduce(0, +))
+        if let cpu = serverCPUSeconds { line += String(format: "; server CPU %.1f s (%.0f%% of one core)", cpu, cpu / seconds * 100) }
+        if let rss = serverRSSMegabytes { line += String(format: "; server RSS %.0f MB", rss) }
+        for (error, count) in errors.sorted(by: { $0.value > $1.value }).prefix(5) { line += "\n    \(count) × \(error)" }
+        return line
+    }
+}
+
+/// Runs `operation(k)` for k = 0, 1, 2, … (up to `limit`) on `concurrency` workers for `duration`
+/// seconds, as fast as possible or at `rate` per second in total.
+func runLoad(
+    name: String, concurrency: Int, duration: Double, rate: Double?, limit: Int? = nil, serverPID: Int32?, operation: @escaping @Sendable (Int) async throws -> Void
+) async -> LoadResult {
+    let next = Counter()
+    let start = ContinuousClock.now
+    let deadline = start + .milliseconds(Int64(duration * 1000))
+    let before = serverPID.flatMap(ProcessSample.read)
+    let results = await withTaskGroup(of: (Histogram<UInt64>, [String: Int]).self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                var errors: [String: Int] = [:]
+                while true {
+                    let k = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if let limit, k >= limit { break }
+                    var due = ContinuousClock.now
+                    if let rate {
+                        due = start + .microseconds(Int64(Double(k) / rate * 1_000_000))
+                        if due >= deadline { break }
+                        if due > ContinuousClock.now { try? await Task.sleep(until: due, clock: .continuous) }
+                    } else if due >= deadline {
+                        break
+                    }
+                    do {
+                        try await operation(k)
+                    } catch {
+                        errors["\(error)".prefix(160).description, default: 0] += 1
+                    }
+                    let elapsed = ContinuousClock.now - due
+                    let micros = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+                    _ = histogram.record(min(micros, 60_000_000))
+                }
+                return (histogram, errors)
+            }
+        }
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var errors: [String: Int] = [:]
+        for await (histogram, e) in group {
+            merged.add(histogram)
+            errors.merge(e, uniquingKeysWith: +)
+        }
+        return (merged, errors)
+    }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let after = serverPID.flatMap(ProcessSample.read)
+    let h = results.0
+    let total = Int(h.totalCount)
+    let failed = results.1.values.reduce(0, +)
+    return LoadResult(
+        name: name, requests: total, errors: results.1, seconds: seconds, throughput: Double(total - failed) / seconds,
+        p50: Double(h.valueAtPercentile(50)), p90: Double(h.valueAtPercentile(90)), p99: Double(h.valueAtPercentile(99)), max: Double(h.max),
+        serverCPUSeconds: before.flatMap { b in after.map { $0.cpuSeconds - b.cpuSeconds } }, serverRSSMegabytes: after.map { Double($0.rssBytes) / 1_048_576 })
+}
+
+/// The next request number, shared by the workers.
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
