@@ -37,8 +37,17 @@ public enum IdentifierGenerator {
 public enum Bytes {
     /// Lowercase hexadecimal.
     public static func hex<D: Sequence>(_ data: D) -> String where D.Element == UInt8 {
-        data.map { String(format: "%02x", $0) }.joined()
+        // On every check-in path (digests, policy hashes): a table, not String(format:) per byte.
+        var out: [UInt8] = []
+        out.reserveCapacity(data.underestimatedCount * 2)
+        for byte in data {
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// base64url without padding (RFC 4648 §5).
     public static func base64URL<D: Sequence>(_ data: D) -> String where D.Element == UInt8 {

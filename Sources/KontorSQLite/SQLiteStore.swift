@@ -400,8 +400,9 @@ extension SQLiteStore: DeviceStore {
     }
 
     public func device(keyId: String) async throws -> Device? {
+        // Every check-in: the prepared statement is kept per connection.
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "\(Self.deviceSelect) WHERE d.key_id = ?", arguments: [keyId]).map(Self.device(from:))
+            try Row.fetchOne(try db.cachedStatement(sql: "\(Self.deviceSelect) WHERE d.key_id = ?"), arguments: [keyId]).map(Self.device(from:))
         }
     }
 

@@ -14,16 +14,33 @@ actor PolicyCatalog {
         var assignments: [ProfileAssignment]
         /// The server-wide default check-in interval (a run-time setting).
         var checkinInterval: Int
+        /// Counts up with every reload, so what was derived from an older snapshot is recognised as stale.
+        var generation = 0
     }
 
     private var cached: Snapshot?
+    private var generation = 0
+    /// Each device's policy hash and check-in interval under the snapshot of `generation`: an unchanged
+    /// check-in needs only these, so it neither reads the person nor merges and hashes the policy.
+    private var hashes: [String: (generation: Int, hash: String, interval: Int)] = [:]
+
+    func cachedHash(deviceId: String) -> (hash: String, interval: Int)? {
+        guard let entry = hashes[deviceId], entry.generation == generation, cached != nil else { return nil }
+        return (entry.hash, entry.interval)
+    }
+
+    func remember(deviceId: String, generation: Int, hash: String, interval: Int) {
+        guard generation == self.generation else { return }
+        hashes[deviceId] = (generation, hash, interval)
+    }
 
     func snapshot(_ store: any KontorStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
         let latest = Dictionary(uniqueKeysWithValues: try await store.latestProfiles().map { ($0.name, $0) })
         let assignments = try await store.assignments()
         let interval = try await store.setting(Settings.checkinIntervalKey).flatMap(Int.init) ?? defaultInterval
-        var snapshot = Snapshot(latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval)
+        var snapshot = Snapshot(
+            latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval, generation: generation)
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile
@@ -35,7 +52,11 @@ actor PolicyCatalog {
         return snapshot
     }
 
-    func invalidate() { cached = nil }
+    func invalidate() {
+        cached = nil
+        generation += 1
+        hashes = [:]
+    }
 }
 
 /// Profiles, assignments and each device's effective policy.
@@ -84,6 +105,17 @@ public struct PolicyService: Sendable {
         }
         return PolicyMerge.effectivePolicy(
             layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(device.id.prefix(8)), defaultCheckinInterval: defaultInterval)
+    }
+
+    /// The hash and check-in interval of the device's effective policy, from the cache when the catalog
+    /// has not changed since it was computed; otherwise computed (and the policy returned too).
+    func policyHash(for device: Device) async throws -> (hash: String, interval: Int, policy: EffectivePolicy?) {
+        if let cached = await catalog.cachedHash(deviceId: device.id) { return (cached.hash, cached.interval, nil) }
+        let snapshot = try await snapshot()
+        let policy = try await effectivePolicy(for: device, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+        let hash = policy.canonicalHash
+        await catalog.remember(deviceId: device.id, generation: snapshot.generation, hash: hash, interval: policy.checkinInterval)
+        return (hash, policy.checkinInterval, policy)
     }
 
     func checkinInterval() async throws -> Int { try await snapshot().checkinInterval }

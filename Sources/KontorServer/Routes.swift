@@ -386,8 +386,8 @@ struct DeviceController {
             let input = try request.decodeJSON(CheckinRequest.self, from: body)
             if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
             if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
-            let policy = try await services.policies.effectivePolicy(for: device)
-            let hash = policy.canonicalHash
+            let current = try await services.policies.policyHash(for: device)
+            let hash = current.hash
             if let violations = input.compliance?.violations, violations.count > 50 {
                 throw APIError.invalid("compliance.violations: at most 50 per check-in")
             }
@@ -411,9 +411,14 @@ struct DeviceController {
                 current: device)
             let unchanged = input.appliedPolicyHash == hash
             services.metrics.checkins(unchanged ? .unchanged : .policy)
-            let reply = CheckinResponse(
-                result: unchanged ? "unchanged" : "policy", nextCheckin: policy.checkinInterval, policyHash: hash, policy: unchanged ? nil : policy,
-                commands: commands)
+            var reply = CheckinResponse(result: "unchanged", nextCheckin: current.interval, policyHash: hash, policy: nil, commands: commands)
+            if !unchanged {
+                var full = current.policy
+                if full == nil { full = try await services.policies.effectivePolicy(for: device) }
+                if let full {
+                    reply = CheckinResponse(result: "policy", nextCheckin: full.checkinInterval, policyHash: full.canonicalHash, policy: full, commands: commands)
+                }
+            }
             return try services.signer.signedJSON(reply, answering: message)
         }
 
