@@ -112,6 +112,10 @@ public func openDataDirectory(_ config: ServerConfig) throws -> (SQLiteStore, Se
     } catch {
         throw ConfigError("\(path): cannot open the database (\(error))")
     }
+    // Only the server reads its database (SQLite creates -wal and -shm with the same mode).
+    for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+    }
     return (store, try ServerSigningKey.loadOrCreate(dataDir: config.dataDir))
 }
 

@@ -128,13 +128,15 @@ struct EndToEndTests {
         #expect(result.stderr.contains("server.yaml:2: unknown setting \"chekinInterval\""))
     }
 
-    @Test("the server key is created with mode 0600")
+    @Test("the server key and the database are created with mode 0600")
     func keyPermissions() async throws {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let attributes = try FileManager.default.attributesOfItem(atPath: server.dataDir.appendingPathComponent("server-signing.key").path)
-        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        for file in ["server-signing.key", "kontor.sqlite"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: server.dataDir.appendingPathComponent(file).path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
     }
 
     @Test("connection options may stand before the subcommand")
