@@ -189,7 +189,16 @@ public enum HTTPMessageSignatures {
         _ message: SignatureMessage, label: String? = nil, required: [String] = [],
         key: (_ keyID: String) throws -> Curve25519.Signing.PublicKey
     ) throws -> VerifiedSignature {
-        let (chosenLabel, parameters, signature) = try parse(message, label: label)
+        try verify(parsed: try parse(message, label: label), of: message, required: required, key: key)
+    }
+
+    /// ``verify(_:label:required:key:)`` for a signature already taken apart with ``parse(_:label:)``,
+    /// so a server that parsed it to find the key does not parse it again.
+    public static func verify(
+        parsed: (label: String, parameters: SignatureParameters, signature: Data), of message: SignatureMessage, required: [String] = [],
+        key: (_ keyID: String) throws -> Curve25519.Signing.PublicKey
+    ) throws -> VerifiedSignature {
+        let (chosenLabel, parameters, signature) = parsed
         let covered = Set(parameters.components.filter { $0.key == nil && !$0.fromRequest }.map(\.name))
         for name in required where !covered.contains(name) { throw HTTPSignatureError.requiredComponentNotCovered(name) }
         if let algorithm = parameters.algorithm, algorithm != "ed25519" {

@@ -55,8 +55,8 @@ public struct DeviceAuthenticator: Sendable {
         let device: Device
         let verified: VerifiedSignature
         do {
-            let (_, parameters, _) = try HTTPMessageSignatures.parse(message, label: DeviceAPI.signatureLabel)
-            guard let keyID = parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
+            let parsed = try HTTPMessageSignatures.parse(message, label: DeviceAPI.signatureLabel)
+            guard let keyID = parsed.1.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
             guard let stored = try await store.device(keyId: keyID) else {
                 throw APIError(.unauthorized, .unknownKey, "keyid \(keyID) is not enrolled here")
             }
@@ -64,7 +64,7 @@ public struct DeviceAuthenticator: Sendable {
             guard let key = DeviceKeys.publicKey(base64: device.publicKey) else {
                 throw APIError(.unauthorized, .unknownKey, "stored key of device \(device.id) is unusable")
             }
-            verified = try HTTPMessageSignatures.verify(message, label: DeviceAPI.signatureLabel, required: DeviceAPI.requiredRequestComponents) { _ in key }
+            verified = try HTTPMessageSignatures.verify(parsed: parsed, of: message, required: DeviceAPI.requiredRequestComponents) { _ in key }
         } catch let error as HTTPSignatureError {
             throw Self.map(error)
         }
