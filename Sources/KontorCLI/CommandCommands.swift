@@ -108,22 +108,7 @@ struct Commands: AsyncParsableCommand {
 
 // MARK: offboarding
 
-/// What `GET /persons/{person}` answers.
-struct PersonDetail: Codable {
-    struct Progress: Codable {
-        var deviceId: String
-        var hostname: String
-        var status: DeviceStatus
-        var wipe: CommandState?
-        var wipeCommandId: String?
-        var wipeConfirmedAt: Date?
-    }
-
-    var person: Person
-    var devices: [Device]
-    var offboarding: Offboarding?
-    var progress: [Progress]?
-
+extension PersonDetail {
     func print() {
         let p = person
         Swift.print("\(p.displayName) <\(p.email)>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
@@ -135,7 +120,7 @@ struct PersonDetail: Codable {
         }
         Swift.print("devices:")
         if devices.isEmpty { Swift.print("  (none)") }
-        let byDevice = Dictionary((progress ?? []).map { ($0.deviceId, $0) }, uniquingKeysWith: { a, _ in a })
+        let byDevice = Dictionary(progress.map { ($0.deviceId, $0) }, uniquingKeysWith: { a, _ in a })
         for d in devices {
             var line = "  \(d.id)  \(d.facts.hostname)  \(Devices.status(d))  last seen \(show(d.lastSeen))"
             if let wipe = byDevice[d.id]?.wipe { line += "  wipe: \(wipe.rawValue)" }

@@ -257,3 +257,37 @@ public struct Offboarding: Codable, Sendable, Equatable {
         self.completedAt = completedAt
     }
 }
+
+/// A person as `GET /api/v1/persons/{person}` shows them: their devices, their offboarding and each
+/// device's wipe progress.
+public struct PersonDetail: Codable, Sendable {
+    public struct Progress: Codable, Sendable {
+        public var deviceId: String
+        public var hostname: String
+        public var status: DeviceStatus
+        public var wipe: CommandState?
+        public var wipeCommandId: String?
+        public var wipeConfirmedAt: Date?
+
+        public init(deviceId: String, hostname: String, status: DeviceStatus, wipe: CommandState?, wipeCommandId: String?, wipeConfirmedAt: Date?) {
+            self.deviceId = deviceId
+            self.hostname = hostname
+            self.status = status
+            self.wipe = wipe
+            self.wipeCommandId = wipeCommandId
+            self.wipeConfirmedAt = wipeConfirmedAt
+        }
+    }
+
+    public var person: Person
+    public var devices: [Device]
+    public var offboarding: Offboarding?
+    public var progress: [Progress]
+
+    public init(person: Person, devices: [Device], offboarding: Offboarding?, progress: [Progress]) {
+        self.person = person
+        self.devices = devices
+        self.offboarding = offboarding
+        self.progress = progress
+    }
+}

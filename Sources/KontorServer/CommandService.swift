@@ -24,11 +24,15 @@ actor OpenCommandIndex {
         generations[deviceId, default: 0] += 1
     }
 
+    func forget(_ deviceId: String) {
+        devices?.remove(deviceId)
+        generations[deviceId] = nil
+    }
+
     /// Forgets the device unless a command was queued for it since `generation`.
     func remove(_ deviceId: String, seen generation: Int) {
         guard generations[deviceId, default: 0] == generation else { return }
-        devices?.remove(deviceId)
-        generations[deviceId] = nil
+        forget(deviceId)
     }
 }
 
@@ -99,8 +103,8 @@ public struct CommandService: Sendable {
             let next: CommandState = command.state.isOpen ? .cancelled : .failed
             _ = try await store.transitionCommand(id: command.id, deviceId: deviceId, to: next, at: now, error: "the device was revoked before it reported an outcome")
         }
-        let (_, generation) = try await index.contains(deviceId, load: { try await store.devicesWithOpenCommands() })
-        await index.remove(deviceId, seen: generation)
+        // A revoked device gets no new commands (issue refuses it), so it can be forgotten outright.
+        await index.forget(deviceId)
     }
 
     /// Applies the device's acknowledgements; unknown IDs and repeats are ignored. A wipe succeeds only
@@ -130,7 +134,7 @@ struct ReceiptService: Sendable {
 
     static let triggers: Set<String> = ["command", "offline", "revoked"]
 
-    func record(_ signed: SignedReceipt, from device: Device) async throws -> (ReceiptConfirmation, StoredReceipt) {
+    func record(_ signed: SignedReceipt, from device: Device) async throws -> ReceiptConfirmation {
         guard let key = DeviceKeys.publicKey(base64: device.publicKey) else { throw APIError.invalid("device \(device.id) has no usable key") }
         guard signed.payload.utf8.count <= 64 * 1024 else { throw APIError.invalid("payload: at most 64 KiB") }
         guard let receipt = signed.verified(by: key) else {
@@ -166,7 +170,7 @@ struct ReceiptService: Sendable {
         let after = try await store.device(id: device.id)
         if isNew, after?.status == .revoked { try await commands.closeAll(deviceId: device.id) }
         let confirmation = ReceiptConfirmation(receiptId: receipt.id, duplicate: !isNew, revoked: after?.status != .active)
-        return (confirmation, try await store.receipt(id: receipt.id) ?? stored)
+        return confirmation
     }
 }
 
@@ -224,9 +228,11 @@ struct OffboardingService: Sendable {
     func tick(personId: String? = nil) async throws {
         let now = clock.now()
         for offboarding in try await store.openOffboardings() where personId == nil || offboarding.personId == personId {
+            // The notice period: nothing to do until the date.
+            if offboarding.wipesIssuedAt == nil, offboarding.wipeAt > now { continue }
             let devices = try await store.devices(personId: offboarding.personId)
+            let email = try await store.person(id: offboarding.personId)?.email ?? offboarding.personId
             if offboarding.wipesIssuedAt == nil {
-                guard offboarding.wipeAt <= now else { continue }
                 var issued: [String] = []
                 for device in devices where device.status == .active {
                     let existing = try await store.commands(deviceId: device.id)
@@ -235,12 +241,10 @@ struct OffboardingService: Sendable {
                     issued.append("\(device.id)=\(command.id)")
                 }
                 try await store.markWipesIssued(personId: offboarding.personId, at: now)
-                let email = try await store.person(id: offboarding.personId)?.email ?? offboarding.personId
                 try await audit.record("system:offboarding", "person.wipes-issued", target: email, detail: ["wipes": issued.joined(separator: ",")])
             }
             if devices.allSatisfy({ $0.status != .active }) {
                 try await store.completeOffboarding(personId: offboarding.personId, at: now)
-                let email = try await store.person(id: offboarding.personId)?.email ?? offboarding.personId
                 let confirmed = devices.filter { $0.wipeConfirmedAt != nil }.count
                 try await audit.record(
                     "system:offboarding", "person.offboarded", target: email,

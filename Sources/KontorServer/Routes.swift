@@ -427,7 +427,7 @@ struct DeviceController {
             let body = try await request.collectBody(limit: deviceLimit)
             let (device, _, message) = try await services.deviceAuth.authenticate(request, body: body, allowRevoked: true)
             let signed = try request.decodeJSON(SignedReceipt.self, from: body)
-            let (confirmation, _) = try await services.receipts.record(signed, from: device)
+            let confirmation = try await services.receipts.record(signed, from: device)
             if !confirmation.duplicate {
                 context.logger.notice("wipe receipt recorded", metadata: ["device.id": "\(device.id)", "receipt.id": "\(confirmation.receiptId)"])
             }

@@ -92,22 +92,6 @@ public struct DirectoryService: Sendable {
     }
 
     /// A person with their devices, their offboarding and each device's wipe progress.
-    public struct PersonDetail: Codable, Sendable {
-        public struct Progress: Codable, Sendable {
-            public var deviceId: String
-            public var hostname: String
-            public var status: DeviceStatus
-            public var wipe: CommandState?
-            public var wipeCommandId: String?
-            public var wipeConfirmedAt: Date?
-        }
-
-        public var person: Person
-        public var devices: [Device]
-        public var offboarding: Offboarding?
-        public var progress: [Progress]
-    }
-
     func personDetail(_ personId: String) async throws -> PersonDetail {
         let person = try await self.person(personId)
         let devices = try await self.devices(person: person.id)

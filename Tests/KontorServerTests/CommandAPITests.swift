@@ -275,14 +275,14 @@ struct OffboardingTests {
             // One receipt: one device revoked, the person still offboarding.
             let (firstId, firstKey) = keys[0]
             _ = try await client.sendReceipt(try receipt(deviceId: firstId, commandId: wipes[firstId], key: firstKey, at: harness.clock.now), key: firstKey, at: harness.clock.now)
-            var detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(DirectoryService.PersonDetail.self)
+            var detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(PersonDetail.self)
             #expect(detail.person.status == .offboarding)
             #expect(detail.progress.first { $0.deviceId == firstId }?.wipe == .succeeded)
             #expect(detail.progress.first { $0.deviceId == keys[1].0 }?.wipe == .queued)
 
             let (secondId, secondKey) = keys[1]
             _ = try await client.sendReceipt(try receipt(deviceId: secondId, commandId: wipes[secondId], key: secondKey, at: harness.clock.now), key: secondKey, at: harness.clock.now)
-            detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(DirectoryService.PersonDetail.self)
+            detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(PersonDetail.self)
             #expect(detail.person.status == .offboarded)
             #expect(detail.offboarding?.completedAt != nil)
             #expect(detail.devices.allSatisfy { $0.status == .revoked && $0.wipeConfirmedAt != nil })
@@ -302,7 +302,7 @@ struct OffboardingTests {
         try await harness.test { client async throws in
             _ = try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "bo@example.org", "displayName": "Bo"}"#)
             let response = try await client.api(.post, "/api/v1/persons/bo@example.org/offboard", token: op, json: "{}")
-            #expect(try response.decode(DirectoryService.PersonDetail.self).person.status == .offboarded)
+            #expect(try response.decode(PersonDetail.self).person.status == .offboarded)
         }
     }
 }
