@@ -109,7 +109,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "KontorCoreTests", dependencies: ["KontorCore", "KontorProfiles"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KontorCoreTests",
+            dependencies: ["KontorCore", "KontorProfiles", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KontorStoreTests",
             dependencies: ["KontorStore", "KontorSQLite"],

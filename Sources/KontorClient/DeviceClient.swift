@@ -111,8 +111,9 @@ public struct DeviceClient: Sendable {
     }
 
     /// The headers of a signed request and the message as the server will see it.
+    /// `keyID` may be passed when known, to spare deriving it from the key (the load generator does).
     public static func sign(
-        method: String, server: ServerURL, path: String, query: String? = nil, body: Data, key: Curve25519.Signing.PrivateKey, now: Date
+        method: String, server: ServerURL, path: String, query: String? = nil, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil, now: Date
     ) throws -> ([(String, String)], SignatureMessage) {
         let fullPath = server.basePath + path
         var headers = [("Host", server.authority), ("Content-Type", "application/json"), ("Content-Digest", ContentDigest.header(for: body))]
@@ -121,7 +122,7 @@ public struct DeviceClient: Sendable {
         let nonce = Bytes.base64URL((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) })
         let parameters = SignatureParameters(
             components: DeviceAPI.requiredRequestComponents.map { SignatureComponent($0) }, created: Int(now.timeIntervalSince1970),
-            keyID: DeviceKeys.keyID(for: key.publicKey), nonce: nonce)
+            keyID: keyID ?? DeviceKeys.keyID(for: key.publicKey), nonce: nonce)
         let (input, signature) = try HTTPMessageSignatures.sign(message, parameters: parameters, key: key)
         headers.append(("Signature-Input", input))
         headers.append(("Signature", signature))

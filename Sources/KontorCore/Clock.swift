@@ -9,6 +9,9 @@ public struct WallClock: Sendable {
     /// The current instant.
     public func now() -> Date { read() }
 
+    /// The current instant in whole seconds since 1970.
+    public func seconds() -> Int { Int(read().timeIntervalSince1970) }
+
     /// The system clock.
     public static let system = WallClock { Date() }
 }

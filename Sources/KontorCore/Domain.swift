@@ -114,7 +114,7 @@ public enum EnrollmentTokenState: String, Codable, Sendable {
 
 /// Facts a device reports about itself. Nothing here identifies the hardware: the machine id is
 /// sent only as an app-specific hash.
-public struct DeviceFacts: Codable, Sendable, Equatable {
+public struct DeviceFacts: Codable, Sendable, Hashable {
     public var hostname: String
     public var osRelease: String
     public var kernel: String
@@ -213,7 +213,7 @@ public struct Device: Codable, Sendable, Equatable {
 }
 
 /// What the agent says about its own state at check-in.
-public struct AgentReport: Codable, Sendable, Equatable {
+public struct AgentReport: Codable, Sendable, Hashable {
     /// `ok`, `degraded` or `error`.
     public var state: String
     /// A short human-readable note, e.g. the last error.

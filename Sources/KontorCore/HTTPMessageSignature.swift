@@ -23,6 +23,17 @@ public struct SignatureMessage: Sendable {
     /// Field values by lowercased name; repeated fields are combined with ", " (RFC 9421 §2.1).
     public private(set) var fields: [String: String]
     private var relatedRequestBox: [SignatureMessage]
+    /// Dictionary members already taken apart, by field name and key: a server that parsed the request's
+    /// `Signature` to verify it need not parse it again to bind its reply (`"signature";key=...;req`).
+    private var members: [String: String] = [:]
+
+    /// Remembers the serialised value of member `key` of field `name` (as ``HTTPMessageSignatures/parse(_:label:)``
+    /// found it), so a component selecting it needs no second parse of the field.
+    public mutating func rememberMember(field name: String, key: String, serialized value: String) {
+        members[name + ";" + key] = value
+    }
+
+    func member(field name: String, key: String) -> String? { members.isEmpty ? nil : members[name + ";" + key] }
 
     /// The request a response answers, for components with the `req` parameter.
     public var relatedRequest: SignatureMessage? {
@@ -47,14 +58,26 @@ public struct SignatureMessage: Sendable {
 
     /// Sets (replaces) a field.
     public mutating func setField(_ name: String, _ value: String) {
-        fields[name.lowercased()] = value.trimmingCharacters(in: .whitespaces)
+        let key = name.lowercased()
+        fields[key] = Self.trimmed(value)
+        members = members.filter { !$0.key.hasPrefix(key + ";") }
+    }
+
+    /// `value` without leading and trailing spaces and tabs (RFC 9110 OWS).
+    static func trimmed(_ value: String) -> String {
+        let utf8 = value.utf8
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        guard let first = utf8.first, let last = utf8.last, isSpace(first) || isSpace(last) else { return value }
+        guard let start = utf8.firstIndex(where: { !isSpace($0) }), let end = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(value[start...end])
     }
 
     private static func combine(_ headers: [(String, String)]) -> [String: String] {
         var out: [String: String] = [:]
+        out.reserveCapacity(headers.count)
         for (name, value) in headers {
             let key = name.lowercased()
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            let trimmed = Self.trimmed(value)
             if let existing = out[key] { out[key] = existing + ", " + trimmed } else { out[key] = trimmed }
         }
         return out
@@ -76,18 +99,23 @@ public struct SignatureComponent: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The serialised component identifier, e.g. `"signature";key="kontor";req`.
-    public var description: String { (try? Self.serialize(item)) ?? "\"\(name)\"" }
+    public var description: String { (try? serialized()) ?? "\"\(name)\"" }
+
+    /// The component identifier as RFC 8941 serialises it: a string with the parameters `key` (a string)
+    /// and `req` (true), in that order. Written out directly, since it is built for every component of
+    /// every signature; a test holds it to the library's serialiser.
+    func serialized() throws -> String {
+        var out = try SFSerialization.string(name)
+        if let key { out += ";key=" + (try SFSerialization.string(key)) }
+        if fromRequest { out += ";req" }
+        return out
+    }
 
     var item: Item {
         var params = OrderedMap<String, BareItem>()
         if let key { params["key"] = .string(key) }
         if fromRequest { params["req"] = .bool(true) }
         return Item(bareItem: .string(name), parameters: params)
-    }
-
-    static func serialize(_ item: Item) throws -> String {
-        var serializer = StructuredFieldValueSerializer()
-        return String(decoding: try serializer.writeItemFieldValue(item), as: UTF8.self)
     }
 }
 
@@ -143,6 +171,16 @@ public enum HTTPSignatureError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// A signature taken apart by ``HTTPMessageSignatures/parse(_:label:)``, not yet verified.
+public struct ParsedSignature: Sendable {
+    public var label: String
+    public var parameters: SignatureParameters
+    public var signature: Data
+    /// The `Signature` dictionary member of `label`, serialised: what a `"signature";key=<label>`
+    /// component of a reply resolves to.
+    public var serializedMember: String
+}
+
 /// A signature that verified, with its parameters for the caller's freshness and replay checks.
 public struct VerifiedSignature: Sendable, Equatable {
     public var label: String
@@ -155,21 +193,32 @@ public struct VerifiedSignature: Sendable, Equatable {
 public enum HTTPMessageSignatures {
     /// The signature base (RFC 9421 §2.5) for `parameters` over `message`.
     public static func signatureBase(for message: SignatureMessage, parameters: SignatureParameters) throws -> String {
-        var lines: [String] = []
-        var seen = Set<String>()
+        String(decoding: try signatureBaseBytes(for: message, parameters: parameters), as: UTF8.self)
+    }
+
+    /// The signature base as the bytes that are signed.
+    static func signatureBaseBytes(for message: SignatureMessage, parameters: SignatureParameters) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        var seen: [String] = []
+        seen.reserveCapacity(parameters.components.count)
         for component in parameters.components {
-            let identifier = component.description
-            guard seen.insert(identifier).inserted else { throw HTTPSignatureError.malformed("component \(identifier) covered twice") }
+            let identifier = try component.serialized()
+            guard !seen.contains(identifier) else { throw HTTPSignatureError.malformed("component \(identifier) covered twice") }
+            seen.append(identifier)
             let value = try resolve(component, in: message)
-            guard !value.contains("\n"), !value.contains("\r") else {
+            guard !value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else {
                 throw HTTPSignatureError.malformed("value of \(identifier) contains a line break")
             }
-            lines.append("\(identifier): \(value)")
+            out.append(contentsOf: identifier.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(0x0A)
         }
-        lines.append("\"@signature-params\": \(try serializeParameters(parameters))")
-        let base = lines.joined(separator: "\n")
-        guard base.utf8.allSatisfy({ $0 < 0x80 }) else { throw HTTPSignatureError.malformed("signature base is not ASCII") }
-        return base
+        out.append(contentsOf: "\"@signature-params\": ".utf8)
+        out.append(contentsOf: try serializeParameters(parameters).utf8)
+        guard out.allSatisfy({ $0 < 0x80 }) else { throw HTTPSignatureError.malformed("signature base is not ASCII") }
+        return out
     }
 
     /// Signs `message`; returns the `Signature-Input` and `Signature` field values to send.
@@ -177,8 +226,8 @@ public enum HTTPMessageSignatures {
         _ message: SignatureMessage, parameters: SignatureParameters, label: String = DeviceAPI.signatureLabel,
         key: Curve25519.Signing.PrivateKey
     ) throws -> (signatureInput: String, signature: String) {
-        let base = try signatureBase(for: message, parameters: parameters)
-        let signature = try key.signature(for: Data(base.utf8))
+        let base = try signatureBaseBytes(for: message, parameters: parameters)
+        let signature = try key.signature(for: base)
         let params = try serializeParameters(parameters)
         return ("\(label)=\(params)", "\(label)=:\(signature.base64EncodedString()):")
     }
@@ -195,10 +244,10 @@ public enum HTTPMessageSignatures {
     /// ``verify(_:label:required:key:)`` for a signature already taken apart with ``parse(_:label:)``,
     /// so a server that parsed it to find the key does not parse it again.
     public static func verify(
-        parsed: (label: String, parameters: SignatureParameters, signature: Data), of message: SignatureMessage, required: [String] = [],
+        parsed: ParsedSignature, of message: SignatureMessage, required: [String] = [],
         key: (_ keyID: String) throws -> Curve25519.Signing.PublicKey
     ) throws -> VerifiedSignature {
-        let (chosenLabel, parameters, signature) = parsed
+        let (chosenLabel, parameters, signature) = (parsed.label, parsed.parameters, parsed.signature)
         let covered = Set(parameters.components.filter { $0.key == nil && !$0.fromRequest }.map(\.name))
         for name in required where !covered.contains(name) { throw HTTPSignatureError.requiredComponentNotCovered(name) }
         if let algorithm = parameters.algorithm, algorithm != "ed25519" {
@@ -206,13 +255,13 @@ public enum HTTPMessageSignatures {
         }
         guard let keyID = parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
         let publicKey = try key(keyID)
-        let base = try signatureBase(for: message, parameters: parameters)
-        guard publicKey.isValidSignature(signature, for: Data(base.utf8)) else { throw HTTPSignatureError.invalidSignature }
+        let base = try signatureBaseBytes(for: message, parameters: parameters)
+        guard publicKey.isValidSignature(signature, for: base) else { throw HTTPSignatureError.invalidSignature }
         return VerifiedSignature(label: chosenLabel, parameters: parameters, signature: signature)
     }
 
     /// Reads the signature parameters and bytes with `label` from the message's fields.
-    public static func parse(_ message: SignatureMessage, label: String? = nil) throws -> (String, SignatureParameters, Data) {
+    public static func parse(_ message: SignatureMessage, label: String? = nil) throws -> ParsedSignature {
         guard let inputField = message.fields["signature-input"], let signatureField = message.fields["signature"] else {
             throw HTTPSignatureError.missing
         }
@@ -240,6 +289,8 @@ public enum HTTPMessageSignatures {
         guard case .item(let signatureItem)? = signatures[chosen], case .undecodedByteSequence(let b64) = signatureItem.bareItem,
             let signature = Data(base64Encoded: b64)
         else { throw HTTPSignatureError.malformed("no signature bytes labelled \(chosen)") }
+        // A byte sequence serialises as its undecoded text between colons; with parameters, ask the library.
+        let member = signatureItem.parameters.isEmpty ? ":" + b64 + ":" : try SFSerialization.item(signatureItem)
 
         var components: [SignatureComponent] = []
         for item in list.bareInnerList {
@@ -269,11 +320,34 @@ public enum HTTPMessageSignatures {
             default: throw HTTPSignatureError.malformed("signature parameter \(name) has the wrong type or is unknown")
             }
         }
-        return (chosen, parameters, signature)
+        return ParsedSignature(label: chosen, parameters: parameters, signature: signature, serializedMember: member)
     }
 
-    /// The `@signature-params` value: the inner list of components with its parameters.
+    /// The `@signature-params` value: the inner list of components with its parameters, serialised as
+    /// RFC 8941 does (a test holds it to the library's serialiser).
     static func serializeParameters(_ p: SignatureParameters) throws -> String {
+        var out = "("
+        for (i, component) in p.components.enumerated() {
+            if i > 0 { out += " " }
+            out += try component.serialized()
+        }
+        out += ")"
+        for name in p.order {
+            switch name {
+            case "created": if let v = p.created { out += ";created=" + (try SFSerialization.integer(v)) }
+            case "expires": if let v = p.expires { out += ";expires=" + (try SFSerialization.integer(v)) }
+            case "keyid": if let v = p.keyID { out += ";keyid=" + (try SFSerialization.string(v)) }
+            case "alg": if let v = p.algorithm { out += ";alg=" + (try SFSerialization.string(v)) }
+            case "nonce": if let v = p.nonce { out += ";nonce=" + (try SFSerialization.string(v)) }
+            case "tag": if let v = p.tag { out += ";tag=" + (try SFSerialization.string(v)) }
+            default: break
+            }
+        }
+        return out
+    }
+
+    /// The same serialisation by swift-http-structured-headers, for tests.
+    static func serializeParametersWithLibrary(_ p: SignatureParameters) throws -> String {
         var inner = BareInnerList()
         for component in p.components { inner.append(component.item) }
         var params = OrderedMap<String, BareItem>()
@@ -289,11 +363,7 @@ public enum HTTPMessageSignatures {
             }
         }
         var serializer = StructuredFieldValueSerializer()
-        do {
-            return String(decoding: try serializer.writeListFieldValue([.innerList(InnerList(bareInnerList: inner, parameters: params))]), as: UTF8.self)
-        } catch {
-            throw HTTPSignatureError.malformed("signature parameters cannot be serialised: \(error)")
-        }
+        return String(decoding: try serializer.writeListFieldValue([.innerList(InnerList(bareInnerList: inner, parameters: params))]), as: UTF8.self)
     }
 
     static func resolve(_ component: SignatureComponent, in message: SignatureMessage) throws -> String {
@@ -319,6 +389,7 @@ public enum HTTPMessageSignatures {
         }
         guard let value = source.fields[component.name] else { throw HTTPSignatureError.missingComponent(component.description) }
         guard let key = component.key else { return value }
+        if let known = source.member(field: component.name, key: key) { return known }
         var parser = StructuredFieldValueParser(Array(value.utf8))
         guard let dictionary = try? parser.parseDictionaryFieldValue(), let member = dictionary[key] else {
             throw HTTPSignatureError.missingComponent(component.description)
@@ -362,5 +433,33 @@ public enum ContentDigest {
             checked += 1
         }
         guard checked > 0 else { throw HTTPSignatureError.digestMismatch("no sha-256 or sha-512 member") }
+    }
+}
+
+/// RFC 8941 serialisation of the two bare items a signature's parameters use, written out because it
+/// runs for every request; errors where the library's serialiser refuses too.
+enum SFSerialization {
+    static func string(_ value: String) throws -> String {
+        var out: [UInt8] = [0x22]
+        out.reserveCapacity(value.utf8.count + 2)
+        for byte in value.utf8 {
+            guard (0x20...0x7E).contains(byte) else { throw HTTPSignatureError.malformed("a string parameter holds a character RFC 8941 does not allow") }
+            if byte == 0x22 || byte == 0x5C { out.append(0x5C) }
+            out.append(byte)
+        }
+        out.append(0x22)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func integer(_ value: Int) throws -> String {
+        guard (-999_999_999_999_999...999_999_999_999_999).contains(value) else {
+            throw HTTPSignatureError.malformed("integer parameter \(value) is out of the RFC 8941 range")
+        }
+        return String(value)
+    }
+
+    static func item(_ item: Item) throws -> String {
+        var serializer = StructuredFieldValueSerializer()
+        return String(decoding: try serializer.writeItemFieldValue(item), as: UTF8.self)
     }
 }

@@ -51,10 +51,18 @@ public enum Bytes {
 
     /// base64url without padding (RFC 4648 §5).
     public static func base64URL<D: Sequence>(_ data: D) -> String where D.Element == UInt8 {
-        Data(data).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let base64 = Data(data).base64EncodedString().utf8
+        var out: [UInt8] = []
+        out.reserveCapacity(base64.count)
+        for byte in base64 {
+            switch byte {
+            case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
+            case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
+            case UInt8(ascii: "="): continue
+            default: out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Compares two byte strings in time that depends only on their lengths.

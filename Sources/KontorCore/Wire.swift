@@ -91,7 +91,7 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
 }
 
 /// The device's view of its own compliance, sent at check-in.
-public struct ComplianceReport: Codable, Sendable, Equatable {
+public struct ComplianceReport: Codable, Sendable, Hashable {
     /// Whether quiet hours are in force on the device now, and why.
     public var quiet: Bool?
     public var quietReason: String?

@@ -269,7 +269,7 @@ extension SQLiteStore: PersonStore {
     }
 
     public func person(id: String) async throws -> Person? {
-        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE id = ?", arguments: [id]).map(Self.person(from:)) }
+        try await writer.read { db in try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM persons WHERE id = ?"), arguments: [id]).map(Self.person(from:)) }
     }
 
     public func person(email: String) async throws -> Person? {
@@ -312,7 +312,7 @@ extension SQLiteStore: EnrollmentStore {
 
     public func enrollmentToken(id: String) async throws -> StoredEnrollmentToken? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE id = ?", arguments: [id]).map {
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM enrollment_tokens WHERE id = ?"), arguments: [id]).map {
                 StoredEnrollmentToken(token: Self.enrollmentToken(from: $0), secretHash: $0["secret_hash"])
             }
         }
@@ -333,22 +333,22 @@ extension SQLiteStore: EnrollmentStore {
 
     public func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device {
         let id = try await writer.write { db -> String in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE id = ?", arguments: [tokenId]) else {
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM enrollment_tokens WHERE id = ?"), arguments: [tokenId]) else {
                 throw StoreError.enrollmentTokenUnknown
             }
             let token = Self.enrollmentToken(from: row)
             let state = token.state(at: now)
             guard state == .active else { throw StoreError.enrollmentTokenUnusable(state) }
-            try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenId])
+            try db.cachedStatement(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?").execute(arguments: [tokenId])
 
             var group = token.group
             if group == nil, let personId = token.personId,
-                let groups = try String.fetchOne(db, sql: "SELECT group_names FROM persons WHERE id = ?", arguments: [personId])
+                let groups = try String.fetchOne(try db.cachedStatement(sql: "SELECT group_names FROM persons WHERE id = ?"), arguments: [personId])
             {
                 group = try decodeJSON([String].self, groups)?.first
             }
             let predecessor = try String.fetchOne(
-                db, sql: "SELECT id FROM devices WHERE machine_id_hash = ? AND status = 'active' ORDER BY enrolled_at DESC LIMIT 1",
+                try db.cachedStatement(sql: "SELECT id FROM devices WHERE machine_id_hash = ? AND status = 'active' ORDER BY enrolled_at DESC LIMIT 1"),
                 arguments: [device.facts.machineIdHash])
             if let predecessor {
                 try db.execute(
@@ -356,12 +356,13 @@ extension SQLiteStore: EnrollmentStore {
                     arguments: [seconds(now), predecessor])
             }
             do {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO devices (id, person_id, group_name, status, key_id, public_key, facts, machine_id_hash, enrolled_at,
                                              enrollment_token_id, predecessor_id, accepted_terms_version)
                         VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         device.id, token.personId, group, device.keyId, device.publicKey, try encodeJSON(device.facts),
                         device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion,
@@ -395,7 +396,7 @@ extension SQLiteStore: DeviceStore {
 
     public func device(id: String) async throws -> Device? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "\(Self.deviceSelect) WHERE d.id = ?", arguments: [id]).map(Self.device(from:))
+            try Row.fetchOne(try db.cachedStatement(sql: "\(Self.deviceSelect) WHERE d.id = ?"), arguments: [id]).map(Self.device(from:))
         }
     }
 
@@ -562,10 +563,9 @@ extension SQLiteStore: PolicyStore {
 extension SQLiteStore: AuditStore {
     public func appendAudit(at: Date, actor: String, action: String, target: String?, detail: [String: String]?) async throws -> AuditEntry {
         try await writer.write { db in
-            let last = try Row.fetchOne(db, sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").map(Self.audit(from:))
+            let last = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")).map(Self.audit(from:))
             let entry = AuditChain.entry(after: last, at: at, actor: actor, action: action, target: target, detail: detail)
-            try db.execute(
-                sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
                 arguments: [entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash])
             return entry
         }

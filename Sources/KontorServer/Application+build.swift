@@ -47,6 +47,8 @@ public struct Services: Sendable {
     public let serverKey: ServerSigningKey
     public let registry: PrometheusCollectorRegistry?
     public let recorder: CheckinRecorder
+    /// Enrolled devices by key, for the check-in path.
+    public let devices = DeviceCache()
     let tokens: APITokenService
     let directory: DirectoryService
     let enrollment: EnrollmentService
@@ -68,16 +70,27 @@ public struct Services: Sendable {
         self.registry = registry
         self.recorder = CheckinRecorder(store: store, writeInterval: TimeInterval(config.lastSeenWriteInterval))
         self.tokens = APITokenService(store: store, clock: clock)
-        self.policies = PolicyService(store: store, config: config, clock: clock)
+        self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices)
         self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
         self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies)
-        self.deviceAuth = DeviceAuthenticator(store: store, clock: clock)
+        self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands)
         self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
+    }
+}
+
+extension Services {
+    /// Revokes a device without a wipe receipt: its key is refused from its next request on (the cache
+    /// entry is dropped at once) and its open commands are closed. False when there is no such device.
+    public func revokeDevice(id: String) async throws -> Bool {
+        guard try await store.revokeDevice(id: id, at: clock.now()) else { return false }
+        devices.invalidate(deviceId: id, now: clock.seconds())
+        try await commands.closeAll(deviceId: id)
+        return true
     }
 }
 

@@ -6,7 +6,8 @@ import ServiceLifecycle
 
 /// Coalesces check-in writes: the unchanged check-in path touches memory only, and each device is
 /// written at most once per `writeInterval` — sooner only when something an admin looks at changed
-/// (applied policy, agent state, facts). Reads overlay what is pending, so listings are current.
+/// (applied policy, agent state, facts, compliance). Reads overlay what is pending, so listings are
+/// current. Everything due is written in one transaction.
 public actor CheckinRecorder {
     private struct Entry {
         var record: CheckinRecord
@@ -23,26 +24,18 @@ public actor CheckinRecorder {
         self.writeInterval = writeInterval
     }
 
-    /// Notes a check-in of `device` (as currently stored).
-    public func record(_ record: CheckinRecord, current device: Device) {
-        let previous = pending[record.deviceId]?.record
-        let knownHash = previous?.appliedPolicyHash ?? device.appliedPolicyHash
-        let knownStatus = previous?.status ?? device.agentStatus
-        let knownFacts = previous?.facts ?? device.facts
-        let knownCompliance = previous?.compliance ?? device.compliance
-        let changed =
-            (record.appliedPolicyHash != nil && record.appliedPolicyHash != knownHash)
-            || (record.status != nil && record.status != knownStatus) || (record.facts != nil && record.facts != knownFacts)
-            || (record.compliance != nil && record.compliance != knownCompliance)
-            || device.lastSeen == nil && lastWritten[record.deviceId] == nil
+    /// Notes a check-in. `changed`: it changes something an admin looks at (``DeviceCache/noteCheckin(keyId:_:)``
+    /// tells), so it is written at the next flush instead of within `writeInterval`.
+    public func record(_ record: CheckinRecord, changed: Bool) {
+        let previous = pending[record.deviceId]
         var merged = record
-        if let previous {
+        if let previous = previous?.record {
             merged.appliedPolicyHash = record.appliedPolicyHash ?? previous.appliedPolicyHash
             merged.status = record.status ?? previous.status
             merged.facts = record.facts ?? previous.facts
             merged.compliance = record.compliance ?? previous.compliance
         }
-        pending[record.deviceId] = Entry(record: merged, urgent: (pending[record.deviceId]?.urgent ?? false) || changed)
+        pending[record.deviceId] = Entry(record: merged, urgent: (previous?.urgent ?? false) || changed)
     }
 
     /// `device` with any not yet written check-in applied.

@@ -5,30 +5,15 @@ import Hummingbird
 import KontorCore
 import KontorStore
 import Metrics
-
-/// Remembers the nonces of accepted signatures until they could no longer pass the freshness check,
-/// so a captured request cannot be replayed within the window.
-actor NonceCache {
-    private var seen: [String: Date] = [:]
-    private var lastPurge = Date.distantPast
-
-    /// Records `nonce` for `keyId` until `expiry`; false when it was already there (a replay).
-    func insert(keyId: String, nonce: String, expiry: Date, now: Date) -> Bool {
-        if now.timeIntervalSince(lastPurge) > 30 {
-            seen = seen.filter { $0.value > now }
-            lastPurge = now
-        }
-        let key = keyId + " " + nonce
-        if let existing = seen[key], existing > now { return false }
-        seen[key] = expiry
-        return true
-    }
-}
+import Synchronization
 
 /// Verifies RFC 9421 signatures on device requests and finds the device from the verified key alone.
 public struct DeviceAuthenticator: Sendable {
     let store: any KontorStore
     let clock: WallClock
+    /// Enrolled devices by key ID, with the nonces they used (the check-in path reads no store).
+    let devices: DeviceCache
+    /// Nonces of keys not (yet) enrolled: enrollment requests.
     let nonces = NonceCache()
 
     /// The request as the signature sees it. Authority comes from Host / :authority, path and query
@@ -40,6 +25,7 @@ public struct DeviceAuthenticator: Sendable {
             return (String(target[..<q]), String(target[target.index(after: q)...]))
         }()
         var headers: [(String, String)] = []
+        headers.reserveCapacity(request.headers.count)
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         return SignatureMessage(
             method: request.method.rawValue, authority: request.head.authority ?? "", path: path, query: query,
@@ -50,25 +36,30 @@ public struct DeviceAuthenticator: Sendable {
     /// The signature is verified before the device's status is looked at, so a `device_revoked` refusal
     /// (``DeviceRefusal``) is only ever said to the holder of the key, in a reply the agent can verify.
     /// `allowRevoked` lets a revoked device through (to send its wipe receipt).
-    func authenticate(_ request: Request, body: Data, allowRevoked: Bool = false) async throws -> (Device, VerifiedSignature, SignatureMessage) {
-        let message = Self.signatureMessage(request)
-        let device: Device
+    func authenticate(_ request: Request, body: Data, allowRevoked: Bool = false) async throws -> (AuthenticatedDevice, VerifiedSignature, SignatureMessage) {
+        var message = Self.signatureMessage(request)
+        let device: AuthenticatedDevice
         let verified: VerifiedSignature
         do {
             let parsed = try HTTPMessageSignatures.parse(message, label: DeviceAPI.signatureLabel)
-            guard let keyID = parsed.1.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
-            guard let stored = try await store.device(keyId: keyID) else {
+            // The reply covers this member ("signature";key="kontor";req): keep it rather than parse again.
+            message.rememberMember(field: "signature", key: parsed.label, serialized: parsed.serializedMember)
+            guard let keyID = parsed.parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
+            let found: (AuthenticatedDevice, Curve25519.Signing.PublicKey)?
+            do {
+                found = try await devices.device(keyId: keyID, store: store, now: clock.seconds())
+            } catch DeviceCacheError.unusableKey(let id) {
+                throw APIError(.unauthorized, .unknownKey, "stored key of device \(id) is unusable")
+            }
+            guard let (stored, key) = found else {
                 throw APIError(.unauthorized, .unknownKey, "keyid \(keyID) is not enrolled here")
             }
             device = stored
-            guard let key = DeviceKeys.publicKey(base64: device.publicKey) else {
-                throw APIError(.unauthorized, .unknownKey, "stored key of device \(device.id) is unusable")
-            }
             verified = try HTTPMessageSignatures.verify(parsed: parsed, of: message, required: DeviceAPI.requiredRequestComponents) { _ in key }
         } catch let error as HTTPSignatureError {
             throw Self.map(error)
         }
-        try await checkFreshness(verified, keyId: device.keyId)
+        try checkFreshness(verified, keyId: device.keyId)
         do {
             try ContentDigest.verify(message.fields["content-digest"], body: body)
         } catch let error as HTTPSignatureError {
@@ -89,7 +80,7 @@ public struct DeviceAuthenticator: Sendable {
     }
 
     /// Checks `created` against the clock and records the nonce.
-    func checkFreshness(_ verified: VerifiedSignature, keyId: String) async throws {
+    func checkFreshness(_ verified: VerifiedSignature, keyId: String) throws {
         let now = clock.now()
         guard let created = verified.parameters.created else {
             throw APIError(.unauthorized, .signatureMalformed, "signature: the created parameter is required")
@@ -105,8 +96,11 @@ public struct DeviceAuthenticator: Sendable {
         guard let nonce = verified.parameters.nonce, (8...128).contains(nonce.utf8.count) else {
             throw APIError(.unauthorized, .signatureMalformed, "signature: a nonce of 8 to 128 characters is required")
         }
-        let expiry = Date(timeIntervalSince1970: TimeInterval(created) + window + 1)
-        guard await nonces.insert(keyId: keyId, nonce: nonce, expiry: expiry, now: now) else {
+        let expiry = created + DeviceAPI.signatureWindow + 1
+        let seconds = Int(now.timeIntervalSince1970)
+        let fresh = devices.admitNonce(keyId: keyId, nonce: nonce, expiry: expiry, now: seconds)
+            ?? nonces.insert(key: keyId, nonce: nonce, expiry: expiry, now: seconds)
+        guard fresh else {
             throw APIError(.unauthorized, .nonceReplayed, "signature: nonce already used; this request was replayed")
         }
     }
@@ -135,9 +129,22 @@ struct ResponseSigner: Sendable {
     let key: ServerSigningKey
     let clock: WallClock
 
+    /// Encoded "unchanged" check-in replies without commands, by policy hash and interval: most check-ins
+    /// get one of a few identical bodies, so they are encoded and digested once.
+    let unchangedReplies = UnchangedReplies()
+
     func signedJSON<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, answering request: SignatureMessage) throws -> Response {
         let body = try KontorJSON.encode(value)
-        let digest = ContentDigest.header(for: body)
+        return try signed(body: body, digest: ContentDigest.header(for: body), status: status, answering: request)
+    }
+
+    /// The reply to a check-in that changes nothing and carries no commands.
+    func signedUnchanged(hash: String, interval: Int, answering request: SignatureMessage) throws -> Response {
+        let (body, digest) = try unchangedReplies.body(hash: hash, interval: interval)
+        return try signed(body: body, digest: digest, status: .ok, answering: request)
+    }
+
+    func signed(body: Data, digest: String, status: HTTPResponse.Status, answering request: SignatureMessage) throws -> Response {
         var message = SignatureMessage(status: Int(status.code), headers: [("Content-Digest", digest)], request: request)
         let parameters = SignatureParameters(
             components: DeviceAPI.responseComponents, created: Int(clock.now().timeIntervalSince1970), keyID: key.keyID)
@@ -153,5 +160,23 @@ struct ResponseSigner: Sendable {
     /// The error body of `refusal`, signed like any reply.
     func signedError(_ refusal: DeviceRefusal) throws -> Response {
         try signedJSON(APIErrorBody(code: refusal.error.code.rawValue, message: refusal.error.message), status: refusal.error.status, answering: refusal.request)
+    }
+}
+
+/// The encoded body and digest of "unchanged" check-in replies, per policy hash and interval.
+final class UnchangedReplies: Sendable {
+    private let cache = Mutex<[String: (Data, String)]>([:])
+
+    func body(hash: String, interval: Int) throws -> (Data, String) {
+        let key = "\(interval) \(hash)"
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let body = try KontorJSON.encode(CheckinResponse(result: "unchanged", nextCheckin: interval, policyHash: hash, policy: nil, commands: []))
+        let entry = (body, ContentDigest.header(for: body))
+        cache.withLock {
+            // Only a handful of policies are live at once; a flood of old ones is simply forgotten.
+            if $0.count >= 4_096 { $0.removeAll(keepingCapacity: true) }
+            $0[key] = entry
+        }
+        return entry
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import KontorCore
 import KontorProfiles
 import KontorStore
+import Synchronization
 
 /// The latest revision of every profile and every assignment, cached in memory and reloaded after any
 /// change, so a check-in computes its device's policy without reading them from the store.
@@ -20,18 +21,14 @@ actor PolicyCatalog {
 
     private var cached: Snapshot?
     private var generation = 0
-    /// Each device's policy hash and check-in interval under the snapshot of `generation`: an unchanged
-    /// check-in needs only these, so it neither reads the person nor merges and hashes the policy.
-    private var hashes: [String: (generation: Int, hash: String, interval: Int)] = [:]
+    /// The generation, readable without waiting for the actor: a check-in compares it with the one its
+    /// device's cached policy hash was computed under (``DeviceCache``).
+    nonisolated let currentGeneration = Generation()
 
-    func cachedHash(deviceId: String) -> (hash: String, interval: Int)? {
-        guard let entry = hashes[deviceId], entry.generation == generation, cached != nil else { return nil }
-        return (entry.hash, entry.interval)
-    }
-
-    func remember(deviceId: String, generation: Int, hash: String, interval: Int) {
-        guard generation == self.generation else { return }
-        hashes[deviceId] = (generation, hash, interval)
+    final class Generation: Sendable {
+        private let value = Atomic<Int>(0)
+        var current: Int { value.load(ordering: .acquiring) }
+        func set(_ new: Int) { value.store(new, ordering: .releasing) }
     }
 
     func snapshot(_ store: any KontorStore, defaultInterval: Int) async throws -> Snapshot {
@@ -55,7 +52,7 @@ actor PolicyCatalog {
     func invalidate() {
         cached = nil
         generation += 1
-        hashes = [:]
+        currentGeneration.set(generation)
     }
 }
 
@@ -64,6 +61,8 @@ public struct PolicyService: Sendable {
     let store: any KontorStore
     let config: ServerConfig
     let clock: WallClock
+    /// Where each device's policy hash is cached between check-ins.
+    let devices: DeviceCache
     let catalog = PolicyCatalog()
 
     /// How a device's policy would change.
@@ -91,31 +90,46 @@ public struct PolicyService: Sendable {
     }
 
     func effectivePolicy(for device: Device, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
+        try await effectivePolicy(deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: defaultInterval)
+    }
+
+    func effectivePolicy(deviceId: String, personId: String?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
+        var person: Person?
+        if let personId { person = try await store.person(id: personId) }
+        return Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: defaultInterval)
+    }
+
+    /// The merge itself, with the person already read.
+    static func effectivePolicy(deviceId: String, person: Person?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) -> EffectivePolicy {
         var layers: [AssignedProfile] = []
         func add(_ scope: String, _ target: String?, _ name: String?) {
             guard let name, let revision = snapshot.latest[name] else { return }
             layers.append(AssignedProfile(source: PolicySource(scope: scope, target: target, profile: name, revision: revision.revision), profile: revision.profile))
         }
         add("default", nil, snapshot.defaultProfile)
-        if let group = device.group { add("group", group, snapshot.groups[group]) }
-        add("device", device.id, snapshot.devices[device.id])
-        var subject: PolicySubject?
-        if let personId = device.personId, let person = try await store.person(id: personId) {
-            subject = PolicySubject(email: person.email, groups: person.groups + (device.group.map { [$0] } ?? []))
-        }
+        if let group { add("group", group, snapshot.groups[group]) }
+        add("device", deviceId, snapshot.devices[deviceId])
+        let subject = person.map { PolicySubject(email: $0.email, groups: $0.groups + (group.map { [$0] } ?? [])) }
         return PolicyMerge.effectivePolicy(
-            layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(device.id.prefix(8)), defaultCheckinInterval: defaultInterval)
+            layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(deviceId.prefix(8)), defaultCheckinInterval: defaultInterval)
     }
 
     /// The hash and check-in interval of the device's effective policy, from the cache when the catalog
     /// has not changed since it was computed; otherwise computed (and the policy returned too).
-    func policyHash(for device: Device) async throws -> (hash: String, interval: Int, policy: EffectivePolicy?) {
-        if let cached = await catalog.cachedHash(deviceId: device.id) { return (cached.hash, cached.interval, nil) }
+    func policyHash(for device: AuthenticatedDevice) async throws -> (hash: String, interval: Int, policy: EffectivePolicy?) {
+        if let cached = devices.policy(keyId: device.keyId, generation: catalog.currentGeneration.current) { return (cached.hash, cached.interval, nil) }
         let snapshot = try await snapshot()
-        let policy = try await effectivePolicy(for: device, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+        let policy = try await effectivePolicy(
+            deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
         let hash = policy.canonicalHash
-        await catalog.remember(deviceId: device.id, generation: snapshot.generation, hash: hash, interval: policy.checkinInterval)
+        devices.rememberPolicy(keyId: device.keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
         return (hash, policy.checkinInterval, policy)
+    }
+
+    /// The effective policy of an authenticated device (a check-in whose device runs another policy).
+    func effectivePolicy(for device: AuthenticatedDevice) async throws -> EffectivePolicy {
+        let snapshot = try await snapshot()
+        return try await effectivePolicy(deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
     }
 
     func checkinInterval() async throws -> Int { try await snapshot().checkinInterval }
@@ -191,10 +205,20 @@ public struct PolicyService: Sendable {
     /// Active devices whose effective policy differs between two catalogs, with the fields that differ.
     func changes(from old: PolicyCatalog.Snapshot, to new: PolicyCatalog.Snapshot) async throws -> [DeviceChange] {
         let interval = old.checkinInterval
+        // One read of the directory instead of one per device: a large fleet is compared in one pass.
+        let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
+        func layers(_ snapshot: PolicyCatalog.Snapshot, _ device: Device) -> [Int?] {
+            [snapshot.defaultProfile, device.group.flatMap { snapshot.groups[$0] }, snapshot.devices[device.id]].map { $0.flatMap { snapshot.latest[$0]?.revision } }
+        }
         var out: [DeviceChange] = []
         for device in try await store.devices(personId: nil) where device.status == .active {
-            let before = try await effectivePolicy(for: device, snapshot: old, defaultInterval: interval)
-            let after = try await effectivePolicy(for: device, snapshot: new, defaultInterval: interval)
+            // The same profile revisions in the same places give the same policy.
+            if layers(old, device) == layers(new, device), old.defaultProfile == new.defaultProfile,
+                device.group.flatMap({ old.groups[$0] }) == device.group.flatMap({ new.groups[$0] }), old.devices[device.id] == new.devices[device.id]
+            { continue }
+            let person = device.personId.flatMap { persons[$0] }
+            let before = Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: old, defaultInterval: interval)
+            let after = Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: new, defaultInterval: interval)
             let fields = Self.differingFields(before, after)
             if !fields.isEmpty { out.append(DeviceChange(deviceId: device.id, hostname: device.facts.hostname, fields: fields)) }
         }

@@ -218,8 +218,7 @@ struct AdminController {
             let reason = input.reason.trimmingCharacters(in: .whitespacesAndNewlines)
             guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
             let id = try context.parameters.require("id")
-            guard try await services.store.revokeDevice(id: id, at: services.clock.now()) else { throw APIError.notFound("no device \(id)") }
-            try await services.commands.closeAll(deviceId: id)
+            guard try await services.revokeDevice(id: id) else { throw APIError.notFound("no device \(id)") }
             let revoked = try await services.directory.device(id)
             try await services.audit.record(
                 AuditService.actor(context.principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": String(revoked.wipeConfirmedAt != nil)])
@@ -352,13 +351,15 @@ struct DeviceController {
                     guard keyID == DeviceKeys.keyID(for: publicKey) else { throw HTTPSignatureError.unknownKey(keyID) }
                     return publicKey
                 }
-                try await services.deviceAuth.checkFreshness(verified, keyId: DeviceKeys.keyID(for: publicKey))
+                try services.deviceAuth.checkFreshness(verified, keyId: DeviceKeys.keyID(for: publicKey))
                 try ContentDigest.verify(message.fields["content-digest"], body: body)
             } catch let error as HTTPSignatureError {
                 throw DeviceAuthenticator.map(error)
             }
             do {
                 let response = try await services.enrollment.enroll(input, publicKey: publicKey)
+                // Re-enrollment replaced the device this machine had before.
+                if let predecessor = response.predecessorId { services.devices.invalidate(deviceId: predecessor, now: services.clock.seconds()) }
                 services.metrics.enrollments(.ok)
                 try await services.audit.record(
                     "device:\(response.deviceId)", "device.enrolled", target: response.deviceId,
@@ -373,7 +374,7 @@ struct DeviceController {
 
         api.on(.post, p, "checkin", table: table) { request, context in
             let body = try await request.collectBody(limit: deviceLimit)
-            let (device, _, message): (Device, VerifiedSignature, SignatureMessage)
+            let (device, _, message): (AuthenticatedDevice, VerifiedSignature, SignatureMessage)
             do {
                 (device, _, message) = try await services.deviceAuth.authenticate(request, body: body)
             } catch let refusal as DeviceRefusal {
@@ -404,13 +405,13 @@ struct DeviceController {
                 try await services.commands.acknowledge(deviceId: device.id, acks, logger: context.logger)
             }
             let commands = try await services.commands.deliver(to: device.id)
-            await services.recorder.record(
-                CheckinRecord(
-                    deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
-                    compliance: input.compliance),
-                current: device)
+            let record = CheckinRecord(
+                deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
+                compliance: input.compliance)
+            await services.recorder.record(record, changed: services.devices.noteCheckin(keyId: device.keyId, record))
             let unchanged = input.appliedPolicyHash == hash
             services.metrics.checkins(unchanged ? .unchanged : .policy)
+            if unchanged, commands.isEmpty { return try services.signer.signedUnchanged(hash: hash, interval: current.interval, answering: message) }
             var reply = CheckinResponse(result: "unchanged", nextCheckin: current.interval, policyHash: hash, policy: nil, commands: commands)
             if !unchanged {
                 var full = current.policy
@@ -425,9 +426,12 @@ struct DeviceController {
         // A signed wipe receipt; a revoked device may still send one.
         api.on(.post, p, "receipts", table: table) { request, context in
             let body = try await request.collectBody(limit: deviceLimit)
-            let (device, _, message) = try await services.deviceAuth.authenticate(request, body: body, allowRevoked: true)
+            let (authenticated, _, message) = try await services.deviceAuth.authenticate(request, body: body, allowRevoked: true)
             let signed = try request.decodeJSON(SignedReceipt.self, from: body)
+            guard let device = try await services.store.device(id: authenticated.id) else { throw APIError.notFound("no device \(authenticated.id)") }
             let confirmation = try await services.receipts.record(signed, from: device)
+            // The receipt may have revoked the device.
+            services.devices.invalidate(deviceId: device.id, now: services.clock.seconds())
             if !confirmation.duplicate {
                 context.logger.notice("wipe receipt recorded", metadata: ["device.id": "\(device.id)", "receipt.id": "\(confirmation.receiptId)"])
             }

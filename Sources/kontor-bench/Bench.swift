@@ -13,7 +13,7 @@ import Synchronization
 @main
 struct KontorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self])
+        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, Watch.self])
 }
 
 struct Common: ParsableArguments {
@@ -21,6 +21,14 @@ struct Common: ParsableArguments {
     @Option(help: "The fleet file (device IDs and keys), created by enroll.") var fleet = "bench-fleet.txt"
     @Option(help: "Requests in flight at once.") var concurrency = 32
     @Option(help: "The server's PID, to report its CPU time and RSS from /proc.") var serverPid: Int32?
+
+    /// The fleet file's devices (only the first `first` when given).
+    func loadFleet(first: Int?, allowEmpty: Bool = false) throws -> [SimulatedDevice] {
+        var fleet = try FleetFile(path: self.fleet).load()
+        if let first { fleet = Array(fleet.prefix(first)) }
+        guard allowEmpty || !fleet.isEmpty else { throw BenchError("\(self.fleet) holds no devices; run kontor-bench enroll first") }
+        return fleet
+    }
 
     func client() -> HTTPClient {
         var configuration = HTTPClient.Configuration()
@@ -30,14 +38,57 @@ struct Common: ParsableArguments {
 }
 
 /// One signed POST with the device's key; returns the status and body.
-func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey) async throws -> (Int, ByteBuffer) {
-    let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: path, body: body, key: key, now: Date())
+func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, device: SimulatedDevice) async throws -> (Int, ByteBuffer) {
+    try await signedPost(http, server: server, path: path, body: body, key: device.key, keyID: device.keyID)
+}
+
+func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil) async throws -> (Int, ByteBuffer) {
+    let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: path, body: body, key: key, keyID: keyID, now: Date())
     var request = HTTPClientRequest(url: server.url(path))
     request.method = .POST
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     request.body = .bytes(ByteBuffer(bytes: body))
     let response = try await http.execute(request, timeout: .seconds(30))
     return (Int(response.status.code), try await response.body.collect(upTo: 4 << 20))
+}
+
+/// Enrolls `count` new simulated devices with the real protocol (hostnames `prefix-N`), `concurrency` at a time.
+func enrollDevices(
+    http: HTTPClient, admin: AdminClient, server: ServerURL, count: Int, firstNumber: Int, prefix: String, concurrency: Int, serverPID: Int32?
+) async throws -> ([SimulatedDevice], LoadResult) {
+    struct Created: Decodable { var token: String }
+    struct TokenRequest: Encodable { var uses: Int; var expiresIn: Int }
+    var tokens: [String] = []
+    for _ in 0..<((count + 9_999) / 10_000) {
+        tokens.append(try await admin.call(.POST, "/enroll-tokens", body: TokenRequest(uses: 10_000, expiresIn: 86_400), as: Created.self).token)
+    }
+    let tokenList = tokens
+    let enrolled = Mutex<[SimulatedDevice]>([])
+    let result = await runLoad(name: "enroll", concurrency: concurrency, duration: 86_400, limit: count, serverPID: serverPID) { k in
+        let key = Curve25519.Signing.PrivateKey()
+        let facts = DeviceFacts(
+            hostname: "\(prefix)-\(firstNumber + k)", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0",
+            machineIdHash: Bytes.sha256Hex(Data(UUID().uuidString.utf8)), agentVersion: "bench")
+        let body = try KontorJSON.encode(EnrollRequest(token: tokenList[k / 10_000], publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: nil))
+        let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.enrollPath, body: body, key: key)
+        guard status == 201 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
+        let id = try KontorJSON.decode(EnrollResponse.self, from: Data(reply.readableBytesView)).deviceId
+        enrolled.withLock { $0.append(SimulatedDevice(id: id, key: key)) }
+    }
+    return (enrolled.withLock { $0 }, result)
+}
+
+/// Runs `body` with an HTTP client and shuts the client down afterwards, also on errors.
+func withClient<T>(_ common: Common, _ body: (HTTPClient) async throws -> T) async throws -> T {
+    let http = common.client()
+    do {
+        let out = try await body(http)
+        try await http.shutdown()
+        return out
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
 }
 
 struct Enroll: AsyncParsableCommand {
@@ -51,41 +102,14 @@ struct Enroll: AsyncParsableCommand {
         let existing = try file.load()
         let missing = devices - existing.count
         guard missing > 0 else { return print("\(common.fleet) already holds \(existing.count) devices") }
-        let http = common.client()
-        do {
-            try await enroll(http: http, existing: existing, missing: missing, file: file)
-        } catch {
-            try? await http.shutdown()
-            throw error
+        try await withClient(common) { http in
+            let admin = try AdminClient(server: common.server, token: adminToken, http: http)
+            let (enrolled, result) = try await enrollDevices(
+                http: http, admin: admin, server: try ServerURL(common.server), count: missing, firstNumber: existing.count, prefix: "sim",
+                concurrency: common.concurrency, serverPID: common.serverPid)
+            try file.append(enrolled)
+            print(result.text())
         }
-        try await http.shutdown()
-    }
-
-    func enroll(http: HTTPClient, existing: [SimulatedDevice], missing: Int, file: FleetFile) async throws {
-        let admin = try AdminClient(server: common.server, token: adminToken, http: http)
-        struct Created: Decodable { var token: String }
-        struct TokenRequest: Encodable { var uses: Int; var expiresIn: Int }
-        var tokens: [String] = []
-        for _ in 0..<((missing + 9_999) / 10_000) {
-            tokens.append(try await admin.call(.POST, "/enroll-tokens", body: TokenRequest(uses: 10_000, expiresIn: 86_400), as: Created.self).token)
-        }
-        let server = try ServerURL(common.server)
-        let existingCount = existing.count
-        let tokenList = tokens
-        let enrolled = Mutex<[SimulatedDevice]>([])
-        let result = await runLoad(name: "enroll", concurrency: common.concurrency, duration: 86_400, rate: nil, limit: missing, serverPID: common.serverPid) { k in
-            let key = Curve25519.Signing.PrivateKey()
-            let facts = DeviceFacts(
-                hostname: "sim-\(existingCount + k)", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0", machineIdHash: Bytes.sha256Hex(Data(UUID().uuidString.utf8)),
-                agentVersion: "bench")
-            let body = try KontorJSON.encode(EnrollRequest(token: tokenList[k / 10_000], publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: nil))
-            let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.enrollPath, body: body, key: key)
-            guard status == 201 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
-            let id = try KontorJSON.decode(EnrollResponse.self, from: Data(reply.readableBytesView)).deviceId
-            enrolled.withLock { $0.append(SimulatedDevice(id: id, key: key)) }
-        }
-        try file.append(enrolled.withLock { $0 })
-        print(result.text())
     }
 }
 
@@ -96,28 +120,20 @@ struct Checkin: AsyncParsableCommand {
     @Option(help: "Seconds to run each phase.") var duration = 20.0
     @Option(help: "Only the first N devices of the fleet.") var devices: Int?
     @Option(help: "Steady polling: every device checks in once per this many seconds (rate = devices / interval).") var interval: Double?
+    @Option(help: "Steady polling: each interval varies by up to this fraction, as with the agent.") var jitter = 0.2
     @Flag(help: "Also measure GET /healthz with the same client and concurrency, and print the ratio.") var healthz = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        var fleet = try FleetFile(path: common.fleet).load()
-        if let devices { fleet = Array(fleet.prefix(devices)) }
-        guard !fleet.isEmpty else { throw BenchError("\(common.fleet) holds no devices; run kontor-bench enroll first") }
-        let http = common.client()
-        do {
-            try await measure(http: http, fleet: fleet)
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
-        try await http.shutdown()
+        let fleet = try common.loadFleet(first: devices)
+        try await withClient(common) { http in try await measure(http: http, fleet: fleet) }
     }
 
     func measure(http: HTTPClient, fleet: [SimulatedDevice]) async throws {
         let server = try ServerURL(common.server)
         // The policy hash the devices enforce, from one check-in: from then on every check-in is "unchanged".
         let first = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil))
-        let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: first, key: fleet[0].key)
+        let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: first, device: fleet[0])
         guard status == 200 else { throw BenchError("first check-in: HTTP \(status): \(String(buffer: reply).prefix(200))") }
         let hash = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView)).policyHash
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil))
@@ -126,18 +142,19 @@ struct Checkin: AsyncParsableCommand {
         if healthz {
             let url = server.url("/healthz")
             results.append(
-                await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, rate: nil, serverPID: common.serverPid) { _ in
+                await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, serverPID: common.serverPid) { _ in
                     let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
                     _ = try await response.body.collect(upTo: 1 << 16)
                     guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
                 })
         }
-        let rate = interval.map { Double(devices.count) / $0 }
-        let name = rate.map { String(format: "steady polling (%d devices every %.0f s = %.0f/s)", devices.count, interval!, $0) } ?? "unchanged check-ins, max"
+        let schedule = interval.map { PollSchedule(devices: devices.count, interval: $0, jitter: jitter, duration: duration) }
+        let name = interval.map { String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", devices.count, $0, jitter * 100, Double(devices.count) / $0) }
+            ?? "unchanged check-ins, max"
         results.append(
-            await runLoad(name: name, concurrency: common.concurrency, duration: duration, rate: rate, serverPID: common.serverPid) { k in
-                let device = devices[k % devices.count]
-                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, key: device.key)
+            await runLoad(name: name, concurrency: common.concurrency, duration: duration, schedule: schedule, serverPID: common.serverPid) { k in
+                let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
+                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device)
                 guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
             })
         if json {

@@ -10,6 +10,14 @@ import Glibc
 struct SimulatedDevice: Sendable {
     var id: String
     var key: Curve25519.Signing.PrivateKey
+    /// Derived once: deriving it per request would cost the load generator a scalar multiplication.
+    var keyID: String
+
+    init(id: String, key: Curve25519.Signing.PrivateKey) {
+        self.id = id
+        self.key = key
+        self.keyID = DeviceKeys.keyID(for: key.publicKey)
+    }
 }
 
 /// The enrolled fleet, kept in one file so reruns skip enrollment: one line per device,

@@ -2,7 +2,7 @@ import Foundation
 import Histogram
 import Synchronization
 
-/// What one load phase measured. Latencies in microseconds; with a target rate they are measured from
+/// What one load phase measured. Latencies in microseconds; with a schedule they are measured from
 /// when each request was due, not when it was sent, so a stalled server cannot hide its queue
 /// (no coordinated omission).
 struct LoadResult: Codable {
@@ -29,15 +29,44 @@ struct LoadResult: Codable {
     }
 }
 
+/// When each request of a polling fleet is due: every device polls every `interval` seconds from a
+/// random phase, each interval stretched or shortened by up to `jitter` (a fraction, as the agent does
+/// with ±20 %), sorted by due time. Requests due after `duration` are left out.
+struct PollSchedule: Sendable {
+    /// Seconds from the start, ascending.
+    var due: [Double] = []
+    /// The device (index into the fleet) of each request.
+    var device: [Int32] = []
+
+    init(devices: Int, interval: Double, jitter: Double, duration: Double) {
+        var generator = SystemRandomNumberGenerator()
+        var requests: [(Double, Int32)] = []
+        requests.reserveCapacity(Int(Double(devices) * duration / interval * 1.05) + devices)
+        for d in 0..<devices {
+            var at = Double.random(in: 0..<interval, using: &generator)
+            while at < duration {
+                requests.append((at, Int32(d)))
+                at += interval * (1 + (jitter > 0 ? Double.random(in: -jitter...jitter, using: &generator) : 0))
+            }
+        }
+        requests.sort { $0.0 < $1.0 }
+        due = requests.map(\.0)
+        device = requests.map(\.1)
+    }
+}
+
 /// Runs `operation(k)` for k = 0, 1, 2, … (up to `limit`) on `concurrency` workers for `duration`
-/// seconds, as fast as possible or at `rate` per second in total.
+/// seconds: as fast as possible, or each at `schedule.due[k]` seconds after the start. `stop` ends the
+/// run early once it answers true (checked before each request).
 func runLoad(
-    name: String, concurrency: Int, duration: Double, rate: Double?, limit: Int? = nil, serverPID: Int32?, operation: @escaping @Sendable (Int) async throws -> Void
+    name: String, concurrency: Int, duration: Double, schedule: PollSchedule? = nil, limit: Int? = nil, serverPID: Int32?,
+    stop: (@Sendable () -> Bool)? = nil, operation: @escaping @Sendable (Int) async throws -> Void
 ) async -> LoadResult {
     let next = Counter()
     let start = ContinuousClock.now
     let deadline = start + .milliseconds(Int64(duration * 1000))
     let before = serverPID.flatMap(ProcessSample.read)
+    let limit = limit ?? schedule?.due.count
     let results = await withTaskGroup(of: (Histogram<UInt64>, [String: Int]).self) { group in
         for _ in 0..<concurrency {
             group.addTask {
@@ -46,9 +75,10 @@ func runLoad(
                 while true {
                     let k = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                     if let limit, k >= limit { break }
+                    if let stop, stop() { break }
                     var due = ContinuousClock.now
-                    if let rate {
-                        due = start + .microseconds(Int64(Double(k) / rate * 1_000_000))
+                    if let schedule {
+                        due = start + .microseconds(Int64(schedule.due[k] * 1_000_000))
                         if due >= deadline { break }
                         if due > ContinuousClock.now { try? await Task.sleep(until: due, clock: .continuous) }
                     } else if due >= deadline {

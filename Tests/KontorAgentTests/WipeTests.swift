@@ -154,7 +154,7 @@ struct WipeTests {
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
             let personal = try world.seedFiles()
-            #expect(try await world.services.store.revokeDevice(id: identity.deviceId, at: Date()))
+            #expect(try await world.services.revokeDevice(id: identity.deviceId))
             guard case .unenrolled = try await agent.cycle() else { Issue.record("a revoked device did not wipe"); return }
             world.expectContainerGone()
             world.expectPersonalIntact(personal)
@@ -173,7 +173,7 @@ struct WipeTests {
             let agent = world.agent(transport)
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
-            #expect(try await world.services.store.revokeDevice(id: identity.deviceId, at: Date()))
+            #expect(try await world.services.revokeDevice(id: identity.deviceId))
             transport.fault = .unsigned
             guard case .failure = try await agent.cycle() else { Issue.record("accepted an unsigned revocation"); return }
             #expect(AccountManager(paths: world.paths).lookup("work-ada") != nil)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RawStructuredFieldValues
 import Testing
 
 @testable import KontorCore
@@ -157,6 +158,61 @@ struct HTTPMessageSignatureTests {
         // The same reply replayed as the answer to another request no longer verifies.
         response.relatedRequest = try signedRequest(nonce: "two")
         #expect(throws: HTTPSignatureError.invalidSignature) { try HTTPMessageSignatures.verify(response) { _ in serverKey.publicKey } }
+    }
+}
+
+@Suite("RFC 8941 serialisation of signature parameters")
+struct SignatureParameterSerializationTests {
+    static let cases: [SignatureParameters] = {
+        var withEscapes = SignatureParameters(
+            components: [SignatureComponent("@method"), SignatureComponent("signature", key: #"k"e\y"#, fromRequest: true), SignatureComponent("content-digest")],
+            created: 1_700_000_000, keyID: #"key "quoted" \ back"#, nonce: "n-o_n.c~e", algorithm: "ed25519", expires: -5, tag: "")
+        withEscapes.order = ["tag", "nonce", "expires", "created", "alg", "keyid"]
+        var bare = SignatureParameters(components: [], created: nil, keyID: nil, algorithm: nil)
+        bare.order = []
+        return [
+            RFC9421Fixture.b26Parameters, withEscapes, bare,
+            SignatureParameters(components: DeviceAPI.responseComponents, created: 999_999_999_999_999, keyID: "server"),
+        ]
+    }()
+
+    @Test("the hand-written serialisation matches swift-http-structured-headers", arguments: cases)
+    func matchesLibrary(parameters: SignatureParameters) throws {
+        #expect(try HTTPMessageSignatures.serializeParameters(parameters) == HTTPMessageSignatures.serializeParametersWithLibrary(parameters))
+        for component in parameters.components {
+            var serializer = StructuredFieldValueSerializer()
+            #expect(try component.serialized() == String(decoding: try serializer.writeItemFieldValue(component.item), as: UTF8.self))
+        }
+    }
+
+    @Test("what the library refuses to serialise is refused here too", arguments: [
+        SignatureParameters(components: [SignatureComponent("caf\u{e9}")], created: 1, keyID: "k"),
+        SignatureParameters(components: [SignatureComponent("@method")], created: 1, keyID: "tab\there"),
+        SignatureParameters(components: [SignatureComponent("@method")], created: 1_000_000_000_000_000, keyID: "k"),
+    ])
+    func refusesLikeLibrary(parameters: SignatureParameters) {
+        #expect(throws: (any Error).self) { try HTTPMessageSignatures.serializeParametersWithLibrary(parameters) }
+        #expect(throws: HTTPSignatureError.self) { try HTTPMessageSignatures.serializeParameters(parameters) }
+    }
+
+    @Test("a reply bound to a request verifies the same whether the request's signature member was remembered or parsed again")
+    func rememberedMember() throws {
+        let deviceKey = Curve25519.Signing.PrivateKey()
+        let serverKey = Curve25519.Signing.PrivateKey()
+        var request = SignatureMessage(method: "POST", authority: "k.example", path: "/api/v1/checkin", query: nil, headers: [("Content-Digest", "sha-256=:AAAA:")])
+        let (input, signature) = try HTTPMessageSignatures.sign(
+            request, parameters: SignatureParameters(components: [SignatureComponent("@method")], created: 1, keyID: "d", nonce: "abcdefgh"), key: deviceKey)
+        request.setField("Signature-Input", input)
+        request.setField("Signature", signature)
+        var remembered = request
+        let parsed = try HTTPMessageSignatures.parse(remembered, label: "kontor")
+        remembered.rememberMember(field: "signature", key: parsed.label, serialized: parsed.serializedMember)
+
+        var reply = SignatureMessage(status: 200, headers: [("Content-Digest", "sha-256=:BBBB:")], request: remembered)
+        let (i, s) = try HTTPMessageSignatures.sign(reply, parameters: SignatureParameters(components: DeviceAPI.responseComponents, created: 2, keyID: "s"), key: serverKey)
+        // The device checks the reply against its own request, which it never parsed.
+        reply = SignatureMessage(status: 200, headers: [("Content-Digest", "sha-256=:BBBB:"), ("Signature-Input", i), ("Signature", s)], request: request)
+        _ = try HTTPMessageSignatures.verify(reply) { _ in serverKey.publicKey }
     }
 }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KontorCore
 import KontorSQLite
@@ -6,7 +7,7 @@ import Testing
 
 @testable import KontorServer
 
-@Suite("Coalesced last-seen writes")
+@Suite("Coalesced last-seen writes and the device cache")
 struct CheckinRecorderTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -14,55 +15,139 @@ struct CheckinRecorderTests {
         let store = try SQLiteStore.inMemory()
         let secret = IssuedSecret.generate(.enrollmentToken)
         try await store.insertEnrollmentToken(StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
-        let device = try await store.enroll(NewDevice(id: "d1", keyId: "k1", publicKey: "p1", facts: sampleFacts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
+        let key = Curve25519.Signing.PrivateKey().publicKey
+        let device = try await store.enroll(
+            NewDevice(id: "d1", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: sampleFacts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
         return (store, device)
+    }
+
+    /// One check-in as the route does it: the cache says whether it changed anything, the recorder keeps it.
+    func checkin(_ cache: DeviceCache, _ recorder: CheckinRecorder, _ device: Device, at: Date, hash: String?, facts: DeviceFacts? = nil) async {
+        let record = CheckinRecord(deviceId: device.id, at: at, appliedPolicyHash: hash, status: nil, facts: facts)
+        await recorder.record(record, changed: cache.noteCheckin(keyId: device.keyId, record))
     }
 
     @Test("unchanged check-ins are written at most once per interval, and reads see them at once")
     func coalesces() async throws {
         let (store, device) = try await enrolled()
+        let cache = DeviceCache()
         let recorder = CheckinRecorder(store: store, writeInterval: 300)
-        let report = CheckinRecord(deviceId: device.id, at: t0, appliedPolicyHash: "sha256:a", status: nil, facts: nil)
-        await recorder.record(report, current: device)
+        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        await checkin(cache, recorder, device, at: t0, hash: "sha256:a")
         #expect(try await recorder.flush(now: t0) == 1)
 
-        var current = try #require(try await store.device(id: device.id))
         for i in 1...10 {
-            await recorder.record(CheckinRecord(deviceId: device.id, at: t0 + Double(i * 10), appliedPolicyHash: "sha256:a", status: nil, facts: nil), current: current)
+            await checkin(cache, recorder, device, at: t0 + Double(i * 10), hash: "sha256:a")
             #expect(try await recorder.flush(now: t0 + Double(i * 10)) == 0)
         }
+        let current = try #require(try await store.device(id: device.id))
         #expect(await recorder.overlay(current).lastSeen == t0 + 100)
-        #expect(try await store.device(id: device.id)?.lastSeen == t0)
+        #expect(current.lastSeen == t0)
 
         #expect(try await recorder.flush(now: t0 + 300) == 1)
-        current = try #require(try await store.device(id: device.id))
-        #expect(current.lastSeen == t0 + 100)
+        #expect(try await store.device(id: device.id)?.lastSeen == t0 + 100)
     }
 
-    @Test("a change of applied policy is written at the next flush")
+    @Test("a change of applied policy or facts is written at the next flush")
     func urgentChange() async throws {
         let (store, device) = try await enrolled()
+        let cache = DeviceCache()
         let recorder = CheckinRecorder(store: store, writeInterval: 300)
-        await recorder.record(CheckinRecord(deviceId: device.id, at: t0, appliedPolicyHash: "sha256:a", status: nil, facts: nil), current: device)
+        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        await checkin(cache, recorder, device, at: t0, hash: "sha256:a")
         try await recorder.flush(now: t0)
-        let current = try #require(try await store.device(id: device.id))
-        await recorder.record(CheckinRecord(deviceId: device.id, at: t0 + 5, appliedPolicyHash: "sha256:b", status: nil, facts: nil), current: current)
+        await checkin(cache, recorder, device, at: t0 + 5, hash: "sha256:b")
         #expect(try await recorder.flush(now: t0 + 5) == 1)
         #expect(try await store.device(id: device.id)?.appliedPolicyHash == "sha256:b")
+
+        // The same facts as enrolled change nothing; new ones are written at once.
+        await checkin(cache, recorder, device, at: t0 + 10, hash: "sha256:b", facts: sampleFacts)
+        #expect(try await recorder.flush(now: t0 + 10) == 0)
+        var moved = sampleFacts
+        moved.kernel = "6.12.0"
+        await checkin(cache, recorder, device, at: t0 + 15, hash: "sha256:b", facts: moved)
+        #expect(try await recorder.flush(now: t0 + 15) == 1)
+        #expect(try await store.device(id: device.id)?.facts.kernel == "6.12.0")
+    }
+
+    @Test("a device read from the store after a restart compares with what is stored, not with nothing")
+    func afterRestart() async throws {
+        let (store, device) = try await enrolled()
+        let first = DeviceCache()
+        let recorder = CheckinRecorder(store: store, writeInterval: 300)
+        _ = try await first.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        let record = CheckinRecord(deviceId: device.id, at: t0, appliedPolicyHash: "sha256:a", status: AgentReport(state: "ok"), facts: sampleFacts)
+        #expect(first.noteCheckin(keyId: device.keyId, record))  // the first check-in ever
+        await recorder.record(record, changed: true)
+        try await recorder.flush(now: t0)
+        // A new process: a new cache over the same store. The same report changes nothing; another one does.
+        let cache = DeviceCache()
+        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        var again = record
+        again.at = t0 + 30
+        #expect(!cache.noteCheckin(keyId: device.keyId, again))
+        again.status = AgentReport(state: "degraded", message: "disk full")
+        #expect(cache.noteCheckin(keyId: device.keyId, again))
     }
 
     @Test("shutdown writes everything pending")
     func flushAll() async throws {
         let (store, device) = try await enrolled()
+        let cache = DeviceCache()
         let recorder = CheckinRecorder(store: store, writeInterval: 300)
-        await recorder.record(CheckinRecord(deviceId: device.id, at: t0, appliedPolicyHash: nil, status: nil, facts: nil), current: device)
+        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        await checkin(cache, recorder, device, at: t0, hash: nil)
         try await recorder.flush(now: t0)
-        let current = try #require(try await store.device(id: device.id))
-        await recorder.record(CheckinRecord(deviceId: device.id, at: t0 + 20, appliedPolicyHash: nil, status: nil, facts: nil), current: current)
+        await checkin(cache, recorder, device, at: t0 + 20, hash: nil)
         #expect(try await recorder.flush(now: t0 + 20) == 0)
         #expect(try await recorder.flush(now: t0 + 20, all: true) == 1)
         #expect(try await store.device(id: device.id)?.lastSeen == t0 + 20)
         #expect(await recorder.pendingCount == 0)
+    }
+
+    @Test("a nonce is refused again until it expires, also across the device being dropped and read again")
+    func nonces() async throws {
+        let (store, device) = try await enrolled()
+        let cache = DeviceCache()
+        let now = Int(t0.timeIntervalSince1970)
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == nil)  // not held yet
+        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == true)
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 10) == false)
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0002", expiry: now + 301, now: now + 10) == true)
+
+        _ = try await store.revokeDevice(id: device.id, at: t0 + 20)
+        cache.invalidate(deviceId: device.id, now: now + 20)
+        let (reread, _) = try #require(try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970)))
+        #expect(reread.status == .revoked)
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 30) == false)
+        // Past its expiry the nonce is forgotten (its signature is stale by then anyway).
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 700, now: now + 301) == true)
+    }
+
+    @Test("a change another process made to the store is seen once the entry is older than its maximum age")
+    func maxAge() async throws {
+        let (store, device) = try await enrolled()
+        let cache = DeviceCache(maxAge: 300)
+        let now = Int(t0.timeIntervalSince1970)
+        _ = try await cache.device(keyId: device.keyId, store: store, now: now)
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == true)
+        _ = try await store.revokeDevice(id: device.id, at: t0 + 10)  // not through this process's services
+        #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 299)?.0.status == .active)
+        #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 300)?.0.status == .revoked)
+        // Refreshing kept the nonces.
+        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 300) == false)
+    }
+
+    @Test("the nonce cache of enrollments refuses a replay and forgets expired nonces")
+    func enrollmentNonces() {
+        let nonces = NonceCache()
+        #expect(nonces.insert(key: "k1", nonce: "abcdefgh", expiry: 1_000, now: 700))
+        #expect(!nonces.insert(key: "k1", nonce: "abcdefgh", expiry: 1_005, now: 705))
+        #expect(nonces.insert(key: "k2", nonce: "abcdefgh", expiry: 1_005, now: 705))
+        #expect(nonces.count == 2)
+        #expect(nonces.insert(key: "k3", nonce: "other-nonce", expiry: 2_000, now: 1_700))
+        #expect(nonces.count == 1)
     }
 }
 
