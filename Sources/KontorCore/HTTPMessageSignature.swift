@@ -172,7 +172,7 @@ public enum HTTPSignatureError: Error, Equatable, CustomStringConvertible {
 }
 
 /// A signature taken apart by ``HTTPMessageSignatures/parse(_:label:)``, not yet verified.
-public struct ParsedSignature: Sendable {
+public struct ParsedSignature: Sendable, Equatable {
     public var label: String
     public var parameters: SignatureParameters
     public var signature: Data
@@ -265,6 +265,22 @@ public enum HTTPMessageSignatures {
         guard let inputField = message.fields["signature-input"], let signatureField = message.fields["signature"] else {
             throw HTTPSignatureError.missing
         }
+        let chosen: String
+        let list: InnerList
+        let signature: Data
+        let member: String
+        if let fast = SignatureFieldsFastPath.parse(input: inputField, signature: signatureField, label: label),
+            let bytes = Data(base64Encoded: fast.signatureBase64)
+        {
+            (chosen, list, signature, member) = (fast.label, fast.list, bytes, ":" + fast.signatureBase64 + ":")
+        } else {
+            (chosen, list, signature, member) = try parseWithLibrary(input: inputField, signature: signatureField, label: label)
+        }
+        return try interpret(label: chosen, list: list, signature: signature, member: member)
+    }
+
+    /// The general case of ``parse(_:label:)``: any RFC 8941 form, through swift-http-structured-headers.
+    static func parseWithLibrary(input inputField: String, signature signatureField: String, label: String?) throws -> (String, InnerList, Data, String) {
         let inputs: OrderedMap<String, ItemOrInnerList>
         let signatures: OrderedMap<String, ItemOrInnerList>
         do {
@@ -291,7 +307,11 @@ public enum HTTPMessageSignatures {
         else { throw HTTPSignatureError.malformed("no signature bytes labelled \(chosen)") }
         // A byte sequence serialises as its undecoded text between colons; with parameters, ask the library.
         let member = signatureItem.parameters.isEmpty ? ":" + b64 + ":" : try SFSerialization.item(signatureItem)
+        return (chosen, list, signature, member)
+    }
 
+    /// The signature's components and parameters from the parsed inner list.
+    static func interpret(label chosen: String, list: InnerList, signature: Data, member: String) throws -> ParsedSignature {
         var components: [SignatureComponent] = []
         for item in list.bareInnerList {
             guard case .string(let name) = item.bareItem else { throw HTTPSignatureError.malformed("component names must be strings") }

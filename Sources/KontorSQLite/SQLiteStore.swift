@@ -417,6 +417,14 @@ extension SQLiteStore: DeviceStore {
         }
     }
 
+    public func activeDevices(after: String?, limit: Int) async throws -> [Device] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db, sql: "\(Self.deviceSelect) WHERE d.status = 'active' AND d.id > ? ORDER BY d.id LIMIT ?", arguments: [after ?? "", max(0, limit)]
+            ).map(Self.device(from:))
+        }
+    }
+
     public func recordCheckins(_ records: [CheckinRecord]) async throws {
         guard !records.isEmpty else { return }
         try await writer.write { db in

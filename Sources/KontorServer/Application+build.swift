@@ -88,7 +88,7 @@ extension Services {
     /// entry is dropped at once) and its open commands are closed. False when there is no such device.
     public func revokeDevice(id: String) async throws -> Bool {
         guard try await store.revokeDevice(id: id, at: clock.now()) else { return false }
-        devices.invalidate(deviceId: id, now: clock.seconds())
+        devices.invalidate(deviceId: id)
         try await commands.closeAll(deviceId: id)
         return true
     }
@@ -156,6 +156,7 @@ public func buildApplication(
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor"),
         services: [
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
+            DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
         ],
         logger: logger)

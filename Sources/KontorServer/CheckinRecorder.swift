@@ -5,19 +5,45 @@ import Logging
 import ServiceLifecycle
 
 /// Coalesces check-in writes: the unchanged check-in path touches memory only, and each device is
-/// written at most once per `writeInterval` — sooner only when something an admin looks at changed
-/// (applied policy, agent state, facts, compliance). Reads overlay what is pending, so listings are
-/// current. Everything due is written in one transaction.
+/// written at most once per `writeInterval` (its first pending check-in waits that long) — sooner only
+/// when something an admin looks at changed (applied policy, agent state, facts, compliance). Reads
+/// overlay what is pending, so listings are current. Everything due is written in one transaction.
 public actor CheckinRecorder {
+    /// What changed since the last write, beyond the time; boxed, since most check-ins change nothing.
+    /// Never mutated: a merge makes a new box, so a flush can tell by identity whether more arrived.
+    private final class Changes: Sendable {
+        let appliedPolicyHash: String?
+        let status: AgentReport?
+        let facts: DeviceFacts?
+        let compliance: ComplianceReport?
+
+        init(_ record: CheckinRecord, over old: Changes? = nil) {
+            appliedPolicyHash = record.appliedPolicyHash ?? old?.appliedPolicyHash
+            status = record.status ?? old?.status
+            facts = record.facts ?? old?.facts
+            compliance = record.compliance ?? old?.compliance
+        }
+    }
+
+    /// A device's check-ins since its last write: a few words a device, so a fleet's worth fits easily.
     private struct Entry {
-        var record: CheckinRecord
+        /// The first check-in not yet written: the entry is due `writeInterval` after it.
+        var since: Date
+        /// The latest check-in.
+        var at: Date
         var urgent: Bool
+        var changes: Changes?
+
+        func record(_ deviceId: String) -> CheckinRecord {
+            CheckinRecord(
+                deviceId: deviceId, at: at, appliedPolicyHash: changes?.appliedPolicyHash, status: changes?.status, facts: changes?.facts,
+                compliance: changes?.compliance)
+        }
     }
 
     private let store: any DeviceStore
     private let writeInterval: TimeInterval
     private var pending: [String: Entry] = [:]
-    private var lastWritten: [String: Date] = [:]
 
     public init(store: any DeviceStore, writeInterval: TimeInterval) {
         self.store = store
@@ -25,52 +51,55 @@ public actor CheckinRecorder {
     }
 
     /// Notes a check-in. `changed`: it changes something an admin looks at (``DeviceCache/noteCheckin(keyId:_:)``
-    /// tells), so it is written at the next flush instead of within `writeInterval`.
+    /// tells), so it is written at the next flush. An unchanged check-in equals what is stored or
+    /// pending in every field, so only its time is kept.
     public func record(_ record: CheckinRecord, changed: Bool) {
-        let previous = pending[record.deviceId]
-        var merged = record
-        if let previous = previous?.record {
-            merged.appliedPolicyHash = record.appliedPolicyHash ?? previous.appliedPolicyHash
-            merged.status = record.status ?? previous.status
-            merged.facts = record.facts ?? previous.facts
-            merged.compliance = record.compliance ?? previous.compliance
+        guard var entry = pending[record.deviceId] else {
+            pending[record.deviceId] = Entry(since: record.at, at: record.at, urgent: changed, changes: changed ? Changes(record) : nil)
+            return
         }
-        pending[record.deviceId] = Entry(record: merged, urgent: (previous?.urgent ?? false) || changed)
+        entry.at = max(entry.at, record.at)
+        if changed {
+            entry.urgent = true
+            entry.changes = Changes(record, over: entry.changes)
+        }
+        pending[record.deviceId] = entry
     }
 
     /// `device` with any not yet written check-in applied.
     public func overlay(_ device: Device) -> Device {
         guard let entry = pending[device.id] else { return device }
         var out = device
-        if (out.lastSeen ?? .distantPast) < entry.record.at { out.lastSeen = entry.record.at }
-        if let hash = entry.record.appliedPolicyHash { out.appliedPolicyHash = hash }
-        if let status = entry.record.status { out.agentStatus = status }
-        if let facts = entry.record.facts { out.facts = facts }
-        if let compliance = entry.record.compliance { out.compliance = compliance }
+        if (out.lastSeen ?? .distantPast) < entry.at { out.lastSeen = entry.at }
+        if let changes = entry.changes {
+            if let hash = changes.appliedPolicyHash { out.appliedPolicyHash = hash }
+            if let status = changes.status { out.agentStatus = status }
+            if let facts = changes.facts { out.facts = facts }
+            if let compliance = changes.compliance { out.compliance = compliance }
+        }
         return out
     }
 
-    /// Number of check-ins held in memory.
+    /// Number of devices with check-ins held in memory.
     public var pendingCount: Int { pending.count }
 
-    /// Writes what is due at `now` (urgent entries, and those whose device was last written at least
-    /// `writeInterval` ago) in one transaction; with `all`, writes everything (shutdown).
+    /// Writes what is due at `now` (urgent entries, and those pending for at least `writeInterval`) in
+    /// one transaction; with `all`, writes everything (shutdown).
     @discardableResult
     public func flush(now: Date, all: Bool = false) async throws -> Int {
-        var due: [CheckinRecord] = []
-        for (id, entry) in pending {
-            let last = lastWritten[id] ?? .distantPast
-            if all || entry.urgent || now.timeIntervalSince(last) >= writeInterval { due.append(entry.record) }
-        }
+        var due: [(String, Entry)] = []
+        for (id, entry) in pending where all || entry.urgent || now.timeIntervalSince(entry.since) >= writeInterval { due.append((id, entry)) }
         guard !due.isEmpty else { return 0 }
-        try await store.recordCheckins(due)
-        for record in due {
-            // A newer check-in may have arrived while writing; keep it pending.
-            if let entry = pending[record.deviceId], entry.record == record { pending[record.deviceId] = nil }
-            lastWritten[record.deviceId] = now
-        }
-        if lastWritten.count > 4 * max(pending.count, 1024) {
-            lastWritten = lastWritten.filter { now.timeIntervalSince($0.value) < writeInterval }
+        try await store.recordCheckins(due.map { $0.1.record($0.0) })
+        for (id, written) in due {
+            guard let entry = pending[id] else { continue }
+            if entry.at == written.at, entry.changes === written.changes {
+                pending[id] = nil
+            } else {
+                // Check-ins arrived while writing: keep them, due a full interval from now unless they changed something.
+                let newer = entry.changes === written.changes ? nil : entry.changes
+                pending[id] = Entry(since: now, at: entry.at, urgent: newer != nil, changes: newer)
+            }
         }
         return due.count
     }
@@ -101,6 +130,26 @@ struct CheckinFlushService: Service {
         } catch {
             logger.error("could not flush check-ins on shutdown", metadata: ["error": "\(String(reflecting: error))"])
         }
+    }
+}
+
+/// Reads the fleet into the device cache once the server has started.
+struct DeviceCacheWarmupService: Service {
+    let devices: DeviceCache
+    let store: any DeviceStore
+    let clock: WallClock
+    let logger: Logger
+
+    func run() async throws {
+        let start = ContinuousClock.now
+        do {
+            let added = try await devices.preload(from: store, now: clock.seconds())
+            logger.info("device cache warmed", metadata: ["devices": "\(added)", "seconds": "\(ContinuousClock.now - start)"])
+        } catch {
+            logger.warning("could not warm the device cache; devices are read on their first check-in", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        // A service that returns would end the server; this one has nothing more to do.
+        try? await gracefulShutdown()
     }
 }
 

@@ -11,9 +11,9 @@ import Synchronization
 public struct DeviceAuthenticator: Sendable {
     let store: any KontorStore
     let clock: WallClock
-    /// Enrolled devices by key ID, with the nonces they used (the check-in path reads no store).
+    /// Enrolled devices by key ID (the check-in path reads no store).
     let devices: DeviceCache
-    /// Nonces of keys not (yet) enrolled: enrollment requests.
+    /// Nonces accepted within the signature window, of every key.
     let nonces = NonceCache()
 
     /// The request as the signature sees it. Authority comes from Host / :authority, path and query
@@ -98,9 +98,7 @@ public struct DeviceAuthenticator: Sendable {
         }
         let expiry = created + DeviceAPI.signatureWindow + 1
         let seconds = Int(now.timeIntervalSince1970)
-        let fresh = devices.admitNonce(keyId: keyId, nonce: nonce, expiry: expiry, now: seconds)
-            ?? nonces.insert(key: keyId, nonce: nonce, expiry: expiry, now: seconds)
-        guard fresh else {
+        guard nonces.insert(key: keyId, nonce: nonce, expiry: expiry, now: seconds) else {
             throw APIError(.unauthorized, .nonceReplayed, "signature: nonce already used; this request was replayed")
         }
     }

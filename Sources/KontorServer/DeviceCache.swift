@@ -15,9 +15,9 @@ public struct AuthenticatedDevice: Sendable, Equatable {
 }
 
 /// The devices that check in, kept in memory by key ID so an unchanged check-in never reads the store:
-/// the parsed public key, the status, the nonces accepted within the signature window, the policy hash
-/// under the current policy catalog, and fingerprints of what the store holds (or will, once pending
-/// check-ins are written) so a check-in that changes nothing an admin looks at is recognised as such.
+/// the parsed public key, the status, the policy hash under the current policy catalog, and
+/// fingerprints of what the store holds (or will, once pending check-ins are written) so a check-in that
+/// changes nothing an admin looks at is recognised as such.
 ///
 /// An entry is filled from the store on first use and dropped whenever the device's status changes
 /// (``invalidate(deviceId:)``: revocation, replacement by re-enrollment, a confirmed wipe). One server
@@ -31,28 +31,41 @@ public final class DeviceCache: Sendable {
         public var interval: Int
     }
 
-    struct Entry {
+    /// A class, so the dictionary holds a pointer per slot rather than the whole entry (a dictionary
+    /// keeps a quarter to a half of its slots empty).
+    final class Entry {
         var device: AuthenticatedDevice
         var publicKey: Curve25519.Signing.PublicKey
         /// When the status and key were last read from the store (seconds since 1970).
         var loadedAt: Int
         var policy: CachedPolicy?
-        /// Nonces accepted from this key, as keyed hashes, until they could no longer pass the
-        /// freshness check (expiry in seconds since 1970). Typically a handful per device.
-        var nonces: [(expiry: Int, nonce: Int)] = []
         // What the store holds, folded with what this process has recorded since.
         var seen: Bool
         var appliedPolicyHash: String?
         var agentStatus: AgentReport?
         var facts: Int
         var compliance: Int?
+
+        init(
+            device: AuthenticatedDevice, publicKey: Curve25519.Signing.PublicKey, loadedAt: Int, seen: Bool, appliedPolicyHash: String?,
+            agentStatus: AgentReport?, facts: Int, compliance: Int?
+        ) {
+            self.device = device
+            self.publicKey = publicKey
+            self.loadedAt = loadedAt
+            self.seen = seen
+            self.appliedPolicyHash = appliedPolicyHash
+            self.agentStatus = agentStatus
+            self.facts = facts
+            self.compliance = compliance
+        }
     }
 
     struct State {
         var byKey: [String: Entry] = [:]
         var keyById: [String: String] = [:]
-        /// Nonces of dropped entries, by key ID, until the entry is read again.
-        var retired: [String: [(expiry: Int, nonce: Int)]] = [:]
+        /// One instance of each policy hash in use, shared by every entry that holds it.
+        var hashes: Set<String> = []
         /// Bumped by every invalidation, so an entry read from the store before one is not put back after it.
         var epoch = 0
     }
@@ -62,14 +75,6 @@ public final class DeviceCache: Sendable {
     /// (another instance, an operator's hand) are seen within this time. This process's own changes
     /// invalidate at once.
     let maxAge: Int
-
-    /// Nonces are remembered as SipHash values under this process's random seed: a sender cannot aim
-    /// for a collision, and two honest nonces of one device colliding (2^-64) only refuses one request.
-    private static func nonceHash(_ nonce: String) -> Int {
-        var hasher = Hasher()
-        hasher.combine(nonce)
-        return hasher.finalize()
-    }
 
     public init(maxAge: Int = 300) { self.maxAge = maxAge }
 
@@ -92,37 +97,55 @@ public final class DeviceCache: Sendable {
             // Something about some device changed while the store was read: serve this request with
             // what was read, but do not keep it, so the next request reads again.
             guard s.epoch == epoch else { return (device, key) }
-            if var known = s.byKey[keyId] {
-                // Refreshed: the status and key from the store; the nonces, the policy hash and what
-                // this process recorded (possibly not yet written) stay.
+            if let known = s.byKey[keyId] {
+                // Refreshed: the status and key from the store; the policy hash and what this process
+                // recorded (possibly not yet written) stay.
                 known.device = device
                 known.publicKey = key
                 known.loadedAt = now
-                s.byKey[keyId] = known
                 s.keyById[device.id] = keyId
                 return (device, key)
             }
             let entry = Entry(
-                device: device, publicKey: key, loadedAt: now, nonces: s.retired.removeValue(forKey: keyId) ?? [], seen: stored.lastSeen != nil,
-                appliedPolicyHash: stored.appliedPolicyHash, agentStatus: stored.agentStatus, facts: stored.facts.hashValue,
-                compliance: stored.compliance?.hashValue)
-            s.byKey[keyId] = entry
-            s.keyById[device.id] = keyId
+                device: device, publicKey: key, loadedAt: now, seen: stored.lastSeen != nil, appliedPolicyHash: stored.appliedPolicyHash.map { s.intern($0) },
+                agentStatus: stored.agentStatus, facts: stored.facts.hashValue, compliance: stored.compliance?.hashValue)
+            s.byKey[device.keyId] = entry
+            s.keyById[device.id] = device.keyId
             return (device, key)
         }
     }
 
-    /// Records `nonce` for `keyId` until `expiry` (seconds since 1970); false when it is already there (a
-    /// replay), nil when the key is not held (an enrollment request; then the caller asks a ``NonceCache``).
-    /// Forgets the key's expired nonces on the way.
-    public func admitNonce(keyId: String, nonce: String, expiry: Int, now: Int) -> Bool? {
-        let hash = Self.nonceHash(nonce)
-        return state.withLock { s in
-            guard s.byKey[keyId] != nil else { return nil }
-            s.byKey[keyId]!.nonces.removeAll { $0.expiry <= now }
-            if s.byKey[keyId]!.nonces.contains(where: { $0.nonce == hash }) { return false }
-            s.byKey[keyId]!.nonces.append((expiry, hash))
-            return true
+    /// Reads every active device into the cache, page by page (a restarted server then answers its
+    /// fleet from memory instead of reading each device on its first check-in). Devices already held
+    /// are left as they are. Returns how many were added.
+    @discardableResult
+    public func preload(from store: any DeviceStore, now: Int, pageSize: Int = 2_000) async throws -> Int {
+        var added = 0
+        var after: String?
+        while true {
+            let epoch = state.withLock { $0.epoch }
+            let page = try await store.activeDevices(after: after, limit: pageSize)
+            // Keys are parsed outside the lock; only the insertion holds it.
+            let parsed: [(Device, Curve25519.Signing.PublicKey)] = page.compactMap { stored in DeviceKeys.publicKey(base64: stored.publicKey).map { (stored, $0) } }
+            added += state.withLock { s in
+                // A device changed while the page was read: leave this page to be read on demand.
+                guard s.epoch == epoch else { return 0 }
+                var n = 0
+                for (stored, key) in parsed where s.byKey[stored.keyId] == nil {
+                    s.byKey[stored.keyId] = Entry(
+                        device: AuthenticatedDevice(
+                            id: stored.id, keyId: stored.keyId, status: stored.status, personId: stored.personId, group: stored.group,
+                            successorId: stored.successorId),
+                        publicKey: key, loadedAt: now, seen: stored.lastSeen != nil, appliedPolicyHash: stored.appliedPolicyHash.map { s.intern($0) },
+                        agentStatus: stored.agentStatus, facts: stored.facts.hashValue, compliance: stored.compliance?.hashValue)
+                    s.keyById[stored.id] = stored.keyId
+                    n += 1
+                }
+                return n
+            }
+            guard page.count == pageSize, let last = page.last else { return added }
+            after = last.id
+            await Task.yield()
         }
     }
 
@@ -130,12 +153,12 @@ public final class DeviceCache: Sendable {
     /// (first check-in ever, applied policy, agent state, facts, compliance), and folds it in.
     public func noteCheckin(keyId: String, _ record: CheckinRecord) -> Bool {
         state.withLock { s in
-            guard var entry = s.byKey[keyId] else { return true }
+            guard let entry = s.byKey[keyId] else { return true }
             var changed = !entry.seen
             entry.seen = true
             if let hash = record.appliedPolicyHash, hash != entry.appliedPolicyHash {
                 changed = true
-                entry.appliedPolicyHash = hash
+                entry.appliedPolicyHash = s.intern(hash)
             }
             if let status = record.status, status != entry.agentStatus {
                 changed = true
@@ -149,7 +172,6 @@ public final class DeviceCache: Sendable {
                 changed = true
                 entry.compliance = compliance
             }
-            if changed { s.byKey[keyId] = entry }
             return changed
         }
     }
@@ -164,21 +186,32 @@ public final class DeviceCache: Sendable {
 
     public func rememberPolicy(keyId: String, _ policy: CachedPolicy) {
         state.withLock { s in
-            guard s.byKey[keyId] != nil else { return }
-            s.byKey[keyId]!.policy = policy
+            guard let entry = s.byKey[keyId] else { return }
+            var shared = policy
+            shared.hash = s.intern(policy.hash)
+            entry.policy = shared
         }
     }
 
-    /// Drops the device (its status or key changed in the store). Its unexpired nonces are kept aside
-    /// and taken over when the device is read again, so a request captured before cannot be replayed.
-    public func invalidate(deviceId: String, now: Int) {
+    /// Drops the device (its status or key changed in the store), so its next request reads it again.
+    public func invalidate(deviceId: String) {
         state.withLock { s in
             s.epoch += 1
-            guard let keyId = s.keyById.removeValue(forKey: deviceId), let entry = s.byKey.removeValue(forKey: keyId) else { return }
-            if s.retired.count > 1_000 { s.retired = s.retired.filter { $0.value.contains { $0.expiry > now } } }
-            let live = entry.nonces.filter { $0.expiry > now }
-            if !live.isEmpty { s.retired[keyId] = live }
+            guard let keyId = s.keyById.removeValue(forKey: deviceId) else { return }
+            s.byKey[keyId] = nil
         }
+    }
+}
+
+extension DeviceCache.State {
+    /// The shared instance of `hash`. Policy hashes are few (one per distinct effective policy) and
+    /// held by every device, so each is stored once; the set is emptied when it grows past what a
+    /// fleet's live policies explain (old revisions are then simply no longer shared).
+    mutating func intern(_ hash: String) -> String {
+        if let known = hashes.firstIndex(of: hash) { return hashes[known] }
+        if hashes.count >= 4_096 { hashes.removeAll(keepingCapacity: true) }
+        hashes.insert(hash)
+        return hash
     }
 }
 
@@ -186,12 +219,14 @@ enum DeviceCacheError: Error {
     case unusableKey(deviceId: String)
 }
 
-/// Nonces of keys the device cache does not hold (enrollment requests, devices just dropped from it),
-/// until they could no longer pass the freshness check. Kept in buckets by expiry, so forgetting the
-/// expired ones drops whole buckets instead of scanning every nonce.
+/// The nonces of accepted signatures (keyed by key ID), until they could no longer pass the freshness
+/// check, so a captured request cannot be replayed within the window. Held as 64-bit SipHash values
+/// under this process's random seed (a sender cannot aim for a collision; two honest nonces colliding
+/// among a million live ones, about 2^-25, refuses one request), in buckets by expiry, so forgetting the
+/// expired ones drops whole buckets instead of scanning every nonce. About 10 bytes per live nonce.
 public final class NonceCache: Sendable {
     private struct State {
-        /// Bucket number (expiry / bucketSeconds) → key hash → nonce hashes.
+        /// Bucket number (expiry / bucketSeconds) → hashes of key ID and nonce.
         var buckets: [Int: Set<Int>] = [:]
     }
 

@@ -123,6 +123,9 @@ public protocol DeviceStore: Sendable {
     func device(keyId: String) async throws -> Device?
     /// Devices, oldest enrollment first, optionally only those of one person.
     func devices(personId: String?) async throws -> [Device]
+    /// Active devices with an ID greater than `after` (all when nil), in ID order, at most `limit`: a
+    /// large fleet read page by page.
+    func activeDevices(after: String?, limit: Int) async throws -> [Device]
     /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
     func recordCheckins(_ records: [CheckinRecord]) async throws
     /// Number of devices.

@@ -44,8 +44,11 @@ struct CheckinRecorderTests {
         #expect(await recorder.overlay(current).lastSeen == t0 + 100)
         #expect(current.lastSeen == t0)
 
-        #expect(try await recorder.flush(now: t0 + 300) == 1)
+        // Due a full interval after the first check-in that was not written (t0 + 10).
+        #expect(try await recorder.flush(now: t0 + 309) == 0)
+        #expect(try await recorder.flush(now: t0 + 310) == 1)
         #expect(try await store.device(id: device.id)?.lastSeen == t0 + 100)
+        #expect(await recorder.pendingCount == 0)
     }
 
     @Test("a change of applied policy or facts is written at the next flush")
@@ -105,24 +108,17 @@ struct CheckinRecorderTests {
         #expect(await recorder.pendingCount == 0)
     }
 
-    @Test("a nonce is refused again until it expires, also across the device being dropped and read again")
-    func nonces() async throws {
+    @Test("a dropped device is read again with its new status")
+    func invalidation() async throws {
         let (store, device) = try await enrolled()
         let cache = DeviceCache()
         let now = Int(t0.timeIntervalSince1970)
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == nil)  // not held yet
-        _ = try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970))
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == true)
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 10) == false)
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0002", expiry: now + 301, now: now + 10) == true)
-
+        #expect(try await cache.device(keyId: device.keyId, store: store, now: now)?.0.status == .active)
         _ = try await store.revokeDevice(id: device.id, at: t0 + 20)
-        cache.invalidate(deviceId: device.id, now: now + 20)
-        let (reread, _) = try #require(try await cache.device(keyId: device.keyId, store: store, now: Int(t0.timeIntervalSince1970)))
-        #expect(reread.status == .revoked)
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 30) == false)
-        // Past its expiry the nonce is forgotten (its signature is stale by then anyway).
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 700, now: now + 301) == true)
+        #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 20)?.0.status == .active)  // not told yet
+        cache.invalidate(deviceId: device.id)
+        #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 20)?.0.status == .revoked)
+        #expect(cache.count == 1)
     }
 
     @Test("a change another process made to the store is seen once the entry is older than its maximum age")
@@ -131,16 +127,40 @@ struct CheckinRecorderTests {
         let cache = DeviceCache(maxAge: 300)
         let now = Int(t0.timeIntervalSince1970)
         _ = try await cache.device(keyId: device.keyId, store: store, now: now)
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now) == true)
+        cache.rememberPolicy(keyId: device.keyId, .init(generation: 1, hash: "sha256:a", interval: 60))
         _ = try await store.revokeDevice(id: device.id, at: t0 + 10)  // not through this process's services
         #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 299)?.0.status == .active)
         #expect(try await cache.device(keyId: device.keyId, store: store, now: now + 300)?.0.status == .revoked)
-        // Refreshing kept the nonces.
-        #expect(cache.admitNonce(keyId: device.keyId, nonce: "nonce-0001", expiry: now + 301, now: now + 300) == false)
+        // Refreshing kept what was computed.
+        #expect(cache.policy(keyId: device.keyId, generation: 1)?.hash == "sha256:a")
     }
 
-    @Test("the nonce cache of enrollments refuses a replay and forgets expired nonces")
-    func enrollmentNonces() {
+    @Test("preloading reads every active device once, page by page, and keeps what is already held")
+    func preload() async throws {
+        let (store, device) = try await enrolled()
+        let secret = IssuedSecret.generate(.enrollmentToken)
+        try await store.insertEnrollmentToken(StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 5, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+        var others: [Device] = []
+        for n in 0..<4 {
+            let key = Curve25519.Signing.PrivateKey().publicKey
+            var facts = sampleFacts
+            facts.machineIdHash = String(repeating: String(n), count: 64)
+            others.append(try await store.enroll(NewDevice(id: "e\(n)", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0))
+        }
+        _ = try await store.revokeDevice(id: others[0].id, at: t0)
+        let cache = DeviceCache()
+        let now = Int(t0.timeIntervalSince1970)
+        cache.rememberPolicy(keyId: device.keyId, .init(generation: 0, hash: "x", interval: 1))  // not held: ignored
+        _ = try await cache.device(keyId: device.keyId, store: store, now: now)
+        cache.rememberPolicy(keyId: device.keyId, .init(generation: 0, hash: "sha256:kept", interval: 60))
+        #expect(try await cache.preload(from: store, now: now, pageSize: 2) == 3)
+        #expect(cache.count == 4)
+        #expect(cache.policy(keyId: device.keyId, generation: 0)?.hash == "sha256:kept")
+        #expect(cache.policy(keyId: others[1].keyId, generation: 0) == nil)
+    }
+
+    @Test("the nonce cache refuses a replay until the nonce expires, and forgets expired nonces")
+    func nonces() {
         let nonces = NonceCache()
         #expect(nonces.insert(key: "k1", nonce: "abcdefgh", expiry: 1_000, now: 700))
         #expect(!nonces.insert(key: "k1", nonce: "abcdefgh", expiry: 1_005, now: 705))

@@ -129,6 +129,27 @@ struct StoreConformanceTests {
         #expect(try await store.device(keyId: second.keyId)?.id == second.id)
     }
 
+    @Test("active devices are read page by page in ID order, each once, without revoked or replaced ones", arguments: Backend.all)
+    func activePages(backend: Backend) async throws {
+        let store = try await backend.make()
+        let tokenId = try await token(store, uses: 10)
+        var enrolled: [Device] = []
+        for n in 0..<7 { enrolled.append(try await store.enroll(newDevice("m\(n)"), tokenId: tokenId, now: t0 + Double(n))) }
+        _ = try await store.revokeDevice(id: enrolled[2].id, at: t0 + 10)
+        let replacement = try await store.enroll(newDevice("m4"), tokenId: tokenId, now: t0 + 20)  // replaces enrolled[4]
+        var seen: [String] = []
+        var after: String?
+        while true {
+            let page = try await store.activeDevices(after: after, limit: 3)
+            seen += page.map(\.id)
+            guard page.count == 3 else { break }
+            after = page.last?.id
+        }
+        let expected = (enrolled.map(\.id) + [replacement.id]).filter { $0 != enrolled[2].id && $0 != enrolled[4].id }.sorted()
+        #expect(seen == expected)
+        #expect(try await store.activeDevices(after: nil, limit: 0).isEmpty)
+    }
+
     @Test("check-ins are recorded in batches and never move last-seen backwards", arguments: Backend.all)
     func checkins(backend: Backend) async throws {
         let store = try await backend.make()
