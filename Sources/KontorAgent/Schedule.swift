@@ -2,8 +2,11 @@ import Foundation
 
 /// When to check in next. Pure: the randomness is passed in, so tests pin it.
 public struct PollSchedule: Sendable, Equatable {
-    /// ±20 % around the interval, so a fleet restarted at once spreads out instead of polling in lockstep.
-    public var jitter = 0.2
+    /// ±10 % around the interval between successful check-ins: a fleet started at once spreads out, and a
+    /// policy change still reaches every online device within 1.1 intervals.
+    public var jitter = 0.1
+    /// ±20 % around each wait after a failure, so a fleet that lost its server does not come back in lockstep.
+    public var backoffJitter = 0.2
     /// First retry after a failure, in seconds; doubles with each further failure.
     public var backoffBase: Double = 5
     /// The longest wait after failures, in seconds.
@@ -21,7 +24,8 @@ public struct PollSchedule: Sendable, Equatable {
             let exponent = min(failures - 1, 30)
             base = min(backoffCap, backoffBase * pow(2, Double(exponent)))
         }
-        let factor = 1 - jitter + 2 * jitter * min(max(unit, 0), 0.999_999)
+        let spread = failures == 0 ? jitter : backoffJitter
+        let factor = 1 - spread + 2 * spread * min(max(unit, 0), 0.999_999)
         let jittered = base * factor
         guard let retryAfter else { return jittered }
         return max(jittered, Double(retryAfter))

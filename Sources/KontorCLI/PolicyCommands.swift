@@ -35,6 +35,7 @@ struct Profiles: AsyncParsableCommand {
         var profile: Profile
         var revision: Int?
         var dryRun: Bool
+        var devicesChanged: Int?
         var changes: [Change]
     }
 
@@ -45,8 +46,10 @@ struct Profiles: AsyncParsableCommand {
             print("Profile \(result.profile.name) is valid (dry run: nothing stored).")
         }
         let verb = result.dryRun ? "would change" : "change"
-        print("\(result.changes.count) device\(result.changes.count == 1 ? "" : "s") \(verb)\(result.changes.isEmpty ? "." : ":")")
+        let total = result.devicesChanged ?? result.changes.count
+        print("\(total) device\(total == 1 ? "" : "s") \(verb)\(result.changes.isEmpty ? "." : ":")")
         for c in result.changes { print("  \(c.deviceId)  \(c.hostname)  \(c.fields.joined(separator: ", "))") }
+        if total > result.changes.count { print("  … and \(total - result.changes.count) more") }
     }
 
     struct Apply: APICommand {

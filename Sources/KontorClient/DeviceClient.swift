@@ -119,7 +119,8 @@ public struct DeviceClient: Sendable {
         var headers = [("Host", server.authority), ("Content-Type", "application/json"), ("Content-Digest", ContentDigest.header(for: body))]
         var message = SignatureMessage(method: method, authority: server.authority, path: fullPath, query: query, headers: headers)
         var random = SystemRandomNumberGenerator()
-        let nonce = Bytes.base64URL((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let (high, low) = (random.next(), random.next())  // 128 random bits, two reads of the system source
+        let nonce = Bytes.base64URL((0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (UInt64(i % 8) * 8)) })
         let parameters = SignatureParameters(
             components: DeviceAPI.requiredRequestComponents.map { SignatureComponent($0) }, created: Int(now.timeIntervalSince1970),
             keyID: keyID ?? DeviceKeys.keyID(for: key.publicKey), nonce: nonce)

@@ -77,8 +77,14 @@ public struct PolicyService: Sendable {
         /// The stored revision; nil for a dry run.
         public var revision: Int?
         public var dryRun: Bool
+        /// How many active devices get another policy.
+        public var devicesChanged: Int
+        /// Those devices, at most ``changesListed`` of them (a whole fleet would be megabytes).
         public var changes: [DeviceChange]
     }
+
+    /// The most devices an apply lists by name.
+    public static let changesListed = 1_000
 
     /// The current profiles, assignments and default interval (cached until one of them changes).
     func snapshot() async throws -> PolicyCatalog.Snapshot { try await catalog.snapshot(store, defaultInterval: config.checkinInterval) }
@@ -153,11 +159,16 @@ public struct PolicyService: Sendable {
         var proposed = current
         let revision = (current.latest[profile.name]?.revision ?? 0) + 1
         proposed.latest[profile.name] = ProfileRevision(name: profile.name, revision: revision, source: source, profile: profile, createdAt: clock.now(), createdBy: by)
+        var revisionStored: Int?
+        if !dryRun {
+            // Stored first: devices get the new policy from their next check-in on, while the list of
+            // what changed (seconds for a large fleet) is still being worked out.
+            revisionStored = try await store.addProfileRevision(source: source, profile: profile, at: clock.now(), by: by).revision
+            await catalog.invalidate()
+        }
         let changes = try await changes(from: current, to: proposed)
-        if dryRun { return ApplyResult(profile: profile, revision: nil, dryRun: true, changes: changes) }
-        let stored = try await store.addProfileRevision(source: source, profile: profile, at: clock.now(), by: by)
-        await catalog.invalidate()
-        return ApplyResult(profile: profile, revision: stored.revision, dryRun: false, changes: changes)
+        return ApplyResult(
+            profile: profile, revision: revisionStored, dryRun: dryRun, devicesChanged: changes.count, changes: Array(changes.prefix(Self.changesListed)))
     }
 
     /// Stores a new revision with the content of revision `to`.
@@ -207,20 +218,42 @@ public struct PolicyService: Sendable {
         let interval = old.checkinInterval
         // One read of the directory instead of one per device: a large fleet is compared in one pass.
         let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
-        func layers(_ snapshot: PolicyCatalog.Snapshot, _ device: Device) -> [Int?] {
-            [snapshot.defaultProfile, device.group.flatMap { snapshot.groups[$0] }, snapshot.devices[device.id]].map { $0.flatMap { snapshot.latest[$0]?.revision } }
+        func layers(_ snapshot: PolicyCatalog.Snapshot, _ device: Device) -> [ProfileRevision?] {
+            [snapshot.defaultProfile, device.group.flatMap { snapshot.groups[$0] }, snapshot.devices[device.id]].map { $0.flatMap { snapshot.latest[$0] } }
         }
+        // Devices with the same person, group and device assignments get the same policies, so their
+        // fields are compared once — unless a container is involved and they have no person: the account
+        // is then named after each device.
+        var known: [String: [String]] = [:]
         var out: [DeviceChange] = []
-        for device in try await store.devices(personId: nil) where device.status == .active {
-            // The same profile revisions in the same places give the same policy.
-            if layers(old, device) == layers(new, device), old.defaultProfile == new.defaultProfile,
-                device.group.flatMap({ old.groups[$0] }) == device.group.flatMap({ new.groups[$0] }), old.devices[device.id] == new.devices[device.id]
-            { continue }
-            let person = device.personId.flatMap { persons[$0] }
-            let before = Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: old, defaultInterval: interval)
-            let after = Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: new, defaultInterval: interval)
-            let fields = Self.differingFields(before, after)
-            if !fields.isEmpty { out.append(DeviceChange(deviceId: device.id, hostname: device.facts.hostname, fields: fields)) }
+        // Page by page, giving way to check-ins between pages: a large fleet neither fills memory nor
+        // holds a thread for seconds.
+        let pageSize = 2_000
+        var after: String?
+        while true {
+            let page = try await store.activeDevices(after: after, limit: pageSize)
+            for device in page {
+                let was = layers(old, device)
+                let will = layers(new, device)
+                // The same profile revisions in the same places give the same policy.
+                if was.map({ $0.map { "\($0.name)#\($0.revision)" } }) == will.map({ $0.map { "\($0.name)#\($0.revision)" } }) { continue }
+                let perDevice = device.personId == nil && (was + will).contains { $0?.profile.container != nil }
+                let key = perDevice ? "device \(device.id)" : "\(device.personId ?? "-") \(device.group ?? "-") \(old.devices[device.id] ?? "-") \(new.devices[device.id] ?? "-")"
+                let fields: [String]
+                if let seen = known[key] {
+                    fields = seen
+                } else {
+                    let person = device.personId.flatMap { persons[$0] }
+                    fields = Self.differingFields(
+                        Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: old, defaultInterval: interval),
+                        Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: new, defaultInterval: interval))
+                    if !perDevice { known[key] = fields }
+                }
+                if !fields.isEmpty { out.append(DeviceChange(deviceId: device.id, hostname: device.facts.hostname, fields: fields)) }
+            }
+            guard page.count == pageSize, let last = page.last else { break }
+            after = last.id
+            await Task.yield()
         }
         return out
     }

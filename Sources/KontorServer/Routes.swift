@@ -163,7 +163,7 @@ struct AdminController {
                 context.logger.notice("profile applied", metadata: ["profile": "\(result.profile.name)", "revision": "\(revision)"])
                 try await services.audit.record(
                     AuditService.actor(context.principal), "profile.applied", target: result.profile.name,
-                    detail: ["revision": String(revision), "devicesChanged": String(result.changes.count)])
+                    detail: ["revision": String(revision), "devicesChanged": String(result.devicesChanged)])
             }
             return try jsonResponse(result, status: result.dryRun ? .ok : .created)
         }

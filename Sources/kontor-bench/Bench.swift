@@ -120,9 +120,12 @@ struct Checkin: AsyncParsableCommand {
     @Option(help: "Seconds to run each phase.") var duration = 20.0
     @Option(help: "Only the first N devices of the fleet.") var devices: Int?
     @Option(help: "Steady polling: every device checks in once per this many seconds (rate = devices / interval).") var interval: Double?
-    @Option(help: "Steady polling: each interval varies by up to this fraction, as with the agent.") var jitter = 0.2
+    @Option(help: "Steady polling: each interval varies by up to this fraction (the agent: 0.1).") var jitter = 0.1
     @Flag(help: "Also measure GET /healthz with the same client and concurrency, and print the ratio.") var healthz = false
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "raw: plain keep-alive connections on one event loop (lean, http only); ahc: AsyncHTTPClient.") var client: ClientKind = .raw
+
+    enum ClientKind: String, ExpressibleByArgument { case raw, ahc }
 
     func run() async throws {
         let fleet = try common.loadFleet(first: devices)
@@ -139,24 +142,48 @@ struct Checkin: AsyncParsableCommand {
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil))
         let devices = fleet
         var results: [LoadResult] = []
-        if healthz {
-            let url = server.url("/healthz")
-            results.append(
-                await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, serverPID: common.serverPid) { _ in
-                    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-                    _ = try await response.body.collect(upTo: 1 << 16)
-                    guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
-                })
-        }
         let schedule = interval.map { PollSchedule(devices: devices.count, interval: $0, jitter: jitter, duration: duration) }
         let name = interval.map { String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", devices.count, $0, jitter * 100, Double(devices.count) / $0) }
             ?? "unchanged check-ins, max"
-        results.append(
-            await runLoad(name: name, concurrency: common.concurrency, duration: duration, schedule: schedule, serverPID: common.serverPid) { k in
-                let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
-                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device)
-                guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
-            })
+        if client == .raw {
+            var settings = RawLoad.Settings(host: server.host, port: server.port, connections: common.concurrency, duration: duration, schedule: nil, limit: nil)
+            guard server.scheme == "http" else { throw BenchError("--client raw speaks plain HTTP; use --client ahc for https") }
+            if healthz {
+                results.append(
+                    try await RawLoad.run(name: "healthz", settings: settings, serverPID: common.serverPid) { _ in
+                        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: server.basePath + "/healthz")
+                        head.headers.add(name: "Host", value: server.authority)
+                        return (head, nil)
+                    })
+            }
+            settings.schedule = schedule
+            let path = server.basePath + DeviceAPI.checkinPath
+            results.append(
+                try await RawLoad.run(name: name, settings: settings, serverPID: common.serverPid) { k in
+                    let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
+                    let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
+                    var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+                    for (field, value) in headers { head.headers.add(name: field, value: value) }
+                    head.headers.add(name: "Content-Length", value: String(body.count))
+                    return (head, ByteBuffer(bytes: body))
+                })
+        } else {
+            if healthz {
+                let url = server.url("/healthz")
+                results.append(
+                    await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, serverPID: common.serverPid) { _ in
+                        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 16)
+                        guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
+                    })
+            }
+            results.append(
+                await runLoad(name: name, concurrency: common.concurrency, duration: duration, schedule: schedule, serverPID: common.serverPid) { k in
+                    let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
+                    let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device)
+                    guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
+                })
+        }
         if json {
             print(String(decoding: try KontorJSON.encode(results, pretty: true), as: UTF8.self))
             return

@@ -31,7 +31,7 @@ struct LoadResult: Codable {
 
 /// When each request of a polling fleet is due: every device polls every `interval` seconds from a
 /// random phase, each interval stretched or shortened by up to `jitter` (a fraction, as the agent does
-/// with ±20 %), sorted by due time. Requests due after `duration` are left out.
+/// with ±10 %), sorted by due time. Requests due after `duration` are left out.
 struct PollSchedule: Sendable {
     /// Seconds from the start, ascending.
     var due: [Double] = []

@@ -60,7 +60,7 @@ struct Fanout: AsyncParsableCommand {
     @OptionGroup var common: Common
     @Option(help: "An admin API token, to apply and assign the benchmark profile.") var adminToken: String
     @Option(help: "Seconds between check-ins of each device.") var interval = 60.0
-    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.2
+    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.1
     @Option(help: "Seconds of steady polling before the change.") var lead = 10.0
     @Option(help: "Only the first N devices of the fleet.") var devices: Int?
     @Option(help: "The profile the benchmark applies and assigns as the default.") var profile = "bench-fanout"
@@ -104,11 +104,11 @@ struct Fanout: AsyncParsableCommand {
 
         let change = Task { () -> (Double, Double) in
             try await Task.sleep(for: .milliseconds(Int(lead * 1000)))
+            // Delays count from when the admin sends the change, so they include the apply itself.
             let sent = secondsSince(start)
-            _ = try await admin.call(.POST, "/profiles", body: Apply(source: source(marker: "after-\(Date().timeIntervalSince1970)")), as: Ignored.self)
-            let done = secondsSince(start)
             appliedAt.withLock { $0 = sent }
-            return (sent, done - sent)
+            _ = try await admin.call(.POST, "/profiles", body: Apply(source: source(marker: "after-\(Date().timeIntervalSince1970)")), as: Ignored.self)
+            return (sent, secondsSince(start) - sent)
         }
         let result = await runLoad(
             name: String(format: "fan-out polling (%d devices every %.0f s ± %.0f%%)", total, interval, jitter * 100), concurrency: common.concurrency,
@@ -133,7 +133,7 @@ struct Fanout: AsyncParsableCommand {
         let got = arrivals.withLock { $0 }
         let (p50, p99, maxDelay) = percentiles(got.delays)
         print(result.text())
-        print(String(format: "apply of the new revision took %.2f s (it lists every device whose policy changes)", applyLatency))
+        print(String(format: "the apply request took %.2f s (the revision is stored first; then every device whose policy changes is listed)", applyLatency))
         print(
             String(
                 format: "fan-out: %d of %d devices run the new revision; after the change p50 %.1f s, p99 %.1f s, all by %.1f s (target: interval + 10 s = %.0f s)",
@@ -178,7 +178,7 @@ struct WipeDelivery: AsyncParsableCommand {
     @OptionGroup var common: Common
     @Option(help: "An operator or admin API token.") var adminToken: String
     @Option(help: "Seconds between check-ins of each device.") var interval = 60.0
-    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.2
+    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.1
     @Option(help: "How many wipes (each to its own new device, revoked afterwards).") var wipes = 20
     @Option(help: "Only the first N devices of the fleet poll alongside.") var devices: Int?
 
