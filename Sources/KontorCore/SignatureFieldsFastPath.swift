@@ -45,6 +45,13 @@ enum SignatureFieldsFastPath {
         return Fields(label: key, list: InnerList(bareInnerList: items, parameters: parameters), signatureBase64: base64)
     }
 
+    /// The base64 of a `Content-Digest` that is exactly one `sha-256` byte sequence without parameters.
+    static func sha256Digest(_ field: String) -> String? {
+        var r = Reader(field.utf8)
+        guard r.key() == "sha-256", r.take(UInt8(ascii: "=")), let base64 = r.byteSequence(), r.atEnd else { return nil }
+        return base64
+    }
+
     /// Reads RFC 8941 tokens from the front of a field value.
     struct Reader {
         let bytes: String.UTF8View

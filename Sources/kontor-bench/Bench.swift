@@ -123,6 +123,7 @@ struct Checkin: AsyncParsableCommand {
     @Option(help: "Steady polling: each interval varies by up to this fraction (the agent: 0.1).") var jitter = 0.1
     @Flag(help: "Also measure GET /healthz with the same client and concurrency, and print the ratio.") var healthz = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "First every device checks in once, unmeasured (raw client only).") var warmup = false
     @Option(help: "raw: plain keep-alive connections on one event loop (lean, http only); ahc: AsyncHTTPClient.") var client: ClientKind = .raw
 
     enum ClientKind: String, ExpressibleByArgument { case raw, ahc }
@@ -156,16 +157,25 @@ struct Checkin: AsyncParsableCommand {
                         return (head, nil)
                     })
             }
-            settings.schedule = schedule
             let path = server.basePath + DeviceAPI.checkinPath
+            let build: @Sendable (SimulatedDevice) throws -> (HTTPRequestHead, ByteBuffer?) = { device in
+                let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
+                var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+                for (field, value) in headers { head.headers.add(name: field, value: value) }
+                head.headers.add(name: "Content-Length", value: String(body.count))
+                return (head, ByteBuffer(bytes: body))
+            }
+            if warmup {
+                // Every device once, unmeasured: the server has then computed each device's policy hash.
+                var once = settings
+                (once.duration, once.limit) = (3_600, devices.count)
+                let done = try await RawLoad.run(name: "warm-up", settings: once, serverPID: nil) { k in try build(devices[k]) }
+                if done.errors.values.reduce(0, +) > 0 { print(done.text()) }
+            }
+            settings.schedule = schedule
             results.append(
                 try await RawLoad.run(name: name, settings: settings, serverPID: common.serverPid) { k in
-                    let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
-                    let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
-                    var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-                    for (field, value) in headers { head.headers.add(name: field, value: value) }
-                    head.headers.add(name: "Content-Length", value: String(body.count))
-                    return (head, ByteBuffer(bytes: body))
+                    try build(devices[schedule.map { Int($0.device[k]) } ?? k % devices.count])
                 })
         } else {
             if healthz {

@@ -46,7 +46,7 @@ enum RawLoad {
                 defer { value += 1 }
                 return value
             }
-            if let limit = settings.limit, k >= limit { return nil }
+            if let limit = settings.limit ?? settings.schedule?.due.count, k >= limit { return nil }
             let due = settings.schedule.map { start + .microseconds(Int64($0.due[k] * 1_000_000)) } ?? .now()
             guard due < deadline else { return nil }
             return (k, due)

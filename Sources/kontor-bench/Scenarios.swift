@@ -265,5 +265,18 @@ struct Watch: AsyncParsableCommand {
             String(
                 format: "pid %d over %.0f s: RSS now %.1f MB, max %.1f MB; CPU %.3f s (%.3f%% of one core)", pid, seconds, Double(last.rssBytes) / 1_048_576,
                 Double(maxRSS) / 1_048_576, last.cpuSeconds - first.cpuSeconds, (last.cpuSeconds - first.cpuSeconds) / seconds * 100))
+        // What the RSS is made of: pages only this process dirtied cost memory; clean pages of the
+        // binary and libraries are shared with the page cache and dropped under pressure.
+        if let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) {
+            var fields: [String: Double] = [:]
+            for line in rollup.split(separator: "\n") {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                if parts.count >= 2, let kb = Double(parts[1]) { fields[String(parts[0].dropLast())] = kb / 1024 }
+            }
+            print(
+                String(
+                    format: "  of the RSS: anonymous %.1f MB, private dirty %.1f MB, private clean (file) %.1f MB, shared clean %.1f MB; PSS %.1f MB",
+                    fields["Anonymous"] ?? 0, fields["Private_Dirty"] ?? 0, fields["Private_Clean"] ?? 0, fields["Shared_Clean"] ?? 0, fields["Pss"] ?? 0))
+        }
     }
 }

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import RawStructuredFieldValues
 import Testing
 
 @testable import KontorCore
@@ -82,6 +84,45 @@ struct SignatureFieldsFastPathTests {
             }
         }
         #expect(fastAccepted > 1_000)
+    }
+
+    @Test("Content-Digest: the fast path and the library agree on generated and mutated fields")
+    func digests() {
+        var rng = Seeded(state: 9421)
+        let body = Data("{\"appliedPolicyHash\":\"sha256:x\"}".utf8)
+        let right = Data(SHA256.hash(data: body)).base64EncodedString()
+        let interesting: [UInt8] = Array(" ;=,:\"-+/a9Z".utf8) + [0x00, 0x7F]
+        for round in 0..<5_000 {
+            var field = ["sha-256=:\(right):", "sha-256=:\(Data(SHA256.hash(data: Data("other".utf8))).base64EncodedString()):", "sha-512=:\(Data(SHA512.hash(data: body)).base64EncodedString()):"][round % 3]
+            if round % 2 == 1 {
+                var bytes = Array(field.utf8)
+                let at = Int.random(in: 0..<bytes.count, using: &rng)
+                if Bool.random(using: &rng) { bytes[at] = interesting.randomElement(using: &rng)! } else { bytes.insert(interesting.randomElement(using: &rng)!, at: at) }
+                field = String(decoding: bytes, as: UTF8.self)
+            }
+            let fast = Result { try ContentDigest.verify(field, body: body) }.map { true }
+            let library = Result { try Self.libraryDigest(field, body: body) }.map { true }
+            #expect((try? fast.get()) == (try? library.get()), "\(field)")
+        }
+    }
+
+    /// ContentDigest.verify as it was before the fast path: the library parses every field.
+    static func libraryDigest(_ field: String, body: Data) throws {
+        var parser = StructuredFieldValueParser(Array(field.utf8))
+        guard let members = try? parser.parseDictionaryFieldValue() else { throw HTTPSignatureError.digestMismatch("not a dictionary") }
+        var checked = 0
+        for (algorithm, member) in members {
+            let expected: Data
+            switch algorithm {
+            case "sha-256": expected = Data(SHA256.hash(data: body))
+            case "sha-512": expected = Data(SHA512.hash(data: body))
+            default: continue
+            }
+            guard case .item(let item) = member, case .undecodedByteSequence(let b64) = item.bareItem, let got = Data(base64Encoded: b64), got == expected
+            else { throw HTTPSignatureError.digestMismatch(algorithm) }
+            checked += 1
+        }
+        guard checked > 0 else { throw HTTPSignatureError.digestMismatch("none") }
     }
 
     @Test("the agent's own form takes the fast path; escapes, parameters on components and spaces fall back and still parse")
