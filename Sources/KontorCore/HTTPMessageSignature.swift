@@ -440,6 +440,11 @@ public enum ContentDigest {
             guard Bytes.constantTimeEqual(got, Data(SHA256.hash(data: body))) else { throw HTTPSignatureError.digestMismatch("sha-256 does not match the body") }
             return
         }
+        try verifyWithLibrary(field, body: body)
+    }
+
+    /// The general case of ``verify(_:body:)``: any RFC 8941 dictionary, through swift-http-structured-headers.
+    static func verifyWithLibrary(_ field: String, body: some DataProtocol) throws {
         var parser = StructuredFieldValueParser(Array(field.utf8))
         guard let members = try? parser.parseDictionaryFieldValue() else {
             throw HTTPSignatureError.digestMismatch("Content-Digest is not a structured field dictionary")

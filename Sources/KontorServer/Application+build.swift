@@ -72,13 +72,13 @@ public struct Services: Sendable {
         self.tokens = APITokenService(store: store, clock: clock)
         self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices)
         self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
-        self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies)
+        self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies, devices: devices)
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock)
-        self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands)
+        self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
     }
 }

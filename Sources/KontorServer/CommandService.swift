@@ -131,6 +131,8 @@ struct ReceiptService: Sendable {
     let clock: WallClock
     let audit: AuditService
     let commands: CommandService
+    /// Told when a receipt revokes its device.
+    let devices: DeviceCache
 
     static let triggers: Set<String> = ["command", "offline", "revoked"]
 
@@ -155,7 +157,9 @@ struct ReceiptService: Sendable {
         let now = clock.now()
         let stored = StoredReceipt(id: receipt.id, deviceId: device.id, commandId: receipt.commandId, trigger: receipt.trigger, receivedAt: now, signed: signed)
         // The dead-man switch wipes a device that is still enrolled; every other wipe ends its identity.
-        let isNew = try await store.recordReceipt(stored, revoke: receipt.trigger != "offline")
+        let revokes = receipt.trigger != "offline"
+        let isNew = try await store.recordReceipt(stored, revoke: revokes)
+        if revokes { devices.invalidate(deviceId: device.id) }
         if isNew {
             try await audit.record(
                 "device:\(device.id)", "device.wipe-receipt", target: device.id,

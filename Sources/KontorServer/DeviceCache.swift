@@ -12,6 +12,10 @@ public struct AuthenticatedDevice: Sendable, Equatable {
     public var personId: String?
     public var group: String?
     public var successorId: String?
+
+    init(_ stored: Device) {
+        (id, keyId, status, personId, group, successorId) = (stored.id, stored.keyId, stored.status, stored.personId, stored.group, stored.successorId)
+    }
 }
 
 /// The devices that check in, kept in memory by key ID so an unchanged check-in never reads the store:
@@ -20,8 +24,8 @@ public struct AuthenticatedDevice: Sendable, Equatable {
 /// changes nothing an admin looks at is recognised as such.
 ///
 /// An entry is filled from the store on first use and dropped whenever the device's status changes
-/// (``invalidate(deviceId:)``: revocation, replacement by re-enrollment, a confirmed wipe). One server
-/// process per store owns its cache; several instances need a shared replay window (issue 8).
+/// (``invalidate(deviceId:)``: revocation, replacement by re-enrollment, a confirmed wipe), and read
+/// again after `maxAge`, so changes made outside this process are seen within that time.
 /// All state sits behind one lock taken for a few dictionary operations, never across an `await`.
 public final class DeviceCache: Sendable {
     /// The policy hash and check-in interval computed for a device under catalog `generation`.
@@ -91,8 +95,7 @@ public final class DeviceCache: Sendable {
         if let cached { return cached }
         guard let stored = try await store.device(keyId: keyId) else { return nil }
         guard let key = DeviceKeys.publicKey(base64: stored.publicKey) else { throw DeviceCacheError.unusableKey(deviceId: stored.id) }
-        let device = AuthenticatedDevice(
-            id: stored.id, keyId: stored.keyId, status: stored.status, personId: stored.personId, group: stored.group, successorId: stored.successorId)
+        let device = AuthenticatedDevice(stored)
         return state.withLock { s in
             // Something about some device changed while the store was read: serve this request with
             // what was read, but do not keep it, so the next request reads again.
@@ -106,11 +109,7 @@ public final class DeviceCache: Sendable {
                 s.keyById[device.id] = keyId
                 return (device, key)
             }
-            let entry = Entry(
-                device: device, publicKey: key, loadedAt: now, seen: stored.lastSeen != nil, appliedPolicyHash: stored.appliedPolicyHash.map { s.intern($0) },
-                agentStatus: stored.agentStatus, facts: stored.facts.hashValue, compliance: stored.compliance?.hashValue)
-            s.byKey[device.keyId] = entry
-            s.keyById[device.id] = device.keyId
+            s.insert(stored, key: key, loadedAt: now)
             return (device, key)
         }
     }
@@ -132,13 +131,7 @@ public final class DeviceCache: Sendable {
                 guard s.epoch == epoch else { return 0 }
                 var n = 0
                 for (stored, key) in parsed where s.byKey[stored.keyId] == nil {
-                    s.byKey[stored.keyId] = Entry(
-                        device: AuthenticatedDevice(
-                            id: stored.id, keyId: stored.keyId, status: stored.status, personId: stored.personId, group: stored.group,
-                            successorId: stored.successorId),
-                        publicKey: key, loadedAt: now, seen: stored.lastSeen != nil, appliedPolicyHash: stored.appliedPolicyHash.map { s.intern($0) },
-                        agentStatus: stored.agentStatus, facts: stored.facts.hashValue, compliance: stored.compliance?.hashValue)
-                    s.keyById[stored.id] = stored.keyId
+                    s.insert(stored, key: key, loadedAt: now)
                     n += 1
                 }
                 return n
@@ -204,6 +197,15 @@ public final class DeviceCache: Sendable {
 }
 
 extension DeviceCache.State {
+    /// A new entry for a device as the store holds it.
+    mutating func insert(_ stored: Device, key: Curve25519.Signing.PublicKey, loadedAt: Int) {
+        byKey[stored.keyId] = DeviceCache.Entry(
+            device: AuthenticatedDevice(stored), publicKey: key, loadedAt: loadedAt, seen: stored.lastSeen != nil,
+            appliedPolicyHash: stored.appliedPolicyHash.map { intern($0) }, agentStatus: stored.agentStatus, facts: stored.facts.hashValue,
+            compliance: stored.compliance?.hashValue)
+        keyById[stored.id] = stored.keyId
+    }
+
     /// The shared instance of `hash`. Policy hashes are few (one per distinct effective policy) and
     /// held by every device, so each is stored once; the set is emptied when it grows past what a
     /// fleet's live policies explain (old revisions are then simply no longer shared).
@@ -235,22 +237,12 @@ public final class NonceCache: Sendable {
 
     public init() {}
 
-    private static func combined(_ key: String, _ nonceHash: Int) -> Int {
-        var hasher = Hasher()
-        hasher.combine(key)
-        hasher.combine(nonceHash)
-        return hasher.finalize()
-    }
-
     /// Records the nonce of `key` until `expiry`; false when it is already there (a replay).
     public func insert(key: String, nonce: String, expiry: Int, now: Int) -> Bool {
         var hasher = Hasher()
+        hasher.combine(key)
         hasher.combine(nonce)
-        return insert(key: key, nonceHash: hasher.finalize(), expiry: expiry, now: now)
-    }
-
-    private func insert(key: String, nonceHash: Int, expiry: Int, now: Int) -> Bool {
-        let value = Self.combined(key, nonceHash)
+        let value = hasher.finalize()
         let bucket = expiry / Self.bucketSeconds
         return state.withLock { s in
             let current = now / Self.bucketSeconds

@@ -15,6 +15,8 @@ public struct EnrollmentService: Sendable {
     let config: ServerConfig
     let serverKey: ServerSigningKey
     let policies: PolicyService
+    /// Told when a re-enrollment replaces a device, so its old key is refused at once.
+    let devices: DeviceCache
 
     public struct CreateTokenRequest: Codable, Sendable {
         /// Email or ID of the person the device will belong to.
@@ -95,6 +97,7 @@ public struct EnrollmentService: Sendable {
         } catch StoreError.conflict {
             throw APIError(.conflict, .conflict, "publicKey: this key is already enrolled; generate a new key to enroll again")
         }
+        if let predecessor = enrolled.predecessorId { devices.invalidate(deviceId: predecessor) }
         let policy = try await policies.effectivePolicy(for: enrolled)
         return EnrollResponse(
             deviceId: enrolled.id, keyId: enrolled.keyId, serverPublicKey: DeviceKeys.base64(serverKey.publicKey), serverKeyId: serverKey.keyID,

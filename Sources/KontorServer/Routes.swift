@@ -358,8 +358,6 @@ struct DeviceController {
             }
             do {
                 let response = try await services.enrollment.enroll(input, publicKey: publicKey)
-                // Re-enrollment replaced the device this machine had before.
-                if let predecessor = response.predecessorId { services.devices.invalidate(deviceId: predecessor) }
                 services.metrics.enrollments(.ok)
                 try await services.audit.record(
                     "device:\(response.deviceId)", "device.enrolled", target: response.deviceId,
@@ -430,8 +428,6 @@ struct DeviceController {
             let signed = try request.decodeJSON(SignedReceipt.self, from: body)
             guard let device = try await services.store.device(id: authenticated.id) else { throw APIError.notFound("no device \(authenticated.id)") }
             let confirmation = try await services.receipts.record(signed, from: device)
-            // The receipt may have revoked the device.
-            services.devices.invalidate(deviceId: device.id)
             if !confirmation.duplicate {
                 context.logger.notice("wipe receipt recorded", metadata: ["device.id": "\(device.id)", "receipt.id": "\(confirmation.receiptId)"])
             }

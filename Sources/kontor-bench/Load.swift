@@ -70,7 +70,7 @@ func runLoad(
     let results = await withTaskGroup(of: (Histogram<UInt64>, [String: Int]).self) { group in
         for _ in 0..<concurrency {
             group.addTask {
-                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                var histogram = LoadResult.histogram()
                 var errors: [String: Int] = [:]
                 while true {
                     let k = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -96,7 +96,7 @@ func runLoad(
                 return (histogram, errors)
             }
         }
-        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var merged = LoadResult.histogram()
         var errors: [String: Int] = [:]
         for await (histogram, e) in group {
             merged.add(histogram)
@@ -106,14 +106,24 @@ func runLoad(
     }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let after = serverPID.flatMap(ProcessSample.read)
-    let h = results.0
-    let total = Int(h.totalCount)
-    let failed = results.1.values.reduce(0, +)
-    return LoadResult(
-        name: name, requests: total, errors: results.1, seconds: seconds, throughput: Double(total - failed) / seconds,
-        p50: Double(h.valueAtPercentile(50)), p90: Double(h.valueAtPercentile(90)), p99: Double(h.valueAtPercentile(99)), max: Double(h.max),
-        serverCPUSeconds: before.flatMap { b in after.map { $0.cpuSeconds - b.cpuSeconds } }, serverRSSMegabytes: after.map { Double($0.rssBytes) / 1_048_576 })
+    return LoadResult(name: name, latencies: results.0, errors: results.1, seconds: seconds, server: (before, serverPID.flatMap(ProcessSample.read)))
+}
+
+extension LoadResult {
+    /// A histogram for latencies in microseconds, up to a minute.
+    static func histogram() -> Histogram<UInt64> { Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three) }
+
+    /// The result of a phase from its latencies (every request, errors included), its errors by kind,
+    /// and the server's samples before and after.
+    init(name: String, latencies h: Histogram<UInt64>, errors: [String: Int], seconds: Double, server: (before: ProcessSample?, after: ProcessSample?)) {
+        let total = Int(h.totalCount)
+        let failed = errors.values.reduce(0, +)
+        self.init(
+            name: name, requests: total, errors: errors, seconds: seconds, throughput: Double(total - failed) / seconds,
+            p50: Double(h.valueAtPercentile(50)), p90: Double(h.valueAtPercentile(90)), p99: Double(h.valueAtPercentile(99)), max: Double(h.max),
+            serverCPUSeconds: server.before.flatMap { b in server.after.map { $0.cpuSeconds - b.cpuSeconds } },
+            serverRSSMegabytes: server.after.map { Double($0.rssBytes) / 1_048_576 })
+    }
 }
 
 /// The next request number, shared by the workers.

@@ -30,8 +30,7 @@ enum RawLoad {
         let next = NIOLockedValueBox(0)
         let start: NIODeadline
         let deadline: NIODeadline
-        let results = NIOLockedValueBox<(Histogram<UInt64>, [String: Int])>(
-            (Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three), [:]))
+        let results = NIOLockedValueBox<(Histogram<UInt64>, [String: Int])>((LoadResult.histogram(), [:]))
 
         init(settings: Settings, build: @escaping Build) {
             self.settings = settings
@@ -60,7 +59,7 @@ enum RawLoad {
 
         let shared: Shared
         let done: EventLoopPromise<Void>
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = LoadResult.histogram()
         var errors: [String: Int] = [:]
         var current: (k: Int, due: NIODeadline)?
         var status: HTTPResponseStatus = .ok
@@ -159,13 +158,7 @@ enum RawLoad {
         for future in finished { try await future.get() }
         let seconds = Double((NIODeadline.now() - shared.start).nanoseconds) / 1e9
         try await group.shutdownGracefully()
-        let after = serverPID.flatMap(ProcessSample.read)
         let (h, errors) = shared.results.withLockedValue { $0 }
-        let total = Int(h.totalCount)
-        let failed = errors.values.reduce(0, +)
-        return LoadResult(
-            name: name, requests: total, errors: errors, seconds: seconds, throughput: Double(total - failed) / seconds,
-            p50: Double(h.valueAtPercentile(50)), p90: Double(h.valueAtPercentile(90)), p99: Double(h.valueAtPercentile(99)), max: Double(h.max),
-            serverCPUSeconds: before.flatMap { b in after.map { $0.cpuSeconds - b.cpuSeconds } }, serverRSSMegabytes: after.map { Double($0.rssBytes) / 1_048_576 })
+        return LoadResult(name: name, latencies: h, errors: errors, seconds: seconds, server: (before, serverPID.flatMap(ProcessSample.read)))
     }
 }

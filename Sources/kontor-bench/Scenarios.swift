@@ -6,6 +6,12 @@ import KontorCore
 import NIOCore
 import Synchronization
 
+/// How the simulated fleet polls, as the agent does.
+struct Polling: ParsableArguments {
+    @Option(help: "Seconds between check-ins of each device.") var interval = 60.0
+    @Option(help: "Each interval varies by up to this fraction (the agent: 0.1).") var jitter = 0.1
+}
+
 /// The fleet as agents: each device remembers the policy hash it runs and reports it at check-in, and
 /// picks up a new policy from the reply, as `kontor-agent` does.
 final class SimulatedAgents: Sendable {
@@ -59,8 +65,7 @@ struct Fanout: AsyncParsableCommand {
         abstract: "Policy change fan-out: the fleet polls steadily, a new profile revision is applied, and the time until every device runs it is measured.")
     @OptionGroup var common: Common
     @Option(help: "An admin API token, to apply and assign the benchmark profile.") var adminToken: String
-    @Option(help: "Seconds between check-ins of each device.") var interval = 60.0
-    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.1
+    @OptionGroup var polling: Polling
     @Option(help: "Seconds of steady polling before the change.") var lead = 10.0
     @Option(help: "Only the first N devices of the fleet.") var devices: Int?
     @Option(help: "The profile the benchmark applies and assigns as the default.") var profile = "bench-fanout"
@@ -71,7 +76,7 @@ struct Fanout: AsyncParsableCommand {
         kind: Profile
         name: \(profile)
         description: kontor-bench policy fan-out
-        checkinInterval: \(Int(interval))
+        checkinInterval: \(Int(polling.interval))
         usageTermsVersion: "\(marker)"
         """
     }
@@ -94,8 +99,8 @@ struct Fanout: AsyncParsableCommand {
         let agents = SimulatedAgents(fleet, runningHash: before)
 
         let total = fleet.count
-        let deadline = lead + interval * (1 + jitter) + 30
-        let schedule = PollSchedule(devices: total, interval: interval, jitter: jitter, duration: deadline)
+        let deadline = lead + polling.interval * (1 + polling.jitter) + 30
+        let schedule = PollSchedule(devices: total, interval: polling.interval, jitter: polling.jitter, duration: deadline)
         let start = ContinuousClock.now
         // When the change was applied (seconds from start; infinity until then), and per device when it got it.
         let appliedAt = Mutex<Double>(.infinity)
@@ -111,7 +116,7 @@ struct Fanout: AsyncParsableCommand {
             return (sent, secondsSince(start) - sent)
         }
         let result = await runLoad(
-            name: String(format: "fan-out polling (%d devices every %.0f s ± %.0f%%)", total, interval, jitter * 100), concurrency: common.concurrency,
+            name: String(format: "fan-out polling (%d devices every %.0f s ± %.0f%%)", total, polling.interval, polling.jitter * 100), concurrency: common.concurrency,
             duration: deadline, schedule: schedule, serverPID: common.serverPid, stop: { arrivals.withLock { $0.count } >= total }
         ) { k in
             let index = Int(schedule.device[k])
@@ -137,7 +142,7 @@ struct Fanout: AsyncParsableCommand {
         print(
             String(
                 format: "fan-out: %d of %d devices run the new revision; after the change p50 %.1f s, p99 %.1f s, all by %.1f s (target: interval + 10 s = %.0f s)",
-                got.count, total, p50, p99, maxDelay, interval + 10))
+                got.count, total, p50, p99, maxDelay, polling.interval + 10))
     }
 }
 
@@ -177,8 +182,7 @@ struct WipeDelivery: AsyncParsableCommand {
         abstract: "Wipe delivery latency: while the fleet polls steadily, wipes are issued to extra devices enrolled for the purpose, and the time until each reaches its device is measured.")
     @OptionGroup var common: Common
     @Option(help: "An operator or admin API token.") var adminToken: String
-    @Option(help: "Seconds between check-ins of each device.") var interval = 60.0
-    @Option(help: "Each interval varies by up to this fraction.") var jitter = 0.1
+    @OptionGroup var polling: Polling
     @Option(help: "How many wipes (each to its own new device, revoked afterwards).") var wipes = 20
     @Option(help: "Only the first N devices of the fleet poll alongside.") var devices: Int?
 
@@ -198,8 +202,8 @@ struct WipeDelivery: AsyncParsableCommand {
         let hash = try await currentPolicyHash(http: http, server: server, device: all[0])
         let agents = SimulatedAgents(all, runningHash: hash)
         let firstTarget = fleet.count
-        let duration = interval * (2 + jitter) + 10
-        let schedule = PollSchedule(devices: all.count, interval: interval, jitter: jitter, duration: duration)
+        let duration = polling.interval * (2 + polling.jitter) + 10
+        let schedule = PollSchedule(devices: all.count, interval: polling.interval, jitter: polling.jitter, duration: duration)
         let start = ContinuousClock.now
         // Per target: when its wipe was issued and when it arrived (seconds from start).
         let issued = Mutex<[Double?]>(Array(repeating: nil, count: wipes))
@@ -210,14 +214,14 @@ struct WipeDelivery: AsyncParsableCommand {
         let issuer = Task {
             // Spread over the first interval, so each lands at a random point of its device's poll cycle.
             for (i, target) in targets.enumerated() {
-                try await Task.sleep(for: .milliseconds(Int(interval * 1000 / Double(wipes))))
+                try await Task.sleep(for: .milliseconds(Int(polling.interval * 1000 / Double(wipes))))
                 let at = secondsSince(start)
                 _ = try await admin.call(.POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench delivery latency"), as: Ignored.self)
                 issued.withLock { $0[i] = at }
             }
         }
         let result = await runLoad(
-            name: String(format: "polling (%d devices every %.0f s) while %d wipes are issued", all.count, interval, wipes), concurrency: common.concurrency,
+            name: String(format: "polling (%d devices every %.0f s) while %d wipes are issued", all.count, polling.interval, wipes), concurrency: common.concurrency,
             duration: duration, schedule: schedule, serverPID: common.serverPid, stop: { delivered.withLock { $0.allSatisfy { $0 != nil } } }
         ) { k in
             let index = Int(schedule.device[k])
@@ -238,7 +242,7 @@ struct WipeDelivery: AsyncParsableCommand {
         print(
             String(
                 format: "wipe delivery: %d of %d delivered; from issue to the device p50 %.1f s, p99 %.1f s, max %.1f s (polling every %.0f s)",
-                delays.count, wipes, p50, p99, maxDelay, interval))
+                delays.count, wipes, p50, p99, maxDelay, polling.interval))
     }
 }
 
