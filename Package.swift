@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Domain and wire types, JSON coders, RFC 9421 signing, pure policy logic. No I/O.
@@ -64,7 +65,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // The admin console's templates, stylesheet and script are compiled into the binary.
+            resources: [.embedInCode("Console/Templates"), .embedInCode("Console/Static")],
             swiftSettings: swiftSettings
         ),
         // HTTP clients of the admin API and the device API, shared by kontorctl, the agent and the benchmark.

@@ -7,6 +7,8 @@ public enum SecretKind: String, Sendable, CaseIterable {
     case apiToken = "kat"
     /// A device enrollment token (`ket_`).
     case enrollmentToken = "ket"
+    /// An admin console session, held in an HttpOnly cookie (`kcs_`).
+    case consoleSession = "kcs"
 }
 
 /// A bearer secret in the form `<prefix>_<id>_<secret>`: the id (public, 12 hex characters) finds the

@@ -195,6 +195,20 @@ public final class SQLiteStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v5-console-sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE console_sessions (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        secret_hash TEXT NOT NULL,
+                        token_id TEXT NOT NULL REFERENCES api_tokens(id),
+                        created_at DOUBLE NOT NULL,
+                        last_seen_at DOUBLE NOT NULL,
+                        expires_at DOUBLE NOT NULL
+                    );
+                    CREATE INDEX console_sessions_token ON console_sessions(token_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -56,6 +56,9 @@ public struct Services: Sendable {
     let deviceAuth: DeviceAuthenticator
     let signer: ResponseSigner
     let enrollLimiter: RateLimiter
+    /// Console sign-in attempts per client address: ten a minute.
+    let signInLimiter = RateLimiter(perMinute: 10)
+    let consoleSessions: ConsoleSessionService
     let audit: AuditService
     let commands: CommandService
     let receipts: ReceiptService
@@ -79,6 +82,8 @@ public struct Services: Sendable {
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
+        self.consoleSessions = ConsoleSessionService(
+            store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
         self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
     }
 }
@@ -95,7 +100,7 @@ extension Services {
 }
 
 /// The router with every route; `table` records what was registered.
-public func buildRouter(_ services: Services, table: RouteTable = RouteTable()) -> Router<KontorRequestContext> {
+public func buildRouter(_ services: Services, table: RouteTable = RouteTable(), console: ConsoleRouteTable = ConsoleRouteTable()) -> Router<KontorRequestContext> {
     let router = Router(context: KontorRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
@@ -103,6 +108,7 @@ public func buildRouter(_ services: Services, table: RouteTable = RouteTable()) 
     OperationsController(services: services).register(on: router, table: table)
     DeviceController(services: services).register(on: router, table: table)
     AdminController(services: services).register(on: router, table: table)
+    ConsoleController(services: services, table: console).register(on: router)
     return router
 }
 

@@ -89,20 +89,11 @@ struct AdminController {
         api.on(.get, p, "persons", table: table) { _, _ in try jsonResponse(try await services.directory.persons()) }
         api.on(.post, p, "persons", table: table) { request, context in
             try context.require(.operator)
-            let person = try await services.directory.createPerson(try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit))
-            try await services.audit.record(
-                AuditService.actor(context.principal), "person.created", target: person.email, detail: ["id": person.id, "groups": person.groups.joined(separator: ",")])
+            let person = try await services.createPerson(try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit), by: context.principal)
             return try jsonResponse(person, status: .created)
         }
         api.on(.get, p, "persons/export", table: table) { _, _ in
-            let persons = try await services.directory.persons()
-            let devices = try await services.directory.devices(person: nil)
-            let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
-            let csv = CSV.document(
-                header: ["id", "email", "displayName", "groups", "status", "createdAt", "activeDevices"],
-                rows: persons.map {
-                    [$0.id, $0.email, $0.displayName, $0.groups.joined(separator: ";"), $0.status.rawValue, ISO8601.string(from: $0.createdAt), String(counts[$0.id] ?? 0)]
-                })
+            let csv = try await services.personsCSV()
             return Response(
                 status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"kontor-persons.csv\""],
                 body: .init(byteBuffer: ByteBuffer(string: csv)))
@@ -129,18 +120,13 @@ struct AdminController {
         api.on(.post, p, "enroll-tokens", table: table) { request, context in
             try context.require(.operator)
             let input = try await request.decodeJSON(EnrollmentService.CreateTokenRequest.self, limit: limit)
-            let created = try await services.enrollment.createToken(input, directory: services.directory, createdBy: context.principal)
+            let created = try await services.createEnrollmentToken(input, by: context.principal)
             context.logger.notice("enrollment token created", metadata: ["enrollToken.id": "\(created.enrollmentToken.id)"])
-            let t = created.enrollmentToken
-            try await services.audit.record(
-                AuditService.actor(context.principal), "enroll-token.created", target: t.id,
-                detail: ["uses": String(t.maxUses), "expiresAt": ISO8601.string(from: t.expiresAt), "person": t.personId ?? "", "group": t.group ?? ""])
             return try jsonResponse(created, status: .created)
         }
         api.on(.delete, p, "enroll-tokens/{id}", table: table) { _, context in
             try context.require(.operator)
-            let token = try await services.enrollment.revokeToken(id: try context.parameters.require("id"))
-            try await services.audit.record(AuditService.actor(context.principal), "enroll-token.revoked", target: token.id)
+            let token = try await services.revokeEnrollmentToken(id: try context.parameters.require("id"), by: context.principal)
             return try jsonResponse(token)
         }
 
@@ -242,11 +228,8 @@ struct AdminController {
             try context.require(.operator)
             struct Input: Decodable { var type: CommandType; var reason: String?; var expiresIn: Int? }
             let input = try await request.decodeJSON(Input.self, limit: limit)
-            let command = try await services.commands.issue(
-                deviceId: try context.parameters.require("id"), type: input.type, reason: input.reason, expiresIn: input.expiresIn, by: context.principal.name)
-            try await services.audit.record(
-                AuditService.actor(context.principal), "command.\(command.type.rawValue)", target: command.deviceId,
-                detail: ["command": command.id, "reason": command.reason ?? ""])
+            let command = try await services.issueCommand(
+                deviceId: try context.parameters.require("id"), type: input.type, reason: input.reason, expiresIn: input.expiresIn, by: context.principal)
             context.logger.notice("command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
             return try jsonResponse(command, status: .created)
         }
@@ -276,7 +259,7 @@ struct AdminController {
             try context.require(.operator)
             let input = try await request.decodeJSON(OffboardingService.Request.self, limit: limit)
             let person = try await services.directory.person(try context.parameters.require("person"))
-            let offboarding = try await services.offboarding.start(person, input, actor: AuditService.actor(context.principal), by: context.principal.name)
+            let offboarding = try await services.startOffboarding(person, input, by: context.principal)
             context.logger.notice("offboarding started", metadata: ["person.id": "\(person.id)", "wipeAt": "\(ISO8601.string(from: offboarding.wipeAt))"])
             return try jsonResponse(try await services.directory.personDetail(person.id), status: .accepted)
         }

@@ -24,13 +24,17 @@ public struct ServerConfig: Sendable, Equatable {
     public var enrollTokenLifetime = 86_400
     /// The URL agents use to reach this server, printed in the ready-to-paste enroll command.
     public var publicURL: String?
+    /// An admin console session ends after this many seconds without a request.
+    public var consoleIdleTimeout = 1800
+    /// ... and this many seconds after sign-in, however active.
+    public var consoleSessionLifetime = 8 * 3600
 
     public init() {}
 
     /// The keys a YAML file or environment may set, with their YAML names.
     static let keys: [String] = [
         "host", "port", "dataDir", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
-        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL",
+        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "consoleIdleTimeout", "consoleSessionLifetime",
     ]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
@@ -93,6 +97,8 @@ public struct ServerConfig: Sendable, Equatable {
         case "lastSeenWriteInterval": lastSeenWriteInterval = try int(0...86_400)
         case "enrollTokenLifetime": enrollTokenLifetime = try int(60...(366 * 86_400))
         case "publicURL": publicURL = value.isEmpty ? nil : value
+        case "consoleIdleTimeout": consoleIdleTimeout = try int(60...86_400)
+        case "consoleSessionLifetime": consoleSessionLifetime = try int(300...(30 * 86_400))
         default:
             throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
         }
@@ -112,6 +118,9 @@ public struct ServerConfig: Sendable, Equatable {
         let shownHost = (host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host
         return "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(port)"
     }
+
+    /// Browsers reach the console over HTTPS: TLS here, or a public URL behind a TLS proxy. Cookies are then `Secure`.
+    public var secureCookies: Bool { tlsCertificate != nil || (publicURL?.lowercased().hasPrefix("https://") ?? false) }
 
     private func line(_ node: Node) -> Int { (node.mark?.line ?? 0) }
 }

@@ -34,6 +34,8 @@ public struct APITokenService: Sendable {
         guard try await store.revokeAPIToken(id: id, at: clock.now()), let stored = try await store.apiToken(id: id) else {
             throw APIError.notFound("no API token \(id)")
         }
+        // Console sessions opened with the token end with it.
+        try await store.deleteConsoleSessions(tokenId: id)
         return stored.token
     }
 }

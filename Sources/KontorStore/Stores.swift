@@ -261,9 +261,43 @@ public protocol OffboardingStore: Sendable {
     func completeOffboarding(personId: String, at: Date) async throws
 }
 
+/// A signed-in admin console session: the API token it was opened with, and the hash of its secret.
+public struct StoredConsoleSession: Sendable, Equatable {
+    public var id: String
+    public var secretHash: String
+    public var tokenId: String
+    public var createdAt: Date
+    public var lastSeenAt: Date
+    /// The absolute end, however active the session is.
+    public var expiresAt: Date
+
+    public init(id: String, secretHash: String, tokenId: String, createdAt: Date, lastSeenAt: Date, expiresAt: Date) {
+        self.id = id
+        self.secretHash = secretHash
+        self.tokenId = tokenId
+        self.createdAt = createdAt
+        self.lastSeenAt = lastSeenAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Admin console sessions. Kept in the store so every server instance knows them and sign-out ends them everywhere.
+public protocol ConsoleSessionStore: Sendable {
+    func insertConsoleSession(_ session: StoredConsoleSession) async throws
+    func consoleSession(id: String) async throws -> StoredConsoleSession?
+    /// Moves `lastSeenAt` forward (never back).
+    func touchConsoleSession(id: String, at: Date) async throws
+    /// False when there was no such session.
+    func deleteConsoleSession(id: String) async throws -> Bool
+    /// Ends every session opened with an API token (when it is revoked).
+    func deleteConsoleSessions(tokenId: String) async throws
+    /// Deletes sessions past their absolute end (`expiresAt <= now`) or idle since before `idleBefore`; returns how many.
+    func deleteExpiredConsoleSessions(now: Date, idleBefore: Date) async throws -> Int
+}
+
 /// Everything a backend provides.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore & AuditStore
-    & CommandStore & OffboardingStore
+    & CommandStore & OffboardingStore & ConsoleSessionStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

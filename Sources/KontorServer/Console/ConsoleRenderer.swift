@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import Mustache
+
+/// The console's Mustache templates, compiled into the binary (`Templates/*.mustache`, embedded by the
+/// package manifest) so an installed server needs no template folder. Output is HTML-escaped unless a
+/// template says otherwise with `{{{...}}}`, which none does.
+struct ConsoleRenderer: Sendable {
+    let library: MustacheLibrary
+
+    static let shared: ConsoleRenderer = {
+        do {
+            return try ConsoleRenderer()
+        } catch {
+            // The templates are part of the build; a broken one fails the test suite long before a release.
+            fatalError("console templates do not parse: \(error)")
+        }
+    }()
+
+    static let templates: [String: [UInt8]] = [
+        "layout": PackageResources.layout_mustache,
+        "error": PackageResources.error_mustache,
+        "sign-in": PackageResources.sign_in_mustache,
+        "dashboard": PackageResources.dashboard_mustache,
+        "devices": PackageResources.devices_mustache,
+        "device": PackageResources.device_mustache,
+        "persons": PackageResources.persons_mustache,
+        "person": PackageResources.person_mustache,
+        "enroll-tokens": PackageResources.enroll_tokens_mustache,
+        "enroll-token-created": PackageResources.enroll_token_created_mustache,
+        "profiles": PackageResources.profiles_mustache,
+        "profile": PackageResources.profile_mustache,
+        "quiet-hours": PackageResources.quiet_hours_mustache,
+        "audit": PackageResources.audit_mustache,
+    ]
+
+    init() throws {
+        var library = MustacheLibrary()
+        for (name, bytes) in Self.templates {
+            try library.register(String(decoding: bytes, as: UTF8.self), named: name)
+        }
+        self.library = library
+    }
+
+    func render(_ template: String, _ context: [String: Any]) -> String {
+        guard let text = library.render(context, withTemplate: template) else { fatalError("no console template \(template)") }
+        return text
+    }
+}
+
+/// The stylesheet and the small script, compiled in like the templates.
+enum ConsoleAssets {
+    static let files: [String: (type: String, bytes: [UInt8])] = [
+        "console.css": ("text/css; charset=utf-8", PackageResources.console_css),
+        "console.js": ("text/javascript; charset=utf-8", PackageResources.console_js),
+    ]
+
+    static func register(on group: RouterGroup<KontorRequestContext>, table: ConsoleRouteTable) {
+        group.get("static/{file}") { _, context in
+            let name = try context.parameters.require("file")
+            guard let file = files[name] else { throw HTTPError(.notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: file.type, .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: file.bytes)))
+        }
+    }
+}
