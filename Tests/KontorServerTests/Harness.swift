@@ -29,6 +29,7 @@ struct Harness {
     let store: SQLiteStore
     let services: Services
     let routes = RouteTable()
+    let consoleRoutes = ConsoleRouteTable()
 
     init(store: SQLiteStore? = nil, clock: TestClock = TestClock(), configure: (inout ServerConfig) -> Void = { _ in }) throws {
         var config = ServerConfig()
@@ -47,7 +48,7 @@ struct Harness {
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var logger = Logger(label: "kontor-test")
         logger.logLevel = .error
-        let app = Application(router: buildRouter(services, table: routes), logger: logger)
+        let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), logger: logger)
         try await app.test(.router, body)
     }
 }

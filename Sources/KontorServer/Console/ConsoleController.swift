@@ -37,6 +37,8 @@ struct ConsoleController {
         ConsoleAssets.register(on: group, table: table)
         ConsoleSignIn(console: self).register(on: group)
         ConsolePages(console: self).register(on: group)
+        // Anything else under /console is a console 404 page, not the API's JSON.
+        group.get("**") { _, _ -> Response in throw HTTPError(.notFound) }
     }
 
     // MARK: Sessions
