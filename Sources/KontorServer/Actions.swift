@@ -33,6 +33,12 @@ extension Services {
         return command
     }
 
+    public func cancelCommand(id: String, reason: String?, by principal: Principal) async throws -> CommandRecord {
+        let command = try await commands.cancel(id: id, reason: reason)
+        try await audit.record(AuditService.actor(principal), "command.cancelled", target: command.deviceId, detail: ["command": command.id, "reason": reason ?? ""])
+        return command
+    }
+
     func startOffboarding(_ person: Person, _ input: OffboardingService.Request, by principal: Principal) async throws -> Offboarding {
         try await offboarding.start(person, input, actor: AuditService.actor(principal), by: principal.name)
     }

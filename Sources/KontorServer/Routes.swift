@@ -248,9 +248,7 @@ struct AdminController {
             try context.require(.operator)
             struct Input: Decodable { var reason: String? }
             let input = try await request.decodeJSON(Input.self, limit: limit)
-            let command = try await services.commands.cancel(id: try context.parameters.require("id"), reason: input.reason)
-            try await services.audit.record(
-                AuditService.actor(context.principal), "command.cancelled", target: command.deviceId, detail: ["command": command.id, "reason": input.reason ?? ""])
+            let command = try await services.cancelCommand(id: try context.parameters.require("id"), reason: input.reason, by: context.principal)
             return try jsonResponse(command)
         }
 

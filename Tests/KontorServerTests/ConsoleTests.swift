@@ -168,6 +168,7 @@ struct ConsoleTests {
             let person = try #require(try await harness.store.person(email: "ada@example.org"))
             func concrete(_ route: String) -> String {
                 route.replacingOccurrences(of: "{id}", with: route.contains("persons") ? person.id : deviceId).replacingOccurrences(of: "{name}", with: "x")
+                    .replacingOccurrences(of: "{command}", with: "x")
             }
             let routes = harness.consoleRoutes.all
             #expect(routes.count >= 18, "\(routes)")
@@ -311,6 +312,16 @@ struct ConsoleTests {
 
             let dashboard = try await browser.get("/console")
             #expect(dashboard.text.contains(#"id="pending-wipes""#))
+
+            // A wipe sent by mistake can be cancelled while it is still queued.
+            let wipeId = try #require(commands.first?.id)
+            try await browser.get("/console/devices/\(deviceId)")
+            try await browser.post("/console/devices/\(deviceId)/commands/\(wipeId)/cancel", [])
+            #expect(try await harness.store.command(id: wipeId)?.state == .cancelled)
+            let cancelled = try await browser.get("/console/devices/\(deviceId)")
+            #expect(cancelled.text.contains("The wipe command is cancelled"))
+            #expect(cancelled.text.contains(#"id="wipe-form""#), "a new wipe can be sent")
+            #expect(try await harness.store.auditEntries(since: nil, target: deviceId).contains { $0.action == "command.cancelled" })
         }
     }
 

@@ -19,6 +19,16 @@ struct ConsolePages {
         console.form(group, "devices/{id}/wipe", role: .operator, back: { _, c in "\(prefix)/devices/\(c.parameters.get("id") ?? "")" }) { form, context, session in
             try await wipe(form, session, id: try context.parameters.require("id"))
         }
+        console.form(group, "devices/{id}/commands/{command}/cancel", role: .operator, back: { _, c in "\(prefix)/devices/\(c.parameters.get("id") ?? "")" }) {
+            form, context, session in
+            let deviceId = try context.parameters.require("id")
+            let command = try await services.commands.command(try context.parameters.require("command"))
+            guard command.deviceId == deviceId else { throw APIError.notFound("device \(deviceId) has no command \(command.id)") }
+            let reason = form.text("reason") ?? "cancelled in the console"
+            let cancelled = try await services.cancelCommand(id: command.id, reason: reason, by: session.principal)
+            return console.redirect(
+                "\(prefix)/devices/\(deviceId)", flash: Flash(kind: .ok, text: "The \(cancelled.type.rawValue) command is cancelled; the device will not run it."))
+        }
         console.page(group, "persons") { request, _, session in try await persons(request, session) }
         console.page(group, "persons/export.csv") { _, _, _ in
             Response(
@@ -207,8 +217,9 @@ struct ConsolePages {
         let commands = try await services.store.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }
         values["commands"] = commands.map { c -> [String: Any] in
             [
-                "id": c.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "", "issued": format.time(c.issuedAt),
-                "by": c.issuedBy ?? "", "completed": format.time(c.completedAt), "error": ConsoleFormat.optional(c.error), "final": c.state.isFinal,
+                "id": c.id, "commandId": c.id, "deviceId": device.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "", "issued": format.time(c.issuedAt),
+                "by": c.issuedBy ?? "", "completed": format.time(c.completedAt), "error": ConsoleFormat.optional(c.error),
+                "cancellable": c.state.isOpen && session.principal.role.allows(.operator),
             ]
         }
         let openWipe = commands.first { $0.type == .wipe && !$0.state.isFinal }
