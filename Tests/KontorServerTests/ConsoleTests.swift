@@ -569,6 +569,19 @@ struct ConsoleFormatTests {
         #expect(monday.hours[6] == .work)
     }
 
+    @Test("same origin: the Host the browser used, or the public URL behind a proxy; anything else is another site")
+    func sameOrigin() {
+        #expect(ConsoleController.isSameOrigin("http://127.0.0.1:8080", authority: "127.0.0.1:8080", publicURL: nil))
+        #expect(ConsoleController.isSameOrigin("https://Kontor.Example.org", authority: "kontor.example.org", publicURL: nil))
+        #expect(ConsoleController.isSameOrigin("https://kontor.example.org", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org/"))
+        #expect(ConsoleController.isSameOrigin("https://kontor.example.org:8443", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org:8443"))
+        #expect(!ConsoleController.isSameOrigin("https://kontor.example.org.evil.example", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org"))
+        #expect(!ConsoleController.isSameOrigin("http://kontor.example.org", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org"))
+        #expect(!ConsoleController.isSameOrigin("https://evil.example", authority: "kontor.example.org", publicURL: nil))
+        #expect(!ConsoleController.isSameOrigin("null", authority: "kontor.example.org", publicURL: nil))
+        #expect(!ConsoleController.isSameOrigin("kontor.example.org", authority: "kontor.example.org", publicURL: nil))
+    }
+
     @Test("flash messages survive the cookie round trip; forms decode percent- and plus-encoding")
     func flashAndForms() throws {
         let flash = Flash(kind: .error, text: "Wipe for \"laptop-7\" <refused>; ü")

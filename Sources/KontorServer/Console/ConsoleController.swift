@@ -94,14 +94,22 @@ struct ConsoleController {
         }
     }
 
-    /// Refuses a request whose Origin (sent by browsers on every form post) is another site.
+    /// Refuses a request whose Origin (sent by browsers on every form post) is another site: it must name
+    /// the host the request was sent to, or the configured public URL (behind a proxy that rewrites Host).
     func checkOrigin(_ request: Request) throws {
         guard let origin = request.headers[.origin] else { return }
-        let host = request.head.authority ?? ""
-        let bare = origin.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? ""
-        guard origin != "null", bare.lowercased() == host.lowercased() else {
+        guard Self.isSameOrigin(origin, authority: request.head.authority, publicURL: services.config.publicURL) else {
             throw ConsoleRefusal(.forbidden, "This form was sent from another site (\(origin)) and was refused.")
         }
+    }
+
+    static func isSameOrigin(_ origin: String, authority: String?, publicURL: String?) -> Bool {
+        let origin = origin.lowercased()
+        guard origin != "null", let scheme = origin.range(of: "://") else { return false }
+        let host = origin[scheme.upperBound...]
+        if let authority, !authority.isEmpty, host == authority.lowercased() { return true }
+        guard let publicURL, let url = URL(string: publicURL), let publicScheme = url.scheme, let publicHost = url.host else { return false }
+        return origin == "\(publicScheme)://\(publicHost)\(url.port.map { ":\($0)" } ?? "")".lowercased()
     }
 
     // MARK: Responses
