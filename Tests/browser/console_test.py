@@ -131,22 +131,24 @@ def sign_in(c, token, first=False):
     c.text("h1", "Dashboard", "the dashboard (h1 containing 'Dashboard') after signing in")
 
 
-def create_enroll_token(c):
+def create_enroll_token(c, shots=True):
     c.follow("#nav-enroll-tokens")
     c.find("#create-enroll-token")
-    c.shot("03-enroll-tokens-empty.png")
+    if shots:
+        c.shot("03-enroll-tokens-empty.png")
     c.follow("#create-enroll-token-submit")
     secret = c.find("#enroll-token-secret").text.strip()
     check(secret.startswith("ket_"), f"#enroll-token-secret is {secret!r}, not a ket_ token")
     check(secret in c.find("#agent-command").text, "#agent-command does not contain the token")
-    c.shot("04-enroll-token-created.png")
+    if shots:
+        c.shot("04-enroll-token-created.png")
     return secret
 
 
-def enroll_agent(bin_dir, url, secret, root):
+def enroll_agent(bin_dir, url, secret, root, hostname=HOSTNAME):
     os.makedirs(os.path.join(root, "etc"), exist_ok=True)
     with open(os.path.join(root, "etc", "hostname"), "w") as f:
-        f.write(HOSTNAME + "\n")
+        f.write(hostname + "\n")
     agent_ok(bin_dir, "enroll", "--server", url, "--token", secret, "--root", root)
     agent_ok(bin_dir, "run", "--once", "--root", root)
 
@@ -197,6 +199,12 @@ def let_agent_wipe(c, bin_dir, root, device_url):
 
 def visit_pages(c):
     c.follow("#nav-persons")
+    c.find("#person-email").send_keys("ada@example.org")
+    c.find("#person-name").send_keys("Ada Lovelace")
+    c.follow("#create-person-submit")
+    c.text(".flash", "Ada Lovelace", "a .flash message naming the person just added")
+    c.follow("#nav-persons")
+    c.text("#persons", "ada@example.org", "the new person in #persons")
     c.shot("09-persons.png")
     c.follow("#nav-profiles")
     c.shot("10-profiles.png")
@@ -222,11 +230,22 @@ def sign_out(c):
     check(c.absent("#devices"), "/console/devices shows the device table after signing out")
 
 
+def second_device(c, bin_dir, url, root):
+    """An active device, so that the auditor's missing wipe form means something."""
+    secret = create_enroll_token(c, shots=False)
+    enroll_agent(bin_dir, url, secret, root, hostname="browser-test-desktop")
+    c.follow("#nav-devices")
+    link = c.wait(EC.element_to_be_clickable((By.LINK_TEXT, "browser-test-desktop")), "a link to browser-test-desktop in #devices")
+    link.click()
+    c.find("#wipe-form")  # an admin sees it
+    return c.driver.current_url
+
+
 def auditor_view(c, token, device_url):
     sign_in(c, token)
     c.driver.get(device_url)
-    c.find("#device-state")
-    check(c.absent("#wipe-form"), "an auditor sees #wipe-form on the device page")
+    c.text("#device-state", "active", "the second device, active")
+    check(c.absent("#wipe-form"), "an auditor sees #wipe-form on an active device's page")
     c.shot("14-auditor-device.png")
     c.follow("#nav-enroll-tokens")
     check(c.absent("#create-enroll-token"), "an auditor sees the #create-enroll-token form")
@@ -261,8 +280,9 @@ def main():
         queue_wipe(c)
         let_agent_wipe(c, bin_dir, root, device_url)
         visit_pages(c)
+        active_url = second_device(c, bin_dir, url, os.path.join(work, "agent-root-2"))
         sign_out(c)
-        auditor_view(c, auditor, device_url)
+        auditor_view(c, auditor, active_url)
         print(f"ok: console signed in, enrolled {HOSTNAME}, wiped it with a signed receipt, checked the auditor's view; "
               f"screenshots in {shots}")
         return 0

@@ -61,7 +61,7 @@ struct ConsoleFormat {
         var label: String {
             switch self {
             case .compliant: "compliant"
-            case .outdated: "policy not yet applied"
+            case .outdated: "policy not yet confirmed"
             case .violations: "app violations"
             case .never: "never checked in"
             }
