@@ -46,7 +46,7 @@ extension Services {
     /// The staff directory as CSV, with each person's number of active devices.
     public func personsCSV() async throws -> String {
         let persons = try await directory.persons()
-        let devices = try await store.devices(personId: nil)
+        let devices = try await store.deviceSummaries()
         let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
         return CSV.document(
             header: ["id", "email", "displayName", "groups", "status", "createdAt", "activeDevices"],

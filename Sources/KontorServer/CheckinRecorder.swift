@@ -80,6 +80,25 @@ public actor CheckinRecorder {
         return out
     }
 
+    /// Summaries with any not yet written check-in applied, in one visit to the actor.
+    public func overlay(_ summaries: [DeviceSummary]) -> [DeviceSummary] {
+        guard !pending.isEmpty else { return summaries }
+        return summaries.map { summary in
+            guard let entry = pending[summary.id] else { return summary }
+            var out = summary
+            if (out.lastSeen ?? .distantPast) < entry.at { out.lastSeen = entry.at }
+            if let changes = entry.changes {
+                if let hash = changes.appliedPolicyHash { out.appliedPolicyHash = hash }
+                if let facts = changes.facts {
+                    out.hostname = facts.hostname
+                    out.agentVersion = facts.agentVersion
+                }
+                if let compliance = changes.compliance { out.violations = compliance.violations.count }
+            }
+            return out
+        }
+    }
+
     /// Number of devices with check-ins held in memory.
     public var pendingCount: Int { pending.count }
 

@@ -132,6 +132,26 @@ public struct PolicyService: Sendable {
         return (hash, policy.checkinInterval, policy)
     }
 
+    /// The policy hash of each device, by device ID, for a listing: from the device cache where a check-in
+    /// computed it for the current profiles, else merged here (with `persons` already read) and cached.
+    func policyHashes(for summaries: [DeviceSummary], persons: [String: Person]) async throws -> [String: String] {
+        let snapshot = try await snapshot()
+        var hashes: [String: String] = [:]
+        hashes.reserveCapacity(summaries.count)
+        for d in summaries {
+            if let cached = devices.policy(keyId: d.keyId, generation: snapshot.generation) {
+                hashes[d.id] = cached.hash
+                continue
+            }
+            let policy = Self.effectivePolicy(
+                deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+            let hash = policy.canonicalHash
+            devices.rememberPolicy(keyId: d.keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
+            hashes[d.id] = hash
+        }
+        return hashes
+    }
+
     /// The effective policy of an authenticated device (a check-in whose device runs another policy).
     func effectivePolicy(for device: AuthenticatedDevice) async throws -> EffectivePolicy {
         let snapshot = try await snapshot()

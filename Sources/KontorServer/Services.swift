@@ -93,6 +93,16 @@ public struct DirectoryService: Sendable {
         return out
     }
 
+    /// Every device as a listing shows it, with the hash of the policy each active one should enforce.
+    /// Reads the fleet in one query without decoding reports, the persons once, and takes each hash from
+    /// the device cache when a check-in computed it for the current profiles (else computes and keeps it).
+    func fleet() async throws -> (devices: [FleetDevice], persons: [String: Person]) {
+        let summaries = await recorder.overlay(try await store.deviceSummaries())
+        let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
+        let hashes = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
+        return (summaries.map { FleetDevice(summary: $0, effectivePolicyHash: hashes[$0.id]) }, persons)
+    }
+
     /// A person with their devices, their offboarding and each device's wipe progress.
     func personDetail(_ personId: String) async throws -> PersonDetail {
         let person = try await self.person(personId)
@@ -116,6 +126,22 @@ public struct DirectoryService: Sendable {
         out.effectivePolicyHash = policy.canonicalHash
         out.policySources = policy.sources
         return out
+    }
+}
+
+/// A device in a fleet listing: its summary and, when active, the hash of the policy it should enforce.
+public struct FleetDevice: Sendable, Equatable {
+    public var summary: DeviceSummary
+    public var effectivePolicyHash: String?
+
+    public init(summary: DeviceSummary, effectivePolicyHash: String?) {
+        self.summary = summary
+        self.effectivePolicyHash = effectivePolicyHash
+    }
+
+    /// A full record as a listing entry.
+    public init(_ device: Device) {
+        self.init(summary: DeviceSummary(device), effectivePolicyHash: device.effectivePolicyHash)
     }
 }
 

@@ -126,6 +126,8 @@ public protocol DeviceStore: Sendable {
     /// Active devices with an ID greater than `after` (all when nil), in ID order, at most `limit`: a
     /// large fleet read page by page.
     func activeDevices(after: String?, limit: Int) async throws -> [Device]
+    /// Every device in enrollment order, with only what a fleet listing shows (no reports decoded).
+    func deviceSummaries() async throws -> [DeviceSummary]
     /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
     func recordCheckins(_ records: [CheckinRecord]) async throws
     /// Number of devices.
@@ -181,6 +183,27 @@ public protocol AuditStore: Sendable {
     func appendAudit(at: Date, actor: String, action: String, target: String?, detail: [String: String]?) async throws -> AuditEntry
     /// Entries in sequence order, optionally from `since` on and only those whose target is `target`.
     func auditEntries(since: Date?, target: String?) async throws -> [AuditEntry]
+    /// The entries matching `filter`, newest first, `limit` of them after skipping `offset`, with how many match in all.
+    func auditEntries(matching filter: AuditFilter, limit: Int, offset: Int) async throws -> (entries: [AuditEntry], total: Int)
+}
+
+/// What the audit log is searched by; every part is optional.
+public struct AuditFilter: Sendable, Equatable {
+    /// Part of the actor, any case (`token:ada`, `device:`).
+    public var actor: String?
+    /// The start of the action (`command.`, `device.enrolled`).
+    public var actionPrefix: String?
+    /// The exact target.
+    public var target: String?
+    /// Entries at or after this instant.
+    public var since: Date?
+
+    public init(actor: String? = nil, actionPrefix: String? = nil, target: String? = nil, since: Date? = nil) {
+        self.actor = actor
+        self.actionPrefix = actionPrefix
+        self.target = target
+        self.since = since
+    }
 }
 
 /// Profiles, their revisions and assignments.
@@ -259,6 +282,49 @@ public protocol OffboardingStore: Sendable {
     func markWipesIssued(personId: String, at: Date) async throws
     /// Marks the offboarding complete and the person `offboarded` (the seat is free).
     func completeOffboarding(personId: String, at: Date) async throws
+}
+
+/// A device as a fleet listing shows it: read without decoding its facts and reports.
+public struct DeviceSummary: Sendable, Equatable {
+    public var id: String
+    public var keyId: String
+    public var personId: String?
+    public var group: String?
+    public var status: DeviceStatus
+    public var hostname: String
+    public var agentVersion: String
+    public var enrolledAt: Date
+    public var lastSeen: Date?
+    public var appliedPolicyHash: String?
+    public var wipeConfirmedAt: Date?
+    /// App-allowlist violations in the last report.
+    public var violations: Int
+
+    public init(
+        id: String, keyId: String, personId: String?, group: String?, status: DeviceStatus, hostname: String, agentVersion: String, enrolledAt: Date,
+        lastSeen: Date?, appliedPolicyHash: String?, wipeConfirmedAt: Date?, violations: Int
+    ) {
+        self.id = id
+        self.keyId = keyId
+        self.personId = personId
+        self.group = group
+        self.status = status
+        self.hostname = hostname
+        self.agentVersion = agentVersion
+        self.enrolledAt = enrolledAt
+        self.lastSeen = lastSeen
+        self.appliedPolicyHash = appliedPolicyHash
+        self.wipeConfirmedAt = wipeConfirmedAt
+        self.violations = violations
+    }
+
+    /// The summary of a full record.
+    public init(_ d: Device) {
+        self.init(
+            id: d.id, keyId: d.keyId, personId: d.personId, group: d.group, status: d.status, hostname: d.facts.hostname, agentVersion: d.facts.agentVersion,
+            enrolledAt: d.enrolledAt, lastSeen: d.lastSeen, appliedPolicyHash: d.appliedPolicyHash, wipeConfirmedAt: d.wipeConfirmedAt,
+            violations: d.compliance?.violations.count ?? 0)
+    }
 }
 
 /// A signed-in admin console session: the API token it was opened with, and the hash of its secret.

@@ -47,9 +47,9 @@ struct ConsoleFormat {
     }
 
     /// Where a device stands, in words a person at the help desk uses.
-    static func state(_ device: Device) -> (key: String, label: String) {
-        if device.wipeConfirmedAt != nil { return ("wiped", "wiped") }
-        switch device.status {
+    static func state(_ device: FleetDevice) -> (key: String, label: String) {
+        if device.summary.wipeConfirmedAt != nil { return ("wiped", "wiped") }
+        switch device.summary.status {
         case .active: return ("active", "active")
         case .replaced: return ("replaced", "replaced by a new enrollment")
         case .revoked: return ("revoked", "revoked")
@@ -69,16 +69,16 @@ struct ConsoleFormat {
     }
 
     /// Compliance of an active device: never seen, policy not yet applied, violations reported, or fine.
-    static func compliance(_ device: Device) -> Compliance {
-        guard device.lastSeen != nil else { return .never }
-        if !(device.compliance?.violations.isEmpty ?? true) { return .violations }
-        if let effective = device.effectivePolicyHash, device.appliedPolicyHash != effective { return .outdated }
+    static func compliance(_ device: FleetDevice) -> Compliance {
+        guard device.summary.lastSeen != nil else { return .never }
+        if device.summary.violations > 0 { return .violations }
+        if let effective = device.effectivePolicyHash, device.summary.appliedPolicyHash != effective { return .outdated }
         return .compliant
     }
 
     /// True when an active device has not been seen (or, never seen, not enrolled) for `days`.
-    func isOffline(_ device: Device, days: Int) -> Bool {
-        device.status == .active && now.timeIntervalSince(device.lastSeen ?? device.enrolledAt) > Double(days) * 86_400
+    func isOffline(_ device: FleetDevice, days: Int) -> Bool {
+        device.summary.status == .active && now.timeIntervalSince(device.summary.lastSeen ?? device.summary.enrolledAt) > Double(days) * 86_400
     }
 
     /// Page `page` (1-based) of `items`, with the numbers the pager shows.

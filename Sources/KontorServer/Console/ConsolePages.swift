@@ -68,22 +68,22 @@ struct ConsolePages {
 
     private func dashboard(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         let offlineDays = (request.uri.queryParameters.get("offlineDays").flatMap { Int($0) }).map { min(max($0, 1), 365) } ?? 7
-        let all = try await services.directory.devices(person: nil)
+        let (all, names) = try await services.directory.fleet()
         let format = self.format
-        let active = all.filter { $0.status == .active }
+        let active = all.filter { $0.summary.status == .active }
         var byState: [String: Int] = [:]
         for d in all { byState[ConsoleFormat.state(d).key, default: 0] += 1 }
         var byCompliance: [ConsoleFormat.Compliance: Int] = [:]
         for d in active { byCompliance[ConsoleFormat.compliance(d), default: 0] += 1 }
-        let offline = active.filter { format.isOffline($0, days: offlineDays) }.sorted { ($0.lastSeen ?? $0.enrolledAt) < ($1.lastSeen ?? $1.enrolledAt) }
-        let names = try await personNames()
+        let offline = active.filter { format.isOffline($0, days: offlineDays) }
+            .sorted { ($0.summary.lastSeen ?? $0.summary.enrolledAt) < ($1.summary.lastSeen ?? $1.summary.enrolledAt) }
 
         var pendingWipes: [[String: Any]] = []
         for deviceId in try await services.store.devicesWithOpenCommands().sorted() {
             for command in try await services.store.commands(deviceId: deviceId) where command.type == .wipe && !command.state.isFinal {
-                let device = all.first { $0.id == deviceId }
+                let device = all.first { $0.summary.id == deviceId }
                 pendingWipes.append([
-                    "deviceId": deviceId, "hostname": device?.facts.hostname ?? deviceId, "state": command.state.rawValue,
+                    "deviceId": deviceId, "hostname": device?.summary.hostname ?? deviceId, "state": command.state.rawValue,
                     "issued": format.time(command.issuedAt), "by": command.issuedBy ?? "",
                 ])
             }
@@ -119,28 +119,29 @@ struct ConsolePages {
         let compliance = query.get("compliance").flatMap { ConsoleFormat.Compliance(rawValue: String($0)) }
         let sort = query.get("sort").flatMap { ["hostname", "person", "lastSeen", "enrolled"].contains($0) ? $0 : nil } ?? "hostname"
         let descending = query.get("dir") == "desc"
-        let names = try await personNames()
         let format = self.format
-        var list = try await services.directory.devices(person: nil)
+        var (list, names) = try await services.directory.fleet()
         if !q.isEmpty {
             let needle = q.lowercased()
-            list = list.filter { d in
-                [d.facts.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
+            list = list.filter { entry in
+                let d = entry.summary
+                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
                     .contains { $0.lowercased().contains(needle) }
             }
         }
         if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
-        if let compliance { list = list.filter { $0.status == .active && ConsoleFormat.compliance($0) == compliance } }
-        list.sort { a, b in
-            let ordered: Bool
+        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
+        // Sort keys are computed once per device, not once per comparison.
+        func key(_ d: DeviceSummary) -> String {
             switch sort {
-            case "person": ordered = (names[a.personId ?? ""]?.email ?? "~") < (names[b.personId ?? ""]?.email ?? "~")
-            case "lastSeen": ordered = (a.lastSeen ?? .distantPast) < (b.lastSeen ?? .distantPast)
-            case "enrolled": ordered = a.enrolledAt < b.enrolledAt
-            default: ordered = a.facts.hostname.lowercased() < b.facts.hostname.lowercased()
+            case "person": names[d.personId ?? ""]?.email.lowercased() ?? "~"
+            case "lastSeen": String(format: "%020.3f", d.lastSeen?.timeIntervalSince1970 ?? 0)
+            case "enrolled": String(format: "%020.3f", d.enrolledAt.timeIntervalSince1970)
+            default: d.hostname.lowercased()
             }
-            return descending ? !ordered : ordered
         }
+        let keyed = list.map { (key: key($0.summary), entry: $0) }.sorted { descending ? $0.key > $1.key : $0.key < $1.key }
+        list = keyed.map(\.entry)
         let page = ConsoleFormat.paginate(list, page: query.get("page").flatMap { Int($0) } ?? 1, size: Self.pageSize)
         func link(page p: Int? = nil, sort s: String? = nil) -> String {
             let newSort = s ?? sort
@@ -168,16 +169,17 @@ struct ConsolePages {
             ])
     }
 
-    private func deviceRow(_ d: Device, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
-        let state = ConsoleFormat.state(d)
+    private func deviceRow(_ entry: FleetDevice, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
+        let state = ConsoleFormat.state(entry)
+        let d = entry.summary
         var row: [String: Any] = [
-            "id": d.id, "hostname": d.facts.hostname, "group": ConsoleFormat.optional(d.group), "state": state.key, "stateLabel": state.label,
-            "lastSeen": format.time(d.lastSeen), "enrolled": format.time(d.enrolledAt), "agentVersion": d.facts.agentVersion,
+            "id": d.id, "hostname": d.hostname, "group": ConsoleFormat.optional(d.group), "state": state.key, "stateLabel": state.label,
+            "lastSeen": format.time(d.lastSeen), "enrolled": format.time(d.enrolledAt), "agentVersion": d.agentVersion,
             "person": false, "compliance": false, "wipe": false,
         ]
         if let person = d.personId.flatMap({ names[$0] }) { row["person"] = ["id": person.id, "email": person.email, "name": person.displayName] }
         if d.status == .active {
-            let c = ConsoleFormat.compliance(d)
+            let c = ConsoleFormat.compliance(entry)
             row["compliance"] = ["key": c.rawValue, "label": c.label]
         }
         return row
@@ -185,9 +187,10 @@ struct ConsolePages {
 
     private func device(_ request: Request, _ session: ConsoleSession, id: String) async throws -> Response {
         let device = try await services.directory.device(id)
-        let names = try await personNames()
+        var names: [String: Person] = [:]
+        if let personId = device.personId, let person = try await services.store.person(id: personId) { names[personId] = person }
         let format = self.format
-        var values = deviceRow(device, names: names, format: format)
+        var values = deviceRow(FleetDevice(device), names: names, format: format)
         let facts = device.facts
         values["facts"] = [
             ["label": "Hostname", "value": facts.hostname], ["label": "Operating system", "value": facts.osRelease], ["label": "Kernel", "value": facts.kernel],
@@ -270,7 +273,7 @@ struct ConsolePages {
             list = list.filter { ([$0.email, $0.displayName] + $0.groups).contains { $0.lowercased().contains(needle) } }
         }
         list.sort { $0.displayName.lowercased() < $1.displayName.lowercased() }
-        let devices = try await services.store.devices(personId: nil)
+        let devices = try await services.store.deviceSummaries()
         let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
         let page = ConsoleFormat.paginate(list, page: request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1, size: Self.pageSize)
         let link = { (p: Int) in "\(ConsoleController.prefix)/persons" + ConsoleFormat.query([("q", q), ("page", String(p))]) }
@@ -299,7 +302,7 @@ struct ConsolePages {
         ]
         let names = [person.id: person]
         values["devices"] = detail.devices.map { d -> [String: Any] in
-            var row = deviceRow(d, names: names, format: format)
+            var row = deviceRow(FleetDevice(d), names: names, format: format)
             if let p = detail.progress.first(where: { $0.deviceId == d.id }), let wipe = p.wipe { row["wipe"] = wipe.rawValue }
             return row
         }
@@ -496,16 +499,18 @@ struct ConsolePages {
             guard let day = LocalDate(sinceText) else { throw APIError.invalid("since: \"\(sinceText)\" is not a date (YYYY-MM-DD).") }
             since = WallClockResolver.instant(day, minutes: 0, in: .current)
         }
-        var entries = try await services.store.auditEntries(since: since, target: target.isEmpty ? nil : target)
-        if !actor.isEmpty { entries = entries.filter { $0.actor.lowercased().contains(actor.lowercased()) } }
-        if !action.isEmpty { entries = entries.filter { $0.action.hasPrefix(action) } }
-        entries.reverse()
+        let filter = AuditFilter(actor: actor, actionPrefix: action, target: target.isEmpty ? nil : target, since: since)
+        let size = 100
+        let requested = max(1, query.get("page").flatMap { Int($0) } ?? 1)
+        var found = try await services.store.auditEntries(matching: filter, limit: size, offset: (requested - 1) * size)
+        let pages = max(1, (found.total + size - 1) / size)
+        if requested > pages { found = try await services.store.auditEntries(matching: filter, limit: size, offset: (pages - 1) * size) }
+        let page = (items: found.entries, page: min(requested, pages), pages: pages)
         let format = self.format
-        let page = ConsoleFormat.paginate(entries, page: query.get("page").flatMap { Int($0) } ?? 1, size: 100)
         let filters: [(String, String?)] = [("actor", actor), ("action", action), ("target", target), ("since", sinceText)]
         let link = { (p: Int) in "\(ConsoleController.prefix)/audit" + ConsoleFormat.query(filters + [("page", String(p))]) }
         var values: [String: Any] = [
-            "actor": actor, "action": action, "target": target, "since": sinceText, "count": entries.count,
+            "actor": actor, "action": action, "target": target, "since": sinceText, "count": found.total,
             "filtered": !(actor.isEmpty && action.isEmpty && target.isEmpty && sinceText.isEmpty),
             "entries": page.items.map { e -> [String: Any] in
                 [
