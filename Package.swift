@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Domain and wire types, JSON coders, RFC 9421 signing, pure policy logic. No I/O.
@@ -53,10 +54,16 @@ let package = Package(
             dependencies: ["KontorStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // The same store on PostgreSQL, for several server instances.
+        .target(
+            name: "KontorPostgres",
+            dependencies: ["KontorStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KontorServer",
             dependencies: [
-                "KontorCore", "KontorStore", "KontorSQLite", "KontorProfiles",
+                "KontorCore", "KontorStore", "KontorSQLite", "KontorPostgres", "KontorProfiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -125,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KontorStoreTests",
-            dependencies: ["KontorStore", "KontorSQLite"],
+            dependencies: ["KontorStore", "KontorSQLite", "KontorPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -466,17 +466,19 @@ extension SQLiteStore: DeviceStore {
         try await writer.write { db in
             let statement = try db.cachedStatement(
                 sql: """
-                    UPDATE devices SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?),
-                        applied_policy_hash = COALESCE(?, applied_policy_hash),
-                        agent_status = COALESCE(?, agent_status),
-                        facts = COALESCE(?, facts),
-                        compliance = COALESCE(?, compliance)
-                    WHERE id = ?
+                    UPDATE devices SET
+                        applied_policy_hash = CASE WHEN COALESCE(last_seen_at, 0) <= :at THEN COALESCE(:applied, applied_policy_hash) ELSE applied_policy_hash END,
+                        agent_status = CASE WHEN COALESCE(last_seen_at, 0) <= :at THEN COALESCE(:status, agent_status) ELSE agent_status END,
+                        facts = CASE WHEN COALESCE(last_seen_at, 0) <= :at THEN COALESCE(:facts, facts) ELSE facts END,
+                        compliance = CASE WHEN COALESCE(last_seen_at, 0) <= :at THEN COALESCE(:compliance, compliance) ELSE compliance END,
+                        last_seen_at = MAX(COALESCE(last_seen_at, 0), :at)
+                    WHERE id = :id
                     """)
+            // A report older than the last check-in written (a slow flush) never replaces a newer one.
             for record in records {
                 try statement.execute(arguments: [
-                    seconds(record.at), record.appliedPolicyHash, try encodeJSON(record.status), try encodeJSON(record.facts),
-                    try encodeJSON(record.compliance), record.deviceId,
+                    "at": seconds(record.at), "applied": record.appliedPolicyHash, "status": try encodeJSON(record.status), "facts": try encodeJSON(record.facts),
+                    "compliance": try encodeJSON(record.compliance), "id": record.deviceId,
                 ])
             }
         }

@@ -129,6 +129,7 @@ public protocol DeviceStore: Sendable {
     /// Every device in enrollment order, with only what a fleet listing shows (no reports decoded).
     func deviceSummaries() async throws -> [DeviceSummary]
     /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
+    /// Applies check-ins: `lastSeen` only moves forward, and a report replaces the stored one only when it is not older than the last check-in written (flushes from several instances arrive in any order).
     func recordCheckins(_ records: [CheckinRecord]) async throws
     /// Number of devices.
     func deviceCount() async throws -> Int

@@ -59,4 +59,25 @@ struct ListingConformanceTests {
         #expect(combined.entries.map(\.seq) == [25, 19, 13])
         #expect(combined.total == combined.entries.count)
     }
+
+    @Test("check-ins from several instances in any order: time only moves forward, an older report never replaces a newer one", arguments: Backend.all)
+    func checkinOrder(backend: Backend) async throws {
+        let store = try await backend.make()
+        let secret = IssuedSecret.generate(.enrollmentToken)
+        try await store.insertEnrollmentToken(
+            StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+        let id = IdentifierGenerator.uuidV7(now: t0)
+        let facts = DeviceFacts(hostname: "pc", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "m", agentVersion: "0.1.0")
+        _ = try await store.enroll(NewDevice(id: id, keyId: "key-\(id)", publicKey: "pk-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
+        try await store.recordCheckins([CheckinRecord(deviceId: id, at: t0 + 120, appliedPolicyHash: "sha256:new", status: AgentReport(state: "ok"), facts: nil)])
+        // Another instance flushes an older check-in later.
+        try await store.recordCheckins([CheckinRecord(deviceId: id, at: t0 + 60, appliedPolicyHash: "sha256:old", status: AgentReport(state: "degraded"), facts: nil)])
+        let device = try #require(try await store.device(id: id))
+        #expect(device.lastSeen == t0 + 120)
+        #expect(device.appliedPolicyHash == "sha256:new")
+        #expect(device.agentStatus?.state == "ok")
+        try await store.recordCheckins([CheckinRecord(deviceId: id, at: t0 + 180, appliedPolicyHash: nil, status: AgentReport(state: "degraded"), facts: nil)])
+        #expect(try await store.device(id: id)?.agentStatus?.state == "degraded")
+        #expect(try await store.device(id: id)?.appliedPolicyHash == "sha256:new")
+    }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import KontorCore
+import KontorPostgres
 import KontorSQLite
+import Logging
 import KontorStore
 import Testing
 
@@ -11,14 +13,32 @@ struct Backend: Sendable, CustomTestStringConvertible {
     let make: @Sendable () async throws -> any KontorStore
     var testDescription: String { name }
 
-    static let all: [Backend] = [
-        Backend(name: "sqlite-memory") { try SQLiteStore.inMemory() },
-        Backend(name: "sqlite-file") {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-store-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            return try SQLiteStore(path: dir.appendingPathComponent("kontor.sqlite").path)
-        },
-    ]
+    /// SQLite always; PostgreSQL too when `KONTOR_TEST_POSTGRES_URL` names a server (scripts/test starts one):
+    /// each store gets a schema of its own.
+    static let all: [Backend] = {
+        var backends = [
+            Backend(name: "sqlite-memory") { try SQLiteStore.inMemory() },
+            Backend(name: "sqlite-file") {
+                let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-store-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                return try SQLiteStore(path: dir.appendingPathComponent("kontor.sqlite").path)
+            },
+        ]
+        if let url = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"], !url.isEmpty {
+            backends.append(Backend(name: "postgres") { try await TestPostgres.store(url: url) })
+        }
+        return backends
+    }()
+}
+
+/// Throwaway PostgreSQL stores for tests: a fresh schema each, a small pool.
+enum TestPostgres {
+    static func store(url: String) async throws -> PostgresStore {
+        var logger = Logger(label: "kontor-test-postgres")
+        logger.logLevel = .error
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+    }
 }
 
 private let t0 = Date(timeIntervalSince1970: 1_800_000_000)

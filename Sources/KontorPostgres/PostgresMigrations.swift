@@ -1,0 +1,203 @@
+import Foundation
+import PostgresNIO
+
+/// The schema, as append-only migrations: never edit one that has shipped; add a new one. Each runs in
+/// its own transaction under an advisory lock, so instances that start together migrate once.
+/// `v1-schema` is SQLite's v1 to v5 in one step (PostgreSQL support started there).
+enum PostgresMigrations {
+    static let all: [(name: String, statements: [String])] = [
+        (
+            "v1-schema",
+            [
+                """
+                CREATE TABLE api_tokens (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('auditor', 'operator', 'admin')),
+                    secret_hash TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    revoked_at DOUBLE PRECISION,
+                    last_used_at DOUBLE PRECISION
+                )
+                """,
+                """
+                CREATE TABLE persons (
+                    id TEXT PRIMARY KEY,
+                    email TEXT NOT NULL,
+                    email_key TEXT NOT NULL UNIQUE,
+                    display_name TEXT NOT NULL,
+                    group_names TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'offboarding', 'offboarded')),
+                    created_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE enrollment_tokens (
+                    id TEXT PRIMARY KEY,
+                    secret_hash TEXT NOT NULL,
+                    person_id TEXT REFERENCES persons(id),
+                    group_name TEXT,
+                    max_uses INTEGER NOT NULL CHECK (max_uses > 0),
+                    uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
+                    expires_at DOUBLE PRECISION NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    revoked_at DOUBLE PRECISION,
+                    created_by TEXT
+                )
+                """,
+                """
+                CREATE TABLE devices (
+                    id TEXT PRIMARY KEY,
+                    person_id TEXT REFERENCES persons(id),
+                    group_name TEXT,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'replaced', 'revoked')),
+                    key_id TEXT NOT NULL UNIQUE,
+                    public_key TEXT NOT NULL UNIQUE,
+                    facts TEXT NOT NULL,
+                    machine_id_hash TEXT NOT NULL,
+                    enrolled_at DOUBLE PRECISION NOT NULL,
+                    enrollment_token_id TEXT REFERENCES enrollment_tokens(id),
+                    last_seen_at DOUBLE PRECISION,
+                    applied_policy_hash TEXT,
+                    agent_status TEXT,
+                    predecessor_id TEXT UNIQUE REFERENCES devices(id),
+                    accepted_terms_version TEXT,
+                    revoked_at DOUBLE PRECISION,
+                    compliance TEXT,
+                    wipe_confirmed_at DOUBLE PRECISION,
+                    wipe_receipt_id TEXT
+                )
+                """,
+                "CREATE INDEX devices_person ON devices(person_id)",
+                "CREATE INDEX devices_active_machine ON devices(machine_id_hash) WHERE status = 'active'",
+                """
+                CREATE TABLE consent_records (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    person_id TEXT REFERENCES persons(id),
+                    terms_version TEXT NOT NULL,
+                    accepted_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                """
+                CREATE TABLE profile_revisions (
+                    name TEXT NOT NULL,
+                    revision INTEGER NOT NULL CHECK (revision > 0),
+                    source TEXT NOT NULL,
+                    document TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    created_by TEXT,
+                    PRIMARY KEY (name, revision)
+                )
+                """,
+                """
+                CREATE TABLE profile_assignments (
+                    scope TEXT NOT NULL CHECK (scope IN ('default', 'group', 'device')),
+                    target TEXT NOT NULL,
+                    profile_name TEXT NOT NULL,
+                    assigned_at DOUBLE PRECISION NOT NULL,
+                    assigned_by TEXT,
+                    PRIMARY KEY (scope, target)
+                )
+                """,
+                """
+                CREATE TABLE device_events (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    at DOUBLE PRECISION NOT NULL,
+                    kind TEXT NOT NULL,
+                    detail TEXT
+                )
+                """,
+                "CREATE INDEX device_events_device ON device_events(device_id, id)",
+                """
+                CREATE TABLE audit_log (
+                    seq BIGINT PRIMARY KEY,
+                    at DOUBLE PRECISION NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    detail TEXT,
+                    previous_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX audit_log_target ON audit_log(target)",
+                """
+                CREATE FUNCTION kontor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$
+                """,
+                "CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION kontor_append_only()",
+                "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION kontor_append_only()",
+                """
+                CREATE TABLE commands (
+                    id TEXT PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    type TEXT NOT NULL CHECK (type IN ('wipe', 'lock', 'unlock', 'sync')),
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'acknowledged', 'succeeded', 'failed', 'cancelled', 'expired')),
+                    reason TEXT,
+                    issued_at DOUBLE PRECISION NOT NULL,
+                    issued_by TEXT,
+                    expires_at DOUBLE PRECISION,
+                    delivered_at DOUBLE PRECISION,
+                    acknowledged_at DOUBLE PRECISION,
+                    completed_at DOUBLE PRECISION,
+                    error TEXT,
+                    receipt_id TEXT
+                )
+                """,
+                "CREATE INDEX commands_device ON commands(device_id, issued_at)",
+                "CREATE INDEX commands_open ON commands(device_id) WHERE state IN ('queued', 'delivered')",
+                """
+                CREATE TABLE wipe_receipts (
+                    id TEXT PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    command_id TEXT REFERENCES commands(id),
+                    trigger TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    signature TEXT NOT NULL,
+                    received_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX wipe_receipts_device ON wipe_receipts(device_id)",
+                "CREATE TRIGGER wipe_receipts_no_update BEFORE UPDATE OR DELETE ON wipe_receipts FOR EACH ROW EXECUTE FUNCTION kontor_append_only()",
+                """
+                CREATE TABLE offboardings (
+                    person_id TEXT PRIMARY KEY REFERENCES persons(id),
+                    requested_at DOUBLE PRECISION NOT NULL,
+                    requested_by TEXT,
+                    wipe_at DOUBLE PRECISION NOT NULL,
+                    restricted_profile TEXT,
+                    reason TEXT,
+                    wipes_issued_at DOUBLE PRECISION,
+                    completed_at DOUBLE PRECISION
+                )
+                """,
+                """
+                CREATE TABLE console_sessions (
+                    id TEXT PRIMARY KEY,
+                    secret_hash TEXT NOT NULL,
+                    token_id TEXT NOT NULL REFERENCES api_tokens(id),
+                    created_at DOUBLE PRECISION NOT NULL,
+                    last_seen_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX console_sessions_token ON console_sessions(token_id)",
+            ]
+        )
+    ]
+
+    static func migrate(_ store: PostgresStore) async throws {
+        for migration in all {
+            try await store.transaction { tx in
+                try await tx.lock("kontor_migrations")
+                try await tx.run("CREATE TABLE IF NOT EXISTS kontor_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                guard try await tx.row("SELECT 1 FROM kontor_migrations WHERE name = \(migration.name)", { _ in true }) == nil else { return }
+                for statement in migration.statements { try await tx.run(PostgresQuery(unsafeSQL: statement)) }
+                try await tx.run("INSERT INTO kontor_migrations (name) VALUES (\(migration.name))")
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import KontorCore
+import KontorStore
+import PostgresNIO
+
+extension PostgresStore: CommandStore {
+    public func insertCommand(_ c: CommandRecord) async throws {
+        do {
+            try await run(
+                """
+                INSERT INTO commands (id, device_id, type, state, reason, issued_at, issued_by, expires_at, delivered_at, acknowledged_at,
+                                      completed_at, error, receipt_id)
+                VALUES (\(c.id), \(c.deviceId), \(c.type.rawValue), \(c.state.rawValue), \(c.reason), \(seconds(c.issuedAt)), \(c.issuedBy),
+                        \(seconds(c.expiresAt)), \(seconds(c.deliveredAt)), \(seconds(c.acknowledgedAt)), \(seconds(c.completedAt)), \(c.error), \(c.receiptId))
+                """)
+        } catch where PostgresErrors.isForeignKeyViolation(error) {
+            throw StoreError.notFound("device \(c.deviceId)")
+        } catch where PostgresErrors.isUniqueViolation(error) {
+            throw StoreError.conflict("command \(c.id) exists")
+        }
+    }
+
+    public func command(id: String) async throws -> CommandRecord? {
+        try await row("SELECT * FROM commands WHERE id = \(id)", Self.command(from:))
+    }
+
+    public func commands(deviceId: String) async throws -> [CommandRecord] {
+        try await rows("SELECT * FROM commands WHERE device_id = \(deviceId) ORDER BY issued_at DESC, id DESC", Self.command(from:))
+    }
+
+    public func deliverCommands(deviceId: String, now: Date) async throws -> [CommandRecord] {
+        try await transaction { tx in
+            try await tx.run(
+                """
+                UPDATE commands SET state = 'expired', completed_at = \(seconds(now))
+                WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') AND expires_at IS NOT NULL AND expires_at <= \(seconds(now))
+                """)
+            try await tx.run("UPDATE commands SET state = 'delivered', delivered_at = \(seconds(now)) WHERE device_id = \(deviceId) AND state = 'queued'")
+            return try await tx.rows(
+                "SELECT * FROM commands WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') ORDER BY issued_at, id", Self.command(from:))
+        }
+    }
+
+    public func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)? {
+        try await transaction { tx in
+            guard var command = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.command(from:)),
+                deviceId == nil || command.deviceId == deviceId
+            else { return nil }
+            guard command.state.canMove(to: state) else { return (command, false) }
+            command.state = state
+            switch state {
+            case .queued: break
+            case .delivered: command.deliveredAt = command.deliveredAt ?? at
+            case .acknowledged: command.acknowledgedAt = at
+            case .succeeded, .failed, .cancelled, .expired:
+                command.completedAt = at
+                command.error = error
+            }
+            try await tx.run(
+                """
+                UPDATE commands SET state = \(command.state.rawValue), delivered_at = \(seconds(command.deliveredAt)),
+                    acknowledged_at = \(seconds(command.acknowledgedAt)), completed_at = \(seconds(command.completedAt)), error = \(command.error)
+                WHERE id = \(id)
+                """)
+            return (command, true)
+        }
+    }
+
+    public func devicesWithOpenCommands() async throws -> Set<String> {
+        Set(try await rows("SELECT DISTINCT device_id FROM commands WHERE state IN ('queued', 'delivered')") { try $0.get("device_id", as: String.self) })
+    }
+
+    public func recordReceipt(_ r: StoredReceipt, revoke: Bool) async throws -> Bool {
+        do {
+            return try await transaction { tx in
+                let inserted = try await tx.run(
+                    """
+                    INSERT INTO wipe_receipts (id, device_id, command_id, trigger, payload, signature, received_at)
+                    VALUES (\(r.id), \(r.deviceId), \(r.commandId), \(r.trigger), \(r.signed.payload), \(r.signed.signature), \(seconds(r.receivedAt)))
+                    ON CONFLICT (id) DO NOTHING RETURNING 1
+                    """)
+                guard inserted == 1 else { return false }
+                try await tx.run("UPDATE devices SET wipe_confirmed_at = \(seconds(r.receivedAt)), wipe_receipt_id = \(r.id) WHERE id = \(r.deviceId)")
+                if revoke {
+                    try await tx.run(
+                        """
+                        UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END,
+                            revoked_at = COALESCE(revoked_at, \(seconds(r.receivedAt)))
+                        WHERE id = \(r.deviceId)
+                        """)
+                }
+                if let commandId = r.commandId {
+                    // The receipt is the truth about the wipe, whatever state the command was left in.
+                    try await tx.run(
+                        """
+                        UPDATE commands SET state = 'succeeded', receipt_id = \(r.id), error = NULL,
+                            acknowledged_at = COALESCE(acknowledged_at, \(seconds(r.receivedAt))), completed_at = COALESCE(completed_at, \(seconds(r.receivedAt)))
+                        WHERE id = \(commandId) AND device_id = \(r.deviceId)
+                        """)
+                }
+                return true
+            }
+        } catch where PostgresErrors.isForeignKeyViolation(error) {
+            throw StoreError.notFound("device \(r.deviceId) or command \(r.commandId ?? "-")")
+        }
+    }
+
+    public func receipt(id: String) async throws -> StoredReceipt? {
+        try await row("SELECT * FROM wipe_receipts WHERE id = \(id)", Self.receipt(from:))
+    }
+
+    public func receipts(deviceId: String) async throws -> [StoredReceipt] {
+        try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.receipt(from:))
+    }
+
+    static func command(from row: PostgresRandomAccessRow) throws -> CommandRecord {
+        let typeName: String = try row.get("type")
+        let stateName: String = try row.get("state")
+        guard let type = CommandType(rawValue: typeName), let state = CommandState(rawValue: stateName) else {
+            throw StoreError.notFound("command type or state \(typeName)/\(stateName)")
+        }
+        return CommandRecord(
+            id: try row.get("id"), deviceId: try row.get("device_id"), type: type, state: state, reason: try row.get("reason"),
+            issuedAt: date(try row.get("issued_at"))!, issuedBy: try row.get("issued_by"), expiresAt: date(try row.get("expires_at")),
+            deliveredAt: date(try row.get("delivered_at")), acknowledgedAt: date(try row.get("acknowledged_at")),
+            completedAt: date(try row.get("completed_at")), error: try row.get("error"), receiptId: try row.get("receipt_id"))
+    }
+
+    static func receipt(from row: PostgresRandomAccessRow) throws -> StoredReceipt {
+        StoredReceipt(
+            id: try row.get("id"), deviceId: try row.get("device_id"), commandId: try row.get("command_id"), trigger: try row.get("trigger"),
+            receivedAt: date(try row.get("received_at"))!, signed: SignedReceipt(payload: try row.get("payload"), signature: try row.get("signature")))
+    }
+}
+
+extension PostgresStore: OffboardingStore {
+    public func startOffboarding(_ o: Offboarding, now: Date) async throws {
+        try await transaction { tx in
+            guard let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE", { try $0.get("status", as: String.self) }) else {
+                throw StoreError.notFound("person \(o.personId)")
+            }
+            if status == PersonStatus.offboarded.rawValue { throw StoreError.conflict("the person is already offboarded") }
+            if let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)", { try $0.get("wipes_issued_at", as: Double?.self) }),
+                let issued
+            {
+                throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")
+            }
+            try await tx.run(
+                """
+                INSERT INTO offboardings (person_id, requested_at, requested_by, wipe_at, restricted_profile, reason, wipes_issued_at, completed_at)
+                VALUES (\(o.personId), \(seconds(o.requestedAt)), \(o.requestedBy), \(seconds(o.wipeAt)), \(o.restrictedProfile), \(o.reason), NULL, NULL)
+                ON CONFLICT (person_id) DO UPDATE SET requested_at = excluded.requested_at, requested_by = excluded.requested_by,
+                    wipe_at = excluded.wipe_at, restricted_profile = excluded.restricted_profile, reason = excluded.reason
+                """)
+            try await tx.run("UPDATE persons SET status = 'offboarding' WHERE id = \(o.personId)")
+            try await tx.run("UPDATE enrollment_tokens SET revoked_at = \(seconds(now)) WHERE person_id = \(o.personId) AND revoked_at IS NULL")
+        }
+    }
+
+    public func offboarding(personId: String) async throws -> Offboarding? {
+        try await row("SELECT * FROM offboardings WHERE person_id = \(personId)", Self.offboarding(from:))
+    }
+
+    public func openOffboardings() async throws -> [Offboarding] {
+        try await rows("SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id", Self.offboarding(from:))
+    }
+
+    public func markWipesIssued(personId: String, at: Date) async throws {
+        try await run("UPDATE offboardings SET wipes_issued_at = COALESCE(wipes_issued_at, \(seconds(at))) WHERE person_id = \(personId)")
+    }
+
+    public func completeOffboarding(personId: String, at: Date) async throws {
+        try await transaction { tx in
+            try await tx.run("UPDATE offboardings SET completed_at = COALESCE(completed_at, \(seconds(at))) WHERE person_id = \(personId)")
+            try await tx.run("UPDATE persons SET status = 'offboarded' WHERE id = \(personId)")
+        }
+    }
+
+    static func offboarding(from row: PostgresRandomAccessRow) throws -> Offboarding {
+        Offboarding(
+            personId: try row.get("person_id"), requestedAt: date(try row.get("requested_at"))!, requestedBy: try row.get("requested_by"),
+            wipeAt: date(try row.get("wipe_at"))!, restrictedProfile: try row.get("restricted_profile"), reason: try row.get("reason"),
+            wipesIssuedAt: date(try row.get("wipes_issued_at")), completedAt: date(try row.get("completed_at")))
+    }
+}
