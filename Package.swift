@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(
             name: "KontorServerTests",
             dependencies: [
-                "KontorServer", "KontorClient",
+                "KontorServer", "KontorClient", "KontorPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import KontorCore
+import KontorPostgres
 import KontorSQLite
 import KontorStore
 import Logging
@@ -112,19 +113,67 @@ public func buildRouter(_ services: Services, table: RouteTable = RouteTable(), 
     return router
 }
 
-/// Opens the store in `config.dataDir` (creating it, 0700) and loads or creates the server key.
-public func openDataDirectory(_ config: ServerConfig) throws -> (SQLiteStore, ServerSigningKey) {
+/// An open store with the server's key, and how to close the store when the server stops.
+public struct OpenedStore: Sendable {
+    public let store: any KontorStore
+    public let key: ServerSigningKey
+    public let close: @Sendable () async -> Void
+}
+
+/// Opens the configured store (SQLite in the data directory unless `database` says otherwise) and loads
+/// or creates the server key in the data directory (0700). With PostgreSQL, the key every instance uses
+/// must be the same: the first instance records its public key in the store and the others check theirs.
+public func openStore(_ config: ServerConfig, logger: Logger) async throws -> OpenedStore {
+    try ensureDataDirectory(config.dataDir)
+    let key = try ServerSigningKey.loadOrCreate(dataDir: config.dataDir)
+    guard config.usesPostgres, let url = config.database else {
+        return OpenedStore(store: try openSQLite(path: config.sqlitePath), key: key, close: {})
+    }
+    let store: PostgresStore
+    do {
+        store = try await PostgresStore.connect(url: url, logger: logger)
+    } catch let error as PostgresURLError {
+        throw ConfigError(error.description)
+    } catch {
+        throw ConfigError("database \(config.databaseDescription): cannot connect or migrate (\(String(reflecting: error)))")
+    }
+    do {
+        try await checkSharedKey(key, store: store, dataDir: config.dataDir)
+    } catch {
+        await store.close()
+        throw error
+    }
+    return OpenedStore(store: store, key: key, close: { await store.close() })
+}
+
+/// Records the server's public key in a shared store, or refuses to start with a key the fleet does not know.
+func checkSharedKey(_ key: ServerSigningKey, store: any KontorStore, dataDir: String) async throws {
+    let mine = key.publicKey.rawRepresentation.base64EncodedString()
+    guard let recorded = try await store.setting(ServerSigningKey.sharedSettingKey) else {
+        try await store.setSetting(ServerSigningKey.sharedSettingKey, value: mine)
+        return
+    }
+    guard recorded == mine else {
+        throw ConfigError(
+            "\((dataDir as NSString).appendingPathComponent("server-signing.key")): this instance's signing key is not the one the fleet trusts (recorded in the database by the first instance); copy server-signing.key from that instance (0600) into this data directory")
+    }
+}
+
+private func ensureDataDirectory(_ dataDir: String) throws {
     var isDirectory: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: config.dataDir, isDirectory: &isDirectory) {
+    if !FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory) {
         do {
-            try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw ConfigError("dataDir \(config.dataDir): cannot create it (\(error.localizedDescription))")
+            throw ConfigError("dataDir \(dataDir): cannot create it (\(error.localizedDescription))")
         }
     } else if !isDirectory.boolValue {
-        throw ConfigError("dataDir \(config.dataDir): exists and is not a directory")
+        throw ConfigError("dataDir \(dataDir): exists and is not a directory")
     }
-    let path = (config.dataDir as NSString).appendingPathComponent("kontor.sqlite")
+}
+
+/// Opens (creating and migrating) an SQLite file that only the server may read.
+public func openSQLite(path: String) throws -> SQLiteStore {
     let store: SQLiteStore
     do {
         store = try SQLiteStore(path: path)
@@ -135,7 +184,7 @@ public func openDataDirectory(_ config: ServerConfig) throws -> (SQLiteStore, Se
     for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
         try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
     }
-    return (store, try ServerSigningKey.loadOrCreate(dataDir: config.dataDir))
+    return store
 }
 
 /// The whole server: HTTP (or HTTPS) with every route, plus the check-in flusher.

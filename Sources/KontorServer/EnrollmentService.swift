@@ -120,6 +120,9 @@ public struct ServerSigningKey: Sendable {
 
     public init(privateKey: Curve25519.Signing.PrivateKey) { self.privateKey = privateKey }
 
+    /// The setting under which a shared store records the public key of the fleet's server key.
+    static let sharedSettingKey = "server.publicKey"
+
     /// Loads `dataDir/server-signing.key`, creating it (0600, written atomically) on first start.
     public static func loadOrCreate(dataDir: String) throws -> ServerSigningKey {
         let path = (dataDir as NSString).appendingPathComponent("server-signing.key")

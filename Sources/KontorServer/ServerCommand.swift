@@ -23,8 +23,11 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "YAML configuration file (default: $KONTOR_CONFIG, else /etc/kontor/server.yaml if it exists).")
     var config: String?
 
-    @Option(name: .customLong("data-dir"), help: "Directory for the database and the server key.")
+    @Option(name: .customLong("data-dir"), help: "Directory for the server key and, unless --database says otherwise, the SQLite database.")
     var dataDir: String?
+
+    @Option(help: "The store: sqlite:PATH or postgres://user[:password]@host[:port]/database[?sslmode=...] (default: SQLite in the data directory).")
+    var database: String?
 
     /// File, then environment, then the flags given here.
     func load(applying flags: (inout ServerConfig) throws -> Void = { _ in }) throws -> ServerConfig {
@@ -37,6 +40,7 @@ struct ConfigOptions: ParsableArguments {
         }
         try result.apply(environment: environment)
         if let dataDir { result.dataDir = dataDir }
+        if let database { try result.set("database", database, source: "--database") }
         try flags(&result)
         try result.validate()
         return result
@@ -50,7 +54,7 @@ func fail(_ message: String) -> ExitCode {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the server on embedded SQLite in the data directory.")
+    static let configuration = CommandConfiguration(abstract: "Run the server (SQLite in the data directory unless --database names PostgreSQL).")
 
     @OptionGroup var options: ConfigOptions
     @Option(help: "Address to listen on.") var host: String?
@@ -85,18 +89,26 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
 
         let app: any ApplicationProtocol
+        let opened: OpenedStore
         do {
-            let (store, key) = try openDataDirectory(config)
-            let services = Services(config: config, store: store, clock: .system, serverKey: key, registry: registry)
+            opened = try await openStore(config, logger: logger)
+            let services = Services(config: config, store: opened.store, clock: .system, serverKey: opened.key, registry: registry)
             app = try buildApplication(config: config, services: services, logger: logger)
-            if try await store.apiTokens().isEmpty {
+            if try await opened.store.apiTokens().isEmpty {
                 logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
             }
         } catch let error as ConfigError {
             throw fail(error.description)
         }
-        logger.notice("kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)"])
-        try await app.runService()
+        logger.notice(
+            "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(config.databaseDescription)"])
+        do {
+            try await app.runService()
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
     }
 }
 
@@ -119,11 +131,20 @@ struct AdminTokenCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let config = try options.load()
-                let (store, _) = try openDataDirectory(config)
-                let service = APITokenService(store: store, clock: .system)
-                let (created, token) = try await service.create(name: name, role: Role(rawValue: role)!)
-                try await AuditService(store: store, clock: .system).record(
-                    "system:kontor-server admin-token create", "api-token.created", target: created.id, detail: ["name": created.name, "role": created.role.rawValue])
+                let opened = try await openStore(config, logger: Logger(label: "kontor-server"))
+                let token: String
+                do {
+                    let service = APITokenService(store: opened.store, clock: .system)
+                    let (created, secret) = try await service.create(name: name, role: Role(rawValue: role)!)
+                    try await AuditService(store: opened.store, clock: .system).record(
+                        "system:kontor-server admin-token create", "api-token.created", target: created.id,
+                        detail: ["name": created.name, "role": created.role.rawValue])
+                    token = secret
+                } catch {
+                    await opened.close()
+                    throw error
+                }
+                await opened.close()
                 print(token)
             } catch let error as ConfigError {
                 throw fail(error.description)

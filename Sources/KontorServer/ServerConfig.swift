@@ -8,6 +8,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var port = 8080
     /// Holds the SQLite database and the server's signing key.
     public var dataDir = "/var/lib/kontor"
+    /// The store: nil for SQLite in `dataDir`, `sqlite:PATH`, or `postgres://user[:password]@host[:port]/database[?sslmode=...]`.
+    public var database: String?
     public var tlsCertificate: String?
     public var tlsKey: String?
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
@@ -33,7 +35,7 @@ public struct ServerConfig: Sendable, Equatable {
 
     /// The keys a YAML file or environment may set, with their YAML names.
     static let keys: [String] = [
-        "host", "port", "dataDir", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
+        "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "consoleIdleTimeout", "consoleSessionLifetime",
     ]
 
@@ -84,6 +86,11 @@ public struct ServerConfig: Sendable, Equatable {
         case "host": host = value
         case "port": port = try int(0...65535)
         case "dataDir": dataDir = value
+        case "database":
+            guard value.isEmpty || value.hasPrefix("sqlite:") || value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+                throw ConfigError("\(source): database: expected sqlite:PATH or postgres://user@host:port/database, found \"\(Self.redacted(value))\"")
+            }
+            database = value.isEmpty ? nil : value
         case "tlsCertificate": tlsCertificate = value.isEmpty ? nil : value
         case "tlsKey": tlsKey = value.isEmpty ? nil : value
         case "logLevel":
@@ -117,6 +124,27 @@ public struct ServerConfig: Sendable, Equatable {
         let scheme = tlsCertificate == nil ? "http" : "https"
         let shownHost = (host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host
         return "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(port)"
+    }
+
+    /// The store as a log line may show it: the kind, and for PostgreSQL the URL without its password.
+    public var databaseDescription: String {
+        guard let database else { return "sqlite:" + sqlitePath }
+        return Self.redacted(database)
+    }
+
+    /// The SQLite file: `sqlite:PATH`, else `kontor.sqlite` in the data directory.
+    public var sqlitePath: String {
+        if let database, database.hasPrefix("sqlite:") { return String(database.dropFirst("sqlite:".count)) }
+        return (dataDir as NSString).appendingPathComponent("kontor.sqlite")
+    }
+
+    public var usesPostgres: Bool { database.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false }
+
+    /// A URL with any password replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard var c = URLComponents(string: url), c.password != nil else { return url }
+        c.password = "***"
+        return c.string ?? "postgres://***"
     }
 
     /// Browsers reach the console over HTTPS: TLS here, or a public URL behind a TLS proxy. Cookies are then `Secure`.

@@ -51,7 +51,7 @@ struct AdminAPITests {
     @Test("every admin route refuses a missing or bogus token with 401", arguments: adminRoutes.map { "\($0.0.rawValue) \($0.1)" })
     func unauthenticated(route: String) async throws {
         let (method, path, _, body) = adminRoutes.first { "\($0.0.rawValue) \($0.1)" == route }!
-        let harness = try Harness()
+        let harness = try await Harness()
         try await harness.test { client async throws in
             let none = try await client.api(method, path, json: body)
             #expect(none.status == .unauthorized)
@@ -64,7 +64,7 @@ struct AdminAPITests {
     @Test("every admin route enforces its role", arguments: adminRoutes.map { "\($0.0.rawValue) \($0.1)" })
     func roles(route: String) async throws {
         let (method, path, required, body) = adminRoutes.first { "\($0.0.rawValue) \($0.1)" == route }!
-        let harness = try Harness()
+        let harness = try await Harness()
         for role in Role.allCases {
             let token = try await harness.token(role)
             try await harness.test { client async throws in
@@ -81,7 +81,7 @@ struct AdminAPITests {
 
     @Test("a revoked API token is refused")
     func revokedToken() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         let (created, secret) = try await harness.services.tokens.create(name: "temp", role: .operator)
         try await harness.test { client async throws in
@@ -93,7 +93,7 @@ struct AdminAPITests {
 
     @Test("API tokens are stored only as hashes")
     func tokensHashed() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let (created, secret) = try await harness.services.tokens.create(name: "x", role: .admin)
         let stored = try #require(try await harness.store.apiToken(id: created.id))
         #expect(!secret.contains(stored.secretHash))
@@ -111,7 +111,7 @@ struct AdminAPITests {
         ("", "body: a JSON object is required"),
     ])
     func badPersons(body: String, message: String) async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let response = try await client.api(.post, "/api/v1/persons", token: token, json: body)
@@ -124,7 +124,7 @@ struct AdminAPITests {
 
     @Test("a duplicate email is a conflict and the directory exports as CSV")
     func personsAndCSV() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let body = #"{"email": "ada@example.org", "displayName": "=Ada, the \"first\"", "groups": ["office", "on-call"]}"#
@@ -143,7 +143,7 @@ struct AdminAPITests {
 
     @Test("unknown IDs, unknown routes and wrong methods get JSON 404/405")
     func notFound() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.admin)
         try await harness.test { client async throws in
             let device = try await client.api(.get, "/api/v1/devices/0190f3a4-5b6c-7d8e-9f01-23456789abcd", token: token)
@@ -159,7 +159,7 @@ struct AdminAPITests {
 
     @Test("an oversize body is refused with 413 and writes nothing")
     func oversize() async throws {
-        let harness = try Harness { $0.maxBodyBytes = 2048 }
+        let harness = try await Harness { $0.maxBodyBytes = 2048 }
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let huge = #"{"email": "a@example.org", "displayName": ""# + String(repeating: "x", count: 4096) + #""}"#
@@ -172,7 +172,7 @@ struct AdminAPITests {
 
     @Test("a non-JSON content type is refused")
     func contentType() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let response = try await client.api(.post, "/api/v1/persons", token: token, json: "email=a", headers: [.contentType: "application/x-www-form-urlencoded"])
@@ -188,7 +188,7 @@ struct AdminAPITests {
         (#"{"uses": "many"}"#, "uses: expected an integer"),
     ])
     func enrollTokenValidation(body: String, message: String) async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let response = try await client.api(.post, "/api/v1/enroll-tokens", token: token, json: body)
@@ -200,7 +200,7 @@ struct AdminAPITests {
 
     @Test("a created enrollment token comes with the ready-to-paste agent command")
     func enrollTokenCommand() async throws {
-        let harness = try Harness { $0.publicURL = "https://kontor.example.org" }
+        let harness = try await Harness { $0.publicURL = "https://kontor.example.org" }
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
             let response = try await client.api(.post, "/api/v1/enroll-tokens", token: token, json: #"{"uses": 3, "expiresIn": 3600}"#)
@@ -214,7 +214,7 @@ struct AdminAPITests {
 
     @Test("settings change the check-in interval and reject nonsense")
     func settings() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.admin)
         try await harness.test { client async throws in
             #expect(try await client.api(.patch, "/api/v1/settings", token: token, json: #"{"checkinInterval": 5}"#).status == .badRequest)
@@ -233,7 +233,7 @@ struct OpenAPITests {
 
     @Test("every registered route is documented, and every documented route exists")
     func routesMatch() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let token = try await harness.token(.admin)
         try await harness.test { client async throws in
             let response = try await client.api(.get, "/api/v1/openapi.json")

@@ -11,7 +11,7 @@ import Testing
 struct AuditAPITests {
     @Test("admin actions are recorded in a chain that verifies; an edited row is found")
     func recordsAndVerifies() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
             #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
@@ -33,7 +33,8 @@ struct AuditAPITests {
             #expect(export.split(separator: "\n").count == 4)
 
             // Someone with access to the database file edits a row behind the server's back.
-            try await harness.store.tamper(sql: "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET target = 'eve@example.org' WHERE seq = 1")
+            try await harness.dropAuditGuard()
+            try await harness.tamper("UPDATE audit_log SET target = 'eve@example.org' WHERE seq = 1")
             let broken = try await client.api(.get, "/api/v1/audit/verify", token: admin).decode(AuditVerification.self)
             #expect(!broken.ok)
             #expect(broken.firstBadSeq == 1)
@@ -42,10 +43,10 @@ struct AuditAPITests {
 
     @Test("the store refuses to change or delete audit entries")
     func appendOnly() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         _ = try await harness.services.audit.record("system", "test", target: nil)
-        await #expect(throws: (any Error).self) { try await harness.store.tamper(sql: "UPDATE audit_log SET actor = 'x'") }
-        await #expect(throws: (any Error).self) { try await harness.store.tamper(sql: "DELETE FROM audit_log") }
+        await #expect(throws: (any Error).self) { try await harness.tamper("UPDATE audit_log SET actor = 'x'") }
+        await #expect(throws: (any Error).self) { try await harness.tamper("DELETE FROM audit_log") }
         #expect(try await harness.store.auditEntries(since: nil, target: nil).count == 1)
     }
 }

@@ -40,8 +40,10 @@ extension TestClientProtocol {
 struct CommandAPITests {
     /// Ada with one enrolled device; `body` gets the harness, client, an operator token, the device ID and key.
     func withDevice(
-        _ harness: Harness = try! Harness(), _ body: @Sendable (Harness, any TestClientProtocol, String, String, Curve25519.Signing.PrivateKey) async throws -> Void
+        _ given: Harness? = nil, _ body: @Sendable (Harness, any TestClientProtocol, String, String, Curve25519.Signing.PrivateKey) async throws -> Void
     ) async throws {
+        let harness: Harness
+        if let given { harness = given } else { harness = try await Harness() }
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             _ = try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#)
@@ -202,8 +204,8 @@ struct CommandAPITests {
     func restartBetweenDeliveryAndAck() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-restart-\(UUID().uuidString).sqlite").path
         let clock = TestClock()
-        func server() throws -> Harness { try Harness(store: try SQLiteStore(path: file), clock: clock) }
-        let first = try server()
+        func server() async throws -> Harness { try await Harness(store: try SQLiteStore(path: file), clock: clock) }
+        let first = try await server()
         let op = try await first.token(.operator)
         let delivered = Mutex<(Curve25519.Signing.PrivateKey, String, String)?>(nil)
         try await first.test { client async throws in
@@ -215,7 +217,7 @@ struct CommandAPITests {
         }
         let (deviceKey, deviceId, commandId) = try #require(delivered.withLock { $0 })
         // A new process on the same database.
-        let second = try server()
+        let second = try await server()
         try await second.test { client async throws in
             #expect(try await checkin(client, key: deviceKey, at: clock.now).0?.commands.map(\.id) == [commandId])
             _ = try await checkin(client, key: deviceKey, at: clock.now, acks: [CommandAck(id: commandId, state: .succeeded, at: clock.now)])
@@ -231,7 +233,7 @@ struct CommandAPITests {
 struct OffboardingTests {
     @Test("restricted now, wiped at the date, revoked per receipt, then the seat is free and nothing new can enroll")
     func wholeFlow() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
@@ -297,7 +299,7 @@ struct OffboardingTests {
 
     @Test("a person without devices, offboarded now, is offboarded at once")
     func noDevices() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             _ = try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "bo@example.org", "displayName": "Bo"}"#)

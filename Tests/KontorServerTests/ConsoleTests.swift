@@ -97,7 +97,7 @@ private func fleet(_ harness: Harness, client: any TestClientProtocol, admin: St
 struct ConsoleTests {
     @Test("sign-in: the form, a refused token, a missing form token, and a session cookie that is HttpOnly and SameSite=Strict")
     func signIn() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
@@ -149,7 +149,7 @@ struct ConsoleTests {
 
     @Test("under TLS or behind an https public URL the session cookie is Secure")
     func secureCookie() async throws {
-        let harness = try Harness { $0.publicURL = "https://kontor.example.org" }
+        let harness = try await Harness { $0.publicURL = "https://kontor.example.org" }
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
@@ -161,7 +161,7 @@ struct ConsoleTests {
 
     @Test("every page needs a session; every form needs a session, the CSRF token and a same-origin request")
     func everyRouteIsGuarded() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let deviceId = try await fleet(harness, client: client, admin: admin)
@@ -202,7 +202,7 @@ struct ConsoleTests {
 
     @Test("sessions end after idle time, at their lifetime, on sign-out and when the token is revoked; forged cookies open nothing")
     func sessionLifecycle() async throws {
-        let harness = try Harness { $0.consoleIdleTimeout = 600; $0.consoleSessionLifetime = 3600 }
+        let harness = try await Harness { $0.consoleIdleTimeout = 600; $0.consoleSessionLifetime = 3600 }
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
@@ -241,7 +241,7 @@ struct ConsoleTests {
 
     @Test("an auditor reads every page but sees no control that writes, and a write is refused with 403")
     func auditorIsReadOnly() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         let auditor = try await harness.token(.auditor)
         try await harness.test { client in
@@ -273,7 +273,7 @@ struct ConsoleTests {
 
     @Test("the wipe form: the typed name must match, a reason is needed, then the command is queued and audited")
     func wipe() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         let operatorToken = try await harness.token(.operator)
         try await harness.test { client in
@@ -327,7 +327,7 @@ struct ConsoleTests {
 
     @Test("enrollment tokens: created and shown once with the agent command, usable, then revoked")
     func enrollmentTokens() async throws {
-        let harness = try Harness { $0.publicURL = "https://mdm.example.org" }
+        let harness = try await Harness { $0.publicURL = "https://mdm.example.org" }
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
@@ -361,7 +361,7 @@ struct ConsoleTests {
 
     @Test("devices: search, filter by state and compliance, sort, paginate; the device page shows facts, policy origins and commands")
     func devices() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             _ = try await fleet(harness, client: client, admin: admin)
@@ -417,7 +417,7 @@ struct ConsoleTests {
 
     @Test("persons: add (with a named error for a bad email), escape what people type, export CSV, offboard on a date")
     func persons() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             _ = try await fleet(harness, client: client, admin: admin)
@@ -461,7 +461,7 @@ struct ConsoleTests {
 
     @Test("profiles, a revision's source, the quiet-hours week of a person, and the audit log with its chain check")
     func profilesQuietHoursAudit() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             _ = try await fleet(harness, client: client, admin: admin)
@@ -504,7 +504,7 @@ struct ConsoleTests {
 
     @Test("console answers carry a strict Content-Security-Policy, nosniff, no framing and no caching; assets are served")
     func securityHeaders() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
             let page = try await browser.get("/console/sign-in")

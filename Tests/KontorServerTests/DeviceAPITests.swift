@@ -13,7 +13,7 @@ import Testing
 struct EnrollmentTests {
     @Test("a device enrolls with a token, gets a fresh ID and the server key, and the token is used up")
     func enrolls() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             let token = try await client.enrollToken(op)
@@ -34,7 +34,7 @@ struct EnrollmentTests {
 
     @Test("expired, revoked and made-up tokens each get their own error and enroll nothing")
     func unusableTokens() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             let expiring = try await client.enrollToken(op, json: #"{"expiresIn": 60}"#)
@@ -57,7 +57,7 @@ struct EnrollmentTests {
 
     @Test("an enrollment not signed by the enrolled key is refused and the token stays unused")
     func proofOfPossession() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             let token = try await client.enrollToken(op)
@@ -79,7 +79,7 @@ struct EnrollmentTests {
         (#"{"token": "t", "publicKey": "k", "facts": {"hostname": "h"}}"#, "facts.osRelease: required field is missing"),
     ])
     func badBodies(body: String, message: String) async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         try await harness.test { client async throws in
             let response = try await client.api(.post, DeviceAPI.enrollPath, json: body)
             #expect(response.status == .badRequest)
@@ -89,7 +89,7 @@ struct EnrollmentTests {
 
     @Test("enrollment is rate limited per client address")
     func rateLimited() async throws {
-        let harness = try Harness { $0.enrollRatePerMinute = 2 }
+        let harness = try await Harness { $0.enrollRatePerMinute = 2 }
         try await harness.test { client async throws in
             for _ in 0..<2 { #expect(try await client.api(.post, DeviceAPI.enrollPath, json: "{}").status == .badRequest) }
             let limited = try await client.api(.post, DeviceAPI.enrollPath, json: "{}")
@@ -101,7 +101,7 @@ struct EnrollmentTests {
 
     @Test("re-enrolling the same machine gives a new ID linked to its predecessor, whose key then stops working")
     func reenroll() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             let token = try await client.enrollToken(op, json: #"{"uses": 2}"#)
@@ -122,7 +122,7 @@ struct EnrollmentTests {
 struct CheckinTests {
     /// Enrolls one device and hands its key to `body`.
     func withDevice(_ body: @Sendable (Harness, any TestClientProtocol, Curve25519.Signing.PrivateKey) async throws -> Void) async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             let (key, response) = try await client.enroll(token: try await client.enrollToken(op), at: harness.clock.now)

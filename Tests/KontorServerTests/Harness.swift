@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import KontorClient
 import KontorCore
+import KontorPostgres
 import KontorSQLite
 import KontorStore
 import Logging
@@ -23,22 +24,55 @@ final class TestClock: Sendable {
     var wall: WallClock { WallClock { self.now } }
 }
 
-/// A server on an in-memory store with a hand-moved clock, driven through HummingbirdTesting.
+/// A server with a hand-moved clock, driven through HummingbirdTesting, on an in-memory SQLite store —
+/// or, when `KONTOR_TEST_API_STORE=postgres` and `KONTOR_TEST_POSTGRES_URL` are set, on a fresh schema of
+/// that PostgreSQL server (scripts/test runs the API tests both ways).
 struct Harness {
     let clock: TestClock
-    let store: SQLiteStore
+    let store: any KontorStore
     let services: Services
     let routes = RouteTable()
     let consoleRoutes = ConsoleRouteTable()
 
-    init(store: SQLiteStore? = nil, clock: TestClock = TestClock(), configure: (inout ServerConfig) -> Void = { _ in }) throws {
+    init(store: (any KontorStore)? = nil, clock: TestClock = TestClock(), configure: (inout ServerConfig) -> Void = { _ in }) async throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
         configure(&config)
         self.clock = clock
-        self.store = try store ?? SQLiteStore.inMemory()
+        if let store {
+            self.store = store
+        } else {
+            self.store = try await Self.makeStore()
+        }
         services = Services(
             config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil)
+    }
+
+    static var usesPostgres: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["KONTOR_TEST_API_STORE"] == "postgres" && !(env["KONTOR_TEST_POSTGRES_URL"] ?? "").isEmpty
+    }
+
+    static func makeStore() async throws -> any KontorStore {
+        guard usesPostgres, let url = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"] else { return try SQLiteStore.inMemory() }
+        var logger = Logger(label: "kontor-test-postgres")
+        logger.logLevel = .error
+        let schema = "a_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+    }
+
+    /// Plays someone with write access to the database: removes the audit log's append-only guard.
+    func dropAuditGuard() async throws {
+        if let postgres = store as? PostgresStore {
+            try await postgres.tamper(sql: "DROP TRIGGER audit_log_no_update ON audit_log")
+        } else {
+            try await tamper("DROP TRIGGER audit_log_no_update")
+        }
+    }
+
+    /// Raw SQL on either backend.
+    func tamper(_ sql: String) async throws {
+        if let postgres = store as? PostgresStore { try await postgres.tamper(sql: sql) } else { try await (store as! SQLiteStore).tamper(sql: sql) }
     }
 
     func token(_ role: Role) async throws -> String {

@@ -29,7 +29,7 @@ private func json(_ object: [String: Any]) -> String {
 struct ProfileAPITests {
     /// A harness with an admin token, a person in group `techs`, and one enrolled device of that person.
     func world(_ body: @Sendable (Harness, any TestClientProtocol, String, Curve25519.Signing.PrivateKey, String) async throws -> Void) async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
             #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": ["techs"]}"#).status == .created)
