@@ -26,6 +26,8 @@ public final class PostgresStore: Sendable {
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        // Give the pool's run loop a chance to start before the first lease.
+        for _ in 0..<3 { await Task.yield() }
         do {
             if let schema { try await store.client.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger) }
             try await PostgresMigrations.migrate(store)

@@ -16,7 +16,7 @@ import traceback
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -65,7 +65,17 @@ class Console:
         """Clicks a link or submit button and waits until the next page has loaded."""
         element = self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, css)), f"clickable {css}")
         element.click()
-        self.wait(EC.staleness_of(element), f"a new page after clicking {css}")
+
+        def left(_):
+            # The old page's element is gone once the browser navigated. While the page is being
+            # replaced, Chromium may answer with another error than "stale": that counts as gone too.
+            try:
+                element.is_enabled()
+                return False
+            except WebDriverException:
+                return True
+
+        self.wait(left, f"a new page after clicking {css}")
         self.wait(lambda d: d.execute_script("return document.readyState") == "complete", f"page load after {css}")
 
     def go(self, path):
