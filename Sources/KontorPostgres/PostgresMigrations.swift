@@ -186,7 +186,16 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX console_sessions_token ON console_sessions(token_id)",
             ]
-        )
+        ),
+        (
+            "v2-replay-window",
+            [
+                // Nonces of accepted device signatures, shared by every instance; unlogged (a crash may empty
+                // it, as a restart empties the in-memory window of a single SQLite server).
+                "CREATE UNLOGGED TABLE replay_nonces (hash TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
+                "CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at)",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -12,6 +12,9 @@ public final class PostgresStore: Sendable {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    /// For the dedicated LISTEN connection.
+    private let url: String
+    private let schema: String?
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require|verify-full]`),
     /// migrates the schema, and keeps a pool of at most `maxConnections`. `schema` puts every table in
@@ -25,7 +28,8 @@ public final class PostgresStore: Sendable {
             }
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
-        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        let store = PostgresStore(
+            client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger, url: url, schema: schema)
         // Give the pool's run loop a chance to start before the first lease.
         for _ in 0..<3 { await Task.yield() }
         do {
@@ -38,9 +42,11 @@ public final class PostgresStore: Sendable {
         return store
     }
 
-    private init(client: PostgresClient, logger: Logger) {
+    private init(client: PostgresClient, logger: Logger, url: String, schema: String?) {
         self.client = client
         self.logger = logger
+        self.url = url
+        self.schema = schema
         self.runner = Task { await client.run() }
     }
 
@@ -117,6 +123,61 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    // MARK: Notifications between instances
+
+    /// The channel every instance listens on (per schema, so test stores in one database stay apart).
+    var channel: String { "kontor_events" + (schema.map { "_" + $0 } ?? "") }
+
+    /// Sends `payload` to every instance listening, this one included (delivered after commit).
+    public func notify(_ payload: String) async throws {
+        try await run("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    /// Listens until cancelled, on a connection of its own: `connected` runs after each (re)connection —
+    /// notifications sent while disconnected are lost, so the caller re-reads what it caches — and
+    /// `received` for every payload. Reconnects after a second when the connection drops.
+    public func listen(connected: @escaping @Sendable () async -> Void, received: @escaping @Sendable (String) async -> Void) async {
+        var attempt = 0
+        while !Task.isCancelled {
+            attempt += 1
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: try PostgresURL.connectionConfiguration(url, schema: schema), id: attempt, logger: logger)
+                do {
+                    try await connection.listen(on: channel) { notifications in
+                        await connected()
+                        for try await notification in notifications { await received(notification.payload) }
+                    }
+                } catch {
+                    if !Task.isCancelled { logger.warning("cluster listener lost its connection", metadata: ["error": "\(String(reflecting: error))"]) }
+                }
+                try? await connection.close()
+            } catch {
+                logger.warning("cluster listener cannot connect", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    // MARK: The replay window shared by every instance
+
+    /// Records a signature nonce (by hash) until `expiresAt`; false when it was recorded before and has not
+    /// expired: the request is a replay, whichever instance saw it first. Expired ones are purged now and then.
+    public func recordNonce(_ hash: String, expiresAt: Double, now: Double) async throws -> Bool {
+        let fresh = try await run(
+            """
+            INSERT INTO replay_nonces (hash, expires_at) VALUES (\(hash), \(expiresAt))
+            ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_nonces.expires_at < \(now)
+            RETURNING 1
+            """) == 1
+        return fresh
+    }
+
+    /// Deletes nonces past their window.
+    public func purgeNonces(before: Double) async throws {
+        try await run("DELETE FROM replay_nonces WHERE expires_at < \(before)")
+    }
+
     /// Runs raw SQL statements one by one, for tests that play an attacker with access to the database.
     public func tamper(sql: String) async throws {
         for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
@@ -172,15 +233,30 @@ public struct PostgresURLError: Error, CustomStringConvertible {
 }
 
 enum PostgresURL {
+    enum TLSMode {
+        case disable
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+    }
+
+    struct Parsed {
+        var host: String
+        var port: Int
+        var user: String
+        var password: String?
+        var database: String?
+        var tls: TLSMode
+    }
+
     /// `postgres://user[:password]@host[:port]/database[?sslmode=...]`; libpq's sslmode names.
-    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+    static func parse(_ url: String) throws -> Parsed {
         guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql" else {
             throw PostgresURLError("expected postgres://user@host:port/database, found \"\(redacted(url))\"")
         }
         guard let host = c.host, !host.isEmpty else { throw PostgresURLError("no host in \"\(redacted(url))\"") }
         guard let user = c.user, !user.isEmpty else { throw PostgresURLError("no user in \"\(redacted(url))\" (postgres://USER@host/database)") }
         let database = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
-        let tls: PostgresClient.Configuration.TLS
+        let tls: TLSMode
         switch c.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
         case "disable": tls = .disable
         case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
@@ -191,8 +267,32 @@ enum PostgresURL {
         case "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
         case let other: throw PostgresURLError("sslmode \"\(other)\": expected disable, prefer, require or verify-full")
         }
-        return PostgresClient.Configuration(
-            host: host, port: c.port ?? 5432, username: user, password: c.password, database: database.isEmpty ? nil : database, tls: tls)
+        return Parsed(host: host, port: c.port ?? 5432, user: user, password: c.password, database: database.isEmpty ? nil : database, tls: tls)
+    }
+
+    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+        let p = try parse(url)
+        let tls: PostgresClient.Configuration.TLS
+        switch p.tls {
+        case .disable: tls = .disable
+        case .prefer(let t): tls = .prefer(t)
+        case .require(let t): tls = .require(t)
+        }
+        return PostgresClient.Configuration(host: p.host, port: p.port, username: p.user, password: p.password, database: p.database, tls: tls)
+    }
+
+    /// The same server for a single connection (its TLS takes a context, not a configuration).
+    static func connectionConfiguration(_ url: String, schema: String?) throws -> PostgresConnection.Configuration {
+        let p = try parse(url)
+        let tls: PostgresConnection.Configuration.TLS
+        switch p.tls {
+        case .disable: tls = .disable
+        case .prefer(let t): tls = .prefer(try NIOSSLContext(configuration: t))
+        case .require(let t): tls = .require(try NIOSSLContext(configuration: t))
+        }
+        var c = PostgresConnection.Configuration(host: p.host, port: p.port, username: p.user, password: p.password, database: p.database, tls: tls)
+        if let schema { c.options.additionalStartupParameters = [("search_path", schema)] }
+        return c
     }
 
     /// The URL with its password replaced, for messages and logs.

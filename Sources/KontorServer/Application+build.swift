@@ -49,7 +49,9 @@ public struct Services: Sendable {
     public let registry: PrometheusCollectorRegistry?
     public let recorder: CheckinRecorder
     /// Enrolled devices by key, for the check-in path.
-    public let devices = DeviceCache()
+    public let devices: DeviceCache
+    /// The other instances on the same store (none with SQLite).
+    public let cluster: ClusterEvents
     let tokens: APITokenService
     let directory: DirectoryService
     let enrollment: EnrollmentService
@@ -66,7 +68,14 @@ public struct Services: Sendable {
     let offboarding: OffboardingService
     let metrics = ServerMetrics()
 
-    public init(config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?) {
+    public init(
+        config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?,
+        cluster: ClusterEvents = ClusterEvents(), replay: any ReplayWindow = NonceCache()
+    ) {
+        self.cluster = cluster
+        var announce: (@Sendable (String) -> Void)?
+        if cluster.isShared { announce = { @Sendable id in cluster.publish(.device(id)) } }
+        self.devices = DeviceCache(announce: announce)
         self.config = config
         self.store = store
         self.clock = clock
@@ -74,18 +83,30 @@ public struct Services: Sendable {
         self.registry = registry
         self.recorder = CheckinRecorder(store: store, writeInterval: TimeInterval(config.lastSeenWriteInterval))
         self.tokens = APITokenService(store: store, clock: clock)
-        self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices)
+        self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices, cluster: cluster)
         self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
         self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies, devices: devices)
-        self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices)
+        self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices, nonces: replay)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.audit = AuditService(store: store, clock: clock)
-        self.commands = CommandService(store: store, clock: clock)
+        self.commands = CommandService(store: store, clock: clock, cluster: cluster)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
         self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
+        let (devices, policies, commands) = (self.devices, self.policies, self.commands)
+        cluster.onEvent { event in
+            switch event {
+            case .device(let id): devices.invalidate(deviceId: id, announce: false)
+            case .commands(let id): await commands.index.insert(id)
+            case .catalog: await policies.catalog.invalidate()
+            case .resync:
+                devices.invalidateAll()
+                await commands.index.reset()
+                await policies.catalog.invalidate()
+            }
+        }
     }
 }
 
@@ -117,7 +138,23 @@ public func buildRouter(_ services: Services, table: RouteTable = RouteTable(), 
 public struct OpenedStore: Sendable {
     public let store: any KontorStore
     public let key: ServerSigningKey
+    /// How instances sharing the store keep each other's memory right (nothing shared with SQLite).
+    public var cluster = ClusterEvents()
+    public var replay: any ReplayWindow = NonceCache()
+    /// What runs beside the HTTP server for it (the PostgreSQL listener).
+    public var services: [any Service] = []
     public let close: @Sendable () async -> Void
+
+    init(store: any KontorStore, key: ServerSigningKey, close: @escaping @Sendable () async -> Void) {
+        self.store = store
+        self.key = key
+        self.close = close
+    }
+
+    /// The services of a server on this store.
+    public func services(config: ServerConfig, registry: PrometheusCollectorRegistry?, clock: WallClock = .system) -> Services {
+        Services(config: config, store: store, clock: clock, serverKey: key, registry: registry, cluster: cluster, replay: replay)
+    }
 }
 
 /// Opens the configured store (SQLite in the data directory unless `database` says otherwise) and loads
@@ -143,7 +180,11 @@ public func openStore(_ config: ServerConfig, logger: Logger) async throws -> Op
         await store.close()
         throw error
     }
-    return OpenedStore(store: store, key: key, close: { await store.close() })
+    var opened = OpenedStore(store: store, key: key, close: { await store.close() })
+    opened.cluster = ClusterEvents(transport: PostgresClusterTransport(store: store), logger: logger)
+    opened.replay = SharedReplayWindow(store: store)
+    opened.services = [ClusterListenerService(store: store, events: opened.cluster, logger: logger)]
+    return opened
 }
 
 /// Records the server's public key in a shared store, or refuses to start with a key the fleet does not know.
@@ -189,7 +230,7 @@ public func openSQLite(path: String) throws -> SQLiteStore {
 
 /// The whole server: HTTP (or HTTPS) with every route, plus the check-in flusher.
 public func buildApplication(
-    config: ServerConfig, services: Services, logger: Logger
+    config: ServerConfig, services: Services, logger: Logger, extraServices: [any Service] = []
 ) throws -> some ApplicationProtocol {
     let router = buildRouter(services)
     let server: HTTPServerBuilder
@@ -213,6 +254,6 @@ public func buildApplication(
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
-        ],
+        ] + extraServices,
         logger: logger)
 }

@@ -24,6 +24,12 @@ actor OpenCommandIndex {
         generations[deviceId, default: 0] += 1
     }
 
+    /// Reads the store again at the next check-in (news may have been missed).
+    func reset() {
+        devices = nil
+        generations.removeAll()
+    }
+
     func forget(_ deviceId: String) {
         devices?.remove(deviceId)
         generations[deviceId] = nil
@@ -42,6 +48,8 @@ actor OpenCommandIndex {
 public struct CommandService: Sendable {
     let store: any KontorStore
     let clock: WallClock
+    /// Other instances learn of queued commands (their index, their long polls).
+    let cluster: ClusterEvents
     let index = OpenCommandIndex()
 
     /// Queues `type` for an active device. A wipe needs a reason.
@@ -66,6 +74,7 @@ public struct CommandService: Sendable {
             issuedBy: by, expiresAt: lifetime.map { now + $0 })
         try await store.insertCommand(command)
         await index.insert(deviceId)
+        cluster.publish(.commands(deviceId))
         return command
     }
 

@@ -13,8 +13,9 @@ public struct DeviceAuthenticator: Sendable {
     let clock: WallClock
     /// Enrolled devices by key ID (the check-in path reads no store).
     let devices: DeviceCache
-    /// Nonces accepted within the signature window, of every key.
-    let nonces = NonceCache()
+    /// Nonces accepted within the signature window, of every key: this process's memory with SQLite,
+    /// PostgreSQL when several instances share the store.
+    let nonces: any ReplayWindow
 
     /// The request as the signature sees it. Authority comes from Host / :authority, path and query
     /// exactly as sent; the scheme is not covered, so TLS may end at a proxy.
@@ -59,7 +60,7 @@ public struct DeviceAuthenticator: Sendable {
         } catch let error as HTTPSignatureError {
             throw Self.map(error)
         }
-        try checkFreshness(verified, keyId: device.keyId)
+        try await checkFreshness(verified, keyId: device.keyId)
         do {
             try ContentDigest.verify(message.fields["content-digest"], body: body)
         } catch let error as HTTPSignatureError {
@@ -80,7 +81,7 @@ public struct DeviceAuthenticator: Sendable {
     }
 
     /// Checks `created` against the clock and records the nonce.
-    func checkFreshness(_ verified: VerifiedSignature, keyId: String) throws {
+    func checkFreshness(_ verified: VerifiedSignature, keyId: String) async throws {
         let now = clock.now()
         guard let created = verified.parameters.created else {
             throw APIError(.unauthorized, .signatureMalformed, "signature: the created parameter is required")
@@ -98,7 +99,7 @@ public struct DeviceAuthenticator: Sendable {
         }
         let expiry = created + DeviceAPI.signatureWindow + 1
         let seconds = Int(now.timeIntervalSince1970)
-        guard nonces.insert(key: keyId, nonce: nonce, expiry: expiry, now: seconds) else {
+        guard try await nonces.firstUse(key: keyId, nonce: nonce, expiry: expiry, now: seconds) else {
             throw APIError(.unauthorized, .nonceReplayed, "signature: nonce already used; this request was replayed")
         }
     }

@@ -79,8 +79,13 @@ public final class DeviceCache: Sendable {
     /// (another instance, an operator's hand) are seen within this time. This process's own changes
     /// invalidate at once.
     let maxAge: Int
+    /// Tells the other instances (``ClusterEvents``) which device to drop.
+    private let announce: (@Sendable (String) -> Void)?
 
-    public init(maxAge: Int = 300) { self.maxAge = maxAge }
+    public init(maxAge: Int = 300, announce: (@Sendable (String) -> Void)? = nil) {
+        self.maxAge = maxAge
+        self.announce = announce
+    }
 
     /// Number of devices held.
     public var count: Int { state.withLock { $0.byKey.count } }
@@ -187,11 +192,22 @@ public final class DeviceCache: Sendable {
     }
 
     /// Drops the device (its status or key changed in the store), so its next request reads it again.
-    public func invalidate(deviceId: String) {
+    /// Drops the device here and, unless the news came from another instance, there too.
+    public func invalidate(deviceId: String, announce: Bool = true) {
         state.withLock { s in
             s.epoch += 1
             guard let keyId = s.keyById.removeValue(forKey: deviceId) else { return }
             s.byKey[keyId] = nil
+        }
+        if announce { self.announce?(deviceId) }
+    }
+
+    /// Drops every device (news may have been missed); each is read again on its next request.
+    public func invalidateAll() {
+        state.withLock { s in
+            s.epoch += 1
+            s.byKey.removeAll()
+            s.keyById.removeAll()
         }
     }
 }

@@ -63,7 +63,15 @@ public struct PolicyService: Sendable {
     let clock: WallClock
     /// Where each device's policy hash is cached between check-ins.
     let devices: DeviceCache
+    /// Other instances reload their catalog when this one changes it.
+    let cluster: ClusterEvents
     let catalog = PolicyCatalog()
+
+    /// The catalog changed here: reload it here and on every other instance.
+    func catalogChanged() async {
+        await catalog.invalidate()
+        cluster.publish(.catalog)
+    }
 
     /// How a device's policy would change.
     public struct DeviceChange: Codable, Sendable, Equatable {
@@ -163,7 +171,7 @@ public struct PolicyService: Sendable {
     /// Changes the default check-in interval.
     func setCheckinInterval(_ seconds: Int) async throws {
         try await store.setSetting(Settings.checkinIntervalKey, value: String(seconds))
-        await catalog.invalidate()
+        await catalogChanged()
     }
 
     /// Validates a profile, works out which active devices would change, and (unless a dry run) stores it
@@ -184,7 +192,7 @@ public struct PolicyService: Sendable {
             // Stored first: devices get the new policy from their next check-in on, while the list of
             // what changed (seconds for a large fleet) is still being worked out.
             revisionStored = try await store.addProfileRevision(source: source, profile: profile, at: clock.now(), by: by).revision
-            await catalog.invalidate()
+            await catalogChanged()
         }
         let changes = try await changes(from: current, to: proposed)
         return ApplyResult(
@@ -205,7 +213,7 @@ public struct PolicyService: Sendable {
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
         let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)
         try await store.assign(assignment)
-        await catalog.invalidate()
+        await catalogChanged()
         return assignment
     }
 
@@ -214,7 +222,7 @@ public struct PolicyService: Sendable {
         guard try await store.unassign(scope: scope, target: resolvedTarget) else {
             throw APIError.notFound("nothing is assigned to \(scope)\(resolvedTarget.isEmpty ? "" : " \(resolvedTarget)")")
         }
-        await catalog.invalidate()
+        await catalogChanged()
     }
 
     private func validateTarget(scope: String, target: String?) async throws -> String {

@@ -332,7 +332,7 @@ struct DeviceController {
                     guard keyID == DeviceKeys.keyID(for: publicKey) else { throw HTTPSignatureError.unknownKey(keyID) }
                     return publicKey
                 }
-                try services.deviceAuth.checkFreshness(verified, keyId: DeviceKeys.keyID(for: publicKey))
+                try await services.deviceAuth.checkFreshness(verified, keyId: DeviceKeys.keyID(for: publicKey))
                 try ContentDigest.verify(message.fields["content-digest"], body: body)
             } catch let error as HTTPSignatureError {
                 throw DeviceAuthenticator.map(error)

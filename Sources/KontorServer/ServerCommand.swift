@@ -92,8 +92,8 @@ struct Serve: AsyncParsableCommand {
         let opened: OpenedStore
         do {
             opened = try await openStore(config, logger: logger)
-            let services = Services(config: config, store: opened.store, clock: .system, serverKey: opened.key, registry: registry)
-            app = try buildApplication(config: config, services: services, logger: logger)
+            let services = opened.services(config: config, registry: registry)
+            app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
             if try await opened.store.apiTokens().isEmpty {
                 logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
             }

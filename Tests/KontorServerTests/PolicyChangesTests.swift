@@ -33,7 +33,7 @@ struct PolicyChangesTests {
             let token = tokens["\(n % 2) \(person)"]!
             _ = try await store.enroll(NewDevice(id: String(format: "d%05d", n), keyId: "k\(n)", publicKey: "p\(n)", facts: facts, acceptedTermsVersion: nil), tokenId: token, now: t0)
         }
-        let service = PolicyService(store: store, config: ServerConfig(), clock: WallClock { self.t0 }, devices: DeviceCache())
+        let service = PolicyService(store: store, config: ServerConfig(), clock: WallClock { self.t0 }, devices: DeviceCache(), cluster: ClusterEvents())
         return (store, service)
     }
 
