@@ -76,10 +76,13 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
     public var events: [DeviceEvent]?
     /// What became of commands the device received; resent until a check-in succeeds.
     public var acks: [CommandAck]?
+    /// Long poll: the agent will wait up to this many seconds for the reply. When there is nothing to say,
+    /// the server holds the request until a command is queued for the device or the time is up.
+    public var wait: Int?
 
     public init(
         appliedPolicyHash: String?, status: AgentReport?, facts: DeviceFacts?, compliance: ComplianceReport? = nil, events: [DeviceEvent]? = nil,
-        acks: [CommandAck]? = nil
+        acks: [CommandAck]? = nil, wait: Int? = nil
     ) {
         self.appliedPolicyHash = appliedPolicyHash
         self.status = status
@@ -87,6 +90,7 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
         self.compliance = compliance
         self.events = events
         self.acks = acks
+        self.wait = wait
     }
 }
 
@@ -151,13 +155,16 @@ public struct CheckinResponse: Codable, Sendable, Equatable {
     public var policyHash: String
     public var policy: EffectivePolicy?
     public var commands: [DeviceCommand]
+    /// True when the server honoured the request's `wait`: the agent sends its next long poll at once.
+    public var longPoll: Bool?
 
-    public init(result: String, nextCheckin: Int, policyHash: String, policy: EffectivePolicy?, commands: [DeviceCommand]) {
+    public init(result: String, nextCheckin: Int, policyHash: String, policy: EffectivePolicy?, commands: [DeviceCommand], longPoll: Bool? = nil) {
         self.result = result
         self.nextCheckin = nextCheckin
         self.policyHash = policyHash
         self.policy = policy
         self.commands = commands
+        self.longPoll = longPoll
     }
 }
 

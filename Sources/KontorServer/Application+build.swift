@@ -52,6 +52,8 @@ public struct Services: Sendable {
     public let devices: DeviceCache
     /// The other instances on the same store (none with SQLite).
     public let cluster: ClusterEvents
+    /// Check-ins held open until a command comes.
+    public let longPolls: LongPolls
     let tokens: APITokenService
     let directory: DirectoryService
     let enrollment: EnrollmentService
@@ -70,9 +72,10 @@ public struct Services: Sendable {
 
     public init(
         config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?,
-        cluster: ClusterEvents = ClusterEvents(), replay: any ReplayWindow = NonceCache()
+        cluster: ClusterEvents = ClusterEvents(), replay: any ReplayWindow = NonceCache(), longPolls: LongPolls = LongPolls()
     ) {
         self.cluster = cluster
+        self.longPolls = longPolls
         var announce: (@Sendable (String) -> Void)?
         if cluster.isShared { announce = { @Sendable id in cluster.publish(.device(id)) } }
         self.devices = DeviceCache(announce: announce)
@@ -99,12 +102,18 @@ public struct Services: Sendable {
         cluster.onEvent { event in
             switch event {
             case .device(let id): devices.invalidate(deviceId: id, announce: false)
-            case .commands(let id): await commands.index.insert(id)
-            case .catalog: await policies.catalog.invalidate()
+            case .commands(let id):
+                await commands.index.insert(id)
+                longPolls.wake(id)
+            case .catalog:
+                await policies.catalog.invalidate()
+                // Held check-ins answer now, with the new policy.
+                longPolls.wakeAll()
             case .resync:
                 devices.invalidateAll()
                 await commands.index.reset()
                 await policies.catalog.invalidate()
+                longPolls.wakeAll()
             }
         }
     }

@@ -80,9 +80,14 @@ public final class ClusterEvents: Sendable {
     /// Whether other instances can be told anything.
     public var isShared: Bool { transport != nil }
 
-    /// Queues `event` for the other instances.
+    /// Queues `event` for the other instances. PostgreSQL echoes it back to this one too; without a
+    /// transport it is applied here directly (a long poll held here still has to wake up).
     public func publish(_ event: ClusterEvent) {
-        outbox?.yield(event.payload)
+        if let outbox {
+            outbox.yield(event.payload)
+        } else {
+            Task { await self.receive(event) }
+        }
     }
 
     /// Adds what to do when an event arrives.

@@ -138,8 +138,8 @@ struct ResponseSigner: Sendable {
     }
 
     /// The reply to a check-in that changes nothing and carries no commands.
-    func signedUnchanged(hash: String, interval: Int, answering request: SignatureMessage) throws -> Response {
-        let (body, digest) = try unchangedReplies.body(hash: hash, interval: interval)
+    func signedUnchanged(hash: String, interval: Int, longPoll: Bool = false, answering request: SignatureMessage) throws -> Response {
+        let (body, digest) = try unchangedReplies.body(hash: hash, interval: interval, longPoll: longPoll)
         return try signed(body: body, digest: digest, status: .ok, answering: request)
     }
 
@@ -166,10 +166,11 @@ struct ResponseSigner: Sendable {
 final class UnchangedReplies: Sendable {
     private let cache = Mutex<[String: (Data, String)]>([:])
 
-    func body(hash: String, interval: Int) throws -> (Data, String) {
-        let key = "\(interval) \(hash)"
+    func body(hash: String, interval: Int, longPoll: Bool = false) throws -> (Data, String) {
+        let key = "\(interval) \(longPoll) \(hash)"
         if let known = cache.withLock({ $0[key] }) { return known }
-        let body = try KontorJSON.encode(CheckinResponse(result: "unchanged", nextCheckin: interval, policyHash: hash, policy: nil, commands: []))
+        let body = try KontorJSON.encode(
+            CheckinResponse(result: "unchanged", nextCheckin: interval, policyHash: hash, policy: nil, commands: [], longPoll: longPoll ? true : nil))
         let entry = (body, ContentDigest.header(for: body))
         cache.withLock {
             // Only a handful of policies are live at once; a flood of old ones is simply forgotten.

@@ -366,8 +366,8 @@ struct DeviceController {
             let input = try request.decodeJSON(CheckinRequest.self, from: body)
             if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
             if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
-            let current = try await services.policies.policyHash(for: device)
-            let hash = current.hash
+            var current = try await services.policies.policyHash(for: device)
+            var hash = current.hash
             if let violations = input.compliance?.violations, violations.count > 50 {
                 throw APIError.invalid("compliance.violations: at most 50 per check-in")
             }
@@ -383,20 +383,45 @@ struct DeviceController {
                 for (i, ack) in acks.enumerated() { if let problem = ack.validationError(index: i) { throw APIError.invalid(problem) } }
                 try await services.commands.acknowledge(deviceId: device.id, acks, logger: context.logger)
             }
-            let commands = try await services.commands.deliver(to: device.id)
+            var commands = try await services.commands.deliver(to: device.id)
             let record = CheckinRecord(
                 deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
                 compliance: input.compliance)
             await services.recorder.record(record, changed: services.devices.noteCheckin(keyId: device.keyId, record))
-            let unchanged = input.appliedPolicyHash == hash
+            var unchanged = input.appliedPolicyHash == hash
             services.metrics.checkins(unchanged ? .unchanged : .policy)
-            if unchanged, commands.isEmpty { return try services.signer.signedUnchanged(hash: hash, interval: current.interval, answering: message) }
-            var reply = CheckinResponse(result: "unchanged", nextCheckin: current.interval, policyHash: hash, policy: nil, commands: commands)
+            // Long poll: nothing to say yet, so hold the request until a command is queued for the device
+            // (or the profiles change), at most `longPollMax` seconds.
+            var longPoll = false
+            if let wait = input.wait, wait > 0, services.config.longPollMax > 0 {
+                guard wait <= 3_600 else { throw APIError.invalid("wait: at most 3600 seconds") }
+                longPoll = true
+                if unchanged, commands.isEmpty {
+                    let ticket = services.longPolls.register(device.id)
+                    commands = try await services.commands.deliver(to: device.id)
+                    if commands.isEmpty {
+                        _ = await services.longPolls.wait(ticket, deviceId: device.id, timeout: .seconds(min(wait, services.config.longPollMax)))
+                        commands = try await services.commands.deliver(to: device.id)
+                        current = try await services.policies.policyHash(for: device)
+                        hash = current.hash
+                        unchanged = input.appliedPolicyHash == hash
+                    } else {
+                        services.longPolls.cancel(ticket, deviceId: device.id)
+                    }
+                }
+            }
+            if unchanged, commands.isEmpty {
+                return try services.signer.signedUnchanged(hash: hash, interval: current.interval, longPoll: longPoll, answering: message)
+            }
+            var reply = CheckinResponse(
+                result: "unchanged", nextCheckin: current.interval, policyHash: hash, policy: nil, commands: commands, longPoll: longPoll ? true : nil)
             if !unchanged {
                 var full = current.policy
                 if full == nil { full = try await services.policies.effectivePolicy(for: device) }
                 if let full {
-                    reply = CheckinResponse(result: "policy", nextCheckin: full.checkinInterval, policyHash: full.canonicalHash, policy: full, commands: commands)
+                    reply = CheckinResponse(
+                        result: "policy", nextCheckin: full.checkinInterval, policyHash: full.canonicalHash, policy: full, commands: commands,
+                        longPoll: longPoll ? true : nil)
                 }
             }
             return try services.signer.signedJSON(reply, answering: message)

@@ -26,6 +26,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var enrollTokenLifetime = 86_400
     /// The URL agents use to reach this server, printed in the ready-to-paste enroll command.
     public var publicURL: String?
+    /// The longest a check-in that asks to wait is held open (long poll), in seconds; 0 turns long polls off.
+    public var longPollMax = 55
     /// An admin console session ends after this many seconds without a request.
     public var consoleIdleTimeout = 1800
     /// ... and this many seconds after sign-in, however active.
@@ -36,7 +38,7 @@ public struct ServerConfig: Sendable, Equatable {
     /// The keys a YAML file or environment may set, with their YAML names.
     static let keys: [String] = [
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
-        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "consoleIdleTimeout", "consoleSessionLifetime",
+        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
     ]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
@@ -104,6 +106,7 @@ public struct ServerConfig: Sendable, Equatable {
         case "lastSeenWriteInterval": lastSeenWriteInterval = try int(0...86_400)
         case "enrollTokenLifetime": enrollTokenLifetime = try int(60...(366 * 86_400))
         case "publicURL": publicURL = value.isEmpty ? nil : value
+        case "longPollMax": longPollMax = try int(0...120)
         case "consoleIdleTimeout": consoleIdleTimeout = try int(60...86_400)
         case "consoleSessionLifetime": consoleSessionLifetime = try int(300...(30 * 86_400))
         default:

@@ -34,7 +34,9 @@ struct Harness {
     let routes = RouteTable()
     let consoleRoutes = ConsoleRouteTable()
 
-    init(store: (any KontorStore)? = nil, clock: TestClock = TestClock(), configure: (inout ServerConfig) -> Void = { _ in }) async throws {
+    init(
+        store: (any KontorStore)? = nil, clock: TestClock = TestClock(), longPolls: LongPolls = LongPolls(), configure: (inout ServerConfig) -> Void = { _ in }
+    ) async throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
         configure(&config)
@@ -45,7 +47,8 @@ struct Harness {
             self.store = try await Self.makeStore()
         }
         services = Services(
-            config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil)
+            config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil,
+            longPolls: longPolls)
     }
 
     static var usesPostgres: Bool {

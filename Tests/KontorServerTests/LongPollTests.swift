@@ -1,0 +1,138 @@
+import Crypto
+import Foundation
+import HummingbirdTesting
+import KontorClient
+import KontorCore
+import Synchronization
+import Testing
+
+@testable import KontorServer
+
+/// A long-poll timeout the test ends by hand: nothing here waits on the real clock.
+private final class Gate: Sendable {
+    private let opened = Mutex<(Bool, [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { c in
+            let open = opened.withLock { s -> Bool in
+                if s.0 { return true }
+                s.1.append(c)
+                return false
+            }
+            if open { c.resume() }
+        }
+    }
+
+    func open() {
+        let waiting = opened.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.0 = true
+            defer { s.1 = [] }
+            return s.1
+        }
+        for c in waiting { c.resume() }
+    }
+}
+
+/// A long-poll check-in: `wait` seconds, reporting `applied`.
+private func longPoll(
+    _ client: any TestClientProtocol, key: Curve25519.Signing.PrivateKey, at now: Date, applied: String?, wait: Int = 30
+) async throws -> (CheckinResponse?, TestResponse) {
+    let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: applied, status: nil, facts: nil, wait: wait))
+    let response = try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: now)
+    return (try? response.decode(CheckinResponse.self), response)
+}
+
+private let operatorPrincipal = Principal(tokenId: "000000000000", name: "test-operator", role: .operator)
+
+/// Yields until the server holds `n` check-ins.
+private func held(_ harness: Harness, _ n: Int) async {
+    while harness.services.longPolls.count < n { await Task.yield() }
+}
+
+@Suite("Long poll")
+struct LongPollTests {
+    @Test("a held check-in returns as soon as a command is queued for its device, with the command")
+    func wokenByCommand() async throws {
+        // The wait would last an hour: only the wake-up can end it.
+        let harness = try await Harness(longPolls: LongPolls(sleep: { _ in try await Task.sleep(for: .seconds(3600)) }))
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, enrolled) = try await client.enroll(token: try await client.enrollToken(admin), at: harness.clock.now)
+            let id = try enrolled.decode(EnrollResponse.self).deviceId
+            let (first, _) = try await checkin(client, key: key, at: harness.clock.now)
+            let hash = try #require(first?.policyHash)
+            async let poll = longPoll(client, key: key, at: harness.clock.now, applied: hash)
+            await held(harness, 1)
+            // Queued beside the held request (the test client sends one request at a time).
+            let queued = try await harness.services.issueCommand(deviceId: id, type: .wipe, reason: "laptop stolen", expiresIn: nil, by: operatorPrincipal)
+            #expect(queued.state == .queued)
+            let (reply, response) = try await poll
+            #expect(response.status == .ok)
+            #expect(reply?.commands.map(\.type) == ["wipe"])
+            #expect(reply?.longPoll == true)
+            #expect(harness.services.longPolls.count == 0)
+        }
+    }
+
+    @Test("with nothing to say the check-in is held until the time is up, then answers unchanged; a profile change answers at once with the policy")
+    func timeoutAndPolicy() async throws {
+        let gate = Gate()
+        let harness = try await Harness(longPolls: LongPolls(sleep: { _ in await gate.wait() }))
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, _) = try await client.enroll(token: try await client.enrollToken(admin), at: harness.clock.now)
+            let hash = try #require(try await checkin(client, key: key, at: harness.clock.now).0?.policyHash)
+
+            async let poll = longPoll(client, key: key, at: harness.clock.now, applied: hash)
+            await held(harness, 1)
+            gate.open()
+            let (timedOut, _) = try await poll
+            #expect(timedOut?.result == "unchanged")
+            #expect(timedOut?.commands.isEmpty == true)
+            #expect(timedOut?.longPoll == true)
+
+            async let second = longPoll(client, key: key, at: harness.clock.now, applied: hash)
+            // The gate is open now, so this one times out at once too, unless woken first: either way it must not hang.
+            let (again, _) = try await second
+            #expect(again?.longPoll == true)
+        }
+    }
+
+    @Test("a profile change ends held check-ins with the new policy")
+    func wokenByPolicy() async throws {
+        let harness = try await Harness(longPolls: LongPolls(sleep: { _ in try await Task.sleep(for: .seconds(3600)) }))
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, _) = try await client.enroll(token: try await client.enrollToken(admin), at: harness.clock.now)
+            // Stored, not yet assigned: the device's policy does not change.
+            _ = try await harness.services.policies.apply(source: "name: office\ncheckinInterval: 90\n", dryRun: false, by: "test")
+            let hash = try #require(try await checkin(client, key: key, at: harness.clock.now).0?.policyHash)
+            async let poll = longPoll(client, key: key, at: harness.clock.now, applied: hash)
+            await held(harness, 1)
+            _ = try await harness.services.policies.assign(profile: "office", scope: "default", target: nil, by: "test")
+            let (reply, _) = try await poll
+            #expect(reply?.result == "policy")
+            #expect(reply?.policy?.checkinInterval == 90)
+        }
+    }
+
+    @Test("a check-in without wait, or with long polls turned off, answers at once; an absurd wait is refused")
+    func notHeld() async throws {
+        let harness = try await Harness { $0.longPollMax = 0 }
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, _) = try await client.enroll(token: try await client.enrollToken(admin), at: harness.clock.now)
+            let hash = try #require(try await checkin(client, key: key, at: harness.clock.now).0?.policyHash)
+            let (reply, _) = try await longPoll(client, key: key, at: harness.clock.now, applied: hash)
+            #expect(reply?.result == "unchanged")
+            #expect(reply?.longPoll == nil, "the agent is told long polls are off and goes back to its interval")
+        }
+        let open = try await Harness()
+        let token = try await open.token(.admin)
+        try await open.test { client in
+            let (key, _) = try await client.enroll(token: try await client.enrollToken(token), at: open.clock.now)
+            let (_, response) = try await longPoll(client, key: key, at: open.clock.now, applied: nil, wait: 86_400)
+            #expect(response.status == .badRequest)
+        }
+    }
+}
