@@ -18,8 +18,9 @@ public struct AgentError: Error, CustomStringConvertible {
 
 /// The result of one check-in cycle.
 public enum CycleOutcome: Sendable, Equatable {
-    /// The reply verified; `policyChanged` when a new policy was stored.
-    case success(interval: Int, policyChanged: Bool)
+    /// The reply verified; `policyChanged` when a new policy was stored; `longPoll` when the server
+    /// holds check-ins, so the next one goes out at once.
+    case success(interval: Int, policyChanged: Bool, longPoll: Bool = false)
     /// Nothing verified; the last verified policy stays in force.
     case failure(reason: String, retryAfter: Int?)
     /// The work container was wiped, the server confirmed the receipt and revoked this device: the key
@@ -145,7 +146,7 @@ public struct Agent: Sendable {
     /// One full cycle: finish a wipe in progress and send its receipt, or check in, verify the reply, store
     /// and apply the policy, carry out commands and report. Never throws for network or server trouble:
     /// that is a `.failure`, and the last verified policy stays.
-    public func cycle() async throws -> CycleOutcome {
+    public func cycle(longPoll: Bool = false) async throws -> CycleOutcome {
         if let journal = try wiper.journal(), journal.done(.confirmed) { return try destroyIdentity(journal) }
         guard let identity = try store.identity(), let key = try store.deviceKey() else {
             throw AgentError("not enrolled; run: kontor-agent enroll --server URL --token TOKEN")
@@ -160,9 +161,15 @@ public struct Agent: Sendable {
         // A wipe that began (a command, a revocation, the dead-man switch) ends with its receipt before anything else.
         if let journal = try wiper.journal() { return try await finishWipe(journal, client: client, device: device) }
         var outcome = CycleOutcome.failure(reason: "no check-in", retryAfter: nil)
-        for _ in 0..<3 {
-            let (result, wipe, again) = try await checkin(client: client, device: device)
+        var serverHolds = false
+        for round in 0..<3 {
+            // Only the first check-in of a cycle waits; the ones that report acknowledgements go out at once.
+            let wait = longPoll && round == 0 && config.longPoll > 0 ? config.longPoll : nil
+            client.timeout = .seconds(Int64(config.requestTimeout + (wait ?? 0)))
+            let (result, wipe, again) = try await checkin(client: client, device: device, wait: wait)
+            if round == 0, case .success(_, _, true) = result { serverHolds = true }
             outcome = result
+            if case .success(let interval, let changed, _) = result { outcome = .success(interval: interval, policyChanged: changed, longPoll: serverHolds) }
             if let wipe {
                 var state = try store.state()
                 let journal = try wiper.begin(
@@ -186,7 +193,7 @@ public struct Agent: Sendable {
 
     /// One signed check-in; returns the outcome, a wipe to start, and whether to check in again at once
     /// (acknowledgements to report, a `sync`).
-    func checkin(client: DeviceClient, device: DeviceIdentity) async throws -> (CycleOutcome, WipeRequest?, Bool) {
+    func checkin(client: DeviceClient, device: DeviceIdentity, wait: Int? = nil) async throws -> (CycleOutcome, WipeRequest?, Bool) {
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
         let facts = try FactsCollector.collect(paths: paths)
@@ -197,7 +204,7 @@ public struct Agent: Sendable {
         let sentAcks = state.pendingAcks
         let request = CheckinRequest(
             appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
-            events: sentEvents.isEmpty ? nil : sentEvents, acks: sentAcks.isEmpty ? nil : sentAcks)
+            events: sentEvents.isEmpty ? nil : sentEvents, acks: sentAcks.isEmpty ? nil : sentAcks, wait: wait)
         let now = clock.now()
         state.lastAttempt = now
         do {
@@ -222,7 +229,7 @@ public struct Agent: Sendable {
             try store.save(state)
             logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s", "commands": "\(reply.commands.count)"])
             try enforce()
-            return (.success(interval: state.checkinInterval, policyChanged: changed), wipe, again)
+            return (.success(interval: state.checkinInterval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
         } catch let error as ClientError {
             state.failures += 1
             state.lastError = error.description
@@ -388,7 +395,7 @@ public struct Agent: Sendable {
                     do { try enforce() } catch { logger.error("enforcement failed", metadata: ["reason": "\(error)"]) }
                 }
             }
-            let outcome = try await cycle()
+            let outcome = try await cycle(longPoll: true)
             if case .unenrolled = outcome {
                 logger.notice("nothing left to manage on this device; stopping")
                 return
@@ -398,7 +405,13 @@ public struct Agent: Sendable {
             schedule.backoffCap = Double(config.maxBackoff)
             let retryAfter: Int?
             if case .failure(_, let seconds) = outcome { retryAfter = seconds } else { retryAfter = nil }
-            untilCheckin = schedule.delay(interval: state.checkinInterval, failures: state.failures, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+            if case .success(_, _, true) = outcome {
+                // The server held the check-in: the next one goes out at once (a little jitter spreads a
+                // fleet that a profile change woke together).
+                untilCheckin = Double.random(in: 0.1..<2)
+            } else {
+                untilCheckin = schedule.delay(interval: state.checkinInterval, failures: state.failures, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+            }
             logger.debug("next check-in", metadata: ["in": "\(Int(untilCheckin))s"])
         }
     }

@@ -61,7 +61,8 @@ func withTransport<T>(_ config: AgentConfig, _ body: (any HTTPTransport) async t
         tls.additionalTrustRoots = [.file(caFile)]
         configuration.tlsConfiguration = tls
     }
-    configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(config.requestTimeout)))
+    // A long poll may be held by the server for `longPoll` seconds before any byte of the reply comes.
+    configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(config.requestTimeout + config.longPoll)))
     let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     do {
         let result = try await body(AsyncHTTPTransport(client: client))

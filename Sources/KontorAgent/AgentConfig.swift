@@ -14,10 +14,14 @@ public struct AgentConfig: Sendable, Equatable {
     public var maxBackoff = 900
     /// How long one request may take, in seconds.
     public var requestTimeout = 30
+    /// Long poll: the running agent asks the server to hold each check-in up to this many seconds, so a
+    /// wipe or lock arrives within a second while the device is online; it then checks in again at once.
+    /// 0 checks in at the policy's interval instead.
+    public var longPoll = 55
 
     public init() {}
 
-    static let keys = ["server", "caFile", "logLevel", "maxBackoff", "requestTimeout"]
+    static let keys = ["server", "caFile", "logLevel", "maxBackoff", "requestTimeout", "longPoll"]
 
     /// Loads `path`; a missing file means all defaults.
     public static func load(_ path: String) throws -> AgentConfig {
@@ -50,6 +54,7 @@ public struct AgentConfig: Sendable, Equatable {
                 config.logLevel = value
             case "maxBackoff": config.maxBackoff = try int(10...86_400)
             case "requestTimeout": config.requestTimeout = try int(1...600)
+            case "longPoll": config.longPoll = try int(0...120)
             default: throw AgentFileError(path + line, "unknown setting \"\(key)\"; known settings: \(keys.joined(separator: ", "))")
             }
         }

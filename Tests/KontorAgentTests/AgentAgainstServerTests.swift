@@ -124,6 +124,26 @@ struct AgentAgainstServerTests {
         }
     }
 
+    @Test("the running agent's check-in is a long poll: held by the server, ended by a queued command, and the agent is told to come straight back")
+    func longPoll() async throws {
+        let world = try AgentWorld()
+        try await world.live { url, token in
+            let agent = world.agent(AsyncHTTPTransport())
+            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
+            guard case .success(_, _, let plain) = try await agent.cycle() else { Issue.record("first check-in failed"); return }
+            #expect(!plain, "run --once does not long-poll")
+            async let held = agent.cycle(longPoll: true)
+            while world.services.longPolls.count == 0 { await Task.yield() }
+            _ = try await world.services.issueCommand(
+                deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil, by: Principal(tokenId: "t", name: "test", role: .operator))
+            guard case .success(_, _, let longPoll) = try await held else { Issue.record("the held check-in failed"); return }
+            #expect(longPoll)
+            let sync = try await world.services.store.commands(deviceId: identity.deviceId).first
+            #expect(sync?.type == .sync)
+            #expect(sync?.state == .succeeded, "the command arrived through the held check-in and was acknowledged at once")
+        }
+    }
+
     @Test("a cycle checks in, stores the verified policy, and the server sees facts and last-seen")
     func cycle() async throws {
         let world = try AgentWorld()

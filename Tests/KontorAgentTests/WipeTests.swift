@@ -265,7 +265,7 @@ struct WipeTests {
             let device = try #require(try await world.services.store.device(id: deviceId))
             #expect(device.status == .active)
             #expect(device.wipeConfirmedAt != nil)
-            guard case .success(_, let changed) = try await online.cycle() else { Issue.record("no check-in after the offline wipe"); return }
+            guard case .success(_, let changed, _) = try await online.cycle() else { Issue.record("no check-in after the offline wipe"); return }
             #expect(changed)
             #expect(AccountManager(paths: world.paths).lookup("work-ada") != nil)
             #expect(try online.store.state().enforcement.offlineLocked == false)
