@@ -37,6 +37,8 @@ public final class LongPolls: Sendable {
     }
 
     private let held = Mutex<[String: [ObjectIdentifier: Ticket]]>([:])
+    /// Set when the server shuts down: held requests answer at once and none waits any more.
+    private let closed = Atomic<Bool>(false)
     /// How a wait ends when nothing happens; tests pass one they control.
     private let sleep: @Sendable (Duration) async throws -> Void
 
@@ -49,7 +51,15 @@ public final class LongPolls: Sendable {
     func register(_ deviceId: String) -> Ticket {
         let ticket = Ticket()
         held.withLock { $0[deviceId, default: [:]][ObjectIdentifier(ticket)] = ticket }
+        if closed.load(ordering: .acquiring) { ticket.finish(false) }
         return ticket
+    }
+
+    /// The server is stopping: every held request answers now (the agents come back to another instance,
+    /// or to this one once it is up again), and new ones are not held.
+    public func close() {
+        closed.store(true, ordering: .releasing)
+        wakeAll()
     }
 
     /// Waits until the ticket is woken (true) or `timeout` passes (false); the ticket is gone afterwards.
@@ -93,4 +103,16 @@ public final class LongPolls: Sendable {
 
     /// Requests held now.
     public var count: Int { held.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+}
+
+import ServiceLifecycle
+
+/// Ends the held check-ins when the server begins to shut down, so it does not wait for them.
+struct LongPollShutdownService: Service {
+    let longPolls: LongPolls
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        longPolls.close()
+    }
 }

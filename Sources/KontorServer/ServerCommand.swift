@@ -6,6 +6,7 @@ import KontorStore
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 /// `kontor-server`: runs the server and bootstraps its first admin token.
 public struct KontorServerCommand: AsyncParsableCommand {
@@ -89,10 +90,12 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
 
         let app: any ApplicationProtocol
+        let longPolls: LongPolls
         let opened: OpenedStore
         do {
             opened = try await openStore(config, logger: logger)
             let services = opened.services(config: config, registry: registry)
+            longPolls = services.longPolls
             app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
             if try await opened.store.apiTokens().isEmpty {
                 logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
@@ -102,8 +105,12 @@ struct Serve: AsyncParsableCommand {
         }
         logger.notice(
             "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(config.databaseDescription)"])
+        // A service group shuts down in reverse order: the held long polls end first, so the HTTP server
+        // does not wait up to a minute for them to time out.
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app), .init(service: LongPollShutdownService(longPolls: longPolls))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch {
             await opened.close()
             throw error
