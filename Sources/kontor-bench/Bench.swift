@@ -13,7 +13,7 @@ import Synchronization
 @main
 struct KontorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, Watch.self])
+        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, LongPollDelivery.self, Watch.self])
 }
 
 struct Common: ParsableArguments {
@@ -38,17 +38,21 @@ struct Common: ParsableArguments {
 }
 
 /// One signed POST with the device's key; returns the status and body.
-func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, device: SimulatedDevice) async throws -> (Int, ByteBuffer) {
-    try await signedPost(http, server: server, path: path, body: body, key: device.key, keyID: device.keyID)
+func signedPost(
+    _ http: HTTPClient, server: ServerURL, path: String, body: Data, device: SimulatedDevice, timeout: TimeAmount = .seconds(30)
+) async throws -> (Int, ByteBuffer) {
+    try await signedPost(http, server: server, path: path, body: body, key: device.key, keyID: device.keyID, timeout: timeout)
 }
 
-func signedPost(_ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil) async throws -> (Int, ByteBuffer) {
+func signedPost(
+    _ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil, timeout: TimeAmount = .seconds(30)
+) async throws -> (Int, ByteBuffer) {
     let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: path, body: body, key: key, keyID: keyID, now: Date())
     var request = HTTPClientRequest(url: server.url(path))
     request.method = .POST
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     request.body = .bytes(ByteBuffer(bytes: body))
-    let response = try await http.execute(request, timeout: .seconds(30))
+    let response = try await http.execute(request, timeout: timeout)
     return (Int(response.status.code), try await response.body.collect(upTo: 4 << 20))
 }
 
