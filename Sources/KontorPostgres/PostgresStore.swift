@@ -302,3 +302,48 @@ enum PostgresURL {
         return c.string ?? "postgres://***"
     }
 }
+
+extension PostgresStore {
+    /// Rows per table, for checking a move.
+    public func count(_ table: String) async throws -> Int {
+        guard StoreTables.moved.contains(table) else { throw StoreError.notFound("table \(table)") }
+        return try await row(PostgresQuery(unsafeSQL: "SELECT COUNT(*) AS n FROM \(table)")) { try $0.get("n", as: Int.self) } ?? 0
+    }
+
+    /// Writes an installation's tables into this (empty) store in one transaction: all or nothing.
+    /// Identity columns keep their values, and their sequences continue after them.
+    public func importTables(_ tables: [TableRows]) async throws {
+        try await transaction { tx in
+            for t in tables {
+                guard StoreTables.moved.contains(t.table), !t.columns.isEmpty else { throw StoreError.notFound("table \(t.table)") }
+                let columns = t.columns.map { "\"\($0)\"" }.joined(separator: ", ")
+                let identity = ["consent_records", "device_events"].contains(t.table)
+                var start = 0
+                while start < t.rows.count {
+                    let batch = t.rows[start..<min(t.rows.count, start + 200)]
+                    var query = PostgresQuery(unsafeSQL: "")
+                    var tuples: [String] = []
+                    for row in batch {
+                        var slots: [String] = []
+                        for value in row {
+                            switch value {
+                            case .null: query.binds.appendNull()
+                            case .integer(let n): query.binds.append(Int(n))
+                            case .real(let d): query.binds.append(d)
+                            case .text(let s): query.binds.append(s)
+                            }
+                            slots.append("$\(query.binds.count)")
+                        }
+                        tuples.append("(" + slots.joined(separator: ", ") + ")")
+                    }
+                    query.sql = "INSERT INTO \(t.table) (\(columns)) \(identity ? "OVERRIDING SYSTEM VALUE " : "")VALUES " + tuples.joined(separator: ", ")
+                    try await tx.run(query)
+                    start += batch.count
+                }
+                if identity {
+                    try await tx.run(PostgresQuery(unsafeSQL: "SELECT setval(pg_get_serial_sequence('\(t.table)', 'id'), COALESCE((SELECT MAX(id) FROM \(t.table)), 0) + 1, false)"))
+                }
+            }
+        }
+    }
+}

@@ -53,3 +53,31 @@ extension SQLiteStore: ConsoleSessionStore {
         }
     }
 }
+
+extension SQLiteStore {
+    /// Every row of `table` (one of ``StoreTables/moved``), in a stable order, read in one snapshot.
+    public func export(_ tables: [String]) async throws -> [TableRows] {
+        try await writer.read { db in
+            try tables.map { table in
+                guard StoreTables.moved.contains(table) else { throw StoreError.notFound("table \(table)") }
+                let columns = try db.columns(in: table).map(\.name)
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(StoreTables.order(table))").map { row in
+                    columns.map { column -> SQLValue in
+                        switch row[column] as DatabaseValue? {
+                        case .none: return .null
+                        case .some(let value):
+                            switch value.storage {
+                            case .null: return .null
+                            case .int64(let n): return .integer(n)
+                            case .double(let d): return .real(d)
+                            case .string(let s): return .text(s)
+                            case .blob(let b): return .text(String(decoding: b, as: UTF8.self))
+                            }
+                        }
+                    }
+                }
+                return TableRows(table: table, columns: columns, rows: rows)
+            }
+        }
+    }
+}

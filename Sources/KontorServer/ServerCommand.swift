@@ -13,7 +13,7 @@ public struct KontorServerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kontor-server",
         abstract: "Kontor device-policy server.",
-        subcommands: [Serve.self, AdminTokenCommand.self],
+        subcommands: [Serve.self, AdminTokenCommand.self, MigrateStoreCommand.self],
         defaultSubcommand: Serve.self)
 
     public init() {}

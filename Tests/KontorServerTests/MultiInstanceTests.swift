@@ -6,6 +6,7 @@ import HummingbirdTesting
 import KontorClient
 import KontorCore
 import KontorPostgres
+import KontorSQLite
 import KontorStore
 import Logging
 import NIOCore
@@ -131,5 +132,64 @@ struct MultiInstanceTests {
         }
         await a.stop()
         await b.stop()
+    }
+}
+
+@Suite("migrate-store: SQLite to PostgreSQL", .enabled(if: !postgresURL.isEmpty, "needs KONTOR_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
+struct MigrateStoreTests {
+    @Test("an installation moves whole: every table, the audit chain with its head, and the devices keep working against the new store")
+    func move() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-move-\(UUID().uuidString).sqlite").path
+        let sqlite = try SQLiteStore(path: file)
+        let source = try await Harness(store: sqlite)
+        let admin = try await source.token(.admin)
+        let enrolledDevice = Mutex<(Curve25519.Signing.PrivateKey, String)?>(nil)
+        try await source.test { client in
+            _ = try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email":"ada@example.org","displayName":"Ada","groups":["office"]}"#)
+            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: #"{"source": "name: office\ncheckinInterval: 120\n"}"#).status == .created)
+            _ = try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile":"office","scope":"default"}"#)
+            let (key, enrolled) = try await client.enroll(token: try await client.enrollToken(admin, json: #"{"person":"ada@example.org"}"#), at: source.clock.now)
+            let deviceId = try enrolled.decode(EnrollResponse.self).deviceId
+            enrolledDevice.withLock { $0 = (key, deviceId) }
+            let body = try KontorJSON.encode(
+                CheckinRequest(appliedPolicyHash: nil, status: AgentReport(state: "ok"), facts: nil, events: [DeviceEvent(at: source.clock.now, kind: "quiet.start", detail: "Feierabend")]))
+            #expect(try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: source.clock.now).status == .ok)
+            _ = try await client.api(.post, "/api/v1/devices/\(deviceId)/commands", token: admin, json: #"{"type": "lock", "reason": "lost"}"#)
+        }
+        _ = try await source.services.recorder.flush(now: source.clock.now, all: true)
+        let (deviceKey, deviceId) = try #require(enrolledDevice.withLock { $0 })
+
+        var logger = Logger(label: "kontor-test-move")
+        logger.logLevel = .error
+        let schema = "v_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let target = try await PostgresStore.connect(url: postgresURL, schema: schema, maxConnections: 4, logger: logger)
+        let report = try await migrateStore(from: sqlite, to: target)
+        let counts = Dictionary(uniqueKeysWithValues: report.counts.map { ($0.table, $0.rows) })
+        #expect(counts["devices"] == 1)
+        #expect(counts["persons"] == 1)
+        #expect(counts["commands"] == 1)
+        #expect(counts["device_events"] == 1)
+        #expect(counts["profile_revisions"] == 1)
+        #expect(report.auditEntries == (try await sqlite.auditEntries(since: nil, target: nil)).count)
+        #expect(report.auditHead == (try await sqlite.auditEntries(since: nil, target: nil)).last?.hash)
+        #expect(try await target.device(id: deviceId) == (try await sqlite.device(id: deviceId)))
+        #expect(try await target.commands(deviceId: deviceId) == (try await sqlite.commands(deviceId: deviceId)))
+        #expect(try await target.events(deviceId: deviceId, limit: 10) == (try await sqlite.events(deviceId: deviceId, limit: 10)))
+
+        // Moving again into a database that holds an installation is refused, and changes nothing.
+        await #expect(throws: ConfigError.self) { try await migrateStore(from: sqlite, to: target) }
+        #expect(try await target.count("devices") == 1)
+
+        // The device checks in against the new store and gets its command; new events get fresh IDs.
+        let moved = try await Harness(store: target, clock: source.clock)
+        try await moved.test { client in
+            let body = try KontorJSON.encode(
+                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: moved.clock.now, kind: "quiet.end", detail: nil)]))
+            let response = try await client.signed(DeviceAPI.checkinPath, body: body, key: deviceKey, at: moved.clock.now + 60)
+            #expect(response.status == .ok)
+            #expect(try response.decode(CheckinResponse.self).commands.map(\.type) == ["lock"])
+        }
+        #expect(try await target.events(deviceId: deviceId, limit: 10).count == 2)
+        await target.close()
     }
 }
