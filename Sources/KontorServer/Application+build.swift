@@ -153,6 +153,8 @@ public struct OpenedStore: Sendable {
     /// What runs beside the HTTP server for it (the PostgreSQL listener).
     public var services: [any Service] = []
     public let close: @Sendable () async -> Void
+    /// The store as a log line may show it.
+    public var description = ""
 
     init(store: any KontorStore, key: ServerSigningKey, close: @escaping @Sendable () async -> Void) {
         self.store = store
@@ -169,11 +171,14 @@ public struct OpenedStore: Sendable {
 /// Opens the configured store (SQLite in the data directory unless `database` says otherwise) and loads
 /// or creates the server key in the data directory (0700). With PostgreSQL, the key every instance uses
 /// must be the same: the first instance records its public key in the store and the others check theirs.
-public func openStore(_ config: ServerConfig, logger: Logger) async throws -> OpenedStore {
-    try ensureDataDirectory(config.dataDir)
+public func openStore(_ given: ServerConfig, logger: Logger) async throws -> OpenedStore {
+    try ensureDataDirectory(given.dataDir)
+    let config = try recordedDatabase(given)
     let key = try ServerSigningKey.loadOrCreate(dataDir: config.dataDir)
     guard config.usesPostgres, let url = config.database else {
-        return OpenedStore(store: try openSQLite(path: config.sqlitePath), key: key, close: {})
+        var opened = OpenedStore(store: try openSQLite(path: config.sqlitePath), key: key, close: {})
+        opened.description = config.databaseDescription
+        return opened
     }
     let store: PostgresStore
     do {
@@ -190,10 +195,28 @@ public func openStore(_ config: ServerConfig, logger: Logger) async throws -> Op
         throw error
     }
     var opened = OpenedStore(store: store, key: key, close: { await store.close() })
+    opened.description = config.databaseDescription
     opened.cluster = ClusterEvents(transport: PostgresClusterTransport(store: store), logger: logger)
     opened.replay = SharedReplayWindow(store: store)
     opened.services = [ClusterListenerService(store: store, events: opened.cluster, logger: logger)]
     return opened
+}
+
+/// The data directory remembers the store it was last served with (`database`, 0600: the URL may hold a
+/// password), so `kontor-server admin-token create --data-dir DIR` reaches the same store as `serve`.
+func recordedDatabase(_ config: ServerConfig) throws -> ServerConfig {
+    let path = (config.dataDir as NSString).appendingPathComponent("database")
+    var out = config
+    if let database = config.database {
+        if (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) != database {
+            guard FileManager.default.createFile(atPath: path, contents: Data((database + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ConfigError("\(path): cannot record the database")
+            }
+        }
+    } else if let recorded = try? String(contentsOfFile: path, encoding: .utf8) {
+        try out.set("database", recorded.trimmingCharacters(in: .whitespacesAndNewlines), source: path)
+    }
+    return out
 }
 
 /// Records the server's public key in a shared store, or refuses to start with a key the fleet does not know.

@@ -5,8 +5,8 @@ import Logging
 import ServiceLifecycle
 
 /// Which devices have commands waiting, kept in memory so the unchanged check-in of a device without
-/// commands never touches the command table. Loaded from the store on first use; every instance that
-/// queues a command adds to it (one server per store today; see docs/operations.md).
+/// commands never touches the command table. Loaded from the store on first use; a command queued here
+/// is added at once, one queued on another instance when its announcement arrives (docs/scaling.md).
 actor OpenCommandIndex {
     private var devices: Set<String>?
     /// Bumped whenever a command is queued for the device, so a delivery that found nothing does not

@@ -104,7 +104,7 @@ struct Serve: AsyncParsableCommand {
             throw fail(error.description)
         }
         logger.notice(
-            "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(config.databaseDescription)"])
+            "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(opened.description)"])
         // A service group shuts down in reverse order: the held long polls end first, so the HTTP server
         // does not wait up to a minute for them to time out.
         let group = ServiceGroup(
