@@ -373,7 +373,7 @@ extension PostgresStore: AuditStore {
             parts.append("left(action, length(\(p))) = \(p)")
         }
         if let target = filter.target { parts.append("target = \(bind(target))") }
-        if let since = filter.since { parts.append("at >= \(bind(seconds(since)))") }
+        if let since = filter.since { parts.append("at >= \(bind(since.timeIntervalSince1970))") }
         if !parts.isEmpty { query.sql += " WHERE " + parts.joined(separator: " AND ") }
     }
 

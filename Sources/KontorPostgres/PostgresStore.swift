@@ -186,20 +186,6 @@ public final class PostgresStore: Sendable {
     }
 }
 
-// Dates are stored as seconds since 1970, exactly as in SQLite.
-func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
-func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
-func date(_ value: Double?) -> Date? { value.map { Date(timeIntervalSince1970: $0) } }
-
-func encodeJSON<T: Encodable>(_ value: T?) throws -> String? {
-    guard let value else { return nil }
-    return String(decoding: try KontorJSON.encode(value), as: UTF8.self)
-}
-
-func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
-    guard let text else { return nil }
-    return try KontorJSON.decode(type, from: Data(text.utf8))
-}
 
 extension PostgresRandomAccessRow {
     /// The column `name` as `T` (NULL decodes only into an Optional).

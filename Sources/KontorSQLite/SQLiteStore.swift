@@ -213,19 +213,6 @@ public final class SQLiteStore: Sendable {
     }
 }
 
-// Dates are stored as seconds since 1970 (DOUBLE): exact, sortable, and the same in PostgreSQL.
-func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
-func date(_ value: Double?) -> Date? { value.map { Date(timeIntervalSince1970: $0) } }
-
-func encodeJSON<T: Encodable>(_ value: T?) throws -> String? {
-    guard let value else { return nil }
-    return String(decoding: try KontorJSON.encode(value), as: UTF8.self)
-}
-
-func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
-    guard let text else { return nil }
-    return try KontorJSON.decode(type, from: Data(text.utf8))
-}
 
 extension SQLiteStore: APITokenStore {
     public func insertAPIToken(_ stored: StoredAPIToken) async throws {
