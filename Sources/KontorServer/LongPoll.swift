@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Synchronization
 
 /// The check-ins this instance holds open (long polls), by device: a command queued for the device — on
@@ -36,7 +37,13 @@ public final class LongPolls: Sendable {
         }
     }
 
-    private let held = Mutex<[String: [ObjectIdentifier: Ticket]]>([:])
+    private struct Held {
+        var byDevice: [String: [ObjectIdentifier: Ticket]] = [:]
+        var total = 0
+    }
+    private let held = Mutex(Held())
+    /// `kontor_long_polls_held`: requests held open now.
+    private let gauge = Gauge(label: "kontor_long_polls_held")
     /// Set when the server shuts down: held requests answer at once and none waits any more.
     private let closed = Atomic<Bool>(false)
     /// How a wait ends when nothing happens; tests pass one they control.
@@ -50,7 +57,12 @@ public final class LongPolls: Sendable {
     /// queued in between is not missed.
     func register(_ deviceId: String) -> Ticket {
         let ticket = Ticket()
-        held.withLock { $0[deviceId, default: [:]][ObjectIdentifier(ticket)] = ticket }
+        let total = held.withLock { h in
+            h.byDevice[deviceId, default: [:]][ObjectIdentifier(ticket)] = ticket
+            h.total += 1
+            return h.total
+        }
+        gauge.record(total)
         if closed.load(ordering: .acquiring) { ticket.finish(false) }
         return ticket
     }
@@ -83,26 +95,28 @@ public final class LongPolls: Sendable {
     /// Forgets a ticket (its request is answered).
     func cancel(_ ticket: Ticket, deviceId: String) {
         ticket.finish(false)
-        held.withLock { held in
-            held[deviceId]?[ObjectIdentifier(ticket)] = nil
-            if held[deviceId]?.isEmpty == true { held[deviceId] = nil }
+        let total = held.withLock { h in
+            if h.byDevice[deviceId]?.removeValue(forKey: ObjectIdentifier(ticket)) != nil { h.total -= 1 }
+            if h.byDevice[deviceId]?.isEmpty == true { h.byDevice[deviceId] = nil }
+            return h.total
         }
+        gauge.record(total)
     }
 
     /// Ends every wait of the device.
     public func wake(_ deviceId: String) {
-        let tickets = held.withLock { $0[deviceId].map { Array($0.values) } ?? [] }
+        let tickets = held.withLock { $0.byDevice[deviceId].map { Array($0.values) } ?? [] }
         for ticket in tickets { ticket.finish(true) }
     }
 
     /// Ends every wait (the catalog changed, or news may have been missed): each device checks in again.
     public func wakeAll() {
-        let tickets = held.withLock { $0.values.flatMap { Array($0.values) } }
+        let tickets = held.withLock { $0.byDevice.values.flatMap { Array($0.values) } }
         for ticket in tickets { ticket.finish(true) }
     }
 
     /// Requests held now.
-    public var count: Int { held.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    public var count: Int { held.withLock { $0.total } }
 }
 
 import ServiceLifecycle
