@@ -133,11 +133,20 @@ public struct PolicyService: Sendable {
     func policyHash(for device: AuthenticatedDevice) async throws -> (hash: String, interval: Int, policy: EffectivePolicy?) {
         if let cached = devices.policy(keyId: device.keyId, generation: catalog.currentGeneration.current) { return (cached.hash, cached.interval, nil) }
         let snapshot = try await snapshot()
-        let policy = try await effectivePolicy(
-            deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
-        let hash = policy.canonicalHash
-        devices.rememberPolicy(keyId: device.keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
+        var person: Person?
+        if let personId = device.personId { person = try await store.person(id: personId) }
+        let (policy, hash) = computeAndRemember(keyId: device.keyId, deviceId: device.id, person: person, group: device.group, snapshot: snapshot)
         return (hash, policy.checkinInterval, policy)
+    }
+
+    /// Merges a device's policy under `snapshot` and keeps its hash in the device cache for that catalog.
+    private func computeAndRemember(
+        keyId: String, deviceId: String, person: Person?, group: String?, snapshot: PolicyCatalog.Snapshot
+    ) -> (EffectivePolicy, String) {
+        let policy = Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+        let hash = policy.canonicalHash
+        devices.rememberPolicy(keyId: keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
+        return (policy, hash)
     }
 
     /// The policy hash of each device, by device ID, for a listing: from the device cache where a check-in
@@ -151,11 +160,7 @@ public struct PolicyService: Sendable {
                 hashes[d.id] = cached.hash
                 continue
             }
-            let policy = Self.effectivePolicy(
-                deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
-            let hash = policy.canonicalHash
-            devices.rememberPolicy(keyId: d.keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
-            hashes[d.id] = hash
+            hashes[d.id] = computeAndRemember(keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot).1
         }
         return hashes
     }

@@ -393,8 +393,8 @@ struct DeviceController {
             // Long poll: nothing to say yet, so hold the request until a command is queued for the device
             // (or the profiles change), at most `longPollMax` seconds.
             var longPoll = false
+            if let wait = input.wait { guard wait <= 3_600 else { throw APIError.invalid("wait: at most 3600 seconds") } }
             if let wait = input.wait, wait > 0, services.config.longPollMax > 0 {
-                guard wait <= 3_600 else { throw APIError.invalid("wait: at most 3600 seconds") }
                 longPoll = true
                 if unchanged, commands.isEmpty {
                     let ticket = services.longPolls.register(device.id)

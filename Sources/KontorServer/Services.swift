@@ -81,8 +81,17 @@ public struct DirectoryService: Sendable {
     public func persons() async throws -> [Person] { try await store.persons() }
 
     public func device(_ id: String) async throws -> Device {
-        guard let device = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
-        return try await withPolicy(await recorder.overlay(device))
+        try await deviceWithPolicy(id).device
+    }
+
+    /// The device, and the effective policy it should enforce when it is active (computed once, for pages
+    /// that show the policy itself).
+    func deviceWithPolicy(_ id: String) async throws -> (device: Device, policy: EffectivePolicy?) {
+        guard let stored = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
+        let device = await recorder.overlay(stored)
+        guard device.status == .active else { return (device, nil) }
+        let policy = try await policies.effectivePolicy(for: device)
+        return (Self.with(policy, device), policy)
     }
 
     public func devices(person: String?) async throws -> [Device] {
@@ -121,8 +130,11 @@ public struct DirectoryService: Sendable {
     /// The device with the hash and sources of the policy it should enforce.
     private func withPolicy(_ device: Device) async throws -> Device {
         guard device.status == .active else { return device }
+        return Self.with(try await policies.effectivePolicy(for: device), device)
+    }
+
+    private static func with(_ policy: EffectivePolicy, _ device: Device) -> Device {
         var out = device
-        let policy = try await policies.effectivePolicy(for: device)
         out.effectivePolicyHash = policy.canonicalHash
         out.policySources = policy.sources
         return out

@@ -186,7 +186,7 @@ struct ConsolePages {
     }
 
     private func device(_ request: Request, _ session: ConsoleSession, id: String) async throws -> Response {
-        let device = try await services.directory.device(id)
+        let (device, effective) = try await services.directory.deviceWithPolicy(id)
         var names: [String: Person] = [:]
         if let personId = device.personId, let person = try await services.store.person(id: personId) { names[personId] = person }
         let format = self.format
@@ -208,8 +208,7 @@ struct ConsolePages {
                 return ["text": fields.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")]
             }
         }
-        if device.status == .active {
-            let policy = try await services.policies.effectivePolicy(for: device)
+        if let policy = effective {
             values["policy"] = [
                 "hash": policy.canonicalHash, "applied": device.appliedPolicyHash == policy.canonicalHash,
                 "sources": policy.sources.isEmpty ? ["built-in default"] : policy.sources,
