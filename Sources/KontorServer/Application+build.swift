@@ -265,18 +265,24 @@ public func buildApplication(
     config: ServerConfig, services: Services, logger: Logger, extraServices: [any Service] = []
 ) throws -> some ApplicationProtocol {
     let router = buildRouter(services)
+    // Every connection lives by the header, body and idle deadlines and counts against the connection
+    // limit, which stays below the open-file limit (Edge/).
+    let connections = OpenConnections(
+        limit: try OpenFileLimit.connectionLimit(configured: config.maxConnections, openFiles: OpenFileLimit.current()), logger: logger)
+    let timeouts = ConnectionTimeouts(config)
+    let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)]))
     let server: HTTPServerBuilder
     if let certificate = config.tlsCertificate, let key = config.tlsKey {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
             let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-            server = try .tls(.http1(), tlsConfiguration: tls)
+            server = try .tls(http1, tlsConfiguration: tls)
         } catch {
             throw ConfigError("TLS: cannot load certificate \(certificate) or key \(key): \(error)")
         }
     } else {
-        server = .http1()
+        server = http1
     }
     return Application(
         router: router,

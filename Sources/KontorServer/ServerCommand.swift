@@ -88,6 +88,8 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var logger = Logger(label: "kontor")
         logger.logLevel = level
+        // Connections are limited below the open-file limit; use all the administrator allows.
+        let openFiles = OpenFileLimit.raiseToHardLimit()
 
         let app: any ApplicationProtocol
         let longPolls: LongPolls
@@ -104,7 +106,8 @@ struct Serve: AsyncParsableCommand {
             throw fail(error.description)
         }
         logger.notice(
-            "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(opened.description)"])
+            "kontor-server starting",
+            metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(opened.description)", "openFiles": "\(openFiles)"])
         // A service group shuts down in reverse order: the held long polls end first, so the HTTP server
         // does not wait up to a minute for them to time out.
         let group = ServiceGroup(

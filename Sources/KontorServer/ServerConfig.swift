@@ -32,6 +32,18 @@ public struct ServerConfig: Sendable, Equatable {
     public var consoleIdleTimeout = 1800
     /// ... and this many seconds after sign-in, however active.
     public var consoleSessionLifetime = 8 * 3600
+    /// A new connection must have sent its first request's head within this many seconds (slow clients,
+    /// slowloris), whatever it trickles meanwhile.
+    public var headerTimeout = 10
+    /// Once a request's head is in, its whole body must be in within this many seconds.
+    public var bodyTimeout = 60
+    /// A kept-alive connection with no request in progress is closed after this many seconds. A held
+    /// check-in (long poll) is a request in progress: this never cuts it.
+    public var idleTimeout = 75
+    /// Connections open at once; 0: the open-file limit less a reserve for the database and logs.
+    /// Beyond it the connection that has waited longest for a request is closed (or the new one, when
+    /// every connection has a request in progress).
+    public var maxConnections = 0
 
     public init() {}
 
@@ -39,6 +51,7 @@ public struct ServerConfig: Sendable, Equatable {
     static let keys: [String] = [
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
+        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections",
     ]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
@@ -109,6 +122,10 @@ public struct ServerConfig: Sendable, Equatable {
         case "longPollMax": longPollMax = try int(0...120)
         case "consoleIdleTimeout": consoleIdleTimeout = try int(60...86_400)
         case "consoleSessionLifetime": consoleSessionLifetime = try int(300...(30 * 86_400))
+        case "headerTimeout": headerTimeout = try int(1...3_600)
+        case "bodyTimeout": bodyTimeout = try int(1...3_600)
+        case "idleTimeout": idleTimeout = try int(1...86_400)
+        case "maxConnections": maxConnections = try int(0...10_000_000)
         default:
             throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
         }
