@@ -69,6 +69,8 @@ public struct Services: Sendable {
     let receipts: ReceiptService
     let offboarding: OffboardingService
     let metrics = ServerMetrics()
+    /// The client behind each request (the peer, or behind a trusted proxy the forwarded address).
+    let clientAddresses: ClientAddresses
 
     public init(
         config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?,
@@ -92,6 +94,7 @@ public struct Services: Sendable {
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices, nonces: replay)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
+        self.clientAddresses = ClientAddresses(trustedProxies: config.trustedProxies)
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock, cluster: cluster)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
@@ -120,6 +123,11 @@ public struct Services: Sendable {
 }
 
 extension Services {
+    /// The address of the client that sent `request`, for rate limits and logs (``ClientAddresses``).
+    func clientAddress(_ request: Request, _ context: KontorRequestContext) -> String {
+        clientAddresses.client(peer: context.remoteAddress, headers: request.headers)
+    }
+
     /// Revokes a device without a wipe receipt: its key is refused from its next request on (the cache
     /// entry is dropped at once) and its open commands are closed. False when there is no such device.
     public func revokeDevice(id: String) async throws -> Bool {

@@ -311,7 +311,7 @@ struct DeviceController {
         let deviceLimit = min(services.config.maxBodyBytes, 256 * 1024)
 
         api.on(.post, p, "enroll", table: table) { request, context in
-            let client = context.remoteAddress?.ipAddress ?? "unknown"
+            let client = services.clientAddress(request, context)
             if let wait = await services.enrollLimiter.admit(client, now: services.clock.now()) {
                 services.metrics.enrollments(.rateLimited)
                 throw APIError(.tooManyRequests, .rateLimited, "too many enrollment attempts; retry in \(wait) s", headers: [.retryAfter: String(wait)])

@@ -44,6 +44,8 @@ public struct ServerConfig: Sendable, Equatable {
     /// Beyond it the connection that has waited longest for a request is closed (or the new one, when
     /// every connection has a request in progress).
     public var maxConnections = 0
+    /// Proxies (CIDRs) whose `X-Forwarded-For` names the client; from anyone else the header is ignored.
+    public var trustedProxies: [IPNetwork] = []
 
     public init() {}
 
@@ -51,8 +53,11 @@ public struct ServerConfig: Sendable, Equatable {
     static let keys: [String] = [
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
-        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections",
+        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies",
     ]
+
+    /// Settings that take a list: a YAML sequence, or a comma-separated string (environment, flags).
+    static let listKeys: Set<String> = ["trustedProxies"]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
     public mutating func apply(yaml text: String, file: String) throws {
@@ -66,6 +71,15 @@ public struct ServerConfig: Sendable, Equatable {
         guard let mapping = node.mapping else { throw ConfigError("\(file): expected a mapping of settings at the top level") }
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw ConfigError("\(file):\(line(keyNode)): setting names must be strings") }
+            if Self.listKeys.contains(key), let items = valueNode.sequence {
+                var values: [String] = []
+                for item in items {
+                    guard let value = item.scalar?.string else { throw ConfigError("\(file):\(line(item)): \(key): expected a list of single values") }
+                    values.append(value)
+                }
+                try set(key, values.joined(separator: ","), source: "\(file):\(line(keyNode))")
+                continue
+            }
             guard let value = valueNode.scalar?.string else {
                 throw ConfigError("\(file):\(line(valueNode)): \(key): expected a single value")
             }
@@ -126,6 +140,17 @@ public struct ServerConfig: Sendable, Equatable {
         case "bodyTimeout": bodyTimeout = try int(1...3_600)
         case "idleTimeout": idleTimeout = try int(1...86_400)
         case "maxConnections": maxConnections = try int(0...10_000_000)
+        case "trustedProxies":
+            var networks: [IPNetwork] = []
+            for item in value.split(separator: ",") {
+                let text = item.trimmingCharacters(in: .whitespaces)
+                do {
+                    networks.append(try IPNetwork(parsing: text))
+                } catch let error as IPNetwork.ParseError {
+                    throw ConfigError("\(source): trustedProxies: \(error.description)")
+                }
+            }
+            trustedProxies = networks
         default:
             throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
         }

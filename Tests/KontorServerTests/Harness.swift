@@ -88,6 +88,14 @@ struct Harness {
         let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), logger: logger)
         try await app.test(.router, body)
     }
+
+    /// The same over a real socket on loopback (the peer address is 127.0.0.1).
+    func testLive(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        var logger = Logger(label: "kontor-test")
+        logger.logLevel = .error
+        let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        try await app.test(.live, body)
+    }
 }
 
 let sampleFacts = DeviceFacts(hostname: "laptop-7", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-18-amd64", machineIdHash: "abc123", agentVersion: "0.1.0")
