@@ -69,6 +69,8 @@ public struct Services: Sendable {
     let receipts: ReceiptService
     let offboarding: OffboardingService
     let metrics = ServerMetrics()
+    /// A check-in's events and acknowledgements: validated, then written within each device's limits.
+    let checkinReports: CheckinReports
     /// The client behind each request (the peer, or behind a trusted proxy the forwarded address).
     let clientAddresses: ClientAddresses
 
@@ -97,6 +99,10 @@ public struct Services: Sendable {
         self.clientAddresses = ClientAddresses(trustedProxies: config.trustedProxies)
         self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock, cluster: cluster)
+        self.checkinReports = CheckinReports(
+            store: store, clock: clock, audit: audit, commands: commands,
+            budget: DeviceEventBudget(limits: .init(eventsPerHour: config.deviceEventsPerHour, auditedPerHour: config.deviceAuditEventsPerHour)),
+            maxEventDetailBytes: config.maxEventDetailBytes)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
@@ -300,6 +306,7 @@ public func buildApplication(
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
+            EventLimitService(reports: services.checkinReports, logger: logger),
         ] + extraServices,
         logger: logger)
 }

@@ -46,6 +46,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxConnections = 0
     /// Proxies (CIDRs) whose `X-Forwarded-For` names the client; from anyone else the header is ignored.
     public var trustedProxies: [IPNetwork] = []
+    /// An event's detail is kept up to this many bytes (the rest is cut, and the cut is said).
+    public var maxEventDetailBytes = 1024
+    /// Events one device may have stored per hour; the rest are counted in one audit entry.
+    public var deviceEventsPerHour = 600
+    /// Audit-worthy events (quiet-hours overrides) one device may put in the audit log per hour; the rest
+    /// are stored as events and counted in one audit entry.
+    public var deviceAuditEventsPerHour = 20
 
     public init() {}
 
@@ -53,7 +60,8 @@ public struct ServerConfig: Sendable, Equatable {
     static let keys: [String] = [
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
-        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies",
+        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies", "maxEventDetailBytes", "deviceEventsPerHour",
+        "deviceAuditEventsPerHour",
     ]
 
     /// Settings that take a list: a YAML sequence, or a comma-separated string (environment, flags).
@@ -151,6 +159,9 @@ public struct ServerConfig: Sendable, Equatable {
                 }
             }
             trustedProxies = networks
+        case "maxEventDetailBytes": maxEventDetailBytes = try int(64...65_536)
+        case "deviceEventsPerHour": deviceEventsPerHour = try int(10...1_000_000)
+        case "deviceAuditEventsPerHour": deviceAuditEventsPerHour = try int(0...100_000)
         default:
             throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
         }
