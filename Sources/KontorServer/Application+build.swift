@@ -176,6 +176,16 @@ public struct OpenedStore: Sendable {
         self.close = close
     }
 
+    /// Called by the server (not by other commands that open the store) before it serves: on SQLite the
+    /// replay window takes over from the previous server process. Returns what to call once the server
+    /// has answered its last request.
+    public mutating func beginServing(now: Date) async throws -> @Sendable () async throws -> Void {
+        guard let sqlite = store as? SQLiteStore else { return {} }
+        let window = try await SQLiteReplayWindow.beginServing(store: sqlite, now: Int(now.timeIntervalSince1970))
+        replay = window
+        return { try await window.endServing() }
+    }
+
     /// The services of a server on this store.
     public func services(config: ServerConfig, registry: PrometheusCollectorRegistry?, clock: WallClock = .system) -> Services {
         Services(config: config, store: store, clock: clock, serverKey: key, registry: registry, cluster: cluster, replay: replay)

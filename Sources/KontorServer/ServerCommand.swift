@@ -93,9 +93,11 @@ struct Serve: AsyncParsableCommand {
 
         let app: any ApplicationProtocol
         let longPolls: LongPolls
-        let opened: OpenedStore
+        var opened: OpenedStore
+        let endServing: @Sendable () async throws -> Void
         do {
             opened = try await openStore(config, logger: logger)
+            endServing = try await opened.beginServing(now: Date())
             let services = opened.services(config: config, registry: registry)
             longPolls = services.longPolls
             app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
@@ -117,6 +119,11 @@ struct Serve: AsyncParsableCommand {
         } catch {
             await opened.close()
             throw error
+        }
+        do {
+            try await endServing()
+        } catch {
+            logger.error("could not record where the replay window ends; the next start refuses signatures made before it", metadata: ["error": "\(String(reflecting: error))"])
         }
         await opened.close()
     }

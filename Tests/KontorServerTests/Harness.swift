@@ -35,7 +35,8 @@ struct Harness {
     let consoleRoutes = ConsoleRouteTable()
 
     init(
-        store: (any KontorStore)? = nil, clock: TestClock = TestClock(), longPolls: LongPolls = LongPolls(), configure: (inout ServerConfig) -> Void = { _ in }
+        store: (any KontorStore)? = nil, clock: TestClock = TestClock(), longPolls: LongPolls = LongPolls(), replay: (any ReplayWindow)? = nil,
+        configure: (inout ServerConfig) -> Void = { _ in }
     ) async throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
@@ -48,7 +49,7 @@ struct Harness {
         }
         services = Services(
             config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil,
-            longPolls: longPolls)
+            replay: replay ?? NonceCache(), longPolls: longPolls)
     }
 
     static var usesPostgres: Bool {
