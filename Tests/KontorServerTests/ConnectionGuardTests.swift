@@ -145,6 +145,25 @@ struct ConnectionGuardTests {
         #expect(connections.count == 2)
     }
 
+    @Test("a connection that answered a request waits anew: at the limit the one that has waited longest since goes")
+    func waitingAgainGoesToTheBack() throws {
+        let connections = OpenConnections(limit: 2, logger: quiet)
+        let loop = EmbeddedEventLoop()
+        let first = try connection(connections, loop: loop)
+        loop.advanceTime(by: .seconds(1))
+        let second = try connection(connections, loop: loop)
+        loop.advanceTime(by: .seconds(1))
+        try first.writeInbound(head())
+        try first.writeInbound(HTTPRequestPart.end(nil))
+        try first.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try first.writeOutbound(HTTPResponsePart.end(nil))
+        loop.advanceTime(by: .seconds(1))
+        let third = try connection(connections, loop: loop)
+        loop.run()
+        #expect(first.isActive && third.isActive)
+        #expect(!second.isActive)
+    }
+
     @Test("a connection with a request in progress is never closed to make room; when all are busy the new one is closed at once")
     func busyAreKept() throws {
         let connections = OpenConnections(limit: 2, logger: quiet)

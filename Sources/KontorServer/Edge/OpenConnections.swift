@@ -15,8 +15,42 @@ public final class OpenConnections: Sendable {
         var waitingSince: NIODeadline?
     }
 
+    private struct State {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        /// Connections in the order they began to wait. An item is stale once its connection is busy,
+        /// closed or waiting again since; stale items are skipped when taken and dropped when the queue
+        /// is compacted, so finding the longest-waiting connection costs O(1) amortised, however many
+        /// connections are open (a flood at the limit must not cost a scan per new connection).
+        var queue: [(id: ObjectIdentifier, since: NIODeadline)] = []
+        var head = 0
+
+        mutating func enqueue(_ id: ObjectIdentifier, since: NIODeadline) {
+            queue.append((id, since))
+            if queue.count - head > 2 * entries.count + 1024 {
+                queue = queue[head...].filter { entries[$0.id]?.waitingSince == $0.since }
+                head = 0
+            } else if head >= 1024, head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+        }
+
+        /// Removes and returns the connection that has waited longest, if any waits.
+        mutating func takeLongestWaiting() -> (any Channel)? {
+            while head < queue.count {
+                let item = queue[head]
+                head += 1
+                if let entry = entries[item.id], entry.waitingSince == item.since {
+                    entries[item.id] = nil
+                    return entry.channel
+                }
+            }
+            return nil
+        }
+    }
+
     public let limit: Int
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let state = Mutex(State())
     private let logger: Logger
     /// Uptime (ns) of the last "limit reached" warning: at most one a minute.
     private let lastWarning = Atomic<Int64>(-1)
@@ -35,19 +69,16 @@ public final class OpenConnections: Sendable {
     /// Registers a new connection; false when it must be closed (the limit is reached and no open
     /// connection waits for a request). At the limit the connection that has waited longest is closed.
     func open(_ channel: any Channel, now: NIODeadline) -> Bool {
-        let (admitted, evicted, count) = entries.withLock { entries -> (Bool, (any Channel)?, Int) in
+        let id = ObjectIdentifier(channel)
+        let (admitted, evicted, count) = state.withLock { state -> (Bool, (any Channel)?, Int) in
             var evicted: (any Channel)?
-            if entries.count >= limit {
-                // Linear, but only at the limit, and over at most `limit` entries.
-                var oldest: (id: ObjectIdentifier, since: NIODeadline)?
-                for (id, entry) in entries {
-                    if let since = entry.waitingSince, oldest.map({ since < $0.since }) ?? true { oldest = (id, since) }
-                }
-                guard let oldest else { return (false, nil, entries.count) }
-                evicted = entries.removeValue(forKey: oldest.id)?.channel
+            if state.entries.count >= limit {
+                evicted = state.takeLongestWaiting()
+                guard evicted != nil else { return (false, nil, state.entries.count) }
             }
-            entries[ObjectIdentifier(channel)] = Entry(channel: channel, waitingSince: now)
-            return (true, evicted, entries.count)
+            state.entries[id] = Entry(channel: channel, waitingSince: now)
+            state.enqueue(id, since: now)
+            return (true, evicted, state.entries.count)
         }
         openGauge.record(count)
         if let evicted {
@@ -60,18 +91,23 @@ public final class OpenConnections: Sendable {
 
     /// The connection has a request in progress: it is not closed to make room.
     func busy(_ channel: any Channel) {
-        entries.withLock { $0[ObjectIdentifier(channel)]?.waitingSince = nil }
+        state.withLock { $0.entries[ObjectIdentifier(channel)]?.waitingSince = nil }
     }
 
     /// The connection waits for its next request since `now`.
     func waiting(_ channel: any Channel, since now: NIODeadline) {
-        entries.withLock { $0[ObjectIdentifier(channel)]?.waitingSince = now }
+        let id = ObjectIdentifier(channel)
+        state.withLock { state in
+            guard state.entries[id] != nil else { return }
+            state.entries[id]?.waitingSince = now
+            state.enqueue(id, since: now)
+        }
     }
 
     func closed(_ channel: any Channel) {
-        let count = entries.withLock { entries in
-            entries.removeValue(forKey: ObjectIdentifier(channel))
-            return entries.count
+        let count = state.withLock { state in
+            state.entries.removeValue(forKey: ObjectIdentifier(channel))
+            return state.entries.count
         }
         openGauge.record(count)
     }
@@ -80,7 +116,7 @@ public final class OpenConnections: Sendable {
     func closedByServer(_ reason: ConnectionCloseReason) { closedCounters[reason]?.increment() }
 
     /// Connections open now.
-    public var count: Int { entries.withLock { $0.count } }
+    public var count: Int { state.withLock { $0.entries.count } }
 
     private func warnLimitReached(now: NIODeadline) {
         let last = lastWarning.load(ordering: .relaxed)
