@@ -212,3 +212,37 @@ struct OpenFileLimitTests {
         }
     }
 }
+
+@Suite("Settings of issue 14's hardening")
+struct HardeningSettingsTests {
+    @Test("each is read from the environment under its KONTOR_ name")
+    func environment() throws {
+        var config = ServerConfig()
+        try config.apply(environment: [
+            "KONTOR_HEADER_TIMEOUT": "5", "KONTOR_BODY_TIMEOUT": "20", "KONTOR_IDLE_TIMEOUT": "90", "KONTOR_MAX_CONNECTIONS": "5000",
+            "KONTOR_MAX_EVENT_DETAIL_BYTES": "2048", "KONTOR_DEVICE_EVENTS_PER_HOUR": "100", "KONTOR_DEVICE_AUDIT_EVENTS_PER_HOUR": "5",
+        ])
+        #expect(ConnectionTimeouts(config) == ConnectionTimeouts(header: .seconds(5), body: .seconds(20), idle: .seconds(90)))
+        #expect(config.maxConnections == 5000)
+        #expect(config.maxEventDetailBytes == 2048)
+        #expect(config.deviceEventsPerHour == 100)
+        #expect(config.deviceAuditEventsPerHour == 5)
+    }
+
+    @Test("a value out of range is refused, naming the setting and the range", arguments: [
+        ("headerTimeout: 0\n", "server.yaml:1: headerTimeout: expected a whole number from 1 to 3600, found \"0\""),
+        ("idleTimeout: forever\n", "server.yaml:1: idleTimeout: expected a whole number from 1 to 86400, found \"forever\""),
+        ("maxConnections: -1\n", "server.yaml:1: maxConnections: expected a whole number from 0 to 10000000, found \"-1\""),
+        ("maxEventDetailBytes: 10\n", "server.yaml:1: maxEventDetailBytes: expected a whole number from 64 to 65536, found \"10\""),
+        ("deviceEventsPerHour: 0\n", "server.yaml:1: deviceEventsPerHour: expected a whole number from 10 to 1000000, found \"0\""),
+        ("trustedProxies: [10.0.0.0/8, [1]]\n", "server.yaml:1: trustedProxies: expected a list of single values"),
+    ])
+    func refused(yaml: String, message: String) {
+        var config = ServerConfig()
+        #expect {
+            try config.apply(yaml: yaml, file: "server.yaml")
+        } throws: { error in
+            "\(error)".hasPrefix(message)
+        }
+    }
+}

@@ -2,7 +2,6 @@ import Foundation
 import KontorCore
 import KontorStore
 import Logging
-import ServiceLifecycle
 
 /// What a check-in reports besides its policy hash (events, acknowledgements, status): validated whole
 /// before anything is written, so a refused check-in writes nothing; then written within the device's
@@ -88,38 +87,5 @@ struct CheckinReports: Sendable {
         var out = event
         out.detail = String(detail[..<end]) + note
         return out
-    }
-}
-
-/// Writes the audit entry of every device that went over its event limits once its hour is over (the
-/// device may never check in again to trigger it), and on shutdown what has been counted so far.
-struct EventLimitService: Service {
-    let reports: CheckinReports
-    let logger: Logger
-    var period: Duration = .seconds(60)
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: period)
-                await closeEndedHours()
-            }
-        }
-        await write(reports.budget.drain())
-    }
-
-    /// Writes the audit entries of the hours that are over.
-    func closeEndedHours() async {
-        await write(reports.budget.closeEndedHours(now: Int(reports.clock.now().timeIntervalSince1970)))
-    }
-
-    private func write(_ overflows: [DeviceEventBudget.Overflow]) async {
-        for overflow in overflows {
-            do {
-                try await reports.recordOverflow(overflow)
-            } catch {
-                logger.error("could not record a device's events over the limits", metadata: ["device.id": "\(overflow.deviceId)", "error": "\(String(reflecting: error))"])
-            }
-        }
     }
 }

@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
+
+private let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #elseif canImport(Darwin)
 import Darwin
+
+private let nofile = RLIMIT_NOFILE
 #endif
 
 /// The process's open-file limit (`RLIMIT_NOFILE`, `LimitNOFILE=` in a systemd unit) and the connection
@@ -10,7 +14,7 @@ public enum OpenFileLimit {
     /// The soft limit now in force.
     public static func current() -> Int {
         var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        guard getrlimit(nofile, &limit) == 0 else { return 1024 }
         return clamp(limit.rlim_cur)
     }
 
@@ -19,11 +23,11 @@ public enum OpenFileLimit {
     @discardableResult
     public static func raiseToHardLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        guard getrlimit(nofile, &limit) == 0 else { return 1024 }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
-            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised)
+            _ = setrlimit(nofile, &raised)
         }
         return current()
     }
