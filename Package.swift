@@ -93,11 +93,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Linux system calls Glibc's module lacks (pidfds, statx mount IDs), as static inline C wrappers.
+        .target(name: "CKontorLinux"),
         // The Linux agent: enrollment, the poll loop, state on disk, status.
         .target(
             name: "KontorAgent",
             dependencies: [
-                "KontorCore", "KontorClient",
+                "KontorCore", "KontorClient", "CKontorLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

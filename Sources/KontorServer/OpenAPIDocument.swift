@@ -99,7 +99,7 @@ enum OpenAPIDocument {
         },
         "/api/v1/enroll-tokens/{id}": {"delete": {"summary": "Revoke an enrollment token (operator)", "security": [{"apiToken": []}], "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "Revoked"}, "404": {"$ref": "#/components/responses/Error"}}}},
         "/api/v1/profiles": {
-          "get": {"summary": "The latest revision of every profile, with its assignments", "security": [{"apiToken": []}], "responses": {"200": {"description": "Profiles"}}},
+          "get": {"summary": "The latest revision of every profile, with its assignments; held is true (with the issues) for a profile stored under older rules that breaks today's work/private boundary and is not delivered until fixed", "security": [{"apiToken": []}], "responses": {"200": {"description": "Profiles: name, revision, description, createdAt, createdBy, assignedTo, held, issues"}}},
           "post": {"summary": "Validate a profile (YAML source), show which devices change, and store it as a new revision unless dryRun (admin)", "security": [{"apiToken": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["source"], "properties": {"source": {"type": "string", "description": "The profile YAML"}, "dryRun": {"type": "boolean"}}}}}},
             "responses": {"200": {"description": "Dry run: the validated profile, devicesChanged (how many devices would change) and changes (at most 1,000 of them, with the fields)"}, "201": {"description": "Stored revision, devicesChanged and changes (at most 1,000 listed)"}, "400": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}

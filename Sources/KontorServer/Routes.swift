@@ -131,15 +131,7 @@ struct AdminController {
         }
 
         // Profiles and assignments.
-        api.on(.get, p, "profiles", table: table) { _, _ in
-            struct Listed: Encodable { var name: String; var revision: Int; var description: String?; var createdAt: Date; var createdBy: String?; var assignedTo: [String] }
-            let snapshot = try await services.policies.snapshot()
-            return try jsonResponse(snapshot.latest.values.sorted { $0.name < $1.name }.map { r in
-                Listed(
-                    name: r.name, revision: r.revision, description: r.profile.description, createdAt: r.createdAt, createdBy: r.createdBy,
-                    assignedTo: snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "default" : "\($0.scope) \($0.target)" })
-            })
-        }
+        api.on(.get, p, "profiles", table: table) { _, _ in try jsonResponse(try await services.policies.listing()) }
         api.on(.post, p, "profiles", table: table) { request, context in
             try context.require(.admin)
             struct Input: Decodable { var source: String; var dryRun: Bool? }

@@ -396,18 +396,19 @@ struct ConsolePages {
 
     private func profiles(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         let snapshot = try await services.policies.snapshot()
+        let listed = try await services.policies.listing()
         let format = self.format
         return console.render(
             "profiles", title: "Profiles", nav: "profiles", session: session, request: request,
             [
-                "profiles": snapshot.latest.values.sorted { $0.name < $1.name }.map { r -> [String: Any] in
+                "profiles": listed.map { r -> [String: Any] in
                     [
-                        "name": r.name, "revision": r.revision, "description": r.profile.description ?? "", "created": format.time(r.createdAt),
-                        "by": r.createdBy ?? "",
-                        "assigned": snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "everyone (default)" : "\($0.scope) \($0.target)" }
-                            .joined(separator: ", "),
+                        "name": r.name, "revision": r.revision, "description": r.description ?? "", "created": format.time(r.createdAt),
+                        "by": r.createdBy ?? "", "held": r.held,
+                        "assigned": r.assignedTo.map { $0 == "default" ? "everyone (default)" : $0 }.joined(separator: ", "),
                     ]
                 },
+                "held": listed.filter(\.held).map { ["name": $0.name, "revision": $0.revision, "issues": ($0.issues ?? []).map { ["text": $0] }] as [String: Any] },
                 "assignments": snapshot.assignments.map { ["profile": $0.profile, "scope": $0.scope, "target": $0.scope == "default" ? "everyone" : $0.target] },
                 "checkinInterval": snapshot.checkinInterval,
             ])
