@@ -207,8 +207,11 @@ public struct AccountManager: Sendable {
     }
 
     /// The recorded work account, whatever the account database says now (the wipe still knows its UID
-    /// after someone removed the account).
-    public func recorded() -> WorkAccount? { (try? record())??.account }
+    /// after someone removed the account) — unless another account now has its UID.
+    public func recorded() -> WorkAccount? {
+        guard let account = (try? record())??.account else { return nil }
+        return allAccounts().contains { $0.uid == account.uid && $0.name != account.name } ? nil : account
+    }
 
     /// The recorded work account if the account database still agrees (same name, UID, GID and home) and
     /// its IDs are in the device's range; otherwise why not.
@@ -228,6 +231,9 @@ public struct AccountManager: Sendable {
                 ))
         }
         if let problem = idProblem(account.uid, account.gid) { return .failure(AgentError("\(account.name): \(problem)")) }
+        if let other = allAccounts().first(where: { $0.uid == account.uid && $0.name != account.name }) {
+            return .failure(AgentError("the work account's UID \(account.uid) is also \(other.name)'s; nothing of that UID is touched"))
+        }
         return .success(account)
     }
 

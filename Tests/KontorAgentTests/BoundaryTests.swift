@@ -276,6 +276,15 @@ struct BoundaryTests {
             return
         }
         #expect(why.description.contains("changed outside the agent"))
+
+        // The UID handed to someone else as well: nothing of that UID is the agent's any more.
+        try (text + "bob:x:\(account.uid):\(account.gid)::/home/bob:/bin/bash\n").write(toFile: passwd, atomically: true, encoding: .utf8)
+        #expect(endpoint.accounts.recorded() == nil)
+        guard case .failure(let shared) = endpoint.accounts.verified() else {
+            Issue.record("a UID shared with another account was still used")
+            return
+        }
+        #expect(shared.description.contains("also bob's"))
     }
 
     @Test("a crash between useradd and the record: the account is taken up only because the record says it was being created")
