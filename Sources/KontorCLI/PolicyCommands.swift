@@ -114,7 +114,7 @@ struct Profiles: AsyncParsableCommand {
                         print("\(file): ok (\(profile.name))")
                     } catch let error as ClientError {
                         failed = true
-                        print("\(file): \(error)")
+                        print("\(error)")  // names the file, line and field
                     }
                 }
                 if failed { throw ExitCode(1) }
