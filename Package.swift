@@ -155,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "kontor-server", "kontorctl", "kontor-agent"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent"],
             swiftSettings: swiftSettings
         ),
     ]
