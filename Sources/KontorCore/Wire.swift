@@ -123,6 +123,12 @@ extension CheckinRequest {
     /// work user can shape (an executable's file name is theirs to choose): refusing them would refuse the
     /// whole check-in, and with it the wipe it should pick up, so they are kept, made harmless.
     public func sanitized() -> CheckinRequest {
+        // Most check-ins carry plain text: answer them without copying anything.
+        func hidden(_ text: String?) -> Bool { text.map { VisibleText.firstHidden(in: $0) != nil } ?? false }
+        let needed =
+            hidden(status?.message) || (events ?? []).contains { hidden($0.detail) } || hidden(compliance?.quietReason)
+            || (compliance?.violations ?? []).contains { hidden($0.executable) } || (acks ?? []).contains { hidden($0.error) }
+        guard needed else { return self }
         var out = self
         if let message = status?.message { out.status?.message = VisibleText.escaped(message) }
         if let events {

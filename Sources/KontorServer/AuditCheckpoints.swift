@@ -220,9 +220,9 @@ extension Services {
         }
         guard let (checkpoint, sinks) = made else { throw APIError(.conflict, .conflict, "the audit log is empty; there is nothing to sign yet") }
         try await audit.record(
-            AuditService.actor(principal), "audit.checkpoint", target: String(checkpoint.seq),
+            AuditService.actor(principal), "audit.checkpoint", target: "audit-log",
             detail: [
-                "head": checkpoint.head, "at": ISO8601.string(from: checkpoint.at), "signature": checkpoint.signature,
+                "seq": String(checkpoint.seq), "head": checkpoint.head, "at": ISO8601.string(from: checkpoint.at), "signature": checkpoint.signature,
                 "sinks": sinks.map { "\($0.sink): \($0.ok ? "written" : "failed")" }.joined(separator: "; "),
             ])
         return SignedCheckpoint(checkpoint: checkpoint, sinks: sinks)

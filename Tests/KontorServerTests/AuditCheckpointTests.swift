@@ -74,7 +74,7 @@ struct AuditCheckpointAPITests {
 
             let entries = try await harness.store.auditEntries(since: nil, target: nil)
             let recorded = try #require(entries.last)
-            #expect(recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin" && recorded.target == "1")
+            #expect(recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin" && recorded.target == "audit-log" && recorded.detail?["seq"] == "1")
             #expect(recorded.detail?["signature"] == signed.checkpoint.signature)
             // The next one covers the entry that recorded the first.
             let next = try await client.api(.post, "/api/v1/audit/checkpoints", token: admin).decode(Signed.self)
