@@ -75,6 +75,8 @@ struct SyslogCheckpointSink: CheckpointSink {
 struct WebhookCheckpointSink: CheckpointSink {
     let url: String
     let http: HTTPClient
+    /// The whole exchange, connecting included (a refused connection is retried until then).
+    var timeout: TimeAmount = .seconds(10)
 
     var name: String {
         guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "webhook" }
@@ -86,7 +88,13 @@ struct WebhookCheckpointSink: CheckpointSink {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: checkpoint.jsonLine))
-        let response = try await http.execute(request, timeout: .seconds(10))
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            // Said by the sink's name (scheme and host): the client's own error text might quote the whole URL.
+            throw CheckpointSinkError("\(name) could not be reached (\(type(of: error)))")
+        }
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard (200..<300).contains(response.status.code) else { throw CheckpointSinkError("\(name) answered \(response.status.code)") }
     }

@@ -183,6 +183,26 @@ struct AuditCheckpointAPITests {
         }
     }
 
+    @Test("a webhook that cannot be reached is reported without its secret path, and the checkpoint still goes to the other sinks")
+    func webhookDown() async throws {
+        let dir = try temporaryDirectory()
+        let file = dir.appendingPathComponent("checkpoints.jsonl").path
+        let harness = try await Harness()
+        // Port 9 on loopback (discard) is not listened on here: the connection is refused (and retried until the timeout).
+        let checkpointer = AuditCheckpointer(
+            store: harness.store, clock: harness.clock.wall, key: harness.services.serverKey,
+            sinks: [
+                FileCheckpointSink(path: file, mode: 0o600),
+                WebhookCheckpointSink(url: "http://127.0.0.1:9/hook/s3cret-path?key=s3cret", http: .shared, timeout: .seconds(1)),
+            ], logger: Logger(label: "test"))
+        _ = try await harness.services.audit.record("system", "test.one", target: nil)
+        let (_, sinks) = try #require(try await checkpointer.checkpoint(always: true))
+        #expect(sinks.map(\.ok) == [true, false])
+        #expect(sinks[1].sink == "webhook http://127.0.0.1:9")
+        #expect(!(sinks[1].error ?? "").contains("s3cret"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 1)
+    }
+
     @Test("a checkpoint file that others may write or read stops the server with a message naming it")
     func fileModeChecked() throws {
         let dir = try temporaryDirectory()
