@@ -100,10 +100,15 @@ public struct EnrollmentService: Sendable {
             throw APIError(.conflict, .conflict, "publicKey: this key is already enrolled; generate a new key to enroll again")
         } catch StoreError.machineEnrolled(let existing, let why) {
             // Someone holding a token tried to take over an enrolled machine: the device stays as it is
-            // (and wipeable), and the attempt is on record.
-            try await audit.record(
-                "enroll-token:\(stored.token.id)", "device.enroll-refused", target: existing,
-                detail: ["reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? ""])
+            // (and wipeable), and the attempt is on record — once an hour per token and device, as the
+            // token is not used up by a refusal and could otherwise be replayed into the log.
+            let actor = "enroll-token:\(stored.token.id)"
+            let recent = AuditFilter(actor: actor, actionPrefix: "device.enroll-refused", target: existing, since: now - 3600)
+            if try await store.auditEntries(matching: recent, limit: 1, offset: 0).total == 0 {
+                try await audit.record(
+                    actor, "device.enroll-refused", target: existing,
+                    detail: ["reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? ""])
+            }
             throw APIError(.conflict, .machineEnrolled, Self.refusal(existing, why))
         }
         if let predecessor = enrolled.predecessorId { devices.invalidate(deviceId: predecessor) }

@@ -41,8 +41,11 @@ struct ReenrollmentTests {
             #expect(try await harness.store.deviceCount() == 1)
             let (reply, response) = try await checkin(client, key: adaKey, at: harness.clock.now)
             #expect(response.status == .ok && reply != nil)
+            // The same token trying again within the hour adds nothing to the log.
+            let eve = try await client.enrollToken(op, json: #"{"person": "eve@example.org", "uses": 5}"#)
+            for _ in 0..<3 { #expect(try await client.enroll(token: eve, facts: machine, at: harness.clock.now).1.status == .conflict) }
             let refusals = try await harness.store.auditEntries(since: nil, target: ada).filter { $0.action == "device.enroll-refused" }
-            #expect(refusals.count == 3)
+            #expect(refusals.count == 4)
             #expect(refusals.first?.detail?["reason"] == "otherOwner")
             #expect(refusals.first?.actor.hasPrefix("enroll-token:") == true)
 
