@@ -73,6 +73,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The admin console's templates, stylesheet and script are compiled into the binary.
             resources: [.embedInCode("Console/Templates"), .embedInCode("Console/Static")],
@@ -156,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "kontor-server", "kontorctl", "kontor-agent"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -20,7 +20,7 @@ func offline(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as ClientError {
-        FileHandle.standardError.write(Data("kontorctl: \(error)\n".utf8))
+        printError("\(error)")
         throw ExitCode(1)
     }
 }

@@ -265,6 +265,16 @@ struct AdminController {
             return try jsonResponse(try await services.store.auditEntries(since: since, target: query.get("target")))
         }
         api.on(.get, p, "audit/verify", table: table) { _, _ in try jsonResponse(try await services.audit.verify()) }
+        // The chain, and signed checkpoints kept outside the database (which catch a rewrite that recomputed every hash).
+        api.on(.post, p, "audit/verify", table: table) { request, _ in
+            struct Input: Decodable { var checkpoints: [AuditCheckpoint] }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            return try jsonResponse(try await services.verifyAudit(checkpoints: input.checkpoints))
+        }
+        api.on(.post, p, "audit/checkpoints", table: table) { _, context in
+            try context.require(.admin)
+            return try jsonResponse(try await services.signAuditCheckpoint(by: context.principal), status: .created)
+        }
         api.on(.get, p, "audit/export", table: table) { _, _ in
             var lines = ""
             let encoder = KontorJSON.makeEncoder()
@@ -314,8 +324,8 @@ struct DeviceController {
                 throw APIError.invalid("publicKey: expected a 32-byte Ed25519 public key in base64")
             }
             if let problem = input.facts.validationError() { throw APIError.invalid(problem) }
-            if let terms = input.acceptedTermsVersion, !(1...64).contains(terms.count) {
-                throw APIError.invalid("acceptedTermsVersion: must be 1 to 64 characters")
+            if let terms = input.acceptedTermsVersion, !(1...64).contains(terms.count) || VisibleText.firstHidden(in: terms) != nil {
+                throw APIError.invalid("acceptedTermsVersion: must be 1 to 64 characters, none of them control or invisible")
             }
             // Proof of possession: the request is signed with the key being enrolled.
             let message = DeviceAuthenticator.signatureMessage(request)
@@ -355,9 +365,12 @@ struct DeviceController {
                 services.metrics.checkins(.refused)
                 throw error
             }
-            let input = try request.decodeJSON(CheckinRequest.self, from: body)
+            var input = try request.decodeJSON(CheckinRequest.self, from: body)
             if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
             if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
+            // Identifiers with control characters are refused; free text is kept with them made visible.
+            if let problem = input.characterProblem() { throw APIError.invalid(problem) }
+            input = input.sanitized()
             var current = try await services.policies.policyHash(for: device)
             var hash = current.hash
             if let violations = input.compliance?.violations, violations.count > 50 {

@@ -240,7 +240,10 @@ struct ConsolePages {
 
     private func wipe(_ form: ConsoleFormRequest, _ session: ConsoleSession, id: String) async throws -> Response {
         let device = try await services.directory.device(id)
-        guard form.text("confirm") == device.facts.hostname else {
+        // The page shows the name with invisible characters written out (a name stored before they were
+        // refused); what it shows is what can be typed, so that form is accepted too.
+        let confirm = form.text("confirm")
+        guard confirm == device.facts.hostname || confirm == VisibleText.escaped(device.facts.hostname, keeping: ConsoleRenderer.layoutCharacters) else {
             throw APIError.invalid("The wipe was not sent: type the device name \(device.facts.hostname) exactly to confirm.")
         }
         let reason = form.text("reason") ?? ""
@@ -314,7 +317,10 @@ struct ConsolePages {
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
         values["zone"] = TimeZone.current.identifier
         values["today"] = WallClockResolver.localDate(of: services.clock.now(), in: .current).description
-        values["profiles"] = try await services.policies.snapshot().latest.keys.sorted().map { ["name": $0] }
+        // Operators may restrict an offboarding only with the configured profile (assigning others is an admin's).
+        let profiles = try await services.policies.snapshot().latest.keys.sorted()
+        let offered = session.principal.role.allows(.admin) ? profiles : profiles.filter { $0 == services.config.offboardingProfile }
+        values["profiles"] = offered.map { ["name": $0] }
         return console.render("person", title: person.displayName, nav: "persons", session: session, request: request, values)
     }
 
