@@ -76,6 +76,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The admin console's templates, stylesheet and script are compiled into the binary.
             resources: [.embedInCode("Console/Templates"), .embedInCode("Console/Static")],
@@ -96,11 +97,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Linux system calls Glibc's module lacks (pidfds, statx mount IDs), as static inline C wrappers.
+        .target(name: "CKontorLinux"),
         // The Linux agent: enrollment, the poll loop, state on disk, status.
         .target(
             name: "KontorAgent",
             dependencies: [
-                "KontorCore", "KontorClient",
+                "KontorCore", "KontorClient", "CKontorLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "kontor-server", "kontorctl", "kontor-agent"],
+            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -50,7 +50,7 @@ public struct Agent: Sendable {
         self.transport = transport
         self.clock = clock
         self.logger = logger
-        let enforcer = enforcer ?? Enforcer(paths: paths)
+        let enforcer = enforcer ?? Enforcer(paths: paths, rules: config.containerRules(for: paths))
         self.enforcer = enforcer
         self.boot = boot
         self.wiper = Wiper(paths: paths, accounts: enforcer.accounts, freezer: enforcer.freezer, clock: clock, hook: wipeHook)
@@ -71,7 +71,7 @@ public struct Agent: Sendable {
         if let wipe = checkOffline(policy?.policy, state: &state, now: now) {
             try store.save(state)
             logger.warning("offline for too long: wiping the work container", metadata: ["offline": "\(Int(state.offline.elapsed / 3600)) h"])
-            var journal = try wiper.begin(trigger: "offline", commandId: nil, deviceId: wipe, policy: policy?.policy, knownAccount: state.enforcement.account)
+            var journal = try wiper.begin(trigger: "offline", commandId: nil, deviceId: wipe, policy: policy?.policy)
             if let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
             return ComplianceReport(containerAccount: journal.account, containerState: "wiped")
         }
@@ -172,9 +172,7 @@ public struct Agent: Sendable {
             if case .success(let interval, let changed, _) = result { outcome = .success(interval: interval, policyChanged: changed, longPoll: serverHolds) }
             if let wipe {
                 var state = try store.state()
-                let journal = try wiper.begin(
-                    trigger: wipe.trigger, commandId: wipe.commandId, deviceId: identity.deviceId, policy: try? store.policy()?.policy,
-                    knownAccount: state.enforcement.account)
+                let journal = try wiper.begin(trigger: wipe.trigger, commandId: wipe.commandId, deviceId: identity.deviceId, policy: try? store.policy()?.policy)
                 state.enforcement.add(DeviceEvent(at: clock.now(), kind: "wipe.started", detail: wipe.commandId ?? wipe.trigger))
                 try store.save(state)
                 logger.warning("wiping the work container", metadata: ["trigger": "\(wipe.trigger)", "command.id": "\(wipe.commandId ?? "-")"])
@@ -334,7 +332,7 @@ public struct Agent: Sendable {
     /// Safe to repeat: a crash in the middle finishes at the next start.
     func destroyIdentity(_ journal: WipeJournal) throws -> CycleOutcome {
         let tombstone = WipedDevice(deviceId: journal.deviceId, receiptId: journal.id, trigger: journal.trigger, wipedAt: journal.finishedAt ?? clock.now(), receipt: journal.receipt)
-        if !FileTree.exists(paths.tombstoneFile) { try AtomicFile.write(try KontorJSON.encode(tombstone, pretty: true), to: paths.tombstoneFile, mode: 0o600) }
+        if access(paths.tombstoneFile, F_OK) != 0 { try AtomicFile.write(try KontorJSON.encode(tombstone, pretty: true), to: paths.tombstoneFile, mode: 0o600) }
         for file in [paths.keyFile, paths.identityFile, paths.stateFile, paths.policyFile, paths.stateDir + "/override.json", wiper.journalFile] {
             if unlink(file) != 0 && errno != ENOENT { throw AgentFileError(file, "cannot remove: \(String(cString: strerror(errno)))") }
         }

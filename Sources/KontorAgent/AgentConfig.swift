@@ -1,4 +1,5 @@
 import Foundation
+import KontorCore
 import Yams
 
 /// /etc/kontor/agent.yaml. Every key is optional: enrollment records the server, and the defaults suit
@@ -18,10 +19,27 @@ public struct AgentConfig: Sendable, Equatable {
     /// wipe or lock arrives within a second while the device is online; it then checks in again at once.
     /// 0 checks in at the policy's interval instead.
     public var longPoll = 55
+    /// Where extra work paths may lie besides the work home. The server's profiles can use less, never
+    /// more: a path outside these is refused on the device. `[]` allows only the work home.
+    public var workRoots = WorkBoundary.defaultWorkRoots
+    /// The UIDs and GIDs the work account is created with. Nothing outside the range is ever signalled,
+    /// frozen, locked or deleted. nil: 70000-70999 (scratch roots: a block of their own).
+    public var workAccountIDs: ClosedRange<UInt32>?
+    /// Executables larger than this many MiB are not hashed for `sha256` allowlist rules (they match no such rule).
+    public var hashLimitMiB = 256
 
     public init() {}
 
-    static let keys = ["server", "caFile", "logLevel", "maxBackoff", "requestTimeout", "longPoll"]
+    static let keys = ["server", "caFile", "logLevel", "maxBackoff", "requestTimeout", "longPoll", "workRoots", "workAccountIDs", "hashLimitMiB"]
+
+    /// What this device allows the work container, whatever the server sends.
+    public func containerRules(for paths: AgentPaths) -> ContainerRules {
+        var rules = ContainerRules.defaults(for: paths)
+        rules.workRoots = workRoots
+        if let workAccountIDs { rules.ids = workAccountIDs }
+        rules.hashLimit = Int64(hashLimitMiB) << 20
+        return rules
+    }
 
     /// Loads `path`; a missing file means all defaults.
     public static func load(_ path: String) throws -> AgentConfig {
@@ -37,6 +55,10 @@ public struct AgentConfig: Sendable, Equatable {
         guard let mapping = node.mapping else { throw AgentFileError(path, "expected a mapping of settings") }
         for (k, v) in mapping {
             let line = (k.mark?.line).map { ":\($0)" } ?? ""
+            if k.string == "workRoots" {
+                config.workRoots = try workRoots(v, at: path + line)
+                continue
+            }
             guard let key = k.string, let value = v.scalar?.string else { throw AgentFileError(path + line, "expected `name: value` lines") }
             func int(_ range: ClosedRange<Int>) throws -> Int {
                 guard let n = Int(value), range.contains(n) else {
@@ -55,9 +77,72 @@ public struct AgentConfig: Sendable, Equatable {
             case "maxBackoff": config.maxBackoff = try int(10...86_400)
             case "requestTimeout": config.requestTimeout = try int(1...600)
             case "longPoll": config.longPoll = try int(0...120)
+            case "hashLimitMiB": config.hashLimitMiB = try int(1...16_384)
+            case "workAccountIDs":
+                let bounds = value.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID, high <= ContainerRules.highestWorkID else {
+                    throw AgentFileError(
+                        path + line,
+                        "workAccountIDs: expected LOW-HIGH with \(ContainerRules.lowestWorkID) <= LOW <= HIGH <= \(ContainerRules.highestWorkID) (above the IDs people's accounts get), found \"\(value)\"")
+                }
+                config.workAccountIDs = low...high
             default: throw AgentFileError(path + line, "unknown setting \"\(key)\"; known settings: \(keys.joined(separator: ", "))")
             }
         }
         return config
+    }
+
+    /// `workRoots`: a list of plain absolute paths, none of them a system folder, a home or the agent's own state.
+    static func workRoots(_ node: Node, at location: String) throws -> [String] {
+        guard let items = node.sequence else { throw AgentFileError(location, "workRoots: expected a list of folders, e.g. [/srv/work]") }
+        return try items.map { item in
+            guard let root = item.scalar?.string else { throw AgentFileError(location, "workRoots: expected a list of folders, e.g. [/srv/work]") }
+            if let problem = WorkBoundary.plainPathProblem(root) { throw AgentFileError(location, "workRoots: \(root): \(problem)") }
+            if let reserved = ContainerRules.reservedFolders.first(where: { WorkBoundary.isAtOrBelow(root, $0) || WorkBoundary.isBelow($0, root) }) {
+                throw AgentFileError(location, "workRoots: \(root) is, holds or lies in \(reserved), which is never work data")
+            }
+            return root
+        }
+    }
+}
+
+/// What the device itself allows the work container (agent.yaml), whatever the server sends.
+public struct ContainerRules: Sendable, Equatable {
+    /// The UIDs (and GIDs) the work account may have.
+    public var ids: ClosedRange<UInt32>
+    /// Roots extra work paths may lie under, besides the work home.
+    public var workRoots: [String]
+    /// Executables larger than this are not hashed for `sha256` rules.
+    public var hashLimit: Int64
+
+    /// Work account IDs are never below this (people's accounts start at 1000; system accounts below).
+    static let lowestWorkID: UInt32 = 1000
+    static let highestWorkID: UInt32 = 2_147_483_646
+    /// Above useradd's range for people (UID_MAX 60000), below subordinate IDs (100000) and SSSD's ID
+    /// mapping (200000), outside systemd's reserved ranges (60001-60513, 61184-65519, 524288+).
+    static let defaultIDs: ClosedRange<UInt32> = 70_000...70_999
+    /// Folders a work root may never be, hold or lie in.
+    static let reservedFolders = [
+        "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/usr",
+        "/var/lib/kontor", "/var/tmp", "/var/log",
+    ]
+
+    public init(ids: ClosedRange<UInt32>, workRoots: [String] = WorkBoundary.defaultWorkRoots, hashLimit: Int64 = 256 << 20) {
+        self.ids = ids
+        self.workRoots = workRoots
+        self.hashLimit = hashLimit
+    }
+
+    /// The defaults: IDs 70000-70999 on a real system; under a scratch root a block of 20 IDs of its own
+    /// far above real users, so test endpoints on one machine never share a UID (processes are found by UID).
+    public static func defaults(for paths: AgentPaths) -> ContainerRules {
+        guard paths.root != "/" else { return ContainerRules(ids: defaultIDs) }
+        var hash: UInt32 = 2_166_136_261
+        for byte in paths.root.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        let low = UInt32(200_000 + Int(hash % 40_000) * 20)
+        return ContainerRules(ids: low...(low + 19))
     }
 }

@@ -1,6 +1,8 @@
+import CKontorLinux
 import Crypto
 import Foundation
 import KontorCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +38,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var adminLocked = false
     /// Locked by the offline dead-man switch until the next successful check-in.
     public var offlineLocked = false
+    /// The problems of the last enforcement (`kind: detail`): each is reported once while it lasts.
+    public var problems: [String] = []
 
     public init() {}
 
@@ -53,6 +57,15 @@ public struct EnforcementState: Codable, Sendable, Equatable {
         terminating = try c.decodeIfPresent([String].self, forKey: .terminating) ?? []
         adminLocked = try c.decodeIfPresent(Bool.self, forKey: .adminLocked) ?? false
         offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
+        problems = try c.decodeIfPresent([String].self, forKey: .problems) ?? []
+    }
+
+    /// Reports the problems of this enforcement that were not there the last time (a problem that lasts
+    /// is one event, not one every 10 s).
+    mutating func report(_ current: [DeviceEvent]) {
+        let keys = current.map { "\($0.kind): \($0.detail ?? "")" }
+        for (event, key) in zip(current, keys) where !problems.contains(key) { add(event) }
+        problems = keys
     }
 
     mutating func add(_ event: DeviceEvent) {
@@ -64,19 +77,26 @@ public struct EnforcementState: Codable, Sendable, Equatable {
 }
 
 /// Applies the last verified policy to the device: creates the work container, freezes it during quiet
-/// hours and locks its logins, and checks its processes against the app allowlist.
+/// hours and locks its logins, and checks its processes against the app allowlist. Whatever the policy
+/// says, it acts only on the work account it created itself (`AccountManager`), on files only through
+/// `WorkPaths`, and on processes only through `ProcessControl`.
 public struct Enforcer: Sendable {
     let paths: AgentPaths
     let accounts: AccountManager
     let freezer: any Freezer
     let deviceZone: TimeZone?
+    let hasher: ExecutableHasher
 
-    public init(paths: AgentPaths, freezer: any Freezer = Freezers.detect(), deviceZone: TimeZone? = .current) {
+    public init(paths: AgentPaths, rules: ContainerRules? = nil, freezer: any Freezer = Freezers.detect(), deviceZone: TimeZone? = .current) {
         self.paths = paths
-        self.accounts = AccountManager(paths: paths)
+        let rules = rules ?? .defaults(for: paths)
+        self.accounts = AccountManager(paths: paths, rules: rules)
         self.freezer = freezer
         self.deviceZone = deviceZone
+        self.hasher = ExecutableHasher(limit: rules.hashLimit)
     }
+
+    public var rules: ContainerRules { accounts.rules }
 
     public var overrideFile: String { paths.stateDir + "/override.json" }
 
@@ -89,21 +109,33 @@ public struct Enforcer: Sendable {
     public func enforce(_ policy: EffectivePolicy?, state: inout EnforcementState, now: Date) -> ComplianceReport {
         var report = ComplianceReport()
         guard let policy else { return report }
+        var problems: [DeviceEvent] = []
 
-        // The container.
-        var account: Account?
+        // The container: the account the agent created (or creates now), never another.
+        var account: WorkAccount?
         if let container = policy.container {
             do {
                 let (found, created) = try accounts.ensure(container.account)
                 account = found
-                if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: container.account)) }
-                state.account = container.account
-                for path in container.extraWorkPaths { try ensureWorkPath(path, owner: found) }
+                if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(found.name) (UID \(found.uid))")) }
+                state.account = found.name
+                let otherHomes = accounts.allAccounts().filter { $0.uid != found.uid }.map(\.home)
+                for path in container.extraWorkPaths {
+                    do {
+                        try WorkPaths.ensure(path, account: found, rules: rules, paths: paths, otherHomes: otherHomes)
+                    } catch {
+                        problems.append(DeviceEvent(at: now, kind: "container.path-refused", detail: "\(error)"))
+                    }
+                }
             } catch {
-                state.add(DeviceEvent(at: now, kind: "container.error", detail: "\(error)"))
+                problems.append(DeviceEvent(at: now, kind: "container.error", detail: "\(error)"))
+                // The container the agent did create stays governed (quiet hours, locks, the allowlist).
+                if case .success(let recorded) = accounts.verified() { account = recorded }
             }
+        } else if case .success(let recorded) = accounts.verified() {
+            account = recorded
         }
-        report.containerAccount = policy.container?.account
+        report.containerAccount = account?.name ?? policy.container?.account
         report.containerState = account == nil ? "absent" : "active"
 
         // Quiet hours.
@@ -125,63 +157,59 @@ public struct Enforcer: Sendable {
             let locked = state.adminLocked || state.offlineLocked
             do {
                 if quiet?.quiet == true || locked {
-                    try accounts.setLoginAllowed(account.name, false)
+                    try accounts.setLoginAllowed(account, false)
                     // Freeze every time: a process that slipped in since is frozen too.
-                    try freezer.freeze(account: account.name, processes: processes)
+                    try freezer.freeze(account, processes: processes)
                     state.frozen = true
                     report.containerState = locked ? "locked" : "frozen"
                 } else {
-                    if state.frozen { try freezer.thaw(account: account.name, processes: processes) }
+                    if state.frozen { try freezer.thaw(account, processes: processes) }
                     state.frozen = false
-                    try accounts.setLoginAllowed(account.name, true)
-                    checkApps(policy.apps, processes: ProcessTable.processes(ofUID: account.uid), state: &state, now: now)
+                    try accounts.setLoginAllowed(account, true)
+                    checkApps(policy.apps, account: account, processes: ProcessTable.processes(ofUID: account.uid), state: &state, now: now)
                 }
             } catch {
-                state.add(DeviceEvent(at: now, kind: "quiet.error", detail: "\(error)"))
+                problems.append(DeviceEvent(at: now, kind: "quiet.error", detail: "\(error)"))
             }
         }
+        state.report(problems)
         report.violations = Array(state.violations.suffix(50))
         return report
     }
 
-    /// Creates an extra work directory owned by the work account, under the root.
-    private func ensureWorkPath(_ path: String, owner: Account) throws {
-        guard ProfileValidator.allowedWorkRoots.contains(where: { path.hasPrefix($0) }), !path.contains("..") else { return }
-        let resolved = paths.resolve(path)
-        if !FileManager.default.fileExists(atPath: resolved) {
-            try FileManager.default.createDirectory(atPath: resolved, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            chown(resolved, owner.uid, owner.gid)
-        }
-    }
-
     // MARK: the allowlist
 
-    func checkApps(_ apps: AppPolicy?, processes: [SystemProcess], state: inout EnforcementState, now: Date) {
+    func checkApps(_ apps: AppPolicy?, account: WorkAccount, processes: [SystemProcess], state: inout EnforcementState, now: Date) {
         guard let apps else { return }
         let enforce = apps.mode == "enforce"
-        // Escalate: what ignored SIGTERM last time is killed now.
+        // Escalate: what ignored SIGTERM last time is killed now (if it is still that very process).
         for key in state.terminating {
             let parts = key.split(separator: ":")
             if parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]), let p = ProcessTable.process(pid), p.startTime == start {
-                kill(pid, SIGKILL)
+                ProcessControl.signal(p, SIGKILL, onlyUID: account.uid)
             }
         }
         state.terminating = []
-        let matcher = AppMatcher(rules: apps.allow ?? [], paths: paths)
+        let matcher = AppMatcher(rules: apps.allow ?? [], paths: paths, hasher: hasher)
         for process in processes {
-            guard let exe = process.executable, !matcher.allows(exe, pid: process.pid) else { continue }
+            guard let exe = process.executable else { continue }
+            let verdict = matcher.verdict(exe, process: process)
+            guard !verdict.allowed else { continue }
             let key = "\(process.pid):\(process.startTime)"
+            var action = "reported"
             if enforce {
-                kill(process.pid, SIGTERM)
-                state.terminating.append(key)
+                // Through a pidfd, to the process that was matched: not to one that got its PID since.
+                action = ProcessControl.signal(process, SIGTERM, onlyUID: account.uid) ? "terminated" : "gone"
+                if action == "terminated" { state.terminating.append(key) }
             }
             guard !state.seenViolations.contains(key) else { continue }
             state.seenViolations.append(key)
             if state.seenViolations.count > 1000 { state.seenViolations.removeFirst(state.seenViolations.count - 1000) }
-            let violation = AppViolation(executable: exe, pid: Int(process.pid), action: enforce ? "terminated" : "reported", at: now)
+            let violation = AppViolation(executable: exe, pid: Int(process.pid), action: action, at: now)
             state.violations.append(violation)
             if state.violations.count > 50 { state.violations.removeFirst(state.violations.count - 50) }
-            state.add(DeviceEvent(at: now, kind: "app.violation", detail: "\(exe) (pid \(process.pid), \(violation.action))"))
+            let note = verdict.note.map { "; \($0)" } ?? ""
+            state.add(DeviceEvent(at: now, kind: "app.violation", detail: "\(exe) (pid \(process.pid), \(action)\(note))"))
         }
     }
 }
@@ -191,22 +219,37 @@ public struct Enforcer: Sendable {
 struct AppMatcher {
     let rules: [AppRule]
     let paths: AgentPaths
+    let hasher: ExecutableHasher
 
-    func allows(_ executable: String, pid: Int32) -> Bool {
+    struct Verdict {
+        var allowed: Bool
+        /// Why a sha256 rule could not be checked (too large, unreadable), for the violation's detail.
+        var note: String?
+    }
+
+    func allows(_ executable: String, process: SystemProcess) -> Bool { verdict(executable, process: process).allowed }
+
+    func verdict(_ executable: String, process: SystemProcess) -> Verdict {
         let candidates = Self.aliases(executable)
+        var hashed: ExecutableHasher.Outcome?
         for rule in rules {
             if let path = rule.path {
                 let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: paths.resolve(path))) ?? path
-                if candidates.contains(path) || candidates.contains(resolved) || candidates.contains(URL(fileURLWithPath: path).resolvingSymlinksInPath().path) { return true }
+                if candidates.contains(path) || candidates.contains(resolved) || candidates.contains(URL(fileURLWithPath: path).resolvingSymlinksInPath().path) {
+                    return Verdict(allowed: true)
+                }
             }
-            if let hash = rule.sha256, let data = FileManager.default.contents(atPath: "/proc/\(pid)/exe") ?? FileManager.default.contents(atPath: executable),
-                Bytes.sha256Hex(data) == hash
-            {
-                return true
+            if let hash = rule.sha256 {
+                // Hashed once per process, whatever the number of rules.
+                if hashed == nil { hashed = hasher.hash(process) }
+                if case .hash(let actual) = hashed, actual == hash { return Verdict(allowed: true) }
             }
-            if let package = rule.package, packageFiles(package).contains(where: { candidates.contains($0) }) { return true }
+            if let package = rule.package, packageFiles(package).contains(where: { candidates.contains($0) }) { return Verdict(allowed: true) }
         }
-        return false
+        switch hashed {
+        case .unhashable(let why): return Verdict(allowed: false, note: why)
+        default: return Verdict(allowed: false)
+        }
     }
 
     /// /bin and /usr/bin (and sbin) are the same directories on merged-/usr systems.
@@ -229,5 +272,78 @@ struct AppMatcher {
             for line in text.split(separator: "\n") { out.insert(String(line)) }
         }
         return out
+    }
+}
+
+/// SHA-256 of a running program for `sha256` allowlist rules. Read through the process's own
+/// /proc/PID/exe (the file it runs, even if the path now names another), in 1 MiB pieces, never past
+/// `limit` bytes and never on FUSE (a work user's FUSE daemon could block the root agent's read); cached
+/// by device, inode, size and change times, so an unchanged program is read once.
+final class ExecutableHasher: Sendable {
+    enum Outcome: Equatable {
+        case hash(String)
+        case unhashable(String)
+    }
+
+    struct Key: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int64
+        var modifiedNanos: Int
+        var changed: Int64
+        var changedNanos: Int
+    }
+
+    let limit: Int64
+    private let cache = Mutex<[Key: String]>([:])
+    /// Files read whole so far (for tests: a cached program is not read again).
+    private let readCount = Mutex(0)
+    static let fuseMagic: Int64 = 0x6573_5546
+    static let cacheSize = 512
+
+    init(limit: Int64) { self.limit = limit }
+
+    var reads: Int { readCount.withLock { $0 } }
+
+    func hash(_ process: SystemProcess, proc: String = "/proc") -> Outcome {
+        let fd = open("\(proc)/\(process.pid)/exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return .unhashable("its program cannot be read (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        guard kontor_fs_type(fd) != Self.fuseMagic else { return .unhashable("its program is on a FUSE file system, which is never hashed") }
+        var before = stat()
+        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return .unhashable("its program is not a regular file") }
+        guard Int64(before.st_size) <= limit else { return .unhashable("its program (\(before.st_size >> 20) MiB) is larger than hashLimitMiB (\(limit >> 20)); not hashed") }
+        let key = Self.key(before)
+        if let known = cache.withLock({ $0[key] }) { return .hash(known) }
+        var digest = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total: Int64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return .unhashable("reading its program failed (\(String(cString: strerror(errno))))") }
+            if n == 0 { break }
+            total += Int64(n)
+            guard total <= limit else { return .unhashable("its program grew past hashLimitMiB while it was read; not hashed") }
+            buffer.withUnsafeBytes { digest.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+        }
+        readCount.withLock { $0 += 1 }
+        let hex = Bytes.hex(Array(digest.finalize()))
+        var after = stat()
+        // Changed while it was read: the hash is right for no version; do not remember it.
+        if fstat(fd, &after) == 0, Self.key(after) == key {
+            cache.withLock { cache in
+                if cache.count >= Self.cacheSize { cache.removeAll(keepingCapacity: true) }
+                cache[key] = hex
+            }
+        }
+        return .hash(hex)
+    }
+
+    static func key(_ s: stat) -> Key {
+        Key(
+            device: UInt64(s.st_dev), inode: UInt64(s.st_ino), size: Int64(s.st_size), modified: Int64(s.st_mtim.tv_sec), modifiedNanos: s.st_mtim.tv_nsec,
+            changed: Int64(s.st_ctim.tv_sec), changedNanos: s.st_ctim.tv_nsec)
     }
 }

@@ -24,6 +24,8 @@ public struct AgentPaths: Sendable, Equatable {
     public var identityFile: String { stateDir + "/identity.json" }
     public var stateFile: String { stateDir + "/state.json" }
     public var policyFile: String { stateDir + "/policy.json" }
+    /// The work account the agent created (the only one it ever acts on).
+    public var containerFile: String { stateDir + "/container.json" }
     /// What is left after a confirmed wipe: which device this was and its receipt (no key, no state).
     public var tombstoneFile: String { stateDir + "/wiped.json" }
     public var machineIdFile: String { resolve("/etc/machine-id") }

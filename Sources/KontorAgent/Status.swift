@@ -37,7 +37,10 @@ public struct AgentStatusReport: Codable, Sendable {
             if let p = policy?.policy {
                 if let c = p.container {
                     let st = state.compliance?.containerState ?? "not created yet"
-                    enforcing.append("work container: the account \(c.account) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))")")
+                    let created = AccountManager(paths: store.paths).recorded().map { " created by this agent with UID \($0.uid) on \(ISO8601.string(from: $0.createdAt))" } ?? ""
+                    enforcing.append(
+                        "work container: the account \(c.account)\(created) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))"), never another account, a person's home or anything outside the work folders this device allows (/etc/kontor/agent.yaml)"
+                    )
                 }
                 if let q = p.quietHours {
                     let now = q.evaluate(at: Date(), deviceZone: .current)

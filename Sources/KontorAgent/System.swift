@@ -1,3 +1,4 @@
+import CKontorLinux
 import Crypto
 import Foundation
 import KontorCore
@@ -9,23 +10,30 @@ import Glibc
 /// A process as /proc shows it.
 public struct SystemProcess: Sendable, Equatable, Hashable {
     public var pid: Int32
+    /// The real UID.
     public var uid: UInt32
+    /// Real, effective, saved and file-system UID (the `Uid:` line of /proc/PID/status).
+    public var uids: [UInt32]
     /// The executable (/proc/PID/exe), nil when it cannot be read (kernel threads, a race with exit).
     public var executable: String?
     /// Start time in clock ticks since boot: with the pid it names a process even after pid reuse.
     public var startTime: UInt64
     /// The state letter from /proc/PID/stat (R, S, D, T, …).
     public var state: Character
+
+    /// Whether every UID the process holds is `uid`: only such a process is the work account's to act on
+    /// (one that ran a set-UID program of another account is left alone).
+    public func isEntirely(_ uid: UInt32) -> Bool { uids.count == 4 && uids.allSatisfy { $0 == uid } }
 }
 
 /// Reads processes from /proc.
 public enum ProcessTable {
-    /// Every process whose real or effective UID is `uid`.
+    /// Every process all of whose UIDs are `uid` (never any for UID 0).
     public static func processes(ofUID uid: UInt32, proc: String = "/proc") -> [SystemProcess] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return [] }
+        guard uid != 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: proc) else { return [] }
         var out: [SystemProcess] = []
         for entry in entries {
-            guard let pid = Int32(entry), let process = process(pid, proc: proc), process.uid == uid || effectiveUID(pid, proc: proc) == uid else { continue }
+            guard let pid = Int32(entry), let process = process(pid, proc: proc), process.isEntirely(uid) else { continue }
             out.append(process)
         }
         return out.sorted { $0.pid < $1.pid }
@@ -36,25 +44,44 @@ public enum ProcessTable {
         guard let status = try? String(contentsOfFile: "\(proc)/\(pid)/status", encoding: .utf8),
             let stat = try? String(contentsOfFile: "\(proc)/\(pid)/stat", encoding: .utf8)
         else { return nil }
-        var uid: UInt32?
+        var uids: [UInt32] = []
         for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
-            uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+            uids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().compactMap { UInt32($0) }
         }
         // The command name may contain spaces and parentheses: fields start after the last ')'.
-        guard let uid, let close = stat.lastIndex(of: ")") else { return nil }
+        guard let uid = uids.first, let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 20, let state = fields[0].first, let start = UInt64(fields[19]) else { return nil }
         let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/\(pid)/exe")
-        return SystemProcess(pid: pid, uid: uid, executable: exe.map { $0.hasSuffix(" (deleted)") ? String($0.dropLast(10)) : $0 }, startTime: start, state: state)
+        return SystemProcess(
+            pid: pid, uid: uid, uids: uids, executable: exe.map { $0.hasSuffix(" (deleted)") ? String($0.dropLast(10)) : $0 }, startTime: start, state: state)
     }
 
-    static func effectiveUID(_ pid: Int32, proc: String) -> UInt32? {
-        guard let status = try? String(contentsOfFile: "\(proc)/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
-            let parts = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
-            return parts.count > 2 ? UInt32(parts[2]) : nil
+    /// Whether `process` still runs as the same process (pid and start time) and holds only `uid`.
+    static func stillIs(_ process: SystemProcess, onlyUID uid: UInt32, proc: String = "/proc") -> Bool {
+        guard let now = self.process(process.pid, proc: proc) else { return false }
+        return now.startTime == process.startTime && now.isEntirely(uid)
+    }
+}
+
+/// Signals processes through pidfds (`pidfd_open` + `pidfd_send_signal`): a signal reaches the process
+/// that was examined or nobody, never another process that got its PID since, and never a process that
+/// holds any UID but the work account's.
+public enum ProcessControl {
+    /// Sends `signal` to `process` if it is still that process and all its UIDs are `uid` (never 0).
+    @discardableResult
+    public static func signal(_ process: SystemProcess, _ signal: Int32, onlyUID uid: UInt32, proc: String = "/proc") -> Bool {
+        guard uid != 0, process.pid > 1 else { return false }
+        let fd = kontor_pidfd_open(process.pid)
+        guard fd >= 0 else {
+            // A kernel before 5.3 has no pidfds: check again right before the signal (a far smaller window).
+            guard errno == ENOSYS, ProcessTable.stillIs(process, onlyUID: uid, proc: proc) else { return false }
+            return kill(process.pid, signal) == 0
         }
-        return nil
+        defer { close(fd) }
+        // The descriptor now pins one process; is it still the one that was examined?
+        guard ProcessTable.stillIs(process, onlyUID: uid, proc: proc) else { return false }
+        return kontor_pidfd_send_signal(fd, signal) == 0
     }
 }
 
@@ -96,25 +123,48 @@ public struct Account: Sendable, Equatable {
     public var gid: UInt32
     /// The home directory as recorded (not resolved under the root).
     public var home: String
+    /// The GECOS field.
+    public var comment: String = ""
 }
 
-/// Creates and locks the work account with the system's own tools (useradd, usermod), under the agent's root.
+/// The work account, as the agent created it. Recorded in the agent's state (`container.json`) when it
+/// is created and held against the account database before every use: this is the only account the agent
+/// ever signals, freezes, locks or deletes.
+public struct WorkAccount: Codable, Sendable, Equatable {
+    public var name: String
+    public var uid: UInt32
+    public var gid: UInt32
+    /// As recorded in the account database (not resolved under the root).
+    public var home: String
+    public var createdAt: Date
+}
+
+/// What `container.json` holds: the account being created (written before `useradd` runs, so a crash in
+/// between is recognised), then the account itself.
+struct ContainerRecord: Codable, Sendable, Equatable {
+    var creating: String?
+    var account: WorkAccount?
+}
+
+/// Creates, checks, locks and removes the work account with the system's own tools (useradd, usermod,
+/// userdel), under the agent's root. It never adopts an account it did not create, creates it only with
+/// the reserved name prefix and a UID from the device's own range, and refuses every account that has
+/// changed since (another UID, another home).
 public struct AccountManager: Sendable {
     let paths: AgentPaths
+    let rules: ContainerRules
+    static let comment = "Kontor work container"
 
-    public init(paths: AgentPaths) { self.paths = paths }
+    public init(paths: AgentPaths, rules: ContainerRules? = nil) {
+        self.paths = paths
+        self.rules = rules ?? .defaults(for: paths)
+    }
 
-    /// Arguments that point useradd/usermod at the root; a scratch root gets UIDs far from real users.
+    /// Arguments that point useradd/usermod at the root.
     private var prefix: [String] { paths.root == "/" ? [] : ["--prefix", paths.root] }
 
     public func lookup(_ name: String) -> Account? {
-        guard let text = try? String(contentsOfFile: paths.resolve("/etc/passwd"), encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard f.count >= 7, f[0] == name, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { continue }
-            return Account(name: name, uid: uid, gid: gid, home: String(f[5]))
-        }
-        return nil
+        allAccounts().first { $0.name == name }
     }
 
     /// Every account in the account database.
@@ -123,18 +173,8 @@ public struct AccountManager: Sendable {
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 7, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { return nil }
-            return Account(name: String(f[0]), uid: uid, gid: gid, home: String(f[5]))
+            return Account(name: String(f[0]), uid: uid, gid: gid, home: String(f[5]), comment: String(f[4]))
         }
-    }
-
-    /// Removes the account (and its private group) from the account database; its files are the wipe's business.
-    public func remove(_ name: String) throws {
-        guard ContainerNames.isValidAccount(name) else { throw AgentError("\"\(name)\" is not a valid account name") }
-        guard let account = lookup(name) else { return }
-        try Command.run("userdel", prefix + [name])
-        // userdel leaves the private group behind where login.defs lacks USERGROUPS_ENAB; a later
-        // useradd --user-group would then fail.
-        if groupID(name) == account.gid { try Command.run("groupdel", prefix + [name]) }
     }
 
     /// The GID of a group, nil when there is none.
@@ -147,27 +187,159 @@ public struct AccountManager: Sendable {
         return nil
     }
 
-    /// The account, created (home 0700, its own group, a login shell) when missing. Returns whether it was created.
-    public func ensure(_ name: String) throws -> (Account, Bool) {
-        guard ContainerNames.isValidAccount(name) else { throw AgentError("\"\(name)\" is not a valid account name") }
-        if let account = lookup(name) { return (account, false) }
-        if paths.root != "/" { try seedScratchRoot() }
-        var args = prefix + ["--create-home", "--shell", "/bin/bash", "--comment", "Kontor work container", "--user-group", "-K", "HOME_MODE=0700"]
-        if paths.root != "/" {
-            // Each scratch root gets its own block of 20 IDs far above real users, so two test
-            // endpoints on one machine never share a UID (processes are found by UID in /proc).
-            let low = scratchIDBase
-            args += ["-K", "UID_MIN=\(low)", "-K", "UID_MAX=\(low + 19)", "-K", "GID_MIN=\(low)", "-K", "GID_MAX=\(low + 19)"]
+    // MARK: the record
+
+    func record() throws -> ContainerRecord? {
+        guard let data = try AtomicFile.read(paths.containerFile) else { return nil }
+        do {
+            return try KontorJSON.decode(ContainerRecord.self, from: data)
+        } catch {
+            throw AgentFileError(paths.containerFile, "unreadable record of the work account (\(error)); the agent acts on no account until it is fixed")
         }
-        try Command.run("useradd", args + [name])
-        guard let account = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
+    }
+
+    private func save(_ record: ContainerRecord?) throws {
+        guard let record else {
+            if unlink(paths.containerFile) != 0 && errno != ENOENT { throw AgentFileError(paths.containerFile, "cannot remove: \(String(cString: strerror(errno)))") }
+            return
+        }
+        try AtomicFile.write(try KontorJSON.encode(record, pretty: true), to: paths.containerFile, mode: 0o600)
+    }
+
+    /// The recorded work account, whatever the account database says now (the wipe still knows its UID
+    /// after someone removed the account) — unless another account now has its UID.
+    public func recorded() -> WorkAccount? {
+        guard let account = (try? record())??.account else { return nil }
+        return allAccounts().contains { $0.uid == account.uid && $0.name != account.name } ? nil : account
+    }
+
+    /// The recorded work account if the account database still agrees (same name, UID, GID and home) and
+    /// its IDs are in the device's range; otherwise why not.
+    public func verified() -> Result<WorkAccount, AgentError> {
+        let record: ContainerRecord?
+        do { record = try self.record() } catch { return .failure(AgentError("\(error)")) }
+        guard let account = record?.account else { return .failure(AgentError("no work account has been created on this device")) }
+        return verify(account)
+    }
+
+    private func verify(_ account: WorkAccount) -> Result<WorkAccount, AgentError> {
+        guard let entry = lookup(account.name) else { return .failure(AgentError("the work account \(account.name) is no longer in the account database")) }
+        guard entry.uid == account.uid, entry.gid == account.gid, entry.home == account.home else {
+            return .failure(
+                AgentError(
+                    "the account \(account.name) was changed outside the agent (UID \(entry.uid), GID \(entry.gid), home \(entry.home); created as \(account.uid), \(account.gid), \(account.home)); it is left alone"
+                ))
+        }
+        if let problem = idProblem(account.uid, account.gid) { return .failure(AgentError("\(account.name): \(problem)")) }
+        if let other = allAccounts().first(where: { $0.uid == account.uid && $0.name != account.name }) {
+            return .failure(AgentError("the work account's UID \(account.uid) is also \(other.name)'s; nothing of that UID is touched"))
+        }
+        return .success(account)
+    }
+
+    /// Why these IDs may not be a work account's, or nil.
+    func idProblem(_ uid: UInt32, _ gid: UInt32) -> String? {
+        guard uid != 0, gid != 0, rules.ids.contains(uid), rules.ids.contains(gid) else {
+            return "UID \(uid) / GID \(gid) is outside the work account IDs \(rules.ids.lowerBound)-\(rules.ids.upperBound) (workAccountIDs in agent.yaml)"
+        }
+        return nil
+    }
+
+    /// The range `useradd` gives people on this system (UID_MIN, UID_MAX of login.defs).
+    func peoplesIDs() -> ClosedRange<UInt32> {
+        var low: UInt32 = 1000
+        var high: UInt32 = 60000
+        if let text = try? String(contentsOfFile: paths.resolve("/etc/login.defs"), encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard f.count >= 2, let value = UInt32(f[1]) else { continue }
+                if f[0] == "UID_MIN" { low = value }
+                if f[0] == "UID_MAX" { high = value }
+            }
+        }
+        return low...max(low, high)
+    }
+
+    // MARK: creating, locking, removing
+
+    /// The work account named `name`: the recorded one, or created now (home 0700, its own group, a login
+    /// shell, IDs from the device's range) when none was created yet. Refuses names without the reserved
+    /// prefix, an existing account the agent did not create, a home folder that already exists, and a
+    /// second container beside a recorded one. Returns whether it was created.
+    public func ensure(_ name: String) throws -> (WorkAccount, Bool) {
+        if let problem = WorkBoundary.accountProblem(name) { throw AgentError("refusing the work account: \(problem)") }
+        let record = try self.record()
+        if let account = record?.account {
+            guard account.name == name else {
+                throw AgentError(
+                    "the policy names the work account \(name), but this device's work container is \(account.name); the agent keeps one container and never renames or adopts accounts: wipe the container first")
+            }
+            if lookup(name) != nil { return (try verify(account).get(), false) }
+            // Removed by someone else: made again below, from the same record.
+        }
+        if let existing = lookup(name) {
+            // A crash between useradd and the record: the account is ours only if it is exactly what we create.
+            guard record?.creating == name, existing.comment == Self.comment, idProblem(existing.uid, existing.gid) == nil else {
+                throw AgentError(
+                    "an account named \(name) (UID \(existing.uid)) already exists and was not created by this agent; the agent never adopts an existing account: remove or rename it, or use another accountPattern")
+            }
+            let account = WorkAccount(name: name, uid: existing.uid, gid: existing.gid, home: existing.home, createdAt: Date())
+            try save(ContainerRecord(account: account))
+            return (account, true)
+        }
+        let people = peoplesIDs()
+        guard !people.overlaps(rules.ids) else {
+            throw AgentError(
+                "workAccountIDs \(rules.ids.lowerBound)-\(rules.ids.upperBound) overlaps the IDs useradd gives people here (\(people.lowerBound)-\(people.upperBound), UID_MIN/UID_MAX in /etc/login.defs); choose another range in agent.yaml")
+        }
+        let home = "/home/\(name)"
+        var info = stat()
+        if lstat(paths.resolve(home), &info) == 0 {
+            // Only the home of the recorded account (removed by someone else) is taken up again.
+            guard let account = record?.account, account.home == home, info.st_uid == account.uid, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw AgentError("\(home) already exists (owner UID \(info.st_uid)); the agent never takes over a folder it did not create")
+            }
+        }
+        if paths.root != "/" { try seedScratchRoot() }
+        try save(ContainerRecord(creating: name, account: nil))
+        let low = rules.ids.lowerBound
+        let high = rules.ids.upperBound
+        try Command.run(
+            "useradd",
+            prefix + [
+                "--create-home", "--home-dir", home, "--shell", "/bin/bash", "--comment", Self.comment, "--user-group", "-K", "HOME_MODE=0700",
+                "-K", "UID_MIN=\(low)", "-K", "UID_MAX=\(high)", "-K", "GID_MIN=\(low)", "-K", "GID_MAX=\(high)", name,
+            ])
+        guard let created = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
+        if let problem = idProblem(created.uid, created.gid) {
+            try? Command.run("userdel", prefix + [name])
+            throw AgentError("useradd gave \(name) \(problem); removed it again")
+        }
+        let account = WorkAccount(name: name, uid: created.uid, gid: created.gid, home: created.home, createdAt: Date())
+        try save(ContainerRecord(account: account))
         return (account, true)
     }
 
+    /// Removes the work account and its private group from the account database, and then its record.
+    /// Only when the database still shows the account as created; its files are the wipe's business.
+    public func remove(_ account: WorkAccount) throws {
+        if let entry = lookup(account.name) {
+            guard entry.uid == account.uid else {
+                throw AgentError("the account \(account.name) now has UID \(entry.uid), not the work account's \(account.uid); it is left alone")
+            }
+            try Command.run("userdel", prefix + [account.name])
+        }
+        // userdel leaves the private group behind where login.defs lacks USERGROUPS_ENAB; a later
+        // useradd --user-group would then fail.
+        if groupID(account.name) == account.gid { try Command.run("groupdel", prefix + [account.name]) }
+        try save(nil)
+    }
+
     /// Allows or refuses new logins (account expiry, which every PAM login path honours).
-    public func setLoginAllowed(_ name: String, _ allowed: Bool) throws {
-        guard loginAllowed(name) != allowed else { return }
-        try Command.run("usermod", prefix + ["--expiredate", allowed ? "" : "1", name])
+    public func setLoginAllowed(_ account: WorkAccount, _ allowed: Bool) throws {
+        guard loginAllowed(account.name) != allowed else { return }
+        _ = try verify(account).get()
+        try Command.run("usermod", prefix + ["--expiredate", allowed ? "" : "1", account.name])
     }
 
     /// Whether the account's expiry date lets it log in.
@@ -182,18 +354,8 @@ public struct AccountManager: Sendable {
         return true
     }
 
-    /// 200000 + 20 × (FNV-1a of the root path mod 40000).
-    var scratchIDBase: Int {
-        var hash: UInt32 = 2_166_136_261
-        for byte in paths.root.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        return 200_000 + Int(hash % 40_000) * 20
-    }
-
     /// A scratch root needs account databases before useradd can work in it.
-    private func seedScratchRoot() throws {
+    func seedScratchRoot() throws {
         let files: [(String, String, mode_t)] = [
             ("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644), ("/etc/group", "root:x:0:\n", 0o644),
             ("/etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600), ("/etc/gshadow", "root:*::\n", 0o600),
@@ -206,18 +368,19 @@ public struct AccountManager: Sendable {
     }
 }
 
-/// Stops and resumes every process of the work account, so "frozen" really means nothing runs.
+/// Stops and resumes every process of the work account, so "frozen" really means nothing runs. Only
+/// processes all of whose UIDs are the work account's are touched, each checked again right before.
 public protocol Freezer: Sendable {
     /// `cgroup-v2`, `cgroup-v1` or `signals`.
     var mechanism: String { get }
-    func freeze(account: String, processes: [SystemProcess]) throws
-    func thaw(account: String, processes: [SystemProcess]) throws
+    func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws
+    func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws
     /// Forgets the account (after a wipe): removes what the freezer made for it.
-    func discard(account: String)
+    func discard(_ account: WorkAccount)
 }
 
 extension Freezer {
-    public func discard(account: String) {}
+    public func discard(_ account: WorkAccount) {}
 }
 
 /// A cgroup freezer: the account's processes move into a Kontor cgroup, which is then frozen. cgroup v2
@@ -239,52 +402,55 @@ public struct CgroupFreezer: Freezer {
         CgroupFreezer(base: base, control: "freezer.state", frozen: "FROZEN", thawed: "THAWED", mechanism: "cgroup-v1")
     }
 
-    func group(_ account: String) -> String { "\(base)/kontor-\(account)" }
+    func group(_ account: WorkAccount) -> String { "\(base)/kontor-\(account.name)" }
 
-    public func freeze(account: String, processes: [SystemProcess]) throws {
-        try CgroupFiles.move(processes, into: group(account))
+    public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
+        try CgroupFiles.move(processes, of: account, into: group(account))
         try CgroupFiles.write(frozen, to: group(account) + "/" + control)
     }
 
-    public func thaw(account: String, processes: [SystemProcess]) throws {
+    public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
         if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write(thawed, to: group(account) + "/" + control) }
     }
 
-    public func discard(account: String) {
+    public func discard(_ account: WorkAccount) {
         guard FileManager.default.fileExists(atPath: group(account)) else { return }
         try? CgroupFiles.write(thawed, to: group(account) + "/" + control)
         rmdir(group(account))
     }
 }
 
-/// Where no cgroup freezer is writable: SIGSTOP and SIGCONT.
+/// Where no cgroup freezer is writable: SIGSTOP and SIGCONT, through pidfds.
 public struct SignalFreezer: Freezer {
     public var mechanism: String { "signals" }
 
-    public func freeze(account: String, processes: [SystemProcess]) throws {
-        for p in processes { kill(p.pid, SIGSTOP) }
+    public init() {}
+
+    public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
+        for p in processes { ProcessControl.signal(p, SIGSTOP, onlyUID: account.uid) }
     }
 
-    public func thaw(account: String, processes: [SystemProcess]) throws {
-        for p in processes { kill(p.pid, SIGCONT) }
+    public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
+        for p in processes { ProcessControl.signal(p, SIGCONT, onlyUID: account.uid) }
     }
 }
 
 enum CgroupFiles {
     static func write(_ value: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw AgentError("\(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let ok = value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
         guard ok else { throw AgentError("\(path): \(String(cString: strerror(errno)))") }
     }
 
-    static func move(_ processes: [SystemProcess], into group: String) throws {
+    /// Moves the account's processes into `group`. A PID cannot be pinned for this write, so each is
+    /// checked right before (still the same process, only the work UID); one that exited is fine to miss.
+    static func move(_ processes: [SystemProcess], of account: WorkAccount, into group: String) throws {
         if !FileManager.default.fileExists(atPath: group) {
             guard mkdir(group, 0o755) == 0 || errno == EEXIST else { throw AgentError("\(group): \(String(cString: strerror(errno)))") }
         }
-        for p in processes {
-            // A process that exited in the meantime is fine to miss.
+        for p in processes where ProcessTable.stillIs(p, onlyUID: account.uid) {
             try? write(String(p.pid), to: group + "/cgroup.procs")
         }
     }

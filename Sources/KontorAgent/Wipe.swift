@@ -82,20 +82,21 @@ public struct WipeHook: Sendable {
     }
 }
 
-/// Decides what a wipe may remove. Only the container's home and the policy's work paths, and only
-/// where they really are work data: under the allowed roots (after resolving symlinked parents), not
-/// another account's home or a parent of one, and the home only when the work account owns it.
+/// Decides what a wipe may remove: the work account's home and the policy's work paths, and only where
+/// they are work data by the device's own rules (`WorkBoundary`, agent.yaml's `workRoots`): a plain
+/// absolute path at or below the work home or below a work root, never another account's home, a folder
+/// in one or a folder holding one. What is on disk is checked again when each path is opened
+/// (`WorkPaths.open`: no symlinks, owners, mounts).
 enum WipePlanner {
-    static func plan(account: Account?, workPaths: [String], paths: AgentPaths, otherHomes: [String]) -> (targets: [String], refused: [String]) {
+    static func plan(account: WorkAccount?, workPaths: [String], rules: ContainerRules, otherHomes: [String]) -> (targets: [String], refused: [String]) {
         var targets: [String] = []
         var refused: [String] = []
-        var candidates: [(String, Bool)] = []
-        if let account { candidates.append((account.home, true)) }
-        for path in workPaths { candidates.append((path, false)) }
-        for (raw, isHome) in candidates {
-            let path = normalise(raw)
-            if let problem = problem(with: path, isHome: isHome, account: account, paths: paths, otherHomes: otherHomes) {
-                refused.append("\(raw): \(problem)")
+        guard let account else {
+            return ([], workPaths.map { "\($0): no work account was created on this device, so nothing here is its work data" })
+        }
+        for path in [account.home] + workPaths {
+            if let problem = problem(with: path, account: account, rules: rules, otherHomes: otherHomes) {
+                refused.append("\(path): \(problem)")
             } else if !targets.contains(path) {
                 targets.append(path)
             }
@@ -103,139 +104,18 @@ enum WipePlanner {
         return (targets, refused)
     }
 
-    static func normalise(_ path: String) -> String {
-        var out = path
-        while out.count > 1 && out.hasSuffix("/") { out.removeLast() }
-        return out
-    }
-
-    static func problem(with path: String, isHome: Bool, account: Account?, paths: AgentPaths, otherHomes: [String]) -> String? {
-        guard path.hasPrefix("/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
-            return "not a plain absolute path"
+    /// Why `path` is not the work account's data, or nil.
+    static func problem(with path: String, account: WorkAccount, rules: ContainerRules, otherHomes: [String]) -> String? {
+        if let problem = WorkBoundary.plainPathProblem(path) { return "not a plain absolute path (\(problem))" }
+        guard WorkRoot.of(path, account: account, rules: rules) != nil else {
+            let roots = ([account.home] + rules.workRoots.map { $0 + "/…" }).joined(separator: ", ")
+            return "outside the work home and the work roots this device allows (\(roots))"
         }
-        guard let root = ProfileValidator.allowedWorkRoots.first(where: { path.hasPrefix($0) }), path.count > root.count else {
-            return "outside the roots work data may live in (\(ProfileValidator.allowedWorkRoots.joined(separator: ", ")))"
-        }
-        for home in otherHomes.map(normalise) where home != account.map({ normalise($0.home) }) {
-            if home == path || home.hasPrefix(path + "/") { return "it is, or holds, the home of another account (\(home))" }
-        }
-        // A symlinked parent must not lead out of the allowed roots (e.g. /srv/work -> /home/ada).
-        let parent = (path as NSString).deletingLastPathComponent
-        let resolvedRoot = realPath(paths.resolve(String(root.dropLast()))) ?? paths.resolve(String(root.dropLast()))
-        if let resolvedParent = realPath(paths.resolve(parent)) {
-            guard resolvedParent == resolvedRoot || resolvedParent.hasPrefix(resolvedRoot + "/") else {
-                return "its parent resolves to \(resolvedParent), outside \(root)"
-            }
-        }
-        if isHome, let account {
-            var info = stat()
-            if lstat(paths.resolve(path), &info) == 0 {
-                guard (info.st_mode & S_IFMT) == S_IFDIR else { return "the home is not a directory" }
-                guard info.st_uid == account.uid else { return "the home is owned by UID \(info.st_uid), not by the work account" }
-            }
+        for home in otherHomes where home != "/" && home != account.home && WorkBoundary.plainPathProblem(home) == nil {
+            if WorkBoundary.isAtOrBelow(path, home) { return "it is, or is inside, the home of another account (\(home))" }
+            if WorkBoundary.isBelow(home, path) { return "it holds the home of another account (\(home))" }
         }
         return nil
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-}
-
-/// Counts and removes file trees without following symlinks and without crossing into other file
-/// systems (a personal disk mounted inside a work folder is left alone, and reported).
-enum FileTree {
-    struct Walk {
-        var files = 0
-        var bytes: Int64 = 0
-        var errors: [String] = []
-    }
-
-    static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
-    }
-
-    /// Walks `path` depth first; with `remove`, unlinks every file and removes every directory after its
-    /// contents. Works relative to open directory descriptors (openat, fstatat, unlinkat with
-    /// O_NOFOLLOW), so a symlink swapped in during the walk is removed as a link and never followed.
-    static func walk(_ path: String, remove: Bool) -> Walk {
-        var result = Walk()
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return result }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else {
-            result.files = 1
-            result.bytes = Int64(info.st_size)
-            if remove, unlink(path) != 0, errno != ENOENT { result.errors.append("\(path): \(String(cString: strerror(errno)))") }
-            return result
-        }
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
-            result.errors.append("\(path): \(String(cString: strerror(errno)))")
-            return result
-        }
-        walkDirectory(fd, display: path, device: info.st_dev, remove: remove, depth: 0, into: &result)
-        if remove, rmdir(path) != 0, errno != ENOENT { result.errors.append("\(path): \(String(cString: strerror(errno)))") }
-        return result
-    }
-
-    /// Walks the directory open at `fd` (and closes it).
-    private static func walkDirectory(_ fd: Int32, display: String, device: dev_t, remove: Bool, depth: Int, into result: inout Walk) {
-        guard let dir = fdopendir(fd) else {
-            result.errors.append("\(display): \(String(cString: strerror(errno)))")
-            close(fd)
-            return
-        }
-        defer { closedir(dir) }
-        guard depth < 512 else {
-            result.errors.append("\(display): nested more than 512 directories deep")
-            return
-        }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names {
-            let child = display + "/" + name
-            var st = stat()
-            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                if errno != ENOENT { result.errors.append("\(child): \(String(cString: strerror(errno)))") }
-                continue
-            }
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                guard st.st_dev == device else {
-                    result.errors.append("\(child): another file system is mounted here; left alone")
-                    continue
-                }
-                let childFD = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard childFD >= 0 else {
-                    result.errors.append("\(child): \(String(cString: strerror(errno)))")
-                    continue
-                }
-                walkDirectory(childFD, display: child, device: device, remove: remove, depth: depth + 1, into: &result)
-                if remove, unlinkat(fd, name, AT_REMOVEDIR) != 0, errno != ENOENT {
-                    result.errors.append("\(child): \(String(cString: strerror(errno)))")
-                }
-            } else {
-                result.files += 1
-                result.bytes += Int64(st.st_size)
-                if remove, unlinkat(fd, name, 0) != 0, errno != ENOENT { result.errors.append("\(child): \(String(cString: strerror(errno)))") }
-            }
-        }
-    }
-
-    /// Removes `path` completely, repeating when something was written into it meanwhile. Returns what
-    /// could not be removed.
-    static func removeAll(_ path: String, passes: Int = 5) -> [String] {
-        var errors: [String] = []
-        for _ in 0..<passes {
-            errors = walk(path, remove: true).errors
-            if !exists(path) { return [] }
-        }
-        return errors.isEmpty ? ["\(path): still present after \(passes) passes"] : Array(errors.prefix(10))
     }
 }
 
@@ -247,6 +127,7 @@ struct Wiper: Sendable {
     let clock: WallClock
     let hook: WipeHook
 
+    var rules: ContainerRules { accounts.rules }
     var journalFile: String { Self.journalFile(paths) }
 
     static func journalFile(_ paths: AgentPaths) -> String { paths.stateDir + "/wipe.json" }
@@ -273,64 +154,90 @@ struct Wiper: Sendable {
         try hook.after(step)
     }
 
-    /// Plans the wipe and writes its journal; from here on it will complete. Returns the existing journal when one is there.
-    func begin(trigger: String, commandId: String?, deviceId: String, policy: EffectivePolicy?, knownAccount: String?) throws -> WipeJournal {
+    /// Plans the wipe and writes its journal; from here on it will complete. Returns the existing journal
+    /// when one is there. The account is the one the agent recorded when it created it, whatever the
+    /// policy names; the paths are the policy's, as far as the device's own rules allow.
+    func begin(trigger: String, commandId: String?, deviceId: String, policy: EffectivePolicy?) throws -> WipeJournal {
         if let existing = try journal() { return existing }
-        let name = policy?.container?.account ?? knownAccount
-        let account = name.flatMap { accounts.lookup($0) }
-        let otherHomes = accounts.allAccounts().filter { $0.name != name }.map(\.home)
-        let (targets, refused) = WipePlanner.plan(account: account, workPaths: policy?.container?.extraWorkPaths ?? [], paths: paths, otherHomes: otherHomes)
+        let account = accounts.recorded()
+        let otherHomes = accounts.allAccounts().filter { $0.uid != account?.uid }.map(\.home)
+        let (targets, refused) = WipePlanner.plan(account: account, workPaths: policy?.container?.extraWorkPaths ?? [], rules: rules, otherHomes: otherHomes)
         var journal = WipeJournal(
             id: IdentifierGenerator.uuidV7(now: clock.now()), trigger: trigger, commandId: commandId, deviceId: deviceId, startedAt: clock.now(),
-            account: name, uid: account?.uid, targets: targets, refused: refused)
+            account: account?.name, uid: account?.uid, targets: targets, refused: refused)
         try record(.journaled, &journal)
         return journal
     }
 
+    /// Opens a planned target through the boundary checks; nil when it is not there.
+    private func open(_ target: String, _ account: WorkAccount) throws -> OpenedDirectory? {
+        guard let root = WorkRoot.of(target, account: account, rules: rules) else {
+            throw BoundaryError(target, "outside the work home and the work roots this device allows")
+        }
+        return try WorkPaths.open(target, in: root, account: account, paths: paths, create: false)
+    }
+
     /// Carries the wipe on from wherever the journal says it stopped, up to a signed receipt.
     func run(_ journal: inout WipeJournal, key: Curve25519.Signing.PrivateKey, agentVersion: String) throws {
-        let account = journal.account.flatMap { accounts.lookup($0) }
+        // Only the account the agent created, with the UID it was created with.
+        let account = accounts.recorded().flatMap { $0.uid == journal.uid && $0.name == journal.account ? $0 : nil }
         if !journal.done(.frozen) {
-            if let account {
-                try? accounts.setLoginAllowed(account.name, false)
-                try? freezer.freeze(account: account.name, processes: ProcessTable.processes(ofUID: account.uid))
+            if let account, case .success(let verified) = accounts.verified() {
+                try? accounts.setLoginAllowed(verified, false)
+                try? freezer.freeze(verified, processes: ProcessTable.processes(ofUID: account.uid))
             }
             try record(.frozen, &journal)
         }
         if !journal.done(.killed) {
-            if let uid = journal.uid, let name = journal.account {
-                journal.processesKilled += killAll(uid: uid, account: name)
-            }
+            if let account { journal.processesKilled += killAll(account) }
             try record(.killed, &journal)
         }
         if !journal.done(.measured) {
-            journal.measured = journal.targets.map { target in
-                let resolved = paths.resolve(target)
-                let walk = FileTree.walk(resolved, remove: false)
-                return RemovedPath(path: target, files: walk.files, bytes: walk.bytes, existed: FileTree.exists(resolved))
+            journal.measured = []
+            for target in journal.targets {
+                guard let account else {
+                    journal.refused.append("\(target): the work account's record is gone; left alone")
+                    continue
+                }
+                do {
+                    guard let dir = try open(target, account) else {
+                        journal.measured.append(RemovedPath(path: target, files: 0, bytes: 0, existed: false))
+                        continue
+                    }
+                    let walk = FileTree.walk(dir, display: target, remove: false)
+                    journal.measured.append(RemovedPath(path: target, files: walk.files, bytes: walk.bytes, existed: true))
+                } catch {
+                    journal.refused.append("\(error)")
+                }
             }
             try record(.measured, &journal)
         }
         if !journal.done(.deleted) {
             // Anything the account still runs (a process started between the steps) dies first.
-            if let uid = journal.uid, let name = journal.account { journal.processesKilled += killAll(uid: uid, account: name) }
-            for (i, target) in journal.targets.enumerated() {
-                let leftovers = FileTree.removeAll(paths.resolve(target))
-                for problem in leftovers where !journal.refused.contains(problem) { journal.refused.append("could not remove \(problem)") }
+            if let account { journal.processesKilled += killAll(account) }
+            for (i, target) in journal.measured.map(\.path).enumerated() {
+                if let account {
+                    for problem in removeAll(target, account) where !journal.refused.contains(problem) { journal.refused.append(problem) }
+                }
                 if i == 0 { try record(.deletedFirstPath, &journal) }
             }
+            if !journal.done(.deletedFirstPath) { try record(.deletedFirstPath, &journal) }
             try record(.deleted, &journal)
         }
         if !journal.done(.accountRemoved) {
-            if let name = journal.account, accounts.lookup(name) != nil {
-                try accounts.remove(name)
-                freezer.discard(account: name)
+            if let account {
+                do {
+                    try accounts.remove(account)
+                    freezer.discard(account)
+                } catch {
+                    journal.refused.append("the account \(account.name) was not removed: \(error)")
+                }
             }
-            journal.accountRemoved = journal.account != nil && journal.account.flatMap { accounts.lookup($0) } == nil
+            journal.accountRemoved = journal.account.map { accounts.lookup($0) == nil } ?? false
             try record(.accountRemoved, &journal)
         }
         if !journal.done(.cleaned) {
-            for file in [paths.policyFile, paths.stateDir + "/override.json"] where FileTree.exists(file) { unlink(file) }
+            for file in [paths.policyFile, paths.stateDir + "/override.json"] where fileExists(file) { unlink(file) }
             try record(.cleaned, &journal)
         }
         if !journal.done(.signed) {
@@ -345,20 +252,47 @@ struct Wiper: Sendable {
         }
     }
 
-    /// SIGKILLs every process of `uid` until none is left (thawing, so frozen ones die too); returns how many.
-    private func killAll(uid: UInt32, account: String) -> Int {
+    /// Removes `target` completely (re-opened through the boundary checks on every pass), repeating when
+    /// something was written into it meanwhile. Returns what was left alone or could not be removed.
+    func removeAll(_ target: String, _ account: WorkAccount, passes: Int = 5) -> [String] {
+        var problems: [String] = []
+        for _ in 0..<passes {
+            let dir: OpenedDirectory
+            do {
+                guard let opened = try open(target, account) else { return problems }
+                dir = opened
+            } catch {
+                return problems + ["\(error)"]
+            }
+            let walk = FileTree.walk(dir, display: target, remove: true)
+            problems = walk.leftAlone
+            if unlinkat(dir.parent, dir.leaf, AT_REMOVEDIR) == 0 || errno == ENOENT { return problems }
+            // A mount inside stays, and so does every folder above it: nothing more to do.
+            if !walk.leftAlone.isEmpty { return problems }
+            problems += walk.errors.prefix(10).map { "could not remove \($0)" }
+        }
+        return problems.isEmpty ? ["could not remove \(target): still present after \(passes) passes"] : problems
+    }
+
+    /// SIGKILLs every process of the work account until none is left (thawing, so frozen ones die too);
+    /// returns how many. Each signal goes through a pidfd to the process that was examined.
+    private func killAll(_ account: WorkAccount) -> Int {
         var killed = Set<String>()
         for _ in 0..<100 {
             // A killed child of ours stays a zombie until reaped: it runs nothing, so it does not count.
-            let processes = ProcessTable.processes(ofUID: uid).filter { $0.state != "Z" }
+            let processes = ProcessTable.processes(ofUID: account.uid).filter { $0.state != "Z" }
             if processes.isEmpty { break }
             for p in processes where p.pid != getpid() {
-                kill(p.pid, SIGKILL)
-                killed.insert("\(p.pid):\(p.startTime)")
+                if ProcessControl.signal(p, SIGKILL, onlyUID: account.uid) { killed.insert("\(p.pid):\(p.startTime)") }
             }
-            try? freezer.thaw(account: account, processes: processes)
+            try? freezer.thaw(account, processes: processes)
             usleep(20_000)
         }
         return killed.count
+    }
+
+    private func fileExists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
     }
 }

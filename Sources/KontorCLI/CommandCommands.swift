@@ -87,7 +87,7 @@ struct Commands: AsyncParsableCommand {
                 ("issued", "\(show(c.issuedAt)) by \(c.issuedBy ?? "-")"), ("expires", show(c.expiresAt)), ("delivered", show(c.deliveredAt)),
                 ("acknowledged", show(c.acknowledgedAt)), ("completed", show(c.completedAt)), ("error", c.error ?? "-"), ("receipt", c.receiptId ?? "-"),
             ]
-            for (k, v) in rows { print(k.padding(toLength: 13, withPad: " ", startingAt: 0) + v) }
+            printFields(rows, width: 13)
         }
     }
 
@@ -111,20 +111,20 @@ struct Commands: AsyncParsableCommand {
 extension PersonDetail {
     func print() {
         let p = person
-        Swift.print("\(p.displayName) <\(p.email)>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
+        KontorCLI.print("\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
         if let o = offboarding {
             var line = "offboarding: requested \(show(o.requestedAt)) by \(o.requestedBy ?? "-"); wipe at \(show(o.wipeAt))"
             if let profile = o.restrictedProfile { line += "; restricted to profile \(profile) meanwhile" }
             if let done = o.completedAt { line += "; completed \(show(done)), seat freed" } else if let issued = o.wipesIssuedAt { line += "; wipes issued \(show(issued))" }
-            Swift.print(line)
+            KontorCLI.print(visible(line))
         }
-        Swift.print("devices:")
-        if devices.isEmpty { Swift.print("  (none)") }
+        KontorCLI.print("devices:")
+        if devices.isEmpty { KontorCLI.print("  (none)") }
         let byDevice = Dictionary(progress.map { ($0.deviceId, $0) }, uniquingKeysWith: { a, _ in a })
         for d in devices {
             var line = "  \(d.id)  \(d.facts.hostname)  \(Devices.status(d))  last seen \(show(d.lastSeen))"
             if let wipe = byDevice[d.id]?.wipe { line += "  wipe: \(wipe.rawValue)" }
-            Swift.print(line)
+            KontorCLI.print(visible(line))
         }
     }
 }

@@ -81,7 +81,7 @@ struct Persons: AsyncParsableCommand {
         func run(client: AdminClient) async throws {
             if connection.json { return try printJSON(try await client.call(.GET, "/persons", as: [Person].self)) }
             let exchange = try await client.raw(.GET, "/persons/export")
-            FileHandle.standardOutput.write(exchange.body)
+            writeOutput(exchange.body, json: false)
         }
     }
 }
@@ -178,21 +178,21 @@ struct Devices: AsyncParsableCommand {
                 ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
                 ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
             ]
-            for (k, v) in rows { print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + v) }
+            printFields(rows, width: 12)
             let violations = d.compliance?.violations ?? []
             if !violations.isEmpty {
                 print("violations:")
-                for v in violations { print("  \(show(v.at))  \(v.executable)  pid \(v.pid)  \(v.action)") }
+                for v in violations { print("  \(show(v.at))  \(visible(v.executable))  pid \(v.pid)  \(visible(v.action))") }
             }
             let commands = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/commands", as: [CommandRecord].self)
             if !commands.isEmpty {
                 print("commands:")
-                for c in commands.prefix(10) { print("  \(show(c.issuedAt))  \(c.type.rawValue)  \(c.state.rawValue)  \(c.id)") }
+                for c in commands.prefix(10) { print("  \(show(c.issuedAt))  \(c.type.rawValue)  \(c.state.rawValue)  \(visible(c.id))") }
             }
             let events = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/events", as: [DeviceEvent].self)
             if !events.isEmpty {
                 print("recent events:")
-                for e in events.prefix(10) { print("  \(show(e.at))  \(e.kind)\(e.detail.map { "  \($0)" } ?? "")") }
+                for e in events.prefix(10) { print("  \(show(e.at))  \(visible(e.kind))\(e.detail.map { "  \(visible($0))" } ?? "")") }
             }
         }
     }

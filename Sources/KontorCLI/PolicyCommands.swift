@@ -20,7 +20,7 @@ func offline(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as ClientError {
-        FileHandle.standardError.write(Data("kontorctl: \(error)\n".utf8))
+        printError("\(error)")
         throw ExitCode(1)
     }
 }
@@ -28,7 +28,7 @@ func offline(_ body: () throws -> Void) throws {
 struct Profiles: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Policy profiles: quiet hours, app allowlist, work container, offline limits.",
-        subcommands: [Apply.self, List.self, Show.self, History.self, Rollback.self, Assign.self, Unassign.self, Eval.self])
+        subcommands: [Apply.self, List.self, Lint.self, Show.self, History.self, Rollback.self, Assign.self, Unassign.self, Eval.self])
 
     struct ApplyResult: Codable {
         struct Change: Codable { var deviceId: String; var hostname: String; var fields: [String] }
@@ -71,14 +71,77 @@ struct Profiles: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List profiles with their latest revision and assignments.")
         @OptionGroup var connection: ConnectionOptions
 
-        struct Listed: Codable { var name: String; var revision: Int; var description: String?; var createdAt: Date; var createdBy: String?; var assignedTo: [String] }
-
         func run(client: AdminClient) async throws {
             let profiles = try await client.call(.GET, "/profiles", as: [Listed].self)
             if connection.json { return try printJSON(profiles) }
-            printTable(["NAME", "REVISION", "ASSIGNED TO", "CHANGED", "BY"], profiles.map {
-                [$0.name, String($0.revision), $0.assignedTo.isEmpty ? "-" : $0.assignedTo.joined(separator: ", "), show($0.createdAt), $0.createdBy ?? "-"]
+            printTable(["NAME", "REVISION", "ASSIGNED TO", "CHANGED", "BY", "STATE"], profiles.map {
+                [
+                    $0.name, String($0.revision), $0.assignedTo.isEmpty ? "-" : $0.assignedTo.joined(separator: ", "), show($0.createdAt), $0.createdBy ?? "-",
+                    $0.held == true ? "held (kontorctl profiles lint)" : "delivered",
+                ]
             })
+        }
+    }
+
+    struct Listed: Codable {
+        var name: String
+        var revision: Int
+        var description: String?
+        var createdAt: Date
+        var createdBy: String?
+        var assignedTo: [String]
+        var held: Bool?
+        var issues: [String]?
+    }
+
+    struct Lint: APICommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check profiles against today's rules (the work/private boundary among them).",
+            discussion: """
+                Without files: lists the stored profiles that break today's rules. They were stored under older rules and \
+                are held back (not delivered to any device) until a fixed revision is applied. With files: checks them here, \
+                without a server. Exits 1 when anything breaks the rules.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Profile YAML files to check locally (no server needed).") var files: [String] = []
+
+        func run() async throws {
+            guard files.isEmpty else {
+                var failed = false
+                for file in files {
+                    do {
+                        let (_, profile) = try loadProfileFile(file)
+                        print("\(file): ok (\(profile.name))")
+                    } catch let error as ClientError {
+                        failed = true
+                        print("\(error)")  // names the file, line and field
+                    }
+                }
+                if failed { throw ExitCode(1) }
+                return
+            }
+            do {
+                try await connection.withClient { try await run(client: $0) }
+            } catch let error as ClientError {
+                FileHandle.standardError.write(Data("kontorctl: \(error)\n".utf8))
+                throw ExitCode(error.code == nil ? 2 : 1)
+            }
+        }
+
+        func run(client: AdminClient) async throws {
+            let held = try await client.call(.GET, "/profiles", as: [Listed].self).filter { $0.held == true }
+            if connection.json {
+                try printJSON(held)
+            } else if held.isEmpty {
+                print("Every stored profile follows today's rules.")
+            } else {
+                for profile in held {
+                    let assigned = profile.assignedTo.isEmpty ? "not assigned" : "assigned to \(profile.assignedTo.joined(separator: ", "))"
+                    print("\(profile.name) revision \(profile.revision) (\(assigned)) is held back, not delivered until fixed:")
+                    for issue in profile.issues ?? [] { print("  \(issue)") }
+                }
+            }
+            if !held.isEmpty { throw ExitCode(1) }
         }
     }
 

@@ -37,8 +37,46 @@ public struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// Prints rows as an aligned table.
-func printTable(_ header: [String], _ rows: [[String]]) {
+// MARK: output
+//
+// Everything kontorctl prints shows what devices sent, and a device (or a work user on it, through the
+// name of a program they run) can put terminal escape sequences and invisible or direction-changing
+// characters into those strings. So all output goes through the functions below: within this module
+// `print` is the one here, which writes every control or invisible character in a visible form
+// (`\x1B`, `\u{202E}`; ``VisibleText``); tables and field lists also make line breaks inside a value
+// visible, so one value cannot fake another line; JSON keeps its escapes valid.
+
+/// Prints like `Swift.print`, with control and invisible characters made visible; the line breaks
+/// kontorctl lays out itself stay.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    let text = items.map { "\($0)" }.joined(separator: separator)
+    Swift.print(VisibleText.escaped(text, keeping: VisibleText.newlines), terminator: terminator)
+}
+
+/// One value as a single visible line.
+func visible(_ text: String) -> String { VisibleText.escaped(text) }
+
+/// Writes `data` (text from the server: JSON lines, CSV) to standard output with control and invisible
+/// characters made visible; JSON stays valid, and line ends stay.
+func writeOutput(_ data: Data, json: Bool) {
+    let text = String(decoding: data, as: UTF8.self)
+    let safe = json ? VisibleText.jsonEscaped(text) : VisibleText.escaped(text, keeping: ["\n", "\r"])
+    FileHandle.standardOutput.write(Data(safe.utf8))
+}
+
+/// One line on standard error, made visible like all other output (server messages may quote device text).
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("kontorctl: \(VisibleText.escaped(message))\n".utf8))
+}
+
+/// Prints `label  value` lines with the labels padded to `width`; each value on one visible line.
+func printFields(_ rows: [(String, String)], width: Int) {
+    for (label, value) in rows { print(label.padding(toLength: width, withPad: " ", startingAt: 0) + visible(value)) }
+}
+
+/// Prints rows as an aligned table; each cell on one visible line.
+func printTable(_ header: [String], _ rawRows: [[String]]) {
+    let rows = rawRows.map { $0.map(visible) }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {
@@ -49,9 +87,10 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     for row in rows { print(line(row)) }
 }
 
-/// Prints a value as pretty JSON.
+/// Prints a value as pretty JSON, with DEL, C1 and invisible characters as `\uXXXX` escapes (C0 are
+/// escaped by the encoder already): the same JSON to a parser, nothing a terminal acts on.
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(String(decoding: try KontorJSON.encode(value, pretty: true), as: UTF8.self))
+    Swift.print(VisibleText.jsonEscaped(String(decoding: try KontorJSON.encode(value, pretty: true), as: UTF8.self)))
 }
 
 func show(_ date: Date?) -> String { date.map { ISO8601.string(from: $0) } ?? "-" }
@@ -67,7 +106,7 @@ extension APICommand {
         do {
             try await connection.withClient { try await run(client: $0) }
         } catch let error as ClientError {
-            FileHandle.standardError.write(Data("kontorctl: \(error)\n".utf8))
+            printError("\(error)")
             throw ExitCode(error.code == nil ? 2 : 1)
         }
     }

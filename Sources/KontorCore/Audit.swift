@@ -40,6 +40,43 @@ public struct AuditVerification: Codable, Sendable, Equatable {
     public var problem: String?
     /// The hash of the last entry: keep a copy outside the server to detect truncation later.
     public var head: String
+    /// When signed checkpoints were given to check: each one's result. `ok` above is the chain's alone.
+    public var checkpoints: [AuditCheckpointCheck]?
+
+    public init(ok: Bool, entries: Int, firstBadSeq: Int?, problem: String?, head: String, checkpoints: [AuditCheckpointCheck]? = nil) {
+        self.ok = ok
+        self.entries = entries
+        self.firstBadSeq = firstBadSeq
+        self.problem = problem
+        self.head = head
+        self.checkpoints = checkpoints
+    }
+}
+
+/// Checks a chain entry by entry from a known point, so a long log can be read page by page and a
+/// checkpointer can go on from where it last checked.
+public struct AuditChainCursor: Sendable, Equatable {
+    /// The last entry checked (0: none yet) and its hash.
+    public private(set) var seq: Int
+    public private(set) var head: String
+
+    public init(seq: Int = 0, head: String = AuditChain.genesis) {
+        self.seq = seq
+        self.head = head
+    }
+
+    /// Moves past `e` when it follows; else returns what is wrong and stays.
+    public mutating func check(_ e: AuditEntry) -> String? {
+        let expected = seq + 1
+        if e.seq != expected {
+            return e.seq > expected ? "entries \(expected)…\(e.seq - 1) are missing (deleted)" : "entry \(e.seq) appears out of order (inserted)"
+        }
+        if e.previousHash != head { return "entry \(e.seq) does not follow entry \(e.seq - 1) (an entry was inserted or replaced)" }
+        if AuditChain.hash(of: e) != e.hash { return "entry \(e.seq) was edited: its content no longer matches its hash" }
+        seq = e.seq
+        head = e.hash
+        return nil
+    }
 }
 
 /// The hash chain of the audit log.
@@ -73,20 +110,12 @@ public enum AuditChain {
     /// Checks `entries` (in sequence order) from the genesis: sequence numbers without gaps, each
     /// `previousHash` equal to the hash before, each `hash` equal to the entry's content.
     public static func verify(_ entries: [AuditEntry]) -> AuditVerification {
-        var previous = genesis
-        var expectedSeq = 1
+        var cursor = AuditChainCursor()
         for e in entries {
-            func bad(_ problem: String) -> AuditVerification {
-                AuditVerification(ok: false, entries: entries.count, firstBadSeq: e.seq, problem: problem, head: entries.last?.hash ?? genesis)
+            if let problem = cursor.check(e) {
+                return AuditVerification(ok: false, entries: entries.count, firstBadSeq: e.seq, problem: problem, head: entries.last?.hash ?? genesis)
             }
-            if e.seq != expectedSeq {
-                return bad(e.seq > expectedSeq ? "entries \(expectedSeq)…\(e.seq - 1) are missing (deleted)" : "entry \(e.seq) appears out of order (inserted)")
-            }
-            if e.previousHash != previous { return bad("entry \(e.seq) does not follow entry \(e.seq - 1) (an entry was inserted or replaced)") }
-            if hash(of: e) != e.hash { return bad("entry \(e.seq) was edited: its content no longer matches its hash") }
-            previous = e.hash
-            expectedSeq += 1
         }
-        return AuditVerification(ok: true, entries: entries.count, firstBadSeq: nil, problem: nil, head: previous)
+        return AuditVerification(ok: true, entries: entries.count, firstBadSeq: nil, problem: nil, head: cursor.head)
     }
 }

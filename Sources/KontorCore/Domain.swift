@@ -129,7 +129,9 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
         self.agentVersion = agentVersion
     }
 
-    /// Checks lengths and characters; returns a message naming the first bad field.
+    /// Checks lengths and characters; returns a message naming the first bad field. No fact may hold a
+    /// control character (a terminal would act on it); the hostname, which people read and type to confirm
+    /// a wipe, may not hold invisible or direction-changing characters either (``VisibleText``).
     public func validationError() -> String? {
         let fields: [(String, String, Int)] = [
             ("facts.hostname", hostname, 253), ("facts.osRelease", osRelease, 256), ("facts.kernel", kernel, 256),
@@ -138,9 +140,12 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
         for (name, value, limit) in fields {
             if value.isEmpty { return "\(name): must not be empty" }
             if value.utf8.count > limit { return "\(name): longer than \(limit) bytes" }
-            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                return "\(name): contains control characters"
+            if let control = value.unicodeScalars.first(where: VisibleText.isControl) {
+                return "\(name): contains control characters (\(VisibleText.codePoint(control)))"
             }
+        }
+        if let hidden = hostname.unicodeScalars.first(where: VisibleText.isInvisible) {
+            return "facts.hostname: contains the invisible or direction-changing character \(VisibleText.codePoint(hidden)); a device name must read as it is written"
         }
         return nil
     }

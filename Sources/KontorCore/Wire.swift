@@ -94,6 +94,70 @@ public struct CheckinRequest: Codable, Sendable, Equatable {
     }
 }
 
+extension CheckinRequest {
+    /// The first field whose text may not hold a control or invisible character at all: identifiers and
+    /// words from the agent's own vocabulary (the applied policy hash, event kinds, the account and its
+    /// state, a violation's action), which a legitimate agent never sends with one. A message naming it.
+    public func characterProblem() -> String? {
+        func check(_ name: String, _ value: String?) -> String? {
+            guard let value, let hidden = VisibleText.firstHidden(in: value) else { return nil }
+            return "\(name): contains the control or invisible character \(VisibleText.codePoint(hidden))"
+        }
+        if let problem = check("appliedPolicyHash", appliedPolicyHash) { return problem }
+        for (i, event) in (events ?? []).enumerated() {
+            if let problem = check("events[\(i)].kind", event.kind) { return problem }
+        }
+        if let compliance {
+            if let problem = check("compliance.containerAccount", compliance.containerAccount) { return problem }
+            if let problem = check("compliance.containerState", compliance.containerState) { return problem }
+            for (i, violation) in compliance.violations.enumerated() {
+                if let problem = check("compliance.violations[\(i)].action", violation.action) { return problem }
+            }
+        }
+        return nil
+    }
+
+    /// The request with control and invisible characters in its free text written out visibly
+    /// (``VisibleText/escaped(_:keeping:)``): the status message, event details, the quiet-hours reason,
+    /// violations' executables and acknowledgements' errors. These report what the device found, which a
+    /// work user can shape (an executable's file name is theirs to choose): refusing them would refuse the
+    /// whole check-in, and with it the wipe it should pick up, so they are kept, made harmless.
+    public func sanitized() -> CheckinRequest {
+        // Most check-ins carry plain text: answer them without copying anything.
+        func hidden(_ text: String?) -> Bool { text.map { VisibleText.firstHidden(in: $0) != nil } ?? false }
+        let needed =
+            hidden(status?.message) || (events ?? []).contains { hidden($0.detail) } || hidden(compliance?.quietReason)
+            || (compliance?.violations ?? []).contains { hidden($0.executable) } || (acks ?? []).contains { hidden($0.error) }
+        guard needed else { return self }
+        var out = self
+        if let message = status?.message { out.status?.message = VisibleText.escaped(message) }
+        if let events {
+            out.events = events.map { event in
+                var e = event
+                e.detail = e.detail.map { VisibleText.escaped($0) }
+                return e
+            }
+        }
+        if var compliance {
+            compliance.quietReason = compliance.quietReason.map { VisibleText.escaped($0) }
+            compliance.violations = compliance.violations.map { violation in
+                var v = violation
+                v.executable = VisibleText.escaped(v.executable)
+                return v
+            }
+            out.compliance = compliance
+        }
+        if let acks {
+            out.acks = acks.map { ack in
+                var a = ack
+                a.error = a.error.map { VisibleText.escaped($0) }
+                return a
+            }
+        }
+        return out
+    }
+}
+
 /// The device's view of its own compliance, sent at check-in.
 public struct ComplianceReport: Codable, Sendable, Hashable {
     /// Whether quiet hours are in force on the device now, and why.
@@ -265,6 +329,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case enrollTokenExpired = "enroll_token_expired"
     case enrollTokenUsedUp = "enroll_token_used_up"
     case enrollTokenRevoked = "enroll_token_revoked"
+    /// The machine is enrolled as a device this enrollment may not replace (another owner, an open wipe).
+    case machineEnrolled = "machine_enrolled"
     case signatureMissing = "signature_missing"
     case signatureMalformed = "signature_malformed"
     case signatureInvalid = "signature_invalid"

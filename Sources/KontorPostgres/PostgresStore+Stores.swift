@@ -114,11 +114,27 @@ extension PostgresStore: EnrollmentStore {
             }
             // One active device per machine: the same machine enrolling again replaces its predecessor.
             try await tx.lock("kontor_machine:" + device.facts.machineIdHash)
-            let predecessor = try await tx.row(
-                "SELECT id FROM devices WHERE machine_id_hash = \(device.facts.machineIdHash) AND status = 'active' ORDER BY enrolled_at DESC LIMIT 1"
-            ) { try $0.get("id", as: String.self) }
-            if let predecessor {
-                try await tx.run("UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, \(seconds(now))) WHERE id = \(predecessor)")
+            // Replaced only for the same owner, and never while a wipe of it is open (the wipe would be escaped).
+            let active = try await tx.row(
+                """
+                SELECT d.id, d.person_id, d.group_name, p.status AS person_status,
+                    EXISTS (SELECT 1 FROM commands c WHERE c.device_id = d.id AND c.type = 'wipe' AND c.state IN ('queued', 'delivered', 'acknowledged')) AS open_wipe
+                FROM devices d LEFT JOIN persons p ON p.id = d.person_id
+                WHERE d.machine_id_hash = \(device.facts.machineIdHash) AND d.status = 'active' ORDER BY d.enrolled_at DESC LIMIT 1
+                """
+            ) { row in
+                (
+                    id: try row.get("id", as: String.self), person: try row.get("person_id", as: String?.self), group: try row.get("group_name", as: String?.self),
+                    personStatus: try row.get("person_status", as: String?.self), openWipe: try row.get("open_wipe", as: Bool.self)
+                )
+            }
+            let predecessor = active?.id
+            if let active {
+                let sameOwner = token.personId != nil ? active.person == token.personId : (active.person == nil && active.group == group)
+                guard sameOwner else { throw StoreError.machineEnrolled(deviceId: active.id, .otherOwner) }
+                guard !active.openWipe else { throw StoreError.machineEnrolled(deviceId: active.id, .openWipe) }
+                if let status = active.personStatus, status != PersonStatus.active.rawValue { throw StoreError.machineEnrolled(deviceId: active.id, .offboarding) }
+                try await tx.run("UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, \(seconds(now))) WHERE id = \(active.id)")
             }
             let facts = try encodeJSON(device.facts)
             let inserted = try await tx.run(
@@ -346,6 +362,10 @@ extension PostgresStore: AuditStore {
         Self.whereClause(filter, into: &count)
         let total = try await row(count) { try $0.get("n", as: Int.self) } ?? 0
         return (try await auditQuery(filter, order: "seq DESC", limit: limit, offset: offset), total)
+    }
+
+    public func auditEntries(afterSeq seq: Int, limit: Int) async throws -> [AuditEntry] {
+        try await rows("SELECT * FROM audit_log WHERE seq > \(seq) ORDER BY seq LIMIT \(max(0, limit))", Self.audit(from:))
     }
 
     private func auditQuery(_ filter: AuditFilter, order: String, limit: Int?, offset: Int) async throws -> [AuditEntry] {

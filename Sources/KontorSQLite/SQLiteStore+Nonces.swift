@@ -2,13 +2,23 @@ import Foundation
 import GRDB
 
 /// The part of the replay window that must outlive the process: the nonces (by hash) of accepted device
-/// signatures that were created ahead of the server's clock. Everything created before a restart is
-/// refused by the restarted server anyway; these were not yet "before" it (KontorServer `SQLiteReplayWindow`).
+/// signatures created ahead of the server's clock, and of those created in the last second before a
+/// clean stop. Everything created earlier is refused by the restarted server anyway (KontorServer
+/// `SQLiteReplayWindow`).
 extension SQLiteStore {
     /// Records a nonce hash until `expiresAt` (seconds since 1970).
     public func recordNonce(_ hash: String, expiresAt: Double) async throws {
         try await writer.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO replay_nonces (hash, expires_at) VALUES (?, ?)", arguments: [hash, expiresAt])
+        }
+    }
+
+    /// Records several nonce hashes until `expiresAt`, in one transaction.
+    public func recordNonces(_ hashes: [String], expiresAt: Double) async throws {
+        guard !hashes.isEmpty else { return }
+        try await writer.write { db in
+            let statement = try db.makeStatement(sql: "INSERT OR REPLACE INTO replay_nonces (hash, expires_at) VALUES (?, ?)")
+            for hash in hashes { try statement.execute(arguments: [hash, expiresAt]) }
         }
     }
 

@@ -356,10 +356,24 @@ extension SQLiteStore: EnrollmentStore {
             {
                 group = try decodeJSON([String].self, groups)?.first
             }
-            let predecessor = try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT id FROM devices WHERE machine_id_hash = ? AND status = 'active' ORDER BY enrolled_at DESC LIMIT 1"),
+            let active = try Row.fetchOne(
+                try db.cachedStatement(
+                    sql: """
+                        SELECT d.id, d.person_id, d.group_name, p.status AS person_status,
+                            EXISTS (SELECT 1 FROM commands c WHERE c.device_id = d.id AND c.type = 'wipe' AND c.state IN ('queued', 'delivered', 'acknowledged')) AS open_wipe
+                        FROM devices d LEFT JOIN persons p ON p.id = d.person_id
+                        WHERE d.machine_id_hash = ? AND d.status = 'active' ORDER BY d.enrolled_at DESC LIMIT 1
+                        """),
                 arguments: [device.facts.machineIdHash])
-            if let predecessor {
+            let predecessor: String? = active?["id"]
+            if let active, let predecessor {
+                let owner: String? = active["person_id"]
+                let sameOwner = token.personId != nil ? owner == token.personId : (owner == nil && active["group_name"] == group)
+                guard sameOwner else { throw StoreError.machineEnrolled(deviceId: predecessor, .otherOwner) }
+                guard !(active["open_wipe"] as Bool) else { throw StoreError.machineEnrolled(deviceId: predecessor, .openWipe) }
+                if let status: String = active["person_status"], status != PersonStatus.active.rawValue {
+                    throw StoreError.machineEnrolled(deviceId: predecessor, .offboarding)
+                }
                 try db.execute(
                     sql: "UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
                     arguments: [seconds(now), predecessor])
@@ -652,6 +666,12 @@ extension SQLiteStore: AuditStore {
             let entries = try Row.fetchAll(db, sql: "SELECT * FROM audit_log \(clause) ORDER BY seq DESC LIMIT ? OFFSET ?", arguments: arguments + [limit, offset])
                 .map(Self.audit(from:))
             return (entries, total)
+        }
+    }
+
+    public func auditEntries(afterSeq seq: Int, limit: Int) async throws -> [AuditEntry] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, max(0, limit)]).map(Self.audit(from:))
         }
     }
 

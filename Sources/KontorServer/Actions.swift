@@ -40,7 +40,7 @@ extension Services {
     }
 
     func startOffboarding(_ person: Person, _ input: OffboardingService.Request, by principal: Principal) async throws -> Offboarding {
-        try await offboarding.start(person, input, actor: AuditService.actor(principal), by: principal.name)
+        try await offboarding.start(person, input, role: principal.role, actor: AuditService.actor(principal), by: principal.name)
     }
 
     /// The staff directory as CSV, with each person's number of active devices.

@@ -68,6 +68,8 @@ public struct Services: Sendable {
     let commands: CommandService
     let receipts: ReceiptService
     let offboarding: OffboardingService
+    /// Signs the audit log's head and writes it outside the database.
+    let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
     /// A check-in's events and acknowledgements: validated, then written within each device's limits.
     let checkinReports: CheckinReports
@@ -92,12 +94,13 @@ public struct Services: Sendable {
         self.tokens = APITokenService(store: store, clock: clock)
         self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices, cluster: cluster)
         self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
-        self.enrollment = EnrollmentService(store: store, clock: clock, config: config, serverKey: serverKey, policies: policies, devices: devices)
+        self.audit = AuditService(store: store, clock: clock)
+        self.enrollment = EnrollmentService(
+            store: store, clock: clock, config: config, serverKey: serverKey, policies: policies, devices: devices, audit: audit)
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices, nonces: replay)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
         self.clientAddresses = ClientAddresses(trustedProxies: config.trustedProxies)
-        self.audit = AuditService(store: store, clock: clock)
         self.commands = CommandService(store: store, clock: clock, cluster: cluster)
         self.checkinReports = CheckinReports(
             store: store, clock: clock, audit: audit, commands: commands,
@@ -106,7 +109,10 @@ public struct Services: Sendable {
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
-        self.offboarding = OffboardingService(store: store, clock: clock, commands: commands, policies: policies, audit: audit)
+        self.offboarding = OffboardingService(
+            store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
+        self.checkpointer = AuditCheckpointer(
+            store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         let (devices, policies, commands) = (self.devices, self.policies, self.commands)
         cluster.onEvent { event in
             switch event {
@@ -308,6 +314,12 @@ public func buildApplication(
     } else {
         server = http1
     }
+    // Checkpoints go outside the database: a file that cannot be opened stops the server now, not at the first one.
+    for case let file as FileCheckpointSink in services.checkpointer.sinks { try file.check() }
+    var checkpoints: [any Service] = []
+    if config.auditCheckpointInterval > 0, !services.checkpointer.sinks.isEmpty {
+        checkpoints.append(AuditCheckpointScheduler(checkpointer: services.checkpointer, interval: config.auditCheckpointInterval, logger: logger))
+    }
     return Application(
         router: router,
         server: server,
@@ -317,6 +329,6 @@ public func buildApplication(
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
             EventLimitService(reports: services.checkinReports, logger: logger),
-        ] + extraServices,
+        ] + checkpoints + extraServices,
         logger: logger)
 }

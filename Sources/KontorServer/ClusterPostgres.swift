@@ -11,7 +11,7 @@ public protocol ReplayWindow: Sendable {
     /// Records the nonce of `key` until `expiry` (seconds since 1970); false when it is a replay.
     func firstUse(key: String, nonce: String, expiry: Int, now: Int) async throws -> Bool
     /// Signatures created before this second (since 1970) are refused: the window cannot tell whether
-    /// they were used before the server started (``SQLiteReplayWindow``). Nil: it can tell for any.
+    /// they were used before this process started (``SQLiteReplayWindow``). Nil: it can tell for any.
     var notBefore: Int? { get }
 }
 

@@ -55,6 +55,11 @@ public struct CommandService: Sendable {
     /// Queues `type` for an active device. A wipe needs a reason.
     public func issue(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, by: String) async throws -> CommandRecord {
         guard let device = try await store.device(id: deviceId) else { throw APIError.notFound("no device \(deviceId)") }
+        if device.status == .replaced, let successor = device.successorId {
+            throw APIError(
+                .conflict, .conflict,
+                "device \(deviceId) was replaced by \(successor) when the machine enrolled again; command \(successor) instead (a wipe of it reaches the old installation too, should it ever check in)")
+        }
         guard device.status == .active else {
             throw APIError(.conflict, .conflict, "device \(deviceId) is \(device.status.rawValue); it no longer checks in, so it cannot receive commands")
         }
@@ -164,24 +169,32 @@ struct ReceiptService: Sendable {
             throw APIError(.conflict, .conflict, "device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
         }
         let now = clock.now()
-        let stored = StoredReceipt(id: receipt.id, deviceId: device.id, commandId: receipt.commandId, trigger: receipt.trigger, receivedAt: now, signed: signed)
+        // A wipe the device did because it was told it is revoked (a replaced device whose wipe was
+        // ordered) names no command; it completes the device's open wipe all the same.
+        var commandId = receipt.commandId
+        if commandId == nil, receipt.trigger == "revoked" {
+            commandId = try await store.commands(deviceId: device.id).first { $0.type == .wipe && !$0.state.isFinal }?.id
+        }
+        let stored = StoredReceipt(id: receipt.id, deviceId: device.id, commandId: commandId, trigger: receipt.trigger, receivedAt: now, signed: signed)
         // The dead-man switch wipes a device that is still enrolled; every other wipe ends its identity.
         let revokes = receipt.trigger != "offline"
         let isNew = try await store.recordReceipt(stored, revoke: revokes)
         if revokes { devices.invalidate(deviceId: device.id) }
         if isNew {
+            // The receipt is kept as signed; what the audit log copies from it is made visible (paths are the device's to name).
+            let visible = { (text: String) in VisibleText.escaped(text) }
             try await audit.record(
                 "device:\(device.id)", "device.wipe-receipt", target: device.id,
                 detail: [
-                    "receipt": receipt.id, "trigger": receipt.trigger, "command": receipt.commandId ?? "", "account": receipt.account ?? "",
-                    "accountRemoved": String(receipt.accountRemoved), "paths": receipt.removed.map(\.path).joined(separator: " "),
-                    "files": String(receipt.totalFiles), "bytes": String(receipt.totalBytes), "refused": receipt.refused.joined(separator: "; "),
+                    "receipt": receipt.id, "trigger": receipt.trigger, "command": receipt.commandId ?? "", "account": visible(receipt.account ?? ""),
+                    "accountRemoved": String(receipt.accountRemoved), "paths": receipt.removed.map { visible($0.path) }.joined(separator: " "),
+                    "files": String(receipt.totalFiles), "bytes": String(receipt.totalBytes), "refused": receipt.refused.map(visible).joined(separator: "; "),
                     "startedAt": ISO8601.string(from: receipt.startedAt), "finishedAt": ISO8601.string(from: receipt.finishedAt),
                     "payloadDigest": signed.digest, "signature": signed.signature,
                 ])
         }
         let after = try await store.device(id: device.id)
-        if isNew, after?.status == .revoked { try await commands.closeAll(deviceId: device.id) }
+        if isNew, let after, after.status != .active { try await commands.closeAll(deviceId: device.id) }
         let confirmation = ReceiptConfirmation(receiptId: receipt.id, duplicate: !isNew, revoked: after?.status != .active)
         return confirmation
     }
@@ -196,6 +209,8 @@ struct OffboardingService: Sendable {
     let commands: CommandService
     let policies: PolicyService
     let audit: AuditService
+    /// The one profile an operator may restrict an offboarding with (`offboardingProfile`); empty: none.
+    let operatorProfile: String
 
     struct Request: Decodable {
         var at: Date?
@@ -204,10 +219,16 @@ struct OffboardingService: Sendable {
         var reason: String?
     }
 
-    func start(_ person: Person, _ input: Request, actor: String, by: String) async throws -> Offboarding {
+    /// Starts (or replans) `person`'s offboarding. Assigning a profile is an admin's power, so with a
+    /// `profile` an operator (`role`) may only use the configured restricted one.
+    func start(_ person: Person, _ input: Request, role: Role, actor: String, by: String) async throws -> Offboarding {
         guard person.status != .offboarded else { throw APIError(.conflict, .conflict, "\(person.email) is already offboarded") }
         let restrict = input.restrictNow ?? false
         if restrict != (input.profile != nil) { throw APIError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
+        if let profile = input.profile, !role.allows(.admin), profile != operatorProfile {
+            let allowed = operatorProfile.isEmpty ? "no profile is configured for operators (offboardingProfile)" : "an operator may only use \(operatorProfile) (offboardingProfile)"
+            throw APIError(.forbidden, .forbidden, "profile: restricting an offboarding with \(profile) assigns that profile, which needs an admin; \(allowed)")
+        }
         let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
         let now = clock.now()

@@ -80,6 +80,13 @@ public struct DeviceAuthenticator: Sendable {
         switch device.status {
         case .active: break
         case .replaced:
+            // A replaced device may still send the receipt of a wipe it did.
+            if allowRevoked { break }
+            if let why = try await wipeFollows(device) {
+                throw DeviceRefusal(
+                    error: APIError(.unauthorized, .deviceRevoked, "device \(device.id) was replaced by a new enrollment and \(why); wipe the work container and send the receipt"),
+                    request: message)
+            }
             throw APIError(.unauthorized, .keyRevoked, "this key was replaced when the device re-enrolled as \(device.successorId ?? "a new device")")
         case .revoked:
             if !allowRevoked {
@@ -89,6 +96,30 @@ public struct DeviceAuthenticator: Sendable {
             }
         }
         return (device, verified, message)
+    }
+
+    /// Whether a replaced device must wipe itself, and why: a wipe was ordered for it, or for the device
+    /// that took its place (followed along the chain of re-enrollments), or that device was revoked.
+    /// Re-enrolling a machine (or claiming its machine-id hash from elsewhere) must not keep the old
+    /// installation's work data out of reach of a wipe: the old key, should it ever check in again, is
+    /// told in a signed reply to wipe, exactly like a revoked device. Replaced keys are rare, so this reads
+    /// the store.
+    func wipeFollows(_ device: AuthenticatedDevice) async throws -> String? {
+        func wipeOrdered(_ id: String) async throws -> Bool {
+            // Cancelled or expired wipes were taken back; any other state means someone decided it goes.
+            try await store.commands(deviceId: id).contains { $0.type == .wipe && $0.state != .cancelled && $0.state != .expired }
+        }
+        if try await wipeOrdered(device.id) { return "a wipe was ordered for it" }
+        var next = device.successorId
+        var seen: Set<String> = [device.id]
+        while let id = next, seen.insert(id).inserted, seen.count <= 64 {
+            guard let successor = try await store.device(id: id) else { return nil }
+            if successor.status == .revoked { return "its successor \(id) was revoked" }
+            if try await wipeOrdered(id) { return "its successor \(id) is being wiped" }
+            guard successor.status == .replaced else { return nil }
+            next = successor.successorId
+        }
+        return nil
     }
 
     /// Checks `created` against the clock and records the nonce.

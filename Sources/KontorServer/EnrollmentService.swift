@@ -17,6 +17,8 @@ public struct EnrollmentService: Sendable {
     let policies: PolicyService
     /// Told when a re-enrollment replaces a device, so its old key is refused at once.
     let devices: DeviceCache
+    /// Records refused re-enrollments of an enrolled machine.
+    let audit: AuditService
 
     public struct CreateTokenRequest: Codable, Sendable {
         /// Email or ID of the person the device will belong to.
@@ -96,12 +98,38 @@ public struct EnrollmentService: Sendable {
             throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token")
         } catch StoreError.conflict {
             throw APIError(.conflict, .conflict, "publicKey: this key is already enrolled; generate a new key to enroll again")
+        } catch StoreError.machineEnrolled(let existing, let why) {
+            // Someone holding a token tried to take over an enrolled machine: the device stays as it is
+            // (and wipeable), and the attempt is on record — once an hour per token and device, as the
+            // token is not used up by a refusal and could otherwise be replayed into the log.
+            let actor = "enroll-token:\(stored.token.id)"
+            let recent = AuditFilter(actor: actor, actionPrefix: "device.enroll-refused", target: existing, since: now - 3600)
+            if try await store.auditEntries(matching: recent, limit: 1, offset: 0).total == 0 {
+                try await audit.record(
+                    actor, "device.enroll-refused", target: existing,
+                    detail: ["reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? ""])
+            }
+            throw APIError(.conflict, .machineEnrolled, Self.refusal(existing, why))
         }
         if let predecessor = enrolled.predecessorId { devices.invalidate(deviceId: predecessor) }
         let policy = try await policies.effectivePolicy(for: enrolled)
         return EnrollResponse(
             deviceId: enrolled.id, keyId: enrolled.keyId, serverPublicKey: DeviceKeys.base64(serverKey.publicKey), serverKeyId: serverKey.keyID,
             checkinInterval: policy.checkinInterval, predecessorId: enrolled.predecessorId)
+    }
+}
+
+extension EnrollmentService {
+    /// What the enrolling agent is told when its machine's device may not be replaced.
+    static func refusal(_ deviceId: String, _ why: MachineConflict) -> String {
+        switch why {
+        case .otherOwner:
+            "facts.machineIdHash: this machine is enrolled as device \(deviceId), which belongs to someone else; an operator must revoke that device (kontorctl devices revoke \(deviceId)) or offboard its person before the machine can be enrolled with this token"
+        case .openWipe:
+            "facts.machineIdHash: this machine is enrolled as device \(deviceId), which has a wipe in progress; it can be enrolled again once the wipe's receipt is in or an operator has revoked the device"
+        case .offboarding:
+            "facts.machineIdHash: this machine is enrolled as device \(deviceId), whose person is being offboarded; it cannot be enrolled again until the offboarding is complete"
+        }
     }
 }
 

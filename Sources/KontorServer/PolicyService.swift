@@ -8,7 +8,11 @@ import Synchronization
 /// change, so a check-in computes its device's policy without reading them from the store.
 actor PolicyCatalog {
     struct Snapshot: Sendable {
+        /// The latest revision of every profile that may be delivered.
         var latest: [String: ProfileRevision]
+        /// Latest revisions stored under older rules that break today's (the work/private boundary):
+        /// never delivered until a fixed revision is applied; `kontorctl profiles lint` lists them.
+        var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]
         var defaultProfile: String?
         var groups: [String: String]
         var devices: [String: String]
@@ -33,11 +37,17 @@ actor PolicyCatalog {
 
     func snapshot(_ store: any KontorStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
-        let latest = Dictionary(uniqueKeysWithValues: try await store.latestProfiles().map { ($0.name, $0) })
+        var latest: [String: ProfileRevision] = [:]
+        var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]
+        for revision in try await store.latestProfiles() {
+            let issues = ProfileValidator.issues(in: revision.profile)
+            if issues.isEmpty { latest[revision.name] = revision } else { held[revision.name] = (revision, issues) }
+        }
         let assignments = try await store.assignments()
         let interval = try await store.setting(Settings.checkinIntervalKey).flatMap(Int.init) ?? defaultInterval
         var snapshot = Snapshot(
-            latest: latest, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval, generation: generation)
+            latest: latest, held: held, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval,
+            generation: generation)
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile
@@ -93,6 +103,31 @@ public struct PolicyService: Sendable {
 
     /// The most devices an apply lists by name.
     public static let changesListed = 1_000
+
+    /// Every profile, delivered or held back, with what is wrong with the held ones and where each is assigned.
+    public struct Listed: Codable, Sendable {
+        public var name: String
+        public var revision: Int
+        public var description: String?
+        public var createdAt: Date
+        public var createdBy: String?
+        public var assignedTo: [String]
+        /// True when the latest revision breaks today's rules and is not delivered.
+        public var held: Bool
+        /// `field: message`, for a held profile.
+        public var issues: [String]?
+    }
+
+    func listing() async throws -> [Listed] {
+        let snapshot = try await snapshot()
+        let revisions = snapshot.latest.values.map { ($0, [ProfileIssue]()) } + snapshot.held.values.map { ($0.revision, $0.issues) }
+        return revisions.sorted { $0.0.name < $1.0.name }.map { r, issues in
+            Listed(
+                name: r.name, revision: r.revision, description: r.profile.description, createdAt: r.createdAt, createdBy: r.createdBy,
+                assignedTo: snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "default" : "\($0.scope) \($0.target)" },
+                held: !issues.isEmpty, issues: issues.isEmpty ? nil : issues.map(\.description))
+        }
+    }
 
     /// The current profiles, assignments and default interval (cached until one of them changes).
     func snapshot() async throws -> PolicyCatalog.Snapshot { try await catalog.snapshot(store, defaultInterval: config.checkinInterval) }
@@ -214,6 +249,10 @@ public struct PolicyService: Sendable {
 
     public func assign(profile: String, scope: String, target: String?, by: String?) async throws -> ProfileAssignment {
         let snapshot = try await snapshot()
+        if let held = snapshot.held[profile] {
+            throw APIError.invalid(
+                "profile: \(profile) revision \(held.revision.revision) is held back (\(held.issues.map(\.description).joined(separator: "; "))); apply a fixed revision first (kontorctl profiles lint)")
+        }
         guard snapshot.latest[profile] != nil else { throw APIError.invalid("profile: no profile named \(profile); apply it first") }
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
         let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)

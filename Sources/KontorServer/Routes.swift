@@ -131,15 +131,7 @@ struct AdminController {
         }
 
         // Profiles and assignments.
-        api.on(.get, p, "profiles", table: table) { _, _ in
-            struct Listed: Encodable { var name: String; var revision: Int; var description: String?; var createdAt: Date; var createdBy: String?; var assignedTo: [String] }
-            let snapshot = try await services.policies.snapshot()
-            return try jsonResponse(snapshot.latest.values.sorted { $0.name < $1.name }.map { r in
-                Listed(
-                    name: r.name, revision: r.revision, description: r.profile.description, createdAt: r.createdAt, createdBy: r.createdBy,
-                    assignedTo: snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "default" : "\($0.scope) \($0.target)" })
-            })
-        }
+        api.on(.get, p, "profiles", table: table) { _, _ in try jsonResponse(try await services.policies.listing()) }
         api.on(.post, p, "profiles", table: table) { request, context in
             try context.require(.admin)
             struct Input: Decodable { var source: String; var dryRun: Bool? }
@@ -273,6 +265,16 @@ struct AdminController {
             return try jsonResponse(try await services.store.auditEntries(since: since, target: query.get("target")))
         }
         api.on(.get, p, "audit/verify", table: table) { _, _ in try jsonResponse(try await services.audit.verify()) }
+        // The chain, and signed checkpoints kept outside the database (which catch a rewrite that recomputed every hash).
+        api.on(.post, p, "audit/verify", table: table) { request, _ in
+            struct Input: Decodable { var checkpoints: [AuditCheckpoint] }
+            let input = try await request.decodeJSON(Input.self, limit: limit)
+            return try jsonResponse(try await services.verifyAudit(checkpoints: input.checkpoints))
+        }
+        api.on(.post, p, "audit/checkpoints", table: table) { _, context in
+            try context.require(.admin)
+            return try jsonResponse(try await services.signAuditCheckpoint(by: context.principal), status: .created)
+        }
         api.on(.get, p, "audit/export", table: table) { _, _ in
             var lines = ""
             let encoder = KontorJSON.makeEncoder()
@@ -322,8 +324,8 @@ struct DeviceController {
                 throw APIError.invalid("publicKey: expected a 32-byte Ed25519 public key in base64")
             }
             if let problem = input.facts.validationError() { throw APIError.invalid(problem) }
-            if let terms = input.acceptedTermsVersion, !(1...64).contains(terms.count) {
-                throw APIError.invalid("acceptedTermsVersion: must be 1 to 64 characters")
+            if let terms = input.acceptedTermsVersion, !(1...64).contains(terms.count) || VisibleText.firstHidden(in: terms) != nil {
+                throw APIError.invalid("acceptedTermsVersion: must be 1 to 64 characters, none of them control or invisible")
             }
             // Proof of possession: the request is signed with the key being enrolled.
             let message = DeviceAuthenticator.signatureMessage(request)
@@ -364,7 +366,11 @@ struct DeviceController {
                 throw error
             }
             // Everything is checked before anything is written: a refused check-in writes nothing.
-            let input = try services.checkinReports.validated(try request.decodeJSON(CheckinRequest.self, from: body))
+            var input = try request.decodeJSON(CheckinRequest.self, from: body)
+            try services.checkinReports.validate(input)
+            // Identifiers with control characters are refused; free text is kept with them made visible.
+            if let problem = input.characterProblem() { throw APIError.invalid(problem) }
+            input = input.sanitized()
             var current = try await services.policies.policyHash(for: device)
             var hash = current.hash
             try await services.checkinReports.record(input, deviceId: device.id, logger: context.logger)

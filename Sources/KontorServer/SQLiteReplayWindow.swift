@@ -8,12 +8,14 @@ import Synchronization
 /// The replay window of a server on SQLite, kept across restarts at almost no cost on the check-in path.
 ///
 /// Nonces are held in memory (``NonceCache``); what a restart would forget is covered by a bound on
-/// `created` instead (``DeviceAuthenticator``): the restarted server refuses every signature created no
-/// later than the last second in which the previous process accepted one (which it writes when it
-/// stops), or than the start of this process after a crash, since nothing says when the crashed one
-/// last accepted. That leaves signatures created *ahead* of the server's clock (a device clock that runs
-/// fast): they are not "before" anything yet, so their nonces — none at all from devices whose clock is
-/// right — are written to the database before the request is answered and read back at the next start.
+/// `created` instead (``DeviceAuthenticator``). On a clean stop the server writes the last second in
+/// which it accepted a signature, and the nonces it accepted in that very second; the next process
+/// refuses every signature created before that second and checks those of that second against the
+/// written nonces, so nothing signed afresh is refused. After a crash nothing says when the crashed
+/// process last accepted one, so the bound is this process's start. That leaves signatures created
+/// *ahead* of the server's clock (a device clock that runs fast): they are not "before" anything yet,
+/// so their nonces — none at all from devices whose clock is right — are written to the database
+/// before the request is answered, and read back at the next start.
 ///
 /// Measured against writing every nonce to SQLite: docs/benchmarks.md ("Replay window across restarts").
 public final class SQLiteReplayWindow: ReplayWindow {
@@ -25,8 +27,9 @@ public final class SQLiteReplayWindow: ReplayWindow {
     private let earlier: Mutex<[String: Int]>
     /// The last expiry among them (0 when there are none): after it, the check is skipped.
     private let earlierUntil: Atomic<Int>
-    /// The latest `created` second of a signature accepted here without writing its nonce.
-    private let lastAccepted: Atomic<Int>
+    /// The latest `created` second of a signature accepted here without writing its nonce, and the key
+    /// and nonce of each signature accepted with that second (written on a clean stop).
+    private let recent: Mutex<(second: Int, nonces: [(key: String, nonce: String)])>
     private let lastPurge = Atomic<Int>(0)
 
     /// Where the previous process left off, in the settings table: `serving` while a server runs (so a
@@ -39,7 +42,8 @@ public final class SQLiteReplayWindow: ReplayWindow {
         let state = try await store.setting(stateKey)
         let notBefore: Int?
         if let state, state.hasPrefix("stopped "), let last = Int(state.dropFirst("stopped ".count)) {
-            notBefore = last + 1
+            // Its last second's nonces were written with it: that second is checked against them.
+            notBefore = last
         } else if state == nil, try await store.deviceCount() == 0 {
             // A new installation: no signed request was ever accepted.
             notBefore = nil
@@ -57,12 +61,17 @@ public final class SQLiteReplayWindow: ReplayWindow {
         self.notBefore = notBefore
         self.earlier = Mutex(earlier)
         self.earlierUntil = Atomic(earlier.values.max() ?? 0)
-        self.lastAccepted = Atomic((notBefore ?? 1) - 1)
+        // Until this process accepts something, it leaves off where the previous one did (whose last
+        // second's nonces are still in the database).
+        self.recent = Mutex((notBefore ?? 0, []))
     }
 
-    /// Records where this process leaves off; called once the server has answered its last request.
+    /// Records where this process leaves off: the last second in which it accepted a signature, and that
+    /// second's nonces. Called once the server has answered its last request.
     public func endServing() async throws {
-        try await store.setSetting(Self.stateKey, value: "stopped \(lastAccepted.load(ordering: .acquiring))")
+        let (second, nonces) = recent.withLock { ($0.second, $0.nonces) }
+        try await store.recordNonces(nonces.map { Self.hash(key: $0.key, nonce: $0.nonce) }, expiresAt: Double(second + DeviceAPI.signatureWindow + 1))
+        try await store.setSetting(Self.stateKey, value: "stopped \(second)")
     }
 
     public func firstUse(key: String, nonce: String, expiry: Int, now: Int) async throws -> Bool {
@@ -74,7 +83,7 @@ public final class SQLiteReplayWindow: ReplayWindow {
         }
         guard created > now else {
             // The usual case, a device clock not ahead of the server's: memory only.
-            noteAccepted(created)
+            noteAccepted(created, key: key, nonce: nonce)
             return true
         }
         try await store.recordNonce(Self.hash(key: key, nonce: nonce), expiresAt: Double(expiry))
@@ -85,13 +94,16 @@ public final class SQLiteReplayWindow: ReplayWindow {
         return true
     }
 
-    /// Raises `lastAccepted` to `created`; it moves at most once a second, so this is one load almost always.
-    private func noteAccepted(_ created: Int) {
-        var last = lastAccepted.load(ordering: .relaxed)
-        while created > last {
-            let (exchanged, original) = lastAccepted.compareExchange(expected: last, desired: created, ordering: .relaxed)
-            if exchanged { return }
-            last = original
+    /// Notes an accepted signature: a later second starts a new list, one of the current second joins it.
+    private func noteAccepted(_ created: Int, key: String, nonce: String) {
+        recent.withLock { recent in
+            if created > recent.second {
+                recent.second = created
+                recent.nonces.removeAll(keepingCapacity: true)
+                recent.nonces.append((key, nonce))
+            } else if created == recent.second {
+                recent.nonces.append((key, nonce))
+            }
         }
     }
 

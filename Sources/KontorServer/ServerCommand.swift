@@ -104,6 +104,11 @@ struct Serve: AsyncParsableCommand {
             if try await opened.store.apiTokens().isEmpty {
                 logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
             }
+            for held in try await services.policies.listing() where held.held {
+                logger.warning(
+                    "profile held back: it breaks today's rules and is not delivered until a fixed revision is applied (kontorctl profiles lint)",
+                    metadata: ["profile": "\(held.name)", "revision": "\(held.revision)", "issues": "\((held.issues ?? []).joined(separator: "; "))"])
+            }
         } catch let error as ConfigError {
             throw fail(error.description)
         }

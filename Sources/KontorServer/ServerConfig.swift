@@ -32,6 +32,19 @@ public struct ServerConfig: Sendable, Equatable {
     public var consoleIdleTimeout = 1800
     /// ... and this many seconds after sign-in, however active.
     public var consoleSessionLifetime = 8 * 3600
+    /// The restricted profile an operator may give an offboarding (`--restrict-now --profile`); any other
+    /// profile needs an admin, as assigning profiles does. Empty: operators offboard without one.
+    public var offboardingProfile = "offboarding-restricted"
+    /// Seconds between signed audit checkpoints written to the sinks below (when the log grew); 0: only on demand.
+    public var auditCheckpointInterval = 3600
+    /// A file the checkpoints are appended to, one JSON line each.
+    public var auditCheckpointFile: String?
+    /// The mode a new checkpoint file gets, 0600 or 0640; an existing one may not be wider.
+    public var auditCheckpointFileMode: Int = 0o600
+    /// Whether checkpoints also go to syslog (facility auth, tag kontor-server).
+    public var auditCheckpointSyslog = false
+    /// An http(s) URL each checkpoint is POSTed to as JSON.
+    public var auditCheckpointWebhook: String?
     /// A new connection must have sent its first request's head within this many seconds (slow clients,
     /// slowloris), whatever it trickles meanwhile.
     public var headerTimeout = 10
@@ -60,6 +73,7 @@ public struct ServerConfig: Sendable, Equatable {
     static let keys: [String] = [
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
+        "offboardingProfile", "auditCheckpointInterval", "auditCheckpointFile", "auditCheckpointFileMode", "auditCheckpointSyslog", "auditCheckpointWebhook",
         "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies", "maxEventDetailBytes", "deviceEventsPerHour",
         "deviceAuditEventsPerHour",
     ]
@@ -144,6 +158,38 @@ public struct ServerConfig: Sendable, Equatable {
         case "longPollMax": longPollMax = try int(0...120)
         case "consoleIdleTimeout": consoleIdleTimeout = try int(60...86_400)
         case "consoleSessionLifetime": consoleSessionLifetime = try int(300...(30 * 86_400))
+        case "offboardingProfile":
+            guard value.isEmpty || Self.isProfileName(value) else {
+                throw ConfigError("\(source): offboardingProfile: expected a profile name (letters, digits, '.', '_', '-') or nothing, found \"\(value)\"")
+            }
+            offboardingProfile = value
+        case "auditCheckpointInterval":
+            let seconds = try int(0...(7 * 86_400))
+            guard seconds == 0 || seconds >= 60 else { throw ConfigError("\(source): auditCheckpointInterval: expected 0 (on demand only) or 60 to 604800 seconds, found \(seconds)") }
+            auditCheckpointInterval = seconds
+        case "auditCheckpointFile":
+            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigError("\(source): auditCheckpointFile: expected an absolute path, found \"\(value)\"") }
+            auditCheckpointFile = value.isEmpty ? nil : value
+        case "auditCheckpointFileMode":
+            switch value {
+            case "0600", "600": auditCheckpointFileMode = 0o600
+            case "0640", "640": auditCheckpointFileMode = 0o640
+            default: throw ConfigError("\(source): auditCheckpointFileMode: expected 0600 or 0640, found \"\(value)\"")
+            }
+        case "auditCheckpointSyslog":
+            guard let flag = ["true": true, "yes": true, "on": true, "1": true, "false": false, "no": false, "off": false, "0": false][value.lowercased()] else {
+                throw ConfigError("\(source): auditCheckpointSyslog: expected true or false, found \"\(value)\"")
+            }
+            auditCheckpointSyslog = flag
+        case "auditCheckpointWebhook":
+            if value.isEmpty {
+                auditCheckpointWebhook = nil
+            } else {
+                guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), !(url.host ?? "").isEmpty else {
+                    throw ConfigError("\(source): auditCheckpointWebhook: expected an http:// or https:// URL with a host")
+                }
+                auditCheckpointWebhook = value
+            }
         case "headerTimeout": headerTimeout = try int(1...3_600)
         case "bodyTimeout": bodyTimeout = try int(1...3_600)
         case "idleTimeout": idleTimeout = try int(1...86_400)
@@ -195,6 +241,10 @@ public struct ServerConfig: Sendable, Equatable {
     }
 
     public var usesPostgres: Bool { database.map { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") } ?? false }
+
+    static func isProfileName(_ text: String) -> Bool {
+        (1...64).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
 
     /// A URL with any password replaced by `***`.
     static func redacted(_ url: String) -> String {

@@ -11,6 +11,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case enrollmentTokenUnusable(EnrollmentTokenState)
     /// No enrollment token with that id.
     case enrollmentTokenUnknown
+    /// The machine is enrolled as `deviceId`, which this enrollment may not replace, and why.
+    case machineEnrolled(deviceId: String, MachineConflict)
 
     public var description: String {
         switch self {
@@ -18,8 +20,19 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .notFound(let what): "not found: \(what)"
         case .enrollmentTokenUnusable(let state): "enrollment token is \(state.rawValue)"
         case .enrollmentTokenUnknown: "unknown enrollment token"
+        case .machineEnrolled(let id, let why): "the machine is enrolled as device \(id) (\(why.rawValue))"
         }
     }
+}
+
+/// Why an enrollment may not replace the active device of the same machine (same `machineIdHash`).
+public enum MachineConflict: String, Sendable, Equatable {
+    /// The device belongs to someone else: another person, or, when neither has a person, another group.
+    case otherOwner
+    /// The device has a wipe that is queued, delivered or acknowledged: re-enrolling would escape it.
+    case openWipe
+    /// The device's person is being offboarded.
+    case offboarding
 }
 
 /// An API token record with the hash of its secret.
@@ -94,7 +107,9 @@ public protocol EnrollmentStore: Sendable {
     /// Atomically: checks the token is usable at `now` (else `StoreError.enrollmentTokenUnusable`),
     /// uses it once, inserts the device (person and group from the token), records consent, and, when an
     /// active device with the same machine-id hash exists, turns it into the new device's predecessor
-    /// (status `replaced`). Nothing is written when any step fails.
+    /// (status `replaced`) — but only when it has the same owner (the token's person; with no person on
+    /// either, the same group), no open wipe and a person who is not being offboarded; otherwise
+    /// `StoreError.machineEnrolled`. Nothing is written when any step fails.
     func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device
 }
 
@@ -186,6 +201,8 @@ public protocol AuditStore: Sendable {
     func auditEntries(since: Date?, target: String?) async throws -> [AuditEntry]
     /// The entries matching `filter`, newest first, `limit` of them after skipping `offset`, with how many match in all.
     func auditEntries(matching filter: AuditFilter, limit: Int, offset: Int) async throws -> (entries: [AuditEntry], total: Int)
+    /// At most `limit` entries with a sequence number above `seq`, in sequence order: the log read page by page.
+    func auditEntries(afterSeq seq: Int, limit: Int) async throws -> [AuditEntry]
 }
 
 /// What the audit log is searched by; every part is optional.

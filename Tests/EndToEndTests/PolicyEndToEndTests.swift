@@ -132,7 +132,8 @@ struct PolicyEndToEndTests {
 
         // The employee sees the same on the laptop.
         let status = try runCommand(Binaries.path("kontor-agent"), ["status", "--root", endpoints[0].root])
-        #expect(status.stdout.contains("work container: the account work-ada (frozen)"))
+        #expect(status.stdout.contains("work container: the account work-ada created by this agent with UID"), "\(status.stdout)")
+        #expect(status.stdout.contains("(frozen); the company manages only this account"))
         #expect(status.stdout.contains("quiet hours (Feierabend)"))
     }
 }

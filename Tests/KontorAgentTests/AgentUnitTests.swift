@@ -134,6 +134,35 @@ struct AgentFileTests {
         #expect(loaded.caFile == "/etc/kontor/ca.pem")
         #expect(try AgentConfig.load(root + "/missing.yaml") == AgentConfig())
     }
+
+    @Test("the work container's limits in agent.yaml: narrowed roots and another ID range are taken, anything unsafe is refused by name")
+    func containerLimits() throws {
+        let root = scratch()
+        let paths = AgentPaths(root: root)
+        try AtomicFile.write(Data("workRoots: [/srv/work, /data/work]\nworkAccountIDs: 80000-80099\nhashLimitMiB: 64\n".utf8), to: paths.configFile)
+        let rules = try AgentConfig.load(paths.configFile).containerRules(for: paths)
+        #expect(rules.workRoots == ["/srv/work", "/data/work"])
+        #expect(rules.ids == 80_000...80_099)
+        #expect(rules.hashLimit == 64 << 20)
+        try AtomicFile.write(Data("workRoots: []\n".utf8), to: paths.configFile)
+        #expect(try AgentConfig.load(paths.configFile).workRoots.isEmpty)
+        #expect(AgentConfig().containerRules(for: AgentPaths()).ids == 70_000...70_999)
+        for (yaml, expected) in [
+            ("workRoots: [/]\n", "workRoots: /: expected an absolute path"), ("workRoots: [/home]\n", "workRoots: /home is, holds or lies in /home"),
+            ("workRoots: [/var]\n", "workRoots: /var is, holds or lies in /var/lib/kontor"), ("workRoots: [/srv/../etc]\n", "has a '..' component"),
+            ("workRoots: /srv/work\n", "workRoots: expected a list of folders"), ("workAccountIDs: 0-999\n", "workAccountIDs: expected LOW-HIGH"),
+            ("workAccountIDs: 90000-80000\n", "workAccountIDs: expected LOW-HIGH"), ("workAccountIDs: lots\n", "workAccountIDs: expected LOW-HIGH"),
+            ("hashLimitMiB: 0\n", "hashLimitMiB: expected a whole number from 1"),
+        ] {
+            try AtomicFile.write(Data(yaml.utf8), to: paths.configFile)
+            do {
+                _ = try AgentConfig.load(paths.configFile)
+                Issue.record("accepted: \(yaml)")
+            } catch {
+                #expect("\(error)".contains("agent.yaml:1: ") && "\(error)".contains(expected), "\(yaml): \(error)")
+            }
+        }
+    }
 }
 
 import Crypto

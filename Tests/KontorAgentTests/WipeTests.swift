@@ -276,56 +276,50 @@ struct WipeTests {
 @Suite("What a wipe may touch")
 struct WipePlannerTests {
     let paths = scratchRoot()
+    let account = WorkAccount(name: "work-ada", uid: 200_001, gid: 200_001, home: "/home/work-ada", createdAt: Date())
 
-    func plan(_ workPaths: [String], otherHomes: [String] = ["/home/ada", "/root"]) -> (targets: [String], refused: [String]) {
-        WipePlanner.plan(account: nil, workPaths: workPaths, paths: paths, otherHomes: otherHomes)
+    func plan(_ workPaths: [String], otherHomes: [String] = ["/home/ada", "/root", "/"], roots: [String] = ["/srv/work"]) -> (targets: [String], refused: [String]) {
+        var rules = ContainerRules.defaults(for: paths)
+        rules.workRoots = roots
+        return WipePlanner.plan(account: account, workPaths: workPaths, rules: rules, otherHomes: otherHomes)
     }
 
-    @Test("work paths under the allowed roots are wiped; anything else is refused with the reason")
+    @Test("the work home and work paths below the device's work roots are wiped; anything else is refused with the reason")
     func roots() {
-        let (targets, refused) = plan(["/srv/work/ada", "/var/lib/kontor/work/ada/", "/etc", "/home/", "/srv", "/srv/../etc", "relative/path", "/srv/work/ada"])
-        #expect(targets == ["/srv/work/ada", "/var/lib/kontor/work/ada"])
-        #expect(refused.count == 5)
-        #expect(refused.contains { $0.hasPrefix("/etc: outside the roots") })
+        let (targets, refused) = plan([
+            "/srv/work/ada", "/home/work-ada/Projects", "/var/lib/kontor/work/ada", "/srv/work/ada/", "/etc", "/home/", "/srv", "/srv/work", "/srv/../etc",
+            "relative/path", "/srv/work/ada", "/srv/workshop/ada",
+        ])
+        #expect(targets == ["/home/work-ada", "/srv/work/ada", "/home/work-ada/Projects"])
+        #expect(refused.count == 9)
+        #expect(refused.contains { $0.hasPrefix("/etc: outside the work home and the work roots") })
         #expect(refused.contains { $0.hasPrefix("/srv/../etc: not a plain absolute path") })
+        #expect(refused.contains { $0.hasPrefix("/srv/work: outside") })
     }
 
-    @Test("another account's home, or a folder holding one, is never a work path")
+    @Test("a device whose agent.yaml allows no work roots wipes only the work home")
+    func narrowed() {
+        let (targets, refused) = plan(["/srv/work/ada"], roots: [])
+        #expect(targets == ["/home/work-ada"])
+        #expect(refused.count == 1)
+    }
+
+    @Test("another account's home, a folder in one, or a folder holding one is never a work path")
     func otherHomes() {
-        let (targets, refused) = plan(["/home/ada", "/home/ada/Work", "/home/shared"], otherHomes: ["/home/ada", "/home/shared/bob"])
-        #expect(targets == ["/home/ada/Work"])
-        #expect(refused.count == 2)
+        let (targets, refused) = plan(
+            ["/home/ada", "/home/ada/Documents", "/home/ada/.ssh", "/home/shared", "/srv/www", "/srv/work/ada", "/srv/work/team"],
+            otherHomes: ["/home/ada", "/home/shared/bob", "/srv/work/team/svc", "/"])
+        #expect(targets == ["/home/work-ada", "/srv/work/ada"])
+        #expect(refused.count == 6)
+        #expect(refused.contains { $0.hasPrefix("/home/ada/Documents: ") })
+        #expect(refused.contains { $0.hasPrefix("/srv/work/team: it holds the home of another account") })
     }
 
-    @Test("a symlinked parent that leads out of the allowed roots is refused")
-    func symlinkedParent() throws {
-        try FileManager.default.createDirectory(atPath: paths.resolve("/srv"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: paths.resolve("/etc/secrets"), withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: paths.resolve("/srv/work"), withDestinationPath: paths.resolve("/etc"))
-        let (targets, refused) = plan(["/srv/work/secrets"])
+    @Test("without a work account the agent created, nothing is work data")
+    func noAccount() {
+        let (targets, refused) = WipePlanner.plan(account: nil, workPaths: ["/srv/work/ada"], rules: .defaults(for: paths), otherHomes: [])
         #expect(targets.isEmpty)
-        #expect(refused.first?.contains("outside /srv/") == true)
-    }
-
-    @Test("removing a tree counts what was there, unlinks symlinks without following them, and leaves their targets")
-    func fileTree() throws {
-        let base = paths.resolve("/srv/work/ada")
-        let outside = paths.resolve("/srv/keep")
-        try FileManager.default.createDirectory(atPath: base + "/a/b/c", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
-        try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: base + "/a/one"))
-        try Data(repeating: 2, count: 200).write(to: URL(fileURLWithPath: base + "/a/b/c/two"))
-        try Data("keep".utf8).write(to: URL(fileURLWithPath: outside + "/file"))
-        try FileManager.default.createSymbolicLink(atPath: base + "/a/link-to-file", withDestinationPath: outside + "/file")
-        try FileManager.default.createSymbolicLink(atPath: base + "/link-to-dir", withDestinationPath: outside)
-        let counted = FileTree.walk(base, remove: false)
-        #expect(counted.files == 4)
-        #expect(counted.bytes >= 300)
-        #expect(counted.errors.isEmpty)
-        #expect(FileTree.removeAll(base).isEmpty)
-        #expect(!FileTree.exists(base))
-        #expect((try? String(contentsOfFile: outside + "/file", encoding: .utf8)) == "keep")
-        #expect(FileTree.walk(base, remove: true).files == 0)
+        #expect(refused.first?.contains("no work account was created") == true)
     }
 
     @Test("the offline clock counts boot time within a boot and never goes backwards across one")

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -74,5 +75,91 @@ struct AuditChainTests {
         #expect(!result.ok)
         #expect(result.firstBadSeq == 4)
         entries.insert(forged, at: 2)
+    }
+}
+
+@Suite("Audit checkpoints")
+struct AuditCheckpointTests {
+    let key = Curve25519.Signing.PrivateKey()
+    let at = Date(timeIntervalSince1970: 1_800_000_500.7)
+
+    func chain(_ n: Int, target: (Int) -> String = { "p\($0)@example.org" }) -> [AuditEntry] {
+        var out: [AuditEntry] = []
+        for i in 0..<n {
+            out.append(
+                AuditChain.entry(
+                    after: out.last, at: Date(timeIntervalSince1970: 1_800_000_000 + Double(i) * 60), actor: "token:admin", action: "person.created",
+                    target: target(i), detail: nil))
+        }
+        return out
+    }
+
+    @Test("a checkpoint of the head verifies against the server key and the log it was signed for, and survives a JSON round trip")
+    func roundTrip() throws {
+        let entries = chain(4)
+        let checkpoint = try AuditCheckpoint.sign(seq: 4, head: entries[3].hash, at: at, key: key)
+        #expect(checkpoint.at == Date(timeIntervalSince1970: 1_800_000_500))
+        #expect(checkpoint.verifies(with: key.publicKey))
+        let decoded = try KontorJSON.decode(AuditCheckpoint.self, from: Data(checkpoint.jsonLine.utf8))
+        #expect(decoded == checkpoint)
+        #expect(!checkpoint.jsonLine.contains("\n"))
+        #expect(decoded.check(key: key.publicKey, entries: entries).ok)
+        // Later entries do not matter: the checkpoint vouches for the log up to its entry.
+        let longer = chain(6)
+        #expect(decoded.check(key: key.publicKey, entries: longer).ok)
+    }
+
+    @Test("a log rewritten with every hash recomputed verifies as a chain, but no longer matches the checkpoint")
+    func rewritten() throws {
+        let original = chain(5)
+        let checkpoint = try AuditCheckpoint.sign(seq: 5, head: original[4].hash, at: at, key: key)
+        let rewritten = chain(5) { $0 == 1 ? "someone-else@example.org" : "p\($0)@example.org" }
+        #expect(AuditChain.verify(rewritten).ok)
+        let result = checkpoint.check(key: key.publicKey, entries: rewritten)
+        #expect(!result.ok)
+        #expect(result.problem?.contains("entry 5 now has hash") == true)
+        #expect(result.problem?.contains("rewritten") == true)
+    }
+
+    @Test("a log cut short no longer has the checkpoint's entry")
+    func truncated() throws {
+        let entries = chain(5)
+        let checkpoint = try AuditCheckpoint.sign(seq: 5, head: entries[4].hash, at: at, key: key)
+        let result = checkpoint.check(key: key.publicKey, entries: Array(entries.prefix(3)))
+        #expect(result.problem?.contains("the log ends at entry 3") == true)
+    }
+
+    @Test("a forged or altered checkpoint, or one by another key, is refused", arguments: ["head", "seq", "at", "signature", "other key", "type"])
+    func forged(change: String) throws {
+        let entries = chain(5)
+        var checkpoint = try AuditCheckpoint.sign(seq: 5, head: entries[4].hash, at: at, key: key)
+        switch change {
+        case "head": checkpoint.head = entries[2].hash
+        case "seq":
+            checkpoint.seq = 3
+            checkpoint.head = entries[2].hash
+        case "at": checkpoint.at += 60
+        case "signature": checkpoint.signature = Data(repeating: 7, count: 64).base64EncodedString()
+        case "other key": checkpoint = try AuditCheckpoint.sign(seq: 5, head: entries[4].hash, at: at, key: Curve25519.Signing.PrivateKey())
+        default: checkpoint.type = "something.else"
+        }
+        let result = checkpoint.check(key: key.publicKey, entries: entries)
+        #expect(!result.ok)
+        #expect(!checkpoint.verifies(with: key.publicKey))
+        if change == "other key" { #expect(result.problem?.contains("not with this server's key") == true) }
+    }
+
+    @Test("the cursor checks a log page by page from where it stopped, and refuses a page that does not continue it")
+    func cursor() {
+        let entries = chain(6)
+        var cursor = AuditChainCursor()
+        for e in entries.prefix(3) { #expect(cursor.check(e) == nil) }
+        #expect(cursor.seq == 3 && cursor.head == entries[2].hash)
+        let other = chain(6) { "x\($0)" }
+        #expect(cursor.check(other[3])?.contains("does not follow") == true)
+        #expect(cursor.seq == 3)
+        #expect(cursor.check(entries[4])?.contains("missing") == true)
+        for e in entries.suffix(3) { #expect(cursor.check(e) == nil) }
+        #expect(cursor.head == entries[5].hash)
     }
 }

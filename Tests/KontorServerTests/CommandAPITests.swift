@@ -233,7 +233,7 @@ struct CommandAPITests {
 struct OffboardingTests {
     @Test("restricted now, wiped at the date, revoked per receipt, then the seat is free and nothing new can enroll")
     func wholeFlow() async throws {
-        let harness = try await Harness()
+        let harness = try await Harness { $0.offboardingProfile = "restricted" }
         let op = try await harness.token(.operator)
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
@@ -249,7 +249,7 @@ struct OffboardingTests {
 
             let at = ISO8601.string(from: harness.clock.now + 14 * 86_400)
             #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"restrictNow": true}"#).status == .badRequest)
-            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"restrictNow": true, "profile": "nope"}"#).status == .badRequest)
+            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: #"{"restrictNow": true, "profile": "nope"}"#).status == .badRequest)
             let started = try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"at": "\#(at)", "restrictNow": true, "profile": "restricted", "reason": "end of contract"}"#)
             #expect(started.status == .accepted)
             // The notice period: restricted profile, no wipes yet, no new devices.

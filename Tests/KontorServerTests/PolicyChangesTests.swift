@@ -48,7 +48,7 @@ struct PolicyChangesTests {
         _ = try await service.assign(profile: "mine", scope: "device", target: "d00007", by: nil)
 
         for source in [
-            "name: base\ncheckinInterval: 300\ncontainer: {accountPattern: \"w-{localpart}\"}\n",
+            "name: base\ncheckinInterval: 300\ncontainer: {accountPattern: \"work-x-{localpart}\"}\n",
             "name: techs\ncontainer: {extraWorkPaths: [\"/srv/work/{localpart}\"]}\nquietHours: {weekly: {sunday: [all]}}\n",
             "name: base\ncheckinInterval: 240\n",
         ] {

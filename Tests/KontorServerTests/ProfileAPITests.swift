@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import KontorCore
+import KontorStore
 import NIOCore
 import Testing
 
@@ -155,5 +156,93 @@ struct ProfileAPITests {
             #expect(response.status == .badRequest)
             #expect(response.errorMessage == message)
         }
+    }
+}
+
+@Suite("Profiles that cross the work/private boundary")
+struct BoundaryProfileTests {
+    private func profile(_ name: String, account: String, path: String) -> String {
+        "name: \(name)\ncontainer:\n  accountPattern: \"\(account)\"\n  extraWorkPaths: [\"\(path)\"]\n"
+    }
+
+    @Test(
+        "a profile whose work account is not a work- account, or whose work path lies outside /srv/work and the work home, is refused naming the field",
+        arguments: [
+            ("root", "/srv/work/{localpart}", "container.accountPattern"), ("{localpart}", "/srv/work/{localpart}", "container.accountPattern"),
+            ("ada", "/srv/work/{localpart}", "container.accountPattern"), ("work-{localpart}", "/home/{localpart}/Documents", "container.extraWorkPaths[0]"),
+            ("work-{localpart}", "/etc/{localpart}", "container.extraWorkPaths[0]"), ("work-{localpart}", "/home/shared", "container.extraWorkPaths[0]"),
+            ("work-{localpart}", "/srv/www/{localpart}", "container.extraWorkPaths[0]"), ("work-{localpart}", "/srv/work/{localpart}/../../etc", "container.extraWorkPaths[0]"),
+        ])
+    func refused(account: String, path: String, field: String) async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let response = try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("bad", account: account, path: path)]))
+            #expect(response.status == .badRequest)
+            #expect(response.errorMessage?.contains(field) == true, "\(response.errorMessage ?? "")")
+            #expect(try await harness.store.latestProfiles().isEmpty)
+        }
+    }
+
+    @Test("work-{localpart} with /srv/work/{localpart} and a folder in the work home is accepted")
+    func accepted() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            for (account, path) in [("work-{localpart}", "/srv/work/{localpart}"), ("work-{localpart}", "/home/{account}/Projects")] {
+                let response = try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("ok", account: account, path: path)]))
+                #expect(response.status == .created, "\(response.errorMessage ?? "")")
+            }
+        }
+    }
+
+    @Test("a profile stored under older rules is listed as held, never delivered or assigned, and delivered once a fixed revision is applied")
+    func heldUntilFixed() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": []}"#).status == .created)
+            let token = try await client.enrollToken(admin, json: #"{"person": "ada@example.org"}"#)
+            let (key, _) = try await client.enroll(token: token, at: harness.clock.now)
+            // Stored straight into the store, as an older server accepted it, and assigned to everyone.
+            var old = Profile(name: "legacy")
+            old.checkinInterval = 300
+            old.container = ContainerPolicy(accountPattern: "{localpart}", extraWorkPaths: ["/home/{localpart}/Documents"])
+            let source = "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"{localpart}\"\n  extraWorkPaths: [\"/home/{localpart}/Documents\"]\n"
+            _ = try await harness.store.addProfileRevision(source: source, profile: old, at: harness.clock.now, by: "an older server")
+            try await harness.store.assign(ProfileAssignment(scope: "default", target: "", profile: "legacy", assignedAt: harness.clock.now, assignedBy: "an older server"))
+            await harness.services.policies.catalog.invalidate()
+
+            let listed = try await client.api(.get, "/api/v1/profiles", token: admin).decode([PolicyService.Listed].self)
+            #expect(listed.map(\.name) == ["legacy"])
+            #expect(listed.first?.held == true)
+            #expect(listed.first?.issues?.contains { $0.hasPrefix("container.accountPattern:") } == true)
+            #expect(listed.first?.issues?.contains { $0.hasPrefix("container.extraWorkPaths[0]:") } == true)
+
+            // The device gets its policy without it: no container named after the person's login.
+            let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil))
+            let reply = try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: harness.clock.now).decode(CheckinResponse.self)
+            #expect(reply.policy?.container == nil)
+            #expect(reply.policy?.checkinInterval != 300)
+            #expect(reply.policy?.sources.isEmpty == true)
+
+            let assign = try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "legacy", "scope": "group", "target": "techs"}"#)
+            #expect(assign.status == .badRequest)
+            #expect(assign.errorMessage?.contains("held back") == true, "\(assign.errorMessage ?? "")")
+            // Rolling back to the held revision is refused like a new apply.
+            let rollback = try await client.api(.post, "/api/v1/profiles/legacy/rollback", token: admin, json: #"{"revision": 1}"#)
+            #expect(rollback.status == .badRequest)
+
+            let fixed = "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"work-{localpart}\"\n  extraWorkPaths: [\"/srv/work/{localpart}\"]\n"
+            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": fixed])).status == .created)
+            let again = try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: harness.clock.now).decode(CheckinResponse.self)
+            #expect(again.policy?.container == ResolvedContainer(account: "work-ada", extraWorkPaths: ["/srv/work/ada"]))
+            #expect(again.policy?.checkinInterval == 300)
+            #expect(try await client.api(.get, "/api/v1/profiles", token: admin).decode([PolicyService.Listed].self).first?.held == false)
+        }
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
     }
 }

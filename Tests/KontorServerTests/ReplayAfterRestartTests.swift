@@ -80,9 +80,16 @@ struct ReplayAfterRestartTests {
         let (second, _) = try await installation.start()
         try await second.test { client in
             let replayed = try await captured.send(client)
-            #expect(replayed.status == .serviceUnavailable)
-            #expect(replayed.errorCode == "signature_expired")
-            #expect(replayed.headers[.retryAfter] != nil)
+            switch ending {
+            case .stopped:
+                // Its second was the last the old server accepted: checked against the nonces it wrote.
+                #expect(replayed.status == .unauthorized)
+                #expect(replayed.errorCode == "nonce_replayed")
+            case .crashed:
+                #expect(replayed.status == .serviceUnavailable)
+                #expect(replayed.errorCode == "signature_expired")
+                #expect(replayed.headers[.retryAfter] != nil)
+            }
             #expect(try await installation.store.events(deviceId: deviceId, limit: 10).count == 1)
             #expect(try await overrides(deviceId, installation.store) == 1)
 
@@ -94,6 +101,30 @@ struct ReplayAfterRestartTests {
                 #expect(refused.headers[.retryAfter] == "1")
                 installation.clock.advance(1)
             }
+            let fresh = try Captured(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now)
+            #expect(try await fresh.send(client).status == .ok)
+        }
+    }
+
+    @Test("after a clean stop, a signature made in the very second of the old server's last one is served; the captured one of that second is not")
+    func sameSecondAfterCleanStop() async throws {
+        let installation = try Installation()
+        let (first, window) = try await installation.start()
+        let admin = try await first.token(.admin)
+        let key = Curve25519.Signing.PrivateKey()
+        let captured = try Captured(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now)
+        try await first.test { client in
+            let (_, enrolled) = try await client.enroll(token: try await client.enrollToken(admin), key: key, at: installation.clock.now)
+            #expect(enrolled.status == .created)
+            #expect(try await captured.send(client).status == .ok)
+        }
+        try await window.endServing()
+
+        // Restarted within the same second.
+        let (second, _) = try await installation.start()
+        try await second.test { client in
+            let replayed = try await captured.send(client)
+            #expect(replayed.errorCode == "nonce_replayed")
             let fresh = try Captured(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now)
             #expect(try await fresh.send(client).status == .ok)
         }

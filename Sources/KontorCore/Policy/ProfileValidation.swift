@@ -13,12 +13,9 @@ public struct ProfileIssue: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(field): \(message)" }
 }
 
-/// Checks what types alone cannot: formats, ranges, zones, regions, and the paths a wipe may touch.
+/// Checks what types alone cannot: formats, ranges, zones, regions, and the work/private boundary
+/// (`WorkBoundary`): the work account's name and the paths a wipe may touch.
 public enum ProfileValidator {
-    /// Roots under which extra work paths may lie. Anything else could be personal data, so a profile
-    /// that lists it is refused.
-    public static let allowedWorkRoots = ["/home/", "/srv/", "/var/lib/kontor/work/"]
-
     public static func issues(in profile: Profile) -> [ProfileIssue] {
         var out: [ProfileIssue] = []
         func add(_ field: String, _ message: String) { out.append(ProfileIssue(field: field, message: message)) }
@@ -68,18 +65,17 @@ public enum ProfileValidator {
         }
 
         if let c = profile.container {
-            if let pattern = c.accountPattern, !ContainerNames.isValidAccount(ContainerNames.account(pattern: pattern, localpart: "ada")) {
-                add("container.accountPattern", "must give a Linux user name (lowercase letter first, then letters, digits, - or _), e.g. work-{localpart}")
+            if let pattern = c.accountPattern {
+                if !pattern.hasPrefix(WorkBoundary.accountPrefix) {
+                    add(
+                        "container.accountPattern",
+                        "must start with the reserved prefix \(WorkBoundary.accountPrefix), e.g. \(WorkBoundary.accountPrefix){localpart}: the work account is always one the agent creates, never root, a system account or the person's own login, found \"\(pattern)\"")
+                } else if let problem = WorkBoundary.accountProblem(ContainerNames.account(pattern: pattern, localpart: "ada")) {
+                    add("container.accountPattern", "must give a Linux user name, e.g. \(WorkBoundary.accountPrefix){localpart}: \(problem)")
+                }
             }
             for (i, path) in (c.extraWorkPaths ?? []).enumerated() {
-                let field = "container.extraWorkPaths[\(i)]"
-                if path.contains("..") || !path.hasPrefix("/") {
-                    add(field, "expected an absolute path without '..', found \"\(path)\"")
-                } else if !allowedWorkRoots.contains(where: { path.hasPrefix($0) }) {
-                    add(field, "\"\(path)\" is outside the roots work data may live in (\(allowedWorkRoots.joined(separator: ", "))); personal data is never wiped")
-                } else if !path.contains("{localpart}") && !path.contains("{account}") {
-                    add(field, "must contain {localpart} or {account}, so each person's work data has its own directory")
-                }
+                if let problem = WorkBoundary.workPathTemplateProblem(path) { add("container.extraWorkPaths[\(i)]", problem) }
             }
         }
 

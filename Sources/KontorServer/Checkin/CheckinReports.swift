@@ -22,22 +22,21 @@ struct CheckinReports: Sendable {
     /// The longest `wait` (long poll) a check-in may ask for; the server holds it at most `longPollMax`.
     static let maxWait = 3_600
 
-    /// Checks every part of `input`; throws naming the first bad field. Returns the request as it is
-    /// recorded: event details longer than the limit are cut (and say so), since a work user can put
-    /// any text in them (a program's file name) and the check-in must not be refused for it.
-    func validated(_ input: CheckinRequest) throws -> CheckinRequest {
+    /// Checks every part of `input` that refuses a check-in; throws naming the first bad field. Event
+    /// details are not among them: one longer than the limit is cut when written (``record(_:deviceId:logger:)``),
+    /// since a work user can put any text in it (a program's file name) and a refused check-in would
+    /// also stop the device's commands.
+    func validate(_ input: CheckinRequest) throws {
         if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
         if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
         if let violations = input.compliance?.violations, violations.count > Self.maxViolations {
             throw APIError.invalid("compliance.violations: at most \(Self.maxViolations) per check-in")
         }
-        var out = input
         if let events = input.events {
             guard events.count <= Self.maxEvents else { throw APIError.invalid("events: at most \(Self.maxEvents) per check-in, found \(events.count)") }
             for (i, event) in events.enumerated() where !Validation.isName(event.kind) {
                 throw APIError.invalid("events[\(i)].kind: expected 1 to 64 letters, digits, '.', '_' or '-'")
             }
-            out.events = events.map { Self.cut($0, to: maxEventDetailBytes) }
         }
         if let acks = input.acks {
             guard acks.count <= Self.maxAcks else { throw APIError.invalid("acks: at most \(Self.maxAcks) per check-in, found \(acks.count)") }
@@ -46,14 +45,14 @@ struct CheckinReports: Sendable {
         if let wait = input.wait, !(0...Self.maxWait).contains(wait) {
             throw APIError.invalid("wait: expected 0 to \(Self.maxWait) seconds, found \(wait)")
         }
-        return out
     }
 
-    /// Writes the events (within the hourly limits), their audit entries and the acknowledgements of a
-    /// request that ``validated(_:)`` returned.
+    /// Writes the events (within the hourly limits, details cut to the limit), their audit entries and
+    /// the acknowledgements of a request that passed ``validate(_:)``.
     func record(_ input: CheckinRequest, deviceId: String, logger: Logger) async throws {
         if let events = input.events, !events.isEmpty {
-            let (admitted, previous) = budget.admit(deviceId: deviceId, events: events, now: Int(clock.now().timeIntervalSince1970))
+            let cut = events.map { Self.cut($0, to: maxEventDetailBytes) }
+            let (admitted, previous) = budget.admit(deviceId: deviceId, events: cut, now: Int(clock.now().timeIntervalSince1970))
             if let previous { try await recordOverflow(previous) }
             try await store.appendEvents(deviceId: deviceId, admitted.stored)
             for event in admitted.audited {

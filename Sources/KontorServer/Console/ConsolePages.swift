@@ -240,7 +240,10 @@ struct ConsolePages {
 
     private func wipe(_ form: ConsoleFormRequest, _ session: ConsoleSession, id: String) async throws -> Response {
         let device = try await services.directory.device(id)
-        guard form.text("confirm") == device.facts.hostname else {
+        // The page shows the name with invisible characters written out (a name stored before they were
+        // refused); what it shows is what can be typed, so that form is accepted too.
+        let confirm = form.text("confirm")
+        guard confirm == device.facts.hostname || confirm == VisibleText.escaped(device.facts.hostname, keeping: ConsoleRenderer.layoutCharacters) else {
             throw APIError.invalid("The wipe was not sent: type the device name \(device.facts.hostname) exactly to confirm.")
         }
         let reason = form.text("reason") ?? ""
@@ -314,7 +317,10 @@ struct ConsolePages {
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
         values["zone"] = TimeZone.current.identifier
         values["today"] = WallClockResolver.localDate(of: services.clock.now(), in: .current).description
-        values["profiles"] = try await services.policies.snapshot().latest.keys.sorted().map { ["name": $0] }
+        // Operators may restrict an offboarding only with the configured profile (assigning others is an admin's).
+        let profiles = try await services.policies.snapshot().latest.keys.sorted()
+        let offered = session.principal.role.allows(.admin) ? profiles : profiles.filter { $0 == services.config.offboardingProfile }
+        values["profiles"] = offered.map { ["name": $0] }
         return console.render("person", title: person.displayName, nav: "persons", session: session, request: request, values)
     }
 
@@ -396,18 +402,19 @@ struct ConsolePages {
 
     private func profiles(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         let snapshot = try await services.policies.snapshot()
+        let listed = try await services.policies.listing()
         let format = self.format
         return console.render(
             "profiles", title: "Profiles", nav: "profiles", session: session, request: request,
             [
-                "profiles": snapshot.latest.values.sorted { $0.name < $1.name }.map { r -> [String: Any] in
+                "profiles": listed.map { r -> [String: Any] in
                     [
-                        "name": r.name, "revision": r.revision, "description": r.profile.description ?? "", "created": format.time(r.createdAt),
-                        "by": r.createdBy ?? "",
-                        "assigned": snapshot.assignments.filter { $0.profile == r.name }.map { $0.scope == "default" ? "everyone (default)" : "\($0.scope) \($0.target)" }
-                            .joined(separator: ", "),
+                        "name": r.name, "revision": r.revision, "description": r.description ?? "", "created": format.time(r.createdAt),
+                        "by": r.createdBy ?? "", "held": r.held,
+                        "assigned": r.assignedTo.map { $0 == "default" ? "everyone (default)" : $0 }.joined(separator: ", "),
                     ]
                 },
+                "held": listed.filter(\.held).map { ["name": $0.name, "revision": $0.revision, "issues": ($0.issues ?? []).map { ["text": $0] }] as [String: Any] },
                 "assignments": snapshot.assignments.map { ["profile": $0.profile, "scope": $0.scope, "target": $0.scope == "default" ? "everyone" : $0.target] },
                 "checkinInterval": snapshot.checkinInterval,
             ])

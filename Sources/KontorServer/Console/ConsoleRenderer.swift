@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import KontorCore
 import Mustache
 
 /// The console's Mustache templates, compiled into the binary (`Templates/*.mustache`, embedded by the
@@ -42,9 +43,30 @@ struct ConsoleRenderer: Sendable {
         self.library = library
     }
 
+    /// Renders `template` with every string of `context` made visible first (``visible(_:)``).
     func render(_ template: String, _ context: [String: Any]) -> String {
-        guard let text = library.render(context, withTemplate: template) else { fatalError("no console template \(template)") }
+        guard let text = library.render(Self.visible(context), withTemplate: template) else { fatalError("no console template \(template)") }
         return text
+    }
+
+    /// Whitespace a page lays out (the policy's JSON, multi-line text) and that HTML shows harmlessly.
+    static let layoutCharacters: Set<Unicode.Scalar> = ["\n", "\r", "\t"]
+
+    /// `value` with every string in it, however deeply nested, written with its control and invisible
+    /// characters in a visible form (``VisibleText``): HTML escaping keeps markup out, this keeps out a
+    /// right-to-left override that turns a name around or a zero-width space that makes the device name
+    /// in a wipe confirmation impossible to type. One place, so no page can forget it.
+    static func visible(_ context: [String: Any]) -> [String: Any] { context.mapValues(visible(any:)) }
+
+    private static func visible(any value: Any) -> Any {
+        switch value {
+        case let text as String: VisibleText.escaped(text, keeping: layoutCharacters)
+        case let object as [String: Any]: visible(object)
+        case let list as [[String: Any]]: list.map(visible)
+        case let list as [String]: list.map { VisibleText.escaped($0, keeping: layoutCharacters) }
+        case let list as [Any]: list.map(visible(any:))
+        default: value
+        }
     }
 }
 

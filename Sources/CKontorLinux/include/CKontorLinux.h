@@ -1,0 +1,62 @@
+// Linux system calls the agent needs and Swift's Glibc module does not offer: pidfds (act on a process,
+// not on a PID that may be reused) and statx's mount ID (tell a bind mount from its file system).
+#ifndef CKONTORLINUX_H
+#define CKONTORLINUX_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+/// A file descriptor for the process `pid` (close it when done), or -1 with errno (ESRCH: gone;
+/// ENOSYS: a kernel before 5.3).
+static inline int kontor_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/// Sends `sig` to the process behind `pidfd`: never to another process that reused its PID.
+static inline int kontor_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/// The mount ID of `name` relative to the directory `dirfd` (without following a final symlink), and
+/// whether it is the root of a mount. Returns 0, or -1 with errno; `*has_mount_id` is 0 on kernels
+/// before 5.8, which do not report it.
+static inline int kontor_statx_mount(int dirfd, const char *name, uint64_t *mount_id, int *has_mount_id, int *is_mount_root) {
+    struct statx sx;
+    int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name[0] == '\0' ? AT_EMPTY_PATH : 0);
+    if (statx(dirfd, name, flags, STATX_MNT_ID, &sx) != 0) return -1;
+    *has_mount_id = (sx.stx_mask & STATX_MNT_ID) != 0;
+    *mount_id = sx.stx_mnt_id;
+    *is_mount_root = (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+    return 0;
+}
+
+/// The file system type (statfs f_type) of the open file `fd`, or 0 when it cannot be read.
+static inline int64_t kontor_fs_type(int fd) {
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0) return 0;
+    return (int64_t)sf.f_type;
+}
+
+#endif
