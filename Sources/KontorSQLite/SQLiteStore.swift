@@ -209,6 +209,14 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX console_sessions_token ON console_sessions(token_id);
                     """)
         }
+        migrator.registerMigration("v6-replay-nonces") { db in
+            // Nonces of accepted device signatures that a restart could not otherwise refuse (SQLiteStore+Nonces).
+            try db.execute(
+                sql: """
+                    CREATE TABLE replay_nonces (hash TEXT PRIMARY KEY NOT NULL, expires_at DOUBLE NOT NULL);
+                    CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at);
+                    """)
+        }
         return migrator
     }
 }

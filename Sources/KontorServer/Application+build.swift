@@ -71,6 +71,10 @@ public struct Services: Sendable {
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
+    /// A check-in's events and acknowledgements: validated, then written within each device's limits.
+    let checkinReports: CheckinReports
+    /// The client behind each request (the peer, or behind a trusted proxy the forwarded address).
+    let clientAddresses: ClientAddresses
 
     public init(
         config: ServerConfig, store: any KontorStore, clock: WallClock, serverKey: ServerSigningKey, registry: PrometheusCollectorRegistry?,
@@ -96,7 +100,12 @@ public struct Services: Sendable {
         self.deviceAuth = DeviceAuthenticator(store: store, clock: clock, devices: devices, nonces: replay)
         self.signer = ResponseSigner(key: serverKey, clock: clock)
         self.enrollLimiter = RateLimiter(perMinute: config.enrollRatePerMinute)
+        self.clientAddresses = ClientAddresses(trustedProxies: config.trustedProxies)
         self.commands = CommandService(store: store, clock: clock, cluster: cluster)
+        self.checkinReports = CheckinReports(
+            store: store, clock: clock, audit: audit, commands: commands,
+            budget: DeviceEventBudget(limits: .init(eventsPerHour: config.deviceEventsPerHour, auditedPerHour: config.deviceAuditEventsPerHour)),
+            maxEventDetailBytes: config.maxEventDetailBytes)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
@@ -126,6 +135,11 @@ public struct Services: Sendable {
 }
 
 extension Services {
+    /// The address of the client that sent `request`, for rate limits and logs (``ClientAddresses``).
+    func clientAddress(_ request: Request, _ context: KontorRequestContext) -> String {
+        clientAddresses.client(peer: context.remoteAddress, headers: request.headers)
+    }
+
     /// Revokes a device without a wipe receipt: its key is refused from its next request on (the cache
     /// entry is dropped at once) and its open commands are closed. False when there is no such device.
     public func revokeDevice(id: String) async throws -> Bool {
@@ -166,6 +180,16 @@ public struct OpenedStore: Sendable {
         self.store = store
         self.key = key
         self.close = close
+    }
+
+    /// Called by the server (not by other commands that open the store) before it serves: on SQLite the
+    /// replay window takes over from the previous server process. Returns what to call once the server
+    /// has answered its last request.
+    public mutating func beginServing(now: Date) async throws -> @Sendable () async throws -> Void {
+        guard let sqlite = store as? SQLiteStore else { return {} }
+        let window = try await SQLiteReplayWindow.beginServing(store: sqlite, now: Int(now.timeIntervalSince1970))
+        replay = window
+        return { try await window.endServing() }
     }
 
     /// The services of a server on this store.
@@ -271,18 +295,24 @@ public func buildApplication(
     config: ServerConfig, services: Services, logger: Logger, extraServices: [any Service] = []
 ) throws -> some ApplicationProtocol {
     let router = buildRouter(services)
+    // Every connection lives by the header, body and idle deadlines and counts against the connection
+    // limit, which stays below the open-file limit (Edge/).
+    let connections = OpenConnections(
+        limit: try OpenFileLimit.connectionLimit(configured: config.maxConnections, openFiles: OpenFileLimit.current()), logger: logger)
+    let timeouts = ConnectionTimeouts(config)
+    let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)]))
     let server: HTTPServerBuilder
     if let certificate = config.tlsCertificate, let key = config.tlsKey {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
             let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-            server = try .tls(.http1(), tlsConfiguration: tls)
+            server = try .tls(http1, tlsConfiguration: tls)
         } catch {
             throw ConfigError("TLS: cannot load certificate \(certificate) or key \(key): \(error)")
         }
     } else {
-        server = .http1()
+        server = http1
     }
     // Checkpoints go outside the database: a file that cannot be opened stops the server now, not at the first one.
     for case let file as FileCheckpointSink in services.checkpointer.sinks { try file.check() }
@@ -298,6 +328,7 @@ public func buildApplication(
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
+            EventLimitService(reports: services.checkinReports, logger: logger),
         ] + checkpoints + extraServices,
         logger: logger)
 }

@@ -16,6 +16,17 @@ public struct DeviceAuthenticator: Sendable {
     /// Nonces accepted within the signature window, of every key: this process's memory with SQLite,
     /// PostgreSQL when several instances share the store.
     let nonces: any ReplayWindow
+    /// Signatures created before this second are refused (``ReplayWindow/notBefore``) — with Retry-After,
+    /// since an honest agent whose clock is a little behind only has to sign again a moment later.
+    let notBefore: Int?
+
+    init(store: any KontorStore, clock: WallClock, devices: DeviceCache, nonces: any ReplayWindow) {
+        self.store = store
+        self.clock = clock
+        self.devices = devices
+        self.nonces = nonces
+        self.notBefore = nonces.notBefore
+    }
 
     /// The request as the signature sees it. Authority comes from Host / :authority, path and query
     /// exactly as sent; the scheme is not covered, so TLS may end at a proxy.
@@ -127,6 +138,13 @@ public struct DeviceAuthenticator: Sendable {
         }
         guard let nonce = verified.parameters.nonce, (8...128).contains(nonce.utf8.count) else {
             throw APIError(.unauthorized, .signatureMalformed, "signature: a nonce of 8 to 128 characters is required")
+        }
+        if let notBefore, created < notBefore {
+            let wait = notBefore - created
+            throw APIError(
+                .serviceUnavailable, .signatureExpired,
+                "signature: created before this server started, so it cannot be told from a replay; sign the request again in \(wait) s",
+                headers: [.retryAfter: String(wait)])
         }
         let expiry = created + DeviceAPI.signatureWindow + 1
         let seconds = Int(now.timeIntervalSince1970)

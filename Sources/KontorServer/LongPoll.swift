@@ -3,30 +3,42 @@ import Metrics
 import Synchronization
 
 /// The check-ins this instance holds open (long polls), by device: a command queued for the device — on
-/// this instance, or on another one and announced over the cluster — ends its wait at once.
+/// this instance, or on another one and announced over the cluster — ends its wait at once. A device
+/// holds at most one: a new long poll of the same device ends the one held before (its agent has
+/// gone, or something else holds its key), so one device cannot pile up held requests.
 public final class LongPolls: Sendable {
-    /// One held request. The first outcome wins: woken (true) or timed out (false).
+    /// How a wait ended.
+    enum Outcome: Equatable, Sendable {
+        /// Something for the device (a command, new profiles) or the server is stopping: answer now.
+        case woken
+        /// Nothing happened within the time.
+        case timedOut
+        /// A newer long poll of the same device took its place.
+        case superseded
+    }
+
+    /// One held request. The first outcome wins.
     final class Ticket: Sendable {
         private enum State {
-            case waiting(CheckedContinuation<Bool, Never>?)
-            case done(Bool)
+            case waiting(CheckedContinuation<Outcome, Never>?)
+            case done(Outcome)
         }
         private let state = Mutex(State.waiting(nil))
 
-        func finish(_ woken: Bool) {
-            let continuation: CheckedContinuation<Bool, Never>? = state.withLock { s in
+        func finish(_ outcome: Outcome) {
+            let continuation: CheckedContinuation<Outcome, Never>? = state.withLock { s in
                 guard case .waiting(let c) = s else { return nil }
-                s = .done(woken)
+                s = .done(outcome)
                 return c
             }
-            continuation?.resume(returning: woken)
+            continuation?.resume(returning: outcome)
         }
 
-        func outcome() async -> Bool {
+        func outcome() async -> Outcome {
             await withCheckedContinuation { continuation in
-                let done: Bool? = state.withLock { s in
+                let done: Outcome? = state.withLock { s in
                     switch s {
-                    case .done(let woken): return woken
+                    case .done(let outcome): return outcome
                     case .waiting:
                         s = .waiting(continuation)
                         return nil
@@ -37,11 +49,7 @@ public final class LongPolls: Sendable {
         }
     }
 
-    private struct Held {
-        var byDevice: [String: [ObjectIdentifier: Ticket]] = [:]
-        var total = 0
-    }
-    private let held = Mutex(Held())
+    private let held = Mutex<[String: Ticket]>([:])
     /// `kontor_long_polls_held`: requests held open now.
     private let gauge = Gauge(label: "kontor_long_polls_held")
     /// Set when the server shuts down: held requests answer at once and none waits any more.
@@ -54,16 +62,13 @@ public final class LongPolls: Sendable {
     }
 
     /// Registers a wait for `deviceId` before the caller looks for work one last time, so a command
-    /// queued in between is not missed.
+    /// queued in between is not missed. A wait the device already had ends (superseded).
     func register(_ deviceId: String) -> Ticket {
         let ticket = Ticket()
-        let total = held.withLock { h in
-            h.byDevice[deviceId, default: [:]][ObjectIdentifier(ticket)] = ticket
-            h.total += 1
-            return h.total
-        }
+        let (previous, total) = held.withLock { h in (h.updateValue(ticket, forKey: deviceId), h.count) }
+        previous?.finish(.superseded)
         gauge.record(total)
-        if closed.load(ordering: .acquiring) { ticket.finish(false) }
+        if closed.load(ordering: .acquiring) { ticket.finish(.woken) }
         return ticket
     }
 
@@ -74,49 +79,47 @@ public final class LongPolls: Sendable {
         wakeAll()
     }
 
-    /// Waits until the ticket is woken (true) or `timeout` passes (false); the ticket is gone afterwards.
-    func wait(_ ticket: Ticket, deviceId: String, timeout: Duration) async -> Bool {
+    /// Waits until the ticket is woken, superseded or `timeout` passes; the ticket is gone afterwards.
+    func wait(_ ticket: Ticket, deviceId: String, timeout: Duration) async -> Outcome {
         let sleep = self.sleep
-        let woken = await withTaskGroup(of: Bool.self) { group in
+        let outcome = await withTaskGroup(of: Outcome.self) { group in
             group.addTask { await ticket.outcome() }
             group.addTask {
                 try? await sleep(timeout)
-                ticket.finish(false)
-                return false
+                ticket.finish(.timedOut)
+                return .timedOut
             }
-            let first = await group.next() ?? false
+            let first = await group.next() ?? .timedOut
             group.cancelAll()
             return first
         }
         cancel(ticket, deviceId: deviceId)
-        return woken
+        return outcome
     }
 
     /// Forgets a ticket (its request is answered).
     func cancel(_ ticket: Ticket, deviceId: String) {
-        ticket.finish(false)
+        ticket.finish(.timedOut)
         let total = held.withLock { h in
-            if h.byDevice[deviceId]?.removeValue(forKey: ObjectIdentifier(ticket)) != nil { h.total -= 1 }
-            if h.byDevice[deviceId]?.isEmpty == true { h.byDevice[deviceId] = nil }
-            return h.total
+            if h[deviceId] === ticket { h[deviceId] = nil }
+            return h.count
         }
         gauge.record(total)
     }
 
-    /// Ends every wait of the device.
+    /// Ends the device's wait.
     public func wake(_ deviceId: String) {
-        let tickets = held.withLock { $0.byDevice[deviceId].map { Array($0.values) } ?? [] }
-        for ticket in tickets { ticket.finish(true) }
+        held.withLock { $0[deviceId] }?.finish(.woken)
     }
 
     /// Ends every wait (the catalog changed, or news may have been missed): each device checks in again.
     public func wakeAll() {
-        let tickets = held.withLock { $0.byDevice.values.flatMap { Array($0.values) } }
-        for ticket in tickets { ticket.finish(true) }
+        let tickets = held.withLock { Array($0.values) }
+        for ticket in tickets { ticket.finish(.woken) }
     }
 
     /// Requests held now.
-    public var count: Int { held.withLock { $0.total } }
+    public var count: Int { held.withLock { $0.count } }
 }
 
 import ServiceLifecycle

@@ -313,7 +313,7 @@ struct DeviceController {
         let deviceLimit = min(services.config.maxBodyBytes, 256 * 1024)
 
         api.on(.post, p, "enroll", table: table) { request, context in
-            let client = context.remoteAddress?.ipAddress ?? "unknown"
+            let client = services.clientAddress(request, context)
             if let wait = await services.enrollLimiter.admit(client, now: services.clock.now()) {
                 services.metrics.enrollments(.rateLimited)
                 throw APIError(.tooManyRequests, .rateLimited, "too many enrollment attempts; retry in \(wait) s", headers: [.retryAfter: String(wait)])
@@ -365,29 +365,15 @@ struct DeviceController {
                 services.metrics.checkins(.refused)
                 throw error
             }
+            // Everything is checked before anything is written: a refused check-in writes nothing.
             var input = try request.decodeJSON(CheckinRequest.self, from: body)
-            if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
-            if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
+            try services.checkinReports.validate(input)
             // Identifiers with control characters are refused; free text is kept with them made visible.
             if let problem = input.characterProblem() { throw APIError.invalid(problem) }
             input = input.sanitized()
             var current = try await services.policies.policyHash(for: device)
             var hash = current.hash
-            if let violations = input.compliance?.violations, violations.count > 50 {
-                throw APIError.invalid("compliance.violations: at most 50 per check-in")
-            }
-            if let events = input.events {
-                guard events.count <= 100 else { throw APIError.invalid("events: at most 100 per check-in") }
-                try await services.store.appendEvents(deviceId: device.id, events)
-                for event in events where event.kind == "quiet.override" {
-                    try await services.audit.record("device:\(device.id)", "device.quiet-override", target: device.id, detail: ["detail": event.detail ?? ""])
-                }
-            }
-            if let acks = input.acks {
-                guard acks.count <= 100 else { throw APIError.invalid("acks: at most 100 per check-in") }
-                for (i, ack) in acks.enumerated() { if let problem = ack.validationError(index: i) { throw APIError.invalid(problem) } }
-                try await services.commands.acknowledge(deviceId: device.id, acks, logger: context.logger)
-            }
+            try await services.checkinReports.record(input, deviceId: device.id, logger: context.logger)
             var commands = try await services.commands.deliver(to: device.id)
             let record = CheckinRecord(
                 deviceId: device.id, at: services.clock.now(), appliedPolicyHash: input.appliedPolicyHash, status: input.status, facts: input.facts,
@@ -398,18 +384,23 @@ struct DeviceController {
             // Long poll: nothing to say yet, so hold the request until a command is queued for the device
             // (or the profiles change), at most `longPollMax` seconds.
             var longPoll = false
-            if let wait = input.wait { guard wait <= 3_600 else { throw APIError.invalid("wait: at most 3600 seconds") } }
             if let wait = input.wait, wait > 0, services.config.longPollMax > 0 {
                 longPoll = true
                 if unchanged, commands.isEmpty {
                     let ticket = services.longPolls.register(device.id)
                     commands = try await services.commands.deliver(to: device.id)
                     if commands.isEmpty {
-                        _ = await services.longPolls.wait(ticket, deviceId: device.id, timeout: .seconds(min(wait, services.config.longPollMax)))
-                        commands = try await services.commands.deliver(to: device.id)
-                        current = try await services.policies.policyHash(for: device)
-                        hash = current.hash
-                        unchanged = input.appliedPolicyHash == hash
+                        let outcome = await services.longPolls.wait(ticket, deviceId: device.id, timeout: .seconds(min(wait, services.config.longPollMax)))
+                        if outcome == .superseded {
+                            // A newer long poll of this device is held now. This one answers without asking
+                            // to come straight back, so two holders of one key cannot chase each other.
+                            longPoll = false
+                        } else {
+                            commands = try await services.commands.deliver(to: device.id)
+                            current = try await services.policies.policyHash(for: device)
+                            hash = current.hash
+                            unchanged = input.appliedPolicyHash == hash
+                        }
                     } else {
                         services.longPolls.cancel(ticket, deviceId: device.id)
                     }

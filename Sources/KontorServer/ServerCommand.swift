@@ -88,12 +88,16 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var logger = Logger(label: "kontor")
         logger.logLevel = level
+        // Connections are limited below the open-file limit; use all the administrator allows.
+        let openFiles = OpenFileLimit.raiseToHardLimit()
 
         let app: any ApplicationProtocol
         let longPolls: LongPolls
-        let opened: OpenedStore
+        var opened: OpenedStore
+        let endServing: @Sendable () async throws -> Void
         do {
             opened = try await openStore(config, logger: logger)
+            endServing = try await opened.beginServing(now: Date())
             let services = opened.services(config: config, registry: registry)
             longPolls = services.longPolls
             app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
@@ -109,7 +113,8 @@ struct Serve: AsyncParsableCommand {
             throw fail(error.description)
         }
         logger.notice(
-            "kontor-server starting", metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(opened.description)"])
+            "kontor-server starting",
+            metadata: ["address": "\(config.advertisedURL)", "dataDir": "\(config.dataDir)", "database": "\(opened.description)", "openFiles": "\(openFiles)"])
         // A service group shuts down in reverse order: the held long polls end first, so the HTTP server
         // does not wait up to a minute for them to time out.
         let group = ServiceGroup(
@@ -119,6 +124,11 @@ struct Serve: AsyncParsableCommand {
         } catch {
             await opened.close()
             throw error
+        }
+        do {
+            try await endServing()
+        } catch {
+            logger.error("could not record where the replay window ends; the next start refuses signatures made before it", metadata: ["error": "\(String(reflecting: error))"])
         }
         await opened.close()
     }

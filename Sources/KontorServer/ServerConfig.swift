@@ -45,6 +45,27 @@ public struct ServerConfig: Sendable, Equatable {
     public var auditCheckpointSyslog = false
     /// An http(s) URL each checkpoint is POSTed to as JSON.
     public var auditCheckpointWebhook: String?
+    /// A new connection must have sent its first request's head within this many seconds (slow clients,
+    /// slowloris), whatever it trickles meanwhile.
+    public var headerTimeout = 10
+    /// Once a request's head is in, its whole body must be in within this many seconds.
+    public var bodyTimeout = 60
+    /// A kept-alive connection with no request in progress is closed after this many seconds. A held
+    /// check-in (long poll) is a request in progress: this never cuts it.
+    public var idleTimeout = 75
+    /// Connections open at once; 0: the open-file limit less a reserve for the database and logs.
+    /// Beyond it the connection that has waited longest for a request is closed (or the new one, when
+    /// every connection has a request in progress).
+    public var maxConnections = 0
+    /// Proxies (CIDRs) whose `X-Forwarded-For` names the client; from anyone else the header is ignored.
+    public var trustedProxies: [IPNetwork] = []
+    /// An event's detail is kept up to this many bytes (the rest is cut, and the cut is said).
+    public var maxEventDetailBytes = 1024
+    /// Events one device may have stored per hour; the rest are counted in one audit entry.
+    public var deviceEventsPerHour = 600
+    /// Audit-worthy events (quiet-hours overrides) one device may put in the audit log per hour; the rest
+    /// are stored as events and counted in one audit entry.
+    public var deviceAuditEventsPerHour = 20
 
     public init() {}
 
@@ -53,7 +74,12 @@ public struct ServerConfig: Sendable, Equatable {
         "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
         "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
         "offboardingProfile", "auditCheckpointInterval", "auditCheckpointFile", "auditCheckpointFileMode", "auditCheckpointSyslog", "auditCheckpointWebhook",
+        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies", "maxEventDetailBytes", "deviceEventsPerHour",
+        "deviceAuditEventsPerHour",
     ]
+
+    /// Settings that take a list: a YAML sequence, or a comma-separated string (environment, flags).
+    static let listKeys: Set<String> = ["trustedProxies"]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
     public mutating func apply(yaml text: String, file: String) throws {
@@ -67,6 +93,15 @@ public struct ServerConfig: Sendable, Equatable {
         guard let mapping = node.mapping else { throw ConfigError("\(file): expected a mapping of settings at the top level") }
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw ConfigError("\(file):\(line(keyNode)): setting names must be strings") }
+            if Self.listKeys.contains(key), let items = valueNode.sequence {
+                var values: [String] = []
+                for item in items {
+                    guard let value = item.scalar?.string else { throw ConfigError("\(file):\(line(item)): \(key): expected a list of single values") }
+                    values.append(value)
+                }
+                try set(key, values.joined(separator: ","), source: "\(file):\(line(keyNode))")
+                continue
+            }
             guard let value = valueNode.scalar?.string else {
                 throw ConfigError("\(file):\(line(valueNode)): \(key): expected a single value")
             }
@@ -155,6 +190,24 @@ public struct ServerConfig: Sendable, Equatable {
                 }
                 auditCheckpointWebhook = value
             }
+        case "headerTimeout": headerTimeout = try int(1...3_600)
+        case "bodyTimeout": bodyTimeout = try int(1...3_600)
+        case "idleTimeout": idleTimeout = try int(1...86_400)
+        case "maxConnections": maxConnections = try int(0...10_000_000)
+        case "trustedProxies":
+            var networks: [IPNetwork] = []
+            for item in value.split(separator: ",") {
+                let text = item.trimmingCharacters(in: .whitespaces)
+                do {
+                    networks.append(try IPNetwork(parsing: text))
+                } catch let error as IPNetwork.ParseError {
+                    throw ConfigError("\(source): trustedProxies: \(error.description)")
+                }
+            }
+            trustedProxies = networks
+        case "maxEventDetailBytes": maxEventDetailBytes = try int(64...65_536)
+        case "deviceEventsPerHour": deviceEventsPerHour = try int(10...1_000_000)
+        case "deviceAuditEventsPerHour": deviceAuditEventsPerHour = try int(0...100_000)
         default:
             throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
         }

@@ -76,6 +76,10 @@ final class ServerProcess {
     /// Extra arguments for `serve`, e.g. TLS.
     var extraArguments: [String] = []
     var scheme = "http"
+    /// Extra environment, e.g. KONTOR_* settings.
+    var environment: [String: String] = [:]
+    /// Started under this open-file limit (soft and hard), through prlimit(1).
+    var openFileLimit: Int?
     var url: String { "\(scheme)://127.0.0.1:\(port)" }
     private var process: Process?
     private let logURL: URL
@@ -91,8 +95,15 @@ final class ServerProcess {
     /// Starts the server and waits until /healthz answers (the process is external: there is no clock to inject).
     func start() async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.path("kontor-server"))
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + extraArguments
+        let arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir.path] + extraArguments
+        if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", Binaries.path("kontor-server")] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.path("kontor-server"))
+            process.arguments = arguments
+        }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: logURL)
         logHandle.seekToEndOfFile()

@@ -35,7 +35,8 @@ struct Harness {
     let consoleRoutes = ConsoleRouteTable()
 
     init(
-        store: (any KontorStore)? = nil, clock: TestClock = TestClock(), longPolls: LongPolls = LongPolls(), configure: (inout ServerConfig) -> Void = { _ in }
+        store: (any KontorStore)? = nil, clock: TestClock = TestClock(), longPolls: LongPolls = LongPolls(), replay: (any ReplayWindow)? = nil,
+        configure: (inout ServerConfig) -> Void = { _ in }
     ) async throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
@@ -48,7 +49,7 @@ struct Harness {
         }
         services = Services(
             config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil,
-            longPolls: longPolls)
+            replay: replay ?? NonceCache(), longPolls: longPolls)
     }
 
     static var usesPostgres: Bool {
@@ -87,6 +88,14 @@ struct Harness {
         logger.logLevel = .error
         let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), logger: logger)
         try await app.test(.router, body)
+    }
+
+    /// The same over a real socket on loopback (the peer address is 127.0.0.1).
+    func testLive(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        var logger = Logger(label: "kontor-test")
+        logger.logLevel = .error
+        let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        try await app.test(.live, body)
     }
 }
 

@@ -33,6 +33,11 @@ private final class Gate: Sendable {
     }
 }
 
+/// Counts answered requests across tasks.
+private final class Answered: Sendable {
+    let count = Atomic<Int>(0)
+}
+
 /// A long-poll check-in: `wait` seconds, reporting `applied`.
 private func longPoll(
     _ client: any TestClientProtocol, key: Curve25519.Signing.PrivateKey, at now: Date, applied: String?, wait: Int = 30
@@ -134,6 +139,49 @@ struct LongPollTests {
             let (key, _) = try await client.enroll(token: try await client.enrollToken(token), at: open.clock.now)
             let (_, response) = try await longPoll(client, key: key, at: open.clock.now, applied: nil, wait: 86_400)
             #expect(response.status == .badRequest)
+        }
+    }
+    @Test("a device holds one long poll: a new one ends the one held before, which answers without asking the agent to come straight back")
+    func oneHeldPollPerDevice() async throws {
+        // The wait would last an hour: only a newer poll or a wake-up ends it.
+        let harness = try await Harness(longPolls: LongPolls(sleep: { _ in try await Task.sleep(for: .seconds(3600)) }))
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, enrolled) = try await client.enroll(token: try await client.enrollToken(admin), at: harness.clock.now)
+            let id = try enrolled.decode(EnrollResponse.self).deviceId
+            let hash = try #require(try await checkin(client, key: key, at: harness.clock.now).0?.policyHash)
+            let answered = Answered()
+            // Twenty long polls of one device, each sent while the earlier ones would still be held.
+            try await withThrowingTaskGroup(of: (CheckinResponse?, TestResponse).self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        defer { answered.count.add(1, ordering: .relaxed) }
+                        return try await longPoll(client, key: key, at: harness.clock.now, applied: hash)
+                    }
+                    // Until this one is held and the one before has answered (or, were polls piling up, both are held).
+                    while harness.services.longPolls.count == 0 || (answered.count.load(ordering: .relaxed) < n && harness.services.longPolls.count <= 1) {
+                        await Task.yield()
+                    }
+                }
+                let held = harness.services.longPolls.count
+                #expect(held == 1, "one device held \(held) polls")
+                // Polls piling up would never answer: let them go, so the test fails rather than hangs.
+                while held != 1 && answered.count.load(ordering: .relaxed) < 20 {
+                    harness.services.longPolls.wakeAll()
+                    await Task.yield()
+                }
+                var superseded = 0
+                for _ in 0..<19 {
+                    guard let (reply, response) = try await group.next() else { break }
+                    #expect(response.status == .ok)
+                    #expect(reply?.result == "unchanged")
+                    if reply?.longPoll == nil { superseded += 1 }
+                }
+                #expect(superseded == 19)
+                harness.services.longPolls.wake(id)
+                let last = try await group.next()
+                #expect(last?.0?.longPoll == true, "the poll held last answers as usual")
+            }
         }
     }
 }

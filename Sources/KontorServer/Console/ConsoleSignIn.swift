@@ -25,7 +25,7 @@ struct ConsoleSignIn {
             else {
                 return signInPage(request, next: next, error: "The sign-in form had expired. Paste your token again.", status: .forbidden)
             }
-            let client = context.remoteAddress?.ipAddress ?? "unknown"
+            let client = services.clientAddress(request, context)
             if let wait = await services.signInLimiter.admit(client, now: services.clock.now()) {
                 var response = signInPage(request, next: next, error: "Too many sign-in attempts. Try again in \(wait) seconds.", status: .tooManyRequests)
                 response.headers[.retryAfter] = String(wait)
