@@ -1,0 +1,41 @@
+import Crypto
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+
+/// Admin API tokens: minting, authentication, listing and revocation.
+public struct APITokenService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+
+    /// Mints a token; the returned string is the only time the secret exists outside the caller.
+    public func create(name: String, role: Role) async throws -> (APIToken, String) {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard (1...100).contains(trimmed.count) else { throw APIError.invalid("name: must be 1 to 100 characters") }
+        let secret = IssuedSecret.generate(.apiToken)
+        let token = APIToken(id: secret.id, name: trimmed, role: role, createdAt: clock.now())
+        try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
+        return (token, secret.token)
+    }
+
+    /// The principal behind a bearer token, or nil for unknown, malformed or revoked tokens.
+    public func authenticate(bearer: String) async throws -> Principal? {
+        guard let presented = PresentedSecret(bearer, kind: .apiToken), let stored = try await store.apiToken(id: presented.id) else {
+            return nil
+        }
+        guard presented.matches(storedHash: stored.secretHash), stored.token.revokedAt == nil else { return nil }
+        return Principal(tokenId: stored.token.id, name: stored.token.name, role: stored.token.role)
+    }
+
+    public func list() async throws -> [APIToken] { try await store.apiTokens() }
+
+    public func revoke(id: String) async throws -> APIToken {
+        guard try await store.revokeAPIToken(id: id, at: clock.now()), let stored = try await store.apiToken(id: id) else {
+            throw APIError.notFound("no API token \(id)")
+        }
+        // Console sessions opened with the token end with it.
+        try await store.deleteConsoleSessions(tokenId: id)
+        return stored.token
+    }
+}

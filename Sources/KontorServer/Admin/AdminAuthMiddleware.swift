@@ -1,0 +1,25 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KontorCore
+import KontorStore
+import Logging
+import Synchronization
+
+/// Reads `Authorization: Bearer kat_...` and puts the principal in the context. A present but bad token
+/// is refused here; an absent one is refused when an admin route builds its context.
+struct AdminAuthMiddleware: RouterMiddleware {
+    typealias Context = KontorRequestContext
+    let tokens: APITokenService
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard header.lowercased().hasPrefix("bearer "), let principal = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "api.token"] = "\(principal.name)"
+        return try await next(request, context)
+    }
+}

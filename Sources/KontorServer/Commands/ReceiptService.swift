@@ -1,0 +1,67 @@
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+import ServiceLifecycle
+
+/// Records signed wipe receipts: checks the signature against the device's key, stores the receipt once,
+/// completes the wipe command, revokes the device and puts the receipt in the audit log.
+struct ReceiptService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+    let audit: AuditService
+    let commands: CommandService
+    /// Told when a receipt revokes its device.
+    let devices: DeviceCache
+
+    static let triggers: Set<String> = ["command", "offline", "revoked"]
+
+    func record(_ signed: SignedReceipt, from device: Device) async throws -> ReceiptConfirmation {
+        guard let key = DeviceKeys.publicKey(base64: device.publicKey) else { throw APIError.invalid("device \(device.id) has no usable key") }
+        guard signed.payload.utf8.count <= 64 * 1024 else { throw APIError.invalid("payload: at most 64 KiB") }
+        guard let receipt = signed.verified(by: key) else {
+            throw APIError(.badRequest, .signatureInvalid, "receipt: the signature does not verify with the device key, or the payload is not a wipe receipt")
+        }
+        guard receipt.deviceId == device.id else { throw APIError.invalid("receipt.deviceId: \(receipt.deviceId) is not the signing device \(device.id)") }
+        guard IdentifierGenerator.isWellFormed(receipt.id) else { throw APIError.invalid("receipt.id: not a receipt ID") }
+        guard Self.triggers.contains(receipt.trigger) else { throw APIError.invalid("receipt.trigger: expected command, offline or revoked") }
+        if let commandId = receipt.commandId {
+            guard let command = try await store.command(id: commandId), command.deviceId == device.id, command.type == .wipe else {
+                throw APIError.invalid("receipt.commandId: \(commandId) is not a wipe of this device")
+            }
+        }
+        if receipt.removed.count > 200 || receipt.refused.count > 200 { throw APIError.invalid("receipt: at most 200 paths") }
+        if try await store.receipt(id: receipt.id) == nil, device.status != .active, device.wipeConfirmedAt != nil {
+            throw APIError(.conflict, .conflict, "device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
+        }
+        let now = clock.now()
+        // A wipe the device did because it was told it is revoked (a replaced device whose wipe was
+        // ordered) names no command; it completes the device's open wipe all the same.
+        var commandId = receipt.commandId
+        if commandId == nil, receipt.trigger == "revoked" {
+            commandId = try await store.commands(deviceId: device.id).first { $0.type == .wipe && !$0.state.isFinal }?.id
+        }
+        let stored = StoredReceipt(id: receipt.id, deviceId: device.id, commandId: commandId, trigger: receipt.trigger, receivedAt: now, signed: signed)
+        // The dead-man switch wipes a device that is still enrolled; every other wipe ends its identity.
+        let revokes = receipt.trigger != "offline"
+        let isNew = try await store.recordReceipt(stored, revoke: revokes)
+        if revokes { devices.invalidate(deviceId: device.id) }
+        if isNew {
+            // The receipt is kept as signed; what the audit log copies from it is made visible (paths are the device's to name).
+            let visible = { (text: String) in VisibleText.escaped(text) }
+            try await audit.record(
+                "device:\(device.id)", "device.wipe-receipt", target: device.id,
+                detail: [
+                    "receipt": receipt.id, "trigger": receipt.trigger, "command": receipt.commandId ?? "", "account": visible(receipt.account ?? ""),
+                    "accountRemoved": String(receipt.accountRemoved), "paths": receipt.removed.map { visible($0.path) }.joined(separator: " "),
+                    "files": String(receipt.totalFiles), "bytes": String(receipt.totalBytes), "refused": receipt.refused.map(visible).joined(separator: "; "),
+                    "startedAt": ISO8601.string(from: receipt.startedAt), "finishedAt": ISO8601.string(from: receipt.finishedAt),
+                    "payloadDigest": signed.digest, "signature": signed.signature,
+                ])
+        }
+        let after = try await store.device(id: device.id)
+        if isNew, let after, after.status != .active { try await commands.closeAll(deviceId: device.id) }
+        let confirmation = ReceiptConfirmation(receiptId: receipt.id, duplicate: !isNew, revoked: after?.status != .active)
+        return confirmation
+    }
+}

@@ -1,0 +1,106 @@
+import Crypto
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+
+/// The staff directory and the devices in it.
+public struct DirectoryService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+    let recorder: CheckinRecorder
+    let policies: PolicyService
+
+    public struct NewPerson: Codable, Sendable {
+        public var email: String
+        public var displayName: String
+        public var groups: [String]?
+    }
+
+    public func createPerson(_ input: NewPerson) async throws -> Person {
+        let email = input.email.trimmingCharacters(in: .whitespaces)
+        guard Validation.isEmail(email) else { throw APIError.invalid("email: \"\(input.email)\" is not an email address") }
+        let name = input.displayName.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(name.count) else { throw APIError.invalid("displayName: must be 1 to 200 characters") }
+        let groups = input.groups ?? []
+        for (i, group) in groups.enumerated() where !Validation.isName(group) {
+            throw APIError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+        let person = Person(id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now())
+        do {
+            try await store.insertPerson(person)
+        } catch StoreError.conflict(let what) {
+            throw APIError(.conflict, .conflict, what)
+        }
+        return person
+    }
+
+    /// A person by ID or email.
+    public func person(_ reference: String) async throws -> Person {
+        let found = reference.contains("@") ? try await store.person(email: reference) : try await store.person(id: reference)
+        guard let found else { throw APIError.notFound("no person \(reference)") }
+        return found
+    }
+
+    public func persons() async throws -> [Person] { try await store.persons() }
+
+    public func device(_ id: String) async throws -> Device {
+        try await deviceWithPolicy(id).device
+    }
+
+    /// The device, and the effective policy it should enforce when it is active (computed once, for pages
+    /// that show the policy itself).
+    func deviceWithPolicy(_ id: String) async throws -> (device: Device, policy: EffectivePolicy?) {
+        guard let stored = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
+        let device = await recorder.overlay(stored)
+        guard device.status == .active else { return (device, nil) }
+        let policy = try await policies.effectivePolicy(for: device)
+        return (Self.with(policy, device), policy)
+    }
+
+    public func devices(person: String?) async throws -> [Device] {
+        var personId: String?
+        if let person { personId = try await self.person(person).id }
+        var out: [Device] = []
+        for device in try await store.devices(personId: personId) { out.append(try await withPolicy(await recorder.overlay(device))) }
+        return out
+    }
+
+    /// Every device as a listing shows it, with the hash of the policy each active one should enforce.
+    /// Reads the fleet in one query without decoding reports, the persons once, and takes each hash from
+    /// the device cache when a check-in computed it for the current profiles (else computes and keeps it).
+    func fleet() async throws -> (devices: [FleetDevice], persons: [String: Person]) {
+        let summaries = await recorder.overlay(try await store.deviceSummaries())
+        let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
+        let hashes = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
+        return (summaries.map { FleetDevice(summary: $0, effectivePolicyHash: hashes[$0.id]) }, persons)
+    }
+
+    /// A person with their devices, their offboarding and each device's wipe progress.
+    func personDetail(_ personId: String) async throws -> PersonDetail {
+        let person = try await self.person(personId)
+        let devices = try await self.devices(person: person.id)
+        var progress: [PersonDetail.Progress] = []
+        for device in devices {
+            let wipe = try await store.commands(deviceId: device.id).first { $0.type == .wipe }
+            progress.append(
+                .init(
+                    deviceId: device.id, hostname: device.facts.hostname, status: device.status, wipe: wipe?.state, wipeCommandId: wipe?.id,
+                    wipeConfirmedAt: device.wipeConfirmedAt))
+        }
+        return PersonDetail(person: person, devices: devices, offboarding: try await store.offboarding(personId: person.id), progress: progress)
+    }
+
+    /// The device with the hash and sources of the policy it should enforce.
+    private func withPolicy(_ device: Device) async throws -> Device {
+        guard device.status == .active else { return device }
+        return Self.with(try await policies.effectivePolicy(for: device), device)
+    }
+
+    private static func with(_ policy: EffectivePolicy, _ device: Device) -> Device {
+        var out = device
+        out.effectivePolicyHash = policy.canonicalHash
+        out.policySources = policy.sources
+        return out
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KontorCore
+import Logging
+import NIOCore
+
+/// Turns every error into the JSON error body. Unknown errors are logged in full at `.error` and
+/// answered with a generic 500 that reveals nothing.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            let mapped: APIError
+            switch error.status {
+            case .notFound: mapped = APIError(.notFound, .routeNotFound, "no route \(request.method.rawValue) \(request.uri.path)")
+            case .methodNotAllowed: mapped = APIError(.methodNotAllowed, .methodNotAllowed, "\(request.method.rawValue) is not allowed on \(request.uri.path)")
+            case .contentTooLarge: mapped = APIError(.contentTooLarge, .payloadTooLarge, "request body is too large")
+            case .badRequest: mapped = APIError(.badRequest, .invalidRequest, error.body ?? "bad request")
+            case .unsupportedMediaType: mapped = APIError(.unsupportedMediaType, .unsupportedMediaType, error.body ?? "unsupported media type")
+            default:
+                if error.status.code < 500 {
+                    mapped = APIError(error.status, .invalidRequest, error.body ?? error.status.reasonPhrase)
+                } else {
+                    context.logger.error("HTTP error", metadata: ["error": "\(String(reflecting: error))"])
+                    mapped = APIError(error.status, .internalError, "internal error")
+                }
+            }
+            return try mapped.response(from: request, context: context)
+        } catch is NIOTooManyBytesError {
+            return try APIError(.contentTooLarge, .payloadTooLarge, "request body is too large").response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return try APIError(.internalServerError, .internalError, "internal error; the server log has the details")
+                .response(from: request, context: context)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import KontorCore
+import KontorStore
+import Logging
+import ServiceLifecycle
+
+/// Offboarding: an optional restricted phase (the person's devices move to a restricted profile), then at
+/// the date a wipe for every active device; each device is revoked when its receipt is in, and when no
+/// active device is left the person is `offboarded` and the seat is free.
+struct OffboardingService: Sendable {
+    let store: any KontorStore
+    let clock: WallClock
+    let commands: CommandService
+    let policies: PolicyService
+    let audit: AuditService
+    /// The one profile an operator may restrict an offboarding with (`offboardingProfile`); empty: none.
+    let operatorProfile: String
+
+    struct Request: Decodable {
+        var at: Date?
+        var restrictNow: Bool?
+        var profile: String?
+        var reason: String?
+    }
+
+    /// Starts (or replans) `person`'s offboarding. Assigning a profile is an admin's power, so with a
+    /// `profile` an operator (`role`) may only use the configured restricted one.
+    func start(_ person: Person, _ input: Request, role: Role, actor: String, by: String) async throws -> Offboarding {
+        guard person.status != .offboarded else { throw APIError(.conflict, .conflict, "\(person.email) is already offboarded") }
+        let restrict = input.restrictNow ?? false
+        if restrict != (input.profile != nil) { throw APIError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
+        if let profile = input.profile, !role.allows(.admin), profile != operatorProfile {
+            let allowed = operatorProfile.isEmpty ? "no profile is configured for operators (offboardingProfile)" : "an operator may only use \(operatorProfile) (offboardingProfile)"
+            throw APIError(.forbidden, .forbidden, "profile: restricting an offboarding with \(profile) assigns that profile, which needs an admin; \(allowed)")
+        }
+        let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        let now = clock.now()
+        if let at = input.at, at > now + 366 * 86_400 { throw APIError.invalid("at: at most a year ahead") }
+        if let profile = input.profile, try await policies.snapshot().latest[profile] == nil {
+            throw APIError.invalid("profile: no profile named \(profile); apply it first")
+        }
+        let offboarding = Offboarding(
+            personId: person.id, requestedAt: now, requestedBy: by, wipeAt: max(input.at ?? now, now), restrictedProfile: input.profile,
+            reason: reason?.isEmpty == true ? nil : reason)
+        do {
+            try await store.startOffboarding(offboarding, now: now)
+        } catch StoreError.conflict(let why) {
+            throw APIError(.conflict, .conflict, "\(person.email): \(why)")
+        }
+        let devices = try await store.devices(personId: person.id).filter { $0.status == .active }
+        if let profile = input.profile {
+            for device in devices { _ = try await policies.assign(profile: profile, scope: "device", target: device.id, by: by) }
+        }
+        try await audit.record(
+            actor, "person.offboarding", target: person.email,
+            detail: [
+                "wipeAt": ISO8601.string(from: offboarding.wipeAt), "restrictedProfile": input.profile ?? "", "reason": offboarding.reason ?? "",
+                "devices": devices.map(\.id).joined(separator: ","),
+            ])
+        try await tick(personId: person.id)
+        return try await store.offboarding(personId: person.id) ?? offboarding
+    }
+
+    /// Issues the wipes that are due and completes offboardings whose devices are all revoked.
+    func tick(personId: String? = nil) async throws {
+        let now = clock.now()
+        for offboarding in try await store.openOffboardings() where personId == nil || offboarding.personId == personId {
+            // The notice period: nothing to do until the date.
+            if offboarding.wipesIssuedAt == nil, offboarding.wipeAt > now { continue }
+            let devices = try await store.devices(personId: offboarding.personId)
+            let email = try await store.person(id: offboarding.personId)?.email ?? offboarding.personId
+            if offboarding.wipesIssuedAt == nil {
+                var issued: [String] = []
+                for device in devices where device.status == .active {
+                    let existing = try await store.commands(deviceId: device.id)
+                    if existing.contains(where: { $0.type == .wipe && ($0.state == .succeeded || !$0.state.isFinal) }) { continue }
+                    let command = try await commands.issue(deviceId: device.id, type: .wipe, reason: "offboarding", expiresIn: nil, by: "offboarding")
+                    issued.append("\(device.id)=\(command.id)")
+                }
+                try await store.markWipesIssued(personId: offboarding.personId, at: now)
+                try await audit.record("system:offboarding", "person.wipes-issued", target: email, detail: ["wipes": issued.joined(separator: ",")])
+            }
+            if devices.allSatisfy({ $0.status != .active }) {
+                try await store.completeOffboarding(personId: offboarding.personId, at: now)
+                let confirmed = devices.filter { $0.wipeConfirmedAt != nil }.count
+                try await audit.record(
+                    "system:offboarding", "person.offboarded", target: email,
+                    detail: ["devices": String(devices.count), "wipesConfirmed": String(confirmed), "wipesUnconfirmed": String(devices.count - confirmed)])
+            }
+        }
+    }
+}
