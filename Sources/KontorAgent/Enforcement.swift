@@ -71,6 +71,9 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     mutating func add(_ event: DeviceEvent) {
         // A problem that repeats every few seconds is reported once until something else happens.
         if event.kind.hasSuffix(".error"), let last = events.last, last.kind == event.kind, last.detail == event.detail { return }
+        var event = event
+        // Its own ID, so a check-in sent again after a lost reply stores it once.
+        if event.id == nil { event.id = UUID().uuidString.lowercased() }
         events.append(event)
         if events.count > 100 { events.removeFirst(events.count - 100) }
     }

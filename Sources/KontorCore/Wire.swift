@@ -201,11 +201,20 @@ public struct DeviceEvent: Codable, Sendable, Equatable {
     public var at: Date
     public var kind: String
     public var detail: String?
+    /// Given by the agent when the event happens, so a check-in sent again (its reply was lost) stores
+    /// each event once. Agents before 0.2 send none.
+    public var id: String?
 
-    public init(at: Date, kind: String, detail: String? = nil) {
+    public init(at: Date, kind: String, detail: String? = nil, id: String? = nil) {
         self.at = at
         self.kind = kind
         self.detail = detail
+        self.id = id
+    }
+
+    /// Whether `id` is a usable event ID: 1 to 64 letters, digits, '-' or '_'.
+    public static func isValidID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { $0 < 0x80 && (UInt8(ascii: "a")...UInt8(ascii: "z") ~= $0 || UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0 || UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")) }
     }
 }
 

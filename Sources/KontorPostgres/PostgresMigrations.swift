@@ -196,6 +196,14 @@ enum PostgresMigrations {
                 "CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at)",
             ]
         ),
+        (
+            "v3-event-ids",
+            [
+                // The agent's ID of each event: a check-in sent again stores its events once.
+                "ALTER TABLE device_events ADD COLUMN event_id TEXT",
+                "CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -244,18 +244,26 @@ extension PostgresStore: DeviceStore {
             """) > 0
     }
 
-    public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
-        guard !events.isEmpty else { return }
-        try await transaction { tx in
+    @discardableResult
+    public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws -> [DeviceEvent] {
+        guard !events.isEmpty else { return [] }
+        return try await transaction { tx in
+            var stored: [DeviceEvent] = []
             for e in events {
-                try await tx.run("INSERT INTO device_events (device_id, at, kind, detail) VALUES (\(deviceId), \(seconds(e.at)), \(e.kind), \(e.detail))")
+                let inserted = try await tx.run(
+                    """
+                    INSERT INTO device_events (device_id, at, kind, detail, event_id) VALUES (\(deviceId), \(seconds(e.at)), \(e.kind), \(e.detail), \(e.id))
+                    ON CONFLICT (device_id, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING 1
+                    """)
+                if inserted > 0 { stored.append(e) }
             }
+            return stored
         }
     }
 
     public func events(deviceId: String, limit: Int) async throws -> [DeviceEvent] {
         try await rows("SELECT * FROM device_events WHERE device_id = \(deviceId) ORDER BY id DESC LIMIT \(limit)") {
-            DeviceEvent(at: date(try $0.get("at"))!, kind: try $0.get("kind"), detail: try $0.get("detail"))
+            DeviceEvent(at: date(try $0.get("at"))!, kind: try $0.get("kind"), detail: try $0.get("detail"), id: try $0.get("event_id"))
         }
     }
 

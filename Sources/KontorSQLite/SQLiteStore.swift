@@ -217,6 +217,14 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at);
                     """)
         }
+        migrator.registerMigration("v7-event-ids") { db in
+            // The agent's ID of each event: a check-in sent again stores its events once.
+            try db.execute(
+                sql: """
+                    ALTER TABLE device_events ADD COLUMN event_id TEXT;
+                    CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }
@@ -506,20 +514,28 @@ extension SQLiteStore: DeviceStore {
         }
     }
 
-    public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
-        guard !events.isEmpty else { return }
-        try await writer.write { db in
+    @discardableResult
+    public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws -> [DeviceEvent] {
+        guard !events.isEmpty else { return [] }
+        return try await writer.write { db in
+            var stored: [DeviceEvent] = []
             for e in events {
                 try db.execute(
-                    sql: "INSERT INTO device_events (device_id, at, kind, detail) VALUES (?, ?, ?, ?)", arguments: [deviceId, seconds(e.at), e.kind, e.detail])
+                    sql: """
+                        INSERT INTO device_events (device_id, at, kind, detail, event_id) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (device_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+                        """,
+                    arguments: [deviceId, seconds(e.at), e.kind, e.detail, e.id])
+                if db.changesCount > 0 { stored.append(e) }
             }
+            return stored
         }
     }
 
     public func events(deviceId: String, limit: Int) async throws -> [DeviceEvent] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM device_events WHERE device_id = ? ORDER BY id DESC LIMIT ?", arguments: [deviceId, limit]).map {
-                DeviceEvent(at: date($0["at"])!, kind: $0["kind"], detail: $0["detail"])
+                DeviceEvent(at: date($0["at"])!, kind: $0["kind"], detail: $0["detail"], id: $0["event_id"])
             }
         }
     }

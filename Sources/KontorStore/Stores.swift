@@ -151,7 +151,10 @@ public protocol DeviceStore: Sendable {
     /// Revokes an active device's identity; false when there is no such device. Revoking twice keeps the first time.
     func revokeDevice(id: String, at: Date) async throws -> Bool
     /// Appends events a device reported.
-    func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws
+    /// Stores `events` of the device; an event whose ID the device already sent is not stored again.
+    /// Returns the events stored now.
+    @discardableResult
+    func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws -> [DeviceEvent]
     /// The device's most recent events, newest first.
     func events(deviceId: String, limit: Int) async throws -> [DeviceEvent]
 }

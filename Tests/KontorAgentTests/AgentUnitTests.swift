@@ -135,6 +135,19 @@ struct AgentFileTests {
         #expect(try AgentConfig.load(root + "/missing.yaml") == AgentConfig())
     }
 
+    @Test("every event the agent records gets an ID of its own, so a check-in sent again stores it once")
+    func eventIDs() {
+        var state = EnforcementState()
+        state.add(DeviceEvent(at: Date(), kind: "quiet.begin"))
+        state.add(DeviceEvent(at: Date(), kind: "quiet.end"))
+        state.add(DeviceEvent(at: Date(), kind: "wipe.started", id: "given"))
+        let ids = state.events.compactMap(\.id)
+        #expect(ids.count == 3)
+        #expect(Set(ids).count == 3)
+        #expect(ids.last == "given")
+        #expect(ids.allSatisfy(DeviceEvent.isValidID))
+    }
+
     @Test("the work container's limits in agent.yaml: narrowed roots and another ID range are taken, anything unsafe is refused by name")
     func containerLimits() throws {
         let root = scratch()

@@ -173,3 +173,41 @@ struct CheckinLimitsTests {
         #expect(budget.count == 0)
     }
 }
+
+@Suite("Check-in: sent again after a lost reply")
+struct CheckinRetryTests {
+    @Test("a check-in sent again (a new signature, the same events) stores each event and its audit entry once; events without an ID are stored as sent")
+    func resentStoresOnce() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        try await harness.test { client in
+            let (key, id) = try await device(harness, client, admin: admin)
+            let now = harness.clock.now
+            let events = [
+                DeviceEvent(at: now, kind: "quiet.override", detail: "until 23:00: customer call", id: "0193f1c2-aaaa-7000-8000-000000000001"),
+                DeviceEvent(at: now, kind: "app.violation", detail: "/usr/bin/steam", id: "0193f1c2-aaaa-7000-8000-000000000002"),
+            ]
+            let request = CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events)
+            for _ in 0..<3 { #expect(try await send(client, request, key: key, at: harness.clock.now).status == .ok) }
+            let stored = try await harness.store.events(deviceId: id, limit: 100)
+            #expect(stored.count == 2)
+            #expect(Set(stored.compactMap(\.id)) == Set(events.compactMap(\.id)))
+            #expect(try await audited(harness, id, "device.quiet-override").count == 1)
+
+            // One more, with the old ones again: only the new one is added.
+            let next = DeviceEvent(at: now, kind: "quiet.end", detail: nil, id: "0193f1c2-aaaa-7000-8000-000000000003")
+            #expect(try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events + [next]), key: key, at: now).status == .ok)
+            #expect(try await harness.store.events(deviceId: id, limit: 100).count == 3)
+
+            // An older agent sends no IDs: nothing to tell a resend by, so each is stored.
+            let old = CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: now, kind: "quiet.begin")])
+            for _ in 0..<2 { #expect(try await send(client, old, key: key, at: now).status == .ok) }
+            #expect(try await harness.store.events(deviceId: id, limit: 100).count == 5)
+
+            let bad = CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: now, kind: "quiet.begin", id: "not an id!")])
+            let refused = try await send(client, bad, key: key, at: now)
+            #expect(refused.status == .badRequest)
+            #expect(refused.errorMessage?.hasPrefix("events[0].id:") == true)
+        }
+    }
+}

@@ -45,6 +45,8 @@ public struct Services: Sendable {
     let metrics = ServerMetrics()
     /// A check-in's events and acknowledgements: validated, then written within each device's limits.
     let checkinReports: CheckinReports
+    /// One check-in, start to end.
+    let checkins: CheckinService
     /// The client behind each request (the peer, or behind a trusted proxy the forwarded address).
     let clientAddresses: ClientAddresses
 
@@ -78,6 +80,9 @@ public struct Services: Sendable {
             store: store, clock: clock, audit: audit, commands: commands,
             budget: DeviceEventBudget(limits: .init(eventsPerHour: config.deviceEventsPerHour, auditedPerHour: config.deviceAuditEventsPerHour)),
             maxEventDetailBytes: config.maxEventDetailBytes)
+        self.checkins = CheckinService(
+            reports: checkinReports, policies: policies, commands: commands, recorder: recorder, devices: devices, longPolls: longPolls, clock: clock,
+            metrics: metrics, longPollMax: config.longPollMax)
         self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))

@@ -34,8 +34,9 @@ struct CheckinReports: Sendable {
         }
         if let events = input.events {
             guard events.count <= Self.maxEvents else { throw APIError.invalid("events: at most \(Self.maxEvents) per check-in, found \(events.count)") }
-            for (i, event) in events.enumerated() where !Validation.isName(event.kind) {
-                throw APIError.invalid("events[\(i)].kind: expected 1 to 64 letters, digits, '.', '_' or '-'")
+            for (i, event) in events.enumerated() {
+                guard Validation.isName(event.kind) else { throw APIError.invalid("events[\(i)].kind: expected 1 to 64 letters, digits, '.', '_' or '-'") }
+                if let id = event.id, !DeviceEvent.isValidID(id) { throw APIError.invalid("events[\(i)].id: expected 1 to 64 letters, digits, '-' or '_'") }
             }
         }
         if let acks = input.acks {
@@ -54,8 +55,10 @@ struct CheckinReports: Sendable {
             let cut = events.map { Self.cut($0, to: maxEventDetailBytes) }
             let (admitted, previous) = budget.admit(deviceId: deviceId, events: cut, now: Int(clock.now().timeIntervalSince1970))
             if let previous { try await recordOverflow(previous) }
-            try await store.appendEvents(deviceId: deviceId, admitted.stored)
-            for event in admitted.audited {
+            // An event the device sent before (its reply was lost) is neither stored nor audited again.
+            let stored = try await store.appendEvents(deviceId: deviceId, admitted.stored)
+            let new = Set(stored.compactMap(\.id))
+            for event in admitted.audited where event.id.map({ new.contains($0) }) ?? true {
                 try await audit.record("device:\(deviceId)", "device.quiet-override", target: deviceId, detail: ["detail": event.detail ?? ""])
             }
         }

@@ -49,33 +49,15 @@ public struct DeviceAuthenticator: Sendable {
     /// (``DeviceRefusal``) is only ever said to the holder of the key, in a reply the agent can verify.
     /// `allowRevoked` lets a revoked device through (to send its wipe receipt).
     func authenticate(_ request: Request, body: Data, allowRevoked: Bool = false) async throws -> (AuthenticatedDevice, VerifiedSignature, SignatureMessage) {
-        var message = Self.signatureMessage(request)
-        let device: AuthenticatedDevice
-        let verified: VerifiedSignature
-        do {
-            let parsed = try HTTPMessageSignatures.parse(message, label: DeviceAPI.signatureLabel)
-            // The reply covers this member ("signature";key="kontor";req): keep it rather than parse again.
-            message.rememberMember(field: "signature", key: parsed.label, serialized: parsed.serializedMember)
-            guard let keyID = parsed.parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
+        let (device, verified, message) = try await verify(request, body: body) { keyID in
             let found: (AuthenticatedDevice, Curve25519.Signing.PublicKey)?
             do {
                 found = try await devices.device(keyId: keyID, store: store, now: clock.seconds())
             } catch DeviceCacheError.unusableKey(let id) {
                 throw APIError(.unauthorized, .unknownKey, "stored key of device \(id) is unusable")
             }
-            guard let (stored, key) = found else {
-                throw APIError(.unauthorized, .unknownKey, "keyid \(keyID) is not enrolled here")
-            }
-            device = stored
-            verified = try HTTPMessageSignatures.verify(parsed: parsed, of: message, required: DeviceAPI.requiredRequestComponents) { _ in key }
-        } catch let error as HTTPSignatureError {
-            throw Self.map(error)
-        }
-        try await checkFreshness(verified, keyId: device.keyId)
-        do {
-            try ContentDigest.verify(message.fields["content-digest"], body: body)
-        } catch let error as HTTPSignatureError {
-            throw Self.map(error)
+            guard let found else { throw APIError(.unauthorized, .unknownKey, "keyid \(keyID) is not enrolled here") }
+            return found
         }
         switch device.status {
         case .active: break
@@ -96,6 +78,46 @@ public struct DeviceAuthenticator: Sendable {
             }
         }
         return (device, verified, message)
+    }
+
+    /// Proof of possession at enrollment: the request is signed with `publicKey`, the key being enrolled,
+    /// under the same checks as every later request (freshness, nonce, body digest).
+    func verifyPossession(_ request: Request, body: Data, publicKey: Curve25519.Signing.PublicKey) async throws -> SignatureMessage {
+        let expected = DeviceKeys.keyID(for: publicKey)
+        return try await verify(request, body: body) { keyID in
+            guard keyID == expected else { throw HTTPSignatureError.unknownKey(keyID) }
+            return ((), publicKey)
+        }.2
+    }
+
+    /// The checks every device request passes: the signature parses, verifies with the key `lookup` finds
+    /// for its key ID (which also returns what the caller wants with it), is fresh and was not seen
+    /// before, and the body matches its Content-Digest.
+    private func verify<Found>(
+        _ request: Request, body: Data, lookup: (String) async throws -> (Found, Curve25519.Signing.PublicKey)
+    ) async throws -> (Found, VerifiedSignature, SignatureMessage) {
+        var message = Self.signatureMessage(request)
+        let found: Found
+        let verified: VerifiedSignature
+        let keyID: String
+        do {
+            let parsed = try HTTPMessageSignatures.parse(message, label: DeviceAPI.signatureLabel)
+            // The reply covers this member ("signature";key="kontor";req): keep it rather than parse again.
+            message.rememberMember(field: "signature", key: parsed.label, serialized: parsed.serializedMember)
+            guard let id = parsed.parameters.keyID else { throw HTTPSignatureError.malformed("no keyid parameter") }
+            let (value, key) = try await lookup(id)
+            verified = try HTTPMessageSignatures.verify(parsed: parsed, of: message, required: DeviceAPI.requiredRequestComponents) { _ in key }
+            (found, keyID) = (value, id)
+        } catch let error as HTTPSignatureError {
+            throw Self.map(error)
+        }
+        try await checkFreshness(verified, keyId: keyID)
+        do {
+            try ContentDigest.verify(message.fields["content-digest"], body: body)
+        } catch let error as HTTPSignatureError {
+            throw Self.map(error)
+        }
+        return (found, verified, message)
     }
 
     /// Whether a replaced device must wipe itself, and why: a wipe was ordered for it, or for the device

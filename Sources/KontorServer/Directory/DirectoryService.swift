@@ -48,6 +48,9 @@ public struct DirectoryService: Sendable {
         try await deviceWithPolicy(id).device
     }
 
+    /// The device as stored (without the check-ins not yet written), nil when there is none.
+    func storedDevice(id: String) async throws -> Device? { try await store.device(id: id) }
+
     /// The device, and the effective policy it should enforce when it is active (computed once, for pages
     /// that show the policy itself).
     func deviceWithPolicy(_ id: String) async throws -> (device: Device, policy: EffectivePolicy?) {

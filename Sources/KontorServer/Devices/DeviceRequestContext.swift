@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import KontorCore
+import NIOCore
+
+/// A device request whose signature verified: the device, the body the signature's digest covers, and the
+/// request as the signature saw it (the signed reply answers it).
+public struct VerifiedDeviceRequest: Sendable {
+    public let device: AuthenticatedDevice
+    public let body: Data
+    let message: SignatureMessage
+}
+
+/// The context of device routes: creating it fails unless ``DeviceAuthMiddleware`` verified the request,
+/// so a device handler, like an admin one, always has its caller.
+public struct DeviceRequestContext: ChildRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let verified: VerifiedDeviceRequest
+
+    public var device: AuthenticatedDevice { verified.device }
+    public var body: Data { verified.body }
+
+    public init(context: KontorRequestContext) throws {
+        guard let verified = context.deviceRequest else {
+            throw APIError(.unauthorized, .signatureMissing, "this endpoint needs an RFC 9421 signature (Signature-Input and Signature fields)")
+        }
+        self.coreContext = context.coreContext
+        self.verified = verified
+    }
+}
+
+/// Verifies the RFC 9421 signature of a device request (``DeviceAuthenticator``) and puts the device in
+/// the context. A device that may not go on (revoked, or replaced and due a wipe) gets a refusal signed
+/// with the server key, which its agent can trust and act on.
+struct DeviceAuthMiddleware: RouterMiddleware {
+    typealias Context = KontorRequestContext
+    let authenticator: DeviceAuthenticator
+    let signer: ResponseSigner
+    let bodyLimit: Int
+    /// Lets revoked and replaced devices through (to send the receipt of a wipe they did).
+    var allowRevoked = false
+    /// Told of every refused request (the check-in counter).
+    var refused: @Sendable () -> Void = {}
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        do {
+            let body = try await request.collectBody(limit: bodyLimit)
+            let (device, _, message) = try await authenticator.authenticate(request, body: body, allowRevoked: allowRevoked)
+            context.deviceRequest = VerifiedDeviceRequest(device: device, body: body, message: message)
+            context.logger[metadataKey: "device.id"] = "\(device.id)"
+        } catch let refusal as DeviceRefusal {
+            refused()
+            return try signer.signedError(refusal)
+        } catch {
+            refused()
+            throw error
+        }
+        return try await next(request, context)
+    }
+}
