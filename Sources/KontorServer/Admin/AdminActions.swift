@@ -43,10 +43,75 @@ extension Services {
         try await offboarding.start(person, input, role: principal.role, actor: AuditService.actor(principal), by: principal.name)
     }
 
+    public func createAPIToken(name: String, role: Role, by principal: Principal) async throws -> (APIToken, String) {
+        let (token, secret) = try await tokens.create(name: name, role: role)
+        try await audit.record(AuditService.actor(principal), "api-token.created", target: token.id, detail: ["name": token.name, "role": token.role.rawValue])
+        return (token, secret)
+    }
+
+    public func revokeAPIToken(id: String, by principal: Principal) async throws -> APIToken {
+        let token = try await tokens.revoke(id: id)
+        try await audit.record(AuditService.actor(principal), "api-token.revoked", target: token.id, detail: ["name": token.name])
+        return token
+    }
+
+    /// Revokes a device without a wipe receipt (its key is refused from now on), records why, and moves
+    /// its person's offboarding on.
+    public func revokeDevice(id: String, reason: String, by principal: Principal) async throws -> Device {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
+        guard try await revokeDevice(id: id) else { throw APIError.notFound("no device \(id)") }
+        let revoked = try await directory.device(id)
+        try await audit.record(
+            AuditService.actor(principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": String(revoked.wipeConfirmedAt != nil)])
+        if let personId = revoked.personId { try await offboarding.tick(personId: personId) }
+        return try await directory.device(id)
+    }
+
+    public func applyProfile(source: String, dryRun: Bool, by principal: Principal) async throws -> PolicyService.ApplyResult {
+        let result = try await policies.apply(source: source, dryRun: dryRun, by: principal.name)
+        if let revision = result.revision {
+            try await audit.record(
+                AuditService.actor(principal), "profile.applied", target: result.profile.name,
+                detail: ["revision": String(revision), "devicesChanged": String(result.devicesChanged)])
+        }
+        return result
+    }
+
+    public func rollbackProfile(name: String, to revision: Int, by principal: Principal) async throws -> PolicyService.ApplyResult {
+        let result = try await policies.rollback(name: name, to: revision, by: principal.name)
+        try await audit.record(
+            AuditService.actor(principal), "profile.rolled-back", target: result.profile.name,
+            detail: ["to": String(revision), "revision": String(result.revision ?? 0)])
+        return result
+    }
+
+    public func assignProfile(_ profile: String, scope: String, target: String?, by principal: Principal) async throws -> ProfileAssignment {
+        let assignment = try await policies.assign(profile: profile, scope: scope, target: target, by: principal.name)
+        try await audit.record(
+            AuditService.actor(principal), "profile.assigned", target: assignment.profile, detail: ["scope": assignment.scope, "target": assignment.target])
+        return assignment
+    }
+
+    public func unassignProfile(scope: String, target: String?, by principal: Principal) async throws {
+        try await policies.unassign(scope: scope, target: target)
+        try await audit.record(AuditService.actor(principal), "profile.unassigned", target: nil, detail: ["scope": scope, "target": target ?? ""])
+    }
+
+    /// Changes the run-time settings that `changes` sets; returns them all.
+    public func changeSettings(_ changes: Settings, by principal: Principal) async throws -> Settings {
+        if let interval = changes.checkinInterval {
+            guard (10...86_400).contains(interval) else { throw APIError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
+            try await policies.setCheckinInterval(interval)
+            try await audit.record(AuditService.actor(principal), "settings.changed", target: "checkinInterval", detail: ["value": String(interval)])
+        }
+        return Settings(checkinInterval: try await policies.checkinInterval())
+    }
+
     /// The staff directory as CSV, with each person's number of active devices.
     public func personsCSV() async throws -> String {
         let persons = try await directory.persons()
-        let devices = try await store.deviceSummaries()
+        let devices = try await directory.deviceSummaries()
         let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
         return CSV.document(
             header: ["id", "email", "displayName", "groups", "status", "createdAt", "activeDevices"],

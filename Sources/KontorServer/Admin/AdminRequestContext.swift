@@ -7,6 +7,8 @@ import NIOCore
 /// always has a principal.
 public struct AdminRequestContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// What handlers return is encoded with the shared JSON coder (sorted keys, ISO 8601 UTC).
+    public var responseEncoder: JSONEncoder { KontorJSON.makeEncoder() }
     public let principal: Principal
 
     public init(context: KontorRequestContext) throws {

@@ -20,7 +20,7 @@ public func buildRouter(_ services: Services, table: RouteTable = RouteTable(), 
     router.add(middleware: LogRequestsMiddleware(.debug))
     OperationsController(services: services).register(on: router, table: table)
     DeviceController(services: services).register(on: router, table: table)
-    AdminController(services: services).register(on: router, table: table)
+    AdminAPI(services: services).register(on: router, table: table)
     ConsoleController(services: services, table: console).register(on: router)
     return router
 }

@@ -57,6 +57,12 @@ public struct CommandService: Sendable {
         return command
     }
 
+    /// Every command of a device, in the order issued.
+    func commands(deviceId: String) async throws -> [CommandRecord] { try await store.commands(deviceId: deviceId) }
+
+    /// The IDs of devices with commands not yet final.
+    func devicesWithOpenCommands() async throws -> Set<String> { try await store.devicesWithOpenCommands() }
+
     public func command(_ id: String) async throws -> CommandRecord {
         guard let command = try await store.command(id: id) else { throw APIError.notFound("no command \(id)") }
         return command

@@ -16,6 +16,9 @@ struct ReceiptService: Sendable {
 
     static let triggers: Set<String> = ["command", "offline", "revoked"]
 
+    /// The receipts a device sent, as stored.
+    func receipts(deviceId: String) async throws -> [StoredReceipt] { try await store.receipts(deviceId: deviceId) }
+
     func record(_ signed: SignedReceipt, from device: Device) async throws -> ReceiptConfirmation {
         guard let key = DeviceKeys.publicKey(base64: device.publicKey) else { throw APIError.invalid("device \(device.id) has no usable key") }
         guard signed.payload.utf8.count <= 64 * 1024 else { throw APIError.invalid("payload: at most 64 KiB") }

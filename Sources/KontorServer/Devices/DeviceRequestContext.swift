@@ -15,6 +15,8 @@ public struct VerifiedDeviceRequest: Sendable {
 /// so a device handler, like an admin one, always has its caller.
 public struct DeviceRequestContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// What handlers return is encoded with the shared JSON coder (sorted keys, ISO 8601 UTC).
+    public var responseEncoder: JSONEncoder { KontorJSON.makeEncoder() }
     public let verified: VerifiedDeviceRequest
 
     public var device: AuthenticatedDevice { verified.device }

@@ -51,6 +51,18 @@ public struct DirectoryService: Sendable {
     /// The device as stored (without the check-ins not yet written), nil when there is none.
     func storedDevice(id: String) async throws -> Device? { try await store.device(id: id) }
 
+    /// The device's most recent events, newest first.
+    func events(deviceId: String, limit: Int = 200) async throws -> [DeviceEvent] { try await store.events(deviceId: deviceId, limit: limit) }
+
+    /// A person by ID, nil when there is none.
+    func person(id: String) async throws -> Person? { try await store.person(id: id) }
+
+    /// Every device in brief (no reports), for listings and counts.
+    func deviceSummaries() async throws -> [DeviceSummary] { try await store.deviceSummaries() }
+
+    /// Offboardings that have not finished.
+    func openOffboardings() async throws -> [Offboarding] { try await store.openOffboardings() }
+
     /// The device, and the effective policy it should enforce when it is active (computed once, for pages
     /// that show the policy itself).
     func deviceWithPolicy(_ id: String) async throws -> (device: Device, policy: EffectivePolicy?) {

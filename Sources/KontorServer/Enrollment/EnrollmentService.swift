@@ -69,6 +69,18 @@ public struct EnrollmentService: Sendable {
             agentCommand: "sudo kontor-agent enroll --server \(config.advertisedURL) --token \(secret.token)")
     }
 
+    /// An enrollment token with what it can still do.
+    public struct ListedToken: Codable, Sendable {
+        public var token: EnrollmentToken
+        public var state: EnrollmentTokenState
+    }
+
+    /// Every enrollment token, newest first, with its state now.
+    func tokens() async throws -> [ListedToken] {
+        let now = clock.now()
+        return try await store.enrollmentTokens().sorted { $0.createdAt > $1.createdAt }.map { ListedToken(token: $0, state: $0.state(at: now)) }
+    }
+
     public func revokeToken(id: String) async throws -> EnrollmentToken {
         guard try await store.revokeEnrollmentToken(id: id, at: clock.now()), let token = try await store.enrollmentToken(id: id) else {
             throw APIError.notFound("no enrollment token \(id)")

@@ -7,6 +7,8 @@ import NIOCore
 /// has run, the calling principal (admin routes) or the verified device (device routes).
 public struct KontorRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// What handlers return is encoded with the shared JSON coder (sorted keys, ISO 8601 UTC).
+    public var responseEncoder: JSONEncoder { KontorJSON.makeEncoder() }
     public let remoteAddress: SocketAddress?
     public var principal: Principal?
     /// Set by ``DeviceAuthMiddleware`` once a device request's signature verified.

@@ -23,7 +23,7 @@ extension RouterMethods {
     @discardableResult
     func on(
         _ method: HTTPRequest.Method, _ prefix: String, _ path: String, table: RouteTable,
-        use handler: @escaping @Sendable (Request, Context) async throws -> Response
+        use handler: @escaping @Sendable (Request, Context) async throws -> some ResponseGenerator
     ) -> Self {
         table.add(method, prefix.isEmpty ? path : (path.isEmpty ? prefix : prefix + "/" + path))
         return self.on(RouterPath(path), method: method, use: handler)

@@ -67,6 +67,25 @@ public struct PolicyService: Sendable {
         }
     }
 
+    /// A profile's revision `revision`, or its latest; not found names what was asked for.
+    func revision(name: String, _ revision: Int? = nil) async throws -> ProfileRevision {
+        let revisions = try await store.profileRevisions(name: name)
+        guard let found = revision.map({ w in revisions.first { $0.revision == w } }) ?? revisions.last else {
+            throw APIError.notFound("no profile \(name)\(revision.map { " revision \($0)" } ?? "")")
+        }
+        return found
+    }
+
+    /// Every revision of a profile, oldest first; not found when there is none.
+    func revisions(name: String) async throws -> [ProfileRevision] {
+        let revisions = try await store.profileRevisions(name: name)
+        guard !revisions.isEmpty else { throw APIError.notFound("no profile \(name)") }
+        return revisions
+    }
+
+    /// Every assignment, as stored.
+    func assignments() async throws -> [ProfileAssignment] { try await store.assignments() }
+
     /// The current profiles, assignments and default interval (cached until one of them changes).
     func snapshot() async throws -> PolicyCatalog.Snapshot { try await catalog.snapshot(store, defaultInterval: config.checkinInterval) }
 

@@ -1,0 +1,47 @@
+import Foundation
+import Hummingbird
+import KontorCore
+
+/// Who am I, and the API tokens (admin only).
+struct TokensController {
+    let services: Services
+    var limit: Int { services.config.maxBodyBytes }
+
+    func register(on api: AdminRoutes, table: RouteTable) {
+        let p = AdminAPI.prefix
+        api.on(.get, p, "me", table: table, use: me)
+            .on(.get, p, "api-tokens", table: table, use: list)
+            .on(.post, p, "api-tokens", table: table, use: create)
+            .on(.delete, p, "api-tokens/{id}", table: table, use: revoke)
+    }
+
+    @Sendable func me(_ request: Request, context: AdminRequestContext) async throws -> [String: String] {
+        ["name": context.principal.name, "role": context.principal.role.rawValue, "tokenId": context.principal.tokenId]
+    }
+
+    @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [APIToken] {
+        try context.require(.admin)
+        return try await services.tokens.list()
+    }
+
+    struct Created: ResponseEncodable {
+        var token: String
+        var apiToken: APIToken
+    }
+
+    @Sendable func create(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<Created> {
+        try context.require(.admin)
+        struct Input: Decodable { var name: String; var role: Role }
+        let input = try await request.decodeJSON(Input.self, limit: limit)
+        let (token, secret) = try await services.createAPIToken(name: input.name, role: input.role, by: context.principal)
+        context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
+        return EditedResponse(status: .created, response: Created(token: secret, apiToken: token))
+    }
+
+    @Sendable func revoke(_ request: Request, context: AdminRequestContext) async throws -> APIToken {
+        try context.require(.admin)
+        let token = try await services.revokeAPIToken(id: try context.parameters.require("id"), by: context.principal)
+        context.logger.notice("API token revoked", metadata: ["token.id": "\(token.id)"])
+        return token
+    }
+}

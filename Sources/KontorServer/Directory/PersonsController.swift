@@ -1,0 +1,48 @@
+import Foundation
+import Hummingbird
+import KontorCore
+
+/// The staff directory: persons, their CSV export, and offboarding.
+struct PersonsController {
+    let services: Services
+    var limit: Int { services.config.maxBodyBytes }
+
+    func register(on api: AdminRoutes, table: RouteTable) {
+        let p = AdminAPI.prefix
+        api.on(.get, p, "persons", table: table, use: list)
+            .on(.post, p, "persons", table: table, use: create)
+            .on(.get, p, "persons/export", table: table, use: export)
+            .on(.get, p, "persons/{person}", table: table, use: show)
+            .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
+    }
+
+    @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [Person] {
+        try await services.directory.persons()
+    }
+
+    @Sendable func create(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<Person> {
+        try context.require(.operator)
+        let input = try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit)
+        return EditedResponse(status: .created, response: try await services.createPerson(input, by: context.principal))
+    }
+
+    @Sendable func export(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"kontor-persons.csv\""],
+            body: .init(byteBuffer: ByteBuffer(string: try await services.personsCSV())))
+    }
+
+    @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> PersonDetail {
+        let person = try await services.directory.person(try context.parameters.require("person"))
+        return try await services.directory.personDetail(person.id)
+    }
+
+    @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {
+        try context.require(.operator)
+        let input = try await request.decodeJSON(OffboardingService.Request.self, limit: limit)
+        let person = try await services.directory.person(try context.parameters.require("person"))
+        let offboarding = try await services.startOffboarding(person, input, by: context.principal)
+        context.logger.notice("offboarding started", metadata: ["person.id": "\(person.id)", "wipeAt": "\(ISO8601.string(from: offboarding.wipeAt))"])
+        return EditedResponse(status: .accepted, response: try await services.directory.personDetail(person.id))
+    }
+}

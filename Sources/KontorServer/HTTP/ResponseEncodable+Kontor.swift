@@ -1,0 +1,18 @@
+import Hummingbird
+import KontorCore
+import KontorStore
+
+// What handlers return as it is: encoded by the context's response encoder (KontorJSON).
+extension Person: ResponseEncodable {}
+extension PersonDetail: ResponseEncodable {}
+extension Device: ResponseEncodable {}
+extension APIToken: ResponseEncodable {}
+extension EnrollmentToken: ResponseEncodable {}
+extension CommandRecord: ResponseEncodable {}
+extension ProfileRevision: ResponseEncodable {}
+extension ProfileAssignment: ResponseEncodable {}
+extension AuditVerification: ResponseEncodable {}
+extension Settings: ResponseEncodable {}
+extension SignedCheckpoint: ResponseEncodable {}
+extension PolicyService.ApplyResult: ResponseEncodable {}
+extension EnrollmentService.CreatedToken: ResponseEncodable {}
