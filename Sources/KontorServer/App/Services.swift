@@ -112,6 +112,9 @@ public struct Services: Sendable {
 }
 
 extension Services {
+    /// Throws unless the store answers (readiness).
+    func pingStore() async throws { try await store.ping() }
+
     /// The address of the client that sent `request`, for rate limits and logs (``ClientAddresses``).
     func clientAddress(_ request: Request, _ context: KontorRequestContext) -> String {
         clientAddresses.client(peer: context.remoteAddress, headers: request.headers)

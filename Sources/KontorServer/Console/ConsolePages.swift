@@ -79,8 +79,8 @@ struct ConsolePages {
             .sorted { ($0.summary.lastSeen ?? $0.summary.enrolledAt) < ($1.summary.lastSeen ?? $1.summary.enrolledAt) }
 
         var pendingWipes: [[String: Any]] = []
-        for deviceId in try await services.store.devicesWithOpenCommands().sorted() {
-            for command in try await services.store.commands(deviceId: deviceId) where command.type == .wipe && !command.state.isFinal {
+        for deviceId in try await services.commands.devicesWithOpenCommands().sorted() {
+            for command in try await services.commands.commands(deviceId: deviceId) where command.type == .wipe && !command.state.isFinal {
                 let device = all.first { $0.summary.id == deviceId }
                 pendingWipes.append([
                     "deviceId": deviceId, "hostname": device?.summary.hostname ?? deviceId, "state": command.state.rawValue,
@@ -89,8 +89,8 @@ struct ConsolePages {
             }
         }
         var offboardings: [[String: Any]] = []
-        for o in try await services.store.openOffboardings() {
-            let person = try await services.store.person(id: o.personId)
+        for o in try await services.directory.openOffboardings() {
+            let person = try await services.directory.person(id: o.personId)
             offboardings.append([
                 "personId": o.personId, "name": person?.displayName ?? o.personId, "email": person?.email ?? "",
                 "wipeAt": format.time(o.wipeAt), "issued": o.wipesIssuedAt != nil,
@@ -188,7 +188,7 @@ struct ConsolePages {
     private func device(_ request: Request, _ session: ConsoleSession, id: String) async throws -> Response {
         let (device, effective) = try await services.directory.deviceWithPolicy(id)
         var names: [String: Person] = [:]
-        if let personId = device.personId, let person = try await services.store.person(id: personId) { names[personId] = person }
+        if let personId = device.personId, let person = try await services.directory.person(id: personId) { names[personId] = person }
         let format = self.format
         var values = deviceRow(FleetDevice(device), names: names, format: format)
         let facts = device.facts
@@ -216,7 +216,7 @@ struct ConsolePages {
                 "json": String(decoding: try Self.prettyJSON(policy, dropping: ["sources", "origins"]), as: UTF8.self),
             ]
         }
-        let commands = try await services.store.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }
+        let commands = try await services.commands.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }
         values["commands"] = commands.map { c -> [String: Any] in
             [
                 "id": c.id, "commandId": c.id, "deviceId": device.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "", "issued": format.time(c.issuedAt),
@@ -231,7 +231,7 @@ struct ConsolePages {
         if let confirmed = device.wipeConfirmedAt {
             values["wipeConfirmed"] = ["at": format.time(confirmed), "receipt": device.wipeReceiptId ?? ""]
         }
-        values["events"] = try await services.store.events(deviceId: device.id, limit: 20).map { e -> [String: Any] in
+        values["events"] = try await services.directory.events(deviceId: device.id, limit: 20).map { e -> [String: Any] in
             ["at": format.time(e.at), "kind": e.kind, "detail": e.detail ?? ""]
         }
         values["checkinInterval"] = try await services.policies.checkinInterval()
@@ -275,7 +275,7 @@ struct ConsolePages {
             list = list.filter { ([$0.email, $0.displayName] + $0.groups).contains { $0.lowercased().contains(needle) } }
         }
         list.sort { $0.displayName.lowercased() < $1.displayName.lowercased() }
-        let devices = try await services.store.deviceSummaries()
+        let devices = try await services.directory.deviceSummaries()
         let counts = Dictionary(grouping: devices.filter { $0.status == .active }, by: { $0.personId ?? "" }).mapValues(\.count)
         let page = ConsoleFormat.paginate(list, page: request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1, size: Self.pageSize)
         let link = { (p: Int) in "\(ConsoleController.prefix)/persons" + ConsoleFormat.query([("q", q), ("page", String(p))]) }
@@ -354,7 +354,7 @@ struct ConsolePages {
     private func enrollTokens(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         let format = self.format
         let names = try await personNames()
-        let tokens = try await services.store.enrollmentTokens().sorted { $0.createdAt > $1.createdAt }
+        let tokens = try await services.enrollment.tokens().map(\.token)
         let defaultLifetime = services.config.enrollTokenLifetime
         var lifetimes = Self.lifetimes
         if !lifetimes.contains(where: { $0.seconds == defaultLifetime }) { lifetimes.append((defaultLifetime, "\(defaultLifetime / 60) minutes")) }
@@ -393,7 +393,7 @@ struct ConsolePages {
         var values: [String: Any] = [
             "token": created.token, "command": created.agentCommand, "id": t.id, "maxUses": t.maxUses, "expires": format.time(t.expiresAt), "group": ConsoleFormat.optional(t.group),
         ]
-        if let personId = t.personId, let person = try await services.store.person(id: personId) { values["person"] = person.email }
+        if let personId = t.personId, let person = try await services.directory.person(id: personId) { values["person"] = person.email }
         // Shown once, answered directly (no redirect) and never cached.
         return console.render("enroll-token-created", title: "Enrollment token created", nav: "enroll-tokens", session: session, request: form.request, status: .created, values)
     }
@@ -421,14 +421,14 @@ struct ConsolePages {
     }
 
     private func profile(_ request: Request, _ session: ConsoleSession, name: String) async throws -> Response {
-        let revisions = try await services.store.profileRevisions(name: name)
+        let revisions = (try? await services.policies.revisions(name: name)) ?? []
         guard let latest = revisions.last else { throw APIError.notFound("There is no profile named \(name).") }
         let wanted = request.uri.queryParameters.get("revision").flatMap { Int($0) }
         guard let shown = wanted.map({ w in revisions.first { $0.revision == w } }) ?? latest else {
             throw APIError.notFound("Profile \(name) has no revision \(wanted ?? 0).")
         }
         let format = self.format
-        let assignments = try await services.store.assignments().filter { $0.profile == name }
+        let assignments = try await services.policies.assignments().filter { $0.profile == name }
         return console.render(
             "profile", title: "Profile \(name)", nav: "profiles", session: session, request: request,
             [
@@ -508,9 +508,9 @@ struct ConsolePages {
         let filter = AuditFilter(actor: actor, actionPrefix: action, target: target.isEmpty ? nil : target, since: since)
         let size = 100
         let requested = max(1, query.get("page").flatMap { Int($0) } ?? 1)
-        var found = try await services.store.auditEntries(matching: filter, limit: size, offset: (requested - 1) * size)
+        var found = try await services.audit.entries(matching: filter, limit: size, offset: (requested - 1) * size)
         let pages = max(1, (found.total + size - 1) / size)
-        if requested > pages { found = try await services.store.auditEntries(matching: filter, limit: size, offset: (pages - 1) * size) }
+        if requested > pages { found = try await services.audit.entries(matching: filter, limit: size, offset: (pages - 1) * size) }
         let page = (items: found.entries, page: min(requested, pages), pages: pages)
         let format = self.format
         let filters: [(String, String?)] = [("actor", actor), ("action", action), ("target", target), ("since", sinceText)]

@@ -34,10 +34,3 @@ extension Request {
         }
     }
 }
-
-/// A JSON response with the shared encoder.
-func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-    var fields = headers
-    fields[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try KontorJSON.encode(value))))
-}
