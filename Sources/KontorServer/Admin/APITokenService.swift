@@ -12,7 +12,7 @@ public struct APITokenService: Sendable {
     /// Mints a token; the returned string is the only time the secret exists outside the caller.
     public func create(name: String, role: Role) async throws -> (APIToken, String) {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard (1...100).contains(trimmed.count) else { throw APIError.invalid("name: must be 1 to 100 characters") }
+        guard (1...100).contains(trimmed.count) else { throw KontorError.invalid("name: must be 1 to 100 characters") }
         let secret = IssuedSecret.generate(.apiToken)
         let token = APIToken(id: secret.id, name: trimmed, role: role, createdAt: clock.now())
         try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
@@ -32,7 +32,7 @@ public struct APITokenService: Sendable {
 
     public func revoke(id: String) async throws -> APIToken {
         guard try await store.revokeAPIToken(id: id, at: clock.now()), let stored = try await store.apiToken(id: id) else {
-            throw APIError.notFound("no API token \(id)")
+            throw KontorError.notFound("no API token \(id)")
         }
         // Console sessions opened with the token end with it.
         try await store.deleteConsoleSessions(tokenId: id)

@@ -59,8 +59,8 @@ extension Services {
     /// its person's offboarding on.
     public func revokeDevice(id: String, reason: String, by principal: Principal) async throws -> Device {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (3...500).contains(reason.count) else { throw APIError.invalid("reason: say in 3 to 500 characters why") }
-        guard try await revokeDevice(id: id) else { throw APIError.notFound("no device \(id)") }
+        guard (3...500).contains(reason.count) else { throw KontorError.invalid("reason: say in 3 to 500 characters why") }
+        guard try await revokeDevice(id: id) else { throw KontorError.notFound("no device \(id)") }
         let revoked = try await directory.device(id)
         try await audit.record(
             AuditService.actor(principal), "device.revoked", target: id, detail: ["reason": reason, "wipeConfirmed": String(revoked.wipeConfirmedAt != nil)])
@@ -101,7 +101,7 @@ extension Services {
     /// Changes the run-time settings that `changes` sets; returns them all.
     public func changeSettings(_ changes: Settings, by principal: Principal) async throws -> Settings {
         if let interval = changes.checkinInterval {
-            guard (10...86_400).contains(interval) else { throw APIError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
+            guard (10...86_400).contains(interval) else { throw KontorError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
             try await policies.setCheckinInterval(interval)
             try await audit.record(AuditService.actor(principal), "settings.changed", target: "checkinInterval", detail: ["value": String(interval)])
         }

@@ -46,6 +46,8 @@ struct AdminTokenCommand: AsyncParsableCommand {
                 throw fail(error.description)
             } catch let error as APIError {
                 throw fail(error.message)
+            } catch let error as KontorError {
+                throw fail(error.message)
             }
         }
     }

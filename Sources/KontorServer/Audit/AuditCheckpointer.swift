@@ -94,11 +94,10 @@ extension Services {
         do {
             made = try await checkpointer.checkpoint(always: true)
         } catch let broken as AuditChainBroken {
-            throw APIError(
-                .conflict, .conflict,
+            throw KontorError.conflict(
                 "the audit log does not verify at entry \(broken.seq) (\(broken.problem)); no checkpoint was signed. See kontorctl audit verify")
         }
-        guard let (checkpoint, sinks) = made else { throw APIError(.conflict, .conflict, "the audit log is empty; there is nothing to sign yet") }
+        guard let (checkpoint, sinks) = made else { throw KontorError.conflict("the audit log is empty; there is nothing to sign yet") }
         try await audit.record(
             AuditService.actor(principal), "audit.checkpoint", target: "audit-log",
             detail: [
@@ -110,7 +109,7 @@ extension Services {
 
     /// Checks the chain and, against it and this server's key, each of `checkpoints`.
     func verifyAudit(checkpoints: [AuditCheckpoint]) async throws -> AuditVerification {
-        guard checkpoints.count <= 10_000 else { throw APIError.invalid("checkpoints: at most 10000 at a time") }
+        guard checkpoints.count <= 10_000 else { throw KontorError.invalid("checkpoints: at most 10000 at a time") }
         let entries = try await store.auditEntries(since: nil, target: nil)
         var result = AuditChain.verify(entries)
         result.checkpoints = checkpoints.map { $0.check(key: serverKey.publicKey, entries: entries) }

@@ -27,24 +27,24 @@ struct CheckinReports: Sendable {
     /// since a work user can put any text in it (a program's file name) and a refused check-in would
     /// also stop the device's commands.
     func validate(_ input: CheckinRequest) throws {
-        if let problem = input.status?.validationError() { throw APIError.invalid(problem) }
-        if let problem = input.facts?.validationError() { throw APIError.invalid(problem) }
+        if let problem = input.status?.validationError() { throw KontorError.invalid(problem) }
+        if let problem = input.facts?.validationError() { throw KontorError.invalid(problem) }
         if let violations = input.compliance?.violations, violations.count > Self.maxViolations {
-            throw APIError.invalid("compliance.violations: at most \(Self.maxViolations) per check-in")
+            throw KontorError.invalid("compliance.violations: at most \(Self.maxViolations) per check-in")
         }
         if let events = input.events {
-            guard events.count <= Self.maxEvents else { throw APIError.invalid("events: at most \(Self.maxEvents) per check-in, found \(events.count)") }
+            guard events.count <= Self.maxEvents else { throw KontorError.invalid("events: at most \(Self.maxEvents) per check-in, found \(events.count)") }
             for (i, event) in events.enumerated() {
-                guard Validation.isName(event.kind) else { throw APIError.invalid("events[\(i)].kind: expected 1 to 64 letters, digits, '.', '_' or '-'") }
-                if let id = event.id, !DeviceEvent.isValidID(id) { throw APIError.invalid("events[\(i)].id: expected 1 to 64 letters, digits, '-' or '_'") }
+                guard Validation.isName(event.kind) else { throw KontorError.invalid("events[\(i)].kind: expected 1 to 64 letters, digits, '.', '_' or '-'") }
+                if let id = event.id, !DeviceEvent.isValidID(id) { throw KontorError.invalid("events[\(i)].id: expected 1 to 64 letters, digits, '-' or '_'") }
             }
         }
         if let acks = input.acks {
-            guard acks.count <= Self.maxAcks else { throw APIError.invalid("acks: at most \(Self.maxAcks) per check-in, found \(acks.count)") }
-            for (i, ack) in acks.enumerated() { if let problem = ack.validationError(index: i) { throw APIError.invalid(problem) } }
+            guard acks.count <= Self.maxAcks else { throw KontorError.invalid("acks: at most \(Self.maxAcks) per check-in, found \(acks.count)") }
+            for (i, ack) in acks.enumerated() { if let problem = ack.validationError(index: i) { throw KontorError.invalid(problem) } }
         }
         if let wait = input.wait, !(0...Self.maxWait).contains(wait) {
-            throw APIError.invalid("wait: expected 0 to \(Self.maxWait) seconds, found \(wait)")
+            throw KontorError.invalid("wait: expected 0 to \(Self.maxWait) seconds, found \(wait)")
         }
     }
 

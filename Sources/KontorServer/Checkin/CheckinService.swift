@@ -29,7 +29,7 @@ struct CheckinService: Sendable {
     func checkIn(device: AuthenticatedDevice, request: CheckinRequest, logger: Logger) async throws -> Outcome {
         // 1. Check everything; nothing is written yet.
         try reports.validate(request)
-        if let problem = request.characterProblem() { throw APIError.invalid(problem) }
+        if let problem = request.characterProblem() { throw KontorError.invalid(problem) }
         let input = request.sanitized()
 
         // 2. Write what the device reports.

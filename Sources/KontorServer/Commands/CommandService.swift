@@ -16,23 +16,22 @@ public struct CommandService: Sendable {
 
     /// Queues `type` for an active device. A wipe needs a reason.
     public func issue(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, by: String) async throws -> CommandRecord {
-        guard let device = try await store.device(id: deviceId) else { throw APIError.notFound("no device \(deviceId)") }
+        guard let device = try await store.device(id: deviceId) else { throw KontorError.notFound("no device \(deviceId)") }
         if device.status == .replaced, let successor = device.successorId {
-            throw APIError(
-                .conflict, .conflict,
+            throw KontorError.conflict(
                 "device \(deviceId) was replaced by \(successor) when the machine enrolled again; command \(successor) instead (a wipe of it reaches the old installation too, should it ever check in)")
         }
         guard device.status == .active else {
-            throw APIError(.conflict, .conflict, "device \(deviceId) is \(device.status.rawValue); it no longer checks in, so it cannot receive commands")
+            throw KontorError.conflict("device \(deviceId) is \(device.status.rawValue); it no longer checks in, so it cannot receive commands")
         }
         let trimmed = reason?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if type == .wipe, (trimmed ?? "").count < 3 { throw APIError.invalid("reason: a wipe needs a reason of 3 to 500 characters") }
-        if let trimmed, trimmed.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        if type == .wipe, (trimmed ?? "").count < 3 { throw KontorError.invalid("reason: a wipe needs a reason of 3 to 500 characters") }
+        if let trimmed, trimmed.count > 500 { throw KontorError.invalid("reason: at most 500 characters") }
         if let expiresIn, !(60...(366 * 86_400)).contains(expiresIn) {
-            throw APIError.invalid("expiresIn: expected 60 seconds to 366 days, found \(expiresIn)")
+            throw KontorError.invalid("expiresIn: expected 60 seconds to 366 days, found \(expiresIn)")
         }
         if type == .wipe, let open = try await store.commands(deviceId: deviceId).first(where: { $0.type == .wipe && !$0.state.isFinal }) {
-            throw APIError(.conflict, .conflict, "device \(deviceId) already has wipe \(open.id) (\(open.state.rawValue))")
+            throw KontorError.conflict("device \(deviceId) already has wipe \(open.id) (\(open.state.rawValue))")
         }
         let now = clock.now()
         let lifetime = expiresIn.map(TimeInterval.init) ?? type.defaultLifetime
@@ -47,12 +46,12 @@ public struct CommandService: Sendable {
 
     /// Cancels a command that has not been acknowledged yet.
     public func cancel(id: String, reason: String?) async throws -> CommandRecord {
-        guard let current = try await store.command(id: id) else { throw APIError.notFound("no command \(id)") }
+        guard let current = try await store.command(id: id) else { throw KontorError.notFound("no command \(id)") }
         guard current.state.isOpen else {
-            throw APIError(.conflict, .conflict, "command \(id) is \(current.state.rawValue); only queued or delivered commands can be cancelled")
+            throw KontorError.conflict("command \(id) is \(current.state.rawValue); only queued or delivered commands can be cancelled")
         }
         guard let (command, moved) = try await store.transitionCommand(id: id, deviceId: nil, to: .cancelled, at: clock.now(), error: reason), moved else {
-            throw APIError(.conflict, .conflict, "command \(id) changed state while cancelling; look again")
+            throw KontorError.conflict("command \(id) changed state while cancelling; look again")
         }
         return command
     }
@@ -64,7 +63,7 @@ public struct CommandService: Sendable {
     func devicesWithOpenCommands() async throws -> Set<String> { try await store.devicesWithOpenCommands() }
 
     public func command(_ id: String) async throws -> CommandRecord {
-        guard let command = try await store.command(id: id) else { throw APIError.notFound("no command \(id)") }
+        guard let command = try await store.command(id: id) else { throw KontorError.notFound("no command \(id)") }
         return command
     }
 

@@ -20,22 +20,22 @@ struct ReceiptService: Sendable {
     func receipts(deviceId: String) async throws -> [StoredReceipt] { try await store.receipts(deviceId: deviceId) }
 
     func record(_ signed: SignedReceipt, from device: Device) async throws -> ReceiptConfirmation {
-        guard let key = DeviceKeys.publicKey(base64: device.publicKey) else { throw APIError.invalid("device \(device.id) has no usable key") }
-        guard signed.payload.utf8.count <= 64 * 1024 else { throw APIError.invalid("payload: at most 64 KiB") }
+        guard let key = DeviceKeys.publicKey(base64: device.publicKey) else { throw KontorError.invalid("device \(device.id) has no usable key") }
+        guard signed.payload.utf8.count <= 64 * 1024 else { throw KontorError.invalid("payload: at most 64 KiB") }
         guard let receipt = signed.verified(by: key) else {
-            throw APIError(.badRequest, .signatureInvalid, "receipt: the signature does not verify with the device key, or the payload is not a wipe receipt")
+            throw KontorError(.invalid, .signatureInvalid, "receipt: the signature does not verify with the device key, or the payload is not a wipe receipt")
         }
-        guard receipt.deviceId == device.id else { throw APIError.invalid("receipt.deviceId: \(receipt.deviceId) is not the signing device \(device.id)") }
-        guard IdentifierGenerator.isWellFormed(receipt.id) else { throw APIError.invalid("receipt.id: not a receipt ID") }
-        guard Self.triggers.contains(receipt.trigger) else { throw APIError.invalid("receipt.trigger: expected command, offline or revoked") }
+        guard receipt.deviceId == device.id else { throw KontorError.invalid("receipt.deviceId: \(receipt.deviceId) is not the signing device \(device.id)") }
+        guard IdentifierGenerator.isWellFormed(receipt.id) else { throw KontorError.invalid("receipt.id: not a receipt ID") }
+        guard Self.triggers.contains(receipt.trigger) else { throw KontorError.invalid("receipt.trigger: expected command, offline or revoked") }
         if let commandId = receipt.commandId {
             guard let command = try await store.command(id: commandId), command.deviceId == device.id, command.type == .wipe else {
-                throw APIError.invalid("receipt.commandId: \(commandId) is not a wipe of this device")
+                throw KontorError.invalid("receipt.commandId: \(commandId) is not a wipe of this device")
             }
         }
-        if receipt.removed.count > 200 || receipt.refused.count > 200 { throw APIError.invalid("receipt: at most 200 paths") }
+        if receipt.removed.count > 200 || receipt.refused.count > 200 { throw KontorError.invalid("receipt: at most 200 paths") }
         if try await store.receipt(id: receipt.id) == nil, device.status != .active, device.wipeConfirmedAt != nil {
-            throw APIError(.conflict, .conflict, "device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
+            throw KontorError.conflict("device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
         }
         let now = clock.now()
         // A wipe the device did because it was told it is revoked (a replaced device whose wipe was

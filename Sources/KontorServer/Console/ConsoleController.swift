@@ -90,6 +90,8 @@ struct ConsoleController {
                 return try await handler(ConsoleFormRequest(request: request, form: form), context, session)
             } catch let error as APIError where error.status.code < 500 {
                 return redirect(back(request, context), flash: .init(kind: .error, text: error.message))
+            } catch let error as KontorError {
+                return redirect(back(request, context), flash: .init(kind: .error, text: error.message))
             }
         }
     }
@@ -208,6 +210,8 @@ struct ConsoleMiddleware: RouterMiddleware {
             response = errorPage(request, status: refusal.status, message: refusal.message)
         } catch let error as APIError where error.status.code < 500 {
             response = errorPage(request, status: error.status, message: error.message)
+        } catch let error as KontorError {
+            response = errorPage(request, status: APIError(error).status, message: error.message)
         } catch let error as HTTPError where error.status.code < 500 {
             let message = error.status == .notFound ? "There is no page at \(request.uri.path)." : (error.body ?? error.status.reasonPhrase)
             response = errorPage(request, status: error.status, message: message)

@@ -16,7 +16,7 @@ extension Services {
 
     /// Records the signed receipt of a wipe the device did, and moves its person's offboarding on.
     func recordReceipt(_ signed: SignedReceipt, deviceId: String) async throws -> ReceiptConfirmation {
-        guard let device = try await directory.storedDevice(id: deviceId) else { throw APIError.notFound("no device \(deviceId)") }
+        guard let device = try await directory.storedDevice(id: deviceId) else { throw KontorError.notFound("no device \(deviceId)") }
         let confirmation = try await receipts.record(signed, from: device)
         if let personId = device.personId { try await offboarding.tick(personId: personId) }
         return confirmation

@@ -47,7 +47,7 @@ struct DeviceController {
             services.metrics.enrollments(.ok)
             context.logger.notice("device enrolled", metadata: ["device.id": "\(response.deviceId)", "device.predecessor": "\(response.predecessorId ?? "-")"])
             return try services.signer.signedJSON(response, status: .created, answering: message)
-        } catch let error as APIError {
+        } catch {
             services.metrics.enrollments(.refused)
             throw error
         }

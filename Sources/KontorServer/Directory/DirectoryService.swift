@@ -19,18 +19,18 @@ public struct DirectoryService: Sendable {
 
     public func createPerson(_ input: NewPerson) async throws -> Person {
         let email = input.email.trimmingCharacters(in: .whitespaces)
-        guard Validation.isEmail(email) else { throw APIError.invalid("email: \"\(input.email)\" is not an email address") }
+        guard Validation.isEmail(email) else { throw KontorError.invalid("email: \"\(input.email)\" is not an email address") }
         let name = input.displayName.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else { throw APIError.invalid("displayName: must be 1 to 200 characters") }
+        guard (1...200).contains(name.count) else { throw KontorError.invalid("displayName: must be 1 to 200 characters") }
         let groups = input.groups ?? []
         for (i, group) in groups.enumerated() where !Validation.isName(group) {
-            throw APIError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+            throw KontorError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
         }
         let person = Person(id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now())
         do {
             try await store.insertPerson(person)
         } catch StoreError.conflict(let what) {
-            throw APIError(.conflict, .conflict, what)
+            throw KontorError.conflict(what)
         }
         return person
     }
@@ -38,7 +38,7 @@ public struct DirectoryService: Sendable {
     /// A person by ID or email.
     public func person(_ reference: String) async throws -> Person {
         let found = reference.contains("@") ? try await store.person(email: reference) : try await store.person(id: reference)
-        guard let found else { throw APIError.notFound("no person \(reference)") }
+        guard let found else { throw KontorError.notFound("no person \(reference)") }
         return found
     }
 
@@ -66,7 +66,7 @@ public struct DirectoryService: Sendable {
     /// The device, and the effective policy it should enforce when it is active (computed once, for pages
     /// that show the policy itself).
     func deviceWithPolicy(_ id: String) async throws -> (device: Device, policy: EffectivePolicy?) {
-        guard let stored = try await store.device(id: id) else { throw APIError.notFound("no device \(id)") }
+        guard let stored = try await store.device(id: id) else { throw KontorError.notFound("no device \(id)") }
         let device = await recorder.overlay(stored)
         guard device.status == .active else { return (device, nil) }
         let policy = try await policies.effectivePolicy(for: device)

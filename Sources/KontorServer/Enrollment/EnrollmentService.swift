@@ -40,22 +40,22 @@ public struct EnrollmentService: Sendable {
 
     public func createToken(_ input: CreateTokenRequest, directory: DirectoryService, createdBy: Principal) async throws -> CreatedToken {
         let uses = input.uses ?? 1
-        guard (1...10_000).contains(uses) else { throw APIError.invalid("uses: expected 1 to 10000, found \(uses)") }
+        guard (1...10_000).contains(uses) else { throw KontorError.invalid("uses: expected 1 to 10000, found \(uses)") }
         let lifetime = input.expiresIn ?? config.enrollTokenLifetime
-        guard (60...(366 * 86_400)).contains(lifetime) else { throw APIError.invalid("expiresIn: expected 60 seconds to 366 days, found \(lifetime)") }
+        guard (60...(366 * 86_400)).contains(lifetime) else { throw KontorError.invalid("expiresIn: expected 60 seconds to 366 days, found \(lifetime)") }
         if let group = input.group, !Validation.isName(group) {
-            throw APIError.invalid("group: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+            throw KontorError.invalid("group: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
         }
         var personId: String?
         if let person = input.person {
             do {
                 let found = try await directory.person(person)
                 guard found.status == .active else {
-                    throw APIError(.conflict, .conflict, "person: \(found.email) is \(found.status.rawValue); no new devices can be enrolled for them")
+                    throw KontorError.conflict("person: \(found.email) is \(found.status.rawValue); no new devices can be enrolled for them")
                 }
                 personId = found.id
-            } catch let error as APIError where error.status == .notFound {
-                throw APIError.invalid("person: no person \(person)")
+            } catch let error as KontorError where error.kind == .notFound {
+                throw KontorError.invalid("person: no person \(person)")
             }
         }
         let now = clock.now()
@@ -83,7 +83,7 @@ public struct EnrollmentService: Sendable {
 
     public func revokeToken(id: String) async throws -> EnrollmentToken {
         guard try await store.revokeEnrollmentToken(id: id, at: clock.now()), let token = try await store.enrollmentToken(id: id) else {
-            throw APIError.notFound("no enrollment token \(id)")
+            throw KontorError.notFound("no enrollment token \(id)")
         }
         return token.token
     }
@@ -92,7 +92,7 @@ public struct EnrollmentService: Sendable {
     public func enroll(_ request: EnrollRequest, publicKey: Curve25519.Signing.PublicKey) async throws -> EnrollResponse {
         guard let presented = PresentedSecret(request.token, kind: .enrollmentToken),
             let stored = try await store.enrollmentToken(id: presented.id), presented.matches(storedHash: stored.secretHash)
-        else { throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token") }
+        else { throw KontorError(.unauthenticated, .enrollTokenInvalid, "token: not a valid enrollment token") }
         let now = clock.now()
         let device = NewDevice(
             id: IdentifierGenerator.uuidV7(now: now), keyId: DeviceKeys.keyID(for: publicKey), publicKey: DeviceKeys.base64(publicKey),
@@ -102,15 +102,15 @@ public struct EnrollmentService: Sendable {
             enrolled = try await store.enroll(device, tokenId: stored.token.id, now: now)
         } catch StoreError.enrollmentTokenUnusable(let state) {
             switch state {
-            case .expired: throw APIError(.forbidden, .enrollTokenExpired, "token: the enrollment token has expired")
-            case .usedUp: throw APIError(.forbidden, .enrollTokenUsedUp, "token: the enrollment token has no uses left")
-            case .revoked: throw APIError(.forbidden, .enrollTokenRevoked, "token: the enrollment token was revoked")
-            case .active: throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token")
+            case .expired: throw KontorError(.forbidden, .enrollTokenExpired, "token: the enrollment token has expired")
+            case .usedUp: throw KontorError(.forbidden, .enrollTokenUsedUp, "token: the enrollment token has no uses left")
+            case .revoked: throw KontorError(.forbidden, .enrollTokenRevoked, "token: the enrollment token was revoked")
+            case .active: throw KontorError(.unauthenticated, .enrollTokenInvalid, "token: not a valid enrollment token")
             }
         } catch StoreError.enrollmentTokenUnknown {
-            throw APIError(.unauthorized, .enrollTokenInvalid, "token: not a valid enrollment token")
+            throw KontorError(.unauthenticated, .enrollTokenInvalid, "token: not a valid enrollment token")
         } catch StoreError.conflict {
-            throw APIError(.conflict, .conflict, "publicKey: this key is already enrolled; generate a new key to enroll again")
+            throw KontorError.conflict("publicKey: this key is already enrolled; generate a new key to enroll again")
         } catch StoreError.machineEnrolled(let existing, let why) {
             // Someone holding a token tried to take over an enrolled machine: the device stays as it is
             // (and wipeable), and the attempt is on record — once an hour per token and device, as the
@@ -122,7 +122,7 @@ public struct EnrollmentService: Sendable {
                     actor, "device.enroll-refused", target: existing,
                     detail: ["reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? ""])
             }
-            throw APIError(.conflict, .machineEnrolled, Self.refusal(existing, why))
+            throw KontorError(.conflict, .machineEnrolled, Self.refusal(existing, why))
         }
         if let predecessor = enrolled.predecessorId { devices.invalidate(deviceId: predecessor) }
         let policy = try await policies.effectivePolicy(for: enrolled)

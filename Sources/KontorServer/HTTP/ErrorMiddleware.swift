@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KontorCore
+import KontorStore
 import Logging
 import NIOCore
 
@@ -13,6 +14,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
+        } catch let error as KontorError {
+            return try APIError(error).response(from: request, context: context)
+        } catch let error as StoreError {
+            // What a service did not turn into words of its own.
+            return try APIError(error).response(from: request, context: context)
         } catch let error as HTTPError {
             let mapped: APIError
             switch error.status {

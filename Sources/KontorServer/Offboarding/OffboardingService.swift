@@ -26,19 +26,19 @@ struct OffboardingService: Sendable {
     /// Starts (or replans) `person`'s offboarding. Assigning a profile is an admin's power, so with a
     /// `profile` an operator (`role`) may only use the configured restricted one.
     func start(_ person: Person, _ input: Request, role: Role, actor: String, by: String) async throws -> Offboarding {
-        guard person.status != .offboarded else { throw APIError(.conflict, .conflict, "\(person.email) is already offboarded") }
+        guard person.status != .offboarded else { throw KontorError.conflict("\(person.email) is already offboarded") }
         let restrict = input.restrictNow ?? false
-        if restrict != (input.profile != nil) { throw APIError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
+        if restrict != (input.profile != nil) { throw KontorError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
         if let profile = input.profile, !role.allows(.admin), profile != operatorProfile {
             let allowed = operatorProfile.isEmpty ? "no profile is configured for operators (offboardingProfile)" : "an operator may only use \(operatorProfile) (offboardingProfile)"
-            throw APIError(.forbidden, .forbidden, "profile: restricting an offboarding with \(profile) assigns that profile, which needs an admin; \(allowed)")
+            throw KontorError.forbidden("profile: restricting an offboarding with \(profile) assigns that profile, which needs an admin; \(allowed)")
         }
         let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let reason, reason.count > 500 { throw APIError.invalid("reason: at most 500 characters") }
+        if let reason, reason.count > 500 { throw KontorError.invalid("reason: at most 500 characters") }
         let now = clock.now()
-        if let at = input.at, at > now + 366 * 86_400 { throw APIError.invalid("at: at most a year ahead") }
+        if let at = input.at, at > now + 366 * 86_400 { throw KontorError.invalid("at: at most a year ahead") }
         if let profile = input.profile, try await policies.snapshot().latest[profile] == nil {
-            throw APIError.invalid("profile: no profile named \(profile); apply it first")
+            throw KontorError.invalid("profile: no profile named \(profile); apply it first")
         }
         let offboarding = Offboarding(
             personId: person.id, requestedAt: now, requestedBy: by, wipeAt: max(input.at ?? now, now), restrictedProfile: input.profile,
@@ -46,7 +46,7 @@ struct OffboardingService: Sendable {
         do {
             try await store.startOffboarding(offboarding, now: now)
         } catch StoreError.conflict(let why) {
-            throw APIError(.conflict, .conflict, "\(person.email): \(why)")
+            throw KontorError.conflict("\(person.email): \(why)")
         }
         let devices = try await store.devices(personId: person.id).filter { $0.status == .active }
         if let profile = input.profile {

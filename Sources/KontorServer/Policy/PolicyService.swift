@@ -71,7 +71,7 @@ public struct PolicyService: Sendable {
     func revision(name: String, _ revision: Int? = nil) async throws -> ProfileRevision {
         let revisions = try await store.profileRevisions(name: name)
         guard let found = revision.map({ w in revisions.first { $0.revision == w } }) ?? revisions.last else {
-            throw APIError.notFound("no profile \(name)\(revision.map { " revision \($0)" } ?? "")")
+            throw KontorError.notFound("no profile \(name)\(revision.map { " revision \($0)" } ?? "")")
         }
         return found
     }
@@ -79,7 +79,7 @@ public struct PolicyService: Sendable {
     /// Every revision of a profile, oldest first; not found when there is none.
     func revisions(name: String) async throws -> [ProfileRevision] {
         let revisions = try await store.profileRevisions(name: name)
-        guard !revisions.isEmpty else { throw APIError.notFound("no profile \(name)") }
+        guard !revisions.isEmpty else { throw KontorError.notFound("no profile \(name)") }
         return revisions
     }
 
@@ -178,7 +178,7 @@ public struct PolicyService: Sendable {
         do {
             profile = try ProfileYAML.load(source, file: "profile")
         } catch let error as ProfileLoadError {
-            throw APIError.invalid(error.description)
+            throw KontorError.invalid(error.description)
         }
         let current = try await snapshot()
         var proposed = current
@@ -199,7 +199,7 @@ public struct PolicyService: Sendable {
     /// Stores a new revision with the content of revision `to`.
     public func rollback(name: String, to revision: Int, by: String?) async throws -> ApplyResult {
         guard let old = try await store.profileRevisions(name: name).first(where: { $0.revision == revision }) else {
-            throw APIError.notFound("profile \(name) has no revision \(revision)")
+            throw KontorError.notFound("profile \(name) has no revision \(revision)")
         }
         return try await apply(source: old.source, dryRun: false, by: by)
     }
@@ -207,10 +207,10 @@ public struct PolicyService: Sendable {
     public func assign(profile: String, scope: String, target: String?, by: String?) async throws -> ProfileAssignment {
         let snapshot = try await snapshot()
         if let held = snapshot.held[profile] {
-            throw APIError.invalid(
+            throw KontorError.invalid(
                 "profile: \(profile) revision \(held.revision.revision) is held back (\(held.issues.map(\.description).joined(separator: "; "))); apply a fixed revision first (kontorctl profiles lint)")
         }
-        guard snapshot.latest[profile] != nil else { throw APIError.invalid("profile: no profile named \(profile); apply it first") }
+        guard snapshot.latest[profile] != nil else { throw KontorError.invalid("profile: no profile named \(profile); apply it first") }
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
         let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)
         try await store.assign(assignment)
@@ -221,7 +221,7 @@ public struct PolicyService: Sendable {
     public func unassign(scope: String, target: String?) async throws {
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
         guard try await store.unassign(scope: scope, target: resolvedTarget) else {
-            throw APIError.notFound("nothing is assigned to \(scope)\(resolvedTarget.isEmpty ? "" : " \(resolvedTarget)")")
+            throw KontorError.notFound("nothing is assigned to \(scope)\(resolvedTarget.isEmpty ? "" : " \(resolvedTarget)")")
         }
         await catalogChanged()
     }
@@ -229,16 +229,16 @@ public struct PolicyService: Sendable {
     private func validateTarget(scope: String, target: String?) async throws -> String {
         switch scope {
         case "default":
-            guard target == nil || target == "" else { throw APIError.invalid("target: the default assignment takes no target") }
+            guard target == nil || target == "" else { throw KontorError.invalid("target: the default assignment takes no target") }
             return ""
         case "group":
-            guard let target, Validation.isName(target) else { throw APIError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')") }
+            guard let target, Validation.isName(target) else { throw KontorError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')") }
             return target
         case "device":
-            guard let target, try await store.device(id: target) != nil else { throw APIError.invalid("target: no device \(target ?? "")") }
+            guard let target, try await store.device(id: target) != nil else { throw KontorError.invalid("target: no device \(target ?? "")") }
             return target
         default:
-            throw APIError.invalid("scope: expected default, group or device, found \"\(scope)\"")
+            throw KontorError.invalid("scope: expected default, group or device, found \"\(scope)\"")
         }
     }
 
