@@ -30,7 +30,28 @@ public struct AgentConfig: Sendable, Equatable {
 
     public init() {}
 
-    static let keys = ["server", "caFile", "logLevel", "maxBackoff", "requestTimeout", "longPoll", "workRoots", "workAccountIDs", "hashLimitMiB"]
+    /// Every setting, with how it is read (`workRoots` is a YAML list, read by ``workRoots(_:at:)``).
+    static let settings = SettingsTable<AgentConfig>(
+        [
+            ("server", { $0.server = $1.text }),
+            ("caFile", { $0.caFile = $1.text }),
+            ("logLevel", { $0.logLevel = try $1.oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"]) }),
+            ("maxBackoff", { $0.maxBackoff = try $1.int(10...86_400) }),
+            ("requestTimeout", { $0.requestTimeout = try $1.int(1...600) }),
+            ("longPoll", { $0.longPoll = try $1.int(0...120) }),
+            ("workRoots", { _, value in throw value.error("expected a list of folders, e.g. [/srv/work]") }),
+            ("workAccountIDs", { config, value in
+                let bounds = value.text.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID,
+                    high <= ContainerRules.highestWorkID
+                else {
+                    throw value.error(
+                        "expected LOW-HIGH with \(ContainerRules.lowestWorkID) <= LOW <= HIGH <= \(ContainerRules.highestWorkID) (above the IDs people's accounts get), found \"\(value.text)\"")
+                }
+                config.workAccountIDs = low...high
+            }),
+            ("hashLimitMiB", { $0.hashLimitMiB = try $1.int(1...16_384) }),
+        ])
 
     /// What this device allows the work container, whatever the server sends.
     public func containerRules(for paths: AgentPaths) -> ContainerRules {
@@ -54,40 +75,13 @@ public struct AgentConfig: Sendable, Equatable {
         guard let node else { return config }
         guard let mapping = node.mapping else { throw AgentFileError(path, "expected a mapping of settings") }
         for (k, v) in mapping {
-            let line = (k.mark?.line).map { ":\($0)" } ?? ""
-            if k.string == "workRoots" {
-                config.workRoots = try workRoots(v, at: path + line)
+            let location = path + ((k.mark?.line).map { ":\($0)" } ?? "")
+            if k.string == "workRoots", v.sequence != nil {
+                config.workRoots = try workRoots(v, at: location)
                 continue
             }
-            guard let key = k.string, let value = v.scalar?.string else { throw AgentFileError(path + line, "expected `name: value` lines") }
-            func int(_ range: ClosedRange<Int>) throws -> Int {
-                guard let n = Int(value), range.contains(n) else {
-                    throw AgentFileError(path + line, "\(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\"")
-                }
-                return n
-            }
-            switch key {
-            case "server": config.server = value
-            case "caFile": config.caFile = value
-            case "logLevel":
-                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value) else {
-                    throw AgentFileError(path + line, "logLevel: expected trace, debug, info, notice, warning, error or critical, found \"\(value)\"")
-                }
-                config.logLevel = value
-            case "maxBackoff": config.maxBackoff = try int(10...86_400)
-            case "requestTimeout": config.requestTimeout = try int(1...600)
-            case "longPoll": config.longPoll = try int(0...120)
-            case "hashLimitMiB": config.hashLimitMiB = try int(1...16_384)
-            case "workAccountIDs":
-                let bounds = value.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
-                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID, high <= ContainerRules.highestWorkID else {
-                    throw AgentFileError(
-                        path + line,
-                        "workAccountIDs: expected LOW-HIGH with \(ContainerRules.lowestWorkID) <= LOW <= HIGH <= \(ContainerRules.highestWorkID) (above the IDs people's accounts get), found \"\(value)\"")
-                }
-                config.workAccountIDs = low...high
-            default: throw AgentFileError(path + line, "unknown setting \"\(key)\"; known settings: \(keys.joined(separator: ", "))")
-            }
+            guard let key = k.string, let value = v.scalar?.string else { throw AgentFileError(location, "expected `name: value` lines") }
+            try settings.apply(SettingText(key: key, text: value, source: location, makeError: { AgentFileError(description: $0) }), to: &config)
         }
         return config
     }

@@ -37,6 +37,7 @@ public struct AgentPaths: Sendable, Equatable {
 public struct AgentFileError: Error, CustomStringConvertible {
     public let description: String
     init(_ path: String, _ what: String) { description = "\(path): \(what)" }
+    init(description: String) { self.description = description }
 }
 
 /// Atomic file writes: a kill -9 at any instant leaves either the old or the new content, never a mix.

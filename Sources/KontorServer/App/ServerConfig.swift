@@ -1,4 +1,5 @@
 import Foundation
+import KontorCore
 import Yams
 
 /// Every setting of kontor-server. Loaded from a YAML file, then KONTOR_* environment variables,
@@ -70,13 +71,7 @@ public struct ServerConfig: Sendable, Equatable {
     public init() {}
 
     /// The keys a YAML file or environment may set, with their YAML names.
-    static let keys: [String] = [
-        "host", "port", "dataDir", "database", "tlsCertificate", "tlsKey", "logLevel", "checkinInterval", "maxBodyBytes", "enrollRatePerMinute",
-        "lastSeenWriteInterval", "enrollTokenLifetime", "publicURL", "longPollMax", "consoleIdleTimeout", "consoleSessionLifetime",
-        "offboardingProfile", "auditCheckpointInterval", "auditCheckpointFile", "auditCheckpointFileMode", "auditCheckpointSyslog", "auditCheckpointWebhook",
-        "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "trustedProxies", "maxEventDetailBytes", "deviceEventsPerHour",
-        "deviceAuditEventsPerHour",
-    ]
+    static var keys: [String] { settings.keys }
 
     /// Settings that take a list: a YAML sequence, or a comma-separated string (environment, flags).
     static let listKeys: Set<String> = ["trustedProxies"]
@@ -127,90 +122,7 @@ public struct ServerConfig: Sendable, Equatable {
     }
 
     mutating func set(_ key: String, _ value: String, source: String) throws {
-        func int(_ range: ClosedRange<Int>) throws -> Int {
-            guard let v = Int(value), range.contains(v) else {
-                throw ConfigError("\(source): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\"")
-            }
-            return v
-        }
-        switch key {
-        case "host": host = value
-        case "port": port = try int(0...65535)
-        case "dataDir": dataDir = value
-        case "database":
-            guard value.isEmpty || value.hasPrefix("sqlite:") || value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
-                throw ConfigError("\(source): database: expected sqlite:PATH or postgres://user@host:port/database, found \"\(Self.redacted(value))\"")
-            }
-            database = value.isEmpty ? nil : value
-        case "tlsCertificate": tlsCertificate = value.isEmpty ? nil : value
-        case "tlsKey": tlsKey = value.isEmpty ? nil : value
-        case "logLevel":
-            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value) else {
-                throw ConfigError("\(source): logLevel: expected trace, debug, info, notice, warning, error or critical, found \"\(value)\"")
-            }
-            logLevel = value
-        case "checkinInterval": checkinInterval = try int(10...86_400)
-        case "maxBodyBytes": maxBodyBytes = try int(1024...(64 << 20))
-        case "enrollRatePerMinute": enrollRatePerMinute = try int(0...1_000_000)
-        case "lastSeenWriteInterval": lastSeenWriteInterval = try int(0...86_400)
-        case "enrollTokenLifetime": enrollTokenLifetime = try int(60...(366 * 86_400))
-        case "publicURL": publicURL = value.isEmpty ? nil : value
-        case "longPollMax": longPollMax = try int(0...120)
-        case "consoleIdleTimeout": consoleIdleTimeout = try int(60...86_400)
-        case "consoleSessionLifetime": consoleSessionLifetime = try int(300...(30 * 86_400))
-        case "offboardingProfile":
-            guard value.isEmpty || Self.isProfileName(value) else {
-                throw ConfigError("\(source): offboardingProfile: expected a profile name (letters, digits, '.', '_', '-') or nothing, found \"\(value)\"")
-            }
-            offboardingProfile = value
-        case "auditCheckpointInterval":
-            let seconds = try int(0...(7 * 86_400))
-            guard seconds == 0 || seconds >= 60 else { throw ConfigError("\(source): auditCheckpointInterval: expected 0 (on demand only) or 60 to 604800 seconds, found \(seconds)") }
-            auditCheckpointInterval = seconds
-        case "auditCheckpointFile":
-            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigError("\(source): auditCheckpointFile: expected an absolute path, found \"\(value)\"") }
-            auditCheckpointFile = value.isEmpty ? nil : value
-        case "auditCheckpointFileMode":
-            switch value {
-            case "0600", "600": auditCheckpointFileMode = 0o600
-            case "0640", "640": auditCheckpointFileMode = 0o640
-            default: throw ConfigError("\(source): auditCheckpointFileMode: expected 0600 or 0640, found \"\(value)\"")
-            }
-        case "auditCheckpointSyslog":
-            guard let flag = ["true": true, "yes": true, "on": true, "1": true, "false": false, "no": false, "off": false, "0": false][value.lowercased()] else {
-                throw ConfigError("\(source): auditCheckpointSyslog: expected true or false, found \"\(value)\"")
-            }
-            auditCheckpointSyslog = flag
-        case "auditCheckpointWebhook":
-            if value.isEmpty {
-                auditCheckpointWebhook = nil
-            } else {
-                guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), !(url.host ?? "").isEmpty else {
-                    throw ConfigError("\(source): auditCheckpointWebhook: expected an http:// or https:// URL with a host")
-                }
-                auditCheckpointWebhook = value
-            }
-        case "headerTimeout": headerTimeout = try int(1...3_600)
-        case "bodyTimeout": bodyTimeout = try int(1...3_600)
-        case "idleTimeout": idleTimeout = try int(1...86_400)
-        case "maxConnections": maxConnections = try int(0...10_000_000)
-        case "trustedProxies":
-            var networks: [IPNetwork] = []
-            for item in value.split(separator: ",") {
-                let text = item.trimmingCharacters(in: .whitespaces)
-                do {
-                    networks.append(try IPNetwork(parsing: text))
-                } catch let error as IPNetwork.ParseError {
-                    throw ConfigError("\(source): trustedProxies: \(error.description)")
-                }
-            }
-            trustedProxies = networks
-        case "maxEventDetailBytes": maxEventDetailBytes = try int(64...65_536)
-        case "deviceEventsPerHour": deviceEventsPerHour = try int(10...1_000_000)
-        case "deviceAuditEventsPerHour": deviceAuditEventsPerHour = try int(0...100_000)
-        default:
-            throw ConfigError("\(source): unknown setting \"\(key)\"; known settings: \(Self.keys.joined(separator: ", "))")
-        }
+        try Self.settings.apply(SettingText(key: key, text: value, source: source, makeError: { ConfigError($0) }), to: &self)
     }
 
     /// Checks settings that depend on each other.

@@ -1,0 +1,157 @@
+import Foundation
+import Hummingbird
+import KontorCore
+import KontorStore
+
+extension ConsolePages {
+    // MARK: Devices
+
+    func devices(_ request: Request, _ session: ConsoleSession) async throws -> Response {
+        let query = request.uri.queryParameters
+        let q = query.get("q").map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        let state = query.get("state") ?? ""
+        let compliance = query.get("compliance").flatMap { ConsoleFormat.Compliance(rawValue: String($0)) }
+        let sort = query.get("sort").flatMap { ["hostname", "person", "lastSeen", "enrolled"].contains($0) ? $0 : nil } ?? "hostname"
+        let descending = query.get("dir") == "desc"
+        let format = self.format
+        var (list, names) = try await services.directory.fleet()
+        if !q.isEmpty {
+            let needle = q.lowercased()
+            list = list.filter { entry in
+                let d = entry.summary
+                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
+                    .contains { $0.lowercased().contains(needle) }
+            }
+        }
+        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
+        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
+        // Sort keys are computed once per device, not once per comparison.
+        func key(_ d: DeviceSummary) -> String {
+            switch sort {
+            case "person": names[d.personId ?? ""]?.email.lowercased() ?? "~"
+            case "lastSeen": String(format: "%020.3f", d.lastSeen?.timeIntervalSince1970 ?? 0)
+            case "enrolled": String(format: "%020.3f", d.enrolledAt.timeIntervalSince1970)
+            default: d.hostname.lowercased()
+            }
+        }
+        let keyed = list.map { (key: key($0.summary), entry: $0) }.sorted { descending ? $0.key > $1.key : $0.key < $1.key }
+        list = keyed.map(\.entry)
+        let page = ConsoleFormat.paginate(list, page: query.get("page").flatMap { Int($0) } ?? 1, size: Self.pageSize)
+        func link(page p: Int? = nil, sort s: String? = nil) -> String {
+            let newSort = s ?? sort
+            let dir = s == nil ? (descending ? "desc" : nil) : (s == sort && !descending ? "desc" : nil)
+            return "\(ConsoleController.prefix)/devices"
+                + ConsoleFormat.query([
+                    ("q", q), ("state", state), ("compliance", compliance?.rawValue), ("sort", newSort), ("dir", dir), ("page", p.map { String($0) }),
+                ])
+        }
+        let columns = [("hostname", "Device"), ("person", "Person"), ("lastSeen", "Last seen"), ("enrolled", "Enrolled")].map { key, label -> [String: Any] in
+            [
+                "label": label, "link": link(sort: key), "active": key == sort,
+                "aria": key == sort ? (descending ? "descending" : "ascending") : "none",
+            ]
+        }
+        return console.render(
+            "devices", title: "Devices", nav: "devices", session: session, request: request,
+            [
+                "q": q, "rows": page.items.map { deviceRow($0, names: names, format: format) }, "count": list.count,
+                "columns": columns, "page": page.page, "pages": page.pages, "paged": page.pages > 1,
+                "prev": page.page > 1 ? link(page: page.page - 1) : "", "next": page.page < page.pages ? link(page: page.page + 1) : "",
+                "states": ["active", "wiped", "revoked", "replaced"].map { ["value": $0, "selected": $0 == state] as [String: Any] },
+                "complianceOptions": ConsoleFormat.Compliance.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == compliance] as [String: Any] },
+                "filtered": !q.isEmpty || !state.isEmpty || compliance != nil,
+            ])
+    }
+
+    func deviceRow(_ entry: FleetDevice, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
+        let state = ConsoleFormat.state(entry)
+        let d = entry.summary
+        var row: [String: Any] = [
+            "id": d.id, "hostname": d.hostname, "group": ConsoleFormat.optional(d.group), "state": state.key, "stateLabel": state.label,
+            "lastSeen": format.time(d.lastSeen), "enrolled": format.time(d.enrolledAt), "agentVersion": d.agentVersion,
+            "person": false, "compliance": false, "wipe": false,
+        ]
+        if let person = d.personId.flatMap({ names[$0] }) { row["person"] = ["id": person.id, "email": person.email, "name": person.displayName] }
+        if d.status == .active {
+            let c = ConsoleFormat.compliance(entry)
+            row["compliance"] = ["key": c.rawValue, "label": c.label]
+        }
+        return row
+    }
+
+    func device(_ request: Request, _ session: ConsoleSession, id: String) async throws -> Response {
+        let (device, effective) = try await services.directory.deviceWithPolicy(id)
+        var names: [String: Person] = [:]
+        if let personId = device.personId, let person = try await services.directory.person(id: personId) { names[personId] = person }
+        let format = self.format
+        var values = deviceRow(FleetDevice(device), names: names, format: format)
+        let facts = device.facts
+        values["facts"] = [
+            ["label": "Hostname", "value": facts.hostname], ["label": "Operating system", "value": facts.osRelease], ["label": "Kernel", "value": facts.kernel],
+            ["label": "Agent", "value": facts.agentVersion], ["label": "Machine ID (hash)", "value": facts.machineIdHash], ["label": "Device ID", "value": device.id],
+            ["label": "Signing key", "value": device.keyId], ["label": "Usage terms accepted", "value": device.acceptedTermsVersion ?? "—"],
+        ]
+        if let report = device.agentStatus { values["agent"] = ["state": report.state, "message": ConsoleFormat.optional(report.message)] }
+        if let c = device.compliance {
+            values["complianceReport"] = [
+                "quiet": c.quiet.map { $0 ? "quiet hours (\(c.quietReason ?? ""))" : "working hours" } ?? "not reported",
+                "account": c.containerAccount ?? "—", "containerState": c.containerState ?? "—",
+            ]
+            values["violations"] = c.violations.map { v -> [String: Any] in
+                let fields = (try? JSONSerialization.jsonObject(with: KontorJSON.encode(v))) as? [String: Any] ?? [:]
+                return ["text": fields.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")]
+            }
+        }
+        if let policy = effective {
+            values["policy"] = [
+                "hash": policy.canonicalHash, "applied": device.appliedPolicyHash == policy.canonicalHash,
+                "sources": policy.sources.isEmpty ? ["built-in default"] : policy.sources,
+                "origins": (policy.origins ?? [:]).sorted { $0.key < $1.key }.map { ["field": $0.key, "source": $0.value] },
+                "json": String(decoding: try Self.prettyJSON(policy, dropping: ["sources", "origins"]), as: UTF8.self),
+            ]
+        }
+        let commands = try await services.commands.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }
+        values["commands"] = commands.map { c -> [String: Any] in
+            [
+                "id": c.id, "commandId": c.id, "deviceId": device.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "", "issued": format.time(c.issuedAt),
+                "by": c.issuedBy ?? "", "completed": format.time(c.completedAt), "error": ConsoleFormat.optional(c.error),
+                "cancellable": c.state.isOpen && session.principal.role.allows(.operator),
+            ]
+        }
+        let openWipe = commands.first { $0.type == .wipe && !$0.state.isFinal }
+        values["openWipe"] = openWipe.map { ["state": $0.state.rawValue, "issued": format.time($0.issuedAt)] } ?? false
+        values["refresh"] = openWipe != nil
+        values["canWipe"] = session.principal.role.allows(.operator) && device.status == .active && openWipe == nil
+        if let confirmed = device.wipeConfirmedAt {
+            values["wipeConfirmed"] = ["at": format.time(confirmed), "receipt": device.wipeReceiptId ?? ""]
+        }
+        values["events"] = try await services.directory.events(deviceId: device.id, limit: 20).map { e -> [String: Any] in
+            ["at": format.time(e.at), "kind": e.kind, "detail": e.detail ?? ""]
+        }
+        values["checkinInterval"] = try await services.policies.checkinInterval()
+        return console.render("device", title: facts.hostname, nav: "devices", session: session, request: request, values)
+    }
+
+    func wipe(_ form: ConsoleFormRequest, _ session: ConsoleSession, id: String) async throws -> Response {
+        let device = try await services.directory.device(id)
+        // The page shows the name with invisible characters written out (a name stored before they were
+        // refused); what it shows is what can be typed, so that form is accepted too.
+        let confirm = form.text("confirm")
+        guard confirm == device.facts.hostname || confirm == VisibleText.escaped(device.facts.hostname, keeping: ConsoleRenderer.layoutCharacters) else {
+            throw APIError.invalid("The wipe was not sent: type the device name \(device.facts.hostname) exactly to confirm.")
+        }
+        let reason = form.text("reason") ?? ""
+        guard (3...500).contains(reason.count) else { throw APIError.invalid("The wipe was not sent: say in 3 to 500 characters why the device is wiped.") }
+        _ = try await services.issueCommand(deviceId: device.id, type: .wipe, reason: reason, expiresIn: nil, by: session.principal)
+        let interval = try await services.policies.checkinInterval()
+        return console.redirect(
+            "\(ConsoleController.prefix)/devices/\(device.id)",
+            flash: Flash(kind: .ok, text: "Wipe queued for \(device.facts.hostname). The agent runs it at its next check-in (about every \(interval) s) and sends a signed receipt."))
+    }
+
+    static func prettyJSON<T: Encodable>(_ value: T, dropping keys: Set<String>) throws -> Data {
+        guard var object = try JSONSerialization.jsonObject(with: KontorJSON.encode(value)) as? [String: Any] else { return Data() }
+        for key in keys { object.removeValue(forKey: key) }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+}
