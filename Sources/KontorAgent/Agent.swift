@@ -197,61 +197,69 @@ public struct Agent: Sendable {
         let facts = try FactsCollector.collect(paths: paths)
         let problems = state.pendingReports + (state.lastError.map { [$0] } ?? [])
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
-        let sentEvents = state.enforcement.events
-        let sentViolations = state.enforcement.violations
-        let sentAcks = state.pendingAcks
+        let events = state.enforcement.events
+        let acks = state.pendingAcks
         let request = CheckinRequest(
             appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
-            events: sentEvents.isEmpty ? nil : sentEvents, acks: sentAcks.isEmpty ? nil : sentAcks, wait: wait)
+            events: events.isEmpty ? nil : events, acks: acks.isEmpty ? nil : acks, wait: wait)
         let now = clock.now()
         state.lastAttempt = now
         do {
             let reply = try await client.checkin(request, identity: device).body
             let changed = try accept(reply, stored: stored, state: &state, now: now)
-            state.lastCheckin = now
-            state.lastError = nil
-            state.pendingReports = []
-            state.lastFacts = facts
-            state.failures = 0
-            // What the server now has is no longer pending.
-            state.enforcement.events.removeFirst(min(sentEvents.count, state.enforcement.events.count))
-            state.enforcement.violations.removeAll { sentViolations.contains($0) }
-            state.pendingAcks.removeAll { sentAcks.contains($0) }
-            // Online again: the dead-man switch starts over.
-            state.offline.reset(boot.read(), wall: now)
-            if state.enforcement.offlineLocked {
-                state.enforcement.offlineLocked = false
-                state.enforcement.add(DeviceEvent(at: now, kind: "offline.unlock", detail: "checked in again"))
-            }
+            succeeded(request, facts: facts, state: &state, now: now)
             let (wipe, again) = handle(reply.commands, state: &state, now: now)
             try store.save(state)
             logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s", "commands": "\(reply.commands.count)"])
             try enforce()
             return (.success(interval: state.checkinInterval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
         } catch let error as ClientError {
-            state.failures += 1
-            state.lastError = error.description
-            var retryAfter: Int?
-            var wipe: WipeRequest?
-            switch error {
-            case .badResponse(let why):
-                // A reply that fails verification is an attack or a broken proxy: report it at the next check-in.
-                state.report("rejected a server reply: \(why)")
-                logger.warning("rejected a server reply; keeping the last verified policy", metadata: ["reason": "\(why)"])
-            case .retryLater(let seconds, _):
-                retryAfter = seconds
-                logger.notice("server asked to retry later", metadata: ["seconds": "\(seconds)"])
-            case .deviceRevoked(let message):
-                // Said in a reply signed by the pinned server key: this device's identity is over. The work
-                // data goes, and the receipt proves it.
-                logger.warning("the server revoked this device; wiping the work container", metadata: ["reason": "\(message)"])
-                wipe = WipeRequest(trigger: "revoked", commandId: nil)
-            default:
-                logger.warning("check-in failed; keeping the last verified policy", metadata: ["reason": "\(error)"])
-            }
+            let (retryAfter, wipe) = failed(error, state: &state)
             try store.save(state)
             return (.failure(reason: error.description, retryAfter: retryAfter), wipe, false)
         }
+    }
+
+    /// Records a check-in whose reply verified: what the server now has is no longer pending, and the
+    /// dead-man switch starts over.
+    private func succeeded(_ sent: CheckinRequest, facts: DeviceFacts, state: inout AgentState, now: Date) {
+        state.lastCheckin = now
+        state.lastError = nil
+        state.pendingReports = []
+        state.lastFacts = facts
+        state.failures = 0
+        state.enforcement.events.removeFirst(min(sent.events?.count ?? 0, state.enforcement.events.count))
+        state.enforcement.violations.removeAll { (sent.compliance?.violations ?? []).contains($0) }
+        state.pendingAcks.removeAll { (sent.acks ?? []).contains($0) }
+        state.offline.reset(boot.read(), wall: now)
+        if state.enforcement.offlineLocked {
+            state.enforcement.offlineLocked = false
+            state.enforcement.add(DeviceEvent(at: now, kind: "offline.unlock", detail: "checked in again"))
+        }
+    }
+
+    /// Records a failed check-in: what to report, when to retry, and a wipe when the server (in a signed
+    /// reply) revoked the device.
+    private func failed(_ error: ClientError, state: inout AgentState) -> (retryAfter: Int?, wipe: WipeRequest?) {
+        state.failures += 1
+        state.lastError = error.description
+        switch error {
+        case .badResponse(let why):
+            // A reply that fails verification is an attack or a broken proxy: report it at the next check-in.
+            state.report("rejected a server reply: \(why)")
+            logger.warning("rejected a server reply; keeping the last verified policy", metadata: ["reason": "\(why)"])
+        case .retryLater(let seconds, _):
+            logger.notice("server asked to retry later", metadata: ["seconds": "\(seconds)"])
+            return (seconds, nil)
+        case .deviceRevoked(let message):
+            // Said in a reply signed by the pinned server key: this device's identity is over. The work
+            // data goes, and the receipt proves it.
+            logger.warning("the server revoked this device; wiping the work container", metadata: ["reason": "\(message)"])
+            return (nil, WipeRequest(trigger: "revoked", commandId: nil))
+        default:
+            logger.warning("check-in failed; keeping the last verified policy", metadata: ["reason": "\(error)"])
+        }
+        return (nil, nil)
     }
 
     /// Carries out the commands of a verified reply, each once: a command delivered again (because the

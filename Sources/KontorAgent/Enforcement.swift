@@ -113,62 +113,17 @@ public struct Enforcer: Sendable {
         var report = ComplianceReport()
         guard let policy else { return report }
         var problems: [DeviceEvent] = []
-
-        // The container: the account the agent created (or creates now), never another.
-        var account: WorkAccount?
-        if let container = policy.container {
-            do {
-                let (found, created) = try accounts.ensure(container.account)
-                account = found
-                if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(found.name) (UID \(found.uid))")) }
-                state.account = found.name
-                let otherHomes = accounts.allAccounts().filter { $0.uid != found.uid }.map(\.home)
-                for path in container.extraWorkPaths {
-                    do {
-                        try WorkPaths.ensure(path, account: found, rules: rules, paths: paths, otherHomes: otherHomes)
-                    } catch {
-                        problems.append(DeviceEvent(at: now, kind: "container.path-refused", detail: "\(error)"))
-                    }
-                }
-            } catch {
-                problems.append(DeviceEvent(at: now, kind: "container.error", detail: "\(error)"))
-                // The container the agent did create stays governed (quiet hours, locks, the allowlist).
-                if case .success(let recorded) = accounts.verified() { account = recorded }
-            }
-        } else if case .success(let recorded) = accounts.verified() {
-            account = recorded
-        }
+        let account = container(policy.container, state: &state, problems: &problems, now: now)
         report.containerAccount = account?.name ?? policy.container?.account
         report.containerState = account == nil ? "absent" : "active"
-
-        // Quiet hours.
-        let override = currentOverride()
-        if let override, state.reportedOverride != override.createdAt {
-            state.add(DeviceEvent(at: override.createdAt, kind: "quiet.override", detail: "until \(ISO8601.string(from: override.until)): \(override.reason)"))
-            state.reportedOverride = override.createdAt
-        }
-        let quiet = policy.quietHours?.evaluate(at: now, deviceZone: deviceZone, overrideUntil: override?.until)
+        let quiet = quietHours(policy.quietHours, state: &state, now: now)
         report.quiet = quiet?.quiet ?? false
         report.quietReason = quiet?.reason
-        if let quiet, quiet.quiet != state.lastQuiet {
-            state.add(DeviceEvent(at: now, kind: quiet.quiet ? "quiet.begin" : "quiet.end", detail: quiet.reason))
-        }
-        state.lastQuiet = quiet?.quiet
-        state.lastQuietReason = quiet?.reason
         if let account {
-            let processes = ProcessTable.processes(ofUID: account.uid)
-            let locked = state.adminLocked || state.offlineLocked
             do {
-                if quiet?.quiet == true || locked {
-                    try accounts.setLoginAllowed(account, false)
-                    // Freeze every time: a process that slipped in since is frozen too.
-                    try freezer.freeze(account, processes: processes)
-                    state.frozen = true
-                    report.containerState = locked ? "locked" : "frozen"
+                if let frozen = try freezeOrRelease(account, quiet: quiet?.quiet == true, state: &state) {
+                    report.containerState = frozen
                 } else {
-                    if state.frozen { try freezer.thaw(account, processes: processes) }
-                    state.frozen = false
-                    try accounts.setLoginAllowed(account, true)
                     checkApps(policy.apps, account: account, processes: ProcessTable.processes(ofUID: account.uid), state: &state, now: now)
                 }
             } catch {
@@ -178,6 +133,69 @@ public struct Enforcer: Sendable {
         state.report(problems)
         report.violations = Array(state.violations.suffix(50))
         return report
+    }
+
+    /// The work account the agent created (or creates now), never another, and the work folders the
+    /// device allows; nil when there is none to govern.
+    private func container(_ container: ResolvedContainer?, state: inout EnforcementState, problems: inout [DeviceEvent], now: Date) -> WorkAccount? {
+        guard let container else {
+            if case .success(let recorded) = accounts.verified() { return recorded }
+            return nil
+        }
+        do {
+            let (account, created) = try accounts.ensure(container.account)
+            if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(account.name) (UID \(account.uid))")) }
+            state.account = account.name
+            let otherHomes = accounts.allAccounts().filter { $0.uid != account.uid }.map(\.home)
+            for path in container.extraWorkPaths {
+                do {
+                    try WorkPaths.ensure(path, account: account, rules: rules, paths: paths, otherHomes: otherHomes)
+                } catch {
+                    problems.append(DeviceEvent(at: now, kind: "container.path-refused", detail: "\(error)"))
+                }
+            }
+            return account
+        } catch {
+            problems.append(DeviceEvent(at: now, kind: "container.error", detail: "\(error)"))
+            // The container the agent did create stays governed (quiet hours, locks, the allowlist).
+            if case .success(let recorded) = accounts.verified() { return recorded }
+            return nil
+        }
+    }
+
+    /// Whether quiet hours are in force now (the employee's override counted), reporting overrides and
+    /// changes once.
+    private func quietHours(_ policy: QuietHoursPolicy?, state: inout EnforcementState, now: Date) -> QuietState? {
+        let override = currentOverride()
+        if let override, state.reportedOverride != override.createdAt {
+            state.add(DeviceEvent(at: override.createdAt, kind: "quiet.override", detail: "until \(ISO8601.string(from: override.until)): \(override.reason)"))
+            state.reportedOverride = override.createdAt
+        }
+        let quiet = policy?.evaluate(at: now, deviceZone: deviceZone, overrideUntil: override?.until)
+        if let quiet, quiet.quiet != state.lastQuiet {
+            state.add(DeviceEvent(at: now, kind: quiet.quiet ? "quiet.begin" : "quiet.end", detail: quiet.reason))
+        }
+        state.lastQuiet = quiet?.quiet
+        state.lastQuietReason = quiet?.reason
+        return quiet
+    }
+
+    /// Freezes the container and refuses its logins in quiet hours or while locked (returns `frozen` or
+    /// `locked`); otherwise thaws it and opens its logins again (returns nil).
+    private func freezeOrRelease(_ account: WorkAccount, quiet: Bool, state: inout EnforcementState) throws -> String? {
+        let processes = ProcessTable.processes(ofUID: account.uid)
+        let locked = state.adminLocked || state.offlineLocked
+        guard quiet || locked else {
+            if state.frozen { try freezer.thaw(account, processes: processes) }
+            state.frozen = false
+            try accounts.setLoginAllowed(account, true)
+            return nil
+        }
+        try accounts.setLoginAllowed(account, false)
+        // Freeze every time: a process that slipped in since is frozen too.
+        try freezer.freeze(account, processes: processes)
+        state.frozen = true
+        return locked ? "locked" : "frozen"
     }
 
     // MARK: the allowlist

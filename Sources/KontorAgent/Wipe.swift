@@ -182,10 +182,7 @@ struct Wiper: Sendable {
         // Only the account the agent created, with the UID it was created with.
         let account = accounts.recorded().flatMap { $0.uid == journal.uid && $0.name == journal.account ? $0 : nil }
         if !journal.done(.frozen) {
-            if let account, case .success(let verified) = accounts.verified() {
-                try? accounts.setLoginAllowed(verified, false)
-                try? freezer.freeze(verified, processes: ProcessTable.processes(ofUID: account.uid))
-            }
+            freeze(account)
             try record(.frozen, &journal)
         }
         if !journal.done(.killed) {
@@ -193,47 +190,15 @@ struct Wiper: Sendable {
             try record(.killed, &journal)
         }
         if !journal.done(.measured) {
-            journal.measured = []
-            for target in journal.targets {
-                guard let account else {
-                    journal.refused.append("\(target): the work account's record is gone; left alone")
-                    continue
-                }
-                do {
-                    guard let dir = try open(target, account) else {
-                        journal.measured.append(RemovedPath(path: target, files: 0, bytes: 0, existed: false))
-                        continue
-                    }
-                    let walk = FileTree.walk(dir, display: target, remove: false)
-                    journal.measured.append(RemovedPath(path: target, files: walk.files, bytes: walk.bytes, existed: true))
-                } catch {
-                    journal.refused.append("\(error)")
-                }
-            }
+            measure(&journal, account)
             try record(.measured, &journal)
         }
         if !journal.done(.deleted) {
-            // Anything the account still runs (a process started between the steps) dies first.
-            if let account { journal.processesKilled += killAll(account) }
-            for (i, target) in journal.measured.map(\.path).enumerated() {
-                if let account {
-                    for problem in removeAll(target, account) where !journal.refused.contains(problem) { journal.refused.append(problem) }
-                }
-                if i == 0 { try record(.deletedFirstPath, &journal) }
-            }
-            if !journal.done(.deletedFirstPath) { try record(.deletedFirstPath, &journal) }
+            try delete(&journal, account)
             try record(.deleted, &journal)
         }
         if !journal.done(.accountRemoved) {
-            if let account {
-                do {
-                    try accounts.remove(account)
-                    freezer.discard(account)
-                } catch {
-                    journal.refused.append("the account \(account.name) was not removed: \(error)")
-                }
-            }
-            journal.accountRemoved = journal.account.map { accounts.lookup($0) == nil } ?? false
+            removeAccount(&journal, account)
             try record(.accountRemoved, &journal)
         }
         if !journal.done(.cleaned) {
@@ -241,15 +206,74 @@ struct Wiper: Sendable {
             try record(.cleaned, &journal)
         }
         if !journal.done(.signed) {
-            let finished = clock.now()
-            journal.finishedAt = finished
-            let receipt = WipeReceipt(
-                id: journal.id, deviceId: journal.deviceId, trigger: journal.trigger, commandId: journal.commandId, account: journal.account,
-                accountRemoved: journal.accountRemoved, processesKilled: journal.processesKilled, removed: journal.measured, refused: journal.refused,
-                startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion)
-            journal.receipt = try SignedReceipt.sign(receipt, key: key)
+            try sign(&journal, key: key, agentVersion: agentVersion)
             try record(.signed, &journal)
         }
+    }
+
+    /// Refuses logins and freezes the account's programs (best effort: the kill step follows).
+    private func freeze(_ account: WorkAccount?) {
+        guard let account, case .success(let verified) = accounts.verified() else { return }
+        try? accounts.setLoginAllowed(verified, false)
+        try? freezer.freeze(verified, processes: ProcessTable.processes(ofUID: account.uid))
+    }
+
+    /// Counts files and bytes of every target for the receipt; a target the boundary refuses is named instead.
+    private func measure(_ journal: inout WipeJournal, _ account: WorkAccount?) {
+        journal.measured = []
+        for target in journal.targets {
+            guard let account else {
+                journal.refused.append("\(target): the work account's record is gone; left alone")
+                continue
+            }
+            do {
+                guard let dir = try open(target, account) else {
+                    journal.measured.append(RemovedPath(path: target, files: 0, bytes: 0, existed: false))
+                    continue
+                }
+                let walk = FileTree.walk(dir, display: target, remove: false)
+                journal.measured.append(RemovedPath(path: target, files: walk.files, bytes: walk.bytes, existed: true))
+            } catch {
+                journal.refused.append("\(error)")
+            }
+        }
+    }
+
+    /// Removes every measured target; what is left alone or cannot be removed goes into the receipt.
+    private func delete(_ journal: inout WipeJournal, _ account: WorkAccount?) throws {
+        // Anything the account still runs (a process started between the steps) dies first.
+        if let account { journal.processesKilled += killAll(account) }
+        for (i, target) in journal.measured.map(\.path).enumerated() {
+            if let account {
+                for problem in removeAll(target, account) where !journal.refused.contains(problem) { journal.refused.append(problem) }
+            }
+            if i == 0 { try record(.deletedFirstPath, &journal) }
+        }
+        if !journal.done(.deletedFirstPath) { try record(.deletedFirstPath, &journal) }
+    }
+
+    /// Removes the account (only as created) and what the freezer made for it.
+    private func removeAccount(_ journal: inout WipeJournal, _ account: WorkAccount?) {
+        if let account {
+            do {
+                try accounts.remove(account)
+                freezer.discard(account)
+            } catch {
+                journal.refused.append("the account \(account.name) was not removed: \(error)")
+            }
+        }
+        journal.accountRemoved = journal.account.map { accounts.lookup($0) == nil } ?? false
+    }
+
+    /// Builds the receipt and signs it with the device key.
+    private func sign(_ journal: inout WipeJournal, key: Curve25519.Signing.PrivateKey, agentVersion: String) throws {
+        let finished = clock.now()
+        journal.finishedAt = finished
+        let receipt = WipeReceipt(
+            id: journal.id, deviceId: journal.deviceId, trigger: journal.trigger, commandId: journal.commandId, account: journal.account,
+            accountRemoved: journal.accountRemoved, processesKilled: journal.processesKilled, removed: journal.measured, refused: journal.refused,
+            startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion)
+        journal.receipt = try SignedReceipt.sign(receipt, key: key)
     }
 
     /// Removes `target` completely (re-opened through the boundary checks on every pass), repeating when

@@ -100,68 +100,84 @@ enum WorkPaths {
         guard var mount = MountPoint.of(current, "") else { throw BoundaryError(paths.root, "cannot read: \(String(cString: strerror(errno)))") }
         var parent: Int32 = -1
         var shown = ""
-        func fail(_ why: String) -> BoundaryError {
-            close(current)
+        defer {
+            // On any way out but success both are handed on (set to -1 below).
+            if current >= 0 { close(current) }
             if parent >= 0 { close(parent) }
-            return BoundaryError(shown, why)
         }
         for (index, name) in components.enumerated() {
-            let depth = index + 1
-            let workOwned = depth > rootDepth || (depth == rootDepth && root.isHome)
+            let workOwned = index + 1 > rootDepth || (index + 1 == rootDepth && root.isHome)
             shown += "/" + name
-            var fd = openat(current, name, openFlags)
-            if fd < 0 {
-                let error = errno
-                if error == ELOOP || error == ENOTDIR { throw fail("a symlink or not a folder; the agent never follows one") }
-                guard error == ENOENT else { throw fail(String(cString: strerror(error))) }
-                guard create else {
-                    close(current)
-                    if parent >= 0 { close(parent) }
+            do {
+                let mayCreate = create && !(root.isHome && index + 1 <= rootDepth)
+                guard let fd = try descend(current, name, shown: shown, create: mayCreate, workOwned: workOwned, account: account) else {
+                    if create { throw Refusal("missing (the work home is made by useradd)") }
                     return nil
                 }
-                guard !(root.isHome && depth <= rootDepth) else { throw fail("missing (the work home is made by useradd)") }
-                if mkdirat(current, name, workOwned ? 0o700 : 0o755) != 0 && errno != EEXIST { throw fail("cannot create: \(String(cString: strerror(errno)))") }
-                afterCreate.withLock { $0 }?(shown)
-                fd = openat(current, name, openFlags)
-                guard fd >= 0 else { throw fail("cannot open what was just created: \(String(cString: strerror(errno)))") }
-                var made = stat()
-                // Root made it: give it to its owner through the descriptor, whatever is at the path by now.
-                if fstat(fd, &made) == 0, made.st_uid == 0 {
-                    let ok = workOwned ? fchown(fd, account.uid, account.gid) == 0 && fchmod(fd, 0o700) == 0 : fchmod(fd, 0o755) == 0
-                    if !ok {
-                        close(fd)
-                        throw fail("cannot set its owner: \(String(cString: strerror(errno)))")
-                    }
-                }
-            }
-            var info = stat()
-            guard fstat(fd, &info) == 0, let here = MountPoint.of(fd, "") else {
-                close(fd)
-                throw fail("cannot read: \(String(cString: strerror(errno)))")
-            }
-            if workOwned {
-                guard !mount.isOtherMount(here) else {
+                let here: MountPoint
+                do { here = try check(fd, workOwned: workOwned, under: mount, account: account) } catch {
                     close(fd)
-                    throw fail("a file system is mounted here; left alone")
+                    throw error
                 }
-                guard info.st_uid == account.uid else {
-                    close(fd)
-                    throw fail("owned by UID \(info.st_uid), not by the work account (UID \(account.uid)); left alone")
-                }
-            } else {
-                guard info.st_uid == 0, info.st_mode & 0o022 == 0 else {
-                    close(fd)
-                    throw fail(
-                        "owned by UID \(info.st_uid) with mode \(String(info.st_mode & 0o7777, radix: 8)); a folder above the work folder must belong to root and be writable by root alone"
-                    )
-                }
+                if parent >= 0 { close(parent) }
+                (parent, current, mount) = (current, fd, here)
+            } catch let refusal as Refusal {
+                throw BoundaryError(shown, refusal.why)
             }
-            if parent >= 0 { close(parent) }
-            parent = current
-            current = fd
-            mount = here
         }
-        return OpenedDirectory(fd: current, parent: parent, leaf: components.last ?? "", mount: mount)
+        let opened = OpenedDirectory(fd: current, parent: parent, leaf: components.last ?? "", mount: mount)
+        (current, parent) = (-1, -1)
+        return opened
+    }
+
+    /// Why one step of a walk was refused.
+    private struct Refusal: Error {
+        let why: String
+        init(_ why: String) { self.why = why }
+    }
+
+    /// Opens `name` in the directory `dirfd` without following a symlink; with `create`, makes it when it is
+    /// missing and gives it to its owner through the opened descriptor. nil when it is missing and `create`
+    /// is false.
+    private static func descend(_ dirfd: Int32, _ name: String, shown: String, create: Bool, workOwned: Bool, account: WorkAccount) throws -> Int32? {
+        let fd = openat(dirfd, name, openFlags)
+        if fd >= 0 { return fd }
+        let error = errno
+        if error == ELOOP || error == ENOTDIR { throw Refusal("a symlink or not a folder; the agent never follows one") }
+        guard error == ENOENT else { throw Refusal(String(cString: strerror(error))) }
+        guard create else { return nil }
+        if mkdirat(dirfd, name, workOwned ? 0o700 : 0o755) != 0 && errno != EEXIST { throw Refusal("cannot create: \(String(cString: strerror(errno)))") }
+        afterCreate.withLock { $0 }?(shown)
+        let made = openat(dirfd, name, openFlags)
+        guard made >= 0 else { throw Refusal("cannot open what was just created: \(String(cString: strerror(errno)))") }
+        var info = stat()
+        // Root made it: give it to its owner through the descriptor, whatever is at the path by now.
+        if fstat(made, &info) == 0, info.st_uid == 0 {
+            let ok = workOwned ? fchown(made, account.uid, account.gid) == 0 && fchmod(made, 0o700) == 0 : fchmod(made, 0o755) == 0
+            if !ok {
+                let reason = String(cString: strerror(errno))
+                close(made)
+                throw Refusal("cannot set its owner: \(reason)")
+            }
+        }
+        return made
+    }
+
+    /// Checks the folder open at `fd`: in the work-owned part it belongs to the work account and is no mount
+    /// point; above it, it belongs to root and is writable by root alone. Returns its mount.
+    private static func check(_ fd: Int32, workOwned: Bool, under parent: MountPoint, account: WorkAccount) throws -> MountPoint {
+        var info = stat()
+        guard fstat(fd, &info) == 0, let here = MountPoint.of(fd, "") else { throw Refusal("cannot read: \(String(cString: strerror(errno)))") }
+        if workOwned {
+            guard !parent.isOtherMount(here) else { throw Refusal("a file system is mounted here; left alone") }
+            guard info.st_uid == account.uid else { throw Refusal("owned by UID \(info.st_uid), not by the work account (UID \(account.uid)); left alone") }
+        } else {
+            guard info.st_uid == 0, info.st_mode & 0o022 == 0 else {
+                throw Refusal(
+                    "owned by UID \(info.st_uid) with mode \(String(info.st_mode & 0o7777, radix: 8)); a folder above the work folder must belong to root and be writable by root alone")
+            }
+        }
+        return here
     }
 
     /// Creates the work path `path` for `account` (owned by it, 0700), within the device's roots.
