@@ -145,59 +145,13 @@ struct Checkin: AsyncParsableCommand {
         guard status == 200 else { throw BenchError("first check-in: HTTP \(status): \(String(buffer: reply).prefix(200))") }
         let hash = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView)).policyHash
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil))
-        let devices = fleet
-        var results: [LoadResult] = []
-        let schedule = interval.map { PollSchedule(devices: devices.count, interval: $0, jitter: jitter, duration: duration) }
-        let name = interval.map { String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", devices.count, $0, jitter * 100, Double(devices.count) / $0) }
+        let schedule = interval.map { PollSchedule(devices: fleet.count, interval: $0, jitter: jitter, duration: duration) }
+        let name = interval.map { String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", fleet.count, $0, jitter * 100, Double(fleet.count) / $0) }
             ?? "unchanged check-ins, max"
-        if client == .raw {
-            var settings = RawLoad.Settings(host: server.host, port: server.port, connections: common.concurrency, duration: duration, schedule: nil, limit: nil)
-            guard server.scheme == "http" else { throw BenchError("--client raw speaks plain HTTP; use --client ahc for https") }
-            if healthz {
-                results.append(
-                    try await RawLoad.run(name: "healthz", settings: settings, serverPID: common.serverPid) { _ in
-                        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: server.basePath + "/healthz")
-                        head.headers.add(name: "Host", value: server.authority)
-                        return (head, nil)
-                    })
-            }
-            let path = server.basePath + DeviceAPI.checkinPath
-            let build: @Sendable (SimulatedDevice) throws -> (HTTPRequestHead, ByteBuffer?) = { device in
-                let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
-                var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-                for (field, value) in headers { head.headers.add(name: field, value: value) }
-                head.headers.add(name: "Content-Length", value: String(body.count))
-                return (head, ByteBuffer(bytes: body))
-            }
-            if warmup {
-                // Every device once, unmeasured: the server has then computed each device's policy hash.
-                var once = settings
-                (once.duration, once.limit) = (3_600, devices.count)
-                let done = try await RawLoad.run(name: "warm-up", settings: once, serverPID: nil) { k in try build(devices[k]) }
-                if done.errors.values.reduce(0, +) > 0 { print(done.text()) }
-            }
-            settings.schedule = schedule
-            results.append(
-                try await RawLoad.run(name: name, settings: settings, serverPID: common.serverPid) { k in
-                    try build(devices[schedule.map { Int($0.device[k]) } ?? k % devices.count])
-                })
-        } else {
-            if healthz {
-                let url = server.url("/healthz")
-                results.append(
-                    await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, serverPID: common.serverPid) { _ in
-                        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 16)
-                        guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
-                    })
-            }
-            results.append(
-                await runLoad(name: name, concurrency: common.concurrency, duration: duration, schedule: schedule, serverPID: common.serverPid) { k in
-                    let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
-                    let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device)
-                    guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
-                })
-        }
+        let results =
+            client == .raw
+            ? try await rawLoad(server: server, fleet: fleet, body: body, schedule: schedule, name: name)
+            : try await clientLoad(http: http, server: server, fleet: fleet, body: body, schedule: schedule, name: name)
         if json {
             print(String(decoding: try KontorJSON.encode(results, pretty: true), as: UTF8.self))
             return
@@ -206,6 +160,66 @@ struct Checkin: AsyncParsableCommand {
         if healthz, results.count == 2, results[0].throughput > 0 {
             print(String(format: "check-ins: %.0f%% of /healthz throughput", results[1].throughput / results[0].throughput * 100))
         }
+    }
+
+    /// The load with the lean event-loop client: /healthz first (the yardstick), an unmeasured warm-up,
+    /// then the check-ins.
+    private func rawLoad(server: ServerURL, fleet devices: [SimulatedDevice], body: Data, schedule: PollSchedule?, name: String) async throws -> [LoadResult] {
+        var results: [LoadResult] = []
+        var settings = RawLoad.Settings(host: server.host, port: server.port, connections: common.concurrency, duration: duration, schedule: nil, limit: nil)
+        guard server.scheme == "http" else { throw BenchError("--client raw speaks plain HTTP; use --client ahc for https") }
+        if healthz {
+            results.append(
+                try await RawLoad.run(name: "healthz", settings: settings, serverPID: common.serverPid) { _ in
+                    var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: server.basePath + "/healthz")
+                    head.headers.add(name: "Host", value: server.authority)
+                    return (head, nil)
+                })
+        }
+        let path = server.basePath + DeviceAPI.checkinPath
+        let build: @Sendable (SimulatedDevice) throws -> (HTTPRequestHead, ByteBuffer?) = { device in
+            let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
+            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+            for (field, value) in headers { head.headers.add(name: field, value: value) }
+            head.headers.add(name: "Content-Length", value: String(body.count))
+            return (head, ByteBuffer(bytes: body))
+        }
+        if warmup {
+            // Every device once, unmeasured: the server has then computed each device's policy hash.
+            var once = settings
+            (once.duration, once.limit) = (3_600, devices.count)
+            let done = try await RawLoad.run(name: "warm-up", settings: once, serverPID: nil) { k in try build(devices[k]) }
+            if done.errors.values.reduce(0, +) > 0 { print(done.text()) }
+        }
+        settings.schedule = schedule
+        results.append(
+            try await RawLoad.run(name: name, settings: settings, serverPID: common.serverPid) { k in
+                try build(devices[schedule.map { Int($0.device[k]) } ?? k % devices.count])
+            })
+        return results
+    }
+
+    /// The same load with AsyncHTTPClient (also https).
+    private func clientLoad(
+        http: HTTPClient, server: ServerURL, fleet devices: [SimulatedDevice], body: Data, schedule: PollSchedule?, name: String
+    ) async throws -> [LoadResult] {
+        var results: [LoadResult] = []
+        if healthz {
+            let url = server.url("/healthz")
+            results.append(
+                await runLoad(name: "healthz", concurrency: common.concurrency, duration: duration, serverPID: common.serverPid) { _ in
+                    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+                    _ = try await response.body.collect(upTo: 1 << 16)
+                    guard response.status == .ok else { throw BenchError("HTTP \(response.status.code)") }
+                })
+        }
+        results.append(
+            await runLoad(name: name, concurrency: common.concurrency, duration: duration, schedule: schedule, serverPID: common.serverPid) { k in
+                let device = devices[schedule.map { Int($0.device[k]) } ?? k % devices.count]
+                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device)
+                guard status == 200 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
+            })
+        return results
     }
 }
 

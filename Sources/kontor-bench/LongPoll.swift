@@ -47,52 +47,18 @@ struct LongPollDelivery: AsyncParsableCommand {
         let all = fleet + targets
         let hash = try await currentPolicyHash(http: http, server: server, device: all[0])
         let start = ContinuousClock.now
-        let firstTarget = fleet.count
         let tally = Tally(wipes: wipes)
-        let wait = self.wait
 
         print("\(all.count) devices start long polls (wait \(wait) s)")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in all.indices {
-                group.addTask {
-                    while !Task.isCancelled {
-                        let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil, wait: wait))
-                        do {
-                            let (status, reply) = try await signedPost(
-                                http, server: server, path: DeviceAPI.checkinPath, body: body, device: all[index], timeout: .seconds(Int64(wait + 30)))
-                            tally.polls.add(1, ordering: .relaxed)
-                            guard status == 200 else {
-                                tally.errors.add(1, ordering: .relaxed)
-                                try await Task.sleep(for: .seconds(1))
-                                continue
-                            }
-                            let response = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView))
-                            if index >= firstTarget, response.commands.contains(where: { $0.type == "wipe" }) {
-                                let at = secondsSince(start)
-                                tally.delivered.withLock { if $0[index - firstTarget] == nil { $0[index - firstTarget] = at } }
-                                return  // a wiped device stops checking in
-                            }
-                        } catch is CancellationError {
-                            return
-                        } catch {
-                            if Task.isCancelled { return }
-                            tally.errors.add(1, ordering: .relaxed)
-                            try? await Task.sleep(for: .seconds(1))
-                        }
-                    }
-                }
+                let target = index >= fleet.count ? index - fleet.count : nil
+                group.addTask { try await poll(http: http, server: server, device: all[index], hash: hash, wipeTarget: target, tally: tally, start: start) }
             }
             // Let every device get its poll held, then issue the wipes spread over `spread` seconds.
             try await Task.sleep(for: .seconds(settle))
             print(String(format: "after %.0f s: %d check-ins answered, %d errors; issuing %d wipes over %.0f s", settle, tally.polls.load(ordering: .relaxed), tally.errors.load(ordering: .relaxed), wipes, spread))
-            struct Command: Encodable { var type: String; var reason: String }
-            struct Ignored: Decodable {}
-            for (i, target) in targets.enumerated() {
-                try await Task.sleep(for: .milliseconds(Int(spread * 1000 / Double(wipes))))
-                let at = secondsSince(start)
-                _ = try await issuer.call(.POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: Ignored.self)
-                tally.issued.withLock { $0[i] = at }
-            }
+            try await issueWipes(to: targets, via: issuer, tally: tally, start: start)
             // Every wipe arrives or a poll cycle passes.
             let deadline = secondsSince(start) + Double(wait) + 10
             while secondsSince(start) < deadline, !tally.delivered.withLock({ $0.allSatisfy { $0 != nil } }) {
@@ -105,13 +71,59 @@ struct LongPollDelivery: AsyncParsableCommand {
         for target in targets {
             _ = try? await admin.call(.POST, "/devices/\(target.id)/revoke", body: Revoke(reason: "kontor-bench long-poll target"), as: Ignored.self)
         }
+        report(tally, devices: all.count, seconds: secondsSince(start))
+    }
+
+    /// One device's long polls, one after the other, until cancelled (or, for a wipe target, its wipe arrives).
+    private func poll(
+        http: HTTPClient, server: ServerURL, device: SimulatedDevice, hash: String, wipeTarget: Int?, tally: Tally, start: ContinuousClock.Instant
+    ) async throws {
+        let wait = self.wait
+        while !Task.isCancelled {
+            let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil, wait: wait))
+            do {
+                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device, timeout: .seconds(Int64(wait + 30)))
+                tally.polls.add(1, ordering: .relaxed)
+                guard status == 200 else {
+                    tally.errors.add(1, ordering: .relaxed)
+                    try await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                let response = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView))
+                if let wipeTarget, response.commands.contains(where: { $0.type == "wipe" }) {
+                    let at = secondsSince(start)
+                    tally.delivered.withLock { if $0[wipeTarget] == nil { $0[wipeTarget] = at } }
+                    return  // a wiped device stops checking in
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                tally.errors.add(1, ordering: .relaxed)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Issues a wipe to each target, spread evenly over `spread` seconds, noting when.
+    private func issueWipes(to targets: [SimulatedDevice], via issuer: AdminClient, tally: Tally, start: ContinuousClock.Instant) async throws {
+        struct Command: Encodable { var type: String; var reason: String }
+        struct Ignored: Decodable {}
+        for (i, target) in targets.enumerated() {
+            try await Task.sleep(for: .milliseconds(Int(spread * 1000 / Double(wipes))))
+            let at = secondsSince(start)
+            _ = try await issuer.call(.POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: Ignored.self)
+            tally.issued.withLock { $0[i] = at }
+        }
+    }
+
+    private func report(_ tally: Tally, devices: Int, seconds: Double) {
         let delays = zip(tally.issued.withLock { $0 }, tally.delivered.withLock { $0 }).compactMap { i, d in i.flatMap { i in d.map { $0 - i } } }
         let (p50, p99, maxDelay) = percentiles(delays)
-        let seconds = secondsSince(start)
         print(
             String(
                 format: "long polls: %d devices held polls for %.0f s; %d check-ins answered (%.0f/s), %d errors",
-                all.count, seconds, tally.polls.load(ordering: .relaxed), Double(tally.polls.load(ordering: .relaxed)) / seconds, tally.errors.load(ordering: .relaxed)))
+                devices, seconds, tally.polls.load(ordering: .relaxed), Double(tally.polls.load(ordering: .relaxed)) / seconds, tally.errors.load(ordering: .relaxed)))
         print(
             String(
                 format: "wipe delivery with long polls: %d of %d delivered; from issue to the device p50 %.3f s, p99 %.3f s, max %.3f s",
