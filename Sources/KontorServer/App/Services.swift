@@ -38,7 +38,7 @@ public struct Services: Sendable {
     let consoleSessions: ConsoleSessionService
     let audit: AuditService
     let commands: CommandService
-    let receipts: ReceiptService
+    let receipts: WipeReceiptService
     let offboarding: OffboardingService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
@@ -83,7 +83,7 @@ public struct Services: Sendable {
         self.checkins = CheckinService(
             reports: checkinReports, policies: policies, commands: commands, recorder: recorder, devices: devices, longPolls: longPolls, clock: clock,
             metrics: metrics, longPollMax: config.longPollMax)
-        self.receipts = ReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
+        self.receipts = WipeReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
         self.offboarding = OffboardingService(
