@@ -106,7 +106,11 @@ struct AdminController {
         api.on(.get, p, "profiles/{name}", table: table) { request, context in
             let name = try context.parameters.require("name")
             let revisions = try await services.store.profileRevisions(name: name)
-            let wanted = request.uri.queryParameters.get("revision").flatMap(Int.init)
+            var wanted: Int?
+            if let text = request.uri.queryParameters.get("revision") {
+                guard let number = Int(text), number >= 1 else { throw APIError.invalid("revision: expected a revision number (1, 2, …), found \"\(text)\"") }
+                wanted = number
+            }
             guard let revision = wanted.map({ w in revisions.first { $0.revision == w } }) ?? revisions.last else {
                 throw APIError.notFound("no profile \(name)\(wanted.map { " revision \($0)" } ?? "")")
             }
