@@ -63,7 +63,7 @@ struct AdminController {
 
         // Devices.
         api.on(.get, p, "devices", table: table) { request, _ in
-            try jsonResponse(try await services.directory.devices(person: request.uri.queryParameters.get("person")))
+            try jsonResponse(try await services.directory.devices(person: try request.queryParameter("person")))
         }
         api.on(.get, p, "devices/{id}", table: table) { _, context in
             try jsonResponse(try await services.directory.device(try context.parameters.require("id")))
@@ -107,7 +107,7 @@ struct AdminController {
             let name = try context.parameters.require("name")
             let revisions = try await services.store.profileRevisions(name: name)
             var wanted: Int?
-            if let text = request.uri.queryParameters.get("revision") {
+            if let text = try request.queryParameter("revision") {
                 guard let number = Int(text), number >= 1 else { throw APIError.invalid("revision: expected a revision number (1, 2, …), found \"\(text)\"") }
                 wanted = number
             }
@@ -145,10 +145,10 @@ struct AdminController {
         }
         api.on(.delete, p, "assignments", table: table) { request, context in
             try context.require(.admin)
-            let query = request.uri.queryParameters
-            try await services.policies.unassign(scope: query.get("scope") ?? "", target: query.get("target"))
+            let (scope, target) = (try request.queryParameter("scope") ?? "", try request.queryParameter("target"))
+            try await services.policies.unassign(scope: scope, target: target)
             try await services.audit.record(
-                AuditService.actor(context.principal), "profile.unassigned", target: nil, detail: ["scope": query.get("scope") ?? "", "target": query.get("target") ?? ""])
+                AuditService.actor(context.principal), "profile.unassigned", target: nil, detail: ["scope": scope, "target": target ?? ""])
             return try jsonResponse(["status": "unassigned"])
         }
         api.on(.post, p, "devices/{id}/revoke", table: table) { request, context in
@@ -218,13 +218,12 @@ struct AdminController {
 
         // The audit log.
         api.on(.get, p, "audit", table: table) { request, _ in
-            let query = request.uri.queryParameters
             var since: Date?
-            if let text = query.get("since") {
+            if let text = try request.queryParameter("since") {
                 guard let parsed = ISO8601.date(from: text) else { throw APIError.invalid("since: expected an ISO 8601 instant, found \"\(text)\"") }
                 since = parsed
             }
-            return try jsonResponse(try await services.store.auditEntries(since: since, target: query.get("target")))
+            return try jsonResponse(try await services.store.auditEntries(since: since, target: try request.queryParameter("target")))
         }
         api.on(.get, p, "audit/verify", table: table) { _, _ in try jsonResponse(try await services.audit.verify()) }
         // The chain, and signed checkpoints kept outside the database (which catch a rewrite that recomputed every hash).
