@@ -138,7 +138,7 @@ extension OpenAPIDocument {
         APIOperation("get", "/api/v1/devices/{id}/commands", "A device's commands, newest first", access: .token(.auditor), responses: [200: .json("Commands", schema: list("Command"))]),
         APIOperation(
             "post", "/api/v1/devices/{id}/commands", "Queue wipe, lock, unlock or sync for an active device (operator); a wipe needs a reason", access: .token(.operator),
-            body: ##"{"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "reason": {"type": "string"}, "expiresIn": {"type": "integer", "description": "seconds until an undelivered command expires"}}}"##,
+            body: ##"{"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "reason": {"type": "string", "maxLength": 500, "description": "3 to 500 characters; required for a wipe"}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds until an unacknowledged command expires; default: sync 1 day, lock and unlock 30 days, wipe never"}}}"##,
             example: ##"{"type": "wipe", "reason": "laptop lost on the train", "expiresIn": 604800}"##,
             responses: [201: .json("Queued", schema: ref("Command")), 409: .refusal("conflict: the device is revoked or replaced, or already has an open wipe")]),
         APIOperation("get", "/api/v1/devices/{id}/receipts", "A device's signed wipe receipts as received", access: .token(.auditor), responses: [200: .described("Receipts")]),
