@@ -18,9 +18,11 @@ import Testing
 /// KONTOR_OPENAPI_PROBE_LOG=DIR writes every request and answer there, one file per operation.
 @Suite("OpenAPI statuses")
 struct OpenAPIStatusTests {
+    // One operation at a time: each has a server and store of its own (on PostgreSQL, a pool), and 44 at
+    // once would take the connections the other suites need.
     @Test(
         "every status an operation answers is one the OpenAPI document lists for it, none is a server error, and every error has the error body",
-        arguments: DocumentedOperation.all())
+        .serialized, arguments: DocumentedOperation.all())
     func statusesAreDocumented(_ operation: DocumentedOperation) async throws {
         let answers = try await Self.drive(operation)
         if let log = ProcessInfo.processInfo.environment["KONTOR_OPENAPI_PROBE_LOG"] {
@@ -42,30 +44,44 @@ struct OpenAPIStatusTests {
 
     /// Sends every probe of `operation` to a fresh server with a fresh world; returns the answers.
     static func drive(_ operation: DocumentedOperation) async throws -> [Answer] {
-        let harness = try await Harness { $0.longPollMax = 0 }
         let answers = Mutex<[Answer]>([])
-        try await harness.test { client async throws in
-            let world = try await FuzzWorld.build(harness, client)
-            let probes = try ProbePlan(operation: operation, world: world, now: harness.clock.now).probes()
-            for probe in probes { try await answers.send(probe, client) }
-            if operation.path == DeviceAPI.enrollPath {
-                // Tokens that expired meanwhile.
-                harness.clock.advance(120)
-                for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).expiredEnrollment() {
-                    try await answers.send(probe, client)
+        try await withHarness({ $0.longPollMax = 0 }) { harness in
+            try await harness.test { client async throws in
+                let world = try await FuzzWorld.build(harness, client)
+                for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).probes() { try await answers.send(probe, client) }
+                if operation.path == DeviceAPI.enrollPath {
+                    // Tokens that expired meanwhile.
+                    harness.clock.advance(120)
+                    for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).expiredEnrollment() {
+                        try await answers.send(probe, client)
+                    }
                 }
             }
         }
         if operation.path == DeviceAPI.enrollPath {
             // Enrollment is rate limited per client address.
-            let limited = try await Harness { $0.longPollMax = 0; $0.enrollRatePerMinute = 1 }
-            try await limited.test { client async throws in
-                for _ in 0..<2 {
-                    try await answers.send(Probe(label: "beyond the enrollment rate limit", method: .post, uri: DeviceAPI.enrollPath, headers: [.contentType: "application/json"], body: Data("{}".utf8)), client)
+            try await withHarness({ $0.longPollMax = 0; $0.enrollRatePerMinute = 1 }) { harness in
+                try await harness.test { client async throws in
+                    let probe = Probe(
+                        label: "beyond the enrollment rate limit", method: .post, uri: DeviceAPI.enrollPath, headers: [.contentType: "application/json"],
+                        body: Data("{}".utf8))
+                    for _ in 0..<2 { try await answers.send(probe, client) }
                 }
             }
         }
         return answers.withLock { $0 }
+    }
+
+    /// Runs `body` with a fresh harness and closes its store afterwards, thrown or not.
+    static func withHarness(_ configure: @escaping (inout ServerConfig) -> Void, _ body: (Harness) async throws -> Void) async throws {
+        let harness = try await Harness(configure: configure)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
     }
 }
 
