@@ -41,12 +41,12 @@ install_debian_packages() {
 }
 
 # A Python virtual environment with the independent RFC 9421 implementation used by the interop tests,
-# and Selenium for the browser test.
-PYTHON_PACKAGES=(http-message-signatures requests selenium)
+# openapi-spec-validator for the OpenAPI document, and Selenium for the browser test.
+PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator)
 VENV="$ROOT/.venv"
 
 install_python_packages() {
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator' 2>/dev/null; then
     say "creating $VENV with ${PYTHON_PACKAGES[*]}"
     /usr/bin/python3 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
@@ -55,7 +55,8 @@ install_python_packages() {
 
 # A throwaway PostgreSQL 15 server for tests (Debian's postgresql-15; see TEST_POSTGRES_PACKAGES).
 #   start_test_postgres   initdb in a new folder under ${TMPDIR:-/tmp}, start postgres on 127.0.0.1 at a
-#                         free port (trust authentication, superuser kontor, no durability), create the
+#                         free port (trust authentication, superuser kontor, no durability, 500
+#                         connections: the API tests open ~300 at once, a pool per test), create the
 #                         database kontor_test, export KONTOR_TEST_POSTGRES_URL
 #                         (postgres://kontor@127.0.0.1:PORT/kontor_test) and KONTOR_TEST_POSTGRES_DIR,
 #                         and stop it all on exit (chained in front of the caller's EXIT trap, so set
@@ -122,7 +123,7 @@ start_test_postgres() {
     port=$(_free_tcp_port)
     rm -f "$dir/postgres.log"
     if (cd "$dir" && _as_postgres_owner "$bin/pg_ctl" start --pgdata="$dir/data" --log="$dir/postgres.log" --wait --timeout=20 --silent \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null 2>&1); then
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" >/dev/null 2>&1); then
       started=1; break
     fi
     grep -q 'could not bind' "$dir/postgres.log" 2>/dev/null || break

@@ -33,7 +33,9 @@ public struct AgentStatusReport: Codable, Sendable {
         var enforcing: [String] = []
         var pending: [String] = []
         if identity != nil {
-            enforcing.append("checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±20 %)")
+            let schedule = PollSchedule()
+            enforcing.append(
+                "checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±\(Int(schedule.jitter * 100)) %; ±\(Int(schedule.backoffJitter * 100)) % on retries after a failure)")
             if let p = policy?.policy {
                 if let c = p.container {
                     let st = state.compliance?.containerState ?? "not created yet"

@@ -268,10 +268,10 @@ struct Profiles: AsyncParsableCommand {
                 let zone = tz.flatMap(TimeZone.init(identifier:))
                 let state =
                     policy.quietHours?.evaluate(at: instant, deviceZone: zone)
-                    ?? QuietState(quiet: false, reason: "the profile sets no quiet hours", nextTransition: nil, timeZone: zone?.identifier ?? "UTC")
+                    ?? QuietState(quiet: false, reason: "the profile sets no quiet hours", nextTransition: nil, timeZone: QuietHoursPolicy().zoneName(deviceZone: zone))
                 let out = Output(at: instant, quiet: state.quiet, reason: state.reason, nextTransition: state.nextTransition, timeZone: state.timeZone, profile: profile.name)
                 if json { return try printJSON(out) }
-                let local = TimeZone(identifier: state.timeZone) ?? .gmt
+                let local = TimeZone(identifier: state.timeZone) ?? TimeZone(identifier: "UTC")!
                 func localText(_ d: Date) -> String {
                     let f = Date.ISO8601FormatStyle(timeZone: local)
                     return f.format(d)

@@ -209,6 +209,8 @@ struct AgentAgainstServerTests {
         #expect(status.lastError == reason)
         #expect(status.policyHash == stored.hash)
         #expect(status.text(now: Date()).contains("What this agent sends to the server"))
+        // The jitter it states is the schedule's (docs/agent.md, docs/policies.md).
+        #expect(status.text(now: Date()).contains("seconds (±10 %; ±20 % on retries after a failure)"))
     }
 
     @Test("a reply larger than the limit is refused unread")

@@ -82,6 +82,15 @@ struct QuietHoursTests {
         }
     }
 
+    @Test("the zone is named as people write it: UTC, never Foundation's GMT", arguments: [
+        (nil, nil, "UTC"), (nil, "UTC", "UTC"), (nil, "Etc/UTC", "Etc/UTC"), ("UTC", nil, "UTC"), (nil, "Europe/Vienna", "Europe/Vienna"),
+        ("Europe/Berlin", "UTC", "Europe/Berlin"),
+    ] as [(String?, String?, String)])
+    func zoneName(profile: String?, device: String?, expected: String) {
+        let policy = QuietHoursPolicy(timeZone: profile, weekly: ["sunday": ["all"]])
+        #expect(policy.evaluate(at: at("2027-03-07T12:00:00Z"), deviceZone: device.flatMap(TimeZone.init(identifier:))).timeZone == expected)
+    }
+
     @Test("the next transition is where the answer flips, not where adjacent windows meet")
     func nextTransition() {
         let policy = evenings("Europe/Berlin")

@@ -79,6 +79,12 @@ struct Harness {
         if let postgres = store as? PostgresStore { try await postgres.tamper(sql: sql) } else { try await (store as! SQLiteStore).tamper(sql: sql) }
     }
 
+    /// Closes a PostgreSQL store's pool now rather than when the process ends (tests that make many
+    /// harnesses would otherwise hold the server's connections).
+    func close() async {
+        if let postgres = store as? PostgresStore { await postgres.close() }
+    }
+
     func token(_ role: Role) async throws -> String {
         try await services.tokens.create(name: "test-\(role.rawValue)", role: role).1
     }

@@ -143,6 +143,17 @@ struct ProfileAPITests {
         }
     }
 
+    @Test("a revision that is not a revision number is refused naming the parameter, not answered with the latest", arguments: ["x", "0", "-1", "1.5", ""])
+    func badRevision(text: String) async throws {
+        try await world { _, client, admin, _, _ in
+            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft])).status == .created)
+            let response = try await client.api(.get, "/api/v1/profiles/craft?revision=\(text)", token: admin)
+            #expect(response.status == .badRequest)
+            #expect(response.errorMessage == "revision: expected a revision number (1, 2, …), found \"\(text)\"")
+            #expect(try await client.api(.get, "/api/v1/profiles/craft?revision=2", token: admin).status == .notFound)
+        }
+    }
+
     @Test("assignments are checked", arguments: [
         (#"{"profile": "nope", "scope": "default"}"#, "profile: no profile named nope; apply it first"),
         (#"{"profile": "craft", "scope": "galaxy"}"#, "scope: expected default, group or device, found \"galaxy\""),

@@ -99,6 +99,14 @@ extension QuietHoursPolicy {
         return deviceZone ?? TimeZone(identifier: "UTC")!
     }
 
+    /// The name of that zone as people read it: the policy's `timeZone` as written, else the device's
+    /// zone, else `UTC` — Foundation on Linux names UTC `GMT`, which is not what the docs or a profile say.
+    public func zoneName(deviceZone: TimeZone?) -> String {
+        if let id = timeZone, TimeZone(identifier: id) != nil { return id }
+        guard let deviceZone, deviceZone.identifier != "GMT" else { return "UTC" }
+        return deviceZone.identifier
+    }
+
     /// Evaluates the rules at `instant`. `overrideUntil` is an employee's early end of quiet hours.
     /// The one function server (kontorctl profiles eval) and agent both use.
     public func evaluate(at instant: Date, deviceZone: TimeZone? = nil, overrideUntil: Date? = nil) -> QuietState {
@@ -125,7 +133,7 @@ extension QuietHoursPolicy {
         }
         let horizon = instant.addingTimeInterval(14 * 86_400)
         let next = boundaries.filter { $0 > instant && $0 <= horizon }.sorted().first { state(at: $0).0 != now }
-        return QuietState(quiet: now, reason: reason, nextTransition: next, timeZone: zone.identifier)
+        return QuietState(quiet: now, reason: reason, nextTransition: next, timeZone: zoneName(deviceZone: deviceZone))
     }
 
     /// The end of the quiet period containing `instant` (windows that touch are one period), for an override.

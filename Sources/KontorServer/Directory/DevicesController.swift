@@ -21,7 +21,7 @@ struct DevicesController {
     }
 
     @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [Device] {
-        try await services.directory.devices(person: request.uri.queryParameters.get("person"))
+        try await services.directory.devices(person: try request.queryParameter("person"))
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> Device {

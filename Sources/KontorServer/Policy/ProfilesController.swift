@@ -36,7 +36,11 @@ struct ProfilesController {
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> ProfileRevision {
-        let wanted = request.uri.queryParameters.get("revision").flatMap(Int.init)
+        var wanted: Int?
+        if let text = try request.queryParameter("revision") {
+            guard let number = Int(text), number >= 1 else { throw APIError.invalid("revision: expected a revision number (1, 2, …), found \"\(text)\"") }
+            wanted = number
+        }
         return try await services.policies.revision(name: try context.parameters.require("name"), wanted)
     }
 
@@ -73,8 +77,8 @@ struct ProfilesController {
 
     @Sendable func unassign(_ request: Request, context: AdminRequestContext) async throws -> [String: String] {
         try context.require(.admin)
-        let query = request.uri.queryParameters
-        try await services.unassignProfile(scope: query.get("scope") ?? "", target: query.get("target"), by: context.principal)
+        let (scope, target) = (try request.queryParameter("scope") ?? "", try request.queryParameter("target"))
+        try await services.unassignProfile(scope: scope, target: target, by: context.principal)
         return ["status": "unassigned"]
     }
 }

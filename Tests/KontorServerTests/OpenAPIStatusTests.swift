@@ -1,0 +1,209 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import KontorClient
+import KontorCore
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import KontorServer
+
+/// The OpenAPI document lists every status an operation answers. Each operation of the document is
+/// driven, on a small world of its own, with no token and a token of each role, known and unknown IDs,
+/// missing, empty, malformed, wrong-typed and oversize bodies and parameters (one field at a time), and
+/// device operations unsigned, badly signed and replayed; any status the document does not list for it,
+/// any 5xx and any error without the JSON error body fails the test, naming an example request.
+/// KONTOR_OPENAPI_PROBE_LOG=DIR writes every request and answer there, one file per operation.
+@Suite("OpenAPI statuses")
+struct OpenAPIStatusTests {
+    // One operation at a time: each has a server and store of its own (on PostgreSQL, a pool), and 44 at
+    // once would take the connections the other suites need.
+    @Test(
+        "every status an operation answers is one the OpenAPI document lists for it, none is a server error, and every error has the error body",
+        .serialized, arguments: DocumentedOperation.all())
+    func statusesAreDocumented(_ operation: DocumentedOperation) async throws {
+        let answers = try await Self.drive(operation)
+        if let log = ProcessInfo.processInfo.environment["KONTOR_OPENAPI_PROBE_LOG"] {
+            let text = answers.map { "\(operation.testDescription)\t\($0.status)\t\($0.errorCode ?? "")\t\($0.probe)\t\($0.message ?? "")" }.joined(separator: "\n") + "\n"
+            try text.write(toFile: log + "/" + operation.testDescription.replacingOccurrences(of: "/", with: "_"), atomically: true, encoding: .utf8)
+        }
+        var undocumented: [Int: Answer] = [:]
+        for answer in answers where !operation.statuses.contains(answer.status) || answer.status >= 500 {
+            undocumented[answer.status] = undocumented[answer.status] ?? answer
+        }
+        let list = undocumented.keys.sorted().map { "  \($0): e.g. \(undocumented[$0]!)" }.joined(separator: "\n")
+        #expect(undocumented.isEmpty, "\(operation.testDescription) answered statuses the OpenAPI document does not list for it:\n\(list)")
+
+        let bare = answers.filter { $0.status >= 400 && ($0.errorCode ?? "").isEmpty }
+        #expect(bare.isEmpty, "errors without {\"error\": {\"code\", \"message\"}}: \(bare.prefix(5).map(\.description))")
+        // The probes reach the operation itself, not only its refusals.
+        #expect(answers.contains { (200..<300).contains($0.status) }, "no probe of \(operation.testDescription) succeeded")
+    }
+
+    /// Sends every probe of `operation` to a fresh server with a fresh world; returns the answers.
+    static func drive(_ operation: DocumentedOperation) async throws -> [Answer] {
+        let answers = Mutex<[Answer]>([])
+        try await withHarness({ $0.longPollMax = 0 }) { harness in
+            try await harness.test { client async throws in
+                let world = try await FuzzWorld.build(harness, client)
+                for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).probes() { try await answers.send(probe, client) }
+                if operation.path == DeviceAPI.enrollPath {
+                    // Tokens that expired meanwhile.
+                    harness.clock.advance(120)
+                    for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).expiredEnrollment() {
+                        try await answers.send(probe, client)
+                    }
+                }
+            }
+        }
+        if operation.path == DeviceAPI.enrollPath {
+            // Enrollment is rate limited per client address.
+            try await withHarness({ $0.longPollMax = 0; $0.enrollRatePerMinute = 1 }) { harness in
+                try await harness.test { client async throws in
+                    let probe = Probe(
+                        label: "beyond the enrollment rate limit", method: .post, uri: DeviceAPI.enrollPath, headers: [.contentType: "application/json"],
+                        body: Data("{}".utf8))
+                    for _ in 0..<2 { try await answers.send(probe, client) }
+                }
+            }
+        }
+        return answers.withLock { $0 }
+    }
+
+    /// Runs `body` with a fresh harness and closes its store afterwards, thrown or not.
+    static func withHarness(_ configure: @escaping (inout ServerConfig) -> Void, _ body: (Harness) async throws -> Void) async throws {
+        let harness = try await Harness(configure: configure)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
+    }
+}
+
+/// What the server answered to one probe.
+struct Answer: Sendable, CustomStringConvertible {
+    var probe: String
+    var status = 0
+    var errorCode: String?
+    var message: String?
+
+    init(_ probe: Probe) { self.probe = probe.description }
+
+    var description: String { "\(probe) → \(status) \(errorCode ?? "")\(message.map { ": " + $0 } ?? "")" }
+}
+
+extension Mutex where Value == [Answer] {
+    /// Sends `probe` and records the answer.
+    func send(_ probe: Probe, _ client: any TestClientProtocol) async throws {
+        let response = try await client.execute(uri: probe.uri, method: probe.method, headers: probe.headers, body: probe.body.map { ByteBuffer(bytes: $0) })
+        var answer = Answer(probe)
+        answer.status = Int(response.status.code)
+        answer.errorCode = response.errorCode
+        answer.message = response.errorMessage.map { $0.count > 200 ? String($0.prefix(200)) + "…" : $0 }
+        withLock { $0.append(answer) }
+    }
+}
+
+/// A small world for one operation: a token of each role, a person, an active, a revoked and a replaced
+/// device, a queued command, a profile assigned by default, tokens to revoke and enrollment tokens in
+/// every state. All made through the API.
+struct FuzzWorld: Sendable {
+    struct EnrolledDevice: Sendable {
+        var id: String
+        var key: Curve25519.Signing.PrivateKey
+    }
+
+    var admin: String
+    var roles: [(String, String)]
+    var personId: String
+    /// A person whose offboarding has begun.
+    var leaverId: String
+    var active: EnrolledDevice
+    var revoked: EnrolledDevice
+    var replaced: EnrolledDevice
+    var commandId: String
+    var apiTokenId: String
+    var enrollTokenId: String
+    /// For Ada, many uses; for nobody (group elsewhere); one use; expiring in 60 s; revoked.
+    var enrollToken: String
+    var strangerToken: String
+    var singleUseToken: String
+    var expiringToken: String
+    var revokedToken: String
+
+    static let profileName = "office-default"
+    static let profileSource = "name: office-default\ncheckinInterval: 120\nquietHours:\n  timeZone: Europe/Berlin\n  weekly: {sunday: [all]}\n"
+
+    static func build(_ harness: Harness, _ client: any TestClientProtocol) async throws -> FuzzWorld {
+        let admin = try await harness.token(.admin)
+        let roles = [("auditor", try await harness.token(.auditor)), ("operator", try await harness.token(.operator)), ("admin", admin)]
+        func call(_ method: HTTPRequest.Method, _ path: String, _ json: String) async throws -> JSONValue {
+            let response = try await client.api(method, path, token: admin, json: json)
+            #expect((200..<300).contains(response.status.code), "setting up: \(method) \(path) → \(response.status) \(response.errorMessage ?? "")")
+            return JSONValue(parsing: String(buffer: response.body)) ?? .null
+        }
+        let person = try await call(.post, "/api/v1/persons", #"{"email": "ada@example.org", "displayName": "Ada", "groups": ["techs"]}"#)
+        let leaver = try await call(.post, "/api/v1/persons", #"{"email": "leaver@example.org", "displayName": "Lee"}"#)
+        _ = try await call(.post, "/api/v1/persons/leaver@example.org/offboard", "{}")
+        _ = try await call(.post, "/api/v1/profiles", JSONValue.object(["source": .string(profileSource)]).text)
+        _ = try await call(.put, "/api/v1/assignments", #"{"profile": "office-default", "scope": "default"}"#)
+        func enrollToken(_ json: String) async throws -> (String, String) {
+            let created = try await call(.post, "/api/v1/enroll-tokens", json)
+            return (created["token"]?.string ?? "", created["enrollmentToken"]?["id"]?.string ?? "")
+        }
+        let (token, _) = try await enrollToken(#"{"person": "ada@example.org", "uses": 1000}"#)
+        func enroll(_ machine: String) async throws -> EnrolledDevice {
+            var facts = sampleFacts
+            facts.machineIdHash = machine
+            let (key, response) = try await client.enroll(token: token, facts: facts, at: harness.clock.now)
+            return EnrolledDevice(id: (try? response.decode(EnrollResponse.self).deviceId) ?? "", key: key)
+        }
+        let active = try await enroll("machine-a")
+        let revoked = try await enroll("machine-b")
+        let replaced = try await enroll("machine-c")
+        _ = try await enroll("machine-c")
+        _ = try await call(.post, "/api/v1/devices/\(revoked.id)/revoke", #"{"reason": "lost on the train"}"#)
+        let command = try await call(.post, "/api/v1/devices/\(active.id)/commands", #"{"type": "lock", "reason": "lost"}"#)
+        let apiToken = try await call(.post, "/api/v1/api-tokens", #"{"name": "victim", "role": "auditor"}"#)
+        let (revokedToken, revokedId) = try await enrollToken("{}")
+        _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
+        return FuzzWorld(
+            admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "", active: active, revoked: revoked, replaced: replaced,
+            commandId: command["id"]?.string ?? "", apiTokenId: apiToken["apiToken"]?["id"]?.string ?? "",
+            enrollTokenId: try await enrollToken("{}").1, enrollToken: token,
+            strangerToken: try await enrollToken(#"{"group": "elsewhere", "uses": 100}"#).0,
+            singleUseToken: try await enrollToken(#"{"person": "ada@example.org", "uses": 1}"#).0,
+            expiringToken: try await enrollToken(#"{"person": "ada@example.org", "expiresIn": 60}"#).0, revokedToken: revokedToken)
+    }
+
+    /// Values of a path parameter that name something that exists, by the path segment before it.
+    func known(_ parameter: String, in path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        let before = segments.firstIndex(of: "{\(parameter)}").flatMap { $0 > 0 ? String(segments[$0 - 1]) : nil }
+        switch before {
+        case "devices": return [active.id, revoked.id, replaced.id]
+        case "commands": return [commandId]
+        case "api-tokens": return [apiTokenId]
+        case "enroll-tokens": return [enrollTokenId]
+        case "persons": return [personId, "ada@example.org", leaverId]
+        case "profiles": return [Self.profileName]
+        default: return []
+        }
+    }
+
+    /// Strings that name something of this world, for body fields and query parameters.
+    var knownStrings: [String] {
+        ["ada@example.org", "leaver@example.org", personId, active.id, revoked.id, commandId, Self.profileName, "techs"]
+    }
+
+    /// Values of a path parameter that name nothing (already percent-encoded where needed).
+    static let unknownIDs = [
+        "unknown", "018f3c1e-0000-7000-8000-000000000000", "%20", "a%2Fb", "%00", "%C3%A9t%C3%A9", "..", "-1", String(repeating: "x", count: 300),
+        "nobody%40example.org",
+    ]
+}
