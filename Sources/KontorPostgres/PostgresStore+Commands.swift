@@ -43,26 +43,17 @@ extension PostgresStore: CommandStore {
 
     public func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)? {
         try await transaction { tx in
-            guard var command = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.command(from:)),
-                deviceId == nil || command.deviceId == deviceId
-            else { return nil }
-            guard command.state.canMove(to: state) else { return (command, false) }
-            command.state = state
-            switch state {
-            case .queued: break
-            case .delivered: command.deliveredAt = command.deliveredAt ?? at
-            case .acknowledged: command.acknowledgedAt = at
-            case .succeeded, .failed, .cancelled, .expired:
-                command.completedAt = at
-                command.error = error
+            let found = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.command(from:))
+            let transition = CommandTransition(found, deviceId: deviceId, to: state, at: at, error: error)
+            if case .moved(let command) = transition {
+                try await tx.run(
+                    """
+                    UPDATE commands SET state = \(command.state.rawValue), delivered_at = \(seconds(command.deliveredAt)),
+                        acknowledged_at = \(seconds(command.acknowledgedAt)), completed_at = \(seconds(command.completedAt)), error = \(command.error)
+                    WHERE id = \(id)
+                    """)
             }
-            try await tx.run(
-                """
-                UPDATE commands SET state = \(command.state.rawValue), delivered_at = \(seconds(command.deliveredAt)),
-                    acknowledged_at = \(seconds(command.acknowledgedAt)), completed_at = \(seconds(command.completedAt)), error = \(command.error)
-                WHERE id = \(id)
-                """)
-            return (command, true)
+            return transition.result
         }
     }
 
@@ -70,6 +61,21 @@ extension PostgresStore: CommandStore {
         Set(try await rows("SELECT DISTINCT device_id FROM commands WHERE state IN ('queued', 'delivered')") { try $0.get("device_id", as: String.self) })
     }
 
+    static func command(from row: PostgresRandomAccessRow) throws -> CommandRecord {
+        let typeName: String = try row.get("type")
+        let stateName: String = try row.get("state")
+        guard let type = CommandType(rawValue: typeName), let state = CommandState(rawValue: stateName) else {
+            throw StoreError.notFound("command type or state \(typeName)/\(stateName)")
+        }
+        return CommandRecord(
+            id: try row.get("id"), deviceId: try row.get("device_id"), type: type, state: state, reason: try row.get("reason"),
+            issuedAt: date(try row.get("issued_at"))!, issuedBy: try row.get("issued_by"), expiresAt: date(try row.get("expires_at")),
+            deliveredAt: date(try row.get("delivered_at")), acknowledgedAt: date(try row.get("acknowledged_at")),
+            completedAt: date(try row.get("completed_at")), error: try row.get("error"), receiptId: try row.get("receipt_id"))
+    }
+}
+
+extension PostgresStore: ReceiptStore {
     public func recordReceipt(_ r: StoredReceipt, revoke: Bool) async throws -> Bool {
         do {
             return try await transaction { tx in
@@ -113,19 +119,6 @@ extension PostgresStore: CommandStore {
         try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.receipt(from:))
     }
 
-    static func command(from row: PostgresRandomAccessRow) throws -> CommandRecord {
-        let typeName: String = try row.get("type")
-        let stateName: String = try row.get("state")
-        guard let type = CommandType(rawValue: typeName), let state = CommandState(rawValue: stateName) else {
-            throw StoreError.notFound("command type or state \(typeName)/\(stateName)")
-        }
-        return CommandRecord(
-            id: try row.get("id"), deviceId: try row.get("device_id"), type: type, state: state, reason: try row.get("reason"),
-            issuedAt: date(try row.get("issued_at"))!, issuedBy: try row.get("issued_by"), expiresAt: date(try row.get("expires_at")),
-            deliveredAt: date(try row.get("delivered_at")), acknowledgedAt: date(try row.get("acknowledged_at")),
-            completedAt: date(try row.get("completed_at")), error: try row.get("error"), receiptId: try row.get("receipt_id"))
-    }
-
     static func receipt(from row: PostgresRandomAccessRow) throws -> StoredReceipt {
         StoredReceipt(
             id: try row.get("id"), deviceId: try row.get("device_id"), commandId: try row.get("command_id"), trigger: try row.get("trigger"),
@@ -136,15 +129,9 @@ extension PostgresStore: CommandStore {
 extension PostgresStore: OffboardingStore {
     public func startOffboarding(_ o: Offboarding, now: Date) async throws {
         try await transaction { tx in
-            guard let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE", { try $0.get("status", as: String.self) }) else {
-                throw StoreError.notFound("person \(o.personId)")
-            }
-            if status == PersonStatus.offboarded.rawValue { throw StoreError.conflict("the person is already offboarded") }
-            if let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)", { try $0.get("wipes_issued_at", as: Double?.self) }),
-                let issued
-            {
-                throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")
-            }
+            let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE") { try $0.get("status", as: String.self) }
+            let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)") { try $0.get("wipes_issued_at", as: Double?.self) }
+            try OffboardingRules.checkCanStart(personId: o.personId, personStatus: status, wipesIssuedAt: issued ?? nil)
             try await tx.run(
                 """
                 INSERT INTO offboardings (person_id, requested_at, requested_by, wipe_at, restricted_profile, reason, wipes_issued_at, completed_at)

@@ -29,6 +29,10 @@ extension PostgresStore: APITokenStore {
         try await run("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, \(seconds(at))) WHERE id = \(id) RETURNING 1") > 0
     }
 
+    public func touchAPIToken(id: String, at: Date) async throws {
+        try await run("UPDATE api_tokens SET last_used_at = \(seconds(at)) WHERE id = \(id) AND (last_used_at IS NULL OR last_used_at < \(seconds(at)))")
+    }
+
     static func apiToken(from row: PostgresRandomAccessRow) throws -> APIToken {
         let roleName: String = try row.get("role")
         guard let role = Role(rawValue: roleName) else { throw StoreError.notFound("role \(roleName)") }
@@ -100,21 +104,16 @@ extension PostgresStore: EnrollmentStore {
     public func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device {
         let id = try await transaction { tx -> String in
             // The token row is locked: two enrollments with a one-use token cannot both pass.
-            guard let token = try await tx.row("SELECT * FROM enrollment_tokens WHERE id = \(tokenId) FOR UPDATE", Self.enrollmentToken(from:)) else {
-                throw StoreError.enrollmentTokenUnknown
-            }
-            let state = token.state(at: now)
-            guard state == .active else { throw StoreError.enrollmentTokenUnusable(state) }
+            let found = try await tx.row("SELECT * FROM enrollment_tokens WHERE id = \(tokenId) FOR UPDATE", Self.enrollmentToken(from:))
+            let token = try EnrollmentRules.usable(found, now: now)
             try await tx.run("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(tokenId)")
-            var group = token.group
-            if group == nil, let personId = token.personId,
-                let groups = try await tx.row("SELECT group_names FROM persons WHERE id = \(personId)", { try $0.get("group_names", as: String.self) })
-            {
-                group = try decodeJSON([String].self, groups)?.first
+            var personGroups: String?
+            if let personId = token.personId {
+                personGroups = try await tx.row("SELECT group_names FROM persons WHERE id = \(personId)") { try $0.get("group_names", as: String.self) }
             }
+            let group = try EnrollmentRules.group(of: token, personGroups: personGroups)
             // One active device per machine: the same machine enrolling again replaces its predecessor.
             try await tx.lock("kontor_machine:" + device.facts.machineIdHash)
-            // Replaced only for the same owner, and never while a wipe of it is open (the wipe would be escaped).
             let active = try await tx.row(
                 """
                 SELECT d.id, d.person_id, d.group_name, p.status AS person_status,
@@ -123,18 +122,14 @@ extension PostgresStore: EnrollmentStore {
                 WHERE d.machine_id_hash = \(device.facts.machineIdHash) AND d.status = 'active' ORDER BY d.enrolled_at DESC LIMIT 1
                 """
             ) { row in
-                (
-                    id: try row.get("id", as: String.self), person: try row.get("person_id", as: String?.self), group: try row.get("group_name", as: String?.self),
-                    personStatus: try row.get("person_status", as: String?.self), openWipe: try row.get("open_wipe", as: Bool.self)
-                )
+                MachineOccupant(
+                    deviceId: try row.get("id"), personId: try row.get("person_id"), group: try row.get("group_name"), personStatus: try row.get("person_status"),
+                    hasOpenWipe: try row.get("open_wipe"))
             }
-            let predecessor = active?.id
+            let predecessor = active?.deviceId
             if let active {
-                let sameOwner = token.personId != nil ? active.person == token.personId : (active.person == nil && active.group == group)
-                guard sameOwner else { throw StoreError.machineEnrolled(deviceId: active.id, .otherOwner) }
-                guard !active.openWipe else { throw StoreError.machineEnrolled(deviceId: active.id, .openWipe) }
-                if let status = active.personStatus, status != PersonStatus.active.rawValue { throw StoreError.machineEnrolled(deviceId: active.id, .offboarding) }
-                try await tx.run("UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, \(seconds(now))) WHERE id = \(active.id)")
+                try EnrollmentRules.checkReplaceable(active, token: token, group: group)
+                try await tx.run("UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, \(seconds(now))) WHERE id = \(active.deviceId)")
             }
             let facts = try encodeJSON(device.facts)
             let inserted = try await tx.run(
@@ -212,6 +207,32 @@ extension PostgresStore: DeviceStore {
             "\(unescaped: Self.deviceSelect) WHERE d.status = 'active' AND d.id > \(after ?? "") ORDER BY d.id LIMIT \(max(0, limit))", Self.device(from:))
     }
 
+    public func deviceCount() async throws -> Int {
+        try await row("SELECT COUNT(*) AS n FROM devices") { try $0.get("n", as: Int.self) } ?? 0
+    }
+
+    public func revokeDevice(id: String, at: Date) async throws -> Bool {
+        try await run(
+            """
+            UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, \(seconds(at)))
+            WHERE id = \(id) RETURNING 1
+            """) > 0
+    }
+
+    static func device(from row: PostgresRandomAccessRow) throws -> Device {
+        Device(
+            id: try row.get("id"), personId: try row.get("person_id"), group: try row.get("group_name"),
+            status: DeviceStatus(rawValue: try row.get("status")) ?? .revoked, keyId: try row.get("key_id"), publicKey: try row.get("public_key"),
+            facts: try decodeJSON(DeviceFacts.self, try row.get("facts", as: String.self))!, enrolledAt: date(try row.get("enrolled_at"))!,
+            lastSeen: date(try row.get("last_seen_at")), appliedPolicyHash: try row.get("applied_policy_hash"),
+            agentStatus: try decodeJSON(AgentReport.self, try row.get("agent_status")), predecessorId: try row.get("predecessor_id"),
+            successorId: try row.get("successor_id"), acceptedTermsVersion: try row.get("accepted_terms_version"), revokedAt: date(try row.get("revoked_at")),
+            compliance: try decodeJSON(ComplianceReport.self, try row.get("compliance")), wipeConfirmedAt: date(try row.get("wipe_confirmed_at")),
+            wipeReceiptId: try row.get("wipe_receipt_id"))
+    }
+}
+
+extension PostgresStore: CheckinStore {
     public func recordCheckins(_ records: [CheckinRecord]) async throws {
         guard !records.isEmpty else { return }
         try await transaction { tx in
@@ -232,18 +253,6 @@ extension PostgresStore: DeviceStore {
         }
     }
 
-    public func deviceCount() async throws -> Int {
-        try await row("SELECT COUNT(*) AS n FROM devices") { try $0.get("n", as: Int.self) } ?? 0
-    }
-
-    public func revokeDevice(id: String, at: Date) async throws -> Bool {
-        try await run(
-            """
-            UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, \(seconds(at)))
-            WHERE id = \(id) RETURNING 1
-            """) > 0
-    }
-
     public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
         guard !events.isEmpty else { return }
         try await transaction { tx in
@@ -257,18 +266,6 @@ extension PostgresStore: DeviceStore {
         try await rows("SELECT * FROM device_events WHERE device_id = \(deviceId) ORDER BY id DESC LIMIT \(limit)") {
             DeviceEvent(at: date(try $0.get("at"))!, kind: try $0.get("kind"), detail: try $0.get("detail"))
         }
-    }
-
-    static func device(from row: PostgresRandomAccessRow) throws -> Device {
-        Device(
-            id: try row.get("id"), personId: try row.get("person_id"), group: try row.get("group_name"),
-            status: DeviceStatus(rawValue: try row.get("status")) ?? .revoked, keyId: try row.get("key_id"), publicKey: try row.get("public_key"),
-            facts: try decodeJSON(DeviceFacts.self, try row.get("facts", as: String.self))!, enrolledAt: date(try row.get("enrolled_at"))!,
-            lastSeen: date(try row.get("last_seen_at")), appliedPolicyHash: try row.get("applied_policy_hash"),
-            agentStatus: try decodeJSON(AgentReport.self, try row.get("agent_status")), predecessorId: try row.get("predecessor_id"),
-            successorId: try row.get("successor_id"), acceptedTermsVersion: try row.get("accepted_terms_version"), revokedAt: date(try row.get("revoked_at")),
-            compliance: try decodeJSON(ComplianceReport.self, try row.get("compliance")), wipeConfirmedAt: date(try row.get("wipe_confirmed_at")),
-            wipeReceiptId: try row.get("wipe_receipt_id"))
     }
 }
 

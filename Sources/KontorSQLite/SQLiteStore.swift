@@ -253,6 +253,13 @@ extension SQLiteStore: APITokenStore {
         }
     }
 
+    public func touchAPIToken(id: String, at: Date) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)", arguments: [seconds(at), id, seconds(at)])
+        }
+    }
+
     private static func apiToken(from row: Row) throws -> APIToken {
         guard let role = Role(rawValue: row["role"]) else { throw StoreError.notFound("role \(row["role"] as String)") }
         return APIToken(
@@ -342,20 +349,14 @@ extension SQLiteStore: EnrollmentStore {
 
     public func enroll(_ device: NewDevice, tokenId: String, now: Date) async throws -> Device {
         let id = try await writer.write { db -> String in
-            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM enrollment_tokens WHERE id = ?"), arguments: [tokenId]) else {
-                throw StoreError.enrollmentTokenUnknown
-            }
-            let token = Self.enrollmentToken(from: row)
-            let state = token.state(at: now)
-            guard state == .active else { throw StoreError.enrollmentTokenUnusable(state) }
+            let found = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM enrollment_tokens WHERE id = ?"), arguments: [tokenId])
+            let token = try EnrollmentRules.usable(found.map(Self.enrollmentToken(from:)), now: now)
             try db.cachedStatement(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?").execute(arguments: [tokenId])
-
-            var group = token.group
-            if group == nil, let personId = token.personId,
-                let groups = try String.fetchOne(try db.cachedStatement(sql: "SELECT group_names FROM persons WHERE id = ?"), arguments: [personId])
-            {
-                group = try decodeJSON([String].self, groups)?.first
+            var personGroups: String?
+            if let personId = token.personId {
+                personGroups = try String.fetchOne(try db.cachedStatement(sql: "SELECT group_names FROM persons WHERE id = ?"), arguments: [personId])
             }
+            let group = try EnrollmentRules.group(of: token, personGroups: personGroups)
             let active = try Row.fetchOne(
                 try db.cachedStatement(
                     sql: """
@@ -364,19 +365,18 @@ extension SQLiteStore: EnrollmentStore {
                         FROM devices d LEFT JOIN persons p ON p.id = d.person_id
                         WHERE d.machine_id_hash = ? AND d.status = 'active' ORDER BY d.enrolled_at DESC LIMIT 1
                         """),
-                arguments: [device.facts.machineIdHash])
-            let predecessor: String? = active?["id"]
-            if let active, let predecessor {
-                let owner: String? = active["person_id"]
-                let sameOwner = token.personId != nil ? owner == token.personId : (owner == nil && active["group_name"] == group)
-                guard sameOwner else { throw StoreError.machineEnrolled(deviceId: predecessor, .otherOwner) }
-                guard !(active["open_wipe"] as Bool) else { throw StoreError.machineEnrolled(deviceId: predecessor, .openWipe) }
-                if let status: String = active["person_status"], status != PersonStatus.active.rawValue {
-                    throw StoreError.machineEnrolled(deviceId: predecessor, .offboarding)
-                }
+                arguments: [device.facts.machineIdHash]
+            ).map {
+                MachineOccupant(
+                    deviceId: $0["id"], personId: $0["person_id"], group: $0["group_name"], personStatus: $0["person_status"], hasOpenWipe: $0["open_wipe"])
+            }
+            // One active device per machine: the same machine enrolling again replaces its predecessor.
+            let predecessor = active?.deviceId
+            if let active {
+                try EnrollmentRules.checkReplaceable(active, token: token, group: group)
                 try db.execute(
                     sql: "UPDATE devices SET status = 'replaced', revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                    arguments: [seconds(now), predecessor])
+                    arguments: [seconds(now), active.deviceId])
             }
             do {
                 try db.cachedStatement(
@@ -470,6 +470,33 @@ extension SQLiteStore: DeviceStore {
         }
     }
 
+    public func deviceCount() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
+    }
+
+    public func revokeDevice(id: String, at: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                arguments: [seconds(at), id])
+            return db.changesCount > 0
+        }
+    }
+
+    private static func device(from row: Row) throws -> Device {
+        Device(
+            id: row["id"], personId: row["person_id"], group: row["group_name"],
+            status: DeviceStatus(rawValue: row["status"]) ?? .revoked, keyId: row["key_id"], publicKey: row["public_key"],
+            facts: try decodeJSON(DeviceFacts.self, row["facts"])!, enrolledAt: date(row["enrolled_at"])!,
+            lastSeen: date(row["last_seen_at"]), appliedPolicyHash: row["applied_policy_hash"],
+            agentStatus: try decodeJSON(AgentReport.self, row["agent_status"]), predecessorId: row["predecessor_id"],
+            successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]),
+            compliance: try decodeJSON(ComplianceReport.self, row["compliance"]), wipeConfirmedAt: date(row["wipe_confirmed_at"]),
+            wipeReceiptId: row["wipe_receipt_id"])
+    }
+}
+
+extension SQLiteStore: CheckinStore {
     public func recordCheckins(_ records: [CheckinRecord]) async throws {
         guard !records.isEmpty else { return }
         try await writer.write { db in
@@ -493,19 +520,6 @@ extension SQLiteStore: DeviceStore {
         }
     }
 
-    public func deviceCount() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
-    }
-
-    public func revokeDevice(id: String, at: Date) async throws -> Bool {
-        try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                arguments: [seconds(at), id])
-            return db.changesCount > 0
-        }
-    }
-
     public func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws {
         guard !events.isEmpty else { return }
         try await writer.write { db in
@@ -522,18 +536,6 @@ extension SQLiteStore: DeviceStore {
                 DeviceEvent(at: date($0["at"])!, kind: $0["kind"], detail: $0["detail"])
             }
         }
-    }
-
-    private static func device(from row: Row) throws -> Device {
-        Device(
-            id: row["id"], personId: row["person_id"], group: row["group_name"],
-            status: DeviceStatus(rawValue: row["status"]) ?? .revoked, keyId: row["key_id"], publicKey: row["public_key"],
-            facts: try decodeJSON(DeviceFacts.self, row["facts"])!, enrolledAt: date(row["enrolled_at"])!,
-            lastSeen: date(row["last_seen_at"]), appliedPolicyHash: row["applied_policy_hash"],
-            agentStatus: try decodeJSON(AgentReport.self, row["agent_status"]), predecessorId: row["predecessor_id"],
-            successorId: row["successor_id"], acceptedTermsVersion: row["accepted_terms_version"], revokedAt: date(row["revoked_at"]),
-            compliance: try decodeJSON(ComplianceReport.self, row["compliance"]), wipeConfirmedAt: date(row["wipe_confirmed_at"]),
-            wipeReceiptId: row["wipe_receipt_id"])
     }
 }
 
@@ -679,13 +681,6 @@ extension SQLiteStore: AuditStore {
         AuditEntry(
             seq: row["seq"], at: date(row["at"])!, actor: row["actor"], action: row["action"], target: row["target"],
             detail: try decodeJSON([String: String].self, row["detail"]), previousHash: row["previous_hash"], hash: row["hash"])
-    }
-}
-
-extension SQLiteStore {
-    /// Runs raw SQL, for tests that play an attacker with access to the database file.
-    public func tamper(sql: String) async throws {
-        try await writer.write { db in try db.execute(sql: sql) }
     }
 }
 
