@@ -62,7 +62,7 @@ struct Harness {
         var logger = Logger(label: "kontor-test-postgres")
         logger.logLevel = .error
         let schema = "a_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        return try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+        return try await PostgresStore.forTest(url: url, schema: schema)
     }
 
     /// Plays someone with write access to the database: removes the audit log's append-only guard.
