@@ -21,11 +21,11 @@ extension PostgresStore: CommandStore {
     }
 
     public func command(id: String) async throws -> CommandRecord? {
-        try await row("SELECT * FROM commands WHERE id = \(id)", Self.command(from:))
+        try await row("SELECT * FROM commands WHERE id = \(id)", Self.record)
     }
 
     public func commands(deviceId: String) async throws -> [CommandRecord] {
-        try await rows("SELECT * FROM commands WHERE device_id = \(deviceId) ORDER BY issued_at DESC, id DESC", Self.command(from:))
+        try await rows("SELECT * FROM commands WHERE device_id = \(deviceId) ORDER BY issued_at DESC, id DESC", Self.record)
     }
 
     public func deliverCommands(deviceId: String, now: Date) async throws -> [CommandRecord] {
@@ -37,13 +37,13 @@ extension PostgresStore: CommandStore {
                 """)
             try await tx.run("UPDATE commands SET state = 'delivered', delivered_at = \(seconds(now)) WHERE device_id = \(deviceId) AND state = 'queued'")
             return try await tx.rows(
-                "SELECT * FROM commands WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') ORDER BY issued_at, id", Self.command(from:))
+                "SELECT * FROM commands WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') ORDER BY issued_at, id", Self.record)
         }
     }
 
     public func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)? {
         try await transaction { tx in
-            let found = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.command(from:))
+            let found: CommandRecord? = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.record)
             let transition = CommandTransition(found, deviceId: deviceId, to: state, at: at, error: error)
             if case .moved(let command) = transition {
                 try await tx.run(
@@ -59,19 +59,6 @@ extension PostgresStore: CommandStore {
 
     public func devicesWithOpenCommands() async throws -> Set<String> {
         Set(try await rows("SELECT DISTINCT device_id FROM commands WHERE state IN ('queued', 'delivered')") { try $0.get("device_id", as: String.self) })
-    }
-
-    static func command(from row: PostgresRandomAccessRow) throws -> CommandRecord {
-        let typeName: String = try row.get("type")
-        let stateName: String = try row.get("state")
-        guard let type = CommandType(rawValue: typeName), let state = CommandState(rawValue: stateName) else {
-            throw StoreError.notFound("command type or state \(typeName)/\(stateName)")
-        }
-        return CommandRecord(
-            id: try row.get("id"), deviceId: try row.get("device_id"), type: type, state: state, reason: try row.get("reason"),
-            issuedAt: date(try row.get("issued_at"))!, issuedBy: try row.get("issued_by"), expiresAt: date(try row.get("expires_at")),
-            deliveredAt: date(try row.get("delivered_at")), acknowledgedAt: date(try row.get("acknowledged_at")),
-            completedAt: date(try row.get("completed_at")), error: try row.get("error"), receiptId: try row.get("receipt_id"))
     }
 }
 
@@ -112,17 +99,11 @@ extension PostgresStore: ReceiptStore {
     }
 
     public func receipt(id: String) async throws -> StoredReceipt? {
-        try await row("SELECT * FROM wipe_receipts WHERE id = \(id)", Self.receipt(from:))
+        try await row("SELECT * FROM wipe_receipts WHERE id = \(id)", Self.record)
     }
 
     public func receipts(deviceId: String) async throws -> [StoredReceipt] {
-        try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.receipt(from:))
-    }
-
-    static func receipt(from row: PostgresRandomAccessRow) throws -> StoredReceipt {
-        StoredReceipt(
-            id: try row.get("id"), deviceId: try row.get("device_id"), commandId: try row.get("command_id"), trigger: try row.get("trigger"),
-            receivedAt: date(try row.get("received_at"))!, signed: SignedReceipt(payload: try row.get("payload"), signature: try row.get("signature")))
+        try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.record)
     }
 }
 
@@ -145,11 +126,11 @@ extension PostgresStore: OffboardingStore {
     }
 
     public func offboarding(personId: String) async throws -> Offboarding? {
-        try await row("SELECT * FROM offboardings WHERE person_id = \(personId)", Self.offboarding(from:))
+        try await row("SELECT * FROM offboardings WHERE person_id = \(personId)", Self.record)
     }
 
     public func openOffboardings() async throws -> [Offboarding] {
-        try await rows("SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id", Self.offboarding(from:))
+        try await rows("SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id", Self.record)
     }
 
     public func markWipesIssued(personId: String, at: Date) async throws {
@@ -161,12 +142,5 @@ extension PostgresStore: OffboardingStore {
             try await tx.run("UPDATE offboardings SET completed_at = COALESCE(completed_at, \(seconds(at))) WHERE person_id = \(personId)")
             try await tx.run("UPDATE persons SET status = 'offboarded' WHERE id = \(personId)")
         }
-    }
-
-    static func offboarding(from row: PostgresRandomAccessRow) throws -> Offboarding {
-        Offboarding(
-            personId: try row.get("person_id"), requestedAt: date(try row.get("requested_at"))!, requestedBy: try row.get("requested_by"),
-            wipeAt: date(try row.get("wipe_at"))!, restrictedProfile: try row.get("restricted_profile"), reason: try row.get("reason"),
-            wipesIssuedAt: date(try row.get("wipes_issued_at")), completedAt: date(try row.get("completed_at")))
     }
 }

@@ -344,3 +344,7 @@ extension PostgresStore: ReplayNonceStore {
         try await run("DELETE FROM replay_nonces WHERE expires_at < \(before)")
     }
 }
+
+extension PostgresStore: StoreHealth {
+    public func ping() async throws { try await run("SELECT 1") }
+}

@@ -32,7 +32,7 @@ extension SQLiteStore: CommandStore {
     public func commands(deviceId: String) async throws -> [CommandRecord] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM commands WHERE device_id = ? ORDER BY issued_at DESC, id DESC", arguments: [deviceId])
-                .map(Self.command(from:))
+                .map(Self.record)
         }
     }
 
@@ -49,7 +49,7 @@ extension SQLiteStore: CommandStore {
                 arguments: [seconds(now), deviceId])
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered') ORDER BY issued_at, id", arguments: [deviceId]
-            ).map(Self.command(from:))
+            ).map(Self.record)
         }
     }
 
@@ -74,17 +74,7 @@ extension SQLiteStore: CommandStore {
     }
 
     private static func command(_ db: Database, id: String) throws -> CommandRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [id]).map(command(from:))
-    }
-
-    private static func command(from row: Row) throws -> CommandRecord {
-        guard let type = CommandType(rawValue: row["type"]), let state = CommandState(rawValue: row["state"]) else {
-            throw StoreError.notFound("command type or state \(row["type"] as String)/\(row["state"] as String)")
-        }
-        return CommandRecord(
-            id: row["id"], deviceId: row["device_id"], type: type, state: state, reason: row["reason"], issuedAt: date(row["issued_at"])!,
-            issuedBy: row["issued_by"], expiresAt: date(row["expires_at"]), deliveredAt: date(row["delivered_at"]),
-            acknowledgedAt: date(row["acknowledged_at"]), completedAt: date(row["completed_at"]), error: row["error"], receiptId: row["receipt_id"])
+        try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [id]).map(record)
     }
 }
 
@@ -124,19 +114,13 @@ extension SQLiteStore: ReceiptStore {
     }
 
     public func receipt(id: String) async throws -> StoredReceipt? {
-        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM wipe_receipts WHERE id = ?", arguments: [id]).map(Self.receipt(from:)) }
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM wipe_receipts WHERE id = ?", arguments: [id]).map(Self.record) }
     }
 
     public func receipts(deviceId: String) async throws -> [StoredReceipt] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM wipe_receipts WHERE device_id = ? ORDER BY received_at, id", arguments: [deviceId]).map(Self.receipt(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM wipe_receipts WHERE device_id = ? ORDER BY received_at, id", arguments: [deviceId]).map(Self.record)
         }
-    }
-
-    private static func receipt(from row: Row) -> StoredReceipt {
-        StoredReceipt(
-            id: row["id"], deviceId: row["device_id"], commandId: row["command_id"], trigger: row["trigger"], receivedAt: date(row["received_at"])!,
-            signed: SignedReceipt(payload: row["payload"], signature: row["signature"]))
     }
 }
 
@@ -162,13 +146,13 @@ extension SQLiteStore: OffboardingStore {
 
     public func offboarding(personId: String) async throws -> Offboarding? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM offboardings WHERE person_id = ?", arguments: [personId]).map(Self.offboarding(from:))
+            try Row.fetchOne(db, sql: "SELECT * FROM offboardings WHERE person_id = ?", arguments: [personId]).map(Self.record)
         }
     }
 
     public func openOffboardings() async throws -> [Offboarding] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id").map(Self.offboarding(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id").map(Self.record)
         }
     }
 
@@ -185,12 +169,5 @@ extension SQLiteStore: OffboardingStore {
                 sql: "UPDATE offboardings SET completed_at = COALESCE(completed_at, ?) WHERE person_id = ?", arguments: [seconds(at), personId])
             try db.execute(sql: "UPDATE persons SET status = 'offboarded' WHERE id = ?", arguments: [personId])
         }
-    }
-
-    private static func offboarding(from row: Row) -> Offboarding {
-        Offboarding(
-            personId: row["person_id"], requestedAt: date(row["requested_at"])!, requestedBy: row["requested_by"], wipeAt: date(row["wipe_at"])!,
-            restrictedProfile: row["restricted_profile"], reason: row["reason"], wipesIssuedAt: date(row["wipes_issued_at"]),
-            completedAt: date(row["completed_at"]))
     }
 }

@@ -20,11 +20,7 @@ extension SQLiteStore: ConsoleSessionStore {
 
     public func consoleSession(id: String) async throws -> StoredConsoleSession? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM console_sessions WHERE id = ?", arguments: [id]).map {
-                StoredConsoleSession(
-                    id: $0["id"], secretHash: $0["secret_hash"], tokenId: $0["token_id"], createdAt: date($0["created_at"])!,
-                    lastSeenAt: date($0["last_seen_at"])!, expiresAt: date($0["expires_at"])!)
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM console_sessions WHERE id = ?", arguments: [id]).map(Self.record)
         }
     }
 
