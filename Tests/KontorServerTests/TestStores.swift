@@ -6,16 +6,27 @@ import PostgresNIO
 @testable import KontorPostgres
 @testable import KontorSQLite
 
+/// Runs a PostgreSQL store's pool (its Service) for as long as a test holds on to this, and stops it
+/// (closing its connections) when the test lets go: the tests run in parallel against one server with a
+/// limited number of connections.
+final class PoolRunner: Sendable {
+    private let task: Task<Void, Never>
+
+    init(_ store: PostgresStore) { task = Task { await store.run() } }
+
+    deinit { task.cancel() }
+}
+
 extension PostgresStore {
-    /// A migrated store on its own schema of the test server at `url`, with a small pool. The pool runs
-    /// for the rest of the test process, as a server's service group runs it until shutdown.
-    static func forTest(url: String, schema: String) async throws -> PostgresStore {
+    /// A migrated store on its own schema of the test server at `url`, with a small pool that runs while
+    /// the returned runner is held.
+    static func forTest(url: String, schema: String) async throws -> (PostgresStore, PoolRunner) {
         var logger = Logger(label: "kontor-test-postgres")
         logger.logLevel = .error
         let store = try PostgresStore(url: url, schema: schema, maxConnections: 4, logger: logger)
-        Task { await store.run() }
+        let pool = PoolRunner(store)
         try await store.migrate()
-        return store
+        return (store, pool)
     }
 
     /// Runs raw SQL statements one by one, for tests that play an attacker with access to the database.
