@@ -14,9 +14,9 @@ extension PostgresStore: CommandStore {
                         \(seconds(c.expiresAt)), \(seconds(c.deliveredAt)), \(seconds(c.acknowledgedAt)), \(seconds(c.completedAt)), \(c.error), \(c.receiptId))
                 """)
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("device \(c.deviceId)")
+            throw StoreError.unknownDevice(c.deviceId)
         } catch where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.conflict("command \(c.id) exists")
+            throw StoreError.commandExists(c.id)
         }
     }
 
@@ -94,7 +94,7 @@ extension PostgresStore: ReceiptStore {
                 return true
             }
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("device \(r.deviceId) or command \(r.commandId ?? "-")")
+            throw StoreError.unknownDeviceOrCommand(r)
         }
     }
 

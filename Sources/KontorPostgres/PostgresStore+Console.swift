@@ -13,9 +13,9 @@ extension PostgresStore: ConsoleSessionStore {
                         \(seconds(session.expiresAt)))
                 """)
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("API token \(session.tokenId)")
+            throw StoreError.unknownAPIToken(session.tokenId)
         } catch where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.conflict("console session \(session.id) exists")
+            throw StoreError.consoleSessionExists(session.id)
         }
     }
 

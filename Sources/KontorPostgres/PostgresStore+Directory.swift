@@ -13,7 +13,7 @@ extension PostgresStore: APITokenStore {
                 VALUES (\(t.id), \(t.name), \(t.role.rawValue), \(stored.secretHash), \(seconds(t.createdAt)), \(seconds(t.revokedAt)), \(seconds(t.lastUsedAt)))
                 """)
         } catch where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.conflict("API token \(t.id) exists")
+            throw StoreError.apiTokenExists(t.id)
         }
     }
 
@@ -44,7 +44,7 @@ extension PostgresStore: PersonStore {
                         \(person.status.rawValue), \(seconds(person.createdAt)))
                 """)
         } catch where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.conflict("a person with email \(person.email) exists")
+            throw StoreError.emailTaken(person.email)
         }
     }
 
@@ -68,7 +68,7 @@ extension PostgresStore: EnrollmentStore {
                         \(seconds(t.revokedAt)), \(t.createdBy))
                 """)
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("person \(t.personId ?? "")")
+            throw StoreError.unknownPerson(t.personId)
         }
     }
 
@@ -123,7 +123,7 @@ extension PostgresStore: EnrollmentStore {
                         \(seconds(now)), \(tokenId), \(predecessor), \(device.acceptedTermsVersion))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """)
-            guard inserted == 1 else { throw StoreError.conflict("device id or key already enrolled") }
+            guard inserted == 1 else { throw StoreError.deviceEnrolled }
             if let terms = device.acceptedTermsVersion {
                 try await tx.run(
                     "INSERT INTO consent_records (device_id, person_id, terms_version, accepted_at) VALUES (\(device.id), \(token.personId), \(terms), \(seconds(now)))"
@@ -131,7 +131,7 @@ extension PostgresStore: EnrollmentStore {
             }
             return device.id
         }
-        guard let enrolled = try await self.device(id: id) else { throw StoreError.notFound("device \(id)") }
+        guard let enrolled = try await self.device(id: id) else { throw StoreError.unknownDevice(id) }
         return enrolled
     }
 }

@@ -237,7 +237,7 @@ enum PostgresURL {
 extension PostgresStore {
     /// Rows per table, for checking a move.
     public func count(_ table: String) async throws -> Int {
-        guard StoreTables.moved.contains(table) else { throw StoreError.notFound("table \(table)") }
+        guard StoreTables.moved.contains(table) else { throw StoreError.unknownTable(table) }
         return try await row(PostgresQuery(unsafeSQL: "SELECT COUNT(*) AS n FROM \(table)")) { try $0.get("n", as: Int.self) } ?? 0
     }
 
@@ -246,7 +246,7 @@ extension PostgresStore {
     public func importTables(_ tables: [TableRows]) async throws {
         try await transaction { tx in
             for t in tables {
-                guard StoreTables.moved.contains(t.table), !t.columns.isEmpty else { throw StoreError.notFound("table \(t.table)") }
+                guard StoreTables.moved.contains(t.table), !t.columns.isEmpty else { throw StoreError.unknownTable(t.table) }
                 let columns = t.columns.map { "\"\($0)\"" }.joined(separator: ", ")
                 let identity = ["consent_records", "device_events"].contains(t.table)
                 var start = 0

@@ -19,9 +19,9 @@ extension SQLiteStore: CommandStore {
                     ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-            throw StoreError.notFound("device \(c.deviceId)")
+            throw StoreError.unknownDevice(c.deviceId)
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw StoreError.conflict("command \(c.id) exists")
+            throw StoreError.commandExists(c.id)
         }
     }
 
@@ -109,7 +109,7 @@ extension SQLiteStore: ReceiptStore {
                 return true
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-            throw StoreError.notFound("device \(r.deviceId) or command \(r.commandId ?? "-")")
+            throw StoreError.unknownDeviceOrCommand(r)
         }
     }
 

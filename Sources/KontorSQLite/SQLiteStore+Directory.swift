@@ -6,10 +6,14 @@ import KontorStore
 extension SQLiteStore: APITokenStore {
     public func insertAPIToken(_ stored: StoredAPIToken) async throws {
         let t = stored.token
-        try await writer.write { db in
-            try db.execute(
-                sql: "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [t.id, t.name, t.role.rawValue, stored.secretHash, seconds(t.createdAt), seconds(t.revokedAt), seconds(t.lastUsedAt)])
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [t.id, t.name, t.role.rawValue, stored.secretHash, seconds(t.createdAt), seconds(t.revokedAt), seconds(t.lastUsedAt)])
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw StoreError.apiTokenExists(t.id)
         }
     }
 
@@ -52,7 +56,7 @@ extension SQLiteStore: PersonStore {
                     ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw StoreError.conflict("a person with email \(person.email) exists")
+            throw StoreError.emailTaken(person.email)
         }
     }
 
@@ -87,7 +91,7 @@ extension SQLiteStore: EnrollmentStore {
                     ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-            throw StoreError.notFound("person \(t.personId ?? "")")
+            throw StoreError.unknownPerson(t.personId)
         }
     }
 
@@ -154,7 +158,7 @@ extension SQLiteStore: EnrollmentStore {
                         device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion,
                     ])
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-                throw StoreError.conflict("device id or key already enrolled")
+                throw StoreError.deviceEnrolled
             }
             if let terms = device.acceptedTermsVersion {
                 try db.execute(
@@ -163,7 +167,7 @@ extension SQLiteStore: EnrollmentStore {
             }
             return device.id
         }
-        guard let enrolled = try await self.device(id: id) else { throw StoreError.notFound("device \(id)") }
+        guard let enrolled = try await self.device(id: id) else { throw StoreError.unknownDevice(id) }
         return enrolled
     }
 }

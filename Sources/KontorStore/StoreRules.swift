@@ -104,7 +104,7 @@ package enum OffboardingRules {
     /// Throws unless an offboarding of `personId` may be recorded or replaced: `StoreError.notFound` without
     /// such a person (`personStatus` nil), `.conflict` when the person is offboarded or the wipes went out.
     package static func checkCanStart(personId: String, personStatus: String?, wipesIssuedAt: Double?) throws {
-        guard let personStatus else { throw StoreError.notFound("person \(personId)") }
+        guard let personStatus else { throw StoreError.unknownPerson(personId) }
         if personStatus == PersonStatus.offboarded.rawValue { throw StoreError.conflict("the person is already offboarded") }
         if let issued = wipesIssuedAt {
             throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")

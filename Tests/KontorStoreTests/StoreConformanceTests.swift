@@ -80,6 +80,10 @@ struct StoreConformanceTests {
         #expect(try await store.revokeAPIToken(id: secret.id, at: t0 + 20))
         #expect(try await store.apiToken(id: secret.id)?.token.revokedAt == t0 + 10)
         #expect(try await store.revokeAPIToken(id: "nope", at: t0) == false)
+        await #expect(throws: StoreError.conflict("API token \(secret.id) exists")) {
+            try await store.insertAPIToken(StoredAPIToken(token: APIToken(id: secret.id, name: "again", role: .admin, createdAt: t0), secretHash: "h"))
+        }
+        #expect(try await store.apiToken(id: secret.id)?.token.name == "ci")
     }
 
     @Test("a token's last use only moves forward, and touching an unknown token changes nothing", arguments: Backend.all)
