@@ -58,7 +58,10 @@ let package = Package(
         // The same store on PostgreSQL, for several server instances.
         .target(
             name: "KontorPostgres",
-            dependencies: ["KontorStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "KontorStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -146,6 +149,9 @@ let package = Package(
             dependencies: [
                 "KontorServer", "KontorClient", "KontorPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // For the tests' own store hooks (raw SQL as an attacker), which production stores do not have.
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
@@ -162,7 +168,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent"],
+            dependencies: [
+                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

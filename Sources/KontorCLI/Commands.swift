@@ -269,7 +269,9 @@ struct AdminTokens: AsyncParsableCommand {
         func run(client: AdminClient) async throws {
             let tokens = try await client.call(.GET, "/api-tokens", as: [APIToken].self)
             if connection.json { return try printJSON(tokens) }
-            printTable(["ID", "NAME", "ROLE", "CREATED", "REVOKED"], tokens.map { [$0.id, $0.name, $0.role.rawValue, show($0.createdAt), show($0.revokedAt)] })
+            printTable(
+                ["ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"],
+                tokens.map { [$0.id, $0.name, $0.role.rawValue, show($0.createdAt), show($0.lastUsedAt), show($0.revokedAt)] })
         }
     }
 

@@ -236,18 +236,3 @@ public struct AgentReport: Codable, Sendable, Hashable {
         return nil
     }
 }
-
-/// The record of the usage terms a person accepted when their device enrolled.
-public struct ConsentRecord: Codable, Sendable, Equatable {
-    public var deviceId: String
-    public var personId: String?
-    public var termsVersion: String
-    public var acceptedAt: Date
-
-    public init(deviceId: String, personId: String?, termsVersion: String, acceptedAt: Date) {
-        self.deviceId = deviceId
-        self.personId = personId
-        self.termsVersion = termsVersion
-        self.acceptedAt = acceptedAt
-    }
-}

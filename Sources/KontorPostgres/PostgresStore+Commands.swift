@@ -14,18 +14,18 @@ extension PostgresStore: CommandStore {
                         \(seconds(c.expiresAt)), \(seconds(c.deliveredAt)), \(seconds(c.acknowledgedAt)), \(seconds(c.completedAt)), \(c.error), \(c.receiptId))
                 """)
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("device \(c.deviceId)")
+            throw StoreError.unknownDevice(c.deviceId)
         } catch where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.conflict("command \(c.id) exists")
+            throw StoreError.commandExists(c.id)
         }
     }
 
     public func command(id: String) async throws -> CommandRecord? {
-        try await row("SELECT * FROM commands WHERE id = \(id)", Self.command(from:))
+        try await row("SELECT * FROM commands WHERE id = \(id)", Self.record)
     }
 
     public func commands(deviceId: String) async throws -> [CommandRecord] {
-        try await rows("SELECT * FROM commands WHERE device_id = \(deviceId) ORDER BY issued_at DESC, id DESC", Self.command(from:))
+        try await rows("SELECT * FROM commands WHERE device_id = \(deviceId) ORDER BY issued_at DESC, id DESC", Self.record)
     }
 
     public func deliverCommands(deviceId: String, now: Date) async throws -> [CommandRecord] {
@@ -37,39 +37,32 @@ extension PostgresStore: CommandStore {
                 """)
             try await tx.run("UPDATE commands SET state = 'delivered', delivered_at = \(seconds(now)) WHERE device_id = \(deviceId) AND state = 'queued'")
             return try await tx.rows(
-                "SELECT * FROM commands WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') ORDER BY issued_at, id", Self.command(from:))
+                "SELECT * FROM commands WHERE device_id = \(deviceId) AND state IN ('queued', 'delivered') ORDER BY issued_at, id", Self.record)
         }
     }
 
     public func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)? {
         try await transaction { tx in
-            guard var command = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.command(from:)),
-                deviceId == nil || command.deviceId == deviceId
-            else { return nil }
-            guard command.state.canMove(to: state) else { return (command, false) }
-            command.state = state
-            switch state {
-            case .queued: break
-            case .delivered: command.deliveredAt = command.deliveredAt ?? at
-            case .acknowledged: command.acknowledgedAt = at
-            case .succeeded, .failed, .cancelled, .expired:
-                command.completedAt = at
-                command.error = error
+            let found: CommandRecord? = try await tx.row("SELECT * FROM commands WHERE id = \(id) FOR UPDATE", Self.record)
+            let transition = CommandTransition(found, deviceId: deviceId, to: state, at: at, error: error)
+            if case .moved(let command) = transition {
+                try await tx.run(
+                    """
+                    UPDATE commands SET state = \(command.state.rawValue), delivered_at = \(seconds(command.deliveredAt)),
+                        acknowledged_at = \(seconds(command.acknowledgedAt)), completed_at = \(seconds(command.completedAt)), error = \(command.error)
+                    WHERE id = \(id)
+                    """)
             }
-            try await tx.run(
-                """
-                UPDATE commands SET state = \(command.state.rawValue), delivered_at = \(seconds(command.deliveredAt)),
-                    acknowledged_at = \(seconds(command.acknowledgedAt)), completed_at = \(seconds(command.completedAt)), error = \(command.error)
-                WHERE id = \(id)
-                """)
-            return (command, true)
+            return transition.result
         }
     }
 
     public func devicesWithOpenCommands() async throws -> Set<String> {
         Set(try await rows("SELECT DISTINCT device_id FROM commands WHERE state IN ('queued', 'delivered')") { try $0.get("device_id", as: String.self) })
     }
+}
 
+extension PostgresStore: ReceiptStore {
     public func recordReceipt(_ r: StoredReceipt, revoke: Bool) async throws -> Bool {
         do {
             return try await transaction { tx in
@@ -101,50 +94,25 @@ extension PostgresStore: CommandStore {
                 return true
             }
         } catch where PostgresErrors.isForeignKeyViolation(error) {
-            throw StoreError.notFound("device \(r.deviceId) or command \(r.commandId ?? "-")")
+            throw StoreError.unknownDeviceOrCommand(r)
         }
     }
 
     public func receipt(id: String) async throws -> StoredReceipt? {
-        try await row("SELECT * FROM wipe_receipts WHERE id = \(id)", Self.receipt(from:))
+        try await row("SELECT * FROM wipe_receipts WHERE id = \(id)", Self.record)
     }
 
     public func receipts(deviceId: String) async throws -> [StoredReceipt] {
-        try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.receipt(from:))
-    }
-
-    static func command(from row: PostgresRandomAccessRow) throws -> CommandRecord {
-        let typeName: String = try row.get("type")
-        let stateName: String = try row.get("state")
-        guard let type = CommandType(rawValue: typeName), let state = CommandState(rawValue: stateName) else {
-            throw StoreError.notFound("command type or state \(typeName)/\(stateName)")
-        }
-        return CommandRecord(
-            id: try row.get("id"), deviceId: try row.get("device_id"), type: type, state: state, reason: try row.get("reason"),
-            issuedAt: date(try row.get("issued_at"))!, issuedBy: try row.get("issued_by"), expiresAt: date(try row.get("expires_at")),
-            deliveredAt: date(try row.get("delivered_at")), acknowledgedAt: date(try row.get("acknowledged_at")),
-            completedAt: date(try row.get("completed_at")), error: try row.get("error"), receiptId: try row.get("receipt_id"))
-    }
-
-    static func receipt(from row: PostgresRandomAccessRow) throws -> StoredReceipt {
-        StoredReceipt(
-            id: try row.get("id"), deviceId: try row.get("device_id"), commandId: try row.get("command_id"), trigger: try row.get("trigger"),
-            receivedAt: date(try row.get("received_at"))!, signed: SignedReceipt(payload: try row.get("payload"), signature: try row.get("signature")))
+        try await rows("SELECT * FROM wipe_receipts WHERE device_id = \(deviceId) ORDER BY received_at, id", Self.record)
     }
 }
 
 extension PostgresStore: OffboardingStore {
     public func startOffboarding(_ o: Offboarding, now: Date) async throws {
         try await transaction { tx in
-            guard let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE", { try $0.get("status", as: String.self) }) else {
-                throw StoreError.notFound("person \(o.personId)")
-            }
-            if status == PersonStatus.offboarded.rawValue { throw StoreError.conflict("the person is already offboarded") }
-            if let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)", { try $0.get("wipes_issued_at", as: Double?.self) }),
-                let issued
-            {
-                throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")
-            }
+            let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE") { try $0.get("status", as: String.self) }
+            let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)") { try $0.get("wipes_issued_at", as: Double?.self) }
+            try OffboardingRules.checkCanStart(personId: o.personId, personStatus: status, wipesIssuedAt: issued ?? nil)
             try await tx.run(
                 """
                 INSERT INTO offboardings (person_id, requested_at, requested_by, wipe_at, restricted_profile, reason, wipes_issued_at, completed_at)
@@ -158,11 +126,11 @@ extension PostgresStore: OffboardingStore {
     }
 
     public func offboarding(personId: String) async throws -> Offboarding? {
-        try await row("SELECT * FROM offboardings WHERE person_id = \(personId)", Self.offboarding(from:))
+        try await row("SELECT * FROM offboardings WHERE person_id = \(personId)", Self.record)
     }
 
     public func openOffboardings() async throws -> [Offboarding] {
-        try await rows("SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id", Self.offboarding(from:))
+        try await rows("SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id", Self.record)
     }
 
     public func markWipesIssued(personId: String, at: Date) async throws {
@@ -174,12 +142,5 @@ extension PostgresStore: OffboardingStore {
             try await tx.run("UPDATE offboardings SET completed_at = COALESCE(completed_at, \(seconds(at))) WHERE person_id = \(personId)")
             try await tx.run("UPDATE persons SET status = 'offboarded' WHERE id = \(personId)")
         }
-    }
-
-    static func offboarding(from row: PostgresRandomAccessRow) throws -> Offboarding {
-        Offboarding(
-            personId: try row.get("person_id"), requestedAt: date(try row.get("requested_at"))!, requestedBy: try row.get("requested_by"),
-            wipeAt: date(try row.get("wipe_at"))!, restrictedProfile: try row.get("restricted_profile"), reason: try row.get("reason"),
-            wipesIssuedAt: date(try row.get("wipes_issued_at")), completedAt: date(try row.get("completed_at")))
     }
 }

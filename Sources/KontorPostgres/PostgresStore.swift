@@ -4,22 +4,26 @@ import KontorStore
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// The store on PostgreSQL (postgres-nio), for installations with several server instances. Same schema
 /// shape and the same conformance suite as SQLite: dates are seconds since 1970 (DOUBLE PRECISION),
 /// documents are JSON text, and everything a check-in or an admin action changes is one transaction.
-public final class PostgresStore: Sendable {
+///
+/// A Service: its connection pool serves queries while ``run()`` runs, so whoever opens the store runs it —
+/// in a service group, or in a task group around its use (``withStore(url:schema:maxConnections:logger:_:)``).
+public final class PostgresStore: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
-    private let runner: Task<Void, Never>
     /// For the dedicated LISTEN connection.
     private let url: String
     private let schema: String?
 
-    /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require|verify-full]`),
-    /// migrates the schema, and keeps a pool of at most `maxConnections`. `schema` puts every table in
-    /// that schema (created if missing) instead of `public`: the tests give each store its own.
-    public static func connect(url: String, schema: String? = nil, maxConnections: Int = 20, logger: Logger) async throws -> PostgresStore {
+    /// A store on `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require|verify-full]`)
+    /// with a pool of at most `maxConnections`; connects nothing yet (see ``run()`` and ``migrate()``).
+    /// `schema` puts every table in that schema (created if missing) instead of `public`: the tests give
+    /// each store its own. Throws `PostgresURLError` for a bad URL or schema name.
+    public init(url: String, schema: String? = nil, maxConnections: Int = 20, logger: Logger) throws {
         var configuration = try PostgresURL.configuration(url)
         configuration.options.maximumConnections = maxConnections
         if let schema {
@@ -28,32 +32,36 @@ public final class PostgresStore: Sendable {
             }
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
-        let store = PostgresStore(
-            client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger, url: url, schema: schema)
-        // Give the pool's run loop a chance to start before the first lease.
-        for _ in 0..<3 { await Task.yield() }
-        do {
-            if let schema { try await store.client.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger) }
-            try await PostgresMigrations.migrate(store)
-        } catch {
-            await store.close()
-            throw error
-        }
-        return store
-    }
-
-    private init(client: PostgresClient, logger: Logger, url: String, schema: String?) {
-        self.client = client
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         self.url = url
         self.schema = schema
-        self.runner = Task { await client.run() }
     }
 
-    /// Closes the pool; queries fail afterwards.
-    public func close() async {
-        runner.cancel()
-        await runner.value
+    /// Runs the connection pool until cancelled or, in a service group, until graceful shutdown; queries
+    /// wait for it.
+    public func run() async {
+        await client.run()
+    }
+
+    /// Creates the schema (when one was given) and migrates it. Needs ``run()`` running.
+    public func migrate() async throws {
+        if let schema { try await run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)") }
+        try await PostgresMigrations.migrate(self)
+    }
+
+    /// Opens and migrates a store, runs its pool while `body` uses it, and stops the pool when `body` returns
+    /// or throws: for commands and tests that use a store without a service group.
+    public static func withStore<T>(
+        url: String, schema: String? = nil, maxConnections: Int = 20, logger: Logger, _ body: (PostgresStore) async throws -> T
+    ) async throws -> T {
+        let store = try PostgresStore(url: url, schema: schema, maxConnections: maxConnections, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            return try await body(store)
+        }
     }
 
     // MARK: Query helpers
@@ -122,70 +130,7 @@ public final class PostgresStore: Sendable {
             try await run("SELECT pg_advisory_xact_lock(hashtext(\(name)))")
         }
     }
-
-    // MARK: Notifications between instances
-
-    /// The channel every instance listens on (per schema, so test stores in one database stay apart).
-    var channel: String { "kontor_events" + (schema.map { "_" + $0 } ?? "") }
-
-    /// Sends `payload` to every instance listening, this one included (delivered after commit).
-    public func notify(_ payload: String) async throws {
-        try await run("SELECT pg_notify(\(channel), \(payload))")
-    }
-
-    /// Listens until cancelled, on a connection of its own: `connected` runs after each (re)connection —
-    /// notifications sent while disconnected are lost, so the caller re-reads what it caches — and
-    /// `received` for every payload. Reconnects after a second when the connection drops.
-    public func listen(connected: @escaping @Sendable () async -> Void, received: @escaping @Sendable (String) async -> Void) async {
-        var attempt = 0
-        while !Task.isCancelled {
-            attempt += 1
-            do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: try PostgresURL.connectionConfiguration(url, schema: schema), id: attempt, logger: logger)
-                do {
-                    try await connection.listen(on: channel) { notifications in
-                        await connected()
-                        for try await notification in notifications { await received(notification.payload) }
-                    }
-                } catch {
-                    if !Task.isCancelled { logger.warning("cluster listener lost its connection", metadata: ["error": "\(String(reflecting: error))"]) }
-                }
-                try? await connection.close()
-            } catch {
-                logger.warning("cluster listener cannot connect", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
-    }
-
-    // MARK: The replay window shared by every instance
-
-    /// Records a signature nonce (by hash) until `expiresAt`; false when it was recorded before and has not
-    /// expired: the request is a replay, whichever instance saw it first. Expired ones are purged now and then.
-    public func recordNonce(_ hash: String, expiresAt: Double, now: Double) async throws -> Bool {
-        let fresh = try await run(
-            """
-            INSERT INTO replay_nonces (hash, expires_at) VALUES (\(hash), \(expiresAt))
-            ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_nonces.expires_at < \(now)
-            RETURNING 1
-            """) == 1
-        return fresh
-    }
-
-    /// Deletes nonces past their window.
-    public func purgeNonces(before: Double) async throws {
-        try await run("DELETE FROM replay_nonces WHERE expires_at < \(before)")
-    }
-
-    /// Runs raw SQL statements one by one, for tests that play an attacker with access to the database.
-    public func tamper(sql: String) async throws {
-        for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
-            try await run(PostgresQuery(unsafeSQL: statement))
-        }
-    }
 }
-
 
 extension PostgresRandomAccessRow {
     /// The column `name` as `T` (NULL decodes only into an Optional).
@@ -292,7 +237,7 @@ enum PostgresURL {
 extension PostgresStore {
     /// Rows per table, for checking a move.
     public func count(_ table: String) async throws -> Int {
-        guard StoreTables.moved.contains(table) else { throw StoreError.notFound("table \(table)") }
+        guard StoreTables.moved.contains(table) else { throw StoreError.unknownTable(table) }
         return try await row(PostgresQuery(unsafeSQL: "SELECT COUNT(*) AS n FROM \(table)")) { try $0.get("n", as: Int.self) } ?? 0
     }
 
@@ -301,7 +246,7 @@ extension PostgresStore {
     public func importTables(_ tables: [TableRows]) async throws {
         try await transaction { tx in
             for t in tables {
-                guard StoreTables.moved.contains(t.table), !t.columns.isEmpty else { throw StoreError.notFound("table \(t.table)") }
+                guard StoreTables.moved.contains(t.table), !t.columns.isEmpty else { throw StoreError.unknownTable(t.table) }
                 let columns = t.columns.map { "\"\($0)\"" }.joined(separator: ", ")
                 let identity = ["consent_records", "device_events"].contains(t.table)
                 var start = 0
@@ -332,4 +277,74 @@ extension PostgresStore {
             }
         }
     }
+}
+
+extension PostgresStore: NotificationChannel {
+    /// The channel every instance listens on (per schema, so test stores in one database stay apart).
+    var channel: String { "kontor_events" + (schema.map { "_" + $0 } ?? "") }
+
+    public func notify(_ payload: String) async throws {
+        try await run("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    /// Listens on a connection of its own; reconnects a second after the connection drops.
+    public func listen(connected: @escaping @Sendable () async -> Void, received: @escaping @Sendable (String) async -> Void) async {
+        var attempt = 0
+        while !Task.isCancelled {
+            attempt += 1
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: try PostgresURL.connectionConfiguration(url, schema: schema), id: attempt, logger: logger)
+                do {
+                    try await connection.listen(on: channel) { notifications in
+                        await connected()
+                        for try await notification in notifications { await received(notification.payload) }
+                    }
+                } catch {
+                    if !Task.isCancelled { logger.warning("cluster listener lost its connection", metadata: ["error": "\(String(reflecting: error))"]) }
+                }
+                try? await connection.close()
+            } catch {
+                logger.warning("cluster listener cannot connect", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
+
+/// The replay window shared by every instance: a request accepted by one is refused by all.
+extension PostgresStore: ReplayNonceStore {
+    public func recordNonce(_ hash: String, expiresAt: Double, now: Double) async throws -> Bool {
+        try await run(
+            """
+            INSERT INTO replay_nonces (hash, expires_at) VALUES (\(hash), \(expiresAt))
+            ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_nonces.expires_at < \(now)
+            RETURNING 1
+            """) == 1
+    }
+
+    public func recordNonces(_ hashes: [String], expiresAt: Double) async throws {
+        guard !hashes.isEmpty else { return }
+        try await run(
+            """
+            INSERT INTO replay_nonces (hash, expires_at) SELECT DISTINCT unnest(\(hashes)::text[]), \(expiresAt)
+            ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at
+            """)
+    }
+
+    public func liveNonces(at now: Double) async throws -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (hash, expiry) in try await rows("SELECT hash, expires_at FROM replay_nonces WHERE expires_at >= \(now)", { (try $0.get("hash", as: String.self), try $0.get("expires_at", as: Double.self)) }) {
+            out[hash] = expiry
+        }
+        return out
+    }
+
+    public func purgeNonces(before: Double) async throws {
+        try await run("DELETE FROM replay_nonces WHERE expires_at < \(before)")
+    }
+}
+
+extension PostgresStore: StoreHealth {
+    public func ping() async throws { try await run("SELECT 1") }
 }

@@ -19,9 +19,9 @@ extension SQLiteStore: CommandStore {
                     ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-            throw StoreError.notFound("device \(c.deviceId)")
+            throw StoreError.unknownDevice(c.deviceId)
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw StoreError.conflict("command \(c.id) exists")
+            throw StoreError.commandExists(c.id)
         }
     }
 
@@ -32,7 +32,7 @@ extension SQLiteStore: CommandStore {
     public func commands(deviceId: String) async throws -> [CommandRecord] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM commands WHERE device_id = ? ORDER BY issued_at DESC, id DESC", arguments: [deviceId])
-                .map(Self.command(from:))
+                .map(Self.record)
         }
     }
 
@@ -49,29 +49,21 @@ extension SQLiteStore: CommandStore {
                 arguments: [seconds(now), deviceId])
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered') ORDER BY issued_at, id", arguments: [deviceId]
-            ).map(Self.command(from:))
+            ).map(Self.record)
         }
     }
 
     public func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)? {
         try await writer.write { db in
-            guard var command = try Self.command(db, id: id), deviceId == nil || command.deviceId == deviceId else { return nil }
-            guard command.state.canMove(to: state) else { return (command, false) }
-            command.state = state
-            switch state {
-            case .queued: break
-            case .delivered: command.deliveredAt = command.deliveredAt ?? at
-            case .acknowledged: command.acknowledgedAt = at
-            case .succeeded, .failed, .cancelled, .expired:
-                command.completedAt = at
-                command.error = error
+            let transition = CommandTransition(try Self.command(db, id: id), deviceId: deviceId, to: state, at: at, error: error)
+            if case .moved(let command) = transition {
+                try db.execute(
+                    sql: "UPDATE commands SET state = ?, delivered_at = ?, acknowledged_at = ?, completed_at = ?, error = ? WHERE id = ?",
+                    arguments: [
+                        command.state.rawValue, seconds(command.deliveredAt), seconds(command.acknowledgedAt), seconds(command.completedAt), command.error, id,
+                    ])
             }
-            try db.execute(
-                sql: "UPDATE commands SET state = ?, delivered_at = ?, acknowledged_at = ?, completed_at = ?, error = ? WHERE id = ?",
-                arguments: [
-                    command.state.rawValue, seconds(command.deliveredAt), seconds(command.acknowledgedAt), seconds(command.completedAt), command.error, id,
-                ])
-            return (command, true)
+            return transition.result
         }
     }
 
@@ -81,6 +73,12 @@ extension SQLiteStore: CommandStore {
         }
     }
 
+    private static func command(_ db: Database, id: String) throws -> CommandRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [id]).map(record)
+    }
+}
+
+extension SQLiteStore: ReceiptStore {
     public func recordReceipt(_ r: StoredReceipt, revoke: Bool) async throws -> Bool {
         do {
             return try await writer.write { db in
@@ -111,51 +109,27 @@ extension SQLiteStore: CommandStore {
                 return true
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-            throw StoreError.notFound("device \(r.deviceId) or command \(r.commandId ?? "-")")
+            throw StoreError.unknownDeviceOrCommand(r)
         }
     }
 
     public func receipt(id: String) async throws -> StoredReceipt? {
-        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM wipe_receipts WHERE id = ?", arguments: [id]).map(Self.receipt(from:)) }
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM wipe_receipts WHERE id = ?", arguments: [id]).map(Self.record) }
     }
 
     public func receipts(deviceId: String) async throws -> [StoredReceipt] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM wipe_receipts WHERE device_id = ? ORDER BY received_at, id", arguments: [deviceId]).map(Self.receipt(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM wipe_receipts WHERE device_id = ? ORDER BY received_at, id", arguments: [deviceId]).map(Self.record)
         }
-    }
-
-    private static func command(_ db: Database, id: String) throws -> CommandRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [id]).map(command(from:))
-    }
-
-    private static func command(from row: Row) throws -> CommandRecord {
-        guard let type = CommandType(rawValue: row["type"]), let state = CommandState(rawValue: row["state"]) else {
-            throw StoreError.notFound("command type or state \(row["type"] as String)/\(row["state"] as String)")
-        }
-        return CommandRecord(
-            id: row["id"], deviceId: row["device_id"], type: type, state: state, reason: row["reason"], issuedAt: date(row["issued_at"])!,
-            issuedBy: row["issued_by"], expiresAt: date(row["expires_at"]), deliveredAt: date(row["delivered_at"]),
-            acknowledgedAt: date(row["acknowledged_at"]), completedAt: date(row["completed_at"]), error: row["error"], receiptId: row["receipt_id"])
-    }
-
-    private static func receipt(from row: Row) -> StoredReceipt {
-        StoredReceipt(
-            id: row["id"], deviceId: row["device_id"], commandId: row["command_id"], trigger: row["trigger"], receivedAt: date(row["received_at"])!,
-            signed: SignedReceipt(payload: row["payload"], signature: row["signature"]))
     }
 }
 
 extension SQLiteStore: OffboardingStore {
     public func startOffboarding(_ o: Offboarding, now: Date) async throws {
         try await writer.write { db in
-            guard let status = try String.fetchOne(db, sql: "SELECT status FROM persons WHERE id = ?", arguments: [o.personId]) else {
-                throw StoreError.notFound("person \(o.personId)")
-            }
-            if status == PersonStatus.offboarded.rawValue { throw StoreError.conflict("the person is already offboarded") }
-            if let issued = try Double.fetchOne(db, sql: "SELECT wipes_issued_at FROM offboardings WHERE person_id = ?", arguments: [o.personId]) {
-                throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")
-            }
+            try OffboardingRules.checkCanStart(
+                personId: o.personId, personStatus: try String.fetchOne(db, sql: "SELECT status FROM persons WHERE id = ?", arguments: [o.personId]),
+                wipesIssuedAt: try Double.fetchOne(db, sql: "SELECT wipes_issued_at FROM offboardings WHERE person_id = ?", arguments: [o.personId]))
             try db.execute(
                 sql: """
                     INSERT INTO offboardings (person_id, requested_at, requested_by, wipe_at, restricted_profile, reason, wipes_issued_at, completed_at)
@@ -172,13 +146,13 @@ extension SQLiteStore: OffboardingStore {
 
     public func offboarding(personId: String) async throws -> Offboarding? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM offboardings WHERE person_id = ?", arguments: [personId]).map(Self.offboarding(from:))
+            try Row.fetchOne(db, sql: "SELECT * FROM offboardings WHERE person_id = ?", arguments: [personId]).map(Self.record)
         }
     }
 
     public func openOffboardings() async throws -> [Offboarding] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id").map(Self.offboarding(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM offboardings WHERE completed_at IS NULL ORDER BY wipe_at, person_id").map(Self.record)
         }
     }
 
@@ -195,12 +169,5 @@ extension SQLiteStore: OffboardingStore {
                 sql: "UPDATE offboardings SET completed_at = COALESCE(completed_at, ?) WHERE person_id = ?", arguments: [seconds(at), personId])
             try db.execute(sql: "UPDATE persons SET status = 'offboarded' WHERE id = ?", arguments: [personId])
         }
-    }
-
-    private static func offboarding(from row: Row) -> Offboarding {
-        Offboarding(
-            personId: row["person_id"], requestedAt: date(row["requested_at"])!, requestedBy: row["requested_by"], wipeAt: date(row["wipe_at"])!,
-            restrictedProfile: row["restricted_profile"], reason: row["reason"], wipesIssuedAt: date(row["wipes_issued_at"]),
-            completedAt: date(row["completed_at"]))
     }
 }

@@ -14,17 +14,13 @@ extension SQLiteStore: ConsoleSessionStore {
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY
-                ? StoreError.notFound("API token \(session.tokenId)") : StoreError.conflict("console session \(session.id) exists")
+                ? StoreError.unknownAPIToken(session.tokenId) : StoreError.consoleSessionExists(session.id)
         }
     }
 
     public func consoleSession(id: String) async throws -> StoredConsoleSession? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM console_sessions WHERE id = ?", arguments: [id]).map {
-                StoredConsoleSession(
-                    id: $0["id"], secretHash: $0["secret_hash"], tokenId: $0["token_id"], createdAt: date($0["created_at"])!,
-                    lastSeenAt: date($0["last_seen_at"])!, expiresAt: date($0["expires_at"])!)
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM console_sessions WHERE id = ?", arguments: [id]).map(Self.record)
         }
     }
 
@@ -59,7 +55,7 @@ extension SQLiteStore {
     public func export(_ tables: [String]) async throws -> [TableRows] {
         try await writer.read { db in
             try tables.map { table in
-                guard StoreTables.moved.contains(table) else { throw StoreError.notFound("table \(table)") }
+                guard StoreTables.moved.contains(table) else { throw StoreError.unknownTable(table) }
                 let columns = try db.columns(in: table).map(\.name)
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(StoreTables.order(table))").map { row in
                     columns.map { column -> SQLValue in

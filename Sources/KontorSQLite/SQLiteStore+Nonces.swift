@@ -1,19 +1,24 @@
 import Foundation
 import GRDB
+import KontorStore
 
 /// The part of the replay window that must outlive the process: the nonces (by hash) of accepted device
 /// signatures created ahead of the server's clock, and of those created in the last second before a
 /// clean stop. Everything created earlier is refused by the restarted server anyway (KontorServer
 /// `SQLiteReplayWindow`).
-extension SQLiteStore {
-    /// Records a nonce hash until `expiresAt` (seconds since 1970).
-    public func recordNonce(_ hash: String, expiresAt: Double) async throws {
+extension SQLiteStore: ReplayNonceStore {
+    public func recordNonce(_ hash: String, expiresAt: Double, now: Double) async throws -> Bool {
         try await writer.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO replay_nonces (hash, expires_at) VALUES (?, ?)", arguments: [hash, expiresAt])
+            try db.execute(
+                sql: """
+                    INSERT INTO replay_nonces (hash, expires_at) VALUES (?, ?)
+                    ON CONFLICT(hash) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_nonces.expires_at < ?
+                    """,
+                arguments: [hash, expiresAt, now])
+            return db.changesCount > 0
         }
     }
 
-    /// Records several nonce hashes until `expiresAt`, in one transaction.
     public func recordNonces(_ hashes: [String], expiresAt: Double) async throws {
         guard !hashes.isEmpty else { return }
         try await writer.write { db in
@@ -22,7 +27,6 @@ extension SQLiteStore {
         }
     }
 
-    /// The nonce hashes still in their window at `now`, with their expiry.
     public func liveNonces(at now: Double) async throws -> [String: Double] {
         try await writer.read { db in
             var out: [String: Double] = [:]
@@ -33,7 +37,6 @@ extension SQLiteStore {
         }
     }
 
-    /// Deletes the nonces past their window.
     public func purgeNonces(before: Double) async throws {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM replay_nonces WHERE expires_at < ?", arguments: [before])

@@ -53,6 +53,8 @@ public protocol APITokenStore: Sendable {
     func apiTokens() async throws -> [APIToken]
     /// Marks the token revoked; false when there is no such token. Revoking twice keeps the first time.
     func revokeAPIToken(id: String, at: Date) async throws -> Bool
+    /// Records that the token was used at `at`: `lastUsedAt` only moves forward. Nothing for an unknown token.
+    func touchAPIToken(id: String, at: Date) async throws
 }
 
 /// The staff directory.
@@ -143,19 +145,22 @@ public protocol DeviceStore: Sendable {
     func activeDevices(after: String?, limit: Int) async throws -> [Device]
     /// Every device in enrollment order, with only what a fleet listing shows (no reports decoded).
     func deviceSummaries() async throws -> [DeviceSummary]
-    /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
-    /// Applies check-ins: `lastSeen` only moves forward, and a report replaces the stored one only when it is not older than the last check-in written (flushes from several instances arrive in any order).
-    func recordCheckins(_ records: [CheckinRecord]) async throws
     /// Number of devices.
     func deviceCount() async throws -> Int
     /// Revokes an active device's identity; false when there is no such device. Revoking twice keeps the first time.
     func revokeDevice(id: String, at: Date) async throws -> Bool
-    /// Appends events a device reported.
-    /// Stores `events` of the device; an event whose ID the device already sent is not stored again.
-    /// Returns the events stored now.
+}
+
+/// What devices report when they check in: last-seen times and reports, and events.
+public protocol CheckinStore: Sendable {
+    /// Writes a batch of check-ins in one transaction; records for unknown devices are skipped.
+    /// Applies check-ins: `lastSeen` only moves forward, and a report replaces the stored one only when it is not older than the last check-in written (flushes from several instances arrive in any order).
+    func recordCheckins(_ records: [CheckinRecord]) async throws
+    /// Appends events a device reported, in one transaction; an event whose ID the device already sent
+    /// is not stored again. Returns the events stored now.
     @discardableResult
     func appendEvents(deviceId: String, _ events: [DeviceEvent]) async throws -> [DeviceEvent]
-    /// The device's most recent events, newest first.
+    /// The device's most recent events, newest first (the last appended first), at most `limit`.
     func events(deviceId: String, limit: Int) async throws -> [DeviceEvent]
 }
 
@@ -267,7 +272,7 @@ public struct StoredReceipt: Codable, Sendable, Equatable {
     }
 }
 
-/// The per-device command queue and the wipe receipts that complete wipes.
+/// The per-device command queue.
 public protocol CommandStore: Sendable {
     /// Queues a command; `StoreError.notFound` when the device does not exist.
     func insertCommand(_ command: CommandRecord) async throws
@@ -283,6 +288,10 @@ public protocol CommandStore: Sendable {
     func transitionCommand(id: String, deviceId: String?, to state: CommandState, at: Date, error: String?) async throws -> (CommandRecord, Bool)?
     /// The devices that have queued or delivered commands.
     func devicesWithOpenCommands() async throws -> Set<String>
+}
+
+/// The wipe receipts that complete wipes, kept as the devices signed them.
+public protocol ReceiptStore: Sendable {
     /// Atomically: stores the receipt, records it on the device (and on its command, which succeeds), and
     /// when `revoke` revokes the device. Returns false, changing nothing, when the receipt ID is known.
     func recordReceipt(_ receipt: StoredReceipt, revoke: Bool) async throws -> Bool
@@ -382,9 +391,10 @@ public protocol ConsoleSessionStore: Sendable {
     func deleteExpiredConsoleSessions(now: Date, idleBefore: Date) async throws -> Int
 }
 
-/// Everything a backend provides.
-public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & SettingsStore & StoreHealth & PolicyStore & AuditStore
-    & CommandStore & OffboardingStore & ConsoleSessionStore
+/// Everything a backend provides. Only the code that opens a store holds this union; each service is given the
+/// protocols it uses.
+public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & CheckinStore & SettingsStore & StoreHealth & PolicyStore
+    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

@@ -30,6 +30,8 @@ final class TestClock: Sendable {
 struct Harness {
     let clock: TestClock
     let store: any KontorStore
+    /// Runs the pool of a PostgreSQL store this harness opened, until the test lets go of the harness.
+    private let pool: PoolRunner?
     let services: Services
     let routes = RouteTable()
     let consoleRoutes = ConsoleRouteTable()
@@ -44,8 +46,9 @@ struct Harness {
         self.clock = clock
         if let store {
             self.store = store
+            self.pool = nil
         } else {
-            self.store = try await Self.makeStore()
+            (self.store, self.pool) = try await Self.makeStore()
         }
         services = Services(
             config: config, store: self.store, clock: clock.wall, serverKey: ServerSigningKey(privateKey: Curve25519.Signing.PrivateKey()), registry: nil,
@@ -57,12 +60,11 @@ struct Harness {
         return env["KONTOR_TEST_API_STORE"] == "postgres" && !(env["KONTOR_TEST_POSTGRES_URL"] ?? "").isEmpty
     }
 
-    static func makeStore() async throws -> any KontorStore {
-        guard usesPostgres, let url = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"] else { return try SQLiteStore.inMemory() }
-        var logger = Logger(label: "kontor-test-postgres")
-        logger.logLevel = .error
+    static func makeStore() async throws -> (any KontorStore, PoolRunner?) {
+        guard usesPostgres, let url = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"] else { return (try SQLiteStore.inMemory(), nil) }
         let schema = "a_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        return try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+        let (store, pool) = try await PostgresStore.forTest(url: url, schema: schema)
+        return (store, pool)
     }
 
     /// Plays someone with write access to the database: removes the audit log's append-only guard.
@@ -82,7 +84,7 @@ struct Harness {
     /// Closes a PostgreSQL store's pool now rather than when the process ends (tests that make many
     /// harnesses would otherwise hold the server's connections).
     func close() async {
-        if let postgres = store as? PostgresStore { await postgres.close() }
+        await pool?.stop()
     }
 
     func token(_ role: Role) async throws -> String {

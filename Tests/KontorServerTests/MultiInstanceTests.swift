@@ -10,6 +10,7 @@ import KontorSQLite
 import KontorStore
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -18,30 +19,32 @@ import Testing
 private let postgresURL = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"] ?? ""
 
 /// One server instance of a cluster: its own services (caches, replay memory, command index) on the
-/// shared store, its PostgreSQL listener, and the events it has applied, for the test to wait on.
+/// shared store, the store's pool and its cluster end run as the server's service group runs them, and
+/// the events it has applied, for the test to wait on.
 private final class Instance: Sendable {
     let services: Services
     let store: PostgresStore
     let applied: AsyncStream<ClusterEvent>
-    private let listener: Task<Void, Never>
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
 
     init(url: String, schema: String, key: ServerSigningKey, clock: TestClock) async throws {
         var logger = Logger(label: "kontor-test-cluster")
         logger.logLevel = .error
-        store = try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+        store = try PostgresStore(url: url, schema: schema, maxConnections: 4, logger: logger)
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
-        let cluster = ClusterEvents(transport: PostgresClusterTransport(store: store), logger: logger)
+        let cluster = ClusterEvents(channel: store, logger: logger)
         services = Services(
             config: config, store: store, clock: clock.wall, serverKey: key, registry: nil, cluster: cluster, replay: SharedReplayWindow(store: store))
         let (stream, continuation) = AsyncStream.makeStream(of: ClusterEvent.self)
         applied = stream
         // Registered after the services' own handler, so an event seen here has been applied.
         cluster.onEvent { continuation.yield($0) }
-        let store = store
-        listener = Task {
-            await store.listen(connected: { await cluster.receive(.resync) }, received: { await cluster.receive(payload: $0) })
-        }
+        let group = ServiceGroup(configuration: .init(services: [store, cluster], logger: logger))
+        self.group = group
+        running = Task { try await group.run() }
+        try await store.migrate()
     }
 
     /// Waits until this instance has applied `event` (sent by another instance over PostgreSQL).
@@ -50,9 +53,8 @@ private final class Instance: Sendable {
     }
 
     func stop() async {
-        listener.cancel()
-        await listener.value
-        await store.close()
+        await group.triggerGracefulShutdown()
+        _ = await running.result
     }
 
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
@@ -162,34 +164,34 @@ struct MigrateStoreTests {
         var logger = Logger(label: "kontor-test-move")
         logger.logLevel = .error
         let schema = "v_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let target = try await PostgresStore.connect(url: postgresURL, schema: schema, maxConnections: 4, logger: logger)
-        let report = try await migrateStore(from: sqlite, to: target)
-        let counts = Dictionary(uniqueKeysWithValues: report.counts.map { ($0.table, $0.rows) })
-        #expect(counts["devices"] == 1)
-        #expect(counts["persons"] == 1)
-        #expect(counts["commands"] == 1)
-        #expect(counts["device_events"] == 1)
-        #expect(counts["profile_revisions"] == 1)
-        #expect(report.auditEntries == (try await sqlite.auditEntries(since: nil, target: nil)).count)
-        #expect(report.auditHead == (try await sqlite.auditEntries(since: nil, target: nil)).last?.hash)
-        #expect(try await target.device(id: deviceId) == (try await sqlite.device(id: deviceId)))
-        #expect(try await target.commands(deviceId: deviceId) == (try await sqlite.commands(deviceId: deviceId)))
-        #expect(try await target.events(deviceId: deviceId, limit: 10) == (try await sqlite.events(deviceId: deviceId, limit: 10)))
+        try await PostgresStore.withStore(url: postgresURL, schema: schema, maxConnections: 4, logger: logger) { target in
+            let report = try await migrateStore(from: sqlite, to: target)
+            let counts = Dictionary(uniqueKeysWithValues: report.counts.map { ($0.table, $0.rows) })
+            #expect(counts["devices"] == 1)
+            #expect(counts["persons"] == 1)
+            #expect(counts["commands"] == 1)
+            #expect(counts["device_events"] == 1)
+            #expect(counts["profile_revisions"] == 1)
+            #expect(report.auditEntries == (try await sqlite.auditEntries(since: nil, target: nil)).count)
+            #expect(report.auditHead == (try await sqlite.auditEntries(since: nil, target: nil)).last?.hash)
+            #expect(try await target.device(id: deviceId) == (try await sqlite.device(id: deviceId)))
+            #expect(try await target.commands(deviceId: deviceId) == (try await sqlite.commands(deviceId: deviceId)))
+            #expect(try await target.events(deviceId: deviceId, limit: 10) == (try await sqlite.events(deviceId: deviceId, limit: 10)))
 
-        // Moving again into a database that holds an installation is refused, and changes nothing.
-        await #expect(throws: ConfigError.self) { try await migrateStore(from: sqlite, to: target) }
-        #expect(try await target.count("devices") == 1)
+            // Moving again into a database that holds an installation is refused, and changes nothing.
+            await #expect(throws: ConfigError.self) { try await migrateStore(from: sqlite, to: target) }
+            #expect(try await target.count("devices") == 1)
 
-        // The device checks in against the new store and gets its command; new events get fresh IDs.
-        let moved = try await Harness(store: target, clock: source.clock)
-        try await moved.test { client in
-            let body = try KontorJSON.encode(
-                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: moved.clock.now, kind: "quiet.end", detail: nil)]))
-            let response = try await client.signed(DeviceAPI.checkinPath, body: body, key: deviceKey, at: moved.clock.now + 60)
-            #expect(response.status == .ok)
-            #expect(try response.decode(CheckinResponse.self).commands.map(\.type) == ["lock"])
+            // The device checks in against the new store and gets its command; new events get fresh IDs.
+            let moved = try await Harness(store: target, clock: source.clock)
+            try await moved.test { client in
+                let body = try KontorJSON.encode(
+                    CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: moved.clock.now, kind: "quiet.end", detail: nil)]))
+                let response = try await client.signed(DeviceAPI.checkinPath, body: body, key: deviceKey, at: moved.clock.now + 60)
+                #expect(response.status == .ok)
+                #expect(try response.decode(CheckinResponse.self).commands.map(\.type) == ["lock"])
+            }
+            #expect(try await target.events(deviceId: deviceId, limit: 10).count == 2)
         }
-        #expect(try await target.events(deviceId: deviceId, limit: 10).count == 2)
-        await target.close()
     }
 }

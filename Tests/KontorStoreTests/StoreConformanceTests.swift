@@ -31,13 +31,17 @@ struct Backend: Sendable, CustomTestStringConvertible {
     }()
 }
 
-/// Throwaway PostgreSQL stores for tests: a fresh schema each, a small pool.
+/// Throwaway PostgreSQL stores for tests: a fresh schema each, a small pool. The pool runs for the rest
+/// of the test process, as a server's service group runs it until shutdown.
 enum TestPostgres {
     static func store(url: String) async throws -> PostgresStore {
         var logger = Logger(label: "kontor-test-postgres")
         logger.logLevel = .error
         let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        return try await PostgresStore.connect(url: url, schema: schema, maxConnections: 4, logger: logger)
+        let store = try PostgresStore(url: url, schema: schema, maxConnections: 4, logger: logger)
+        Task { await store.run() }
+        try await store.migrate()
+        return store
     }
 }
 
@@ -76,6 +80,26 @@ struct StoreConformanceTests {
         #expect(try await store.revokeAPIToken(id: secret.id, at: t0 + 20))
         #expect(try await store.apiToken(id: secret.id)?.token.revokedAt == t0 + 10)
         #expect(try await store.revokeAPIToken(id: "nope", at: t0) == false)
+        await #expect(throws: StoreError.conflict("API token \(secret.id) exists")) {
+            try await store.insertAPIToken(StoredAPIToken(token: APIToken(id: secret.id, name: "again", role: .admin, createdAt: t0), secretHash: "h"))
+        }
+        #expect(try await store.apiToken(id: secret.id)?.token.name == "ci")
+    }
+
+    @Test("a token's last use only moves forward, and touching an unknown token changes nothing", arguments: Backend.all)
+    func apiTokenLastUse(backend: Backend) async throws {
+        let store = try await backend.make()
+        let secret = IssuedSecret.generate(.apiToken)
+        try await store.insertAPIToken(StoredAPIToken(token: APIToken(id: secret.id, name: "ci", role: .auditor, createdAt: t0), secretHash: secret.secretHash))
+        #expect(try await store.apiToken(id: secret.id)?.token.lastUsedAt == nil)
+        try await store.touchAPIToken(id: secret.id, at: t0 + 60)
+        #expect(try await store.apiToken(id: secret.id)?.token.lastUsedAt == t0 + 60)
+        try await store.touchAPIToken(id: secret.id, at: t0 + 30)
+        #expect(try await store.apiTokens().first?.lastUsedAt == t0 + 60)
+        try await store.touchAPIToken(id: secret.id, at: t0 + 120.5)
+        #expect(try await store.apiToken(id: secret.id)?.token.lastUsedAt == t0 + 120.5)
+        try await store.touchAPIToken(id: "nope", at: t0)
+        #expect(try await store.apiTokens().count == 1)
     }
 
     @Test("a person's email is unique regardless of case", arguments: Backend.all)
@@ -118,6 +142,31 @@ struct StoreConformanceTests {
         await #expect(throws: StoreError.enrollmentTokenUnknown) { try await store.enroll(newDevice(), tokenId: "missing", now: t0) }
         #expect(try await store.deviceCount() == 0)
         #expect(try await store.enrollmentToken(id: expired)?.token.uses == 0)
+    }
+
+    @Test("enrollment tokens are listed newest first, with their uses and revocation", arguments: Backend.all)
+    func enrollmentTokenListing(backend: Backend) async throws {
+        let store = try await backend.make()
+        #expect(try await store.enrollmentTokens().isEmpty)
+        try await store.insertPerson(Person(id: "p1", email: "ada@example.org", displayName: "Ada", groups: [], createdAt: t0))
+        var inserted: [EnrollmentToken] = []
+        for (n, person) in [nil, "p1", nil].enumerated() {
+            let secret = IssuedSecret.generate(.enrollmentToken)
+            let token = EnrollmentToken(
+                id: secret.id, personId: person, group: person == nil ? "lab" : nil, maxUses: n + 1, expiresAt: t0 + 3600, createdAt: t0 + Double(n),
+                createdBy: "token:admin")
+            try await store.insertEnrollmentToken(StoredEnrollmentToken(token: token, secretHash: secret.secretHash))
+            inserted.append(token)
+        }
+        _ = try await store.enroll(newDevice(), tokenId: inserted[2].id, now: t0 + 10)
+        #expect(try await store.revokeEnrollmentToken(id: inserted[0].id, at: t0 + 20))
+        inserted[2].uses = 1
+        inserted[0].revokedAt = t0 + 20
+        #expect(try await store.enrollmentTokens() == inserted.reversed())
+        await #expect(throws: StoreError.notFound("person nobody")) {
+            try await store.insertEnrollmentToken(
+                StoredEnrollmentToken(token: EnrollmentToken(id: "x", personId: "nobody", group: nil, maxUses: 1, expiresAt: t0, createdAt: t0), secretHash: "h"))
+        }
     }
 
     @Test("a failed enrollment leaves the token unused", arguments: Backend.all)

@@ -6,7 +6,7 @@ import Logging
 
 /// Admin API tokens: minting, authentication, listing and revocation.
 public struct APITokenService: Sendable {
-    let store: any KontorStore
+    let store: any APITokenStore & ConsoleSessionStore
     let clock: WallClock
 
     /// Mints a token; the returned string is the only time the secret exists outside the caller.
@@ -19,12 +19,20 @@ public struct APITokenService: Sendable {
         return (token, secret.token)
     }
 
-    /// The principal behind a bearer token, or nil for unknown, malformed or revoked tokens.
+    /// `lastUsedAt` is written at most this often per token, not on every request.
+    static let touchInterval: TimeInterval = 60
+
+    /// The principal behind a bearer token, or nil for unknown, malformed or revoked tokens. A valid token's
+    /// `lastUsedAt` moves to now when it is a minute old or more.
     public func authenticate(bearer: String) async throws -> Principal? {
         guard let presented = PresentedSecret(bearer, kind: .apiToken), let stored = try await store.apiToken(id: presented.id) else {
             return nil
         }
         guard presented.matches(storedHash: stored.secretHash), stored.token.revokedAt == nil else { return nil }
+        let now = clock.now()
+        if stored.token.lastUsedAt.map({ now.timeIntervalSince($0) >= Self.touchInterval }) ?? true {
+            try await store.touchAPIToken(id: stored.token.id, at: now)
+        }
         return Principal(tokenId: stored.token.id, name: stored.token.name, role: stored.token.role)
     }
 

@@ -27,20 +27,14 @@ struct AdminTokenCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let config = try options.load()
-                let opened = try await openStore(config, logger: Logger(label: "kontor-server"))
-                let token: String
-                do {
+                let token = try await withOpenedStore(config, logger: Logger(label: "kontor-server")) { opened in
                     let service = APITokenService(store: opened.store, clock: .system)
                     let (created, secret) = try await service.create(name: name, role: Role(rawValue: role)!)
                     try await AuditService(store: opened.store, clock: .system).record(
                         "system:kontor-server admin-token create", "api-token.created", target: created.id,
                         detail: ["name": created.name, "role": created.role.rawValue])
-                    token = secret
-                } catch {
-                    await opened.close()
-                    throw error
+                    return secret
                 }
-                await opened.close()
                 print(token)
             } catch let error as ConfigError {
                 throw fail(error.description)

@@ -72,25 +72,21 @@ struct MigrateStoreCommand: AsyncParsableCommand {
             let source = try openSQLite(path: path)
             var logger = Logger(label: "kontor-server")
             logger.logLevel = .warning
-            let target: PostgresStore
+            var connected = false
             do {
-                target = try await PostgresStore.connect(url: to, logger: logger)
+                try await PostgresStore.withStore(url: to, logger: logger) { target in
+                    connected = true
+                    let report = try await migrateStore(from: source, to: target)
+                    try await checkSharedKey(key, store: target, dataDir: config.dataDir)
+                    for (table, rows) in report.counts { print("\(table): \(rows)") }
+                    print("audit chain: \(report.auditEntries) entries, intact, head \(report.auditHead)")
+                    print(
+                        "moved into \(ServerConfig.redacted(to)); copy \((config.dataDir as NSString).appendingPathComponent("server-signing.key")) (0600) to every instance and start them with --database")
+                }
             } catch let error as PostgresURLError {
                 throw ConfigError(error.description)
-            } catch {
+            } catch where !connected && !(error is ConfigError) {
                 throw ConfigError("--to \(ServerConfig.redacted(to)): cannot connect or migrate (\(String(reflecting: error)))")
-            }
-            do {
-                let report = try await migrateStore(from: source, to: target)
-                try await checkSharedKey(key, store: target, dataDir: config.dataDir)
-                await target.close()
-                for (table, rows) in report.counts { print("\(table): \(rows)") }
-                print("audit chain: \(report.auditEntries) entries, intact, head \(report.auditHead)")
-                print(
-                    "moved into \(ServerConfig.redacted(to)); copy \((config.dataDir as NSString).appendingPathComponent("server-signing.key")) (0600) to every instance and start them with --database")
-            } catch {
-                await target.close()
-                throw error
             }
         } catch let error as ConfigError {
             throw fail(error.description)

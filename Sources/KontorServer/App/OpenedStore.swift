@@ -12,31 +12,29 @@ import NIOSSL
 import Prometheus
 import ServiceLifecycle
 
-/// An open store with the server's key, and how to close the store when the server stops.
+/// An open store with the server's key, and what a server on it runs besides HTTP.
 public struct OpenedStore: Sendable {
     public let store: any KontorStore
     public let key: ServerSigningKey
     /// How instances sharing the store keep each other's memory right (nothing shared with SQLite).
     public var cluster = ClusterEvents()
     public var replay: any ReplayWindow = NonceCache()
-    /// What runs beside the HTTP server for it (the PostgreSQL listener).
+    /// What runs beside the HTTP server for it (the cluster's end with PostgreSQL).
     public var services: [any Service] = []
-    public let close: @Sendable () async -> Void
     /// The store as a log line may show it.
     public var description = ""
 
-    init(store: any KontorStore, key: ServerSigningKey, close: @escaping @Sendable () async -> Void) {
+    init(store: any KontorStore, key: ServerSigningKey) {
         self.store = store
         self.key = key
-        self.close = close
     }
 
-    /// Called by the server (not by other commands that open the store) before it serves: on SQLite the
-    /// replay window takes over from the previous server process. Returns what to call once the server
-    /// has answered its last request.
+    /// Called by the server (not by other commands that open the store) before it serves: on a store only
+    /// this process writes (SQLite) the replay window takes over from the previous server process. Returns
+    /// what to call once the server has answered its last request.
     public mutating func beginServing(now: Date) async throws -> @Sendable () async throws -> Void {
-        guard let sqlite = store as? SQLiteStore else { return {} }
-        let window = try await SQLiteReplayWindow.beginServing(store: sqlite, now: Int(now.timeIntervalSince1970))
+        guard !cluster.isShared else { return {} }
+        let window = try await SQLiteReplayWindow.beginServing(store: store, now: Int(now.timeIntervalSince1970))
         replay = window
         return { try await window.endServing() }
     }
@@ -47,38 +45,37 @@ public struct OpenedStore: Sendable {
     }
 }
 
-/// Opens the configured store (SQLite in the data directory unless `database` says otherwise) and loads
-/// or creates the server key in the data directory (0700). With PostgreSQL, the key every instance uses
-/// must be the same: the first instance records its public key in the store and the others check theirs.
-public func openStore(_ given: ServerConfig, logger: Logger) async throws -> OpenedStore {
+/// Opens the configured store (SQLite in the data directory unless `database` says otherwise), loads or
+/// creates the server key in the data directory (0700), and runs `body` with them; the store stays open
+/// while `body` runs (with PostgreSQL its connection pool runs alongside, and stops when `body` returns or
+/// throws). With PostgreSQL, the key every instance uses must be the same: the first instance records its
+/// public key in the store and the others check theirs.
+public func withOpenedStore<T>(_ given: ServerConfig, logger: Logger, _ body: (OpenedStore) async throws -> T) async throws -> T {
     try ensureDataDirectory(given.dataDir)
     let config = try recordedDatabase(given)
     let key = try ServerSigningKey.loadOrCreate(dataDir: config.dataDir)
     guard config.usesPostgres, let url = config.database else {
-        var opened = OpenedStore(store: try openSQLite(path: config.sqlitePath), key: key, close: {})
+        var opened = OpenedStore(store: try openSQLite(path: config.sqlitePath), key: key)
         opened.description = config.databaseDescription
-        return opened
+        return try await body(opened)
     }
-    let store: PostgresStore
+    var connected = false
     do {
-        store = try await PostgresStore.connect(url: url, logger: logger)
+        return try await PostgresStore.withStore(url: url, logger: logger) { store in
+            connected = true
+            try await checkSharedKey(key, store: store, dataDir: config.dataDir)
+            var opened = OpenedStore(store: store, key: key)
+            opened.description = config.databaseDescription
+            opened.cluster = ClusterEvents(channel: store, logger: logger)
+            opened.replay = SharedReplayWindow(store: store)
+            opened.services = [opened.cluster]
+            return try await body(opened)
+        }
     } catch let error as PostgresURLError {
         throw ConfigError(error.description)
-    } catch {
+    } catch where !connected && !(error is ConfigError) {
         throw ConfigError("database \(config.databaseDescription): cannot connect or migrate (\(String(reflecting: error)))")
     }
-    do {
-        try await checkSharedKey(key, store: store, dataDir: config.dataDir)
-    } catch {
-        await store.close()
-        throw error
-    }
-    var opened = OpenedStore(store: store, key: key, close: { await store.close() })
-    opened.description = config.databaseDescription
-    opened.cluster = ClusterEvents(transport: PostgresClusterTransport(store: store), logger: logger)
-    opened.replay = SharedReplayWindow(store: store)
-    opened.services = [ClusterListenerService(store: store, events: opened.cluster, logger: logger)]
-    return opened
 }
 
 /// The data directory remembers the store it was last served with (`database`, 0600: the URL may hold a
@@ -99,7 +96,7 @@ func recordedDatabase(_ config: ServerConfig) throws -> ServerConfig {
 }
 
 /// Records the server's public key in a shared store, or refuses to start with a key the fleet does not know.
-func checkSharedKey(_ key: ServerSigningKey, store: any KontorStore, dataDir: String) async throws {
+func checkSharedKey(_ key: ServerSigningKey, store: any SettingsStore, dataDir: String) async throws {
     let mine = key.publicKey.rawRepresentation.base64EncodedString()
     guard let recorded = try await store.setting(ServerSigningKey.sharedSettingKey) else {
         try await store.setSetting(ServerSigningKey.sharedSettingKey, value: mine)

@@ -91,26 +91,28 @@ struct Serve: AsyncParsableCommand {
         // Connections are limited below the open-file limit; use all the administrator allows.
         let openFiles = OpenFileLimit.raiseToHardLimit()
 
-        let app: any ApplicationProtocol
-        let longPolls: LongPolls
-        var opened: OpenedStore
-        let endServing: @Sendable () async throws -> Void
         do {
-            opened = try await openStore(config, logger: logger)
-            endServing = try await opened.beginServing(now: Date())
-            let services = opened.services(config: config, registry: registry)
-            longPolls = services.longPolls
-            app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
-            if try await opened.store.apiTokens().isEmpty {
-                logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
-            }
-            for held in try await services.policies.listing() where held.held {
-                logger.warning(
-                    "profile held back: it breaks today's rules and is not delivered until a fixed revision is applied (kontorctl profiles lint)",
-                    metadata: ["profile": "\(held.name)", "revision": "\(held.revision)", "issues": "\((held.issues ?? []).joined(separator: "; "))"])
+            try await withOpenedStore(config, logger: logger) { opened in
+                try await serve(opened, config: config, registry: registry, logger: logger, openFiles: openFiles)
             }
         } catch let error as ConfigError {
             throw fail(error.description)
+        }
+    }
+
+    /// Serves on the opened store until a signal stops the server.
+    private func serve(_ given: OpenedStore, config: ServerConfig, registry: PrometheusCollectorRegistry, logger: Logger, openFiles: Int) async throws {
+        var opened = given
+        let endServing = try await opened.beginServing(now: Date())
+        let services = opened.services(config: config, registry: registry)
+        let app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
+        if try await opened.store.apiTokens().isEmpty {
+            logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
+        }
+        for held in try await services.policies.listing() where held.held {
+            logger.warning(
+                "profile held back: it breaks today's rules and is not delivered until a fixed revision is applied (kontorctl profiles lint)",
+                metadata: ["profile": "\(held.name)", "revision": "\(held.revision)", "issues": "\((held.issues ?? []).joined(separator: "; "))"])
         }
         logger.notice(
             "kontor-server starting",
@@ -118,18 +120,14 @@ struct Serve: AsyncParsableCommand {
         // A service group shuts down in reverse order: the held long polls end first, so the HTTP server
         // does not wait up to a minute for them to time out.
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app), .init(service: LongPollShutdownService(longPolls: longPolls))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            await opened.close()
-            throw error
-        }
+            configuration: .init(
+                services: [.init(service: app), .init(service: LongPollShutdownService(longPolls: services.longPolls))], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
         do {
             try await endServing()
         } catch {
             logger.error("could not record where the replay window ends; the next start refuses signatures made before it", metadata: ["error": "\(String(reflecting: error))"])
         }
-        await opened.close()
     }
 }

@@ -57,7 +57,7 @@ public struct Services: Sendable {
         self.cluster = cluster
         self.longPolls = longPolls
         var announce: (@Sendable (String) -> Void)?
-        if cluster.isShared { announce = { @Sendable id in cluster.publish(.device(id)) } }
+        if cluster.isShared { announce = { @Sendable id in cluster.post(.device(id)) } }
         self.devices = DeviceCache(announce: announce)
         self.config = config
         self.store = store

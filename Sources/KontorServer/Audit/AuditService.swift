@@ -4,7 +4,7 @@ import KontorStore
 
 /// Records admin actions and device reports in the hash-chained audit log.
 public struct AuditService: Sendable {
-    let store: any KontorStore
+    let store: any AuditStore
     let clock: WallClock
 
     /// The actor string of an API token.

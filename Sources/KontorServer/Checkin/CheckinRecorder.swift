@@ -41,11 +41,11 @@ public actor CheckinRecorder {
         }
     }
 
-    private let store: any DeviceStore
+    private let store: any CheckinStore
     private let writeInterval: TimeInterval
     private var pending: [String: Entry] = [:]
 
-    public init(store: any DeviceStore, writeInterval: TimeInterval) {
+    public init(store: any CheckinStore, writeInterval: TimeInterval) {
         self.store = store
         self.writeInterval = writeInterval
     }

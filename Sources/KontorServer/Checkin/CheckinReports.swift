@@ -7,7 +7,7 @@ import Logging
 /// before anything is written, so a refused check-in writes nothing; then written within the device's
 /// hourly event limits (``DeviceEventBudget``).
 struct CheckinReports: Sendable {
-    let store: any KontorStore
+    let store: any CheckinStore
     let clock: WallClock
     let audit: AuditService
     let commands: CommandService

@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// acknowledgements. Delivery is at least once (every reply until the device acknowledges); the agent
 /// makes the effect exactly once by command ID, and duplicate acknowledgements change nothing.
 public struct CommandService: Sendable {
-    let store: any KontorStore
+    let store: any CommandStore & DeviceStore
     let clock: WallClock
     /// Other instances learn of queued commands (their index, their long polls).
     let cluster: ClusterEvents
@@ -40,7 +40,7 @@ public struct CommandService: Sendable {
             issuedBy: by, expiresAt: lifetime.map { now + $0 })
         try await store.insertCommand(command)
         await index.insert(deviceId)
-        cluster.publish(.commands(deviceId))
+        await cluster.publish(.commands(deviceId))
         return command
     }
 

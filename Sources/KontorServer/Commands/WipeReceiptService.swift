@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Records signed wipe receipts: checks the signature against the device's key, stores the receipt once,
 /// completes the wipe command, revokes the device and puts the receipt in the audit log.
 struct WipeReceiptService: Sendable {
-    let store: any KontorStore
+    let store: any ReceiptStore & CommandStore & DeviceStore
     let clock: WallClock
     let audit: AuditService
     let commands: CommandService

@@ -16,7 +16,7 @@ public struct ConsoleSession: Sendable, Equatable {
 /// Console sign-in, sessions and CSRF tokens. The session secret lives only in the browser's cookie;
 /// the store keeps its hash, so a copy of the database opens no session.
 public struct ConsoleSessionService: Sendable {
-    let store: any KontorStore
+    let store: any ConsoleSessionStore & APITokenStore
     let tokens: APITokenService
     let clock: WallClock
     let idleTimeout: TimeInterval

@@ -9,7 +9,7 @@ import Synchronization
 
 /// Verifies RFC 9421 signatures on device requests and finds the device from the verified key alone.
 public struct DeviceAuthenticator: Sendable {
-    let store: any KontorStore
+    let store: any DeviceStore & CommandStore
     let clock: WallClock
     /// Enrolled devices by key ID (the check-in path reads no store).
     let devices: DeviceCache
@@ -20,7 +20,7 @@ public struct DeviceAuthenticator: Sendable {
     /// since an honest agent whose clock is a little behind only has to sign again a moment later.
     let notBefore: Int?
 
-    init(store: any KontorStore, clock: WallClock, devices: DeviceCache, nonces: any ReplayWindow) {
+    init(store: any DeviceStore & CommandStore, clock: WallClock, devices: DeviceCache, nonces: any ReplayWindow) {
         self.store = store
         self.clock = clock
         self.devices = devices

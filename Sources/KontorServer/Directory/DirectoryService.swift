@@ -6,7 +6,7 @@ import Logging
 
 /// The staff directory and the devices in it.
 public struct DirectoryService: Sendable {
-    let store: any KontorStore
+    let store: any PersonStore & DeviceStore & CheckinStore & CommandStore & OffboardingStore
     let clock: WallClock
     let recorder: CheckinRecorder
     let policies: PolicyService

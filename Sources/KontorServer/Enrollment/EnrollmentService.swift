@@ -11,7 +11,7 @@ import Metrics
 
 /// Enrollment tokens and the enrollment of devices.
 public struct EnrollmentService: Sendable {
-    let store: any KontorStore
+    let store: any EnrollmentStore & AuditStore
     let clock: WallClock
     let config: ServerConfig
     let serverKey: ServerSigningKey

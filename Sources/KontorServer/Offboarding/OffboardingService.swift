@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// the date a wipe for every active device; each device is revoked when its receipt is in, and when no
 /// active device is left the person is `offboarded` and the seat is free.
 struct OffboardingService: Sendable {
-    let store: any KontorStore
+    let store: any OffboardingStore & PersonStore & DeviceStore & CommandStore
     let clock: WallClock
     let commands: CommandService
     let policies: PolicyService

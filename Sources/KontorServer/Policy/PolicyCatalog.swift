@@ -35,7 +35,7 @@ actor PolicyCatalog {
         func set(_ new: Int) { value.store(new, ordering: .releasing) }
     }
 
-    func snapshot(_ store: any KontorStore, defaultInterval: Int) async throws -> Snapshot {
+    func snapshot(_ store: any PolicyStore & SettingsStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
         var latest: [String: ProfileRevision] = [:]
         var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]

@@ -6,7 +6,7 @@ import Synchronization
 
 /// Profiles, assignments and each device's effective policy.
 public struct PolicyService: Sendable {
-    let store: any KontorStore
+    let store: any PolicyStore & SettingsStore & PersonStore & DeviceStore
     let config: ServerConfig
     let clock: WallClock
     /// Where each device's policy hash is cached between check-ins.
@@ -18,7 +18,7 @@ public struct PolicyService: Sendable {
     /// The catalog changed here: reload it here and on every other instance.
     func catalogChanged() async {
         await catalog.invalidate()
-        cluster.publish(.catalog)
+        await cluster.publish(.catalog)
     }
 
     /// How a device's policy would change.

@@ -1,10 +1,5 @@
-import Crypto
 import Foundation
 import KontorCore
-import KontorPostgres
-import Logging
-import ServiceLifecycle
-import Synchronization
 
 /// Where a signature's nonce is remembered for its window, so a captured request is accepted once.
 public protocol ReplayWindow: Sendable {

@@ -1,7 +1,5 @@
-import Crypto
 import Foundation
 import KontorCore
-import KontorSQLite
 import KontorStore
 import Synchronization
 
@@ -17,9 +15,14 @@ import Synchronization
 /// so their nonces — none at all from devices whose clock is right — are written to the database
 /// before the request is answered, and read back at the next start.
 ///
+/// It needs a store that only this process writes (SQLite); several instances share ``SharedReplayWindow``.
 /// Measured against writing every nonce to SQLite: docs/benchmarks.md ("Replay window across restarts").
 public final class SQLiteReplayWindow: ReplayWindow {
-    let store: SQLiteStore
+    /// What the window reads and writes: its state (settings), whether any device enrolled, and nonces.
+    public typealias Store = ReplayNonceStore & SettingsStore & DeviceStore
+
+    let store: any Store
+    let stored: StoredNonces
     let local = NonceCache()
     /// Signatures created before this second are refused.
     public let notBefore: Int?
@@ -30,7 +33,6 @@ public final class SQLiteReplayWindow: ReplayWindow {
     /// The latest `created` second of a signature accepted here without writing its nonce, and the key
     /// and nonce of each signature accepted with that second (written on a clean stop).
     private let recent: Mutex<(second: Int, nonces: [(key: String, nonce: String)])>
-    private let lastPurge = Atomic<Int>(0)
 
     /// Where the previous process left off, in the settings table: `serving` while a server runs (so a
     /// crash is told from a stop), `stopped SECOND` after a clean stop.
@@ -38,7 +40,7 @@ public final class SQLiteReplayWindow: ReplayWindow {
 
     /// Opens the window of a server that starts serving on `store` at `now`: reads where the previous
     /// process left off and the nonces it wrote, and records that a server is serving.
-    public static func beginServing(store: SQLiteStore, now: Int) async throws -> SQLiteReplayWindow {
+    public static func beginServing(store: any Store, now: Int) async throws -> SQLiteReplayWindow {
         let state = try await store.setting(stateKey)
         let notBefore: Int?
         if let state, state.hasPrefix("stopped "), let last = Int(state.dropFirst("stopped ".count)) {
@@ -56,8 +58,9 @@ public final class SQLiteReplayWindow: ReplayWindow {
         return SQLiteReplayWindow(store: store, notBefore: notBefore, earlier: live)
     }
 
-    init(store: SQLiteStore, notBefore: Int?, earlier: [String: Int]) {
+    init(store: any Store, notBefore: Int?, earlier: [String: Int]) {
         self.store = store
+        self.stored = StoredNonces(store: store)
         self.notBefore = notBefore
         self.earlier = Mutex(earlier)
         self.earlierUntil = Atomic(earlier.values.max() ?? 0)
@@ -70,7 +73,7 @@ public final class SQLiteReplayWindow: ReplayWindow {
     /// second's nonces. Called once the server has answered its last request.
     public func endServing() async throws {
         let (second, nonces) = recent.withLock { ($0.second, $0.nonces) }
-        try await store.recordNonces(nonces.map { Self.hash(key: $0.key, nonce: $0.nonce) }, expiresAt: Double(second + DeviceAPI.signatureWindow + 1))
+        try await store.recordNonces(nonces.map { StoredNonces.hash(key: $0.key, nonce: $0.nonce) }, expiresAt: Double(second + DeviceAPI.signatureWindow + 1))
         try await store.setSetting(Self.stateKey, value: "stopped \(second)")
     }
 
@@ -79,18 +82,15 @@ public final class SQLiteReplayWindow: ReplayWindow {
         let created = expiry - DeviceAPI.signatureWindow - 1
         if now <= earlierUntil.load(ordering: .relaxed) {
             // Within ten minutes of a start that found nonces from fast device clocks.
-            if let until = earlier.withLock({ $0[Self.hash(key: key, nonce: nonce)] }), until >= now { return false }
+            if let until = earlier.withLock({ $0[StoredNonces.hash(key: key, nonce: nonce)] }), until >= now { return false }
         }
         guard created > now else {
             // The usual case, a device clock not ahead of the server's: memory only.
             noteAccepted(created, key: key, nonce: nonce)
             return true
         }
-        try await store.recordNonce(Self.hash(key: key, nonce: nonce), expiresAt: Double(expiry))
-        let last = lastPurge.load(ordering: .relaxed)
-        if now - last >= 60, lastPurge.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged {
-            try await store.purgeNonces(before: Double(now))
-        }
+        // Only this process writes the store, and the nonces earlier processes wrote were checked above.
+        _ = try await stored.record(key: key, nonce: nonce, expiry: expiry, now: now)
         return true
     }
 
@@ -106,6 +106,4 @@ public final class SQLiteReplayWindow: ReplayWindow {
             }
         }
     }
-
-    static func hash(key: String, nonce: String) -> String { Bytes.sha256Hex(Data("\(key)\n\(nonce)".utf8)) }
 }
