@@ -7,7 +7,7 @@ import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the agent could not do what it was asked, in one line for the person at the terminal.
@@ -172,7 +172,8 @@ public struct Agent: Sendable {
             if case .success(let interval, let changed, _) = result { outcome = .success(interval: interval, policyChanged: changed, longPoll: serverHolds) }
             if let wipe {
                 var state = try store.state()
-                let journal = try wiper.begin(trigger: wipe.trigger, commandId: wipe.commandId, deviceId: identity.deviceId, policy: try? store.policy()?.policy)
+                let journal = try wiper.begin(
+                    trigger: wipe.trigger, commandId: wipe.commandId, deviceId: identity.deviceId, policy: try? store.policy()?.policy)
                 state.enforcement.add(DeviceEvent(at: clock.now(), kind: "wipe.started", detail: wipe.commandId ?? wipe.trigger))
                 try store.save(state)
                 logger.warning("wiping the work container", metadata: ["trigger": "\(wipe.trigger)", "command.id": "\(wipe.commandId ?? "-")"])
@@ -289,7 +290,8 @@ public struct Agent: Sendable {
             case nil:
                 ack = CommandAck(id: command.id, state: .failed, at: now, error: "this agent does not know the command \"\(command.type)\"; update it")
             }
-            logger.notice("command carried out", metadata: ["command.id": "\(command.id)", "command.type": "\(command.type)", "state": "\(ack.state.rawValue)"])
+            logger.notice(
+                "command carried out", metadata: ["command.id": "\(command.id)", "command.type": "\(command.type)", "state": "\(ack.state.rawValue)"])
             state.remember(ack)
             state.pendingAcks.append(ack)
             again = true
@@ -339,7 +341,8 @@ public struct Agent: Sendable {
     /// Destroys the device key first, then the identity and every state file, keeping a note of the wipe.
     /// Safe to repeat: a crash in the middle finishes at the next start.
     func destroyIdentity(_ journal: WipeJournal) throws -> CycleOutcome {
-        let tombstone = WipedDevice(deviceId: journal.deviceId, receiptId: journal.id, trigger: journal.trigger, wipedAt: journal.finishedAt ?? clock.now(), receipt: journal.receipt)
+        let tombstone = WipedDevice(
+            deviceId: journal.deviceId, receiptId: journal.id, trigger: journal.trigger, wipedAt: journal.finishedAt ?? clock.now(), receipt: journal.receipt)
         if access(paths.tombstoneFile, F_OK) != 0 { try AtomicFile.write(try KontorJSON.encode(tombstone, pretty: true), to: paths.tombstoneFile, mode: 0o600) }
         for file in [paths.keyFile, paths.identityFile, paths.stateFile, paths.policyFile, paths.stateDir + "/override.json", wiper.journalFile] {
             if unlink(file) != 0 && errno != ENOENT { throw AgentFileError(file, "cannot remove: \(String(cString: strerror(errno)))") }

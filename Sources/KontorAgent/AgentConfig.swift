@@ -40,16 +40,20 @@ public struct AgentConfig: Sendable, Equatable {
             ("requestTimeout", { $0.requestTimeout = try $1.int(1...600) }),
             ("longPoll", { $0.longPoll = try $1.int(0...120) }),
             ("workRoots", { _, value in throw value.error("expected a list of folders, e.g. [/srv/work]") }),
-            ("workAccountIDs", { config, value in
-                let bounds = value.text.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
-                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID,
-                    high <= ContainerRules.highestWorkID
-                else {
-                    throw value.error(
-                        "expected LOW-HIGH with \(ContainerRules.lowestWorkID) <= LOW <= HIGH <= \(ContainerRules.highestWorkID) (above the IDs people's accounts get), found \"\(value.text)\"")
+            (
+                "workAccountIDs",
+                { config, value in
+                    let bounds = value.text.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+                    guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID,
+                        high <= ContainerRules.highestWorkID
+                    else {
+                        throw value.error(
+                            "expected LOW-HIGH with \(ContainerRules.lowestWorkID) <= LOW <= HIGH <= \(ContainerRules.highestWorkID) (above the IDs people's accounts get), found \"\(value.text)\""
+                        )
+                    }
+                    config.workAccountIDs = low...high
                 }
-                config.workAccountIDs = low...high
-            }),
+            ),
             ("hashLimitMiB", { $0.hashLimitMiB = try $1.int(1...16_384) }),
         ])
 

@@ -5,7 +5,7 @@ import KontorCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An employee's early end of quiet hours, written by `kontor-agent quiet-hours override` to its own
@@ -256,7 +256,8 @@ struct AppMatcher {
         for rule in rules {
             if let path = rule.path {
                 let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: paths.resolve(path))) ?? path
-                if candidates.contains(path) || candidates.contains(resolved) || candidates.contains(URL(fileURLWithPath: path).resolvingSymlinksInPath().path) {
+                if candidates.contains(path) || candidates.contains(resolved) || candidates.contains(URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+                {
                     return Verdict(allowed: true)
                 }
             }
@@ -287,7 +288,9 @@ struct AppMatcher {
     func packageFiles(_ package: String) -> Set<String> {
         let info = paths.resolve("/var/lib/dpkg/info")
         var out = Set<String>()
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: info)) ?? []).filter { $0 == "\(package).list" || ($0.hasPrefix("\(package):") && $0.hasSuffix(".list")) }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: info)) ?? []).filter {
+            $0 == "\(package).list" || ($0.hasPrefix("\(package):") && $0.hasSuffix(".list"))
+        }
         for name in names {
             guard let text = try? String(contentsOfFile: "\(info)/\(name)", encoding: .utf8) else { continue }
             for line in text.split(separator: "\n") { out.insert(String(line)) }
@@ -334,7 +337,9 @@ final class ExecutableHasher: Sendable {
         guard kontor_fs_type(fd) != Self.fuseMagic else { return .unhashable("its program is on a FUSE file system, which is never hashed") }
         var before = stat()
         guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return .unhashable("its program is not a regular file") }
-        guard Int64(before.st_size) <= limit else { return .unhashable("its program (\(before.st_size >> 20) MiB) is larger than hashLimitMiB (\(limit >> 20)); not hashed") }
+        guard Int64(before.st_size) <= limit else {
+            return .unhashable("its program (\(before.st_size >> 20) MiB) is larger than hashLimitMiB (\(limit >> 20)); not hashed")
+        }
         let key = Self.key(before)
         if let known = cache.withLock({ $0[key] }) { return .hash(known) }
         var digest = SHA256()

@@ -3,7 +3,7 @@ import Foundation
 import KontorCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The version of this agent, reported to the server.

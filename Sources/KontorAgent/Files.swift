@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the agent keeps things. Every path is resolved under `root` (default /), so tests and demos

@@ -3,7 +3,7 @@ import Foundation
 import KontorCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Who this device is, written once at enrollment.

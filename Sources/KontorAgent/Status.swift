@@ -35,24 +35,31 @@ public struct AgentStatusReport: Codable, Sendable {
         if identity != nil {
             let schedule = PollSchedule()
             enforcing.append(
-                "checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±\(Int(schedule.jitter * 100)) %; ±\(Int(schedule.backoffJitter * 100)) % on retries after a failure)")
+                "checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±\(Int(schedule.jitter * 100)) %; ±\(Int(schedule.backoffJitter * 100)) % on retries after a failure)"
+            )
             if let p = policy?.policy {
                 if let c = p.container {
                     let st = state.compliance?.containerState ?? "not created yet"
-                    let created = AccountManager(paths: store.paths).recorded().map { " created by this agent with UID \($0.uid) on \(ISO8601.string(from: $0.createdAt))" } ?? ""
+                    let created =
+                        AccountManager(paths: store.paths).recorded().map {
+                            " created by this agent with UID \($0.uid) on \(ISO8601.string(from: $0.createdAt))"
+                        } ?? ""
                     enforcing.append(
                         "work container: the account \(c.account)\(created) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))"), never another account, a person's home or anything outside the work folders this device allows (/etc/kontor/agent.yaml)"
                     )
                 }
                 if let q = p.quietHours {
                     let now = q.evaluate(at: Date(), deviceZone: .current)
-                    var line = "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
+                    var line =
+                        "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
                     if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
                     if q.allowUserOverride { line += "; you may end them early with `kontor-agent quiet-hours override --reason ...`" }
                     enforcing.append(line)
                 }
                 if let a = p.apps {
-                    enforcing.append("app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")")
+                    enforcing.append(
+                        "app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")"
+                    )
                 }
                 if let o = p.offline {
                     var parts: [String] = []
@@ -68,7 +75,9 @@ public struct AgentStatusReport: Codable, Sendable {
             pending = state.enforcement.events.map { "report \($0.kind)" } + state.pendingAcks.map { "report command \($0.id) \($0.state.rawValue)" }
         }
         let journal = try? Wiper.readJournal(store.paths)
-        if let journal { pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0) }
+        if let journal {
+            pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0)
+        }
         let wiped = (try? AtomicFile.read(store.paths.tombstoneFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(WipedDevice.self, from: $0) }
         return AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,

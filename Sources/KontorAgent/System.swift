@@ -4,7 +4,7 @@ import Foundation
 import KontorCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A process as /proc shows it.
@@ -200,7 +200,9 @@ public struct AccountManager: Sendable {
 
     private func save(_ record: ContainerRecord?) throws {
         guard let record else {
-            if unlink(paths.containerFile) != 0 && errno != ENOENT { throw AgentFileError(paths.containerFile, "cannot remove: \(String(cString: strerror(errno)))") }
+            if unlink(paths.containerFile) != 0 && errno != ENOENT {
+                throw AgentFileError(paths.containerFile, "cannot remove: \(String(cString: strerror(errno)))")
+            }
             return
         }
         try AtomicFile.write(try KontorJSON.encode(record, pretty: true), to: paths.containerFile, mode: 0o600)
@@ -272,7 +274,8 @@ public struct AccountManager: Sendable {
         if let account = record?.account {
             guard account.name == name else {
                 throw AgentError(
-                    "the policy names the work account \(name), but this device's work container is \(account.name); the agent keeps one container and never renames or adopts accounts: wipe the container first")
+                    "the policy names the work account \(name), but this device's work container is \(account.name); the agent keeps one container and never renames or adopts accounts: wipe the container first"
+                )
             }
             if lookup(name) != nil { return (try verify(account).get(), false) }
             // Removed by someone else: made again below, from the same record.
@@ -281,7 +284,8 @@ public struct AccountManager: Sendable {
             // A crash between useradd and the record: the account is ours only if it is exactly what we create.
             guard record?.creating == name, existing.comment == Self.comment, idProblem(existing.uid, existing.gid) == nil else {
                 throw AgentError(
-                    "an account named \(name) (UID \(existing.uid)) already exists and was not created by this agent; the agent never adopts an existing account: remove or rename it, or use another accountPattern")
+                    "an account named \(name) (UID \(existing.uid)) already exists and was not created by this agent; the agent never adopts an existing account: remove or rename it, or use another accountPattern"
+                )
             }
             let account = WorkAccount(name: name, uid: existing.uid, gid: existing.gid, home: existing.home, createdAt: Date())
             try save(ContainerRecord(account: account))
@@ -290,7 +294,8 @@ public struct AccountManager: Sendable {
         let people = peoplesIDs()
         guard !people.overlaps(rules.ids) else {
             throw AgentError(
-                "workAccountIDs \(rules.ids.lowerBound)-\(rules.ids.upperBound) overlaps the IDs useradd gives people here (\(people.lowerBound)-\(people.upperBound), UID_MIN/UID_MAX in /etc/login.defs); choose another range in agent.yaml")
+                "workAccountIDs \(rules.ids.lowerBound)-\(rules.ids.upperBound) overlaps the IDs useradd gives people here (\(people.lowerBound)-\(people.upperBound), UID_MIN/UID_MAX in /etc/login.defs); choose another range in agent.yaml"
+            )
         }
         let home = "/home/\(name)"
         var info = stat()
@@ -462,7 +467,8 @@ public enum Freezers {
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
             return CgroupFreezer.v2(base: cgroupRoot)
         }
-        if FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/freezer.state") || FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/cgroup.procs"),
+        if FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/freezer.state")
+            || FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/cgroup.procs"),
             access(cgroupRoot + "/freezer", W_OK) == 0
         {
             return CgroupFreezer.v1(base: cgroupRoot + "/freezer")

@@ -3,7 +3,7 @@ import Foundation
 import KontorCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The steps of a wipe, in order. After each one the journal on disk says it is done, so a crash or a

@@ -4,7 +4,7 @@ import KontorCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a work path belongs: below the work home (which the work account owns), or below one of the
@@ -174,7 +174,8 @@ enum WorkPaths {
         } else {
             guard info.st_uid == 0, info.st_mode & 0o022 == 0 else {
                 throw Refusal(
-                    "owned by UID \(info.st_uid) with mode \(String(info.st_mode & 0o7777, radix: 8)); a folder above the work folder must belong to root and be writable by root alone")
+                    "owned by UID \(info.st_uid) with mode \(String(info.st_mode & 0o7777, radix: 8)); a folder above the work folder must belong to root and be writable by root alone"
+                )
             }
         }
         return here

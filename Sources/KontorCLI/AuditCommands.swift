@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import Foundation
 import KontorClient
 import KontorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,10 +30,14 @@ struct Audit: AsyncParsableCommand {
             if let t = device ?? target { query.append("target=" + AdminClient.queryValue(t)) }
             let entries = try await client.call(.GET, "/audit", query: query.isEmpty ? nil : query.joined(separator: "&"), as: [AuditEntry].self)
             if connection.json { return try printJSON(entries) }
-            printTable(["SEQ", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], entries.map { e in
-                [String(e.seq), show(e.at), e.actor, e.action, e.target ?? "-",
-                 (e.detail ?? [:]).sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")]
-            })
+            printTable(
+                ["SEQ", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"],
+                entries.map { e in
+                    [
+                        String(e.seq), show(e.at), e.actor, e.action, e.target ?? "-",
+                        (e.detail ?? [:]).sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+                    ]
+                })
         }
     }
 
@@ -59,10 +64,14 @@ struct Audit: AsyncParsableCommand {
             }
             let checks = result.checkpoints ?? []
             let failed = zip(loaded, checks).filter { !$0.1.ok }
-            if connection.json { try printJSON(result) } else {
+            if connection.json {
+                try printJSON(result)
+            } else {
                 if result.ok {
                     print("audit log intact: \(result.entries) entries, head \(result.head)")
-                    if loaded.isEmpty { print("this shows no entry was changed on its own; to catch a rewrite of the whole log, check signed checkpoints: --checkpoint FILE") }
+                    if loaded.isEmpty {
+                        print("this shows no entry was changed on its own; to catch a rewrite of the whole log, check signed checkpoints: --checkpoint FILE")
+                    }
                 } else {
                     print("audit log BROKEN at entry \(result.firstBadSeq ?? 0): \(result.problem ?? "")")
                 }
@@ -84,7 +93,11 @@ struct Audit: AsyncParsableCommand {
         @Option(help: "Append the checkpoint as a JSON line to this file (created 0600).") var output: String?
 
         struct Output: Codable {
-            struct Sink: Codable { var sink: String; var ok: Bool; var error: String? }
+            struct Sink: Codable {
+                var sink: String
+                var ok: Bool
+                var error: String?
+            }
             var checkpoint: AuditCheckpoint
             var sinks: [Sink]
         }

@@ -7,7 +7,10 @@ import KontorCore
 
 /// Queues one command for a device and prints it.
 private func issue(_ client: AdminClient, json: Bool, device: String, type: CommandType, reason: String?) async throws {
-    struct Input: Encodable { var type: CommandType; var reason: String? }
+    struct Input: Encodable {
+        var type: CommandType
+        var reason: String?
+    }
     let command = try await client.call(
         .POST, "/devices/" + AdminClient.segment(device) + "/commands", body: Input(type: type, reason: reason), as: CommandRecord.self)
     if json { return try printJSON(command) }
@@ -111,11 +114,17 @@ struct Commands: AsyncParsableCommand {
 extension PersonDetail {
     func print() {
         let p = person
-        KontorCLI.print("\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))")
+        KontorCLI.print(
+            "\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))"
+        )
         if let o = offboarding {
             var line = "offboarding: requested \(show(o.requestedAt)) by \(o.requestedBy ?? "-"); wipe at \(show(o.wipeAt))"
             if let profile = o.restrictedProfile { line += "; restricted to profile \(profile) meanwhile" }
-            if let done = o.completedAt { line += "; completed \(show(done)), seat freed" } else if let issued = o.wipesIssuedAt { line += "; wipes issued \(show(issued))" }
+            if let done = o.completedAt {
+                line += "; completed \(show(done)), seat freed"
+            } else if let issued = o.wipesIssuedAt {
+                line += "; wipes issued \(show(issued))"
+            }
             KontorCLI.print(visible(line))
         }
         KontorCLI.print("devices:")
@@ -158,7 +167,12 @@ extension Persons {
         }
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var at: Date?; var restrictNow: Bool; var profile: String?; var reason: String? }
+            struct Input: Encodable {
+                var at: Date?
+                var restrictNow: Bool
+                var profile: String?
+                var reason: String?
+            }
             let detail = try await client.call(
                 .POST, "/persons/" + AdminClient.segment(person) + "/offboard",
                 body: Input(at: at.flatMap(Self.parse), restrictNow: restrictNow, profile: profile, reason: reason), as: PersonDetail.self)

@@ -40,7 +40,9 @@ struct Persons: AsyncParsableCommand {
         func run(client: AdminClient) async throws {
             let persons = try await client.call(.GET, "/persons", as: [Person].self)
             if connection.json { return try printJSON(persons) }
-            printTable(["EMAIL", "NAME", "GROUPS", "STATUS", "ID"], persons.map { [$0.email, $0.displayName, $0.groups.joined(separator: ","), $0.status.rawValue, $0.id] })
+            printTable(
+                ["EMAIL", "NAME", "GROUPS", "STATUS", "ID"],
+                persons.map { [$0.email, $0.displayName, $0.groups.joined(separator: ","), $0.status.rawValue, $0.id] })
             let seats = persons.filter { $0.status != .offboarded }.count
             print("\(persons.count) persons; \(seats) seats in use (offboarded persons free theirs)")
         }
@@ -66,7 +68,11 @@ struct Persons: AsyncParsableCommand {
         @Option(name: .customLong("group"), help: "A group (repeat for several).") var groups: [String] = []
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var email: String; var displayName: String; var groups: [String] }
+            struct Input: Encodable {
+                var email: String
+                var displayName: String
+                var groups: [String]
+            }
             let person = try await client.call(.POST, "/persons", body: Input(email: email, displayName: name, groups: groups), as: Person.self)
             if connection.json { return try printJSON(person) }
             print("created \(person.email) (\(person.id))")
@@ -132,7 +138,12 @@ struct Devices: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Device ID.") var id: String
 
-        struct Output: Codable { var deviceId: String; var policyHash: String; var applied: Bool; var policy: EffectivePolicy }
+        struct Output: Codable {
+            var deviceId: String
+            var policyHash: String
+            var applied: Bool
+            var policy: EffectivePolicy
+        }
 
         func run(client: AdminClient) async throws {
             let out = try await client.call(.GET, "/devices/" + AdminClient.segment(id) + "/policy", as: Output.self)
@@ -155,7 +166,9 @@ struct Devices: AsyncParsableCommand {
             if connection.json { return try printJSON(devices) }
             printTable(
                 ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT", "COMPLIANCE"],
-                devices.map { [$0.id, $0.facts.hostname, Devices.status($0), $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)] })
+                devices.map {
+                    [$0.id, $0.facts.hostname, Devices.status($0), $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)]
+                })
         }
     }
 
@@ -218,7 +231,12 @@ struct EnrollTokens: AsyncParsableCommand {
         }
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var person: String?; var group: String?; var uses: Int; var expiresIn: Int }
+            struct Input: Encodable {
+                var person: String?
+                var group: String?
+                var uses: Int
+                var expiresIn: Int
+            }
             let created = try await client.call(
                 .POST, "/enroll-tokens", body: Input(person: person, group: group, uses: uses, expiresIn: HumanDuration.seconds(expires)!),
                 as: CreatedEnrollmentToken.self)
@@ -239,7 +257,12 @@ struct EnrollTokens: AsyncParsableCommand {
             if connection.json { return try printJSON(tokens) }
             printTable(
                 ["ID", "STATE", "USES", "EXPIRES", "PERSON", "GROUP", "CREATED BY"],
-                tokens.map { [$0.token.id, $0.state.rawValue, "\($0.token.uses)/\($0.token.maxUses)", show($0.token.expiresAt), $0.token.personId ?? "-", $0.token.group ?? "-", $0.token.createdBy ?? "-"] })
+                tokens.map {
+                    [
+                        $0.token.id, $0.state.rawValue, "\($0.token.uses)/\($0.token.maxUses)", show($0.token.expiresAt), $0.token.personId ?? "-",
+                        $0.token.group ?? "-", $0.token.createdBy ?? "-",
+                    ]
+                })
         }
     }
 
@@ -286,7 +309,10 @@ struct AdminTokens: AsyncParsableCommand {
         }
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var name: String; var role: String }
+            struct Input: Encodable {
+                var name: String
+                var role: String
+            }
             let created = try await client.call(.POST, "/api-tokens", body: Input(name: name, role: role), as: CreatedAPIToken.self)
             if connection.json { return try printJSON(created) }
             print(created.token)

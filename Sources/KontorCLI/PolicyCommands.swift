@@ -31,7 +31,11 @@ struct Profiles: AsyncParsableCommand {
         subcommands: [Apply.self, List.self, Lint.self, Show.self, History.self, Rollback.self, Assign.self, Unassign.self, Eval.self])
 
     struct ApplyResult: Codable {
-        struct Change: Codable { var deviceId: String; var hostname: String; var fields: [String] }
+        struct Change: Codable {
+            var deviceId: String
+            var hostname: String
+            var fields: [String]
+        }
         var profile: Profile
         var revision: Int?
         var dryRun: Bool
@@ -60,7 +64,10 @@ struct Profiles: AsyncParsableCommand {
 
         func run(client: AdminClient) async throws {
             let (source, _) = try loadProfileFile(file)
-            struct Input: Encodable { var source: String; var dryRun: Bool }
+            struct Input: Encodable {
+                var source: String
+                var dryRun: Bool
+            }
             let result = try await client.call(.POST, "/profiles", body: Input(source: source, dryRun: dryRun), as: ApplyResult.self)
             if connection.json { return try printJSON(result) }
             Profiles.printResult(result)
@@ -74,12 +81,15 @@ struct Profiles: AsyncParsableCommand {
         func run(client: AdminClient) async throws {
             let profiles = try await client.call(.GET, "/profiles", as: [Listed].self)
             if connection.json { return try printJSON(profiles) }
-            printTable(["NAME", "REVISION", "ASSIGNED TO", "CHANGED", "BY", "STATE"], profiles.map {
-                [
-                    $0.name, String($0.revision), $0.assignedTo.isEmpty ? "-" : $0.assignedTo.joined(separator: ", "), show($0.createdAt), $0.createdBy ?? "-",
-                    $0.held == true ? "held (kontorctl profiles lint)" : "delivered",
-                ]
-            })
+            printTable(
+                ["NAME", "REVISION", "ASSIGNED TO", "CHANGED", "BY", "STATE"],
+                profiles.map {
+                    [
+                        $0.name, String($0.revision), $0.assignedTo.isEmpty ? "-" : $0.assignedTo.joined(separator: ", "), show($0.createdAt),
+                        $0.createdBy ?? "-",
+                        $0.held == true ? "held (kontorctl profiles lint)" : "delivered",
+                    ]
+                })
         }
     }
 
@@ -145,7 +155,14 @@ struct Profiles: AsyncParsableCommand {
         }
     }
 
-    struct Revision: Codable { var name: String; var revision: Int; var source: String; var profile: Profile; var createdAt: Date; var createdBy: String? }
+    struct Revision: Codable {
+        var name: String
+        var revision: Int
+        var source: String
+        var profile: Profile
+        var createdAt: Date
+        var createdBy: String?
+    }
 
     struct Show: APICommand {
         static let configuration = CommandConfiguration(abstract: "Print a profile revision as applied.")
@@ -166,7 +183,11 @@ struct Profiles: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Profile name.") var name: String
 
-        struct Entry: Codable { var revision: Int; var createdAt: Date; var createdBy: String? }
+        struct Entry: Codable {
+            var revision: Int
+            var createdAt: Date
+            var createdBy: String?
+        }
 
         func run(client: AdminClient) async throws {
             let entries = try await client.call(.GET, "/profiles/" + AdminClient.segment(name) + "/history", as: [Entry].self)
@@ -209,12 +230,21 @@ struct Profiles: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Assign a profile to a group, a device, or as the default.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Profile name.") var name: String
-        @OptionGroup var where_: Target
+        @OptionGroup var assignmentTarget: Target
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var profile: String; var scope: String; var target: String? }
-            struct Output: Codable { var scope: String; var target: String; var profile: String }
-            let out = try await client.call(.PUT, "/assignments", body: Input(profile: name, scope: where_.scope, target: where_.target), as: Output.self)
+            struct Input: Encodable {
+                var profile: String
+                var scope: String
+                var target: String?
+            }
+            struct Output: Codable {
+                var scope: String
+                var target: String
+                var profile: String
+            }
+            let out = try await client.call(
+                .PUT, "/assignments", body: Input(profile: name, scope: assignmentTarget.scope, target: assignmentTarget.target), as: Output.self)
             if connection.json { return try printJSON(out) }
             print("assigned \(out.profile) to \(out.scope == "default" ? "every device (default)" : "\(out.scope) \(out.target)")")
         }
@@ -223,13 +253,13 @@ struct Profiles: AsyncParsableCommand {
     struct Unassign: APICommand {
         static let configuration = CommandConfiguration(abstract: "Remove an assignment.")
         @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var where_: Target
+        @OptionGroup var assignmentTarget: Target
 
         func run(client: AdminClient) async throws {
-            var query = "scope=\(where_.scope)"
-            if let t = where_.target { query += "&target=" + AdminClient.queryValue(t) }
+            var query = "scope=\(assignmentTarget.scope)"
+            if let t = assignmentTarget.target { query += "&target=" + AdminClient.queryValue(t) }
             _ = try await client.raw(.DELETE, "/assignments", query: query)
-            if !connection.json { print("removed the \(where_.scope) assignment") } else { print("{\"status\": \"unassigned\"}") }
+            if !connection.json { print("removed the \(assignmentTarget.scope) assignment") } else { print("{\"status\": \"unassigned\"}") }
         }
     }
 
@@ -268,8 +298,11 @@ struct Profiles: AsyncParsableCommand {
                 let zone = tz.flatMap(TimeZone.init(identifier:))
                 let state =
                     policy.quietHours?.evaluate(at: instant, deviceZone: zone)
-                    ?? QuietState(quiet: false, reason: "the profile sets no quiet hours", nextTransition: nil, timeZone: QuietHoursPolicy().zoneName(deviceZone: zone))
-                let out = Output(at: instant, quiet: state.quiet, reason: state.reason, nextTransition: state.nextTransition, timeZone: state.timeZone, profile: profile.name)
+                    ?? QuietState(
+                        quiet: false, reason: "the profile sets no quiet hours", nextTransition: nil, timeZone: QuietHoursPolicy().zoneName(deviceZone: zone))
+                let out = Output(
+                    at: instant, quiet: state.quiet, reason: state.reason, nextTransition: state.nextTransition, timeZone: state.timeZone, profile: profile.name
+                )
                 if json { return try printJSON(out) }
                 let local = TimeZone(identifier: state.timeZone) ?? TimeZone(identifier: "UTC")!
                 func localText(_ d: Date) -> String {

@@ -1,9 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
-import NIOSSL
 import Foundation
 import KontorClient
 import KontorCore
+import NIOSSL
 
 /// Where the server is and who is asking; shared by every command that talks to the API.
 public struct ConnectionOptions: ParsableArguments {
@@ -114,10 +114,24 @@ extension APICommand {
 
 /// Agent-side JSON shapes the CLI decodes (duplicated from the server's outputs on purpose: the CLI
 /// depends on the wire format, not on server code).
-struct CreatedAPIToken: Codable { var token: String; var apiToken: APIToken }
-struct CreatedEnrollmentToken: Codable { var token: String; var enrollmentToken: EnrollmentToken; var agentCommand: String }
-struct ListedEnrollmentToken: Codable { var token: EnrollmentToken; var state: EnrollmentTokenState }
-struct Principal: Codable { var name: String; var role: String; var tokenId: String }
+struct CreatedAPIToken: Codable {
+    var token: String
+    var apiToken: APIToken
+}
+struct CreatedEnrollmentToken: Codable {
+    var token: String
+    var enrollmentToken: EnrollmentToken
+    var agentCommand: String
+}
+struct ListedEnrollmentToken: Codable {
+    var token: EnrollmentToken
+    var state: EnrollmentTokenState
+}
+struct Principal: Codable {
+    var name: String
+    var role: String
+    var tokenId: String
+}
 
 extension KontorCtl {
     /// Lets the connection options stand before the subcommand too (`kontorctl --server U --token T

@@ -29,7 +29,9 @@ public struct AdminClient: Sendable {
     }
 
     /// Sends `body` as JSON (if any) and decodes the JSON answer.
-    public func call<Output: Decodable>(_ method: HTTPMethod, _ path: String, query: String? = nil, body: (some Encodable)? = Optional<Int>.none, as: Output.Type) async throws -> Output {
+    public func call<Output: Decodable>(
+        _ method: HTTPMethod, _ path: String, query: String? = nil, body: (some Encodable)? = Optional<Int>.none, as: Output.Type
+    ) async throws -> Output {
         let data = try body.map { try KontorJSON.encode($0) }
         let exchange = try await raw(method, path, query: query, json: data)
         do {

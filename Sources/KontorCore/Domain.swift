@@ -145,7 +145,8 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
             }
         }
         if let hidden = hostname.unicodeScalars.first(where: VisibleText.isInvisible) {
-            return "facts.hostname: contains the invisible or direction-changing character \(VisibleText.codePoint(hidden)); a device name must read as it is written"
+            return
+                "facts.hostname: contains the invisible or direction-changing character \(VisibleText.codePoint(hidden)); a device name must read as it is written"
         }
         return nil
     }

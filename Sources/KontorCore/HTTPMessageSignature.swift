@@ -437,7 +437,9 @@ public enum ContentDigest {
         guard let field else { throw HTTPSignatureError.digestMismatch("no Content-Digest field") }
         // The form Kontor sends, `sha-256=:<base64>:`, read directly; anything else through the library.
         if let base64 = SignatureFieldsFastPath.sha256Digest(field), let got = Data(base64Encoded: base64) {
-            guard Bytes.constantTimeEqual(got, Data(SHA256.hash(data: body))) else { throw HTTPSignatureError.digestMismatch("sha-256 does not match the body") }
+            guard Bytes.constantTimeEqual(got, Data(SHA256.hash(data: body))) else {
+                throw HTTPSignatureError.digestMismatch("sha-256 does not match the body")
+            }
             return
         }
         try verifyWithLibrary(field, body: body)

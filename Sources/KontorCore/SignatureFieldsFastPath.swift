@@ -77,8 +77,9 @@ enum SignatureFieldsFastPath {
             bytes.formIndex(after: &index)
             while index != bytes.endIndex {
                 let b = bytes[index]
-                guard Self.isLowercase(b) || Self.isDigit(b) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
-                    || b == UInt8(ascii: "*")
+                guard
+                    Self.isLowercase(b) || Self.isDigit(b) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+                        || b == UInt8(ascii: "*")
                 else { break }
                 bytes.formIndex(after: &index)
             }
@@ -130,8 +131,9 @@ enum SignatureFieldsFastPath {
             let start = index
             while index != bytes.endIndex, bytes[index] != UInt8(ascii: ":") {
                 let b = bytes[index]
-                guard Self.isLowercase(b) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) || Self.isDigit(b) || b == UInt8(ascii: "+")
-                    || b == UInt8(ascii: "/") || b == UInt8(ascii: "=")
+                guard
+                    Self.isLowercase(b) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) || Self.isDigit(b) || b == UInt8(ascii: "+")
+                        || b == UInt8(ascii: "/") || b == UInt8(ascii: "=")
                 else { return nil }
                 bytes.formIndex(after: &index)
             }

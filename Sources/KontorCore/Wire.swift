@@ -170,7 +170,8 @@ public struct ComplianceReport: Codable, Sendable, Hashable {
     /// App-allowlist violations found since the last report (at most 50).
     public var violations: [AppViolation]
 
-    public init(quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = []) {
+    public init(quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = [])
+    {
         self.quiet = quiet
         self.quietReason = quietReason
         self.containerAccount = containerAccount
@@ -214,7 +215,12 @@ public struct DeviceEvent: Codable, Sendable, Equatable {
 
     /// Whether `id` is a usable event ID: 1 to 64 letters, digits, '-' or '_'.
     public static func isValidID(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { $0 < 0x80 && (UInt8(ascii: "a")...UInt8(ascii: "z") ~= $0 || UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0 || UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")) }
+        (1...64).contains(id.utf8.count)
+            && id.utf8.allSatisfy {
+                $0 < 0x80
+                    && (UInt8(ascii: "a")...UInt8(ascii: "z") ~= $0 || UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0
+                        || UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_"))
+            }
     }
 }
 

@@ -13,9 +13,9 @@ extension PostgresStore: CommandStore {
                 VALUES (\(c.id), \(c.deviceId), \(c.type.rawValue), \(c.state.rawValue), \(c.reason), \(seconds(c.issuedAt)), \(c.issuedBy),
                         \(seconds(c.expiresAt)), \(seconds(c.deliveredAt)), \(seconds(c.acknowledgedAt)), \(seconds(c.completedAt)), \(c.error), \(c.receiptId))
                 """)
-        } catch where PostgresErrors.isForeignKeyViolation(error) {
+        } catch let error where PostgresErrors.isForeignKeyViolation(error) {
             throw StoreError.unknownDevice(c.deviceId)
-        } catch where PostgresErrors.isUniqueViolation(error) {
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.commandExists(c.id)
         }
     }
@@ -93,7 +93,7 @@ extension PostgresStore: ReceiptStore {
                 }
                 return true
             }
-        } catch where PostgresErrors.isForeignKeyViolation(error) {
+        } catch let error where PostgresErrors.isForeignKeyViolation(error) {
             throw StoreError.unknownDeviceOrCommand(r)
         }
     }
@@ -111,7 +111,9 @@ extension PostgresStore: OffboardingStore {
     public func startOffboarding(_ o: Offboarding, now: Date) async throws {
         try await transaction { tx in
             let status = try await tx.row("SELECT status FROM persons WHERE id = \(o.personId) FOR UPDATE") { try $0.get("status", as: String.self) }
-            let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)") { try $0.get("wipes_issued_at", as: Double?.self) }
+            let issued = try await tx.row("SELECT wipes_issued_at FROM offboardings WHERE person_id = \(o.personId)") {
+                try $0.get("wipes_issued_at", as: Double?.self)
+            }
             try OffboardingRules.checkCanStart(personId: o.personId, personStatus: status, wipesIssuedAt: issued ?? nil)
             try await tx.run(
                 """

@@ -12,9 +12,9 @@ extension PostgresStore: ConsoleSessionStore {
                 VALUES (\(session.id), \(session.secretHash), \(session.tokenId), \(seconds(session.createdAt)), \(seconds(session.lastSeenAt)),
                         \(seconds(session.expiresAt)))
                 """)
-        } catch where PostgresErrors.isForeignKeyViolation(error) {
+        } catch let error where PostgresErrors.isForeignKeyViolation(error) {
             throw StoreError.unknownAPIToken(session.tokenId)
-        } catch where PostgresErrors.isUniqueViolation(error) {
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.consoleSessionExists(session.id)
         }
     }

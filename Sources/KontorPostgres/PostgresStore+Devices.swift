@@ -36,7 +36,8 @@ extension PostgresStore: DeviceStore {
                 out.append(
                     DeviceSummary(
                         id: id, keyId: keyId, personId: personId, group: group, status: DeviceStatus(rawValue: status) ?? .revoked, hostname: hostname ?? "",
-                        agentVersion: agentVersion ?? "", enrolledAt: Date(timeIntervalSince1970: enrolledAt), lastSeen: date(lastSeen), appliedPolicyHash: applied,
+                        agentVersion: agentVersion ?? "", enrolledAt: Date(timeIntervalSince1970: enrolledAt), lastSeen: date(lastSeen),
+                        appliedPolicyHash: applied,
                         wipeConfirmedAt: date(wiped), violations: violations))
             }
             return out

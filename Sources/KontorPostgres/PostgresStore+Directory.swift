@@ -12,7 +12,7 @@ extension PostgresStore: APITokenStore {
                 INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at)
                 VALUES (\(t.id), \(t.name), \(t.role.rawValue), \(stored.secretHash), \(seconds(t.createdAt)), \(seconds(t.revokedAt)), \(seconds(t.lastUsedAt)))
                 """)
-        } catch where PostgresErrors.isUniqueViolation(error) {
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.apiTokenExists(t.id)
         }
     }
@@ -43,7 +43,7 @@ extension PostgresStore: PersonStore {
                 VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
                         \(person.status.rawValue), \(seconds(person.createdAt)))
                 """)
-        } catch where PostgresErrors.isUniqueViolation(error) {
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.emailTaken(person.email)
         }
     }
@@ -67,7 +67,7 @@ extension PostgresStore: EnrollmentStore {
                 VALUES (\(t.id), \(stored.secretHash), \(t.personId), \(t.group), \(t.maxUses), \(t.uses), \(seconds(t.expiresAt)), \(seconds(t.createdAt)),
                         \(seconds(t.revokedAt)), \(t.createdBy))
                 """)
-        } catch where PostgresErrors.isForeignKeyViolation(error) {
+        } catch let error where PostgresErrors.isForeignKeyViolation(error) {
             throw StoreError.unknownPerson(t.personId)
         }
     }
@@ -106,7 +106,8 @@ extension PostgresStore: EnrollmentStore {
                 """
             ) { row in
                 MachineOccupant(
-                    deviceId: try row.get("id"), personId: try row.get("person_id"), group: try row.get("group_name"), personStatus: try row.get("person_status"),
+                    deviceId: try row.get("id"), personId: try row.get("person_id"), group: try row.get("group_name"),
+                    personStatus: try row.get("person_status"),
                     hasOpenWipe: try row.get("open_wipe"))
             }
             let predecessor = active?.deviceId

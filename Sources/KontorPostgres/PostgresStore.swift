@@ -272,7 +272,9 @@ extension PostgresStore {
                     start += batch.count
                 }
                 if identity {
-                    try await tx.run(PostgresQuery(unsafeSQL: "SELECT setval(pg_get_serial_sequence('\(t.table)', 'id'), COALESCE((SELECT MAX(id) FROM \(t.table)), 0) + 1, false)"))
+                    try await tx.run(
+                        PostgresQuery(
+                            unsafeSQL: "SELECT setval(pg_get_serial_sequence('\(t.table)', 'id'), COALESCE((SELECT MAX(id) FROM \(t.table)), 0) + 1, false)"))
                 }
             }
         }
@@ -334,7 +336,10 @@ extension PostgresStore: ReplayNonceStore {
 
     public func liveNonces(at now: Double) async throws -> [String: Double] {
         var out: [String: Double] = [:]
-        for (hash, expiry) in try await rows("SELECT hash, expires_at FROM replay_nonces WHERE expires_at >= \(now)", { (try $0.get("hash", as: String.self), try $0.get("expires_at", as: Double.self)) }) {
+        for (hash, expiry) in try await rows(
+            "SELECT hash, expires_at FROM replay_nonces WHERE expires_at >= \(now)",
+            { (try $0.get("hash", as: String.self), try $0.get("expires_at", as: Double.self)) })
+        {
             out[hash] = expiry
         }
         return out

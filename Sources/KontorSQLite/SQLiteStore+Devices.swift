@@ -68,7 +68,8 @@ extension SQLiteStore: DeviceStore {
     public func revokeDevice(id: String, at: Date) async throws -> Bool {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                sql:
+                    "UPDATE devices SET status = CASE WHEN status = 'active' THEN 'revoked' ELSE status END, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
                 arguments: [seconds(at), id])
             return db.changesCount > 0
         }
@@ -92,7 +93,8 @@ extension SQLiteStore: CheckinStore {
             // A report older than the last check-in written (a slow flush) never replaces a newer one.
             for record in records {
                 try statement.execute(arguments: [
-                    "at": seconds(record.at), "applied": record.appliedPolicyHash, "status": try encodeJSON(record.status), "facts": try encodeJSON(record.facts),
+                    "at": seconds(record.at), "applied": record.appliedPolicyHash, "status": try encodeJSON(record.status),
+                    "facts": try encodeJSON(record.facts),
                     "compliance": try encodeJSON(record.compliance), "id": record.deviceId,
                 ])
             }

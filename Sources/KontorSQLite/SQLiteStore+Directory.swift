@@ -39,7 +39,8 @@ extension SQLiteStore: APITokenStore {
     public func touchAPIToken(id: String, at: Date) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)", arguments: [seconds(at), id, seconds(at)])
+                sql: "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                arguments: [seconds(at), id, seconds(at)])
         }
     }
 }
@@ -55,7 +56,9 @@ extension SQLiteStore: PersonStore {
                         person.status.rawValue, seconds(person.createdAt),
                     ])
             }
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+        } catch let error as DatabaseError
+            where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             throw StoreError.emailTaken(person.email)
         }
     }
@@ -157,7 +160,9 @@ extension SQLiteStore: EnrollmentStore {
                         device.id, token.personId, group, device.keyId, device.publicKey, try encodeJSON(device.facts),
                         device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion,
                     ])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            } catch let error as DatabaseError
+                where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+            {
                 throw StoreError.deviceEnrolled
             }
             if let terms = device.acceptedTermsVersion {

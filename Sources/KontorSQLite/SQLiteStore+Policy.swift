@@ -78,8 +78,11 @@ extension SQLiteStore: AuditStore {
         try await writer.write { db in
             let last: AuditEntry? = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")).map(Self.record)
             let entry = AuditChain.entry(after: last, at: at, actor: actor, action: action, target: target, detail: detail)
-            try db.cachedStatement(sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
-                arguments: [entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash])
+            try db.cachedStatement(sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(
+                    arguments: [
+                        entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash,
+                    ])
             return entry
         }
     }
@@ -121,8 +124,10 @@ extension SQLiteStore: AuditStore {
                 arguments += [seconds(since)]
             }
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log \(clause)", arguments: arguments) ?? 0
-            let entries: [AuditEntry] = try Row.fetchAll(db, sql: "SELECT * FROM audit_log \(clause) ORDER BY seq DESC LIMIT ? OFFSET ?", arguments: arguments + [limit, offset])
-                .map(Self.record)
+            let entries: [AuditEntry] = try Row.fetchAll(
+                db, sql: "SELECT * FROM audit_log \(clause) ORDER BY seq DESC LIMIT ? OFFSET ?", arguments: arguments + [limit, offset]
+            )
+            .map(Self.record)
             return (entries, total)
         }
     }

@@ -36,7 +36,8 @@ extension APIToken: RowDecodable {
         let roleName = try row.string("role")
         guard let role = Role(rawValue: roleName) else { throw StoreError.notFound("role \(roleName)") }
         self.init(
-            id: try row.string("id"), name: try row.string("name"), role: role, createdAt: try row.date("created_at"), revokedAt: try row.optionalDate("revoked_at"),
+            id: try row.string("id"), name: try row.string("name"), role: role, createdAt: try row.date("created_at"),
+            revokedAt: try row.optionalDate("revoked_at"),
             lastUsedAt: try row.optionalDate("last_used_at"))
     }
 }
@@ -111,7 +112,8 @@ extension CommandRecord: RowDecodable {
 extension StoredReceipt: RowDecodable {
     package init(row: some StoreRow) throws {
         self.init(
-            id: try row.string("id"), deviceId: try row.string("device_id"), commandId: try row.optionalString("command_id"), trigger: try row.string("trigger"),
+            id: try row.string("id"), deviceId: try row.string("device_id"), commandId: try row.optionalString("command_id"),
+            trigger: try row.string("trigger"),
             receivedAt: try row.date("received_at"), signed: SignedReceipt(payload: try row.string("payload"), signature: try row.string("signature")))
     }
 }

@@ -13,7 +13,8 @@ import Synchronization
 @main
 struct KontorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.", subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, LongPollDelivery.self, Watch.self])
+        commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.",
+        subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, LongPollDelivery.self, Watch.self])
 }
 
 struct Common: ParsableArguments {
@@ -45,7 +46,8 @@ func signedPost(
 }
 
 func signedPost(
-    _ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil, timeout: TimeAmount = .seconds(30)
+    _ http: HTTPClient, server: ServerURL, path: String, body: Data, key: Curve25519.Signing.PrivateKey, keyID: String? = nil,
+    timeout: TimeAmount = .seconds(30)
 ) async throws -> (Int, ByteBuffer) {
     let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: path, body: body, key: key, keyID: keyID, now: Date())
     var request = HTTPClientRequest(url: server.url(path))
@@ -61,7 +63,10 @@ func enrollDevices(
     http: HTTPClient, admin: AdminClient, server: ServerURL, count: Int, firstNumber: Int, prefix: String, concurrency: Int, serverPID: Int32?
 ) async throws -> ([SimulatedDevice], LoadResult) {
     struct Created: Decodable { var token: String }
-    struct TokenRequest: Encodable { var uses: Int; var expiresIn: Int }
+    struct TokenRequest: Encodable {
+        var uses: Int
+        var expiresIn: Int
+    }
     var tokens: [String] = []
     for _ in 0..<((count + 9_999) / 10_000) {
         tokens.append(try await admin.call(.POST, "/enroll-tokens", body: TokenRequest(uses: 10_000, expiresIn: 86_400), as: Created.self).token)
@@ -73,7 +78,8 @@ func enrollDevices(
         let facts = DeviceFacts(
             hostname: "\(prefix)-\(firstNumber + k)", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0",
             machineIdHash: Bytes.sha256Hex(Data(UUID().uuidString.utf8)), agentVersion: "bench")
-        let body = try KontorJSON.encode(EnrollRequest(token: tokenList[k / 10_000], publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: nil))
+        let body = try KontorJSON.encode(
+            EnrollRequest(token: tokenList[k / 10_000], publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: nil))
         let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.enrollPath, body: body, key: key)
         guard status == 201 else { throw BenchError("HTTP \(status): \(String(buffer: reply).prefix(120))") }
         let id = try KontorJSON.decode(EnrollResponse.self, from: Data(reply.readableBytesView)).deviceId
@@ -146,7 +152,10 @@ struct Checkin: AsyncParsableCommand {
         let hash = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView)).policyHash
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil))
         let schedule = interval.map { PollSchedule(devices: fleet.count, interval: $0, jitter: jitter, duration: duration) }
-        let name = interval.map { String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", fleet.count, $0, jitter * 100, Double(fleet.count) / $0) }
+        let name =
+            interval.map {
+                String(format: "steady polling (%d devices every %.0f s ± %.0f%% = %.0f/s)", fleet.count, $0, jitter * 100, Double(fleet.count) / $0)
+            }
             ?? "unchanged check-ins, max"
         let results =
             client == .raw
@@ -178,7 +187,8 @@ struct Checkin: AsyncParsableCommand {
         }
         let path = server.basePath + DeviceAPI.checkinPath
         let build: @Sendable (SimulatedDevice) throws -> (HTTPRequestHead, ByteBuffer?) = { device in
-            let (headers, _) = try DeviceClient.sign(method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
+            let (headers, _) = try DeviceClient.sign(
+                method: "POST", server: server, path: DeviceAPI.checkinPath, body: body, key: device.key, keyID: device.keyID, now: Date())
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
             for (field, value) in headers { head.headers.add(name: field, value: value) }
             head.headers.add(name: "Content-Length", value: String(body.count))
@@ -222,5 +232,3 @@ struct Checkin: AsyncParsableCommand {
         return results
     }
 }
-
-

@@ -3,7 +3,7 @@ import Foundation
 import KontorCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A simulated device: its ID and key, as the real agent keeps them.

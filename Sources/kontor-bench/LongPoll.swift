@@ -57,7 +57,10 @@ struct LongPollDelivery: AsyncParsableCommand {
             }
             // Let every device get its poll held, then issue the wipes spread over `spread` seconds.
             try await Task.sleep(for: .seconds(settle))
-            print(String(format: "after %.0f s: %d check-ins answered, %d errors; issuing %d wipes over %.0f s", settle, tally.polls.load(ordering: .relaxed), tally.errors.load(ordering: .relaxed), wipes, spread))
+            print(
+                String(
+                    format: "after %.0f s: %d check-ins answered, %d errors; issuing %d wipes over %.0f s", settle, tally.polls.load(ordering: .relaxed),
+                    tally.errors.load(ordering: .relaxed), wipes, spread))
             try await issueWipes(to: targets, via: issuer, tally: tally, start: start)
             // Every wipe arrives or a poll cycle passes.
             let deadline = secondsSince(start) + Double(wait) + 10
@@ -82,7 +85,8 @@ struct LongPollDelivery: AsyncParsableCommand {
         while !Task.isCancelled {
             let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil, wait: wait))
             do {
-                let (status, reply) = try await signedPost(http, server: server, path: DeviceAPI.checkinPath, body: body, device: device, timeout: .seconds(Int64(wait + 30)))
+                let (status, reply) = try await signedPost(
+                    http, server: server, path: DeviceAPI.checkinPath, body: body, device: device, timeout: .seconds(Int64(wait + 30)))
                 tally.polls.add(1, ordering: .relaxed)
                 guard status == 200 else {
                     tally.errors.add(1, ordering: .relaxed)
@@ -107,12 +111,16 @@ struct LongPollDelivery: AsyncParsableCommand {
 
     /// Issues a wipe to each target, spread evenly over `spread` seconds, noting when.
     private func issueWipes(to targets: [SimulatedDevice], via issuer: AdminClient, tally: Tally, start: ContinuousClock.Instant) async throws {
-        struct Command: Encodable { var type: String; var reason: String }
+        struct Command: Encodable {
+            var type: String
+            var reason: String
+        }
         struct Ignored: Decodable {}
         for (i, target) in targets.enumerated() {
             try await Task.sleep(for: .milliseconds(Int(spread * 1000 / Double(wipes))))
             let at = secondsSince(start)
-            _ = try await issuer.call(.POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: Ignored.self)
+            _ = try await issuer.call(
+                .POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: Ignored.self)
             tally.issued.withLock { $0[i] = at }
         }
     }
@@ -123,7 +131,8 @@ struct LongPollDelivery: AsyncParsableCommand {
         print(
             String(
                 format: "long polls: %d devices held polls for %.0f s; %d check-ins answered (%.0f/s), %d errors",
-                devices, seconds, tally.polls.load(ordering: .relaxed), Double(tally.polls.load(ordering: .relaxed)) / seconds, tally.errors.load(ordering: .relaxed)))
+                devices, seconds, tally.polls.load(ordering: .relaxed), Double(tally.polls.load(ordering: .relaxed)) / seconds,
+                tally.errors.load(ordering: .relaxed)))
         print(
             String(
                 format: "wipe delivery with long polls: %d of %d delivered; from issue to the device p50 %.3f s, p99 %.3f s, max %.3f s",

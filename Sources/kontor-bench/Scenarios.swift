@@ -90,7 +90,10 @@ struct Fanout: AsyncParsableCommand {
         let server = try ServerURL(common.server)
         let admin = try AdminClient(server: common.server, token: adminToken, http: http)
         struct Apply: Encodable { var source: String }
-        struct Assign: Encodable { var profile: String; var scope: String }
+        struct Assign: Encodable {
+            var profile: String
+            var scope: String
+        }
         struct Ignored: Decodable {}
         // The baseline: the benchmark profile as the default, the whole fleet running it.
         _ = try await admin.call(.POST, "/profiles", body: Apply(source: source(marker: "before-\(Date().timeIntervalSince1970)")), as: Ignored.self)
@@ -116,7 +119,8 @@ struct Fanout: AsyncParsableCommand {
             return (sent, secondsSince(start) - sent)
         }
         let result = await runLoad(
-            name: String(format: "fan-out polling (%d devices every %.0f s ± %.0f%%)", total, polling.interval, polling.jitter * 100), concurrency: common.concurrency,
+            name: String(format: "fan-out polling (%d devices every %.0f s ± %.0f%%)", total, polling.interval, polling.jitter * 100),
+            concurrency: common.concurrency,
             duration: deadline, schedule: schedule, serverPID: common.serverPid, stop: { arrivals.withLock { $0.count } >= total }
         ) { k in
             let index = Int(schedule.device[k])
@@ -141,7 +145,8 @@ struct Fanout: AsyncParsableCommand {
         print(String(format: "the apply request took %.2f s (the revision is stored first; then every device whose policy changes is listed)", applyLatency))
         print(
             String(
-                format: "fan-out: %d of %d devices run the new revision; after the change p50 %.1f s, p99 %.1f s, all by %.1f s (target: interval + 10 s = %.0f s)",
+                format:
+                    "fan-out: %d of %d devices run the new revision; after the change p50 %.1f s, p99 %.1f s, all by %.1f s (target: interval + 10 s = %.0f s)",
                 got.count, total, p50, p99, maxDelay, polling.interval + 10))
     }
 }
@@ -179,7 +184,9 @@ struct Herd: AsyncParsableCommand {
 struct WipeDelivery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wipe",
-        abstract: "Wipe delivery latency: while the fleet polls steadily, wipes are issued to extra devices enrolled for the purpose, and the time until each reaches its device is measured.")
+        abstract:
+            "Wipe delivery latency: while the fleet polls steadily, wipes are issued to extra devices enrolled for the purpose, and the time until each reaches its device is measured."
+    )
     @OptionGroup var common: Common
     @Option(help: "An operator or admin API token.") var adminToken: String
     @OptionGroup var polling: Polling
@@ -209,19 +216,24 @@ struct WipeDelivery: AsyncParsableCommand {
         let issued = Mutex<[Double?]>(Array(repeating: nil, count: wipes))
         let delivered = Mutex<[Double?]>(Array(repeating: nil, count: wipes))
 
-        struct Command: Encodable { var type: String; var reason: String }
+        struct Command: Encodable {
+            var type: String
+            var reason: String
+        }
         struct Ignored: Decodable {}
         let issuer = Task {
             // Spread over the first interval, so each lands at a random point of its device's poll cycle.
             for (i, target) in targets.enumerated() {
                 try await Task.sleep(for: .milliseconds(Int(polling.interval * 1000 / Double(wipes))))
                 let at = secondsSince(start)
-                _ = try await admin.call(.POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench delivery latency"), as: Ignored.self)
+                _ = try await admin.call(
+                    .POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench delivery latency"), as: Ignored.self)
                 issued.withLock { $0[i] = at }
             }
         }
         let result = await runLoad(
-            name: String(format: "polling (%d devices every %.0f s) while %d wipes are issued", all.count, polling.interval, wipes), concurrency: common.concurrency,
+            name: String(format: "polling (%d devices every %.0f s) while %d wipes are issued", all.count, polling.interval, wipes),
+            concurrency: common.concurrency,
             duration: duration, schedule: schedule, serverPID: common.serverPid, stop: { delivered.withLock { $0.allSatisfy { $0 != nil } } }
         ) { k in
             let index = Int(schedule.device[k])

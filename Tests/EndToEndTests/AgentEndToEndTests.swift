@@ -65,7 +65,9 @@ struct AgentEndToEndTests {
         let bad = try agent(["enroll", "--server", "http://127.0.0.1:1", "--token", "nope", "--root", root])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("not an enrollment token"))
-        let unreachable = try agent(["enroll", "--server", "http://127.0.0.1:1", "--token", "ket_000000000000_" + String(repeating: "A", count: 43), "--root", root])
+        let unreachable = try agent([
+            "enroll", "--server", "http://127.0.0.1:1", "--token", "ket_000000000000_" + String(repeating: "A", count: 43), "--root", root,
+        ])
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.contains("cannot reach the server"))
         #expect(!FileManager.default.fileExists(atPath: root + "/var/lib/kontor/agent/identity.json"))
@@ -124,10 +126,12 @@ struct TLSEndToEndTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let cert = dir.appendingPathComponent("cert.pem").path
         let key = dir.appendingPathComponent("key.pem").path
-        let openssl = try runCommand("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ])
+        let openssl = try runCommand(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
         try #require(openssl.status == 0, "\(openssl.stderr)")
 
         var server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
@@ -158,7 +162,10 @@ struct TLSEndToEndTests {
         let result = try runCommand(
             Binaries.path("kontorctl"), ["--server", server.url, "--token", adminToken, "enroll-tokens", "create", "--json"],
             environment: ["KONTOR_CA_FILE": caFile])
-        guard result.status == 0 else { Issue.record("kontorctl over TLS: \(result.stderr)"); return nil }
+        guard result.status == 0 else {
+            Issue.record("kontorctl over TLS: \(result.stderr)")
+            return nil
+        }
         return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["token"] as? String
     }
 }

@@ -141,15 +141,21 @@ struct EndToEndTests {
 
     @Test("connection options may stand before the subcommand")
     func normalize() {
-        #expect(KontorCtl.normalize(["--server", "U", "--token", "T", "devices", "list", "--json"]) == ["devices", "list", "--json", "--server", "U", "--token", "T"])
+        #expect(
+            KontorCtl.normalize(["--server", "U", "--token", "T", "devices", "list", "--json"]) == [
+                "devices", "list", "--json", "--server", "U", "--token", "T",
+            ])
         #expect(KontorCtl.normalize(["devices", "list"]) == ["devices", "list"])
     }
 }
 
 /// Interoperability with the independent `http-message-signatures` implementation from PyPI. The test
 /// command of the README installs it and sets KONTOR_INTEROP_PYTHON; CI always runs these.
-@Suite("RFC 9421 interoperability with http-message-signatures (PyPI)", .serialized,
-    .enabled(if: ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"] != nil, "set KONTOR_INTEROP_PYTHON to a Python with http-message-signatures and requests"))
+@Suite(
+    "RFC 9421 interoperability with http-message-signatures (PyPI)", .serialized,
+    .enabled(
+        if: ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"] != nil,
+        "set KONTOR_INTEROP_PYTHON to a Python with http-message-signatures and requests"))
 struct InteropTests {
     var python: String { ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"]! }
     var script: String {

@@ -3,14 +3,17 @@ import KontorCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-private let canWipe = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel")
+private let canWipe =
+    getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel")
 
 @Suite("End to end: offboarding a person wipes every device", .serialized, .enabled(if: canWipe, "needs root, setpriv, useradd and userdel"))
 struct OffboardingEndToEndTests {
-    @Test("a person with two laptops is offboarded: both containers wiped (one agent killed mid-wipe), personal files kept, two receipts audited, both agents refused")
+    @Test(
+        "a person with two laptops is offboarded: both containers wiped (one agent killed mid-wipe), personal files kept, two receipts audited, both agents refused"
+    )
     func twoLaptops() async throws {
         let server = try ServerProcess()
         try await server.start()
@@ -45,7 +48,10 @@ struct OffboardingEndToEndTests {
         let fields = try #require(passwd.split(separator: "\n").map { $0.split(separator: ":") }.first { $0.first == "work-ada" })
         let stubborn = Process()
         stubborn.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        stubborn.arguments = ["--reuid=\(fields[2])", "--regid=\(fields[3])", "--clear-groups", "--", "/usr/bin/env", "--default-signal", "/usr/bin/bash", "-c", "trap '' TERM; while :; do sleep 0.1; done"]
+        stubborn.arguments = [
+            "--reuid=\(fields[2])", "--regid=\(fields[3])", "--clear-groups", "--", "/usr/bin/env", "--default-signal", "/usr/bin/bash", "-c",
+            "trap '' TERM; while :; do sleep 0.1; done",
+        ]
         try stubborn.run()
         defer { if stubborn.isRunning { kill(stubborn.processIdentifier, SIGKILL) } }
 

@@ -4,10 +4,11 @@ import KontorProfiles
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-private let canEnforce = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
+private let canEnforce =
+    getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
 
 @Suite("End to end: a profile applied with kontorctl is enforced by real agents", .serialized, .enabled(if: canEnforce, "needs root, setpriv and useradd"))
 struct PolicyEndToEndTests {
@@ -40,7 +41,9 @@ struct PolicyEndToEndTests {
         return stat[stat.index(close, offsetBy: 2)]
     }
 
-    @Test("craft-business in a group: containers are created, quiet hours freeze the container except for the technician on call, the allowlist is enforced, and the server shows compliance")
+    @Test(
+        "craft-business in a group: containers are created, quiet hours freeze the container except for the technician on call, the allowlist is enforced, and the server shows compliance"
+    )
     func craftBusiness() async throws {
         // The shipped profile, made deterministic for the test: quiet all day every day, and today Lukas is on call.
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -48,7 +51,9 @@ struct PolicyEndToEndTests {
         var profile = try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
         for day in QuietHoursPolicy.weekdays { profile.quietHours?.weekly?[day] = ["all"] }
         let today = WallClockResolver.localDate(of: Date(), in: TimeZone(identifier: "Europe/Berlin")!)
-        profile.quietHours?.exemptions = [Exemption(persons: ["lukas@example.org"], groups: nil, from: today.adding(days: -1), until: today.adding(days: 1), reason: "Notdienst")]
+        profile.quietHours?.exemptions = [
+            Exemption(persons: ["lukas@example.org"], groups: nil, from: today.adding(days: -1), until: today.adding(days: 1), reason: "Notdienst")
+        ]
 
         let server = try ServerProcess()
         try await server.start()
@@ -72,7 +77,8 @@ struct PolicyEndToEndTests {
             // The endpoint's package database, for the allowlist's package rules.
             try FileManager.default.createDirectory(atPath: root + "/var/lib", withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(atPath: root + "/var/lib/dpkg", withDestinationPath: "/var/lib/dpkg")
-            let enrolled = try runCommand(Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root, "--accept-terms", "2026-1"])
+            let enrolled = try runCommand(
+                Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root, "--accept-terms", "2026-1"])
             #expect(enrolled.status == 0, "\(enrolled.stderr)")
             let once = try runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
             #expect(once.status == 0, "\(once.stderr)")
@@ -103,7 +109,9 @@ struct PolicyEndToEndTests {
         }
 
         // Ada's container is frozen; Lukas, on call, keeps working, minus the forbidden process.
-        #expect(state(adaWork.processIdentifier) == "D" || state(adaWork.processIdentifier) == "T", "ada's process: \(String(describing: state(adaWork.processIdentifier)))")
+        #expect(
+            state(adaWork.processIdentifier) == "D" || state(adaWork.processIdentifier) == "T",
+            "ada's process: \(String(describing: state(adaWork.processIdentifier)))")
         #expect(state(lukasWork.processIdentifier) == "S")
         #expect(try await eventually(within: 10) { !lukasGame.isRunning }, "the forbidden process still runs")
         #expect(adaUID != lukasUID)

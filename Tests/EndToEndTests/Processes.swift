@@ -137,7 +137,8 @@ final class ServerProcess {
     func log() -> String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
     func adminToken(role: Role, name: String = "e2e") throws -> String {
-        let result = try runCommand(Binaries.path("kontor-server"), ["admin-token", "create", "--name", name, "--role", role.rawValue, "--data-dir", dataDir.path])
+        let result = try runCommand(
+            Binaries.path("kontor-server"), ["admin-token", "create", "--name", name, "--role", role.rawValue, "--data-dir", dataDir.path])
         guard result.status == 0 else { throw ClientError.usage("admin-token create failed: \(result.stderr)") }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -25,7 +25,9 @@ struct ProfileEvalTests {
         let command = "kontorctl profiles eval Profiles/craft-business.yaml --at 2027-03-28T01:30:00Z --json"
         let after = try #require(docs.range(of: command + "\n```\n\n```json\n"), "docs/policies.md no longer shows \(command)")
         let shown = try #require(docs[after.upperBound...].range(of: "```")).lowerBound
-        let result = try runCommand(Binaries.path("kontorctl"), ["profiles", "eval", root.appendingPathComponent("Profiles/craft-business.yaml").path, "--at", "2027-03-28T01:30:00Z", "--json"])
+        let result = try runCommand(
+            Binaries.path("kontorctl"),
+            ["profiles", "eval", root.appendingPathComponent("Profiles/craft-business.yaml").path, "--at", "2027-03-28T01:30:00Z", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == String(docs[after.upperBound..<shown]))
     }

@@ -2,7 +2,7 @@ import Foundation
 import KontorClient
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP client that sends exactly the bytes a test gives it, as slowly as the test likes, and notices

@@ -10,7 +10,8 @@ private struct CapturedCheckin {
 
     init(server: ServerProcess, request: CheckinRequest, key: Curve25519.Signing.PrivateKey) throws {
         let body = try KontorJSON.encode(request)
-        let (headers, _) = try DeviceClient.sign(method: "POST", server: try ServerURL(server.url), path: DeviceAPI.checkinPath, body: body, key: key, now: Date())
+        let (headers, _) = try DeviceClient.sign(
+            method: "POST", server: try ServerURL(server.url), path: DeviceAPI.checkinPath, body: body, key: key, now: Date())
         var text = "POST \(DeviceAPI.checkinPath) HTTP/1.1\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         text += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n" + String(decoding: body, as: UTF8.self)

@@ -5,7 +5,7 @@ import KontorCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real slow clients against the real `kontor-server` binary, with timeouts of a second or so set
@@ -86,7 +86,8 @@ struct SlowClientEndToEndTests {
                 probe.send("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 _ = probe.closed(within: 5)
                 let answer = String(decoding: probe.received, as: UTF8.self)
-                #expect(answer.hasPrefix("HTTP/1.1 200"), "attempt \(attempt): \(path) did not answer while 200 connections were held open: \(answer.prefix(200))")
+                #expect(
+                    answer.hasPrefix("HTTP/1.1 200"), "attempt \(attempt): \(path) did not answer while 200 connections were held open: \(answer.prefix(200))")
             }
         }
         let closedByServer = flood.filter { $0.closed(within: 0.01) }.count

@@ -33,9 +33,13 @@ struct TrustEndToEndTests {
         hostile.hostname = "ada\(escape)-\u{202E}potpal"
         let status = AgentReport(state: "degraded", message: "cannot read /home/work-ada/\(escape)")
         let compliance = ComplianceReport(violations: [AppViolation(executable: "/home/work-ada/\(escape)miner", pid: 7, action: "reported", at: Date())])
-        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try KontorJSON.encode(value), as: UTF8.self).replacingOccurrences(of: "'", with: "''") }
+        func json<T: Encodable>(_ value: T) throws -> String {
+            String(decoding: try KontorJSON.encode(value), as: UTF8.self).replacingOccurrences(of: "'", with: "''")
+        }
         try await store.tamper(
-            sql: "UPDATE devices SET facts = '\(try json(hostile))', agent_status = '\(try json(status))', compliance = '\(try json(compliance))' WHERE id = '\(enrolled.deviceId)'")
+            sql:
+                "UPDATE devices SET facts = '\(try json(hostile))', agent_status = '\(try json(status))', compliance = '\(try json(compliance))' WHERE id = '\(enrolled.deviceId)'"
+        )
         try await store.appendEvents(deviceId: enrolled.deviceId, [DeviceEvent(at: Date(), kind: "quiet.override", detail: "by \(escape)")])
         _ = try await store.appendAudit(
             at: Date(), actor: "device:\(enrolled.deviceId)", action: "device.quiet-override", target: enrolled.deviceId, detail: ["detail": "by \(escape)"])
@@ -92,7 +96,9 @@ struct TrustEndToEndTests {
             entries[i].hash = AuditChain.hash(of: entries[i])
             previous = entries[i].hash
             try await store.tamper(
-                sql: "UPDATE audit_log SET target = \(entries[i].target.map { "'\($0)'" } ?? "NULL"), previous_hash = '\(entries[i].previousHash)', hash = '\(entries[i].hash)' WHERE seq = \(entries[i].seq)")
+                sql:
+                    "UPDATE audit_log SET target = \(entries[i].target.map { "'\($0)'" } ?? "NULL"), previous_hash = '\(entries[i].previousHash)', hash = '\(entries[i].hash)' WHERE seq = \(entries[i].seq)"
+            )
         }
 
         let restarted = try ServerProcess(dataDir: server.dataDir)

@@ -60,7 +60,8 @@ final class FaultyTransport: HTTPTransport {
                 SignatureMessage(status: reply.status, headers: reply.headers),
                 parameters: SignatureParameters(components: [SignatureComponent("@status"), SignatureComponent("content-digest")], created: 1, keyID: "evil"),
                 key: Curve25519.Signing.PrivateKey())
-            reply.headers = reply.headers.filter { !["signature", "signature-input"].contains($0.0.lowercased()) } + [("Signature-Input", input), ("Signature", signature)]
+            reply.headers =
+                reply.headers.filter { !["signature", "signature-input"].contains($0.0.lowercased()) } + [("Signature-Input", input), ("Signature", signature)]
         case .truncate: reply.body = reply.body.prefix(reply.body.count / 2)
         case .notJSON: reply.body = Data("<html>proxy error</html>".utf8)
         case .serverError: reply = HTTPExchange(status: 500, headers: [("Content-Type", "text/plain")], body: Data("oops".utf8))
@@ -88,7 +89,9 @@ struct AgentWorld {
     ) -> Agent {
         var logger = Logger(label: "agent-test")
         logger.logLevel = .critical
-        return Agent(paths: paths, config: config, transport: transport, clock: clock, logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt), boot: boot, wipeHook: hook)
+        return Agent(
+            paths: paths, config: config, transport: transport, clock: clock, logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt), boot: boot,
+            wipeHook: hook)
     }
 
     /// Runs `body` with the server's base URL and an enrollment token (for `person`, when given).
@@ -130,13 +133,19 @@ struct AgentAgainstServerTests {
         try await world.live { url, token in
             let agent = world.agent(AsyncHTTPTransport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
-            guard case .success(_, _, let plain) = try await agent.cycle() else { Issue.record("first check-in failed"); return }
+            guard case .success(_, _, let plain) = try await agent.cycle() else {
+                Issue.record("first check-in failed")
+                return
+            }
             #expect(!plain, "run --once does not long-poll")
             async let held = agent.cycle(longPoll: true)
             while world.services.longPolls.count == 0 { await Task.yield() }
             _ = try await world.services.issueCommand(
                 deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil, by: Principal(tokenId: "t", name: "test", role: .operator))
-            guard case .success(_, _, let longPoll) = try await held else { Issue.record("the held check-in failed"); return }
+            guard case .success(_, _, let longPoll) = try await held else {
+                Issue.record("the held check-in failed")
+                return
+            }
             #expect(longPoll)
             let sync = try await world.services.store.commands(deviceId: identity.deviceId).first
             #expect(sync?.type == .sync)
@@ -159,7 +168,9 @@ struct AgentAgainstServerTests {
         }
     }
 
-    @Test("a hostile or broken reply never replaces the last verified policy, and is reported at the next check-in", arguments: Fault.allCases.filter { $0 != .none })
+    @Test(
+        "a hostile or broken reply never replaces the last verified policy, and is reported at the next check-in",
+        arguments: Fault.allCases.filter { $0 != .none })
     func hostile(fault: Fault) async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
@@ -202,7 +213,10 @@ struct AgentAgainstServerTests {
         var config = AgentConfig()
         config.requestTimeout = 2
         let agent = world.agent(AsyncHTTPTransport(), config: config)
-        guard case .failure(let reason, _) = try await agent.cycle() else { Issue.record("checked in without a server"); return }
+        guard case .failure(let reason, _) = try await agent.cycle() else {
+            Issue.record("checked in without a server")
+            return
+        }
         #expect(reason.contains("cannot reach the server"))
         #expect(try agent.store.policy() == stored)
         let status = try AgentStatusReport.read(agent.store)
@@ -222,7 +236,9 @@ struct AgentAgainstServerTests {
             let key = Curve25519.Signing.PrivateKey()
             let device = try DeviceClient(server: "http://127.0.0.1:\(client.port!)")
             await #expect(throws: ClientError.badResponse("body larger than 4194304 bytes")) {
-                try await device.checkin(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
+                try await device.checkin(
+                    CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil),
+                    identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
             }
         }
     }
@@ -240,7 +256,9 @@ struct AgentAgainstServerTests {
             var device = try DeviceClient(server: "http://127.0.0.1:\(client.port!)")
             device.timeout = .milliseconds(300)
             await #expect(throws: ClientError.self) {
-                try await device.checkin(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
+                try await device.checkin(
+                    CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil),
+                    identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
             }
         }
     }
@@ -254,7 +272,9 @@ struct AgentAgainstServerTests {
             let key = Curve25519.Signing.PrivateKey()
             let device = try DeviceClient(server: "http://127.0.0.1:\(client.port!)")
             await #expect(throws: ClientError.retryLater(seconds: 120, status: 429)) {
-                try await device.checkin(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
+                try await device.checkin(
+                    CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil),
+                    identity: DeviceIdentity(deviceId: "d", privateKey: key, serverKey: key.publicKey))
             }
         }
     }

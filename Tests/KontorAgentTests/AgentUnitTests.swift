@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KontorCore
 import Testing
@@ -8,7 +9,9 @@ import Testing
 struct PollScheduleTests {
     let schedule = PollSchedule()
 
-    @Test("after a success the delay stays within ±10 % of the interval, after a failure within ±20 % of the backoff", arguments: [0.0, 0.25, 0.5, 0.75, 0.999999])
+    @Test(
+        "after a success the delay stays within ±10 % of the interval, after a failure within ±20 % of the backoff",
+        arguments: [0.0, 0.25, 0.5, 0.75, 0.999999])
     func jitterBounds(unit: Double) {
         let delay = schedule.delay(interval: 60, failures: 0, retryAfter: nil, unit: unit)
         #expect(delay >= 54 && delay <= 66)
@@ -177,8 +180,6 @@ struct AgentFileTests {
         }
     }
 }
-
-import Crypto
 
 enum Curve25519Key {
     static func make() -> Curve25519.Signing.PrivateKey { Curve25519.Signing.PrivateKey() }

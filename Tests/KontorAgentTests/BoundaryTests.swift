@@ -4,11 +4,11 @@ import KontorCore
 import Synchronization
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import KontorAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A scratch endpoint the work account and the people on it can walk into (the scratch root is 0755),
 /// with the work account created by the agent and, optionally, a personal account `ada` made the way
@@ -155,7 +155,8 @@ struct BoundaryTests {
         chmod(endpoint.paths.resolve("/etc/kontor-secret"), 0o600)
         let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
         let link = endpoint.paths.resolve(raced)
-        let attacker = try TestProcess(uid: account.uid, gid: account.gid, command: [python, "-c", Self.racer, link, endpoint.paths.resolve("/etc/kontor-secret")])
+        let attacker = try TestProcess(
+            uid: account.uid, gid: account.gid, command: [python, "-c", Self.racer, link, endpoint.paths.resolve("/etc/kontor-secret")])
         defer { attacker.stop() }
         // A slow moment between making the folder and taking hold of it, as on a loaded machine.
         WorkPaths.afterCreate.withLock { $0 = { _ in usleep(20_000) } }
@@ -270,7 +271,8 @@ struct BoundaryTests {
         // Changed behind the agent's back (another UID in the account database): left alone.
         let passwd = endpoint.paths.resolve("/etc/passwd")
         let text = try String(contentsOfFile: passwd, encoding: .utf8)
-        try text.replacingOccurrences(of: "work-ada:x:\(account.uid):", with: "work-ada:x:\(account.uid + 1):").write(toFile: passwd, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "work-ada:x:\(account.uid):", with: "work-ada:x:\(account.uid + 1):").write(
+            toFile: passwd, atomically: true, encoding: .utf8)
         guard case .failure(let why) = endpoint.accounts.verified() else {
             Issue.record("a changed account was still used")
             return
@@ -333,7 +335,9 @@ struct BoundaryTests {
         for path in hostile.dropLast() { #expect(receipt.refused.contains { $0.hasPrefix(path + ": ") }, "\(path) not named: \(receipt.refused)") }
     }
 
-    @Test("a personal folder bind-mounted into the work home, or onto a work path, is left alone and named in the receipt", .enabled(if: canBindMount, "bind mounts are not allowed here"))
+    @Test(
+        "a personal folder bind-mounted into the work home, or onto a work path, is left alone and named in the receipt",
+        .enabled(if: canBindMount, "bind mounts are not allowed here"))
     func bindMounts() throws {
         let endpoint = try Endpoint()
         let account = try endpoint.createContainer(paths: ["/srv/work/ada"])
@@ -381,7 +385,8 @@ struct BoundaryTests {
         let account = try endpoint.createContainer()
         // A 3 MiB program: sleep with zeros after it still runs.
         let program = endpoint.paths.resolve("/opt/big-sleep")
-        try FileManager.default.createDirectory(atPath: endpoint.paths.resolve("/opt"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: endpoint.paths.resolve("/opt"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         var bytes = try Data(contentsOf: URL(fileURLWithPath: URL(fileURLWithPath: "/usr/bin/sleep").resolvingSymlinksInPath().path))
         bytes.append(Data(count: 3 << 20))
         try bytes.write(to: URL(fileURLWithPath: program))
@@ -406,7 +411,13 @@ struct BoundaryTests {
         var state = EnforcementState()
         _ = endpoint.enforcer.enforce(endpoint.policy(apps: allow), state: &state, now: Date())
         #expect(worker.alive)
-        let small = Enforcer(paths: endpoint.paths, rules: { var r = endpoint.enforcer.rules; r.hashLimit = 1 << 20; return r }(), freezer: SignalFreezer(), deviceZone: .gmt)
+        let small = Enforcer(
+            paths: endpoint.paths,
+            rules: {
+                var r = endpoint.enforcer.rules
+                r.hashLimit = 1 << 20
+                return r
+            }(), freezer: SignalFreezer(), deviceZone: .gmt)
         _ = small.enforce(endpoint.policy(apps: allow), state: &state, now: Date())
         #expect(state.events.contains { $0.kind == "app.violation" && $0.detail?.contains("larger than hashLimitMiB") == true }, "\(state.events)")
         worker.process.waitUntilExit()

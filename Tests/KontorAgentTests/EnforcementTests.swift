@@ -1,12 +1,14 @@
 import Foundation
+import KontorClient
 import KontorCore
+import Logging
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import KontorAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A real process running as `uid`, started with setpriv; killed when the test is done.
 final class TestProcess {
@@ -36,7 +38,8 @@ final class TestProcess {
     deinit { if process.isRunning { stop() } }
 }
 
-let isRoot = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
+let isRoot =
+    getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
 
 /// A policy with a work container and quiet hours that are always (or never) in force.
 func containerPolicy(alwaysQuiet: Bool, apps: AppPolicy? = nil, allowOverride: Bool = false) -> EffectivePolicy {
@@ -183,7 +186,8 @@ struct EnforcementTests {
         try store.save(StoredPolicy(hash: "h", policy: containerPolicy(alwaysQuiet: true, allowOverride: true), receivedAt: Date()))
         var logger = Logger(label: "t")
         logger.logLevel = .critical
-        let agent = Agent(paths: paths, config: AgentConfig(), transport: AsyncHTTPTransport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt))
+        let agent = Agent(
+            paths: paths, config: AgentConfig(), transport: AsyncHTTPTransport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt))
         #expect(try agent.enforce().quiet == true)
         _ = try agent.overrideQuietHours(reason: "customer emergency on site")
         #expect(try agent.enforce().quiet == false)
@@ -195,6 +199,3 @@ struct EnforcementTests {
         #expect(throws: AgentError.self) { try agent.overrideQuietHours(reason: "again please") }
     }
 }
-
-import KontorClient
-import Logging

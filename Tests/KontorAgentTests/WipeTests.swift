@@ -5,12 +5,12 @@ import KontorCore
 import Synchronization
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import KontorAgent
 @testable import KontorServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A boot clock the test moves by hand, reboots included.
 final class TestBootClock: Sendable {
@@ -100,7 +100,8 @@ struct WipeTests {
             let account = try #require(AccountManager(paths: world.paths).lookup("work-ada"))
             // A program of the work account that ignores SIGTERM and keeps writing into the container.
             let log = world.paths.resolve("/home/work-ada/live.log")
-            let stubborn = try TestProcess(uid: account.uid, gid: account.gid, command: ["/usr/bin/bash", "-c", "trap '' TERM; while :; do echo x >> \(log); sleep 0.02; done"])
+            let stubborn = try TestProcess(
+                uid: account.uid, gid: account.gid, command: ["/usr/bin/bash", "-c", "trap '' TERM; while :; do echo x >> \(log); sleep 0.02; done"])
             defer { stubborn.stop() }
             let wipe = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left the company", expiresIn: nil, by: "test")
 
@@ -155,7 +156,10 @@ struct WipeTests {
             _ = try await agent.cycle()
             let personal = try world.seedFiles()
             #expect(try await world.services.revokeDevice(id: identity.deviceId))
-            guard case .unenrolled = try await agent.cycle() else { Issue.record("a revoked device did not wipe"); return }
+            guard case .unenrolled = try await agent.cycle() else {
+                Issue.record("a revoked device did not wipe")
+                return
+            }
             world.expectContainerGone()
             world.expectPersonalIntact(personal)
             let receipts = try await world.services.store.receipts(deviceId: identity.deviceId)
@@ -175,7 +179,10 @@ struct WipeTests {
             _ = try await agent.cycle()
             #expect(try await world.services.revokeDevice(id: identity.deviceId))
             transport.fault = .unsigned
-            guard case .failure = try await agent.cycle() else { Issue.record("accepted an unsigned revocation"); return }
+            guard case .failure = try await agent.cycle() else {
+                Issue.record("accepted an unsigned revocation")
+                return
+            }
             #expect(AccountManager(paths: world.paths).lookup("work-ada") != nil)
             #expect(FileManager.default.fileExists(atPath: world.paths.keyFile))
         }
@@ -259,13 +266,19 @@ struct WipeTests {
             var config = AgentConfig()
             config.server = url
             let online = world.agent(AsyncHTTPTransport(), config: config, clock: wall.wall, boot: boot.clock)
-            guard case .success = try await online.cycle() else { Issue.record("the receipt was not confirmed"); return }
+            guard case .success = try await online.cycle() else {
+                Issue.record("the receipt was not confirmed")
+                return
+            }
             let receipts = try await world.services.store.receipts(deviceId: deviceId)
             #expect(receipts.map(\.trigger) == ["offline"])
             let device = try #require(try await world.services.store.device(id: deviceId))
             #expect(device.status == .active)
             #expect(device.wipeConfirmedAt != nil)
-            guard case .success(_, let changed, _) = try await online.cycle() else { Issue.record("no check-in after the offline wipe"); return }
+            guard case .success(_, let changed, _) = try await online.cycle() else {
+                Issue.record("no check-in after the offline wipe")
+                return
+            }
             #expect(changed)
             #expect(AccountManager(paths: world.paths).lookup("work-ada") != nil)
             #expect(try online.store.state().enforcement.offlineLocked == false)
@@ -278,7 +291,9 @@ struct WipePlannerTests {
     let paths = scratchRoot()
     let account = WorkAccount(name: "work-ada", uid: 200_001, gid: 200_001, home: "/home/work-ada", createdAt: Date())
 
-    func plan(_ workPaths: [String], otherHomes: [String] = ["/home/ada", "/root", "/"], roots: [String] = ["/srv/work"]) -> (targets: [String], refused: [String]) {
+    func plan(_ workPaths: [String], otherHomes: [String] = ["/home/ada", "/root", "/"], roots: [String] = ["/srv/work"]) -> (
+        targets: [String], refused: [String]
+    ) {
         var rules = ContainerRules.defaults(for: paths)
         rules.workRoots = roots
         return WipePlanner.plan(account: account, workPaths: workPaths, rules: rules, otherHomes: otherHomes)

@@ -66,7 +66,8 @@ struct AuditChainTests {
     @Test("an inserted entry is found, renumbered or not")
     func inserted() {
         var entries = chain(5)
-        let forged = AuditChain.entry(after: entries[1], at: Date(timeIntervalSince1970: 1_800_000_100), actor: "token:x", action: "person.created", target: "ghost", detail: nil)
+        let forged = AuditChain.entry(
+            after: entries[1], at: Date(timeIntervalSince1970: 1_800_000_100), actor: "token:x", action: "person.created", target: "ghost", detail: nil)
         var renumbered = entries
         renumbered.insert(forged, at: 2)
         #expect(AuditChain.verify(renumbered).firstBadSeq == 3)

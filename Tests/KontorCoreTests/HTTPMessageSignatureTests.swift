@@ -54,7 +54,8 @@ struct HTTPMessageSignatureTests {
     @Test("B.2.6: the RFC's signature verifies with the test public key")
     func b26Verifies() throws {
         var message = RFC9421Fixture.request
-        message.setField("Signature-Input", #"sig-b26=("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519""#)
+        message.setField(
+            "Signature-Input", #"sig-b26=("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519""#)
         message.setField("Signature", "sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==:")
         let verified = try HTTPMessageSignatures.verify(message) { keyID in
             #expect(keyID == "test-key-ed25519")
@@ -64,9 +65,11 @@ struct HTTPMessageSignatureTests {
         #expect(verified.parameters.created == 1_618_884_473)
     }
 
-    @Test("a signed request verifies, and each tampered component breaks it", arguments: [
-        "method", "authority", "path", "query", "digest", "params",
-    ])
+    @Test(
+        "a signed request verifies, and each tampered component breaks it",
+        arguments: [
+            "method", "authority", "path", "query", "digest", "params",
+        ])
     func tamperingIsDetected(part: String) throws {
         let key = Curve25519.Signing.PrivateKey()
         var message = SignatureMessage(
@@ -115,13 +118,15 @@ struct HTTPMessageSignatureTests {
         #expect(base.hasPrefix("\"@query\": ?\n"))
     }
 
-    @Test("malformed signature fields are refused with a reason", arguments: [
-        ("kontor=(\"@method\";created=1", "kontor=:AAAA:"),
-        ("kontor=(\"@method\");created=1", "kontor=\"not bytes\""),
-        ("kontor=(@method);created=1", "kontor=:AAAA:"),
-        ("kontor=(\"@method\");created=\"yesterday\"", "kontor=:AAAA:"),
-        ("kontor=(\"@method\";sf);created=1", "kontor=:AAAA:"),
-    ])
+    @Test(
+        "malformed signature fields are refused with a reason",
+        arguments: [
+            ("kontor=(\"@method\";created=1", "kontor=:AAAA:"),
+            ("kontor=(\"@method\");created=1", "kontor=\"not bytes\""),
+            ("kontor=(@method);created=1", "kontor=:AAAA:"),
+            ("kontor=(\"@method\");created=\"yesterday\"", "kontor=:AAAA:"),
+            ("kontor=(\"@method\";sf);created=1", "kontor=:AAAA:"),
+        ])
     func malformed(input: String, signature: String) {
         var message = SignatureMessage(method: "GET", authority: "a", path: "/", query: nil, headers: [])
         message.setField("Signature-Input", input)
@@ -136,11 +141,15 @@ struct HTTPMessageSignatureTests {
         let deviceKey = Curve25519.Signing.PrivateKey()
         let serverKey = Curve25519.Signing.PrivateKey()
         func signedRequest(nonce: String) throws -> SignatureMessage {
-            var request = SignatureMessage(method: "POST", authority: "a", path: "/api/v1/checkin", query: nil, headers: [
-                ("Content-Digest", ContentDigest.header(for: Data()))
-            ])
+            var request = SignatureMessage(
+                method: "POST", authority: "a", path: "/api/v1/checkin", query: nil,
+                headers: [
+                    ("Content-Digest", ContentDigest.header(for: Data()))
+                ])
             let (i, s) = try HTTPMessageSignatures.sign(
-                request, parameters: SignatureParameters(components: DeviceAPI.requiredRequestComponents.map { SignatureComponent($0) }, created: 5, keyID: "d", nonce: nonce),
+                request,
+                parameters: SignatureParameters(
+                    components: DeviceAPI.requiredRequestComponents.map { SignatureComponent($0) }, created: 5, keyID: "d", nonce: nonce),
                 key: deviceKey)
             request.setField("Signature-Input", i)
             request.setField("Signature", s)
@@ -165,7 +174,9 @@ struct HTTPMessageSignatureTests {
 struct SignatureParameterSerializationTests {
     static let cases: [SignatureParameters] = {
         var withEscapes = SignatureParameters(
-            components: [SignatureComponent("@method"), SignatureComponent("signature", key: #"k"e\y"#, fromRequest: true), SignatureComponent("content-digest")],
+            components: [
+                SignatureComponent("@method"), SignatureComponent("signature", key: #"k"e\y"#, fromRequest: true), SignatureComponent("content-digest"),
+            ],
             created: 1_700_000_000, keyID: #"key "quoted" \ back"#, nonce: "n-o_n.c~e", algorithm: "ed25519", expires: -5, tag: "")
         withEscapes.order = ["tag", "nonce", "expires", "created", "alg", "keyid"]
         var bare = SignatureParameters(components: [], created: nil, keyID: nil, algorithm: nil)
@@ -185,11 +196,13 @@ struct SignatureParameterSerializationTests {
         }
     }
 
-    @Test("what the library refuses to serialise is refused here too", arguments: [
-        SignatureParameters(components: [SignatureComponent("caf\u{e9}")], created: 1, keyID: "k"),
-        SignatureParameters(components: [SignatureComponent("@method")], created: 1, keyID: "tab\there"),
-        SignatureParameters(components: [SignatureComponent("@method")], created: 1_000_000_000_000_000, keyID: "k"),
-    ])
+    @Test(
+        "what the library refuses to serialise is refused here too",
+        arguments: [
+            SignatureParameters(components: [SignatureComponent("caf\u{e9}")], created: 1, keyID: "k"),
+            SignatureParameters(components: [SignatureComponent("@method")], created: 1, keyID: "tab\there"),
+            SignatureParameters(components: [SignatureComponent("@method")], created: 1_000_000_000_000_000, keyID: "k"),
+        ])
     func refusesLikeLibrary(parameters: SignatureParameters) {
         #expect(throws: (any Error).self) { try HTTPMessageSignatures.serializeParametersWithLibrary(parameters) }
         #expect(throws: HTTPSignatureError.self) { try HTTPMessageSignatures.serializeParameters(parameters) }
@@ -199,7 +212,8 @@ struct SignatureParameterSerializationTests {
     func rememberedMember() throws {
         let deviceKey = Curve25519.Signing.PrivateKey()
         let serverKey = Curve25519.Signing.PrivateKey()
-        var request = SignatureMessage(method: "POST", authority: "k.example", path: "/api/v1/checkin", query: nil, headers: [("Content-Digest", "sha-256=:AAAA:")])
+        var request = SignatureMessage(
+            method: "POST", authority: "k.example", path: "/api/v1/checkin", query: nil, headers: [("Content-Digest", "sha-256=:AAAA:")])
         let (input, signature) = try HTTPMessageSignatures.sign(
             request, parameters: SignatureParameters(components: [SignatureComponent("@method")], created: 1, keyID: "d", nonce: "abcdefgh"), key: deviceKey)
         request.setField("Signature-Input", input)
@@ -209,7 +223,8 @@ struct SignatureParameterSerializationTests {
         remembered.rememberMember(field: "signature", key: parsed.label, serialized: parsed.serializedMember)
 
         var reply = SignatureMessage(status: 200, headers: [("Content-Digest", "sha-256=:BBBB:")], request: remembered)
-        let (i, s) = try HTTPMessageSignatures.sign(reply, parameters: SignatureParameters(components: DeviceAPI.responseComponents, created: 2, keyID: "s"), key: serverKey)
+        let (i, s) = try HTTPMessageSignatures.sign(
+            reply, parameters: SignatureParameters(components: DeviceAPI.responseComponents, created: 2, keyID: "s"), key: serverKey)
         // The device checks the reply against its own request, which it never parsed.
         reply = SignatureMessage(status: 200, headers: [("Content-Digest", "sha-256=:BBBB:"), ("Signature-Input", i), ("Signature", s)], request: request)
         _ = try HTTPMessageSignatures.verify(reply) { _ in serverKey.publicKey }
@@ -225,9 +240,11 @@ struct ContentDigestTests {
             body: Data(#"{"hello": "world"}"#.utf8))
     }
 
-    @Test("a digest of another body, an unknown algorithm alone, garbage and absence are refused", arguments: [
-        Optional(ContentDigest.header(for: Data("other".utf8))), "md5=:AAAA:", "sha-256=nonsense", nil,
-    ])
+    @Test(
+        "a digest of another body, an unknown algorithm alone, garbage and absence are refused",
+        arguments: [
+            Optional(ContentDigest.header(for: Data("other".utf8))), "md5=:AAAA:", "sha-256=nonsense", nil,
+        ])
     func refused(field: String?) {
         #expect(throws: HTTPSignatureError.self) { try ContentDigest.verify(field, body: Data("body".utf8)) }
     }

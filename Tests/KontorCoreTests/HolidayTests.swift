@@ -45,10 +45,12 @@ struct HolidayTests {
 
     // MARK: - Easter
 
-    @Test("Easter Sunday matches the published dates", arguments: [
-        (2000, 4, 23), (2008, 3, 23), (2011, 4, 24), (2019, 4, 21), (2024, 3, 31),
-        (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25), (1900, 4, 15), (2200, 4, 6),
-    ])
+    @Test(
+        "Easter Sunday matches the published dates",
+        arguments: [
+            (2000, 4, 23), (2008, 3, 23), (2011, 4, 24), (2019, 4, 21), (2024, 3, 31),
+            (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25), (1900, 4, 15), (2200, 4, 6),
+        ])
     func easterKnownYears(year: Int, month: Int, day: Int) {
         let easter = HolidayCalendar.easterSunday(year: year)
         #expect(easter.month == month)
@@ -68,11 +70,13 @@ struct HolidayTests {
 
     // MARK: - Counts
 
-    @Test("each German state has the statutory number of holidays in 2027", arguments: [
-        ("DE-BW", 12), ("DE-BY", 13), ("DE-BE", 10), ("DE-BB", 12), ("DE-HB", 10), ("DE-HH", 10),
-        ("DE-HE", 10), ("DE-MV", 11), ("DE-NI", 10), ("DE-NW", 11), ("DE-RP", 11), ("DE-SL", 12),
-        ("DE-SN", 11), ("DE-ST", 11), ("DE-SH", 10), ("DE-TH", 11),
-    ])
+    @Test(
+        "each German state has the statutory number of holidays in 2027",
+        arguments: [
+            ("DE-BW", 12), ("DE-BY", 13), ("DE-BE", 10), ("DE-BB", 12), ("DE-HB", 10), ("DE-HH", 10),
+            ("DE-HE", 10), ("DE-MV", 11), ("DE-NI", 10), ("DE-NW", 11), ("DE-RP", 11), ("DE-SL", 12),
+            ("DE-SN", 11), ("DE-ST", 11), ("DE-SH", 10), ("DE-TH", 11),
+        ])
     func germanStateCounts2027(region: String, count: Int) throws {
         #expect(try HolidayCalendar.holidays(region: region, year: 2027).count == count)
     }
@@ -87,9 +91,11 @@ struct HolidayTests {
         #expect(HolidayCalendar.regions.contains("CH"))
     }
 
-    @Test("nationwide Germany, Austria and Switzerland have their statutory counts", arguments: [
-        ("DE", 2027, 9), ("DE", 2017, 10), ("DE", 1989, 8), ("AT", 2027, 13), ("CH", 2027, 4),
-    ])
+    @Test(
+        "nationwide Germany, Austria and Switzerland have their statutory counts",
+        arguments: [
+            ("DE", 2027, 9), ("DE", 2017, 10), ("DE", 1989, 8), ("AT", 2027, 13), ("CH", 2027, 4),
+        ])
     func nationalCounts(region: String, year: Int, count: Int) throws {
         #expect(try HolidayCalendar.holidays(region: region, year: year).count == count)
     }
@@ -99,29 +105,32 @@ struct HolidayTests {
         // In 2008 Easter was on 23 March, so Ascension fell on 1 May.
         let days = try HolidayCalendar.holidays(region: "DE", year: 2008)
         #expect(days.count == 8)
-        #expect(days.filter { $0.date == "2008-05-01" } == [
-            Holiday(date: "2008-05-01", name: "Tag der Arbeit / Christi Himmelfahrt"),
-        ])
+        #expect(
+            days.filter { $0.date == "2008-05-01" } == [
+                Holiday(date: "2008-05-01", name: "Tag der Arbeit / Christi Himmelfahrt")
+            ])
         #expect(try HolidayCalendar.holidays(region: "AT", year: 2008).count == 12)
     }
 
     // MARK: - Which state keeps which day
 
-    @Test("state holidays of 2027 are kept by exactly the right states", arguments: [
-        ("2027-01-06", "Heilige Drei Könige", ["DE-BW", "DE-BY", "DE-ST"]),
-        ("2027-03-08", "Internationaler Frauentag", ["DE-BE", "DE-MV"]),
-        ("2027-03-28", "Ostersonntag", ["DE-BB"]),
-        ("2027-05-16", "Pfingstsonntag", ["DE-BB"]),
-        ("2027-05-27", "Fronleichnam", ["DE-BW", "DE-BY", "DE-HE", "DE-NW", "DE-RP", "DE-SL"]),
-        ("2027-08-15", "Mariä Himmelfahrt", ["DE-BY", "DE-SL"]),
-        ("2027-09-20", "Weltkindertag", ["DE-TH"]),
-        (
-            "2027-10-31", "Reformationstag",
-            ["DE-BB", "DE-MV", "DE-SN", "DE-ST", "DE-TH", "DE-HB", "DE-HH", "DE-NI", "DE-SH"]
-        ),
-        ("2027-11-01", "Allerheiligen", ["DE-BW", "DE-BY", "DE-NW", "DE-RP", "DE-SL"]),
-        ("2027-11-17", "Buß- und Bettag", ["DE-SN"]),
-    ])
+    @Test(
+        "state holidays of 2027 are kept by exactly the right states",
+        arguments: [
+            ("2027-01-06", "Heilige Drei Könige", ["DE-BW", "DE-BY", "DE-ST"]),
+            ("2027-03-08", "Internationaler Frauentag", ["DE-BE", "DE-MV"]),
+            ("2027-03-28", "Ostersonntag", ["DE-BB"]),
+            ("2027-05-16", "Pfingstsonntag", ["DE-BB"]),
+            ("2027-05-27", "Fronleichnam", ["DE-BW", "DE-BY", "DE-HE", "DE-NW", "DE-RP", "DE-SL"]),
+            ("2027-08-15", "Mariä Himmelfahrt", ["DE-BY", "DE-SL"]),
+            ("2027-09-20", "Weltkindertag", ["DE-TH"]),
+            (
+                "2027-10-31", "Reformationstag",
+                ["DE-BB", "DE-MV", "DE-SN", "DE-ST", "DE-TH", "DE-HB", "DE-HH", "DE-NI", "DE-SH"]
+            ),
+            ("2027-11-01", "Allerheiligen", ["DE-BW", "DE-BY", "DE-NW", "DE-RP", "DE-SL"]),
+            ("2027-11-17", "Buß- und Bettag", ["DE-SN"]),
+        ])
     func stateHolidayMembership(date: String, name: String, states: [String]) throws {
         var keeping: Set<String> = []
         for state in Self.germanStates {
@@ -137,10 +146,11 @@ struct HolidayTests {
     @Test("every German state keeps every nationwide day of 2027")
     func nationwideDaysEverywhere() throws {
         let nationwide = try HolidayCalendar.holidays(region: "DE", year: 2027)
-        #expect(nationwide.map(\.date) == [
-            "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-01", "2027-05-06",
-            "2027-05-17", "2027-10-03", "2027-12-25", "2027-12-26",
-        ])
+        #expect(
+            nationwide.map(\.date) == [
+                "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-01", "2027-05-06",
+                "2027-05-17", "2027-10-03", "2027-12-25", "2027-12-26",
+            ])
         for state in Self.germanStates {
             let stateDays = try names(state, 2027)
             for day in nationwide {
@@ -151,13 +161,16 @@ struct HolidayTests {
 
     // MARK: - Specific dates
 
-    @Test("Buß- und Bettag is the Wednesday before 23 November", arguments: [
-        (2023, "2023-11-22"), (2024, "2024-11-20"), (2027, "2027-11-17"), (2028, "2028-11-22"),
-        (2022, "2022-11-16"), (2033, "2033-11-16"),
-    ])
+    @Test(
+        "Buß- und Bettag is the Wednesday before 23 November",
+        arguments: [
+            (2023, "2023-11-22"), (2024, "2024-11-20"), (2027, "2027-11-17"), (2028, "2028-11-22"),
+            (2022, "2022-11-16"), (2033, "2033-11-16"),
+        ])
     func bussUndBettagDates(year: Int, date: String) throws {
-        #expect(try HolidayCalendar.holiday(region: "DE-SN", year: year, month: 11, day: Int(date.suffix(2)) ?? 0)?
-            .name == "Buß- und Bettag")
+        #expect(
+            try HolidayCalendar.holiday(region: "DE-SN", year: year, month: 11, day: Int(date.suffix(2)) ?? 0)?
+                .name == "Buß- und Bettag")
         #expect(try names("DE-SN", year).filter { $0.value == "Buß- und Bettag" }.keys.sorted() == [date])
         #expect(try names("DE-BY", year)[date] == nil)
     }
@@ -173,15 +186,17 @@ struct HolidayTests {
         }
     }
 
-    @Test("movable feasts of 2027 fall on the right days", arguments: [
-        ("DE-BY", "2027-05-27", "Fronleichnam"),
-        ("DE", "2027-05-17", "Pfingstmontag"),
-        ("DE", "2027-05-06", "Christi Himmelfahrt"),
-        ("DE", "2027-03-26", "Karfreitag"),
-        ("DE", "2027-03-29", "Ostermontag"),
-        ("AT", "2027-05-27", "Fronleichnam"),
-        ("CH", "2027-05-06", "Auffahrt"),
-    ])
+    @Test(
+        "movable feasts of 2027 fall on the right days",
+        arguments: [
+            ("DE-BY", "2027-05-27", "Fronleichnam"),
+            ("DE", "2027-05-17", "Pfingstmontag"),
+            ("DE", "2027-05-06", "Christi Himmelfahrt"),
+            ("DE", "2027-03-26", "Karfreitag"),
+            ("DE", "2027-03-29", "Ostermontag"),
+            ("AT", "2027-05-27", "Fronleichnam"),
+            ("CH", "2027-05-06", "Auffahrt"),
+        ])
     func movableFeasts2027(region: String, date: String, name: String) throws {
         #expect(try names(region, 2027)[date] == name)
     }
@@ -202,9 +217,11 @@ struct HolidayTests {
 
     // MARK: - One-off days
 
-    @Test("the 500th Reformation anniversary is a holiday everywhere in Germany in 2017 only", arguments: [
-        "DE", "DE-BY", "DE-NW", "DE-BW", "DE-BE", "DE-HE", "DE-RP", "DE-SL",
-    ])
+    @Test(
+        "the 500th Reformation anniversary is a holiday everywhere in Germany in 2017 only",
+        arguments: [
+            "DE", "DE-BY", "DE-NW", "DE-BW", "DE-BE", "DE-HE", "DE-RP", "DE-SL",
+        ])
     func reformation2017(region: String) throws {
         #expect(try HolidayCalendar.holiday(region: region, year: 2017, month: 10, day: 31)?.name == "Reformationstag")
         #expect(try HolidayCalendar.holiday(region: region, year: 2016, month: 10, day: 31) == nil)
@@ -217,11 +234,13 @@ struct HolidayTests {
         #expect(days.filter { $0.date == "2017-10-31" } == [Holiday(date: "2017-10-31", name: "Reformationstag")])
     }
 
-    @Test("Tag der Befreiung is a Berlin holiday in 2020 and 2025 only", arguments: [
-        ("DE-BE", 2020, true), ("DE-BE", 2025, true), ("DE-BE", 2021, false), ("DE-BE", 2015, false),
-        ("DE-BE", 2028, false), ("DE-BE", 2030, false), ("DE-BB", 2020, false), ("DE-BB", 2025, false),
-        ("DE", 2020, false),
-    ])
+    @Test(
+        "Tag der Befreiung is a Berlin holiday in 2020 and 2025 only",
+        arguments: [
+            ("DE-BE", 2020, true), ("DE-BE", 2025, true), ("DE-BE", 2021, false), ("DE-BE", 2015, false),
+            ("DE-BE", 2028, false), ("DE-BE", 2030, false), ("DE-BB", 2020, false), ("DE-BB", 2025, false),
+            ("DE", 2020, false),
+        ])
     func tagDerBefreiung(region: String, year: Int, isHoliday: Bool) throws {
         let found = try HolidayCalendar.holiday(region: region, year: year, month: 5, day: 8)
         #expect(found == (isHoliday ? Holiday(date: "\(year)-05-08", name: "Tag der Befreiung") : nil))
@@ -229,21 +248,25 @@ struct HolidayTests {
 
     // MARK: - Rules with a start year
 
-    @Test("holidays introduced in a given year are absent the year before", arguments: [
-        ("DE-BE", 2019, 3, 8, "Internationaler Frauentag"),
-        ("DE-MV", 2023, 3, 8, "Internationaler Frauentag"),
-        ("DE-TH", 2019, 9, 20, "Weltkindertag"),
-        ("DE", 1990, 10, 3, "Tag der Deutschen Einheit"),
-    ])
+    @Test(
+        "holidays introduced in a given year are absent the year before",
+        arguments: [
+            ("DE-BE", 2019, 3, 8, "Internationaler Frauentag"),
+            ("DE-MV", 2023, 3, 8, "Internationaler Frauentag"),
+            ("DE-TH", 2019, 9, 20, "Weltkindertag"),
+            ("DE", 1990, 10, 3, "Tag der Deutschen Einheit"),
+        ])
     func startYears(region: String, year: Int, month: Int, day: Int, name: String) throws {
         #expect(try HolidayCalendar.holiday(region: region, year: year, month: month, day: day)?.name == name)
         #expect(try HolidayCalendar.holiday(region: region, year: year + 5, month: month, day: day)?.name == name)
         #expect(try HolidayCalendar.holiday(region: region, year: year - 1, month: month, day: day) == nil)
     }
 
-    @Test("the northern states keep Reformationstag from 2018, after the 2017 one-off", arguments: [
-        "DE-HB", "DE-HH", "DE-NI", "DE-SH",
-    ])
+    @Test(
+        "the northern states keep Reformationstag from 2018, after the 2017 one-off",
+        arguments: [
+            "DE-HB", "DE-HH", "DE-NI", "DE-SH",
+        ])
     func northernReformationStart(region: String) throws {
         #expect(try HolidayCalendar.holiday(region: region, year: 2016, month: 10, day: 31) == nil)
         #expect(try HolidayCalendar.holiday(region: region, year: 2017, month: 10, day: 31)?.name == "Reformationstag")
@@ -253,14 +276,16 @@ struct HolidayTests {
 
     // MARK: - Austria and Switzerland
 
-    @Test("Austria and Switzerland have their national days", arguments: [
-        ("AT", "2027-10-26", "Nationalfeiertag"),
-        ("AT", "2027-12-08", "Mariä Empfängnis"),
-        ("AT", "2027-12-26", "Stefanitag"),
-        ("AT", "2027-05-01", "Staatsfeiertag"),
-        ("CH", "2027-08-01", "Bundesfeier"),
-        ("CH", "2027-01-01", "Neujahrstag"),
-    ])
+    @Test(
+        "Austria and Switzerland have their national days",
+        arguments: [
+            ("AT", "2027-10-26", "Nationalfeiertag"),
+            ("AT", "2027-12-08", "Mariä Empfängnis"),
+            ("AT", "2027-12-26", "Stefanitag"),
+            ("AT", "2027-05-01", "Staatsfeiertag"),
+            ("CH", "2027-08-01", "Bundesfeier"),
+            ("CH", "2027-01-01", "Neujahrstag"),
+        ])
     func austriaAndSwitzerland(region: String, date: String, name: String) throws {
         #expect(try names(region, 2027)[date] == name)
     }
@@ -278,8 +303,9 @@ struct HolidayTests {
 
     @Test("looking up a day returns its holiday or nothing")
     func singleDayLookup() throws {
-        #expect(try HolidayCalendar.holiday(region: "DE-BY", year: 2027, month: 10, day: 3)
-            == Holiday(date: "2027-10-03", name: "Tag der Deutschen Einheit"))
+        #expect(
+            try HolidayCalendar.holiday(region: "DE-BY", year: 2027, month: 10, day: 3)
+                == Holiday(date: "2027-10-03", name: "Tag der Deutschen Einheit"))
         #expect(try HolidayCalendar.holiday(region: "DE-BY", year: 2027, month: 1, day: 6)?.name == "Heilige Drei Könige")
         #expect(try HolidayCalendar.holiday(region: "DE-BY", year: 2027, month: 10, day: 4) == nil)
         #expect(try HolidayCalendar.holiday(region: "DE-BE", year: 2027, month: 1, day: 6) == nil)

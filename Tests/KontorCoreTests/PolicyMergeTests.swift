@@ -23,7 +23,8 @@ struct PolicyMergeTests {
         var device = Profile(name: "laptop")
         device.checkinInterval = 30
         let policy = PolicyMerge.effectivePolicy(
-            layers: [layer("default", base), layer("group", group), layer("device", device)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+            layers: [layer("default", base), layer("group", group), layer("device", device)], subject: nil, fallbackAccountSuffix: "d",
+            defaultCheckinInterval: 60)
         #expect(policy.checkinInterval == 30)
         #expect(policy.quietHours?.timeZone == "Europe/Berlin")
         #expect(policy.quietHours?.holidayRegion == "DE-BW")
@@ -40,7 +41,8 @@ struct PolicyMergeTests {
         base.apps = AppPolicy(mode: "enforce", allow: [AppRule(package: "firefox-esr"), AppRule(package: "thunderbird")])
         var device = Profile(name: "dev")
         device.apps = AppPolicy(allow: [AppRule(path: "/usr/bin/vim")])
-        let policy = PolicyMerge.effectivePolicy(layers: [layer("default", base), layer("device", device)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+        let policy = PolicyMerge.effectivePolicy(
+            layers: [layer("default", base), layer("device", device)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
         #expect(policy.apps?.allow == [AppRule(path: "/usr/bin/vim")])
         #expect(policy.apps?.mode == "enforce")
     }
@@ -69,7 +71,8 @@ struct PolicyMergeTests {
         var p = Profile(name: "c")
         p.container = ContainerPolicy(accountPattern: nil, extraWorkPaths: ["/srv/work/{localpart}"])
         let policy = PolicyMerge.effectivePolicy(
-            layers: [layer("default", p)], subject: PolicySubject(email: "Anna.Schmidt@example.org", groups: []), fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+            layers: [layer("default", p)], subject: PolicySubject(email: "Anna.Schmidt@example.org", groups: []), fallbackAccountSuffix: "d",
+            defaultCheckinInterval: 60)
         #expect(policy.container == ResolvedContainer(account: "work-anna-schmidt", extraWorkPaths: ["/srv/work/anna-schmidt"]))
         #expect(ContainerNames.isValidAccount("work-anna-schmidt"))
     }
@@ -81,10 +84,13 @@ struct PolicyMergeTests {
         #expect(none.quietHours == nil && none.apps == nil && none.container == nil)
         var p = Profile(name: "p")
         p.checkinInterval = 90
-        let fromProfile = PolicyMerge.effectivePolicy(layers: [layer("default", p, revision: 7)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+        let fromProfile = PolicyMerge.effectivePolicy(
+            layers: [layer("default", p, revision: 7)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
         #expect(fromProfile.canonicalHash == none.canonicalHash)
         p.checkinInterval = 91
-        #expect(PolicyMerge.effectivePolicy(layers: [layer("default", p)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60).canonicalHash != none.canonicalHash)
+        #expect(
+            PolicyMerge.effectivePolicy(layers: [layer("default", p)], subject: nil, fallbackAccountSuffix: "d", defaultCheckinInterval: 60).canonicalHash
+                != none.canonicalHash)
     }
 }
 
@@ -124,20 +130,22 @@ struct ProfileYAMLTests {
         #expect(profile.offline?.wipeAfter == 14)
     }
 
-    @Test("errors name the file, the line, the field and what was expected", arguments: [
-        ("name: p\nquietHours:\n  weekly:\n    monday: [\"25:00-07:00\"]\n", "p.yaml:4: quietHours.weekly.monday[0]: expected HH:MM-HH:MM"),
-        ("name: p\ncheckinIntervall: 60\n", "p.yaml:2: checkinIntervall: unknown field"),
-        ("name: p\ncheckinInterval: soon\n", "p.yaml:2: checkinInterval: expected an integer"),
-        ("name: p\ncontainer:\n  extraWorkPaths: [\"/etc/{localpart}\"]\n", "p.yaml:3: container.extraWorkPaths[0]: \"/etc/{localpart}\" is outside"),
-        ("name: p\nquietHours:\n  timeZone: Mars/Olympus\n", "p.yaml:3: quietHours.timeZone: expected an IANA time zone"),
-        ("name: p\nquietHours:\n  holidayRegion: DE-XX\n", "p.yaml:3: quietHours.holidayRegion: expected one of"),
-        ("name: p\napps:\n  allow:\n    - path: /usr/bin/a\n      package: a\n", "p.yaml:4: apps.allow[0]: give exactly one of path, sha256 or package"),
-        ("name: p\noffline:\n  lockAfter: 0\n", "p.yaml:3: offline.lockAfter: expected 1 to 8760 hours"),
-        ("checkinInterval: 60\n", "p.yaml:1: name: required field is missing"),
-        ("name: Bad Name\n", "p.yaml:1: name: expected 1 to 64 lowercase"),
-        ("name: p\nquietHours:\n  extraDates: [\"2027-02-30\"]\n", "p.yaml:3: quietHours.extraDates[0]: expected a date YYYY-MM-DD"),
-        ("name: [unclosed\n", "p.yaml: not valid YAML"),
-    ])
+    @Test(
+        "errors name the file, the line, the field and what was expected",
+        arguments: [
+            ("name: p\nquietHours:\n  weekly:\n    monday: [\"25:00-07:00\"]\n", "p.yaml:4: quietHours.weekly.monday[0]: expected HH:MM-HH:MM"),
+            ("name: p\ncheckinIntervall: 60\n", "p.yaml:2: checkinIntervall: unknown field"),
+            ("name: p\ncheckinInterval: soon\n", "p.yaml:2: checkinInterval: expected an integer"),
+            ("name: p\ncontainer:\n  extraWorkPaths: [\"/etc/{localpart}\"]\n", "p.yaml:3: container.extraWorkPaths[0]: \"/etc/{localpart}\" is outside"),
+            ("name: p\nquietHours:\n  timeZone: Mars/Olympus\n", "p.yaml:3: quietHours.timeZone: expected an IANA time zone"),
+            ("name: p\nquietHours:\n  holidayRegion: DE-XX\n", "p.yaml:3: quietHours.holidayRegion: expected one of"),
+            ("name: p\napps:\n  allow:\n    - path: /usr/bin/a\n      package: a\n", "p.yaml:4: apps.allow[0]: give exactly one of path, sha256 or package"),
+            ("name: p\noffline:\n  lockAfter: 0\n", "p.yaml:3: offline.lockAfter: expected 1 to 8760 hours"),
+            ("checkinInterval: 60\n", "p.yaml:1: name: required field is missing"),
+            ("name: Bad Name\n", "p.yaml:1: name: expected 1 to 64 lowercase"),
+            ("name: p\nquietHours:\n  extraDates: [\"2027-02-30\"]\n", "p.yaml:3: quietHours.extraDates[0]: expected a date YYYY-MM-DD"),
+            ("name: [unclosed\n", "p.yaml: not valid YAML"),
+        ])
     func errors(yaml: String, expected: String) {
         do {
             _ = try ProfileYAML.load(yaml, file: "p.yaml")
@@ -149,7 +157,8 @@ struct ProfileYAMLTests {
 
     @Test("the shipped restricted profile tightens apps and offline limits and keeps the default's quiet hours and container")
     func restricted() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Profiles")
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Profiles")
         func load(_ name: String) throws -> Profile {
             let url = dir.appendingPathComponent(name == "offboarding-restricted" ? "overlays/\(name).yaml" : "\(name).yaml")
             return try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
@@ -173,7 +182,8 @@ struct ProfileYAMLTests {
         let profile = try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
         #expect(profile.name == name)
         let policy = PolicyMerge.effectivePolicy(
-            layers: [layer("default", profile)], subject: PolicySubject(email: "a@example.org", groups: []), fallbackAccountSuffix: "d", defaultCheckinInterval: 60)
+            layers: [layer("default", profile)], subject: PolicySubject(email: "a@example.org", groups: []), fallbackAccountSuffix: "d",
+            defaultCheckinInterval: 60)
         #expect(policy.quietHours?.evaluate(at: ISO8601.date(from: "2027-03-28T01:30:00Z")!).nextTransition != nil)
     }
 }

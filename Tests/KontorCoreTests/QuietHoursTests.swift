@@ -16,9 +16,11 @@ private func evenings(_ zone: String, region: String? = nil) -> QuietHoursPolicy
 
 @Suite("Local dates and wall clocks")
 struct LocalTimeTests {
-    @Test("civil date arithmetic round-trips and knows weekdays", arguments: [
-        ("1970-01-01", 0, 4), ("2000-02-29", 11_016, 2), ("2027-03-28", 20_905, 7), ("2100-03-01", 47_541, 1),
-    ])
+    @Test(
+        "civil date arithmetic round-trips and knows weekdays",
+        arguments: [
+            ("1970-01-01", 0, 4), ("2000-02-29", 11_016, 2), ("2027-03-28", 20_905, 7), ("2100-03-01", 47_541, 1),
+        ])
     func civil(text: String, days: Int, weekday: Int) throws {
         let date = try #require(LocalDate(text))
         #expect(date.daysSinceEpoch == days)
@@ -29,22 +31,26 @@ struct LocalTimeTests {
     @Test("impossible dates are refused", arguments: ["2027-02-29", "2027-13-01", "2027-04-31", "27-01-01", "2027-1-1", "x"])
     func invalid(text: String) { #expect(LocalDate(text) == nil) }
 
-    @Test("a wall time in the spring gap happens at the first instant after it", arguments: [
-        ("Europe/Berlin", "2027-03-28", 150, "2027-03-28T01:00:00Z"),  // 02:30 does not exist; 03:00 CEST
-        ("America/New_York", "2027-03-14", 150, "2027-03-14T07:00:00Z"),  // 02:30 does not exist; 03:00 EDT
-        ("Australia/Lord_Howe", "2027-10-03", 125, "2027-10-02T15:30:00Z"),  // 02:05 does not exist; 02:30 +11
-        ("America/Havana", "2027-03-14", 0, "2027-03-14T05:00:00Z"),  // midnight does not exist; 01:00 CDT
-    ])
+    @Test(
+        "a wall time in the spring gap happens at the first instant after it",
+        arguments: [
+            ("Europe/Berlin", "2027-03-28", 150, "2027-03-28T01:00:00Z"),  // 02:30 does not exist; 03:00 CEST
+            ("America/New_York", "2027-03-14", 150, "2027-03-14T07:00:00Z"),  // 02:30 does not exist; 03:00 EDT
+            ("Australia/Lord_Howe", "2027-10-03", 125, "2027-10-02T15:30:00Z"),  // 02:05 does not exist; 02:30 +11
+            ("America/Havana", "2027-03-14", 0, "2027-03-14T05:00:00Z"),  // midnight does not exist; 01:00 CDT
+        ])
     func springGap(zone: String, day: String, minutes: Int, expected: String) {
         let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: TimeZone(identifier: zone)!)
         #expect(instant == at(expected), "\(zone) \(day) +\(minutes)min → \(ISO8601.string(from: instant))")
     }
 
-    @Test("a wall time that occurs twice happens at its first occurrence", arguments: [
-        ("Europe/Berlin", "2027-10-31", 150, "2027-10-31T00:30:00Z"),  // 02:30 CEST, not CET
-        ("America/New_York", "2027-11-07", 90, "2027-11-07T05:30:00Z"),  // 01:30 EDT
-        ("Australia/Lord_Howe", "2027-04-04", 105, "2027-04-03T14:45:00Z"),  // 01:45 +11, not +10:30
-    ])
+    @Test(
+        "a wall time that occurs twice happens at its first occurrence",
+        arguments: [
+            ("Europe/Berlin", "2027-10-31", 150, "2027-10-31T00:30:00Z"),  // 02:30 CEST, not CET
+            ("America/New_York", "2027-11-07", 90, "2027-11-07T05:30:00Z"),  // 01:30 EDT
+            ("Australia/Lord_Howe", "2027-04-04", 105, "2027-04-03T14:45:00Z"),  // 01:45 +11, not +10:30
+        ])
     func autumnOverlap(zone: String, day: String, minutes: Int, expected: String) {
         let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: TimeZone(identifier: zone)!)
         #expect(instant == at(expected), "\(zone) \(day) +\(minutes)min → \(ISO8601.string(from: instant))")
@@ -53,16 +59,18 @@ struct LocalTimeTests {
 
 @Suite("Quiet hours")
 struct QuietHoursTests {
-    @Test("weekday windows cross midnight and weekends are whole days", arguments: [
-        ("2027-03-01T10:00:00Z", false),  // Monday 11:00 CET
-        ("2027-03-01T17:30:00Z", true),  // Monday 18:30
-        ("2027-03-02T05:30:00Z", true),  // Tuesday 06:30, still Monday's window
-        ("2027-03-02T06:30:00Z", false),  // Tuesday 07:30
-        ("2027-03-05T16:59:59Z", false),  // Friday 17:59:59
-        ("2027-03-06T12:00:00Z", true),  // Saturday
-        ("2027-03-07T22:59:59Z", true),  // Sunday 23:59:59
-        ("2027-03-08T00:30:00Z", false),  // Monday 01:30: Sunday's "all" ended at midnight
-    ])
+    @Test(
+        "weekday windows cross midnight and weekends are whole days",
+        arguments: [
+            ("2027-03-01T10:00:00Z", false),  // Monday 11:00 CET
+            ("2027-03-01T17:30:00Z", true),  // Monday 18:30
+            ("2027-03-02T05:30:00Z", true),  // Tuesday 06:30, still Monday's window
+            ("2027-03-02T06:30:00Z", false),  // Tuesday 07:30
+            ("2027-03-05T16:59:59Z", false),  // Friday 17:59:59
+            ("2027-03-06T12:00:00Z", true),  // Saturday
+            ("2027-03-07T22:59:59Z", true),  // Sunday 23:59:59
+            ("2027-03-08T00:30:00Z", false),  // Monday 01:30: Sunday's "all" ended at midnight
+        ])
     func weekly(instant: String, quiet: Bool) {
         #expect(evenings("Europe/Berlin").evaluate(at: at(instant)).quiet == quiet)
     }
@@ -82,10 +90,12 @@ struct QuietHoursTests {
         }
     }
 
-    @Test("the zone is named as people write it: UTC, never Foundation's GMT", arguments: [
-        (nil, nil, "UTC"), (nil, "UTC", "UTC"), (nil, "Etc/UTC", "Etc/UTC"), ("UTC", nil, "UTC"), (nil, "Europe/Vienna", "Europe/Vienna"),
-        ("Europe/Berlin", "UTC", "Europe/Berlin"),
-    ] as [(String?, String?, String)])
+    @Test(
+        "the zone is named as people write it: UTC, never Foundation's GMT",
+        arguments: [
+            (nil, nil, "UTC"), (nil, "UTC", "UTC"), (nil, "Etc/UTC", "Etc/UTC"), ("UTC", nil, "UTC"), (nil, "Europe/Vienna", "Europe/Vienna"),
+            ("Europe/Berlin", "UTC", "Europe/Berlin"),
+        ] as [(String?, String?, String)])
     func zoneName(profile: String?, device: String?, expected: String) {
         let policy = QuietHoursPolicy(timeZone: profile, weekly: ["sunday": ["all"]])
         #expect(policy.evaluate(at: at("2027-03-07T12:00:00Z"), deviceZone: device.flatMap(TimeZone.init(identifier:))).timeZone == expected)
@@ -102,10 +112,12 @@ struct QuietHoursTests {
         #expect(working.nextTransition == at("2027-03-08T17:00:00Z"))
     }
 
-    @Test("on the spring-forward night the window still ends at 07:00 local time", arguments: [
-        ("Europe/Berlin", "2027-03-26T18:00:00Z", "2027-03-29T05:00:00Z"),
-        ("America/New_York", "2027-03-12T23:00:00Z", "2027-03-15T11:00:00Z"),
-    ])
+    @Test(
+        "on the spring-forward night the window still ends at 07:00 local time",
+        arguments: [
+            ("Europe/Berlin", "2027-03-26T18:00:00Z", "2027-03-29T05:00:00Z"),
+            ("America/New_York", "2027-03-12T23:00:00Z", "2027-03-15T11:00:00Z"),
+        ])
     func springForward(zone: String, fridayEvening: String, mondayMorning: String) {
         let state = evenings(zone).evaluate(at: at(fridayEvening))
         #expect(state.quiet)
@@ -181,9 +193,11 @@ struct QuietHoursTests {
         #expect(policy.evaluate(at: at("2027-03-02T19:00:00Z"), overrideUntil: end).quiet)  // next evening
     }
 
-    @Test("window text is parsed strictly", arguments: [
-        ("18:00-07:00", true), ("00:00-24:00", true), ("all", true), ("25:00-07:00", false), ("18:00-18:00", false),
-        ("18-07", false), ("18:00 - 07:00", false), ("24:00-07:00", false),
-    ])
+    @Test(
+        "window text is parsed strictly",
+        arguments: [
+            ("18:00-07:00", true), ("00:00-24:00", true), ("all", true), ("25:00-07:00", false), ("18:00-18:00", false),
+            ("18-07", false), ("18:00 - 07:00", false), ("24:00-07:00", false),
+        ])
     func windows(text: String, valid: Bool) { #expect((QuietWindow(text) != nil) == valid) }
 }

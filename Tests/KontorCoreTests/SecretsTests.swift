@@ -21,10 +21,12 @@ struct SecretsTests {
         #expect(IssuedSecret.generate(.enrollmentToken).token.hasPrefix("ket_"))
     }
 
-    @Test("a token of another kind or shape is not accepted", arguments: [
-        "", "kat_", "ket_0123456789ab_" + String(repeating: "a", count: 43), "kat_0123456789ab_short",
-        "kat_0123456789AB_" + String(repeating: "a", count: 43), "Bearer kat_x",
-    ])
+    @Test(
+        "a token of another kind or shape is not accepted",
+        arguments: [
+            "", "kat_", "ket_0123456789ab_" + String(repeating: "a", count: 43), "kat_0123456789ab_short",
+            "kat_0123456789AB_" + String(repeating: "a", count: 43), "Bearer kat_x",
+        ])
     func rejectsOtherShapes(token: String) {
         #expect(PresentedSecret(token, kind: .apiToken) == nil)
     }
@@ -51,7 +53,8 @@ struct IdentifierTests {
 
     @Test("timestamps encode as ISO 8601 UTC and decode with or without fractions")
     func dates() throws {
-        let token = EnrollmentToken(id: "x", personId: nil, group: nil, maxUses: 1, expiresAt: Date(timeIntervalSince1970: 0), createdAt: Date(timeIntervalSince1970: 1))
+        let token = EnrollmentToken(
+            id: "x", personId: nil, group: nil, maxUses: 1, expiresAt: Date(timeIntervalSince1970: 0), createdAt: Date(timeIntervalSince1970: 1))
         let json = String(decoding: try KontorJSON.encode(token), as: UTF8.self)
         #expect(json.contains(#""expiresAt":"1970-01-01T00:00:00Z""#))
         #expect(ISO8601.date(from: "2027-03-28T01:30:00.250Z") != nil)

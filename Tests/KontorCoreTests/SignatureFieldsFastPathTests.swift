@@ -27,12 +27,19 @@ struct SignatureFieldsFastPathTests {
         return try HTTPMessageSignatures.interpret(label: chosen, list: list, signature: bytes, member: member)
     }
 
-    static func bothWays(_ input: String, _ signature: String, label: String?) -> (fast: Result<ParsedSignature, HTTPSignatureError>, library: Result<ParsedSignature, HTTPSignatureError>) {
+    static func bothWays(_ input: String, _ signature: String, label: String?) -> (
+        fast: Result<ParsedSignature, HTTPSignatureError>, library: Result<ParsedSignature, HTTPSignatureError>
+    ) {
         let message = SignatureMessage(method: "POST", authority: "k", path: "/", query: nil, headers: [("Signature-Input", input), ("Signature", signature)])
         func run(_ body: () throws -> ParsedSignature) -> Result<ParsedSignature, HTTPSignatureError> {
-            do { return .success(try body()) } catch let error as HTTPSignatureError { return .failure(error) } catch { return .failure(.malformed("\(error)")) }
+            do { return .success(try body()) } catch let error as HTTPSignatureError { return .failure(error) } catch {
+                return .failure(.malformed("\(error)"))
+            }
         }
-        return (run { try HTTPMessageSignatures.parse(message, label: label) }, run { try libraryOnly(message.fields["signature-input"]!, message.fields["signature"]!, label: label) })
+        return (
+            run { try HTTPMessageSignatures.parse(message, label: label) },
+            run { try libraryOnly(message.fields["signature-input"]!, message.fields["signature"]!, label: label) }
+        )
     }
 
     /// A signature in the form the agent sends, with random labels, components, parameter order and values.
@@ -45,7 +52,10 @@ struct SignatureFieldsFastPathTests {
         for name in ["created", "keyid", "alg", "nonce", "expires", "tag"].shuffled(using: &rng).prefix(Int.random(in: 0...6, using: &rng)) {
             switch Int.random(in: 0...3, using: &rng) {
             case 0: params.append(";\(name)=\(Int.random(in: -2_000_000_000...2_000_000_000, using: &rng))")
-            case 1: params.append(";\(name)=\"\(String((0..<Int.random(in: 0...30, using: &rng)).map { _ in Character(UnicodeScalar(UInt8.random(in: 0x23...0x5B, using: &rng))) }))\"")
+            case 1:
+                params.append(
+                    ";\(name)=\"\(String((0..<Int.random(in: 0...30, using: &rng)).map { _ in Character(UnicodeScalar(UInt8.random(in: 0x23...0x5B, using: &rng))) }))\""
+                )
             case 2: params.append(";\(name)=\"ed25519\"")
             default: params.append(";\(name)=1618884473")
             }
@@ -93,11 +103,18 @@ struct SignatureFieldsFastPathTests {
         let right = Data(SHA256.hash(data: body)).base64EncodedString()
         let interesting: [UInt8] = Array(" ;=,:\"-+/a9Z".utf8) + [0x00, 0x7F]
         for round in 0..<5_000 {
-            var field = ["sha-256=:\(right):", "sha-256=:\(Data(SHA256.hash(data: Data("other".utf8))).base64EncodedString()):", "sha-512=:\(Data(SHA512.hash(data: body)).base64EncodedString()):"][round % 3]
+            var field = [
+                "sha-256=:\(right):", "sha-256=:\(Data(SHA256.hash(data: Data("other".utf8))).base64EncodedString()):",
+                "sha-512=:\(Data(SHA512.hash(data: body)).base64EncodedString()):",
+            ][round % 3]
             if round % 2 == 1 {
                 var bytes = Array(field.utf8)
                 let at = Int.random(in: 0..<bytes.count, using: &rng)
-                if Bool.random(using: &rng) { bytes[at] = interesting.randomElement(using: &rng)! } else { bytes.insert(interesting.randomElement(using: &rng)!, at: at) }
+                if Bool.random(using: &rng) {
+                    bytes[at] = interesting.randomElement(using: &rng)!
+                } else {
+                    bytes.insert(interesting.randomElement(using: &rng)!, at: at)
+                }
                 field = String(decoding: bytes, as: UTF8.self)
             }
             let fast = Result { try ContentDigest.verify(field, body: body) }.map { true }

@@ -15,7 +15,9 @@ struct VisibleTextTests {
         #expect(VisibleText.firstHidden(in: shown) == nil)
     }
 
-    @Test("invisible and direction-changing characters are written out", arguments: [0x200B, 0x200D, 0x202E, 0x2066, 0x2069, 0x200F, 0xFEFF, 0x00AD, 0x2028, 0x3164, 0xE0041] as [UInt32])
+    @Test(
+        "invisible and direction-changing characters are written out",
+        arguments: [0x200B, 0x200D, 0x202E, 0x2066, 0x2069, 0x200F, 0xFEFF, 0x00AD, 0x2028, 0x3164, 0xE0041] as [UInt32])
     func invisibleEscaped(value: UInt32) {
         let scalar = Unicode.Scalar(value)!
         #expect(VisibleText.isInvisible(scalar))
@@ -39,7 +41,10 @@ struct VisibleTextTests {
 
     @Test("JSON with C1 and bidi characters in strings stays valid, decodes to the same value, and holds none of them raw")
     func jsonEscaped() throws {
-        struct Doc: Codable, Equatable { var name: String; var list: [String] }
+        struct Doc: Codable, Equatable {
+            var name: String
+            var list: [String]
+        }
         let doc = Doc(name: "evil\u{9B}31m\u{202E}gpj.exe\u{1B}]0;x\u{07}", list: ["\u{200B}", "ok\u{7F}"])
         let json = VisibleText.jsonEscaped(String(decoding: try KontorJSON.encode(doc, pretty: true), as: UTF8.self))
         #expect(!json.unicodeScalars.contains { VisibleText.isHidden($0) && $0 != "\n" })
@@ -68,9 +73,19 @@ struct VisibleTextTests {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let cases: [(CheckinRequest, String)] = [
             (CheckinRequest(appliedPolicyHash: "sha256:\u{1B}[2J", status: nil, facts: nil), "appliedPolicyHash"),
-            (CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: now, kind: "quiet.begin"), DeviceEvent(at: now, kind: "x\u{9B}")]), "events[1].kind"),
-            (CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, compliance: ComplianceReport(containerAccount: "work\u{200B}")), "compliance.containerAccount"),
-            (CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, compliance: ComplianceReport(containerState: "ok\u{7}")), "compliance.containerState"),
+            (
+                CheckinRequest(
+                    appliedPolicyHash: nil, status: nil, facts: nil, events: [DeviceEvent(at: now, kind: "quiet.begin"), DeviceEvent(at: now, kind: "x\u{9B}")]),
+                "events[1].kind"
+            ),
+            (
+                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, compliance: ComplianceReport(containerAccount: "work\u{200B}")),
+                "compliance.containerAccount"
+            ),
+            (
+                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, compliance: ComplianceReport(containerState: "ok\u{7}")),
+                "compliance.containerState"
+            ),
             (
                 CheckinRequest(
                     appliedPolicyHash: nil, status: nil, facts: nil,
@@ -87,8 +102,10 @@ struct VisibleTextTests {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let request = CheckinRequest(
             appliedPolicyHash: nil, status: AgentReport(state: "degraded", message: "cannot read /home/w/\u{1B}[2J\u{1B}]0;pwned\u{07}"), facts: nil,
-            compliance: ComplianceReport(quietReason: "holiday\u{202E}", violations: [AppViolation(executable: "/home/w/\u{1B}[31mminer", pid: 7, action: "reported", at: now)]),
-            events: [DeviceEvent(at: now, kind: "quiet.override", detail: "by \u{9B}2J")], acks: [CommandAck(id: "x", state: .failed, at: now, error: "e\u{1B}")])
+            compliance: ComplianceReport(
+                quietReason: "holiday\u{202E}", violations: [AppViolation(executable: "/home/w/\u{1B}[31mminer", pid: 7, action: "reported", at: now)]),
+            events: [DeviceEvent(at: now, kind: "quiet.override", detail: "by \u{9B}2J")],
+            acks: [CommandAck(id: "x", state: .failed, at: now, error: "e\u{1B}")])
         let clean = request.sanitized()
         #expect(clean.status?.message == "cannot read /home/w/\\x1B[2J\\x1B]0;pwned\\x07")
         #expect(clean.compliance?.quietReason == "holiday\\u{202E}")

@@ -37,12 +37,20 @@ struct WorkBoundaryTests {
         #expect(WorkBoundary.isBelow("/home/work-ada/x", "/home/work-ada/"))
     }
 
-    @Test("the validator names the field for each boundary problem", arguments: [
-        ("name: p\ncontainer:\n  accountPattern: root\n", "p.yaml:3: container.accountPattern: must start with the reserved prefix work-"),
-        ("name: p\ncontainer:\n  accountPattern: \"{localpart}\"\n", "p.yaml:3: container.accountPattern: must start with the reserved prefix work-"),
-        ("name: p\ncontainer:\n  extraWorkPaths: [\"/home/{localpart}/Documents\"]\n", "p.yaml:3: container.extraWorkPaths[0]: \"/home/{localpart}/Documents\" is in a home other than the work account's"),
-        ("name: p\ncontainer:\n  extraWorkPaths: [\"/srv/www/{localpart}\"]\n", "p.yaml:3: container.extraWorkPaths[0]: \"/srv/www/{localpart}\" is outside the roots"),
-    ])
+    @Test(
+        "the validator names the field for each boundary problem",
+        arguments: [
+            ("name: p\ncontainer:\n  accountPattern: root\n", "p.yaml:3: container.accountPattern: must start with the reserved prefix work-"),
+            ("name: p\ncontainer:\n  accountPattern: \"{localpart}\"\n", "p.yaml:3: container.accountPattern: must start with the reserved prefix work-"),
+            (
+                "name: p\ncontainer:\n  extraWorkPaths: [\"/home/{localpart}/Documents\"]\n",
+                "p.yaml:3: container.extraWorkPaths[0]: \"/home/{localpart}/Documents\" is in a home other than the work account's"
+            ),
+            (
+                "name: p\ncontainer:\n  extraWorkPaths: [\"/srv/www/{localpart}\"]\n",
+                "p.yaml:3: container.extraWorkPaths[0]: \"/srv/www/{localpart}\" is outside the roots"
+            ),
+        ])
     func validator(yaml: String, expected: String) {
         do {
             _ = try ProfileYAML.load(yaml, file: "p.yaml")

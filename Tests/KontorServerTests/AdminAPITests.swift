@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
-import NIOCore
 import HummingbirdTesting
 import KontorCore
+import NIOCore
 import Testing
 
 @testable import KontorServer
@@ -101,15 +101,20 @@ struct AdminAPITests {
         #expect(!stored.secretHash.contains(String(secret.split(separator: "_")[2])))
     }
 
-    @Test("bad person input gets 400 naming the field", arguments: [
-        (#"{"displayName": "A"}"#, "email: required field is missing"),
-        (#"{"email": 5, "displayName": "A"}"#, "email: expected a string"),
-        (#"{"email": "not-an-email", "displayName": "A"}"#, "email: \"not-an-email\" is not an email address"),
-        (#"{"email": "a@example.org", "displayName": ""}"#, "displayName: must be 1 to 200 characters"),
-        (#"{"email": "a@example.org", "displayName": "A", "groups": ["ok", "bad group"]}"#, "groups[1]: \"bad group\" must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        ("[1, 2", "body: not valid JSON"),
-        ("", "body: a JSON object is required"),
-    ])
+    @Test(
+        "bad person input gets 400 naming the field",
+        arguments: [
+            (#"{"displayName": "A"}"#, "email: required field is missing"),
+            (#"{"email": 5, "displayName": "A"}"#, "email: expected a string"),
+            (#"{"email": "not-an-email", "displayName": "A"}"#, "email: \"not-an-email\" is not an email address"),
+            (#"{"email": "a@example.org", "displayName": ""}"#, "displayName: must be 1 to 200 characters"),
+            (
+                #"{"email": "a@example.org", "displayName": "A", "groups": ["ok", "bad group"]}"#,
+                "groups[1]: \"bad group\" must be 1 to 64 letters, digits, '.', '_' or '-'"
+            ),
+            ("[1, 2", "body: not valid JSON"),
+            ("", "body: a JSON object is required"),
+        ])
     func badPersons(body: String, message: String) async throws {
         let harness = try await Harness()
         let token = try await harness.token(.operator)
@@ -175,18 +180,21 @@ struct AdminAPITests {
         let harness = try await Harness()
         let token = try await harness.token(.operator)
         try await harness.test { client async throws in
-            let response = try await client.api(.post, "/api/v1/persons", token: token, json: "email=a", headers: [.contentType: "application/x-www-form-urlencoded"])
+            let response = try await client.api(
+                .post, "/api/v1/persons", token: token, json: "email=a", headers: [.contentType: "application/x-www-form-urlencoded"])
             #expect(response.status == .unsupportedMediaType)
         }
     }
 
-    @Test("enrollment token options are validated", arguments: [
-        (#"{"uses": 0}"#, "uses: expected 1 to 10000, found 0"),
-        (#"{"expiresIn": 5}"#, "expiresIn: expected 60 seconds to 366 days, found 5"),
-        (#"{"person": "ghost@example.org"}"#, "person: no person ghost@example.org"),
-        (#"{"group": "../etc"}"#, "group: \"../etc\" must be 1 to 64 letters, digits, '.', '_' or '-'"),
-        (#"{"uses": "many"}"#, "uses: expected an integer"),
-    ])
+    @Test(
+        "enrollment token options are validated",
+        arguments: [
+            (#"{"uses": 0}"#, "uses: expected 1 to 10000, found 0"),
+            (#"{"expiresIn": 5}"#, "expiresIn: expected 60 seconds to 366 days, found 5"),
+            (#"{"person": "ghost@example.org"}"#, "person: no person ghost@example.org"),
+            (#"{"group": "../etc"}"#, "group: \"../etc\" must be 1 to 64 letters, digits, '.', '_' or '-'"),
+            (#"{"uses": "many"}"#, "uses: expected an integer"),
+        ])
     func enrollTokenValidation(body: String, message: String) async throws {
         let harness = try await Harness()
         let token = try await harness.token(.operator)
@@ -252,7 +260,8 @@ struct OpenAPITests {
             // And each documented route answers as a route, not as "no such route".
             for route in documented {
                 let parts = route.split(separator: " ")
-                let path = String(parts[1]).replacingOccurrences(of: "{id}", with: "x").replacingOccurrences(of: "{person}", with: "x").replacingOccurrences(of: "{name}", with: "x")
+                let path = String(parts[1]).replacingOccurrences(of: "{id}", with: "x").replacingOccurrences(of: "{person}", with: "x").replacingOccurrences(
+                    of: "{name}", with: "x")
                 let answer = try await client.api(HTTPRequest.Method(String(parts[0]))!, path, token: token, json: "{}")
                 #expect(answer.errorCode != "route_not_found" && answer.errorCode != "method_not_allowed", "\(route) is not served")
             }

@@ -14,7 +14,8 @@ struct AuditAPITests {
         let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
-            #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
             let token = try await client.enrollToken(admin, json: #"{"person": "ada@example.org"}"#)
             let (_, enrolled) = try await client.enroll(token: token, at: harness.clock.now)
             #expect(enrolled.status == .created)

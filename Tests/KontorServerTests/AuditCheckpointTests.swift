@@ -34,14 +34,19 @@ func rewriteAuditHistory(file: String, seq: Int, target: String) async throws {
         previous = entries[i].hash
         let e = entries[i]
         let targetSQL = e.target.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" } ?? "NULL"
-        try await attacker.tamper(sql: "UPDATE audit_log SET target = \(targetSQL), previous_hash = '\(e.previousHash)', hash = '\(e.hash)' WHERE seq = \(e.seq)")
+        try await attacker.tamper(
+            sql: "UPDATE audit_log SET target = \(targetSQL), previous_hash = '\(e.previousHash)', hash = '\(e.hash)' WHERE seq = \(e.seq)")
     }
 }
 
 @Suite("Signed audit checkpoints")
 struct AuditCheckpointAPITests {
     struct Signed: Decodable {
-        struct Sink: Decodable { var sink: String; var ok: Bool; var error: String? }
+        struct Sink: Decodable {
+            var sink: String
+            var ok: Bool
+            var error: String?
+        }
         var checkpoint: AuditCheckpoint
         var sinks: [Sink]
     }
@@ -53,7 +58,8 @@ struct AuditCheckpointAPITests {
         let harness = try await Harness { $0.auditCheckpointFile = file }
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
-            #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
             for role in [Role.auditor, .operator] {
                 let refused = try await client.api(.post, "/api/v1/audit/checkpoints", token: try await harness.token(role))
                 #expect(refused.status == .forbidden, "\(role)")
@@ -74,7 +80,9 @@ struct AuditCheckpointAPITests {
 
             let entries = try await harness.store.auditEntries(since: nil, target: nil)
             let recorded = try #require(entries.last)
-            #expect(recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin" && recorded.target == "audit-log" && recorded.detail?["seq"] == "1")
+            #expect(
+                recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin" && recorded.target == "audit-log"
+                    && recorded.detail?["seq"] == "1")
             #expect(recorded.detail?["signature"] == signed.checkpoint.signature)
             // The next one covers the entry that recorded the first.
             let next = try await client.api(.post, "/api/v1/audit/checkpoints", token: admin).decode(Signed.self)
@@ -82,7 +90,8 @@ struct AuditCheckpointAPITests {
         }
     }
 
-    @Test("a history rewritten in the SQLite file with every hash recomputed passes the chain check, but not the checkpoint; no new checkpoint is signed over it")
+    @Test(
+        "a history rewritten in the SQLite file with every hash recomputed passes the chain check, but not the checkpoint; no new checkpoint is signed over it")
     func rewriteDetected() async throws {
         let dir = try temporaryDirectory()
         let file = dir.appendingPathComponent("kontor.sqlite").path
@@ -218,10 +227,12 @@ struct AuditCheckpointAPITests {
         #expect(throws: ConfigError.self) { try FileCheckpointSink(path: link, mode: 0o640).check() }
     }
 
-    @Test("checkpoint settings are checked and name the setting", arguments: [
-        ("auditCheckpointInterval", "30"), ("auditCheckpointInterval", "x"), ("auditCheckpointFile", "relative.jsonl"), ("auditCheckpointFileMode", "0644"),
-        ("auditCheckpointSyslog", "maybe"), ("auditCheckpointWebhook", "ftp://example.org/x"), ("offboardingProfile", "not a name"),
-    ])
+    @Test(
+        "checkpoint settings are checked and name the setting",
+        arguments: [
+            ("auditCheckpointInterval", "30"), ("auditCheckpointInterval", "x"), ("auditCheckpointFile", "relative.jsonl"), ("auditCheckpointFileMode", "0644"),
+            ("auditCheckpointSyslog", "maybe"), ("auditCheckpointWebhook", "ftp://example.org/x"), ("offboardingProfile", "not a name"),
+        ])
     func settings(key: String, value: String) {
         var config = ServerConfig()
         #expect(throws: ConfigError.self) { try config.set(key, value, source: "test.yaml:3") }
@@ -232,9 +243,12 @@ struct AuditCheckpointAPITests {
     func settingsApplied() throws {
         var config = ServerConfig()
         try config.apply(
-            yaml: "auditCheckpointInterval: 600\nauditCheckpointFile: /var/log/kontor/checkpoints.jsonl\nauditCheckpointFileMode: \"0640\"\nauditCheckpointSyslog: true\n",
+            yaml:
+                "auditCheckpointInterval: 600\nauditCheckpointFile: /var/log/kontor/checkpoints.jsonl\nauditCheckpointFileMode: \"0640\"\nauditCheckpointSyslog: true\n",
             file: "server.yaml")
-        try config.apply(environment: ["KONTOR_AUDIT_CHECKPOINT_WEBHOOK": "https://notary.example.org/kontor?key=secret", "KONTOR_OFFBOARDING_PROFILE": "leaving"])
+        try config.apply(environment: [
+            "KONTOR_AUDIT_CHECKPOINT_WEBHOOK": "https://notary.example.org/kontor?key=secret", "KONTOR_OFFBOARDING_PROFILE": "leaving",
+        ])
         #expect(config.auditCheckpointInterval == 600)
         #expect(config.auditCheckpointFileMode == 0o640)
         #expect(config.auditCheckpointSyslog)

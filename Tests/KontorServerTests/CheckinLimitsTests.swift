@@ -85,7 +85,9 @@ struct CheckinLimitsTests {
             let (key, id) = try await device(harness, client, admin: admin)
             // 100 overrides in each of two check-ins: what used to be 200 permanent audit entries.
             for _ in 0..<2 {
-                let response = try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: overrides(100, at: harness.clock.now)), key: key, at: harness.clock.now)
+                let response = try await send(
+                    client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: overrides(100, at: harness.clock.now)), key: key,
+                    at: harness.clock.now)
                 #expect(response.status == .ok)
             }
             #expect(try await audited(harness, id, "device.quiet-override").count == 3)
@@ -93,7 +95,9 @@ struct CheckinLimitsTests {
             #expect(try await audited(harness, id, "device.events-limited").isEmpty)
 
             harness.clock.advance(3600)
-            let next = try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: overrides(1, at: harness.clock.now)), key: key, at: harness.clock.now)
+            let next = try await send(
+                client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: overrides(1, at: harness.clock.now)), key: key,
+                at: harness.clock.now)
             #expect(next.status == .ok)
             let summary = try #require(try await audited(harness, id, "device.events-limited").first)
             #expect(summary.detail?["overridesNotAudited"] == "197")
@@ -112,7 +116,9 @@ struct CheckinLimitsTests {
             let (key, id) = try await device(harness, client, admin: admin)
             for _ in 0..<2 {
                 let events = (0..<8).map { DeviceEvent(at: harness.clock.now, kind: "app.violation", detail: "/usr/bin/game-\($0)") }
-                #expect(try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events), key: key, at: harness.clock.now).status == .ok)
+                #expect(
+                    try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events), key: key, at: harness.clock.now)
+                        .status == .ok)
             }
             let stored = try await harness.store.events(deviceId: id, limit: 100)
             #expect(stored.count == 10)
@@ -140,7 +146,9 @@ struct CheckinLimitsTests {
             let (key, id) = try await device(harness, client, admin: admin)
             let name = String(repeating: "é", count: 5000)
             let event = DeviceEvent(at: harness.clock.now, kind: "app.violation", detail: name)
-            #expect(try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [event]), key: key, at: harness.clock.now).status == .ok)
+            #expect(
+                try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: [event]), key: key, at: harness.clock.now).status
+                    == .ok)
             let stored = try #require(try await harness.store.events(deviceId: id, limit: 1).first?.detail)
             #expect(stored.utf8.count <= 1024)
             #expect(stored.hasPrefix("éééé"))
@@ -156,7 +164,9 @@ struct CheckinLimitsTests {
         #expect(detail.utf8.count <= 100)
         let kept = detail.components(separatedBy: " … [cut from ").first ?? ""
         #expect(kept.allSatisfy { String($0) == unit })
-        #expect(CheckinReports.cut(DeviceEvent(at: Date(timeIntervalSince1970: 0), kind: "x", detail: unit), to: 100) == DeviceEvent(at: Date(timeIntervalSince1970: 0), kind: "x", detail: unit))
+        #expect(
+            CheckinReports.cut(DeviceEvent(at: Date(timeIntervalSince1970: 0), kind: "x", detail: unit), to: 100)
+                == DeviceEvent(at: Date(timeIntervalSince1970: 0), kind: "x", detail: unit))
     }
 
     @Test("a device's hour is counted from the hour's start; the server's shutdown writes what is counted so far")
@@ -196,7 +206,9 @@ struct CheckinRetryTests {
 
             // One more, with the old ones again: only the new one is added.
             let next = DeviceEvent(at: now, kind: "quiet.end", detail: nil, id: "0193f1c2-aaaa-7000-8000-000000000003")
-            #expect(try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events + [next]), key: key, at: now).status == .ok)
+            #expect(
+                try await send(client, CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil, events: events + [next]), key: key, at: now).status
+                    == .ok)
             #expect(try await harness.store.events(deviceId: id, limit: 100).count == 3)
 
             // An older agent sends no IDs: nothing to tell a resend by, so each is stored.

@@ -14,10 +14,14 @@ struct CheckinRecorderTests {
     func enrolled() async throws -> (SQLiteStore, Device) {
         let store = try SQLiteStore.inMemory()
         let secret = IssuedSecret.generate(.enrollmentToken)
-        try await store.insertEnrollmentToken(StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+        try await store.insertEnrollmentToken(
+            StoredEnrollmentToken(
+                token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash
+            ))
         let key = Curve25519.Signing.PrivateKey().publicKey
         let device = try await store.enroll(
-            NewDevice(id: "d1", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: sampleFacts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
+            NewDevice(id: "d1", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: sampleFacts, acceptedTermsVersion: nil),
+            tokenId: secret.id, now: t0)
         return (store, device)
     }
 
@@ -139,13 +143,19 @@ struct CheckinRecorderTests {
     func preload() async throws {
         let (store, device) = try await enrolled()
         let secret = IssuedSecret.generate(.enrollmentToken)
-        try await store.insertEnrollmentToken(StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 5, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+        try await store.insertEnrollmentToken(
+            StoredEnrollmentToken(
+                token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 5, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash
+            ))
         var others: [Device] = []
         for n in 0..<4 {
             let key = Curve25519.Signing.PrivateKey().publicKey
             var facts = sampleFacts
             facts.machineIdHash = String(repeating: String(n), count: 64)
-            others.append(try await store.enroll(NewDevice(id: "e\(n)", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0))
+            others.append(
+                try await store.enroll(
+                    NewDevice(id: "e\(n)", keyId: DeviceKeys.keyID(for: key), publicKey: DeviceKeys.base64(key), facts: facts, acceptedTermsVersion: nil),
+                    tokenId: secret.id, now: t0))
         }
         _ = try await store.revokeDevice(id: others[0].id, at: t0)
         let cache = DeviceCache()
@@ -185,13 +195,15 @@ struct ServerConfigTests {
         #expect(config.publicURL == "https://k.example")
     }
 
-    @Test("bad settings name the file, line and setting", arguments: [
-        ("port: 99999\n", "server.yaml:1: port: expected a whole number from 0 to 65535, found \"99999\""),
-        ("host: a\nprot: 1\n", "server.yaml:2: unknown setting \"prot\""),
-        ("- a\n- b\n", "server.yaml: expected a mapping of settings at the top level"),
-        ("port: [1, 2]\n", "server.yaml:1: port: expected a single value"),
-        ("logLevel: loud\n", "server.yaml:1: logLevel: expected trace, debug, info, notice, warning, error or critical, found \"loud\""),
-    ])
+    @Test(
+        "bad settings name the file, line and setting",
+        arguments: [
+            ("port: 99999\n", "server.yaml:1: port: expected a whole number from 0 to 65535, found \"99999\""),
+            ("host: a\nprot: 1\n", "server.yaml:2: unknown setting \"prot\""),
+            ("- a\n- b\n", "server.yaml: expected a mapping of settings at the top level"),
+            ("port: [1, 2]\n", "server.yaml:1: port: expected a single value"),
+            ("logLevel: loud\n", "server.yaml:1: logLevel: expected trace, debug, info, notice, warning, error or critical, found \"loud\""),
+        ])
     func errors(yaml: String, message: String) {
         var config = ServerConfig()
         do {

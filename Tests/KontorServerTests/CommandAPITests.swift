@@ -47,7 +47,8 @@ struct CommandAPITests {
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             _ = try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#)
-            let (key, response) = try await client.enroll(token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), at: harness.clock.now)
+            let (key, response) = try await client.enroll(
+                token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), at: harness.clock.now)
             #expect(response.status == .created)
             try await body(harness, client, op, try response.decode(EnrollResponse.self).deviceId, key)
         }
@@ -75,28 +76,37 @@ struct CommandAPITests {
             let done = try #require(try await harness.store.command(id: command.id))
             #expect(done.state == .succeeded)
             harness.clock.advance(60)
-            let (_, again) = try await checkin(client, key: key, at: harness.clock.now, acks: [ack, CommandAck(id: command.id, state: .failed, at: harness.clock.now, error: "late")])
+            let (_, again) = try await checkin(
+                client, key: key, at: harness.clock.now, acks: [ack, CommandAck(id: command.id, state: .failed, at: harness.clock.now, error: "late")])
             #expect(again.status == .ok)
             #expect(try await harness.store.command(id: command.id) == done)
 
             let listed = try await client.api(.get, "/api/v1/devices/\(id)/commands", token: op)
             #expect(try listed.decode([CommandRecord].self).map(\.state) == [.succeeded])
-            #expect(try await harness.store.auditEntries(since: nil, target: id).contains { $0.action == "command.lock" && $0.detail?["reason"] == "lost on the train" })
+            #expect(
+                try await harness.store.auditEntries(since: nil, target: id).contains {
+                    $0.action == "command.lock" && $0.detail?["reason"] == "lost on the train"
+                })
         }
     }
 
     @Test("a device cannot acknowledge another device's command, and a wipe succeeds only by its receipt")
     func ackRules() async throws {
         try await withDevice { harness, client, op, id, key async throws in
-            let wipe = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "wipe", "reason": "left"}"#).decode(CommandRecord.self)
-            let (other, _) = try await client.enroll(token: try await client.enrollToken(op), facts: DeviceFacts(hostname: "pc-2", osRelease: "x", kernel: "y", machineIdHash: "other", agentVersion: "0.1.0"), at: harness.clock.now)
-            _ = try await checkin(client, key: other, at: harness.clock.now, acks: [CommandAck(id: wipe.id, state: .failed, at: harness.clock.now, error: "no")])
+            let wipe = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "wipe", "reason": "left"}"#).decode(
+                CommandRecord.self)
+            let (other, _) = try await client.enroll(
+                token: try await client.enrollToken(op),
+                facts: DeviceFacts(hostname: "pc-2", osRelease: "x", kernel: "y", machineIdHash: "other", agentVersion: "0.1.0"), at: harness.clock.now)
+            _ = try await checkin(
+                client, key: other, at: harness.clock.now, acks: [CommandAck(id: wipe.id, state: .failed, at: harness.clock.now, error: "no")])
             #expect(try await harness.store.command(id: wipe.id)?.state == .queued)
             _ = try await checkin(client, key: key, at: harness.clock.now, acks: [CommandAck(id: wipe.id, state: .succeeded, at: harness.clock.now)])
             #expect(try await harness.store.command(id: wipe.id)?.state == .delivered)
             _ = try await checkin(client, key: key, at: harness.clock.now, acks: [CommandAck(id: wipe.id, state: .acknowledged, at: harness.clock.now)])
             #expect(try await harness.store.command(id: wipe.id)?.state == .acknowledged)
-            let (bad, response) = try await checkin(client, key: key, at: harness.clock.now, acks: [CommandAck(id: "nonsense", state: .succeeded, at: harness.clock.now)])
+            let (bad, response) = try await checkin(
+                client, key: key, at: harness.clock.now, acks: [CommandAck(id: "nonsense", state: .succeeded, at: harness.clock.now)])
             #expect(bad == nil)
             #expect(response.status == .badRequest)
             #expect(response.errorMessage?.contains("acks[0].id") == true)
@@ -126,7 +136,8 @@ struct CommandAPITests {
             #expect(try await client.api(.post, "/api/v1/commands/\(lock.id)/cancel", token: op, json: "{}").status == .conflict)
             #expect(try await checkin(client, key: key, at: harness.clock.now).0?.commands.isEmpty == true)
 
-            let sync = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "sync", "expiresIn": 600}"#).decode(CommandRecord.self)
+            let sync = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "sync", "expiresIn": 600}"#).decode(
+                CommandRecord.self)
             harness.clock.advance(601)
             #expect(try await checkin(client, key: key, at: harness.clock.now).0?.commands.isEmpty == true)
             #expect(try await harness.store.command(id: sync.id)?.state == .expired)
@@ -142,7 +153,8 @@ struct CommandAPITests {
     @Test("a signed receipt completes the wipe, revokes the device, is audited once, and a resend is a confirmed duplicate")
     func receipts() async throws {
         try await withDevice { harness, client, op, id, key async throws in
-            let wipe = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "wipe", "reason": "left"}"#).decode(CommandRecord.self)
+            let wipe = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "wipe", "reason": "left"}"#).decode(
+                CommandRecord.self)
             let lock = try await client.api(.post, "/api/v1/devices/\(id)/commands", token: op, json: #"{"type": "lock"}"#).decode(CommandRecord.self)
             _ = try await checkin(client, key: key, at: harness.clock.now)
             let signed = try receipt(deviceId: id, commandId: wipe.id, key: key, at: harness.clock.now)
@@ -151,13 +163,21 @@ struct CommandAPITests {
             var tampered = signed
             tampered.payload = signed.payload.replacingOccurrences(of: "\"files\":12", with: "\"files\":13")
             #expect(try await client.sendReceipt(tampered, key: key, at: harness.clock.now).errorCode == "signature_invalid")
-            #expect(try await client.sendReceipt(try receipt(deviceId: id, commandId: wipe.id, key: .init(), at: harness.clock.now), key: key, at: harness.clock.now).status == .badRequest)
-            #expect(try await client.sendReceipt(try receipt(deviceId: "someone-else", commandId: nil, key: key, at: harness.clock.now), key: key, at: harness.clock.now).status == .badRequest)
+            #expect(
+                try await client.sendReceipt(
+                    try receipt(deviceId: id, commandId: wipe.id, key: .init(), at: harness.clock.now), key: key, at: harness.clock.now
+                ).status == .badRequest)
+            #expect(
+                try await client.sendReceipt(
+                    try receipt(deviceId: "someone-else", commandId: nil, key: key, at: harness.clock.now), key: key, at: harness.clock.now
+                ).status == .badRequest)
             #expect(try await harness.store.receipts(deviceId: id).isEmpty)
 
             let first = try await client.sendReceipt(signed, key: key, at: harness.clock.now)
             #expect(first.status == .ok)
-            #expect(try first.decode(ReceiptConfirmation.self) == ReceiptConfirmation(receiptId: try #require(signed.verified(by: key.publicKey)).id, duplicate: false, revoked: true))
+            #expect(
+                try first.decode(ReceiptConfirmation.self)
+                    == ReceiptConfirmation(receiptId: try #require(signed.verified(by: key.publicKey)).id, duplicate: false, revoked: true))
             #expect(first.headers[HTTPField.Name("Signature")!] != nil)
             let command = try #require(try await harness.store.command(id: wipe.id))
             #expect(command.state == .succeeded)
@@ -173,7 +193,8 @@ struct CommandAPITests {
             #expect(try again.decode(ReceiptConfirmation.self).duplicate)
             #expect(try await harness.store.receipts(deviceId: id).count == 1)
             // A revoked, confirmed device cannot fill the audit log with new receipts.
-            let another = try await client.sendReceipt(try receipt(deviceId: id, commandId: nil, trigger: "revoked", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
+            let another = try await client.sendReceipt(
+                try receipt(deviceId: id, commandId: nil, trigger: "revoked", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
             #expect(another.status == .conflict)
             let audited = try await harness.store.auditEntries(since: nil, target: id).filter { $0.action == "device.wipe-receipt" }
             #expect(audited.count == 1)
@@ -194,7 +215,8 @@ struct CommandAPITests {
             _ = try await client.api(.post, "/api/v1/devices/\(id)/revoke", token: op, json: #"{"reason": "never came back"}"#)
             #expect(try await harness.store.device(id: id)?.wipeConfirmedAt == nil)
             harness.clock.advance(86_400)
-            let response = try await client.sendReceipt(try receipt(deviceId: id, commandId: nil, trigger: "revoked", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
+            let response = try await client.sendReceipt(
+                try receipt(deviceId: id, commandId: nil, trigger: "revoked", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
             #expect(response.status == .ok)
             #expect(try await harness.store.device(id: id)?.wipeConfirmedAt == harness.clock.now)
         }
@@ -241,7 +263,8 @@ struct OffboardingTests {
             var keys: [(String, Curve25519.Signing.PrivateKey)] = []
             for n in 1...2 {
                 let facts = DeviceFacts(hostname: "laptop-\(n)", osRelease: "Debian", kernel: "6.1", machineIdHash: "m\(n)", agentVersion: "0.1.0")
-                let (key, response) = try await client.enroll(token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), facts: facts, at: harness.clock.now)
+                let (key, response) = try await client.enroll(
+                    token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), facts: facts, at: harness.clock.now)
                 keys.append((try response.decode(EnrollResponse.self).deviceId, key))
             }
             let spare = try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#)
@@ -249,8 +272,12 @@ struct OffboardingTests {
 
             let at = ISO8601.string(from: harness.clock.now + 14 * 86_400)
             #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"restrictNow": true}"#).status == .badRequest)
-            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: #"{"restrictNow": true, "profile": "nope"}"#).status == .badRequest)
-            let started = try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"at": "\#(at)", "restrictNow": true, "profile": "restricted", "reason": "end of contract"}"#)
+            #expect(
+                try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: #"{"restrictNow": true, "profile": "nope"}"#).status
+                    == .badRequest)
+            let started = try await client.api(
+                .post, "/api/v1/persons/ada@example.org/offboard", token: op,
+                json: #"{"at": "\#(at)", "restrictNow": true, "profile": "restricted", "reason": "end of contract"}"#)
             #expect(started.status == .accepted)
             // The notice period: restricted profile, no wipes yet, no new devices.
             for (id, _) in keys {
@@ -276,14 +303,16 @@ struct OffboardingTests {
 
             // One receipt: one device revoked, the person still offboarding.
             let (firstId, firstKey) = keys[0]
-            _ = try await client.sendReceipt(try receipt(deviceId: firstId, commandId: wipes[firstId], key: firstKey, at: harness.clock.now), key: firstKey, at: harness.clock.now)
+            _ = try await client.sendReceipt(
+                try receipt(deviceId: firstId, commandId: wipes[firstId], key: firstKey, at: harness.clock.now), key: firstKey, at: harness.clock.now)
             var detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(PersonDetail.self)
             #expect(detail.person.status == .offboarding)
             #expect(detail.progress.first { $0.deviceId == firstId }?.wipe == .succeeded)
             #expect(detail.progress.first { $0.deviceId == keys[1].0 }?.wipe == .queued)
 
             let (secondId, secondKey) = keys[1]
-            _ = try await client.sendReceipt(try receipt(deviceId: secondId, commandId: wipes[secondId], key: secondKey, at: harness.clock.now), key: secondKey, at: harness.clock.now)
+            _ = try await client.sendReceipt(
+                try receipt(deviceId: secondId, commandId: wipes[secondId], key: secondKey, at: harness.clock.now), key: secondKey, at: harness.clock.now)
             detail = try await client.api(.get, "/api/v1/persons/ada@example.org", token: op).decode(PersonDetail.self)
             #expect(detail.person.status == .offboarded)
             #expect(detail.offboarding?.completedAt != nil)

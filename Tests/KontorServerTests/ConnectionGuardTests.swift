@@ -196,9 +196,11 @@ struct ConnectionGuardTests {
 
 @Suite("Open-file limit")
 struct OpenFileLimitTests {
-    @Test("0 picks the open-file limit less a reserve; a configured limit within it is kept", arguments: [
-        (0, 65_536, 65_408), (0, 1024, 896), (0, 256, 128), (0, 100, 50), (5000, 65_536, 5000),
-    ])
+    @Test(
+        "0 picks the open-file limit less a reserve; a configured limit within it is kept",
+        arguments: [
+            (0, 65_536, 65_408), (0, 1024, 896), (0, 256, 128), (0, 100, 50), (5000, 65_536, 5000),
+        ])
     func picks(configured: Int, openFiles: Int, expected: Int) throws {
         #expect(try OpenFileLimit.connectionLimit(configured: configured, openFiles: openFiles) == expected)
     }
@@ -229,14 +231,16 @@ struct HardeningSettingsTests {
         #expect(config.deviceAuditEventsPerHour == 5)
     }
 
-    @Test("a value out of range is refused, naming the setting and the range", arguments: [
-        ("headerTimeout: 0\n", "server.yaml:1: headerTimeout: expected a whole number from 1 to 3600, found \"0\""),
-        ("idleTimeout: forever\n", "server.yaml:1: idleTimeout: expected a whole number from 1 to 86400, found \"forever\""),
-        ("maxConnections: -1\n", "server.yaml:1: maxConnections: expected a whole number from 0 to 10000000, found \"-1\""),
-        ("maxEventDetailBytes: 10\n", "server.yaml:1: maxEventDetailBytes: expected a whole number from 64 to 65536, found \"10\""),
-        ("deviceEventsPerHour: 0\n", "server.yaml:1: deviceEventsPerHour: expected a whole number from 10 to 1000000, found \"0\""),
-        ("trustedProxies: [10.0.0.0/8, [1]]\n", "server.yaml:1: trustedProxies: expected a list of single values"),
-    ])
+    @Test(
+        "a value out of range is refused, naming the setting and the range",
+        arguments: [
+            ("headerTimeout: 0\n", "server.yaml:1: headerTimeout: expected a whole number from 1 to 3600, found \"0\""),
+            ("idleTimeout: forever\n", "server.yaml:1: idleTimeout: expected a whole number from 1 to 86400, found \"forever\""),
+            ("maxConnections: -1\n", "server.yaml:1: maxConnections: expected a whole number from 0 to 10000000, found \"-1\""),
+            ("maxEventDetailBytes: 10\n", "server.yaml:1: maxEventDetailBytes: expected a whole number from 64 to 65536, found \"10\""),
+            ("deviceEventsPerHour: 0\n", "server.yaml:1: deviceEventsPerHour: expected a whole number from 10 to 1000000, found \"0\""),
+            ("trustedProxies: [10.0.0.0/8, [1]]\n", "server.yaml:1: trustedProxies: expected a list of single values"),
+        ])
     func refused(yaml: String, message: String) {
         var config = ServerConfig()
         #expect {

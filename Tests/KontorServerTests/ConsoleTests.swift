@@ -59,7 +59,8 @@ final class ConsoleBrowser: @unchecked Sendable {
     private func keep(_ response: TestResponse) {
         for header in response.headers[values: .setCookie] {
             let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(pair[0]), value = pair.count > 1 ? String(pair[1]) : ""
+            let name = String(pair[0])
+            let value = pair.count > 1 ? String(pair[1]) : ""
             if header.contains("Max-Age=0") || value.isEmpty { cookies.removeValue(forKey: name) } else { cookies[name] = value }
         }
         if response.headers[.contentType]?.hasPrefix("text/html") == true { lastPage = String(buffer: response.body) }
@@ -186,7 +187,8 @@ struct ConsoleTests {
             let auditBefore = try await harness.store.auditEntries(since: nil, target: nil).count
             for route in routes where route.hasPrefix("POST") && !route.contains("sign-in") {
                 let path = concrete(String(route.split(separator: " ")[1]))
-                let missing = try await browser.post(path, [("confirm", "laptop-7"), ("reason", "stolen"), ("email", "x@example.org"), ("displayName", "X")], csrf: "")
+                let missing = try await browser.post(
+                    path, [("confirm", "laptop-7"), ("reason", "stolen"), ("email", "x@example.org"), ("displayName", "X")], csrf: "")
                 #expect(missing.status == .forbidden, "\(route) without a CSRF token answered \(missing.status)")
                 #expect(missing.text.contains("expired or was sent from another page"))
                 try await browser.get("/console")
@@ -202,7 +204,10 @@ struct ConsoleTests {
 
     @Test("sessions end after idle time, at their lifetime, on sign-out and when the token is revoked; forged cookies open nothing")
     func sessionLifecycle() async throws {
-        let harness = try await Harness { $0.consoleIdleTimeout = 600; $0.consoleSessionLifetime = 3600 }
+        let harness = try await Harness {
+            $0.consoleIdleTimeout = 600
+            $0.consoleSessionLifetime = 3600
+        }
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             let browser = ConsoleBrowser(client)
@@ -337,7 +342,8 @@ struct ConsoleTests {
             let created = try await browser.post("/console/enroll-tokens", [("uses", "2"), ("expiresIn", "3600"), ("group", "workshop"), ("person", "")])
             #expect(created.status == .created)
             #expect(created.headers[.cacheControl] == "no-store")
-            let secret = try #require(created.text.range(of: #"ket_[0-9a-f]{12}_[A-Za-z0-9_-]{43}"#, options: .regularExpression).map { String(created.text[$0]) })
+            let secret = try #require(
+                created.text.range(of: #"ket_[0-9a-f]{12}_[A-Za-z0-9_-]{43}"#, options: .regularExpression).map { String(created.text[$0]) })
             #expect(created.text.contains("kontor-agent enroll --server https://mdm.example.org --token \(secret)"))
             let stored = try #require(try await harness.store.enrollmentTokens().first)
             #expect(stored.maxUses == 2)
@@ -380,7 +386,9 @@ struct ConsoleTests {
                   weekly:
                     monday: ["18:00-24:00"]
                 """
-            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: try String(decoding: KontorJSON.encode(["source": source]), as: UTF8.self)).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/profiles", token: admin, json: try String(decoding: KontorJSON.encode(["source": source]), as: UTF8.self))
+                    .status == .created)
             #expect(try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile":"office","scope":"default"}"#).status == .ok)
 
             let browser = ConsoleBrowser(client)
@@ -428,7 +436,8 @@ struct ConsoleTests {
             #expect(bad.location == "/console/persons")
             #expect(try await browser.get("/console/persons").text.contains("is not an email address"))
 
-            let added = try await browser.post("/console/persons", [("email", "bob@example.org"), ("displayName", "<script>alert(1)</script> Bob"), ("groups", "office, it")])
+            let added = try await browser.post(
+                "/console/persons", [("email", "bob@example.org"), ("displayName", "<script>alert(1)</script> Bob"), ("groups", "office, it")])
             let bob = try #require(try await harness.store.person(email: "bob@example.org"))
             #expect(bob.groups == ["office", "it"])
             #expect(added.location == "/console/persons/\(bob.id)")
@@ -448,7 +457,8 @@ struct ConsoleTests {
             #expect(try await browser.get("/console/persons/\(ada.id)").text.contains("is not a date"))
             #expect(try await harness.store.offboarding(personId: ada.id) == nil)
 
-            try await browser.post("/console/persons/\(ada.id)/offboard", [("date", "2027-01-29"), ("time", "17:30"), ("zone", "Europe/Berlin"), ("reason", "contract ends")])
+            try await browser.post(
+                "/console/persons/\(ada.id)/offboard", [("date", "2027-01-29"), ("time", "17:30"), ("zone", "Europe/Berlin"), ("reason", "contract ends")])
             let offboarding = try #require(try await harness.store.offboarding(personId: ada.id))
             #expect(offboarding.wipeAt == ISO8601.date(from: "2027-01-29T16:30:00Z"))
             #expect(offboarding.reason == "contract ends")
@@ -522,7 +532,8 @@ struct ConsoleTests {
             #expect(missing.status == .notFound)
             #expect(missing.headers[.contentType]?.hasPrefix("text/html") == true)
             // A form that is not a form is refused by name, not with a 500.
-            let json = try await client.execute(uri: "/console/sign-in", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            let json = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
             #expect(json.status == .unsupportedMediaType)
         }
     }
@@ -575,7 +586,8 @@ struct ConsoleFormatTests {
         #expect(ConsoleController.isSameOrigin("https://Kontor.Example.org", authority: "kontor.example.org", publicURL: nil))
         #expect(ConsoleController.isSameOrigin("https://kontor.example.org", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org/"))
         #expect(ConsoleController.isSameOrigin("https://kontor.example.org:8443", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org:8443"))
-        #expect(!ConsoleController.isSameOrigin("https://kontor.example.org.evil.example", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org"))
+        #expect(
+            !ConsoleController.isSameOrigin("https://kontor.example.org.evil.example", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org"))
         #expect(!ConsoleController.isSameOrigin("http://kontor.example.org", authority: "127.0.0.1:8080", publicURL: "https://kontor.example.org"))
         #expect(!ConsoleController.isSameOrigin("https://evil.example", authority: "kontor.example.org", publicURL: nil))
         #expect(!ConsoleController.isSameOrigin("null", authority: "kontor.example.org", publicURL: nil))

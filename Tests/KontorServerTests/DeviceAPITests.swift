@@ -1,10 +1,10 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import NIOCore
 import HummingbirdTesting
 import KontorClient
 import KontorCore
+import NIOCore
 import Testing
 
 @testable import KontorServer
@@ -63,7 +63,8 @@ struct EnrollmentTests {
             let token = try await client.enrollToken(op)
             let claimed = Curve25519.Signing.PrivateKey()
             let signer = Curve25519.Signing.PrivateKey()
-            let body = try KontorJSON.encode(EnrollRequest(token: token, publicKey: DeviceKeys.base64(claimed.publicKey), facts: sampleFacts, acceptedTermsVersion: nil))
+            let body = try KontorJSON.encode(
+                EnrollRequest(token: token, publicKey: DeviceKeys.base64(claimed.publicKey), facts: sampleFacts, acceptedTermsVersion: nil))
             let response = try await client.signed(DeviceAPI.enrollPath, body: body, key: signer, at: harness.clock.now)
             #expect(response.status == .unauthorized)
             let unsigned = try await client.api(.post, DeviceAPI.enrollPath, json: String(decoding: body, as: UTF8.self))
@@ -72,12 +73,20 @@ struct EnrollmentTests {
         #expect(try await harness.store.enrollmentTokens().first?.uses == 0)
     }
 
-    @Test("bad enrollment bodies get 400 naming the field", arguments: [
-        (#"{"token": 5}"#, "token: expected a string"),
-        (#"{"token": "t", "publicKey": "AAAA", "facts": {"hostname": "h", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#, "publicKey: expected a 32-byte Ed25519 public key in base64"),
-        (#"{"token": "t", "publicKey": "JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=", "facts": {"hostname": "", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#, "facts.hostname: must not be empty"),
-        (#"{"token": "t", "publicKey": "k", "facts": {"hostname": "h"}}"#, "facts.osRelease: required field is missing"),
-    ])
+    @Test(
+        "bad enrollment bodies get 400 naming the field",
+        arguments: [
+            (#"{"token": 5}"#, "token: expected a string"),
+            (
+                #"{"token": "t", "publicKey": "AAAA", "facts": {"hostname": "h", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#,
+                "publicKey: expected a 32-byte Ed25519 public key in base64"
+            ),
+            (
+                #"{"token": "t", "publicKey": "JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=", "facts": {"hostname": "", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#,
+                "facts.hostname: must not be empty"
+            ),
+            (#"{"token": "t", "publicKey": "k", "facts": {"hostname": "h"}}"#, "facts.osRelease: required field is missing"),
+        ])
     func badBodies(body: String, message: String) async throws {
         let harness = try await Harness()
         try await harness.test { client async throws in
@@ -134,13 +143,17 @@ struct CheckinTests {
     @Test("a first check-in gets the policy, a matching hash gets 'unchanged', both signed by the server")
     func policyThenUnchanged() async throws {
         try await withDevice { harness, client, key async throws in
-            let first = try await client.signed(DeviceAPI.checkinPath, body: try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: AgentReport(state: "ok"), facts: nil)), key: key, at: harness.clock.now)
+            let first = try await client.signed(
+                DeviceAPI.checkinPath, body: try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: AgentReport(state: "ok"), facts: nil)),
+                key: key, at: harness.clock.now)
             #expect(first.status == .ok)
             let reply = try first.decode(CheckinResponse.self)
             #expect(reply.result == "policy")
             #expect(reply.policy?.checkinInterval == 60)
             #expect(first.headers[HTTPField.Name("Signature")!]?.hasPrefix("kontor=:") == true)
-            let second = try await client.signed(DeviceAPI.checkinPath, body: try KontorJSON.encode(CheckinRequest(appliedPolicyHash: reply.policyHash, status: nil, facts: nil)), key: key, at: harness.clock.now)
+            let second = try await client.signed(
+                DeviceAPI.checkinPath, body: try KontorJSON.encode(CheckinRequest(appliedPolicyHash: reply.policyHash, status: nil, facts: nil)), key: key,
+                at: harness.clock.now)
             let unchanged = try second.decode(CheckinResponse.self)
             #expect(unchanged.result == "unchanged")
             #expect(unchanged.policy == nil)
@@ -154,13 +167,17 @@ struct CheckinTests {
     func replyVerifies() async throws {
         try await withDevice { harness, client, key async throws in
             let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil))
-            let (pairs, message) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
+            let (pairs, message) = try DeviceClient.sign(
+                method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
             var headers = HTTPFields()
             for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
             let response = try await client.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body))
-            let exchange = HTTPExchange(status: Int(response.status.code), headers: response.headers.map { ($0.name.canonicalName, $0.value) }, body: Data(buffer: response.body))
+            let exchange = HTTPExchange(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name.canonicalName, $0.value) }, body: Data(buffer: response.body))
             try DeviceClient.verifyReply(exchange, answering: message, serverKey: harness.services.serverKey.publicKey)
-            #expect(throws: ClientError.self) { try DeviceClient.verifyReply(exchange, answering: message, serverKey: Curve25519.Signing.PrivateKey().publicKey) }
+            #expect(throws: ClientError.self) {
+                try DeviceClient.verifyReply(exchange, answering: message, serverKey: Curve25519.Signing.PrivateKey().publicKey)
+            }
         }
     }
 
@@ -177,7 +194,8 @@ struct CheckinTests {
     func replay() async throws {
         try await withDevice { harness, client, key async throws in
             let body = Data("{}".utf8)
-            let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
+            let (pairs, _) = try DeviceClient.sign(
+                method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
             var headers = HTTPFields()
             for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
             #expect(try await client.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body)).status == .ok)
@@ -198,7 +216,9 @@ struct CheckinTests {
                 case "body": payload = try! KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: AgentReport(state: "error"), facts: nil))
                 case "signature":
                     let sig = headers[HTTPField.Name("Signature")!]!
-                    headers[HTTPField.Name("Signature")!] = sig.replacingOccurrences(of: "kontor=:", with: "kontor=:AAAA").replacingOccurrences(of: "=:", with: ":", options: .backwards).replacingOccurrences(of: "kontor:", with: "kontor=:")
+                    headers[HTTPField.Name("Signature")!] = sig.replacingOccurrences(of: "kontor=:", with: "kontor=:AAAA").replacingOccurrences(
+                        of: "=:", with: ":", options: .backwards
+                    ).replacingOccurrences(of: "kontor:", with: "kontor=:")
                 case "digest-header":
                     headers[HTTPField.Name("Content-Digest")!] = ContentDigest.header(for: Data("x".utf8))
                 case "no-signature":
@@ -213,7 +233,8 @@ struct CheckinTests {
             ]
             if kind == "path" {
                 // A request signed for /checkin, sent to /enroll, does not verify there.
-                let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
+                let (pairs, _) = try DeviceClient.sign(
+                    method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: harness.clock.now)
                 var headers = HTTPFields()
                 for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
                 let moved = try await client.execute(uri: "/api/v1/checkin?x=1", method: .post, headers: headers, body: ByteBuffer(bytes: body))

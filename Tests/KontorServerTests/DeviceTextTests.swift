@@ -30,7 +30,8 @@ struct DeviceTextTests {
             let request = CheckinRequest(
                 appliedPolicyHash: nil, status: AgentReport(state: "degraded", message: "cannot hash /home/work-ada/\(Self.escape)"), facts: nil,
                 compliance: ComplianceReport(
-                    quiet: true, quietReason: "holiday \u{202E}", violations: [AppViolation(executable: "/home/work-ada/bin/\(Self.escape)miner", pid: 42, action: "reported", at: now)]),
+                    quiet: true, quietReason: "holiday \u{202E}",
+                    violations: [AppViolation(executable: "/home/work-ada/bin/\(Self.escape)miner", pid: 42, action: "reported", at: now)]),
                 events: [DeviceEvent(at: now, kind: "quiet.override", detail: "by \(Self.escape)")])
             let response = try await client.signed(DeviceAPI.checkinPath, body: try KontorJSON.encode(request), key: key, at: now)
             #expect(response.status == .ok)
@@ -50,13 +51,15 @@ struct DeviceTextTests {
         }
     }
 
-    @Test("identifiers and vocabulary words with control characters are refused with 400 naming the field", arguments: [
-        ("events[0].kind", #"{"events": [{"at": "2027-01-01T00:00:00Z", "kind": "quiet.begin\u001b[2J"}]}"#),
-        ("appliedPolicyHash", #"{"appliedPolicyHash": "sha256:\u009b2J"}"#),
-        ("compliance.containerAccount", #"{"compliance": {"containerAccount": "work\u200bada", "violations": []}}"#),
-        ("facts.kernel", #"{"facts": {"hostname": "h", "osRelease": "o", "kernel": "6.1\u001b[31m", "machineIdHash": "m", "agentVersion": "v"}}"#),
-        ("facts.hostname", #"{"facts": {"hostname": "laptop\u202e7", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#),
-    ])
+    @Test(
+        "identifiers and vocabulary words with control characters are refused with 400 naming the field",
+        arguments: [
+            ("events[0].kind", #"{"events": [{"at": "2027-01-01T00:00:00Z", "kind": "quiet.begin\u001b[2J"}]}"#),
+            ("appliedPolicyHash", #"{"appliedPolicyHash": "sha256:\u009b2J"}"#),
+            ("compliance.containerAccount", #"{"compliance": {"containerAccount": "work\u200bada", "violations": []}}"#),
+            ("facts.kernel", #"{"facts": {"hostname": "h", "osRelease": "o", "kernel": "6.1\u001b[31m", "machineIdHash": "m", "agentVersion": "v"}}"#),
+            ("facts.hostname", #"{"facts": {"hostname": "laptop\u202e7", "osRelease": "o", "kernel": "k", "machineIdHash": "m", "agentVersion": "v"}}"#),
+        ])
     func identifiersRefused(field: String, body: String) async throws {
         let harness = try await Harness()
         let op = try await harness.token(.operator)
@@ -69,7 +72,9 @@ struct DeviceTextTests {
         }
     }
 
-    @Test("a hostname with an invisible or direction-changing character cannot enroll", arguments: ["laptop\u{200B}-7", "\u{202E}7-potpal", "laptop\u{2066}-7", "pc\u{3164}"])
+    @Test(
+        "a hostname with an invisible or direction-changing character cannot enroll",
+        arguments: ["laptop\u{200B}-7", "\u{202E}7-potpal", "laptop\u{2066}-7", "pc\u{3164}"])
     func hostnameRefusedAtEnrollment(hostname: String) async throws {
         let harness = try await Harness()
         let op = try await harness.token(.operator)

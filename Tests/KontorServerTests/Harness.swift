@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import NIOCore
 import Hummingbird
 import HummingbirdTesting
 import KontorClient
@@ -10,6 +9,7 @@ import KontorPostgres
 import KontorSQLite
 import KontorStore
 import Logging
+import NIOCore
 import Synchronization
 import Testing
 
@@ -102,16 +102,21 @@ struct Harness {
     func testLive(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var logger = Logger(label: "kontor-test")
         logger.logLevel = .error
-        let app = Application(router: buildRouter(services, table: routes, console: consoleRoutes), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        let app = Application(
+            router: buildRouter(services, table: routes, console: consoleRoutes), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger
+        )
         try await app.test(.live, body)
     }
 }
 
-let sampleFacts = DeviceFacts(hostname: "laptop-7", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-18-amd64", machineIdHash: "abc123", agentVersion: "0.1.0")
+let sampleFacts = DeviceFacts(
+    hostname: "laptop-7", osRelease: "Debian GNU/Linux 12 (bookworm)", kernel: "6.1.0-18-amd64", machineIdHash: "abc123", agentVersion: "0.1.0")
 
 extension TestClientProtocol {
     /// An admin API call with an optional bearer token and JSON body.
-    func api(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+    func api(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers extra: HTTPFields = [:]) async throws
+        -> TestResponse
+    {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
         if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
@@ -138,7 +143,9 @@ extension TestClientProtocol {
     }
 
     /// Enrolls a new key and returns the key and the reply.
-    func enroll(token: String, key: Curve25519.Signing.PrivateKey = .init(), facts: DeviceFacts = sampleFacts, at now: Date) async throws -> (Curve25519.Signing.PrivateKey, TestResponse) {
+    func enroll(token: String, key: Curve25519.Signing.PrivateKey = .init(), facts: DeviceFacts = sampleFacts, at now: Date) async throws -> (
+        Curve25519.Signing.PrivateKey, TestResponse
+    ) {
         let body = try KontorJSON.encode(EnrollRequest(token: token, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: "2026-1"))
         return (key, try await signed(DeviceAPI.enrollPath, body: body, key: key, at: now))
     }
@@ -146,10 +153,27 @@ extension TestClientProtocol {
 
 /// Just enough of "any JSON" to pick fields out of answers in tests.
 enum AnyCodable: Decodable {
-    case string(String), number(Double), bool(Bool), object([String: AnyCodable]), array([AnyCodable]), null
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case object([String: AnyCodable])
+    case array([AnyCodable])
+    case null
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null } else if let v = try? c.decode(Bool.self) { self = .bool(v) } else if let v = try? c.decode(Double.self) { self = .number(v) } else if let v = try? c.decode(String.self) { self = .string(v) } else if let v = try? c.decode([AnyCodable].self) { self = .array(v) } else { self = .object(try c.decode([String: AnyCodable].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let v = try? c.decode(Bool.self) {
+            self = .bool(v)
+        } else if let v = try? c.decode(Double.self) {
+            self = .number(v)
+        } else if let v = try? c.decode(String.self) {
+            self = .string(v)
+        } else if let v = try? c.decode([AnyCodable].self) {
+            self = .array(v)
+        } else {
+            self = .object(try c.decode([String: AnyCodable].self))
+        }
     }
     var string: String? { if case .string(let s) = self { s } else { nil } }
     subscript(key: String) -> AnyCodable? { if case .object(let o) = self { o[key] } else { nil } }

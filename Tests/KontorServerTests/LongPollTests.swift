@@ -131,7 +131,9 @@ struct LongPollTests {
             let (reply, _) = try await longPoll(client, key: key, at: harness.clock.now, applied: hash)
             #expect(reply?.result == "unchanged")
             #expect(reply?.longPoll == nil, "the agent is told long polls are off and goes back to its interval")
-            #expect(try await longPoll(client, key: key, at: harness.clock.now, applied: hash, wait: 86_400).1.status == .badRequest, "checked whether or not polls are held")
+            #expect(
+                try await longPoll(client, key: key, at: harness.clock.now, applied: hash, wait: 86_400).1.status == .badRequest,
+                "checked whether or not polls are held")
         }
         let open = try await Harness()
         let token = try await open.token(.admin)

@@ -94,7 +94,8 @@ struct MultiInstanceTests {
 
                 // One signed request, accepted by A, sent again to B: refused as a replay.
                 let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil))
-                let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: deviceKey, now: clock.now)
+                let (pairs, _) = try DeviceClient.sign(
+                    method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: deviceKey, now: clock.now)
                 var headers = HTTPFields()
                 for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
                 let first = try await clientA.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body))
@@ -102,7 +103,9 @@ struct MultiInstanceTests {
                 let replayed = try await clientB.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body))
                 #expect(replayed.status == .unauthorized)
                 #expect(replayed.errorCode == "nonce_replayed")
-                #expect(try await clientA.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body)).errorCode == "nonce_replayed")
+                #expect(
+                    try await clientA.execute(uri: DeviceAPI.checkinPath, method: .post, headers: headers, body: ByteBuffer(bytes: body)).errorCode
+                        == "nonce_replayed")
 
                 // A command queued through A goes out in B's reply (B's index heard of it).
                 let queued = try await clientA.api(.post, "/api/v1/devices/\(deviceId)/commands", token: admin, json: #"{"type": "lock", "reason": "lost"}"#)
@@ -148,13 +151,17 @@ struct MigrateStoreTests {
         let enrolledDevice = Mutex<(Curve25519.Signing.PrivateKey, String)?>(nil)
         try await source.test { client in
             _ = try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email":"ada@example.org","displayName":"Ada","groups":["office"]}"#)
-            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: #"{"source": "name: office\ncheckinInterval: 120\n"}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/profiles", token: admin, json: #"{"source": "name: office\ncheckinInterval: 120\n"}"#).status == .created)
             _ = try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile":"office","scope":"default"}"#)
-            let (key, enrolled) = try await client.enroll(token: try await client.enrollToken(admin, json: #"{"person":"ada@example.org"}"#), at: source.clock.now)
+            let (key, enrolled) = try await client.enroll(
+                token: try await client.enrollToken(admin, json: #"{"person":"ada@example.org"}"#), at: source.clock.now)
             let deviceId = try enrolled.decode(EnrollResponse.self).deviceId
             enrolledDevice.withLock { $0 = (key, deviceId) }
             let body = try KontorJSON.encode(
-                CheckinRequest(appliedPolicyHash: nil, status: AgentReport(state: "ok"), facts: nil, events: [DeviceEvent(at: source.clock.now, kind: "quiet.start", detail: "Feierabend")]))
+                CheckinRequest(
+                    appliedPolicyHash: nil, status: AgentReport(state: "ok"), facts: nil,
+                    events: [DeviceEvent(at: source.clock.now, kind: "quiet.start", detail: "Feierabend")]))
             #expect(try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: source.clock.now).status == .ok)
             _ = try await client.api(.post, "/api/v1/devices/\(deviceId)/commands", token: admin, json: #"{"type": "lock", "reason": "lost"}"#)
         }

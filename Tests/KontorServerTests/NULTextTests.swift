@@ -32,7 +32,9 @@ struct NULTextTests {
         #expect(try await harness.store.auditEntries(since: nil, target: nil).count == before)
     }
 
-    @Test("a query parameter with NUL is refused naming it", arguments: ["/api/v1/audit?target=%00", "/api/v1/devices?person=ada%00", "/api/v1/assignments?scope=device&target=%00"])
+    @Test(
+        "a query parameter with NUL is refused naming it",
+        arguments: ["/api/v1/audit?target=%00", "/api/v1/devices?person=ada%00", "/api/v1/assignments?scope=device&target=%00"])
     func queries(uri: String) async throws {
         let harness = try await Harness()
         let admin = try await harness.token(.admin)
@@ -61,7 +63,8 @@ struct NULTextTests {
         try await harness.test { client async throws in
             let (key, enrolled) = try await client.enroll(token: try await client.enrollToken(op), at: harness.clock.now)
             let id = try enrolled.decode(EnrollResponse.self).deviceId
-            let response = try await client.sendReceipt(try receipt(deviceId: id, commandId: "x\u{0}", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
+            let response = try await client.sendReceipt(
+                try receipt(deviceId: id, commandId: "x\u{0}", key: key, at: harness.clock.now), key: key, at: harness.clock.now)
             #expect(response.status == .badRequest)
             #expect(response.errorMessage == "receipt.commandId: not a command ID")
             #expect(try await harness.store.receipts(deviceId: id).isEmpty)

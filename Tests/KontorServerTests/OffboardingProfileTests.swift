@@ -13,7 +13,8 @@ import Testing
 struct OffboardingProfileTests {
     /// Persons ada, bo and cy with one device each; the profiles offboarding-restricted and wide-open applied.
     func withFleet(
-        configure: (inout ServerConfig) -> Void = { _ in }, _ body: @Sendable (Harness, any TestClientProtocol, String, String, [String: String]) async throws -> Void
+        configure: (inout ServerConfig) -> Void = { _ in },
+        _ body: @Sendable (Harness, any TestClientProtocol, String, String, [String: String]) async throws -> Void
     ) async throws {
         let harness = try await Harness(configure: configure)
         let op = try await harness.token(.operator)
@@ -23,11 +24,13 @@ struct OffboardingProfileTests {
             for (n, name) in ["ada", "bo", "cy"].enumerated() {
                 _ = try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "\#(name)@example.org", "displayName": "\#(name)"}"#)
                 let facts = DeviceFacts(hostname: "pc-\(name)", osRelease: "Debian", kernel: "6.1", machineIdHash: "m\(n)", agentVersion: "0.1.0")
-                let (_, enrolled) = try await client.enroll(token: try await client.enrollToken(op, json: #"{"person": "\#(name)@example.org"}"#), facts: facts, at: harness.clock.now)
+                let (_, enrolled) = try await client.enroll(
+                    token: try await client.enrollToken(op, json: #"{"person": "\#(name)@example.org"}"#), facts: facts, at: harness.clock.now)
                 devices[name] = try enrolled.decode(EnrollResponse.self).deviceId
             }
             for (name, interval) in [("offboarding-restricted", 30), ("wide-open", 3600)] {
-                let applied = try await client.api(.post, "/api/v1/profiles", token: admin, json: #"{"source": "name: \#(name)\ncheckinInterval: \#(interval)\n"}"#)
+                let applied = try await client.api(
+                    .post, "/api/v1/profiles", token: admin, json: #"{"source": "name: \#(name)\ncheckinInterval: \#(interval)\n"}"#)
                 #expect(applied.status == .created)
             }
             try await body(harness, client, op, admin, devices)
@@ -40,7 +43,8 @@ struct OffboardingProfileTests {
     func operatorRefused() async throws {
         try await withFleet { harness, client, op, _, devices async throws in
             let refused = try await client.api(
-                .post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"at": "\#(later(harness))", "restrictNow": true, "profile": "wide-open"}"#)
+                .post, "/api/v1/persons/ada@example.org/offboard", token: op,
+                json: #"{"at": "\#(later(harness))", "restrictNow": true, "profile": "wide-open"}"#)
             #expect(refused.status == .forbidden)
             #expect(refused.errorCode == "forbidden")
             #expect(refused.errorMessage?.contains("needs an admin") == true)
@@ -48,7 +52,8 @@ struct OffboardingProfileTests {
             #expect(try await harness.store.person(email: "ada@example.org")?.status == .active)
             #expect(try await harness.store.offboarding(personId: try #require(try await harness.store.person(email: "ada@example.org")).id) == nil)
             #expect(try await harness.store.assignments().isEmpty)
-            #expect(try await harness.services.policies.effectivePolicy(for: try await harness.services.directory.device(devices["ada"]!)).checkinInterval != 3600)
+            #expect(
+                try await harness.services.policies.effectivePolicy(for: try await harness.services.directory.device(devices["ada"]!)).checkinInterval != 3600)
         }
     }
 
@@ -61,11 +66,14 @@ struct OffboardingProfileTests {
             #expect(byOperator.status == .accepted)
             #expect(try await harness.services.policies.effectivePolicy(for: try await harness.services.directory.device(devices["bo"]!)).checkinInterval == 30)
             let byAdmin = try await client.api(
-                .post, "/api/v1/persons/cy@example.org/offboard", token: admin, json: #"{"at": "\#(later(harness))", "restrictNow": true, "profile": "wide-open"}"#)
+                .post, "/api/v1/persons/cy@example.org/offboard", token: admin,
+                json: #"{"at": "\#(later(harness))", "restrictNow": true, "profile": "wide-open"}"#)
             #expect(byAdmin.status == .accepted)
-            #expect(try await harness.services.policies.effectivePolicy(for: try await harness.services.directory.device(devices["cy"]!)).checkinInterval == 3600)
+            #expect(
+                try await harness.services.policies.effectivePolicy(for: try await harness.services.directory.device(devices["cy"]!)).checkinInterval == 3600)
             // Without a profile an operator offboards as before.
-            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"at": "\#(later(harness))"}"#).status == .accepted)
+            #expect(
+                try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: op, json: #"{"at": "\#(later(harness))"}"#).status == .accepted)
         }
     }
 

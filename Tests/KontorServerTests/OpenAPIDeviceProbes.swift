@@ -28,7 +28,8 @@ extension ProbePlan {
         _ label: String, body: Data, key: Curve25519.Signing.PrivateKey, at: Date? = nil, contentType: String? = "application/json",
         alter: (inout HTTPFields) -> Void = { _ in }
     ) throws -> Probe {
-        let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: operation.path, body: body, key: key, now: at ?? now)
+        let (pairs, _) = try DeviceClient.sign(
+            method: "POST", server: try ServerURL("http://localhost"), path: operation.path, body: body, key: key, now: at ?? now)
         var headers = HTTPFields()
         for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
         headers[.contentType] = contentType
@@ -39,12 +40,16 @@ extension ProbePlan {
     /// A good body unsigned, signed badly in each way the server tells apart, and signed well but replayed.
     func signatureProbes(body value: JSONValue, key: Curve25519.Signing.PrivateKey) throws -> [Probe] {
         let body = Data(value.text.utf8)
-        let input = "Signature-Input", signature = "Signature", digest = "Content-Digest"
+        let input = "Signature-Input"
+        let signature = "Signature"
+        let digest = "Content-Digest"
         func set(_ name: String, _ value: String?) -> (inout HTTPFields) -> Void { { $0[HTTPField.Name(name)!] = value } }
         let good = try signed("signed", body: body, key: key)
         var probes = [
             Probe(label: "unsigned", method: .post, uri: operation.path, headers: [.contentType: "application/json"], body: body),
-            Probe(label: "unsigned with an admin token", method: .post, uri: operation.path, headers: admin.merging([.contentType: "application/json"]), body: body),
+            Probe(
+                label: "unsigned with an admin token", method: .post, uri: operation.path, headers: admin.merging([.contentType: "application/json"]),
+                body: body),
             try signed("without Signature", body: body, key: key, alter: set(signature, nil)),
             try signed("without Signature-Input", body: body, key: key, alter: set(input, nil)),
             try signed("without Content-Digest", body: body, key: key, alter: set(digest, nil)),
@@ -96,7 +101,8 @@ extension ProbePlan {
     func enrollBody(key: Curve25519.Signing.PrivateKey, token: String? = nil, machine: String = "machine-new") -> JSONValue {
         var facts = sampleFacts
         facts.machineIdHash = machine
-        let request = EnrollRequest(token: token ?? world.enrollToken, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: "2026-1")
+        let request = EnrollRequest(
+            token: token ?? world.enrollToken, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: "2026-1")
         return (try? KontorJSON.encode(request)).flatMap { JSONValue(parsing: String(decoding: $0, as: UTF8.self)) } ?? .null
     }
 
@@ -167,7 +173,10 @@ extension ProbePlan {
             ("a new receipt after the wipe was confirmed", try signedReceipt(receiptValue().text, key: key)),
         ]
         for (label, body) in others { probes.append(try signed("signed, with \(label)", body: Data(body.text.utf8), key: key)) }
-        probes.append(try signed("signed by the revoked device, its own receipt", body: Data(try signedReceipt(receiptValue(deviceId: world.revoked.id).text, key: world.revoked.key).text.utf8), key: world.revoked.key))
+        probes.append(
+            try signed(
+                "signed by the revoked device, its own receipt",
+                body: Data(try signedReceipt(receiptValue(deviceId: world.revoked.id).text, key: world.revoked.key).text.utf8), key: world.revoked.key))
         return probes
     }
 }

@@ -62,7 +62,9 @@ struct ProbePlan {
         for value in unknown.dropFirst(2) { probes.append(probe("as admin", pathValue: value, headers: admin, body: body)) }
         let first = known.first ?? ""
         if let good = goodBody, let bodySchema = operation.bodySchema {
-            for (label, data) in RawBodies.all(maxBodyBytes: maxBodyBytes) { probes.append(probe("as admin with \(label)", pathValue: first, headers: admin, body: data)) }
+            for (label, data) in RawBodies.all(maxBodyBytes: maxBodyBytes) {
+                probes.append(probe("as admin with \(label)", pathValue: first, headers: admin, body: data))
+            }
             probes.append(probe("as admin without a body", pathValue: first, headers: admin, body: nil, contentType: nil))
             probes.append(probe("as admin with text/plain", pathValue: first, headers: admin, body: body, contentType: "text/plain"))
             for (label, value) in schema.mutations(of: good, schema: bodySchema) {

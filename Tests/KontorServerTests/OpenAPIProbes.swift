@@ -121,10 +121,11 @@ struct SchemaValues: Sendable {
         let schema = resolve(schema)
         switch type(of: schema) {
         case "string":
-            var values: [JSONValue] = [
-                .string(""), .string(" "), .string(String(repeating: "x", count: 10_000)), .string("a\u{0}b\u{7}\n"), .string("\u{202E}evil\u{200B}"),
-                .string("../../etc/passwd"),
-            ] + known.map(JSONValue.string)
+            var values: [JSONValue] =
+                [
+                    .string(""), .string(" "), .string(String(repeating: "x", count: 10_000)), .string("a\u{0}b\u{7}\n"), .string("\u{202E}evil\u{200B}"),
+                    .string("../../etc/passwd"),
+                ] + known.map(JSONValue.string)
             if schema["enum"] != nil || schema["const"] != nil { values.append(.string("bogus")) }
             if schema["format"]?.string == "date-time" { values += [.string("yesterday"), .string("2027-13-45T99:00:00Z")] }
             return values

@@ -26,7 +26,9 @@ struct OpenAPIStatusTests {
     func statusesAreDocumented(_ operation: DocumentedOperation) async throws {
         let answers = try await Self.drive(operation)
         if let log = ProcessInfo.processInfo.environment["KONTOR_OPENAPI_PROBE_LOG"] {
-            let text = answers.map { "\(operation.testDescription)\t\($0.status)\t\($0.errorCode ?? "")\t\($0.probe)\t\($0.message ?? "")" }.joined(separator: "\n") + "\n"
+            let text =
+                answers.map { "\(operation.testDescription)\t\($0.status)\t\($0.errorCode ?? "")\t\($0.probe)\t\($0.message ?? "")" }.joined(separator: "\n")
+                + "\n"
             try text.write(toFile: log + "/" + operation.testDescription.replacingOccurrences(of: "/", with: "_"), atomically: true, encoding: .utf8)
         }
         var undocumented: [Int: Answer] = [:]
@@ -60,7 +62,10 @@ struct OpenAPIStatusTests {
         }
         if operation.path == DeviceAPI.enrollPath {
             // Enrollment is rate limited per client address.
-            try await withHarness({ $0.longPollMax = 0; $0.enrollRatePerMinute = 1 }) { harness in
+            try await withHarness({
+                $0.longPollMax = 0
+                $0.enrollRatePerMinute = 1
+            }) { harness in
                 try await harness.test { client async throws in
                     let probe = Probe(
                         label: "beyond the enrollment rate limit", method: .post, uri: DeviceAPI.enrollPath, headers: [.contentType: "application/json"],
@@ -173,7 +178,8 @@ struct FuzzWorld: Sendable {
         let (revokedToken, revokedId) = try await enrollToken("{}")
         _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
         return FuzzWorld(
-            admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "", active: active, revoked: revoked, replaced: replaced,
+            admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "", active: active, revoked: revoked,
+            replaced: replaced,
             commandId: command["id"]?.string ?? "", apiTokenId: apiToken["apiToken"]?["id"]?.string ?? "",
             enrollTokenId: try await enrollToken("{}").1, enrollToken: token,
             strangerToken: try await enrollToken(#"{"group": "elsewhere", "uses": 100}"#).0,

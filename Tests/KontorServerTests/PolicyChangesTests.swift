@@ -14,14 +14,18 @@ struct PolicyChangesTests {
     /// alternate between techs and office; device 7 has a profile of its own.
     func fleet(_ count: Int) async throws -> (SQLiteStore, PolicyService) {
         let store = try SQLiteStore.inMemory()
-        let persons = (0..<3).map { Person(id: "p\($0)", email: "p\($0)@example.org", displayName: "P\($0)", groups: $0 == 0 ? ["techs", "oncall"] : ["office"], createdAt: t0) }
+        let persons = (0..<3).map {
+            Person(id: "p\($0)", email: "p\($0)@example.org", displayName: "P\($0)", groups: $0 == 0 ? ["techs", "oncall"] : ["office"], createdAt: t0)
+        }
         for p in persons { try await store.insertPerson(p) }
         var tokens: [String: String] = [:]
         for (i, group) in ["techs", "office"].enumerated() {
             for personId in [nil, "p0", "p1", "p2"] {
                 let secret = IssuedSecret.generate(.enrollmentToken)
-                try await store.insertEnrollmentToken(StoredEnrollmentToken(
-                    token: EnrollmentToken(id: "\(secret.id)", personId: personId, group: group, maxUses: 10_000, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+                try await store.insertEnrollmentToken(
+                    StoredEnrollmentToken(
+                        token: EnrollmentToken(id: "\(secret.id)", personId: personId, group: group, maxUses: 10_000, expiresAt: t0 + 3600, createdAt: t0),
+                        secretHash: secret.secretHash))
                 tokens["\(i) \(personId ?? "-")"] = secret.id
             }
         }
@@ -31,7 +35,8 @@ struct PolicyChangesTests {
             facts.hostname = "h\(n)"
             let person = n % 5 == 0 ? "p\(n / 5 % 3)" : "-"
             let token = tokens["\(n % 2) \(person)"]!
-            _ = try await store.enroll(NewDevice(id: String(format: "d%05d", n), keyId: "k\(n)", publicKey: "p\(n)", facts: facts, acceptedTermsVersion: nil), tokenId: token, now: t0)
+            _ = try await store.enroll(
+                NewDevice(id: String(format: "d%05d", n), keyId: "k\(n)", publicKey: "p\(n)", facts: facts, acceptedTermsVersion: nil), tokenId: token, now: t0)
         }
         let service = PolicyService(store: store, config: ServerConfig(), clock: WallClock { self.t0 }, devices: DeviceCache(), cluster: ClusterEvents())
         return (store, service)
@@ -41,7 +46,10 @@ struct PolicyChangesTests {
     func byClass() async throws {
         let (store, service) = try await fleet(1_210)
         _ = try await service.apply(source: "name: base\ncheckinInterval: 120\n", dryRun: false, by: nil)
-        _ = try await service.apply(source: "name: techs\ncontainer: {}\nquietHours: {weekly: {sunday: [all]}, exemptions: [{groups: [oncall], from: \"2027-01-01\", until: \"2027-01-31\"}]}\n", dryRun: false, by: nil)
+        _ = try await service.apply(
+            source:
+                "name: techs\ncontainer: {}\nquietHours: {weekly: {sunday: [all]}, exemptions: [{groups: [oncall], from: \"2027-01-01\", until: \"2027-01-31\"}]}\n",
+            dryRun: false, by: nil)
         _ = try await service.apply(source: "name: mine\ncheckinInterval: 30\n", dryRun: false, by: nil)
         _ = try await service.assign(profile: "base", scope: "default", target: nil, by: nil)
         _ = try await service.assign(profile: "techs", scope: "group", target: "techs", by: nil)

@@ -33,7 +33,9 @@ struct ProfileAPITests {
         let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client async throws in
-            #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": ["techs"]}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": ["techs"]}"#)
+                    .status == .created)
             let token = try await client.enrollToken(admin, json: #"{"person": "ada@example.org"}"#)
             let (key, response) = try await client.enroll(token: token, at: harness.clock.now)
             let deviceId = try response.decode(EnrollResponse.self).deviceId
@@ -41,7 +43,10 @@ struct ProfileAPITests {
         }
     }
 
-    func checkin(_ client: any TestClientProtocol, _ harness: Harness, _ key: Curve25519.Signing.PrivateKey, applied: String? = nil, compliance: ComplianceReport? = nil, events: [DeviceEvent]? = nil) async throws -> CheckinResponse {
+    func checkin(
+        _ client: any TestClientProtocol, _ harness: Harness, _ key: Curve25519.Signing.PrivateKey, applied: String? = nil, compliance: ComplianceReport? = nil,
+        events: [DeviceEvent]? = nil
+    ) async throws -> CheckinResponse {
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: applied, status: nil, facts: nil, compliance: compliance, events: events))
         let response = try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: harness.clock.now)
         #expect(response.status == .ok, "\(response.errorMessage ?? "")")
@@ -53,7 +58,9 @@ struct ProfileAPITests {
         try await world { harness, client, admin, _, deviceId in
             let assign = try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft]))
             #expect(assign.status == .created)
-            #expect(try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "craft", "scope": "group", "target": "techs"}"#).status == .ok)
+            #expect(
+                try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "craft", "scope": "group", "target": "techs"}"#).status
+                    == .ok)
             let changed = craft.replacingOccurrences(of: "checkinInterval: 120", with: "checkinInterval: 300")
             let response = try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": changed, "dryRun": true]))
             #expect(response.status == .ok)
@@ -83,7 +90,9 @@ struct ProfileAPITests {
             #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": office])).status == .created)
             #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft])).status == .created)
             #expect(try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "office", "scope": "default"}"#).status == .ok)
-            #expect(try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "craft", "scope": "group", "target": "techs"}"#).status == .ok)
+            #expect(
+                try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "craft", "scope": "group", "target": "techs"}"#).status
+                    == .ok)
             let reply = try await checkin(client, harness, key)
             let policy = try #require(reply.policy)
             #expect(policy.checkinInterval == 120)
@@ -109,14 +118,18 @@ struct ProfileAPITests {
             let report = ComplianceReport(
                 quiet: true, quietReason: "quiet window saturday all", containerAccount: "work-ada", containerState: "frozen",
                 violations: [AppViolation(executable: "/usr/bin/steam", pid: 42, action: "terminated", at: harness.clock.now)])
-            _ = try await checkin(client, harness, key, applied: first.policyHash, compliance: report, events: [DeviceEvent(at: harness.clock.now, kind: "quiet.begin", detail: "saturday")])
+            _ = try await checkin(
+                client, harness, key, applied: first.policyHash, compliance: report,
+                events: [DeviceEvent(at: harness.clock.now, kind: "quiet.begin", detail: "saturday")])
             var device = try await harness.services.directory.device(deviceId)
             #expect(device.compliance == report)
             #expect(device.appliedPolicyHash == device.effectivePolicyHash)
             #expect(try await harness.store.events(deviceId: deviceId, limit: 10).map(\.kind) == ["quiet.begin"])
 
             // A new revision makes the device outdated until it checks in again.
-            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft.replacingOccurrences(of: "120", with: "90")])).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft.replacingOccurrences(of: "120", with: "90")])).status
+                    == .created)
             device = try await harness.services.directory.device(deviceId)
             #expect(device.appliedPolicyHash != device.effectivePolicyHash)
         }
@@ -128,7 +141,9 @@ struct ProfileAPITests {
             #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft])).status == .created)
             #expect(try await client.api(.put, "/api/v1/assignments", token: admin, json: #"{"profile": "craft", "scope": "default"}"#).status == .ok)
             let v1 = try await checkin(client, harness, key).policyHash
-            #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft.replacingOccurrences(of: "120", with: "90")])).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft.replacingOccurrences(of: "120", with: "90")])).status
+                    == .created)
             let v2 = try await checkin(client, harness, key, applied: v1).policyHash
             #expect(v2 != v1)
             let rollback = try await client.api(.post, "/api/v1/profiles/craft/rollback", token: admin, json: #"{"revision": 1}"#)
@@ -154,12 +169,14 @@ struct ProfileAPITests {
         }
     }
 
-    @Test("assignments are checked", arguments: [
-        (#"{"profile": "nope", "scope": "default"}"#, "profile: no profile named nope; apply it first"),
-        (#"{"profile": "craft", "scope": "galaxy"}"#, "scope: expected default, group or device, found \"galaxy\""),
-        (#"{"profile": "craft", "scope": "device", "target": "missing"}"#, "target: no device missing"),
-        (#"{"profile": "craft", "scope": "group"}"#, "target: a group name is required (letters, digits, '.', '_' or '-')"),
-    ])
+    @Test(
+        "assignments are checked",
+        arguments: [
+            (#"{"profile": "nope", "scope": "default"}"#, "profile: no profile named nope; apply it first"),
+            (#"{"profile": "craft", "scope": "galaxy"}"#, "scope: expected default, group or device, found \"galaxy\""),
+            (#"{"profile": "craft", "scope": "device", "target": "missing"}"#, "target: no device missing"),
+            (#"{"profile": "craft", "scope": "group"}"#, "target: a group name is required (letters, digits, '.', '_' or '-')"),
+        ])
     func assignmentValidation(body: String, message: String) async throws {
         try await world { _, client, admin, _, _ in
             #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: json(["source": craft])).status == .created)
@@ -182,13 +199,15 @@ struct BoundaryProfileTests {
             ("root", "/srv/work/{localpart}", "container.accountPattern"), ("{localpart}", "/srv/work/{localpart}", "container.accountPattern"),
             ("ada", "/srv/work/{localpart}", "container.accountPattern"), ("work-{localpart}", "/home/{localpart}/Documents", "container.extraWorkPaths[0]"),
             ("work-{localpart}", "/etc/{localpart}", "container.extraWorkPaths[0]"), ("work-{localpart}", "/home/shared", "container.extraWorkPaths[0]"),
-            ("work-{localpart}", "/srv/www/{localpart}", "container.extraWorkPaths[0]"), ("work-{localpart}", "/srv/work/{localpart}/../../etc", "container.extraWorkPaths[0]"),
+            ("work-{localpart}", "/srv/www/{localpart}", "container.extraWorkPaths[0]"),
+            ("work-{localpart}", "/srv/work/{localpart}/../../etc", "container.extraWorkPaths[0]"),
         ])
     func refused(account: String, path: String, field: String) async throws {
         let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
-            let response = try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("bad", account: account, path: path)]))
+            let response = try await client.api(
+                .post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("bad", account: account, path: path)]))
             #expect(response.status == .badRequest)
             #expect(response.errorMessage?.contains(field) == true, "\(response.errorMessage ?? "")")
             #expect(try await harness.store.latestProfiles().isEmpty)
@@ -201,7 +220,8 @@ struct BoundaryProfileTests {
         let admin = try await harness.token(.admin)
         try await harness.test { client in
             for (account, path) in [("work-{localpart}", "/srv/work/{localpart}"), ("work-{localpart}", "/home/{account}/Projects")] {
-                let response = try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("ok", account: account, path: path)]))
+                let response = try await client.api(
+                    .post, "/api/v1/profiles", token: admin, json: Self.json(["source": profile("ok", account: account, path: path)]))
                 #expect(response.status == .created, "\(response.errorMessage ?? "")")
             }
         }
@@ -212,16 +232,20 @@ struct BoundaryProfileTests {
         let harness = try await Harness()
         let admin = try await harness.token(.admin)
         try await harness.test { client in
-            #expect(try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": []}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada", "groups": []}"#).status
+                    == .created)
             let token = try await client.enrollToken(admin, json: #"{"person": "ada@example.org"}"#)
             let (key, _) = try await client.enroll(token: token, at: harness.clock.now)
             // Stored straight into the store, as an older server accepted it, and assigned to everyone.
             var old = Profile(name: "legacy")
             old.checkinInterval = 300
             old.container = ContainerPolicy(accountPattern: "{localpart}", extraWorkPaths: ["/home/{localpart}/Documents"])
-            let source = "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"{localpart}\"\n  extraWorkPaths: [\"/home/{localpart}/Documents\"]\n"
+            let source =
+                "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"{localpart}\"\n  extraWorkPaths: [\"/home/{localpart}/Documents\"]\n"
             _ = try await harness.store.addProfileRevision(source: source, profile: old, at: harness.clock.now, by: "an older server")
-            try await harness.store.assign(ProfileAssignment(scope: "default", target: "", profile: "legacy", assignedAt: harness.clock.now, assignedBy: "an older server"))
+            try await harness.store.assign(
+                ProfileAssignment(scope: "default", target: "", profile: "legacy", assignedAt: harness.clock.now, assignedBy: "an older server"))
             await harness.services.policies.catalog.invalidate()
 
             let listed = try await client.api(.get, "/api/v1/profiles", token: admin).decode([PolicyService.Listed].self)
@@ -244,7 +268,8 @@ struct BoundaryProfileTests {
             let rollback = try await client.api(.post, "/api/v1/profiles/legacy/rollback", token: admin, json: #"{"revision": 1}"#)
             #expect(rollback.status == .badRequest)
 
-            let fixed = "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"work-{localpart}\"\n  extraWorkPaths: [\"/srv/work/{localpart}\"]\n"
+            let fixed =
+                "name: legacy\ncheckinInterval: 300\ncontainer:\n  accountPattern: \"work-{localpart}\"\n  extraWorkPaths: [\"/srv/work/{localpart}\"]\n"
             #expect(try await client.api(.post, "/api/v1/profiles", token: admin, json: Self.json(["source": fixed])).status == .created)
             let again = try await client.signed(DeviceAPI.checkinPath, body: body, key: key, at: harness.clock.now).decode(CheckinResponse.self)
             #expect(again.policy?.container == ResolvedContainer(account: "work-ada", extraWorkPaths: ["/srv/work/ada"]))

@@ -20,7 +20,10 @@ struct ReenrollmentTests {
         let op = try await harness.token(.operator)
         try await harness.test { client async throws in
             for name in ["ada", "eve"] {
-                #expect(try await client.api(.post, "/api/v1/persons", token: op, json: #"{"email": "\#(name)@example.org", "displayName": "\#(name)", "groups": ["staff"]}"#).status == .created)
+                #expect(
+                    try await client.api(
+                        .post, "/api/v1/persons", token: op, json: #"{"email": "\#(name)@example.org", "displayName": "\#(name)", "groups": ["staff"]}"#
+                    ).status == .created)
             }
             try await body(harness, client, op)
         }
@@ -29,7 +32,8 @@ struct ReenrollmentTests {
     @Test("a token for someone else cannot take over an enrolled machine: refused with machine_enrolled, the device keeps working, the attempt is audited")
     func otherOwnerRefused() async throws {
         try await withPersons { harness, client, op async throws in
-            let (adaKey, enrolled) = try await client.enroll(token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), facts: machine, at: harness.clock.now)
+            let (adaKey, enrolled) = try await client.enroll(
+                token: try await client.enrollToken(op, json: #"{"person": "ada@example.org"}"#), facts: machine, at: harness.clock.now)
             let ada = try enrolled.decode(EnrollResponse.self).deviceId
             for options in [#"{"person": "eve@example.org"}"#, #"{"group": "staff"}"#, "{}"] {
                 let (_, refused) = try await client.enroll(token: try await client.enrollToken(op, json: options), facts: machine, at: harness.clock.now)
@@ -51,7 +55,8 @@ struct ReenrollmentTests {
 
             // Revoked first, the machine may go to someone else.
             #expect(try await client.api(.post, "/api/v1/devices/\(ada)/revoke", token: op, json: #"{"reason": "laptop handed on to Eve"}"#).status == .ok)
-            let (_, handedOn) = try await client.enroll(token: try await client.enrollToken(op, json: #"{"person": "eve@example.org"}"#), facts: machine, at: harness.clock.now)
+            let (_, handedOn) = try await client.enroll(
+                token: try await client.enrollToken(op, json: #"{"person": "eve@example.org"}"#), facts: machine, at: harness.clock.now)
             #expect(handedOn.status == .created)
             #expect(try handedOn.decode(EnrollResponse.self).predecessorId == nil)
         }
@@ -72,11 +77,16 @@ struct ReenrollmentTests {
             #expect(try await harness.store.device(id: ada)?.status == .active)
             let (reply, _) = try await checkin(client, key: key, at: harness.clock.now)
             #expect(reply?.commands.map(\.type) == ["wipe"])
-            #expect(try await harness.store.auditEntries(since: nil, target: ada).contains { $0.action == "device.enroll-refused" && $0.detail?["reason"] == "openWipe" })
+            #expect(
+                try await harness.store.auditEntries(since: nil, target: ada).contains {
+                    $0.action == "device.enroll-refused" && $0.detail?["reason"] == "openWipe"
+                })
         }
     }
 
-    @Test("the old installation of a re-enrolled machine is told in a signed reply to wipe itself once its successor is wiped or revoked", arguments: ["wipe", "revoke", "offboard"])
+    @Test(
+        "the old installation of a re-enrolled machine is told in a signed reply to wipe itself once its successor is wiped or revoked",
+        arguments: ["wipe", "revoke", "offboard"])
     func predecessorFollows(action: String) async throws {
         try await withPersons { harness, client, op async throws in
             let token = try await client.enrollToken(op, json: #"{"person": "ada@example.org", "uses": 2}"#)
@@ -96,7 +106,9 @@ struct ReenrollmentTests {
 
             switch action {
             case "wipe":
-                #expect(try await client.api(.post, "/api/v1/devices/\(successor.deviceId)/commands", token: op, json: #"{"type": "wipe", "reason": "leaving"}"#).status == .created)
+                #expect(
+                    try await client.api(.post, "/api/v1/devices/\(successor.deviceId)/commands", token: op, json: #"{"type": "wipe", "reason": "leaving"}"#)
+                        .status == .created)
             case "revoke":
                 #expect(try await client.api(.post, "/api/v1/devices/\(successor.deviceId)/revoke", token: op, json: #"{"reason": "stolen"}"#).status == .ok)
             default:
@@ -109,7 +121,8 @@ struct ReenrollmentTests {
             #expect(told.errorMessage?.contains(successor.deviceId) == true)
 
             // The old installation wipes (trigger "revoked") and its receipt is taken.
-            let sent = try await client.sendReceipt(try receipt(deviceId: old, commandId: nil, trigger: "revoked", key: oldKey, at: harness.clock.now), key: oldKey, at: harness.clock.now)
+            let sent = try await client.sendReceipt(
+                try receipt(deviceId: old, commandId: nil, trigger: "revoked", key: oldKey, at: harness.clock.now), key: oldKey, at: harness.clock.now)
             #expect(sent.status == .ok)
             let confirmation = try sent.decode(ReceiptConfirmation.self)
             #expect(confirmation.revoked && !confirmation.duplicate)
@@ -127,11 +140,14 @@ struct ReenrollmentTests {
             let old = try first.decode(EnrollResponse.self).deviceId
             #expect(try await client.enroll(token: token, facts: machine, at: harness.clock.now).1.status == .created)
             // The wipe was issued as the enrollment committed (the issue read the device while it was still active).
-            let wipe = CommandRecord(id: IdentifierGenerator.uuidV7(now: harness.clock.now), deviceId: old, type: .wipe, reason: "stolen", issuedAt: harness.clock.now, issuedBy: "op")
+            let wipe = CommandRecord(
+                id: IdentifierGenerator.uuidV7(now: harness.clock.now), deviceId: old, type: .wipe, reason: "stolen", issuedAt: harness.clock.now,
+                issuedBy: "op")
             try await harness.store.insertCommand(wipe)
             let (_, told) = try await checkin(client, key: oldKey, at: harness.clock.now)
             #expect(told.errorCode == "device_revoked")
-            let sent = try await client.sendReceipt(try receipt(deviceId: old, commandId: nil, trigger: "revoked", key: oldKey, at: harness.clock.now), key: oldKey, at: harness.clock.now)
+            let sent = try await client.sendReceipt(
+                try receipt(deviceId: old, commandId: nil, trigger: "revoked", key: oldKey, at: harness.clock.now), key: oldKey, at: harness.clock.now)
             #expect(sent.status == .ok)
             #expect(try await harness.store.command(id: wipe.id)?.state == .succeeded)
         }

@@ -17,7 +17,8 @@ private struct Captured {
 
     init(_ request: CheckinRequest, key: Curve25519.Signing.PrivateKey, at now: Date) throws {
         body = try KontorJSON.encode(request)
-        let (pairs, _) = try DeviceClient.sign(method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: now)
+        let (pairs, _) = try DeviceClient.sign(
+            method: "POST", server: try ServerURL("http://localhost"), path: DeviceAPI.checkinPath, body: body, key: key, now: now)
         headers = HTTPFields()
         for (name, value) in pairs where name != "Host" { headers[HTTPField.Name(name)!] = value }
     }
@@ -173,13 +174,15 @@ struct ReplayAfterRestartTests {
         #expect(window.notBefore == start + 1)
         try await second.test { client in
             // The device's clock is 20 s behind.
-            let behind = try Captured(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now.addingTimeInterval(-20))
+            let behind = try Captured(
+                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now.addingTimeInterval(-20))
             let refused = try await behind.send(client)
             #expect(refused.status == .serviceUnavailable)
             let wait = try #require(refused.headers[.retryAfter].flatMap(Int.init))
             #expect(wait == 21)
             installation.clock.advance(TimeInterval(wait))
-            let again = try Captured(CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now.addingTimeInterval(-20))
+            let again = try Captured(
+                CheckinRequest(appliedPolicyHash: nil, status: nil, facts: nil), key: key, at: installation.clock.now.addingTimeInterval(-20))
             #expect(try await again.send(client).status == .ok)
         }
     }

@@ -20,22 +20,26 @@ private func badSignIn(_ client: any TestClientProtocol, forwardedFor: String) a
 
 @Suite("Trusted proxies: networks, client addresses, rate limits behind a proxy")
 struct TrustedProxyTests {
-    @Test("networks are read as CIDRs; a bare address is a single host; IPv4-mapped IPv6 is IPv4", arguments: [
-        ("10.0.0.0/8", "10.0.0.0/8"), ("127.0.0.1", "127.0.0.1/32"), ("::1", "::1/128"), ("fd00::/8", "fd00::/8"),
-        ("2001:DB8::/32", "2001:db8::/32"), ("::ffff:10.1.2.3", "10.1.2.3/32"), ("0.0.0.0/0", "0.0.0.0/0"),
-    ])
+    @Test(
+        "networks are read as CIDRs; a bare address is a single host; IPv4-mapped IPv6 is IPv4",
+        arguments: [
+            ("10.0.0.0/8", "10.0.0.0/8"), ("127.0.0.1", "127.0.0.1/32"), ("::1", "::1/128"), ("fd00::/8", "fd00::/8"),
+            ("2001:DB8::/32", "2001:db8::/32"), ("::ffff:10.1.2.3", "10.1.2.3/32"), ("0.0.0.0/0", "0.0.0.0/0"),
+        ])
     func parses(text: String, expected: String) throws {
         #expect(try IPNetwork(parsing: text).description == expected)
     }
 
-    @Test("a bad network is refused with a message saying what is wrong", arguments: [
-        ("10.0.0.0/33", "\"10.0.0.0/33\": the prefix length must be 0 to 32 for an IPv4 network"),
-        ("fd00::/129", "\"fd00::/129\": the prefix length must be 0 to 128 for an IPv6 network"),
-        ("10.0.0.0/", "\"10.0.0.0/\": the prefix length must be 0 to 32 for an IPv4 network"),
-        ("10.0.0.1/8", "\"10.0.0.1/8\" has bits set beyond its /8 prefix; the network is 10.0.0.0/8"),
-        ("proxy.example.org", "\"proxy.example.org\" is not an IPv4 or IPv6 address or network"),
-        ("", "\"\" is not an IPv4 or IPv6 address or network"),
-    ])
+    @Test(
+        "a bad network is refused with a message saying what is wrong",
+        arguments: [
+            ("10.0.0.0/33", "\"10.0.0.0/33\": the prefix length must be 0 to 32 for an IPv4 network"),
+            ("fd00::/129", "\"fd00::/129\": the prefix length must be 0 to 128 for an IPv6 network"),
+            ("10.0.0.0/", "\"10.0.0.0/\": the prefix length must be 0 to 32 for an IPv4 network"),
+            ("10.0.0.1/8", "\"10.0.0.1/8\" has bits set beyond its /8 prefix; the network is 10.0.0.0/8"),
+            ("proxy.example.org", "\"proxy.example.org\" is not an IPv4 or IPv6 address or network"),
+            ("", "\"\" is not an IPv4 or IPv6 address or network"),
+        ])
     func refuses(text: String, message: String) {
         #expect {
             try IPNetwork(parsing: text)
@@ -68,25 +72,27 @@ struct TrustedProxyTests {
         var testDescription: String { "peer \(peer), X-Forwarded-For \(forwardedFor), trusted \(trusted) → \(client)" }
     }
 
-    @Test("the client is the peer, unless the peer is a trusted proxy: then the right-most untrusted X-Forwarded-For hop", arguments: [
-        // No proxy is trusted: the header is the client's word and ignored.
-        Case(trusted: [], peer: "203.0.113.9", forwardedFor: ["198.51.100.1"], client: "203.0.113.9"),
-        // A peer that is not a trusted proxy cannot choose its address.
-        Case(trusted: ["10.0.0.0/8"], peer: "203.0.113.9", forwardedFor: ["198.51.100.1"], client: "203.0.113.9"),
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1"], client: "198.51.100.1"),
-        // What the client sent before the proxy appended the address it saw is not believed.
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["6.6.6.6, 198.51.100.1"], client: "198.51.100.1"),
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["6.6.6.6", "198.51.100.1"], client: "198.51.100.1"),
-        // Two trusted proxies in a row.
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1, 10.0.0.7"], client: "198.51.100.1"),
-        // A trusted proxy that sent no header: the proxy itself.
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: [], client: "10.0.0.5"),
-        // A hop that is not an address stops the walk at the last trusted proxy.
-        Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1, unknown, 10.0.0.7"], client: "10.0.0.7"),
-        // Ports and brackets, IPv6, and an IPv4 peer seen through a dual-stack socket.
-        Case(trusted: ["::1/128"], peer: "::1", forwardedFor: ["[2001:db8::1]:443"], client: "2001:db8::1"),
-        Case(trusted: ["127.0.0.1/32"], peer: "::ffff:127.0.0.1", forwardedFor: ["198.51.100.1:5555"], client: "198.51.100.1"),
-    ])
+    @Test(
+        "the client is the peer, unless the peer is a trusted proxy: then the right-most untrusted X-Forwarded-For hop",
+        arguments: [
+            // No proxy is trusted: the header is the client's word and ignored.
+            Case(trusted: [], peer: "203.0.113.9", forwardedFor: ["198.51.100.1"], client: "203.0.113.9"),
+            // A peer that is not a trusted proxy cannot choose its address.
+            Case(trusted: ["10.0.0.0/8"], peer: "203.0.113.9", forwardedFor: ["198.51.100.1"], client: "203.0.113.9"),
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1"], client: "198.51.100.1"),
+            // What the client sent before the proxy appended the address it saw is not believed.
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["6.6.6.6, 198.51.100.1"], client: "198.51.100.1"),
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["6.6.6.6", "198.51.100.1"], client: "198.51.100.1"),
+            // Two trusted proxies in a row.
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1, 10.0.0.7"], client: "198.51.100.1"),
+            // A trusted proxy that sent no header: the proxy itself.
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: [], client: "10.0.0.5"),
+            // A hop that is not an address stops the walk at the last trusted proxy.
+            Case(trusted: ["10.0.0.0/8"], peer: "10.0.0.5", forwardedFor: ["198.51.100.1, unknown, 10.0.0.7"], client: "10.0.0.7"),
+            // Ports and brackets, IPv6, and an IPv4 peer seen through a dual-stack socket.
+            Case(trusted: ["::1/128"], peer: "::1", forwardedFor: ["[2001:db8::1]:443"], client: "2001:db8::1"),
+            Case(trusted: ["127.0.0.1/32"], peer: "::ffff:127.0.0.1", forwardedFor: ["198.51.100.1:5555"], client: "198.51.100.1"),
+        ])
     func resolves(_ c: Case) throws {
         let addresses = ClientAddresses(trustedProxies: try c.trusted.map { try IPNetwork(parsing: $0) })
         var headers = HTTPFields()

@@ -16,7 +16,10 @@ private func enrolled(_ store: any KontorStore, count: Int) async throws -> [Str
     for n in 0..<count {
         let id = IdentifierGenerator.uuidV7(now: t0 + Double(n))
         let facts = DeviceFacts(hostname: "pc-\(n)", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "m\(n)", agentVersion: "0.1.0")
-        ids.append(try await store.enroll(NewDevice(id: id, keyId: "k-\(id)", publicKey: "p-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0).id)
+        ids.append(
+            try await store.enroll(
+                NewDevice(id: id, keyId: "k-\(id)", publicKey: "p-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0
+            ).id)
     }
     return ids
 }

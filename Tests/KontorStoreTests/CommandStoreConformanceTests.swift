@@ -14,7 +14,8 @@ private func enrolledDevice(_ store: any KontorStore) async throws -> (String, S
         let secret = IssuedSecret.generate(.enrollmentToken)
         try await store.insertEnrollmentToken(
             StoredEnrollmentToken(
-                token: EnrollmentToken(id: secret.id, personId: person.id, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+                token: EnrollmentToken(id: secret.id, personId: person.id, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0),
+                secretHash: secret.secretHash))
         tokens.append(secret.id)
     }
     let id = IdentifierGenerator.uuidV7(now: t0)
@@ -75,7 +76,8 @@ struct CommandStoreConformanceTests {
         let revoked = try #require(try await store.device(id: device))
         #expect(revoked.status == .revoked && revoked.wipeConfirmedAt == t0 + 5 && revoked.wipeReceiptId == receipt.id)
         await #expect(throws: (any Error).self) {
-            try await store.recordReceipt(StoredReceipt(id: "r2", deviceId: "nope", commandId: nil, trigger: "offline", receivedAt: t0, signed: receipt.signed), revoke: false)
+            try await store.recordReceipt(
+                StoredReceipt(id: "r2", deviceId: "nope", commandId: nil, trigger: "offline", receivedAt: t0, signed: receipt.signed), revoke: false)
         }
     }
 
@@ -83,7 +85,8 @@ struct CommandStoreConformanceTests {
     func offboarding(backend: Backend) async throws {
         let store = try await backend.make()
         let (person, _, spareToken) = try await enrolledDevice(store)
-        let plan = Offboarding(personId: person, requestedAt: t0, requestedBy: "it", wipeAt: t0 + 86_400, restrictedProfile: "restricted", reason: "contract ends")
+        let plan = Offboarding(
+            personId: person, requestedAt: t0, requestedBy: "it", wipeAt: t0 + 86_400, restrictedProfile: "restricted", reason: "contract ends")
         try await store.startOffboarding(plan, now: t0)
         #expect(try await store.person(id: person)?.status == .offboarding)
         #expect(try await store.enrollmentToken(id: spareToken)?.token.revokedAt == t0)
@@ -103,7 +106,8 @@ struct CommandStoreConformanceTests {
         #expect(try await store.openOffboardings().isEmpty)
         await #expect(throws: StoreError.self) { try await store.startOffboarding(plan, now: t0 + 10) }
         await #expect(throws: StoreError.self) {
-            try await store.startOffboarding(Offboarding(personId: "nobody", requestedAt: t0, requestedBy: nil, wipeAt: t0, restrictedProfile: nil, reason: nil), now: t0)
+            try await store.startOffboarding(
+                Offboarding(personId: "nobody", requestedAt: t0, requestedBy: nil, wipeAt: t0, restrictedProfile: nil, reason: nil), now: t0)
         }
     }
 }

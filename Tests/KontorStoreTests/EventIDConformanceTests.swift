@@ -5,7 +5,9 @@ import Testing
 
 @Suite("Store conformance: device events sent again")
 struct EventIDConformanceTests {
-    @Test("an event whose ID the device already sent is not stored again; events without an ID always are; other devices may use the same ID", arguments: Backend.all)
+    @Test(
+        "an event whose ID the device already sent is not stored again; events without an ID always are; other devices may use the same ID",
+        arguments: Backend.all)
     func deduplicated(backend: Backend) async throws {
         let store = try await backend.make()
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -13,10 +15,15 @@ struct EventIDConformanceTests {
         for machine in ["a", "b"] {
             let secret = IssuedSecret.generate(.enrollmentToken)
             try await store.insertEnrollmentToken(
-                StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 86_400, createdAt: t0), secretHash: secret.secretHash))
+                StoredEnrollmentToken(
+                    token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 86_400, createdAt: t0),
+                    secretHash: secret.secretHash))
             let id = IdentifierGenerator.uuidV7(now: t0)
             let facts = DeviceFacts(hostname: "laptop-\(machine)", osRelease: "Debian", kernel: "6.1", machineIdHash: machine, agentVersion: "0.2.0")
-            ids.append(try await store.enroll(NewDevice(id: id, keyId: "k-\(id)", publicKey: "p-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0).id)
+            ids.append(
+                try await store.enroll(
+                    NewDevice(id: id, keyId: "k-\(id)", publicKey: "p-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0
+                ).id)
         }
         let first = DeviceEvent(at: t0, kind: "quiet.begin", detail: "18:00", id: "e-1")
         let second = DeviceEvent(at: t0 + 1, kind: "quiet.override", detail: "until 19:00", id: "e-2")

@@ -19,11 +19,20 @@ struct ListingConformanceTests {
         for i in 0..<3 {
             let id = IdentifierGenerator.uuidV7(now: t0 + Double(i))
             let facts = DeviceFacts(hostname: "pc-\(i)", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "m\(i)", agentVersion: "0.\(i).0")
-            ids.append(try await store.enroll(NewDevice(id: id, keyId: "key-\(id)", publicKey: "pk-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0 + Double(i)).id)
+            ids.append(
+                try await store.enroll(
+                    NewDevice(id: id, keyId: "key-\(id)", publicKey: "pk-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id,
+                    now: t0 + Double(i)
+                ).id)
         }
-        let violations = [AppViolation(executable: "/usr/bin/steam", pid: 42, action: "reported", at: t0), AppViolation(executable: "/usr/bin/x", pid: 7, action: "terminated", at: t0)]
+        let violations = [
+            AppViolation(executable: "/usr/bin/steam", pid: 42, action: "reported", at: t0),
+            AppViolation(executable: "/usr/bin/x", pid: 7, action: "terminated", at: t0),
+        ]
         try await store.recordCheckins([
-            CheckinRecord(deviceId: ids[0], at: t0 + 60, appliedPolicyHash: "sha256:a", status: AgentReport(state: "ok"), facts: nil, compliance: ComplianceReport(violations: violations)),
+            CheckinRecord(
+                deviceId: ids[0], at: t0 + 60, appliedPolicyHash: "sha256:a", status: AgentReport(state: "ok"), facts: nil,
+                compliance: ComplianceReport(violations: violations)),
             CheckinRecord(deviceId: ids[1], at: t0 + 70, appliedPolicyHash: "sha256:b", status: nil, facts: nil, compliance: ComplianceReport(quiet: true)),
         ])
         #expect(try await store.revokeDevice(id: ids[2], at: t0 + 80))
@@ -54,7 +63,8 @@ struct ListingConformanceTests {
         let wipes = try await store.auditEntries(matching: AuditFilter(actionPrefix: "command."), limit: 100, offset: 0)
         #expect(wipes.total == 15)
         #expect(try await store.auditEntries(matching: AuditFilter(actionPrefix: "command.wipe%"), limit: 100, offset: 0).total == 0, "no wildcards")
-        let combined = try await store.auditEntries(matching: AuditFilter(actor: "token:", actionPrefix: "command.", target: "d0", since: t0 + 10), limit: 100, offset: 0)
+        let combined = try await store.auditEntries(
+            matching: AuditFilter(actor: "token:", actionPrefix: "command.", target: "d0", since: t0 + 10), limit: 100, offset: 0)
         // i % 6 == 0 (Ada, a wipe, target d0) and i >= 10: i = 12, 18, 24, sequence numbers i + 1.
         #expect(combined.entries.map(\.seq) == [25, 19, 13])
         #expect(combined.total == combined.entries.count)
@@ -65,13 +75,20 @@ struct ListingConformanceTests {
         let store = try await backend.make()
         let secret = IssuedSecret.generate(.enrollmentToken)
         try await store.insertEnrollmentToken(
-            StoredEnrollmentToken(token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash))
+            StoredEnrollmentToken(
+                token: EnrollmentToken(id: secret.id, personId: nil, group: nil, maxUses: 1, expiresAt: t0 + 3600, createdAt: t0), secretHash: secret.secretHash
+            ))
         let id = IdentifierGenerator.uuidV7(now: t0)
         let facts = DeviceFacts(hostname: "pc", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "m", agentVersion: "0.1.0")
-        _ = try await store.enroll(NewDevice(id: id, keyId: "key-\(id)", publicKey: "pk-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
-        try await store.recordCheckins([CheckinRecord(deviceId: id, at: t0 + 120, appliedPolicyHash: "sha256:new", status: AgentReport(state: "ok"), facts: nil)])
+        _ = try await store.enroll(
+            NewDevice(id: id, keyId: "key-\(id)", publicKey: "pk-\(id)", facts: facts, acceptedTermsVersion: nil), tokenId: secret.id, now: t0)
+        try await store.recordCheckins([
+            CheckinRecord(deviceId: id, at: t0 + 120, appliedPolicyHash: "sha256:new", status: AgentReport(state: "ok"), facts: nil)
+        ])
         // Another instance flushes an older check-in later.
-        try await store.recordCheckins([CheckinRecord(deviceId: id, at: t0 + 60, appliedPolicyHash: "sha256:old", status: AgentReport(state: "degraded"), facts: nil)])
+        try await store.recordCheckins([
+            CheckinRecord(deviceId: id, at: t0 + 60, appliedPolicyHash: "sha256:old", status: AgentReport(state: "degraded"), facts: nil)
+        ])
         let device = try #require(try await store.device(id: id))
         #expect(device.lastSeen == t0 + 120)
         #expect(device.appliedPolicyHash == "sha256:new")

@@ -15,7 +15,8 @@ private func token(_ store: any KontorStore, person: String? = nil, group: Strin
     let secret = IssuedSecret.generate(.enrollmentToken)
     try await store.insertEnrollmentToken(
         StoredEnrollmentToken(
-            token: EnrollmentToken(id: secret.id, personId: person, group: group, maxUses: uses, expiresAt: t0 + 86_400, createdAt: t0), secretHash: secret.secretHash))
+            token: EnrollmentToken(id: secret.id, personId: person, group: group, maxUses: uses, expiresAt: t0 + 86_400, createdAt: t0),
+            secretHash: secret.secretHash))
     return secret.id
 }
 
@@ -104,7 +105,9 @@ struct MachineConformanceTests {
     func auditPages(backend: Backend) async throws {
         let store = try await backend.make()
         var appended: [AuditEntry] = []
-        for i in 0..<7 { appended.append(try await store.appendAudit(at: t0 + Double(i), actor: "system", action: "test.\(i)", target: nil, detail: ["n": String(i)])) }
+        for i in 0..<7 {
+            appended.append(try await store.appendAudit(at: t0 + Double(i), actor: "system", action: "test.\(i)", target: nil, detail: ["n": String(i)]))
+        }
         #expect(try await store.auditEntries(afterSeq: 0, limit: 3) == Array(appended[0..<3]))
         #expect(try await store.auditEntries(afterSeq: 3, limit: 3) == Array(appended[3..<6]))
         #expect(try await store.auditEntries(afterSeq: 6, limit: 3) == [appended[6]])

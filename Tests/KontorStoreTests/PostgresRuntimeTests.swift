@@ -7,7 +7,8 @@ import Testing
 private let postgresURL = ProcessInfo.processInfo.environment["KONTOR_TEST_POSTGRES_URL"] ?? ""
 
 /// The parts of the PostgreSQL store that only it has: its pool as a Service, and the channel between instances.
-@Suite("PostgreSQL store: pool and notification channel", .enabled(if: !postgresURL.isEmpty, "needs KONTOR_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
+@Suite(
+    "PostgreSQL store: pool and notification channel", .enabled(if: !postgresURL.isEmpty, "needs KONTOR_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
 struct PostgresRuntimeTests {
     @Test("withStore runs the pool for its body only: afterwards the store answers nothing")
     func scopedPool() async throws {

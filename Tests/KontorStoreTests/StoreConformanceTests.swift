@@ -2,8 +2,8 @@ import Foundation
 import KontorCore
 import KontorPostgres
 import KontorSQLite
-import Logging
 import KontorStore
+import Logging
 import Testing
 
 /// A storage backend under test. Every test below runs against each one: a backend is done when
@@ -71,7 +71,8 @@ struct StoreConformanceTests {
     func apiTokens(backend: Backend) async throws {
         let store = try await backend.make()
         let secret = IssuedSecret.generate(.apiToken)
-        try await store.insertAPIToken(StoredAPIToken(token: APIToken(id: secret.id, name: "ci", role: .operator, createdAt: t0), secretHash: secret.secretHash))
+        try await store.insertAPIToken(
+            StoredAPIToken(token: APIToken(id: secret.id, name: "ci", role: .operator, createdAt: t0), secretHash: secret.secretHash))
         let stored = try #require(try await store.apiToken(id: secret.id))
         #expect(stored.secretHash == secret.secretHash)
         #expect(stored.token.role == .operator)
@@ -165,7 +166,8 @@ struct StoreConformanceTests {
         #expect(try await store.enrollmentTokens() == inserted.reversed())
         await #expect(throws: StoreError.notFound("person nobody")) {
             try await store.insertEnrollmentToken(
-                StoredEnrollmentToken(token: EnrollmentToken(id: "x", personId: "nobody", group: nil, maxUses: 1, expiresAt: t0, createdAt: t0), secretHash: "h"))
+                StoredEnrollmentToken(
+                    token: EnrollmentToken(id: "x", personId: "nobody", group: nil, maxUses: 1, expiresAt: t0, createdAt: t0), secretHash: "h"))
         }
     }
 

@@ -35,9 +35,10 @@ public enum PolicyMerge {
             quiet.holidayRegion = pick("quietHours.holidayRegion") { $0.quietHours?.holidayRegion }
             quiet.extraDates = pick("quietHours.extraDates") { $0.quietHours?.extraDates } ?? []
             let exemptions = pick("quietHours.exemptions") { $0.quietHours?.exemptions } ?? []
-            quiet.onCall = subject.map { s in
-                exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
-            } ?? []
+            quiet.onCall =
+                subject.map { s in
+                    exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
+                } ?? []
             quiet.allowUserOverride = pick("quietHours.allowUserOverride") { $0.quietHours?.allowUserOverride } ?? false
             policy.quietHours = quiet
         }

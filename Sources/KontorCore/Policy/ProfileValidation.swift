@@ -91,7 +91,9 @@ public enum ProfileValidator {
                             "must start with the reserved prefix \(WorkBoundary.accountPrefix), e.g. \(WorkBoundary.accountPrefix){localpart}: the work account is always one the agent creates, never root, a system account or the person's own login, found \"\(pattern)\""
                     ))
             } else if let problem = WorkBoundary.accountProblem(ContainerNames.account(pattern: pattern, localpart: "ada")) {
-                out.append(ProfileIssue(field: "container.accountPattern", message: "must give a Linux user name, e.g. \(WorkBoundary.accountPrefix){localpart}: \(problem)"))
+                out.append(
+                    ProfileIssue(
+                        field: "container.accountPattern", message: "must give a Linux user name, e.g. \(WorkBoundary.accountPrefix){localpart}: \(problem)"))
             }
         }
         for (i, path) in (c.extraWorkPaths ?? []).enumerated() {

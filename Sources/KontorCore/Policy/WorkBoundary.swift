@@ -23,7 +23,8 @@ public enum WorkBoundary {
             return "\"\(name)\" is not a valid Linux user name (a lowercase letter first, then lowercase letters, digits, - or _, at most 32)"
         }
         guard name.hasPrefix(accountPrefix), name.count > accountPrefix.count else {
-            return "\"\(name)\" does not start with the reserved prefix \(accountPrefix) (work accounts are always \(accountPrefix)…, so a profile can never name root, a system account or a person's own login)"
+            return
+                "\"\(name)\" does not start with the reserved prefix \(accountPrefix) (work accounts are always \(accountPrefix)…, so a profile can never name root, a system account or a person's own login)"
         }
         return nil
     }
@@ -71,7 +72,8 @@ public enum WorkBoundary {
         let allowed = ([homeTemplate + "/…"] + roots.map { $0 + "/…" }).joined(separator: ", ")
         guard roots.contains(where: { isBelow(path, $0) }) else {
             if path.hasPrefix("/home/") {
-                return "\"\(path)\" is in a home other than the work account's: only \(homeTemplate)/… is the work home (allowed: \(allowed)); personal data is never touched"
+                return
+                    "\"\(path)\" is in a home other than the work account's: only \(homeTemplate)/… is the work home (allowed: \(allowed)); personal data is never touched"
             }
             return "\"\(path)\" is outside the roots work data may live in (\(allowed)); personal data and the system are never touched"
         }

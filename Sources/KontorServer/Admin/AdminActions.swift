@@ -7,7 +7,8 @@ import KontorStore
 extension Services {
     public func createPerson(_ input: DirectoryService.NewPerson, by principal: Principal) async throws -> Person {
         let person = try await directory.createPerson(input)
-        try await audit.record(AuditService.actor(principal), "person.created", target: person.email, detail: ["id": person.id, "groups": person.groups.joined(separator: ",")])
+        try await audit.record(
+            AuditService.actor(principal), "person.created", target: person.email, detail: ["id": person.id, "groups": person.groups.joined(separator: ",")])
         return person
     }
 
@@ -29,13 +30,15 @@ extension Services {
     public func issueCommand(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, by principal: Principal) async throws -> CommandRecord {
         let command = try await commands.issue(deviceId: deviceId, type: type, reason: reason, expiresIn: expiresIn, by: principal.name)
         try await audit.record(
-            AuditService.actor(principal), "command.\(command.type.rawValue)", target: command.deviceId, detail: ["command": command.id, "reason": command.reason ?? ""])
+            AuditService.actor(principal), "command.\(command.type.rawValue)", target: command.deviceId,
+            detail: ["command": command.id, "reason": command.reason ?? ""])
         return command
     }
 
     public func cancelCommand(id: String, reason: String?, by principal: Principal) async throws -> CommandRecord {
         let command = try await commands.cancel(id: id, reason: reason)
-        try await audit.record(AuditService.actor(principal), "command.cancelled", target: command.deviceId, detail: ["command": command.id, "reason": reason ?? ""])
+        try await audit.record(
+            AuditService.actor(principal), "command.cancelled", target: command.deviceId, detail: ["command": command.id, "reason": reason ?? ""])
         return command
     }
 
@@ -116,7 +119,10 @@ extension Services {
         return CSV.document(
             header: ["id", "email", "displayName", "groups", "status", "createdAt", "activeDevices"],
             rows: persons.map {
-                [$0.id, $0.email, $0.displayName, $0.groups.joined(separator: ";"), $0.status.rawValue, ISO8601.string(from: $0.createdAt), String(counts[$0.id] ?? 0)]
+                [
+                    $0.id, $0.email, $0.displayName, $0.groups.joined(separator: ";"), $0.status.rawValue, ISO8601.string(from: $0.createdAt),
+                    String(counts[$0.id] ?? 0),
+                ]
             })
     }
 }

@@ -14,7 +14,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else { return try await next(request, context) }
-        guard header.lowercased().hasPrefix("bearer "), let principal = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+        guard header.lowercased().hasPrefix("bearer "),
+            let principal = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        else {
             throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
         }
         var context = context

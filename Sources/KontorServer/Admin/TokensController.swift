@@ -31,7 +31,10 @@ struct TokensController {
 
     @Sendable func create(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<Created> {
         try context.require(.admin)
-        struct Input: Decodable { var name: String; var role: Role }
+        struct Input: Decodable {
+            var name: String
+            var role: Role
+        }
         let input = try await request.decodeJSON(Input.self, limit: limit)
         let (token, secret) = try await services.createAPIToken(name: input.name, role: input.role, by: context.principal)
         context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])

@@ -13,7 +13,11 @@ import Prometheus
 import ServiceLifecycle
 
 /// The router with every route; `table` records what was registered.
-public func buildRouter(_ services: Services, table: RouteTable = RouteTable(), console: ConsoleRouteTable = ConsoleRouteTable()) -> Router<KontorRequestContext> {
+public func buildRouter(
+    _ services: Services,
+    table: RouteTable = RouteTable(),
+    console: ConsoleRouteTable = ConsoleRouteTable()
+) -> Router<KontorRequestContext> {
     let router = Router(context: KontorRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())

@@ -27,7 +27,8 @@ public func migrateStore(from source: SQLiteStore, to target: PostgresStore) asy
     let sourceChain = AuditChain.verify(try await source.auditEntries(since: nil, target: nil))
     guard sourceChain.ok else {
         throw ConfigError(
-            "the source's audit chain is broken at entry \(sourceChain.firstBadSeq ?? 0) (\(sourceChain.problem ?? "")); nothing was moved — find out why first (kontorctl audit verify)")
+            "the source's audit chain is broken at entry \(sourceChain.firstBadSeq ?? 0) (\(sourceChain.problem ?? "")); nothing was moved — find out why first (kontorctl audit verify)"
+        )
     }
     let tables = try await source.export(StoreTables.moved)
     try await target.importTables(tables)
@@ -81,11 +82,12 @@ struct MigrateStoreCommand: AsyncParsableCommand {
                     for (table, rows) in report.counts { print("\(table): \(rows)") }
                     print("audit chain: \(report.auditEntries) entries, intact, head \(report.auditHead)")
                     print(
-                        "moved into \(ServerConfig.redacted(to)); copy \((config.dataDir as NSString).appendingPathComponent("server-signing.key")) (0600) to every instance and start them with --database")
+                        "moved into \(ServerConfig.redacted(to)); copy \((config.dataDir as NSString).appendingPathComponent("server-signing.key")) (0600) to every instance and start them with --database"
+                    )
                 }
             } catch let error as PostgresURLError {
                 throw ConfigError(error.description)
-            } catch where !connected && !(error is ConfigError) {
+            } catch let error where !connected && !(error is ConfigError) {
                 throw ConfigError("--to \(ServerConfig.redacted(to)): cannot connect or migrate (\(String(reflecting: error)))")
             }
         } catch let error as ConfigError {

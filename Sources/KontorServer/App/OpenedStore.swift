@@ -73,7 +73,7 @@ public func withOpenedStore<T>(_ given: ServerConfig, logger: Logger, _ body: (O
         }
     } catch let error as PostgresURLError {
         throw ConfigError(error.description)
-    } catch where !connected && !(error is ConfigError) {
+    } catch let error where !connected && !(error is ConfigError) {
         throw ConfigError("database \(config.databaseDescription): cannot connect or migrate (\(String(reflecting: error)))")
     }
 }
@@ -104,7 +104,8 @@ func checkSharedKey(_ key: ServerSigningKey, store: any SettingsStore, dataDir: 
     }
     guard recorded == mine else {
         throw ConfigError(
-            "\((dataDir as NSString).appendingPathComponent("server-signing.key")): this instance's signing key is not the one the fleet trusts (recorded in the database by the first instance); copy server-signing.key from that instance (0600) into this data directory")
+            "\((dataDir as NSString).appendingPathComponent("server-signing.key")): this instance's signing key is not the one the fleet trusts (recorded in the database by the first instance); copy server-signing.key from that instance (0600) into this data directory"
+        )
     }
 }
 

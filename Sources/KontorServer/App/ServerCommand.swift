@@ -34,7 +34,8 @@ struct ConfigOptions: ParsableArguments {
     func load(applying flags: (inout ServerConfig) throws -> Void = { _ in }) throws -> ServerConfig {
         var result = ServerConfig()
         let environment = ProcessInfo.processInfo.environment
-        let file = config ?? environment["KONTOR_CONFIG"] ?? (FileManager.default.fileExists(atPath: "/etc/kontor/server.yaml") ? "/etc/kontor/server.yaml" : nil)
+        let file =
+            config ?? environment["KONTOR_CONFIG"] ?? (FileManager.default.fileExists(atPath: "/etc/kontor/server.yaml") ? "/etc/kontor/server.yaml" : nil)
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw ConfigError("\(file): cannot read the configuration file") }
             try result.apply(yaml: String(decoding: data, as: UTF8.self), file: file)
@@ -107,7 +108,8 @@ struct Serve: AsyncParsableCommand {
         let services = opened.services(config: config, registry: registry)
         let app = try buildApplication(config: config, services: services, logger: logger, extraServices: opened.services)
         if try await opened.store.apiTokens().isEmpty {
-            logger.notice("no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
+            logger.notice(
+                "no API token yet; create the first one with: kontor-server admin-token create --name admin --role admin --data-dir \(config.dataDir)")
         }
         for held in try await services.policies.listing() where held.held {
             logger.warning(
@@ -121,13 +123,16 @@ struct Serve: AsyncParsableCommand {
         // does not wait up to a minute for them to time out.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: LongPollShutdownService(longPolls: services.longPolls))], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [.init(service: app), .init(service: LongPollShutdownService(longPolls: services.longPolls))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         do {
             try await endServing()
         } catch {
-            logger.error("could not record where the replay window ends; the next start refuses signatures made before it", metadata: ["error": "\(String(reflecting: error))"])
+            logger.error(
+                "could not record where the replay window ends; the next start refuses signatures made before it",
+                metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

@@ -14,7 +14,11 @@ import ServiceLifecycle
 
 /// Counters the server keeps besides Hummingbird's per-route request metrics. Created once, fixed labels.
 public struct ServerMetrics: Sendable {
-    enum Outcome: String { case ok, refused, rateLimited = "rate_limited", unchanged, policy }
+    enum Outcome: String {
+        case ok, refused
+        case rateLimited = "rate_limited"
+        case unchanged, policy
+    }
 
     private let enrollOK = Counter(label: "kontor_enrollments_total", dimensions: [("result", "ok")])
     private let enrollRefused = Counter(label: "kontor_enrollments_total", dimensions: [("result", "refused")])

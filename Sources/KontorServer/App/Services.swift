@@ -85,7 +85,8 @@ public struct Services: Sendable {
             metrics: metrics, longPollMax: config.longPollMax)
         self.receipts = WipeReceiptService(store: store, clock: clock, audit: audit, commands: commands, devices: devices)
         self.consoleSessions = ConsoleSessionService(
-            store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout), lifetime: TimeInterval(config.consoleSessionLifetime))
+            store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout),
+            lifetime: TimeInterval(config.consoleSessionLifetime))
         self.offboarding = OffboardingService(
             store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
         self.checkpointer = AuditCheckpointer(

@@ -23,7 +23,8 @@ struct AuditCheckpointScheduler: Service {
                 do {
                     _ = try await checkpointer.checkpoint(always: false)
                 } catch let broken as AuditChainBroken {
-                    logger.critical("the audit log does not verify; no checkpoint signed", metadata: ["audit.seq": "\(broken.seq)", "problem": "\(broken.problem)"])
+                    logger.critical(
+                        "the audit log does not verify; no checkpoint signed", metadata: ["audit.seq": "\(broken.seq)", "problem": "\(broken.problem)"])
                 } catch {
                     logger.error("audit checkpoint failed", metadata: ["error": "\(String(reflecting: error))"])
                 }

@@ -54,7 +54,8 @@ struct FileCheckpointSink: CheckpointSink {
         guard extra & 0o037 == 0 else {
             close(fd)
             throw ConfigError(
-                "auditCheckpointFile \(path): mode \(String(Int(info.st_mode) & 0o777, radix: 8)) is wider than \(String(mode, radix: 8)); chmod \(String(mode, radix: 8)) \(path)")
+                "auditCheckpointFile \(path): mode \(String(Int(info.st_mode) & 0o777, radix: 8)) is wider than \(String(mode, radix: 8)); chmod \(String(mode, radix: 8)) \(path)"
+            )
         }
         return fd
     }

@@ -67,11 +67,16 @@ struct CheckinService: Sendable {
         let unchanged = input.appliedPolicyHash == policy.hash
         if unchanged, delivered.isEmpty { return .unchanged(hash: policy.hash, interval: policy.interval, longPoll: longPoll) }
         guard !unchanged else {
-            return .reply(CheckinResponse(result: "unchanged", nextCheckin: policy.interval, policyHash: policy.hash, policy: nil, commands: delivered, longPoll: longPoll ? true : nil))
+            return .reply(
+                CheckinResponse(
+                    result: "unchanged", nextCheckin: policy.interval, policyHash: policy.hash, policy: nil, commands: delivered,
+                    longPoll: longPoll ? true : nil))
         }
         let full: EffectivePolicy
         if let computed = policy.policy { full = computed } else { full = try await policies.effectivePolicy(for: device) }
         return .reply(
-            CheckinResponse(result: "policy", nextCheckin: full.checkinInterval, policyHash: full.canonicalHash, policy: full, commands: delivered, longPoll: longPoll ? true : nil))
+            CheckinResponse(
+                result: "policy", nextCheckin: full.checkinInterval, policyHash: full.canonicalHash, policy: full, commands: delivered,
+                longPoll: longPoll ? true : nil))
     }
 }

@@ -28,7 +28,9 @@ struct EventLimitService: Service {
             do {
                 try await reports.recordOverflow(overflow)
             } catch {
-                logger.error("could not record a device's events over the limits", metadata: ["device.id": "\(overflow.deviceId)", "error": "\(String(reflecting: error))"])
+                logger.error(
+                    "could not record a device's events over the limits",
+                    metadata: ["device.id": "\(overflow.deviceId)", "error": "\(String(reflecting: error))"])
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import ServiceLifecycle
 import Synchronization
 
 /// The check-ins this instance holds open (long polls), by device: a command queued for the device — on
@@ -121,5 +122,3 @@ public final class LongPolls: Sendable {
     /// Requests held now.
     public var count: Int { held.withLock { $0.count } }
 }
-
-import ServiceLifecycle

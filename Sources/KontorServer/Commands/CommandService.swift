@@ -19,7 +19,8 @@ public struct CommandService: Sendable {
         guard let device = try await store.device(id: deviceId) else { throw KontorError.notFound("no device \(deviceId)") }
         if device.status == .replaced, let successor = device.successorId {
             throw KontorError.conflict(
-                "device \(deviceId) was replaced by \(successor) when the machine enrolled again; command \(successor) instead (a wipe of it reaches the old installation too, should it ever check in)")
+                "device \(deviceId) was replaced by \(successor) when the machine enrolled again; command \(successor) instead (a wipe of it reaches the old installation too, should it ever check in)"
+            )
         }
         guard device.status == .active else {
             throw KontorError.conflict("device \(deviceId) is \(device.status.rawValue); it no longer checks in, so it cannot receive commands")
@@ -82,7 +83,8 @@ public struct CommandService: Sendable {
         let now = clock.now()
         for command in try await store.commands(deviceId: deviceId) where !command.state.isFinal {
             let next: CommandState = command.state.isOpen ? .cancelled : .failed
-            _ = try await store.transitionCommand(id: command.id, deviceId: deviceId, to: next, at: now, error: "the device was revoked before it reported an outcome")
+            _ = try await store.transitionCommand(
+                id: command.id, deviceId: deviceId, to: next, at: now, error: "the device was revoked before it reported an outcome")
         }
         // A revoked device gets no new commands (issue refuses it), so it can be forgotten outright.
         await index.forget(deviceId)
@@ -99,7 +101,9 @@ public struct CommandService: Sendable {
                 continue
             }
             if moved {
-                logger.notice("command \(command.state.rawValue)", metadata: ["device.id": "\(deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
+                logger.notice(
+                    "command \(command.state.rawValue)",
+                    metadata: ["device.id": "\(deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
             }
         }
     }

@@ -16,11 +16,16 @@ struct CommandsController {
 
     @Sendable func issue(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<CommandRecord> {
         try context.require(.operator)
-        struct Input: Decodable { var type: CommandType; var reason: String?; var expiresIn: Int? }
+        struct Input: Decodable {
+            var type: CommandType
+            var reason: String?
+            var expiresIn: Int?
+        }
         let input = try await request.decodeJSON(Input.self, limit: limit)
         let command = try await services.issueCommand(
             deviceId: try context.parameters.require("id"), type: input.type, reason: input.reason, expiresIn: input.expiresIn, by: context.principal)
-        context.logger.notice("command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
+        context.logger.notice(
+            "command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
         return EditedResponse(status: .created, response: command)
     }
 

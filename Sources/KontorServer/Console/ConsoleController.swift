@@ -84,7 +84,8 @@ struct ConsoleController {
                 throw ConsoleRefusal(.forbidden, "This form has expired or was sent from another page. Go back, reload the page and try again.")
             }
             guard session.principal.role.allows(role) else {
-                throw ConsoleRefusal(.forbidden, "This needs the \(role.rawValue) role; you are signed in as \(session.principal.name) (\(session.principal.role.rawValue)).")
+                throw ConsoleRefusal(
+                    .forbidden, "This needs the \(role.rawValue) role; you are signed in as \(session.principal.name) (\(session.principal.role.rawValue)).")
             }
             do {
                 return try await handler(ConsoleFormRequest(request: request, form: form), context, session)

@@ -145,7 +145,8 @@ struct QuietWeek {
             let start = calendar.date(byAdding: .day, value: offset, to: monday)!
             let stop = calendar.date(byAdding: .day, value: 1, to: start)!
             let spans = quiet.compactMap { s -> Span? in
-                let a = max(s.start, start), b = min(s.end, stop)
+                let a = max(s.start, start)
+                let b = min(s.end, stop)
                 return a < b ? Span(start: a, end: b, reason: s.reason) : nil
             }
             var hours: [HourCell] = []

@@ -33,7 +33,8 @@ extension ConsolePages {
             "entries": page.items.map { e -> [String: Any] in
                 [
                     "seq": e.seq, "at": format.time(e.at), "actor": e.actor, "action": e.action, "target": e.target ?? "",
-                    "detail": (e.detail ?? [:]).sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }.map { "\($0.key): \($0.value)" }.joined(separator: "; "),
+                    "detail": (e.detail ?? [:]).sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }.map { "\($0.key): \($0.value)" }.joined(
+                        separator: "; "),
                 ]
             },
             "page": page.page, "pages": page.pages, "paged": page.pages > 1,

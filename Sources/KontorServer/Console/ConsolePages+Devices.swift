@@ -58,7 +58,9 @@ extension ConsolePages {
                 "columns": columns, "page": page.page, "pages": page.pages, "paged": page.pages > 1,
                 "prev": page.page > 1 ? link(page: page.page - 1) : "", "next": page.page < page.pages ? link(page: page.page + 1) : "",
                 "states": ["active", "wiped", "revoked", "replaced"].map { ["value": $0, "selected": $0 == state] as [String: Any] },
-                "complianceOptions": ConsoleFormat.Compliance.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == compliance] as [String: Any] },
+                "complianceOptions": ConsoleFormat.Compliance.allCases.map {
+                    ["value": $0.rawValue, "label": $0.label, "selected": $0 == compliance] as [String: Any]
+                },
                 "filtered": !q.isEmpty || !state.isEmpty || compliance != nil,
             ])
     }
@@ -87,8 +89,10 @@ extension ConsolePages {
         var values = deviceRow(FleetDevice(device), names: names, format: format)
         let facts = device.facts
         values["facts"] = [
-            ["label": "Hostname", "value": facts.hostname], ["label": "Operating system", "value": facts.osRelease], ["label": "Kernel", "value": facts.kernel],
-            ["label": "Agent", "value": facts.agentVersion], ["label": "Machine ID (hash)", "value": facts.machineIdHash], ["label": "Device ID", "value": device.id],
+            ["label": "Hostname", "value": facts.hostname], ["label": "Operating system", "value": facts.osRelease],
+            ["label": "Kernel", "value": facts.kernel],
+            ["label": "Agent", "value": facts.agentVersion], ["label": "Machine ID (hash)", "value": facts.machineIdHash],
+            ["label": "Device ID", "value": device.id],
             ["label": "Signing key", "value": device.keyId], ["label": "Usage terms accepted", "value": device.acceptedTermsVersion ?? "—"],
         ]
         if let report = device.agentStatus { values["agent"] = ["state": report.state, "message": ConsoleFormat.optional(report.message)] }
@@ -113,7 +117,8 @@ extension ConsolePages {
         let commands = try await services.commands.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }
         values["commands"] = commands.map { c -> [String: Any] in
             [
-                "id": c.id, "commandId": c.id, "deviceId": device.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "", "issued": format.time(c.issuedAt),
+                "id": c.id, "commandId": c.id, "deviceId": device.id, "type": c.type.rawValue, "state": c.state.rawValue, "reason": c.reason ?? "",
+                "issued": format.time(c.issuedAt),
                 "by": c.issuedBy ?? "", "completed": format.time(c.completedAt), "error": ConsoleFormat.optional(c.error),
                 "cancellable": c.state.isOpen && session.principal.role.allows(.operator),
             ]
@@ -146,7 +151,10 @@ extension ConsolePages {
         let interval = try await services.policies.checkinInterval()
         return console.redirect(
             "\(ConsoleController.prefix)/devices/\(device.id)",
-            flash: Flash(kind: .ok, text: "Wipe queued for \(device.facts.hostname). The agent runs it at its next check-in (about every \(interval) s) and sends a signed receipt."))
+            flash: Flash(
+                kind: .ok,
+                text: "Wipe queued for \(device.facts.hostname). The agent runs it at its next check-in (about every \(interval) s) and sends a signed receipt."
+            ))
     }
 
     static func prettyJSON<T: Encodable>(_ value: T, dropping keys: Set<String>) throws -> Data {

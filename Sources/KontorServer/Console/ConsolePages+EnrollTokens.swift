@@ -26,7 +26,9 @@ extension ConsolePages {
                         "group": ConsoleFormat.optional(t.group), "revocable": state == .active && session.principal.role.allows(.operator),
                     ]
                 },
-                "persons": names.values.filter { $0.status == .active }.sorted { $0.email < $1.email }.map { ["id": $0.id, "email": $0.email, "name": $0.displayName] },
+                "persons": names.values.filter { $0.status == .active }.sorted { $0.email < $1.email }.map {
+                    ["id": $0.id, "email": $0.email, "name": $0.displayName]
+                },
                 "lifetimes": lifetimes.map { ["seconds": $0.seconds, "label": $0.label, "selected": $0.seconds == defaultLifetime] as [String: Any] },
             ])
     }
@@ -48,10 +50,12 @@ extension ConsolePages {
         let t = created.enrollmentToken
         let format = self.format
         var values: [String: Any] = [
-            "token": created.token, "command": created.agentCommand, "id": t.id, "maxUses": t.maxUses, "expires": format.time(t.expiresAt), "group": ConsoleFormat.optional(t.group),
+            "token": created.token, "command": created.agentCommand, "id": t.id, "maxUses": t.maxUses, "expires": format.time(t.expiresAt),
+            "group": ConsoleFormat.optional(t.group),
         ]
         if let personId = t.personId, let person = try await services.directory.person(id: personId) { values["person"] = person.email }
         // Shown once, answered directly (no redirect) and never cached.
-        return console.render("enroll-token-created", title: "Enrollment token created", nav: "enroll-tokens", session: session, request: form.request, status: .created, values)
+        return console.render(
+            "enroll-token-created", title: "Enrollment token created", nav: "enroll-tokens", session: session, request: form.request, status: .created, values)
     }
 }

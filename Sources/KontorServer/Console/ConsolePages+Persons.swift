@@ -73,7 +73,9 @@ extension ConsolePages {
         if let day = form.text("date") {
             guard let date = LocalDate(day) else { throw APIError.invalid("The offboarding was not started: \"\(day)\" is not a date (YYYY-MM-DD).") }
             let zoneName = form.text("zone") ?? TimeZone.current.identifier
-            guard let zone = TimeZone(identifier: zoneName) else { throw APIError.invalid("The offboarding was not started: \"\(zoneName)\" is not a time zone.") }
+            guard let zone = TimeZone(identifier: zoneName) else {
+                throw APIError.invalid("The offboarding was not started: \"\(zoneName)\" is not a time zone.")
+            }
             let time = form.text("time") ?? "17:00"
             let parts = time.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2, (0..<24).contains(parts[0]), (0..<60).contains(parts[1]) else {

@@ -20,8 +20,12 @@ extension ConsolePages {
                         "assigned": r.assignedTo.map { $0 == "default" ? "everyone (default)" : $0 }.joined(separator: ", "),
                     ]
                 },
-                "held": listed.filter(\.held).map { ["name": $0.name, "revision": $0.revision, "issues": ($0.issues ?? []).map { ["text": $0] }] as [String: Any] },
-                "assignments": snapshot.assignments.map { ["profile": $0.profile, "scope": $0.scope, "target": $0.scope == "default" ? "everyone" : $0.target] },
+                "held": listed.filter(\.held).map {
+                    ["name": $0.name, "revision": $0.revision, "issues": ($0.issues ?? []).map { ["text": $0] }] as [String: Any]
+                },
+                "assignments": snapshot.assignments.map {
+                    ["profile": $0.profile, "scope": $0.scope, "target": $0.scope == "default" ? "everyone" : $0.target]
+                },
                 "checkinInterval": snapshot.checkinInterval,
             ])
     }
@@ -84,12 +88,18 @@ extension ConsolePages {
                     [
                         "date": day.date.description, "weekday": QuietHoursPolicy.weekdays[day.date.isoWeekday - 1].capitalized,
                         "cells": day.hours.enumerated().map { ["hour": String(format: "%02d", $0.offset), "kind": $0.element.rawValue] },
-                        "spans": day.spans.map { ["from": week.clock($0.start, dayEnd: day.end), "to": week.clock($0.end, dayEnd: day.end), "reason": $0.reason] },
+                        "spans": day.spans.map {
+                            ["from": week.clock($0.start, dayEnd: day.end), "to": week.clock($0.end, dayEnd: day.end), "reason": $0.reason]
+                        },
                     ]
                 }
                 if let first = week.days.first?.date {
-                    values["prevWeek"] = "\(ConsoleController.prefix)/quiet-hours" + ConsoleFormat.query([("person", person.email), ("week", first.adding(days: -7).description)])
-                    values["nextWeek"] = "\(ConsoleController.prefix)/quiet-hours" + ConsoleFormat.query([("person", person.email), ("week", first.adding(days: 7).description)])
+                    values["prevWeek"] =
+                        "\(ConsoleController.prefix)/quiet-hours"
+                        + ConsoleFormat.query([("person", person.email), ("week", first.adding(days: -7).description)])
+                    values["nextWeek"] =
+                        "\(ConsoleController.prefix)/quiet-hours"
+                        + ConsoleFormat.query([("person", person.email), ("week", first.adding(days: 7).description)])
                 }
             } else {
                 values["noQuietHours"] = true

@@ -16,7 +16,8 @@ struct ConsolePages {
         console.page(group, "") { request, _, session in try await dashboard(request, session) }
         console.page(group, "devices") { request, _, session in try await devices(request, session) }
         console.page(group, "devices/{id}") { request, context, session in try await device(request, session, id: try context.parameters.require("id")) }
-        console.form(group, "devices/{id}/wipe", role: .operator, back: { _, c in "\(prefix)/devices/\(c.parameters.get("id") ?? "")" }) { form, context, session in
+        console.form(group, "devices/{id}/wipe", role: .operator, back: { _, c in "\(prefix)/devices/\(c.parameters.get("id") ?? "")" }) {
+            form, context, session in
             try await wipe(form, session, id: try context.parameters.require("id"))
         }
         console.form(group, "devices/{id}/commands/{command}/cancel", role: .operator, back: { _, c in "\(prefix)/devices/\(c.parameters.get("id") ?? "")" }) {
@@ -27,7 +28,8 @@ struct ConsolePages {
             let reason = form.text("reason") ?? "cancelled in the console"
             let cancelled = try await services.cancelCommand(id: command.id, reason: reason, by: session.principal)
             return console.redirect(
-                "\(prefix)/devices/\(deviceId)", flash: Flash(kind: .ok, text: "The \(cancelled.type.rawValue) command is cancelled; the device will not run it."))
+                "\(prefix)/devices/\(deviceId)",
+                flash: Flash(kind: .ok, text: "The \(cancelled.type.rawValue) command is cancelled; the device will not run it."))
         }
         console.page(group, "persons") { request, _, session in try await persons(request, session) }
         console.page(group, "persons/export.csv") { _, _, _ in
@@ -54,10 +56,12 @@ struct ConsolePages {
         }
         console.form(group, "enroll-tokens/{id}/revoke", role: .operator, back: { _, _ in "\(prefix)/enroll-tokens" }) { _, context, session in
             let token = try await services.revokeEnrollmentToken(id: try context.parameters.require("id"), by: session.principal)
-            return console.redirect("\(prefix)/enroll-tokens", flash: Flash(kind: .ok, text: "Enrollment token \(token.id) is revoked; it enrolls no more devices."))
+            return console.redirect(
+                "\(prefix)/enroll-tokens", flash: Flash(kind: .ok, text: "Enrollment token \(token.id) is revoked; it enrolls no more devices."))
         }
         console.page(group, "profiles") { request, _, session in try await profiles(request, session) }
-        console.page(group, "profiles/{name}") { request, context, session in try await profile(request, session, name: try context.parameters.require("name")) }
+        console.page(group, "profiles/{name}") { request, context, session in try await profile(request, session, name: try context.parameters.require("name"))
+        }
         console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
         console.page(group, "audit") { request, _, session in try await audit(request, session) }
     }

@@ -66,7 +66,9 @@ public struct DeviceAuthenticator: Sendable {
             if allowRevoked { break }
             if let why = try await wipeFollows(device) {
                 throw DeviceRefusal(
-                    error: APIError(.unauthorized, .deviceRevoked, "device \(device.id) was replaced by a new enrollment and \(why); wipe the work container and send the receipt"),
+                    error: APIError(
+                        .unauthorized, .deviceRevoked,
+                        "device \(device.id) was replaced by a new enrollment and \(why); wipe the work container and send the receipt"),
                     request: message)
             }
             throw APIError(.unauthorized, .keyRevoked, "this key was replaced when the device re-enrolled as \(device.successorId ?? "a new device")")
@@ -153,7 +155,9 @@ public struct DeviceAuthenticator: Sendable {
         let window = TimeInterval(DeviceAPI.signatureWindow)
         let age = now.timeIntervalSince1970 - TimeInterval(created)
         guard abs(age) <= window else {
-            throw APIError(.unauthorized, .signatureExpired, "signature: created \(Int(age)) s from the server clock; at most \(DeviceAPI.signatureWindow) s allowed (check the device clock)")
+            throw APIError(
+                .unauthorized, .signatureExpired,
+                "signature: created \(Int(age)) s from the server clock; at most \(DeviceAPI.signatureWindow) s allowed (check the device clock)")
         }
         if let expires = verified.parameters.expires, TimeInterval(expires) < now.timeIntervalSince1970 {
             throw APIError(.unauthorized, .signatureExpired, "signature: past its expires parameter")

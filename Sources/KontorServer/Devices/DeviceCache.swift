@@ -116,7 +116,9 @@ public final class DeviceCache: Sendable {
             let epoch = state.withLock { $0.epoch }
             let page = try await store.activeDevices(after: after, limit: pageSize)
             // Keys are parsed outside the lock; only the insertion holds it.
-            let parsed: [(Device, Curve25519.Signing.PublicKey)] = page.compactMap { stored in DeviceKeys.publicKey(base64: stored.publicKey).map { (stored, $0) } }
+            let parsed: [(Device, Curve25519.Signing.PublicKey)] = page.compactMap { stored in
+                DeviceKeys.publicKey(base64: stored.publicKey).map { (stored, $0) }
+            }
             added += state.withLock { s in
                 // A device changed while the page was read: leave this page to be read on demand.
                 guard s.epoch == epoch else { return 0 }

@@ -17,7 +17,10 @@ struct DeviceController {
         router.group(RouterPath(p)).on(.post, p, "enroll", table: table, use: enroll)
         let metrics = services.metrics
         router.group(RouterPath(p))
-            .add(middleware: DeviceAuthMiddleware(authenticator: services.deviceAuth, signer: services.signer, bodyLimit: bodyLimit, refused: { metrics.checkins(.refused) }))
+            .add(
+                middleware: DeviceAuthMiddleware(
+                    authenticator: services.deviceAuth, signer: services.signer, bodyLimit: bodyLimit, refused: { metrics.checkins(.refused) })
+            )
             .group(context: DeviceRequestContext.self)
             .on(.post, p, "checkin", table: table, use: checkIn)
         router.group(RouterPath(p))

@@ -42,6 +42,7 @@ struct ResponseSigner: Sendable {
 
     /// The error body of `refusal`, signed like any reply.
     func signedError(_ refusal: DeviceRefusal) throws -> Response {
-        try signedJSON(APIErrorBody(code: refusal.error.code.rawValue, message: refusal.error.message), status: refusal.error.status, answering: refusal.request)
+        try signedJSON(
+            APIErrorBody(code: refusal.error.code.rawValue, message: refusal.error.message), status: refusal.error.status, answering: refusal.request)
     }
 }

@@ -120,7 +120,9 @@ public struct EnrollmentService: Sendable {
             if try await store.auditEntries(matching: recent, limit: 1, offset: 0).total == 0 {
                 try await audit.record(
                     actor, "device.enroll-refused", target: existing,
-                    detail: ["reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? ""])
+                    detail: [
+                        "reason": why.rawValue, "hostname": request.facts.hostname, "person": stored.token.personId ?? "", "group": stored.token.group ?? "",
+                    ])
             }
             throw KontorError(.conflict, .machineEnrolled, Self.refusal(existing, why))
         }

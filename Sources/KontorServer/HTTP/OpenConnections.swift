@@ -58,7 +58,9 @@ public final class OpenConnections: Sendable {
     private let openGauge = Gauge(label: "kontor_connections_open")
     /// `kontor_connections_closed_total{reason}`: connections the server closed, by reason.
     private let closedCounters: [ConnectionCloseReason: Counter] = Dictionary(
-        uniqueKeysWithValues: ConnectionCloseReason.allCases.map { ($0, Counter(label: "kontor_connections_closed_total", dimensions: [("reason", $0.rawValue)])) })
+        uniqueKeysWithValues: ConnectionCloseReason.allCases.map {
+            ($0, Counter(label: "kontor_connections_closed_total", dimensions: [("reason", $0.rawValue)]))
+        })
 
     public init(limit: Int, logger: Logger) {
         precondition(limit > 0)

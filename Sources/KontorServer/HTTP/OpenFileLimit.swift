@@ -1,11 +1,11 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 
-private let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    private let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 
-private let nofile = RLIMIT_NOFILE
+    private let nofile = RLIMIT_NOFILE
 #endif
 
 /// The process's open-file limit (`RLIMIT_NOFILE`, `LimitNOFILE=` in a systemd unit) and the connection
@@ -44,7 +44,8 @@ public enum OpenFileLimit {
         guard configured > 0 else { return available }
         guard configured <= available else {
             throw ConfigError(
-                "maxConnections: \(configured) connections need \(configured + reserve) open files (\(reserve) kept for the database and logs), but this process may open only \(openFiles); raise the limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower maxConnections (0 picks \(available))")
+                "maxConnections: \(configured) connections need \(configured + reserve) open files (\(reserve) kept for the database and logs), but this process may open only \(openFiles); raise the limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower maxConnections (0 picks \(available))"
+            )
         }
         return configured
     }

@@ -30,7 +30,9 @@ struct OffboardingService: Sendable {
         let restrict = input.restrictNow ?? false
         if restrict != (input.profile != nil) { throw KontorError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
         if let profile = input.profile, !role.allows(.admin), profile != operatorProfile {
-            let allowed = operatorProfile.isEmpty ? "no profile is configured for operators (offboardingProfile)" : "an operator may only use \(operatorProfile) (offboardingProfile)"
+            let allowed =
+                operatorProfile.isEmpty
+                ? "no profile is configured for operators (offboardingProfile)" : "an operator may only use \(operatorProfile) (offboardingProfile)"
             throw KontorError.forbidden("profile: restricting an offboarding with \(profile) assigns that profile, which needs an admin; \(allowed)")
         }
         let reason = input.reason?.trimmingCharacters(in: .whitespacesAndNewlines)

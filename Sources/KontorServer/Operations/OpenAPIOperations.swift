@@ -21,21 +21,29 @@ extension OpenAPIDocument {
             responses: [
                 201: .json(
                     "Enrolled",
-                    schema: ##"{"type": "object", "required": ["deviceId", "keyId", "serverPublicKey", "serverKeyId", "checkinInterval"], "properties": {"deviceId": {"type": "string"}, "keyId": {"type": "string"}, "serverPublicKey": {"type": "string"}, "serverKeyId": {"type": "string"}, "checkinInterval": {"type": "integer"}, "predecessorId": {"type": "string"}}}"##
+                    schema:
+                        ##"{"type": "object", "required": ["deviceId", "keyId", "serverPublicKey", "serverKeyId", "checkinInterval"], "properties": {"deviceId": {"type": "string"}, "keyId": {"type": "string"}, "serverPublicKey": {"type": "string"}, "serverKeyId": {"type": "string"}, "checkinInterval": {"type": "integer"}, "predecessorId": {"type": "string"}}}"##
                 ),
-                401: .refusal("enroll_token_invalid: not a valid enrollment token; or a signature refusal (signature_missing, signature_malformed, signature_invalid, signature_expired, nonce_replayed, unknown_key: not signed by the key being enrolled)"),
+                401: .refusal(
+                    "enroll_token_invalid: not a valid enrollment token; or a signature refusal (signature_missing, signature_malformed, signature_invalid, signature_expired, nonce_replayed, unknown_key: not signed by the key being enrolled)"
+                ),
                 403: .refusal("enroll_token_expired, enroll_token_used_up or enroll_token_revoked"),
-                409: .refusal("machine_enrolled: the machine is enrolled as a device this token may not replace (another owner, a wipe in progress, an offboarding); conflict: the key is already enrolled"),
+                409: .refusal(
+                    "machine_enrolled: the machine is enrolled as a device this token may not replace (another owner, a wipe in progress, an offboarding); conflict: the key is already enrolled"
+                ),
                 429: .shared(.tooManyRequests),
             ]),
         APIOperation(
-            "post", "/api/v1/checkin", "Signed check-in; answers unchanged or the effective policy, and pending commands. Validated whole before anything is written", access: .device,
+            "post", "/api/v1/checkin",
+            "Signed check-in; answers unchanged or the effective policy, and pending commands. Validated whole before anything is written", access: .device,
             body: ref("CheckinRequest"),
-            example: ##"{"appliedPolicyHash": "sha256:0000", "status": {"state": "ok"}, "facts": {"hostname": "laptop-7", "osRelease": "Debian GNU/Linux 12 (bookworm)", "kernel": "6.1.0-18-amd64", "machineIdHash": "abc123", "agentVersion": "0.1.0"}, "compliance": {"quiet": false, "containerAccount": "work-ada", "containerState": "active", "violations": [{"executable": "/usr/bin/game", "pid": 4242, "action": "reported", "at": "2027-01-15T08:00:00Z"}]}, "events": [{"at": "2027-01-15T08:00:00Z", "kind": "quiet.end", "detail": "working hours"}], "acks": [{"id": "018f3c1e-0000-7000-8000-000000000000", "state": "succeeded", "at": "2027-01-15T08:00:00Z"}]}"##,
+            example:
+                ##"{"appliedPolicyHash": "sha256:0000", "status": {"state": "ok"}, "facts": {"hostname": "laptop-7", "osRelease": "Debian GNU/Linux 12 (bookworm)", "kernel": "6.1.0-18-amd64", "machineIdHash": "abc123", "agentVersion": "0.1.0"}, "compliance": {"quiet": false, "containerAccount": "work-ada", "containerState": "active", "violations": [{"executable": "/usr/bin/game", "pid": 4242, "action": "reported", "at": "2027-01-15T08:00:00Z"}]}, "events": [{"at": "2027-01-15T08:00:00Z", "kind": "quiet.end", "detail": "working hours"}], "acks": [{"id": "018f3c1e-0000-7000-8000-000000000000", "state": "succeeded", "at": "2027-01-15T08:00:00Z"}]}"##,
             responses: [
                 200: .json(
                     "Signed reply",
-                    schema: ##"{"type": "object", "required": ["result", "nextCheckin", "policyHash", "commands"], "properties": {"result": {"type": "string", "enum": ["unchanged", "policy"]}, "nextCheckin": {"type": "integer"}, "policyHash": {"type": "string"}, "policy": {"$ref": "#/components/schemas/EffectivePolicy"}, "commands": {"type": "array", "items": {"type": "object", "required": ["id", "type", "issuedAt"], "properties": {"id": {"type": "string"}, "type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "issuedAt": {"type": "string", "format": "date-time"}}}}, "longPoll": {"type": "boolean"}}}"##
+                    schema:
+                        ##"{"type": "object", "required": ["result", "nextCheckin", "policyHash", "commands"], "properties": {"result": {"type": "string", "enum": ["unchanged", "policy"]}, "nextCheckin": {"type": "integer"}, "policyHash": {"type": "string"}, "policy": {"$ref": "#/components/schemas/EffectivePolicy"}, "commands": {"type": "array", "items": {"type": "object", "required": ["id", "type", "issuedAt"], "properties": {"id": {"type": "string"}, "type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "issuedAt": {"type": "string", "format": "date-time"}}}}, "longPoll": {"type": "boolean"}}}"##
                 )
             ]),
         APIOperation(
@@ -45,29 +53,53 @@ extension OpenAPIDocument {
             responses: [
                 200: .json(
                     "Signed confirmation",
-                    schema: ##"{"type": "object", "required": ["receiptId", "duplicate", "revoked"], "properties": {"receiptId": {"type": "string"}, "duplicate": {"type": "boolean"}, "revoked": {"type": "boolean"}}}"##),
-                400: .refusal("signature_invalid: the receipt's own signature does not verify with the device key, or its payload is not a wipe receipt; invalid_request: it names another device, a command that is not this device's wipe, or is too large; digest_mismatch"),
+                    schema:
+                        ##"{"type": "object", "required": ["receiptId", "duplicate", "revoked"], "properties": {"receiptId": {"type": "string"}, "duplicate": {"type": "boolean"}, "revoked": {"type": "boolean"}}}"##
+                ),
+                400: .refusal(
+                    "signature_invalid: the receipt's own signature does not verify with the device key, or its payload is not a wipe receipt; invalid_request: it names another device, a command that is not this device's wipe, or is too large; digest_mismatch"
+                ),
                 409: .refusal("conflict: the device is revoked and its wipe confirmed; no further receipts are taken"),
             ]),
     ]
 
     private static let directory: [APIOperation] = [
-        APIOperation("get", "/api/v1/me", "The calling token", access: .token(.auditor), responses: [200: .json("Name, role and token ID", schema: ##"{"type": "object", "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}, "tokenId": {"type": "string"}}}"##)]),
-        APIOperation("get", "/api/v1/api-tokens", "List API tokens (admin)", access: .token(.admin), responses: [200: .json("Tokens", schema: list("APIToken"))]),
+        APIOperation(
+            "get", "/api/v1/me", "The calling token", access: .token(.auditor),
+            responses: [
+                200: .json(
+                    "Name, role and token ID",
+                    schema:
+                        ##"{"type": "object", "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}, "tokenId": {"type": "string"}}}"##
+                )
+            ]),
+        APIOperation(
+            "get", "/api/v1/api-tokens", "List API tokens (admin)", access: .token(.admin), responses: [200: .json("Tokens", schema: list("APIToken"))]),
         APIOperation(
             "post", "/api/v1/api-tokens", "Create an API token (admin); the token is shown once", access: .token(.admin),
-            body: ##"{"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}}"##,
+            body:
+                ##"{"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}}"##,
             example: ##"{"name": "backup-reader", "role": "auditor"}"##,
-            responses: [201: .json("Created", schema: ##"{"type": "object", "properties": {"token": {"type": "string"}, "apiToken": {"$ref": "#/components/schemas/APIToken"}}}"##)]),
-        APIOperation("delete", "/api/v1/api-tokens/{id}", "Revoke an API token (admin)", access: .token(.admin), responses: [200: .json("Revoked", schema: ref("APIToken"))]),
+            responses: [
+                201: .json(
+                    "Created",
+                    schema: ##"{"type": "object", "properties": {"token": {"type": "string"}, "apiToken": {"$ref": "#/components/schemas/APIToken"}}}"##)
+            ]),
+        APIOperation(
+            "delete", "/api/v1/api-tokens/{id}", "Revoke an API token (admin)", access: .token(.admin),
+            responses: [200: .json("Revoked", schema: ref("APIToken"))]),
         APIOperation("get", "/api/v1/persons", "The staff directory", access: .token(.auditor), responses: [200: .json("Persons", schema: list("Person"))]),
         APIOperation(
             "post", "/api/v1/persons", "Add a person (operator)", access: .token(.operator),
-            body: ##"{"type": "object", "required": ["email", "displayName"], "properties": {"email": {"type": "string", "format": "email"}, "displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}}}"##,
+            body:
+                ##"{"type": "object", "required": ["email", "displayName"], "properties": {"email": {"type": "string", "format": "email"}, "displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}}}"##,
             example: ##"{"email": "grace@example.org", "displayName": "Grace Hopper", "groups": ["techs"]}"##,
             responses: [201: .json("Created", schema: ref("Person")), 409: .refusal("conflict: a person with this email exists")]),
-        APIOperation("get", "/api/v1/persons/export", "The whole directory as CSV", access: .token(.auditor), responses: [200: .media("CSV", type: "text/csv")]),
-        APIOperation("get", "/api/v1/persons/{person}", "A person (by ID or email) with their devices, their offboarding and each device's wipe progress", access: .token(.auditor), responses: [200: .described("Person and devices")]),
+        APIOperation(
+            "get", "/api/v1/persons/export", "The whole directory as CSV", access: .token(.auditor), responses: [200: .media("CSV", type: "text/csv")]),
+        APIOperation(
+            "get", "/api/v1/persons/{person}", "A person (by ID or email) with their devices, their offboarding and each device's wipe progress",
+            access: .token(.auditor), responses: [200: .described("Person and devices")]),
         APIOperation(
             "get", "/api/v1/devices", "Devices, optionally of one person", access: .token(.auditor),
             query: [APIOperation.Query(name: "person", schema: ##"{"type": "string"}"##, description: "A person's ID or email")],
@@ -76,22 +108,32 @@ extension OpenAPIDocument {
         APIOperation(
             "post", "/api/v1/devices/{id}/revoke",
             "Revoke a device's identity without a wipe receipt (a device that never comes back); its key is refused from then on with device_revoked (operator)",
-            access: .token(.operator), body: ##"{"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 3, "maxLength": 500}}}"##,
+            access: .token(.operator),
+            body: ##"{"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 3, "maxLength": 500}}}"##,
             example: ##"{"reason": "stolen from the van, police report 2027-114"}"##, responses: [200: .json("The revoked device", schema: ref("Device"))]),
-        APIOperation("get", "/api/v1/devices/{id}/policy", "A device's effective policy, where each field comes from, and whether the device applied it", access: .token(.auditor), responses: [200: .described("Effective policy")]),
-        APIOperation("get", "/api/v1/devices/{id}/events", "What the device reported: quiet-hours transitions, overrides, violations (newest first)", access: .token(.auditor), responses: [200: .described("Events")]),
+        APIOperation(
+            "get", "/api/v1/devices/{id}/policy", "A device's effective policy, where each field comes from, and whether the device applied it",
+            access: .token(.auditor), responses: [200: .described("Effective policy")]),
+        APIOperation(
+            "get", "/api/v1/devices/{id}/events", "What the device reported: quiet-hours transitions, overrides, violations (newest first)",
+            access: .token(.auditor), responses: [200: .described("Events")]),
         APIOperation("get", "/api/v1/enroll-tokens", "Enrollment tokens with their state", access: .token(.auditor), responses: [200: .described("Tokens")]),
         APIOperation(
             "post", "/api/v1/enroll-tokens", "Create an enrollment token (operator); shown once with the agent command", access: .token(.operator),
-            body: ##"{"type": "object", "properties": {"person": {"type": "string", "description": "ID or email"}, "group": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "uses": {"type": "integer", "minimum": 1, "maximum": 10000}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds"}}}"##,
+            body:
+                ##"{"type": "object", "properties": {"person": {"type": "string", "description": "ID or email"}, "group": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "uses": {"type": "integer", "minimum": 1, "maximum": 10000}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds"}}}"##,
             example: ##"{"person": "ada@example.org", "uses": 1, "expiresIn": 86400}"##,
             responses: [
                 201: .json(
                     "Created",
-                    schema: ##"{"type": "object", "required": ["token", "enrollmentToken", "agentCommand"], "properties": {"token": {"type": "string"}, "enrollmentToken": {"$ref": "#/components/schemas/EnrollmentToken"}, "agentCommand": {"type": "string"}}}"##),
+                    schema:
+                        ##"{"type": "object", "required": ["token", "enrollmentToken", "agentCommand"], "properties": {"token": {"type": "string"}, "enrollmentToken": {"$ref": "#/components/schemas/EnrollmentToken"}, "agentCommand": {"type": "string"}}}"##
+                ),
                 409: .refusal("conflict: the person is being offboarded or offboarded; no new devices can be enrolled for them"),
             ]),
-        APIOperation("delete", "/api/v1/enroll-tokens/{id}", "Revoke an enrollment token (operator)", access: .token(.operator), responses: [200: .json("Revoked", schema: ref("EnrollmentToken"))]),
+        APIOperation(
+            "delete", "/api/v1/enroll-tokens/{id}", "Revoke an enrollment token (operator)", access: .token(.operator),
+            responses: [200: .json("Revoked", schema: ref("EnrollmentToken"))]),
     ]
 
     private static let policy: [APIOperation] = [
@@ -100,31 +142,43 @@ extension OpenAPIDocument {
             "The latest revision of every profile, with its assignments; held is true (with the issues) for a profile stored under older rules that breaks today's work/private boundary and is not delivered until fixed",
             access: .token(.auditor), responses: [200: .described("Profiles: name, revision, description, createdAt, createdBy, assignedTo, held, issues")]),
         APIOperation(
-            "post", "/api/v1/profiles", "Validate a profile (YAML source), show which devices change, and store it as a new revision unless dryRun (admin)", access: .token(.admin),
-            body: ##"{"type": "object", "required": ["source"], "properties": {"source": {"type": "string", "description": "The profile YAML"}, "dryRun": {"type": "boolean"}}}"##,
+            "post", "/api/v1/profiles", "Validate a profile (YAML source), show which devices change, and store it as a new revision unless dryRun (admin)",
+            access: .token(.admin),
+            body:
+                ##"{"type": "object", "required": ["source"], "properties": {"source": {"type": "string", "description": "The profile YAML"}, "dryRun": {"type": "boolean"}}}"##,
             example: ##"{"source": "name: office-default\ncheckinInterval: 300\n", "dryRun": true}"##,
             responses: [
-                200: .described("Dry run: the validated profile, devicesChanged (how many devices would change) and changes (at most 1,000 of them, with the fields)"),
+                200: .described(
+                    "Dry run: the validated profile, devicesChanged (how many devices would change) and changes (at most 1,000 of them, with the fields)"),
                 201: .described("Stored revision, devicesChanged and changes (at most 1,000 listed)"),
             ]),
         APIOperation(
             "get", "/api/v1/profiles/{name}", "A profile's latest (or ?revision=N) revision with its YAML source", access: .token(.auditor),
-            query: [APIOperation.Query(name: "revision", schema: ##"{"type": "integer", "minimum": 1}"##, description: "A revision number; the latest when absent")],
+            query: [
+                APIOperation.Query(name: "revision", schema: ##"{"type": "integer", "minimum": 1}"##, description: "A revision number; the latest when absent")
+            ],
             responses: [200: .described("Revision"), 404: .refusal("not_found: no such profile, or no such revision of it")]),
-        APIOperation("get", "/api/v1/profiles/{name}/history", "Every revision of a profile", access: .token(.auditor), responses: [200: .described("Revisions")]),
+        APIOperation(
+            "get", "/api/v1/profiles/{name}/history", "Every revision of a profile", access: .token(.auditor), responses: [200: .described("Revisions")]),
         APIOperation(
             "post", "/api/v1/profiles/{name}/rollback", "Store a new revision with the content of an earlier one (admin)", access: .token(.admin),
-            body: ##"{"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer", "minimum": 1}}}"##, example: ##"{"revision": 1}"##,
+            body: ##"{"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer", "minimum": 1}}}"##,
+            example: ##"{"revision": 1}"##,
             responses: [201: .described("New revision"), 404: .refusal("not_found: no such profile, or no such revision of it")]),
-        APIOperation("get", "/api/v1/assignments", "Which profile applies by default, to which group, to which device", access: .token(.auditor), responses: [200: .described("Assignments")]),
+        APIOperation(
+            "get", "/api/v1/assignments", "Which profile applies by default, to which group, to which device", access: .token(.auditor),
+            responses: [200: .described("Assignments")]),
         APIOperation(
             "put", "/api/v1/assignments", "Assign a profile (admin)", access: .token(.admin),
-            body: ##"{"type": "object", "required": ["profile", "scope"], "properties": {"profile": {"type": "string"}, "scope": {"type": "string", "enum": ["default", "group", "device"]}, "target": {"type": "string", "description": "The group name or device ID; none for default"}}}"##,
+            body:
+                ##"{"type": "object", "required": ["profile", "scope"], "properties": {"profile": {"type": "string"}, "scope": {"type": "string", "enum": ["default", "group", "device"]}, "target": {"type": "string", "description": "The group name or device ID; none for default"}}}"##,
             example: ##"{"profile": "office-default", "scope": "group", "target": "techs"}"##, responses: [200: .described("Assigned")]),
         APIOperation(
             "delete", "/api/v1/assignments", "Remove an assignment (admin)", access: .token(.admin),
             query: [
-                APIOperation.Query(name: "scope", schema: ##"{"type": "string", "enum": ["default", "group", "device"]}"##, required: true, description: "default, group or device"),
+                APIOperation.Query(
+                    name: "scope", schema: ##"{"type": "string", "enum": ["default", "group", "device"]}"##, required: true,
+                    description: "default, group or device"),
                 APIOperation.Query(name: "target", schema: ##"{"type": "string"}"##, description: "The group name or device ID; none for default"),
             ],
             responses: [200: .described("Removed"), 404: .refusal("not_found: nothing is assigned there")]),
@@ -135,13 +189,21 @@ extension OpenAPIDocument {
     ]
 
     private static let commandsAndAudit: [APIOperation] = [
-        APIOperation("get", "/api/v1/devices/{id}/commands", "A device's commands, newest first", access: .token(.auditor), responses: [200: .json("Commands", schema: list("Command"))]),
         APIOperation(
-            "post", "/api/v1/devices/{id}/commands", "Queue wipe, lock, unlock or sync for an active device (operator); a wipe needs a reason", access: .token(.operator),
-            body: ##"{"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "reason": {"type": "string", "maxLength": 500, "description": "3 to 500 characters; required for a wipe"}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds until an unacknowledged command expires; default: sync 1 day, lock and unlock 30 days, wipe never"}}}"##,
+            "get", "/api/v1/devices/{id}/commands", "A device's commands, newest first", access: .token(.auditor),
+            responses: [200: .json("Commands", schema: list("Command"))]),
+        APIOperation(
+            "post", "/api/v1/devices/{id}/commands", "Queue wipe, lock, unlock or sync for an active device (operator); a wipe needs a reason",
+            access: .token(.operator),
+            body:
+                ##"{"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "reason": {"type": "string", "maxLength": 500, "description": "3 to 500 characters; required for a wipe"}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds until an unacknowledged command expires; default: sync 1 day, lock and unlock 30 days, wipe never"}}}"##,
             example: ##"{"type": "wipe", "reason": "laptop lost on the train", "expiresIn": 604800}"##,
-            responses: [201: .json("Queued", schema: ref("Command")), 409: .refusal("conflict: the device is revoked or replaced, or already has an open wipe")]),
-        APIOperation("get", "/api/v1/devices/{id}/receipts", "A device's signed wipe receipts as received", access: .token(.auditor), responses: [200: .described("Receipts")]),
+            responses: [
+                201: .json("Queued", schema: ref("Command")), 409: .refusal("conflict: the device is revoked or replaced, or already has an open wipe"),
+            ]),
+        APIOperation(
+            "get", "/api/v1/devices/{id}/receipts", "A device's signed wipe receipts as received", access: .token(.auditor),
+            responses: [200: .described("Receipts")]),
         APIOperation("get", "/api/v1/commands/{id}", "One command", access: .token(.auditor), responses: [200: .json("Command", schema: ref("Command"))]),
         APIOperation(
             "post", "/api/v1/commands/{id}/cancel", "Cancel a queued or delivered command (operator)", access: .token(.operator),
@@ -151,7 +213,8 @@ extension OpenAPIDocument {
             "post", "/api/v1/persons/{person}/offboard",
             "Offboard a person (operator): optional restricted phase now (an operator may only use the configured offboardingProfile; any stored profile needs an admin), a wipe for every device at the date (now when absent); devices are revoked as receipts arrive, then the seat is freed",
             access: .token(.operator),
-            body: ##"{"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "restrictNow": {"type": "boolean"}, "profile": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}}"##,
+            body:
+                ##"{"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "restrictNow": {"type": "boolean"}, "profile": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}}"##,
             example: ##"{"at": "2027-01-31T17:00:00Z", "reason": "contract ends"}"##,
             responses: [
                 202: .described("The person with devices, offboarding and per-device progress"),
@@ -165,22 +228,30 @@ extension OpenAPIDocument {
                 APIOperation.Query(name: "target", schema: ##"{"type": "string"}"##, description: "An ID, email or name"),
             ],
             responses: [200: .described("Entries with seq, at, actor, action, target, detail, previousHash, hash")]),
-        APIOperation("get", "/api/v1/audit/verify", "Check the hash chain: the first edited, inserted or deleted entry, and the head hash", access: .token(.auditor), responses: [200: .described("Verification result")]),
+        APIOperation(
+            "get", "/api/v1/audit/verify", "Check the hash chain: the first edited, inserted or deleted entry, and the head hash", access: .token(.auditor),
+            responses: [200: .described("Verification result")]),
         APIOperation(
             "post", "/api/v1/audit/verify",
             "Check the hash chain and signed checkpoints kept outside the database: each checkpoint's signature against the server key, and that its entry still has the signed hash (a rewrite that recomputed every hash fails here)",
             access: .token(.auditor),
-            body: ##"{"type": "object", "required": ["checkpoints"], "properties": {"checkpoints": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/AuditCheckpoint"}}}}"##,
+            body:
+                ##"{"type": "object", "required": ["checkpoints"], "properties": {"checkpoints": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/AuditCheckpoint"}}}}"##,
             responses: [200: .described("Verification result with one result per checkpoint (checkpoints[].ok, checkpoints[].problem)")]),
         APIOperation(
-            "post", "/api/v1/audit/checkpoints", "Sign a checkpoint of the audit log's head now (admin); written to the configured sinks, returned, and recorded as audit.checkpoint",
+            "post", "/api/v1/audit/checkpoints",
+            "Sign a checkpoint of the audit log's head now (admin); written to the configured sinks, returned, and recorded as audit.checkpoint",
             access: .token(.admin),
             responses: [
                 201: .json(
                     "The checkpoint and each sink's outcome",
-                    schema: ##"{"type": "object", "properties": {"checkpoint": {"$ref": "#/components/schemas/AuditCheckpoint"}, "sinks": {"type": "array", "items": {"type": "object", "properties": {"sink": {"type": "string"}, "ok": {"type": "boolean"}, "error": {"type": "string"}}}}}}"##),
+                    schema:
+                        ##"{"type": "object", "properties": {"checkpoint": {"$ref": "#/components/schemas/AuditCheckpoint"}, "sinks": {"type": "array", "items": {"type": "object", "properties": {"sink": {"type": "string"}, "ok": {"type": "boolean"}, "error": {"type": "string"}}}}}}"##
+                ),
                 409: .refusal("conflict: the chain does not verify"),
             ]),
-        APIOperation("get", "/api/v1/audit/export", "The whole audit log as JSON lines, for the data-protection officer", access: .token(.auditor), responses: [200: .media("JSON lines", type: "application/x-ndjson")]),
+        APIOperation(
+            "get", "/api/v1/audit/export", "The whole audit log as JSON lines, for the data-protection officer", access: .token(.auditor),
+            responses: [200: .media("JSON lines", type: "application/x-ndjson")]),
     ]
 }

@@ -99,7 +99,9 @@ public struct PolicyService: Sendable {
         try await effectivePolicy(deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: defaultInterval)
     }
 
-    func effectivePolicy(deviceId: String, personId: String?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
+    func effectivePolicy(deviceId: String, personId: String?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws
+        -> EffectivePolicy
+    {
         var person: Person?
         if let personId { person = try await store.person(id: personId) }
         return Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: defaultInterval)
@@ -110,7 +112,8 @@ public struct PolicyService: Sendable {
         var layers: [AssignedProfile] = []
         func add(_ scope: String, _ target: String?, _ name: String?) {
             guard let name, let revision = snapshot.latest[name] else { return }
-            layers.append(AssignedProfile(source: PolicySource(scope: scope, target: target, profile: name, revision: revision.revision), profile: revision.profile))
+            layers.append(
+                AssignedProfile(source: PolicySource(scope: scope, target: target, profile: name, revision: revision.revision), profile: revision.profile))
         }
         add("default", nil, snapshot.defaultProfile)
         if let group { add("group", group, snapshot.groups[group]) }
@@ -160,7 +163,8 @@ public struct PolicyService: Sendable {
     /// The effective policy of an authenticated device (a check-in whose device runs another policy).
     func effectivePolicy(for device: AuthenticatedDevice) async throws -> EffectivePolicy {
         let snapshot = try await snapshot()
-        return try await effectivePolicy(deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+        return try await effectivePolicy(
+            deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
     }
 
     func checkinInterval() async throws -> Int { try await snapshot().checkinInterval }
@@ -183,7 +187,8 @@ public struct PolicyService: Sendable {
         let current = try await snapshot()
         var proposed = current
         let revision = (current.latest[profile.name]?.revision ?? 0) + 1
-        proposed.latest[profile.name] = ProfileRevision(name: profile.name, revision: revision, source: source, profile: profile, createdAt: clock.now(), createdBy: by)
+        proposed.latest[profile.name] = ProfileRevision(
+            name: profile.name, revision: revision, source: source, profile: profile, createdAt: clock.now(), createdBy: by)
         var revisionStored: Int?
         if !dryRun {
             // Stored first: devices get the new policy from their next check-in on, while the list of
@@ -208,7 +213,8 @@ public struct PolicyService: Sendable {
         let snapshot = try await snapshot()
         if let held = snapshot.held[profile] {
             throw KontorError.invalid(
-                "profile: \(profile) revision \(held.revision.revision) is held back (\(held.issues.map(\.description).joined(separator: "; "))); apply a fixed revision first (kontorctl profiles lint)")
+                "profile: \(profile) revision \(held.revision.revision) is held back (\(held.issues.map(\.description).joined(separator: "; "))); apply a fixed revision first (kontorctl profiles lint)"
+            )
         }
         guard snapshot.latest[profile] != nil else { throw KontorError.invalid("profile: no profile named \(profile); apply it first") }
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
@@ -232,7 +238,9 @@ public struct PolicyService: Sendable {
             guard target == nil || target == "" else { throw KontorError.invalid("target: the default assignment takes no target") }
             return ""
         case "group":
-            guard let target, Validation.isName(target) else { throw KontorError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')") }
+            guard let target, Validation.isName(target) else {
+                throw KontorError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')")
+            }
             return target
         case "device":
             guard let target, try await store.device(id: target) != nil else { throw KontorError.invalid("target: no device \(target ?? "")") }
@@ -267,7 +275,10 @@ public struct PolicyService: Sendable {
                 // The same profile revisions in the same places give the same policy.
                 if was.map({ $0.map { "\($0.name)#\($0.revision)" } }) == will.map({ $0.map { "\($0.name)#\($0.revision)" } }) { continue }
                 let perDevice = device.personId == nil && (was + will).contains { $0?.profile.container != nil }
-                let key = perDevice ? "device \(device.id)" : "\(device.personId ?? "-") \(device.group ?? "-") \(old.devices[device.id] ?? "-") \(new.devices[device.id] ?? "-")"
+                let key =
+                    perDevice
+                    ? "device \(device.id)"
+                    : "\(device.personId ?? "-") \(device.group ?? "-") \(old.devices[device.id] ?? "-") \(new.devices[device.id] ?? "-")"
                 let fields: [String]
                 if let seen = known[key] {
                     fields = seen

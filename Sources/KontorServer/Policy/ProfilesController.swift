@@ -26,7 +26,10 @@ struct ProfilesController {
 
     @Sendable func apply(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PolicyService.ApplyResult> {
         try context.require(.admin)
-        struct Input: Decodable { var source: String; var dryRun: Bool? }
+        struct Input: Decodable {
+            var source: String
+            var dryRun: Bool?
+        }
         let input = try await request.decodeJSON(Input.self, limit: limit)
         let result = try await services.applyProfile(source: input.source, dryRun: input.dryRun ?? false, by: context.principal)
         if let revision = result.revision {
@@ -70,7 +73,11 @@ struct ProfilesController {
 
     @Sendable func assign(_ request: Request, context: AdminRequestContext) async throws -> ProfileAssignment {
         try context.require(.admin)
-        struct Input: Decodable { var profile: String; var scope: String; var target: String? }
+        struct Input: Decodable {
+            var profile: String
+            var scope: String
+            var target: String?
+        }
         let input = try await request.decodeJSON(Input.self, limit: limit)
         return try await services.assignProfile(input.profile, scope: input.scope, target: input.target, by: context.principal)
     }
