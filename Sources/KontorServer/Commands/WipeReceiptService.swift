@@ -29,7 +29,7 @@ struct WipeReceiptService: Sendable {
         guard IdentifierGenerator.isWellFormed(receipt.id) else { throw KontorError.invalid("receipt.id: not a receipt ID") }
         guard Self.triggers.contains(receipt.trigger) else { throw KontorError.invalid("receipt.trigger: expected command, offline or revoked") }
         if let commandId = receipt.commandId {
-            guard IdentifierGenerator.isWellFormed(commandId) else { throw APIError.invalid("receipt.commandId: not a command ID") }
+            guard IdentifierGenerator.isWellFormed(commandId) else { throw KontorError.invalid("receipt.commandId: not a command ID") }
             guard let command = try await store.command(id: commandId), command.deviceId == device.id, command.type == .wipe else {
                 throw KontorError.invalid("receipt.commandId: \(commandId) is not a wipe of this device")
             }
