@@ -1,6 +1,10 @@
 import AsyncHTTPClient
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KontorClient
 import KontorCore
 import Logging
@@ -435,7 +439,7 @@ public struct Agent: Sendable {
         guard let end = quiet.endOfQuietPeriod(containing: now, deviceZone: enforcer.deviceZone) else {
             throw AgentError("quiet hours are not in force right now")
         }
-        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = reason.trimmingWhitespace()
         guard (3...500).contains(trimmed.count) else { throw AgentError("--reason: say in 3 to 500 characters why") }
         let override = QuietOverride(until: end, reason: trimmed, createdAt: now)
         try AtomicFile.write(try KontorJSON.encode(override), to: enforcer.overrideFile, mode: 0o600)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KontorCore
 
 /// What `kontor-agent status` shows the employee and the admin alike.

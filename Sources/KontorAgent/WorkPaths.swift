@@ -1,5 +1,9 @@
 import CKontorLinux
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KontorCore
 import Synchronization
 
