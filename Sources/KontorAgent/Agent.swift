@@ -456,7 +456,13 @@ struct AgentService: Service {
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
-                try await agent.run { seconds in try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) }
+                // Start-up and each check-in touch pages of the binary (code, constants) that waiting for the
+                // next one does not need: hand them back (they stay in the page cache; docs/benchmarks.md).
+                let trim = TrimSchedule(started: .now)
+                try await agent.run { seconds in
+                    if trim.due(.now) { AgentProcess.trimExecutable() }
+                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                }
             }
         } catch is CancellationError {
             agent.logger.notice("stopping")

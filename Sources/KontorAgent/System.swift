@@ -127,8 +127,20 @@ enum Command {
         posix_spawn_file_actions_adddup2(&actions, err[1], 2)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // The child starts with default signal dispositions and nothing blocked, whatever the agent set up
+        // for its own shutdown signals (as Foundation's Process did).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        var none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, Glibc.environ)
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, Glibc.environ)
         close(out[1])
         close(err[1])
         defer {

@@ -46,10 +46,11 @@ public struct AdminClient: Sendable {
     }
 
     /// Percent-encodes one path segment (an ID or an email): everything but RFC 3986's unreserved
-    /// characters and `!$&'()*+,;=:@`.
-    public static func segment(_ text: String) -> String { percentEncoded(text, keeping: "!$&'()*+,;=:@") }
+    /// characters and `!$&'()*+,=:@` (Foundation's `urlPathAllowed` without `/`).
+    public static func segment(_ text: String) -> String { percentEncoded(text, keeping: "!$&'()*+,=:@") }
 
-    /// Percent-encodes a query value: everything but the unreserved characters and `!$'()*,;:@/`.
+    /// Percent-encodes a query value: everything but the unreserved characters and `!$'()*,;:@/`
+    /// (Foundation's `urlQueryAllowed` without `&=+?`).
     public static func queryValue(_ text: String) -> String { percentEncoded(text, keeping: "!$'()*,;:@/") }
 
     /// UTF-8 bytes other than ASCII letters, digits, `-._~` and `keeping` as `%XX`.
