@@ -27,6 +27,7 @@ install -D -m 0644 README.md "$STAGE/usr/share/doc/kontor-agent/README.md"
 # Shared libraries the binary still needs, as Debian dependencies.
 DEPENDS=$(dpkg-shlibdeps -O -e "$STAGE/usr/bin/kontor-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p' || true)
 [ -n "$DEPENDS" ] || DEPENDS="libc6"
+DEPENDS="$DEPENDS, tzdata"  # quiet-hours time zones are read from /usr/share/zoneinfo (no ICU in the binary)
 SIZE=$(du -ks "$STAGE" | cut -f1)
 
 mkdir -p "$STAGE/DEBIAN"

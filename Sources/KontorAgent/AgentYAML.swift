@@ -147,7 +147,7 @@ enum AgentYAML {
                 if c == q { quote = nil }
             } else if c == "#", previous == " " {
                 return line[..<index]
-            } else if (c == "\"" || c == "'"), previous == " " || previous == "[" || previous == "," || previous == "-" {
+            } else if c == "\"" || c == "'", previous == " " || previous == "[" || previous == "," || previous == "-" {
                 quote = c
             }
             previous = c

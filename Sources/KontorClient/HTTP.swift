@@ -1,12 +1,13 @@
 import AsyncHTTPClient
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import KontorCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What went wrong talking to a Kontor server, in words a person can act on.
 public enum ClientError: Error, CustomStringConvertible, Equatable {

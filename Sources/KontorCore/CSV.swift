@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// RFC 4180 CSV, safe to open in a spreadsheet: cells that a spreadsheet would run as a formula

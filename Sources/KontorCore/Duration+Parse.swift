@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Human durations as people type them: `90s`, `30m`, `24h`, `7d`, `2w`, or combinations like `1d12h`.

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Characters that change what a terminal or a page shows without being seen themselves: control
@@ -55,7 +55,9 @@ public enum VisibleText {
                 out.append(scalar)
                 continue
             }
-            let visible = scalar.value <= 0xFF ? "\\x" + scalar.value.padded(2, radix: 16, uppercase: true) : "\\u{" + scalar.value.padded(4, radix: 16, uppercase: true) + "}"
+            let visible =
+                scalar.value <= 0xFF
+                ? "\\x" + scalar.value.padded(2, radix: 16, uppercase: true) : "\\u{" + scalar.value.padded(4, radix: 16, uppercase: true) + "}"
             out.append(contentsOf: visible.unicodeScalars)
         }
         return String(out)

@@ -68,7 +68,9 @@ struct ZoneInfoTests {
     @Test("malformed rules, names and files are refused", arguments: ["", "CET", "CET-1CEST,M3.5.0", "CET-1CEST,M13.5.0,M10.5.0", "C-1", "CET-25"])
     func badRules(rule: String) { #expect(PosixZoneRule(rule) == nil) }
 
-    @Test("zone names from a profile never leave the database folder", arguments: ["../../etc/passwd", "/etc/localtime", "Europe/../../x", "Europe//Berlin", "Europe/Berlin\0", "", "Europe/Nowhere"])
+    @Test(
+        "zone names from a profile never leave the database folder",
+        arguments: ["../../etc/passwd", "/etc/localtime", "Europe/../../x", "Europe//Berlin", "Europe/Berlin\0", "", "Europe/Nowhere"])
     func hostileNames(name: String) { #expect(ZoneInfo(identifier: name) == nil) }
 
     @Test("a file that is not TZif, or is cut short, is an error that names the zone")

@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// An IANA time zone read from the system's time zone database (`/usr/share/zoneinfo`, TZif files as in
 /// RFC 8536), for quiet hours. Not Foundation's `TimeZone`: on Linux only the full Foundation knows zones
