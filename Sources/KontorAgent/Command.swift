@@ -10,26 +10,7 @@ import CKontorLinux
     import Glibc
 #endif
 
-/// Runs a system tool and reports failure with its stderr.
-enum Command {
-    static func find(_ name: String) -> String? {
-        for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
-            return "\(dir)/\(name)"
-        }
-        return nil
-    }
-
-    @discardableResult
-    static func run(_ name: String, _ arguments: [String]) throws -> String {
-        guard let path = find(name) else { throw AgentError("\(name) is not installed (it comes with the passwd package)") }
-        let (status, stdout, stderr) = try spawn(path, arguments)
-        guard status == 0 else {
-            let reason = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
-            throw AgentError("\(name) \(arguments.last ?? "") failed (\(status)): \(reason)")
-        }
-        return String(decoding: stdout, as: UTF8.self)
-    }
-
+extension Command {
     /// Runs `path` with `arguments` (posix_spawn: no Foundation `Process`), its stdout and stderr read
     /// through pipes; the exit status (128 + signal when killed), stdout and stderr.
     static func spawn(_ path: String, _ arguments: [String]) throws -> (Int32, [UInt8], [UInt8]) {

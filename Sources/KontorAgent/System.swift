@@ -90,6 +90,27 @@ public enum ProcessControl {
     }
 }
 
+/// Runs a system tool and reports failure with its stderr.
+enum Command {
+    static func find(_ name: String) -> String? {
+        for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    @discardableResult
+    static func run(_ name: String, _ arguments: [String]) throws -> String {
+        guard let path = find(name) else { throw AgentError("\(name) is not installed (it comes with the passwd package)") }
+        let (status, stdout, stderr) = try spawn(path, arguments)
+        guard status == 0 else {
+            let reason = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
+            throw AgentError("\(name) \(arguments.last ?? "") failed (\(status)): \(reason)")
+        }
+        return String(decoding: stdout, as: UTF8.self)
+    }
+}
+
 /// A Unix account as the account database shows it.
 public struct Account: Sendable, Equatable {
     public var name: String
