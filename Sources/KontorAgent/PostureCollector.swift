@@ -37,17 +37,14 @@ final class PostureCollector: Sendable {
         let (known, knownAt, hardening, hardeningAt) = cached.withLock { ($0.posture, $0.at, $0.hardening, $0.hardeningAt) }
         if let known, let knownAt, now.timeIntervalSince(knownAt) < refresh, now >= knownAt { return known }
         var measured = hardening
-        if measured == nil || hardeningAt.map({ now.timeIntervalSince($0) >= hardeningRefresh || now < $0 }) ?? true {
-            measured = measureHardening()
-        }
+        let stale = measured == nil || hardeningAt.map { now.timeIntervalSince($0) >= hardeningRefresh || now < $0 } ?? true
+        if stale { measured = measureHardening() }
         let posture = Self.read(RootReader(paths: paths), hardening: measured ?? UnitHardening(detail: "not measured"))
         cached.withLock { c in
             c.posture = posture
             c.at = now
-            if measured != hardening {
+            if stale {
                 c.hardening = measured
-                c.hardeningAt = now
-            } else if c.hardeningAt == nil {
                 c.hardeningAt = now
             }
         }

@@ -12,6 +12,8 @@ import Foundation
 struct RootReader: Sendable {
     let root: String
     static let maxLinks = 40
+    /// Longer lines are skipped by ``forEachLine(_:limit:_:)``.
+    static let maxLine = 64 * 1024
 
     init(root: String) { self.root = root.isEmpty ? "/" : root }
 
@@ -160,7 +162,7 @@ struct RootReader: Sendable {
             total += n
             var start = 0
             for i in 0..<n where chunk[i] == UInt8(ascii: "\n") {
-                if !skipping {
+                if !skipping && buffer.count + (i - start) <= Self.maxLine {
                     buffer += chunk[start..<i]
                     body(Substring(String(decoding: buffer, as: UTF8.self)))
                 }
@@ -169,7 +171,7 @@ struct RootReader: Sendable {
                 start = i + 1
             }
             if !skipping { buffer += chunk[start..<n] }
-            if buffer.count > 64 * 1024 {
+            if buffer.count > Self.maxLine {
                 skipping = true
                 buffer.removeAll(keepingCapacity: true)
             }
