@@ -20,7 +20,8 @@ enum DiskEncryptionReader {
             // btrfs and others report an anonymous device number: the mount source names the device.
             base = found
         } else {
-            return DiskEncryption(.unknown, "the root file system (\(root.type) from \(root.source)) is not on a block device this agent can see (a container?)")
+            return DiskEncryption(
+                .unknown, "the root file system (\(root.type) from \(root.source)) is not on a block device this agent can see (a container?)")
         }
         guard files.exists(base) else { return DiskEncryption(.unknown, "no \(base) for the root file system's device (sysfs not mounted?)") }
         let found = classify(base, files, depth: 0)
@@ -41,7 +42,9 @@ enum DiskEncryptionReader {
             guard fields.count >= 10, fields[4] == "/", let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else { continue }
             let device = fields[2]
             let parts = device.split(separator: ":")
-            guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 10 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { continue }
+            guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 10 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else {
+                continue
+            }
             found = RootMount(device: String(device), type: String(fields[dash + 1].prefix(64)), source: String(fields[dash + 2].prefix(256)))
         }
         return found

@@ -72,7 +72,8 @@ enum UnitHardeningProbe {
             // A systemd that does not answer must not hold up the check-in for long.
             let output =
                 Command.find("timeout") != nil
-                ? try Command.run("timeout", ["20", analyze, "security", "--no-pager", unit]) : try Command.run("systemd-analyze", ["security", "--no-pager", unit])
+                ? try Command.run("timeout", ["20", analyze, "security", "--no-pager", unit])
+                : try Command.run("systemd-analyze", ["security", "--no-pager", unit])
             return parse(output)
         } catch {
             return UnitHardening(detail: String("systemd-analyze security failed: \(error)".prefix(256)))

@@ -1,3 +1,4 @@
+import CKontorLinux
 import Foundation
 
 #if canImport(Glibc)

@@ -29,7 +29,9 @@ extension AgentStatusReport {
         lines.append("  - updates: package lists last updated \(day(updates.listsUpdatedAt)), packages last upgraded \(day(updates.lastUpgradeAt))")
         if let count = updates.securityUpdates {
             let names = (updates.securityPackages ?? []).prefix(5).joined(separator: ", ")
-            lines.append(count == 0 ? "  - no security updates waiting" : "  - \(count) security update\(count == 1 ? "" : "s") waiting: \(names)\(count > 5 ? ", …" : "")")
+            lines.append(
+                count == 0
+                    ? "  - no security updates waiting" : "  - \(count) security update\(count == 1 ? "" : "s") waiting: \(names)\(count > 5 ? ", …" : "")")
         } else {
             lines.append("  - waiting security updates: cannot be told\(because(updates.detail))")
         }
@@ -47,7 +49,9 @@ extension AgentStatusReport {
         if required?.requireDiskEncryption == true { rules.append("an encrypted system disk") }
         if let days = required?.maxUpdateAgeDays { rules.append("updates at most \(days) days old") }
         if !rules.isEmpty {
-            lines.append("Your organisation requires \(rules.joined(separator: " and ")): \(failures.isEmpty ? "met" : "NOT met — \(failures.joined(separator: ", "))").")
+            lines.append(
+                "Your organisation requires \(rules.joined(separator: " and ")): \(failures.isEmpty ? "met" : "NOT met — \(failures.joined(separator: ", "))")."
+            )
         }
         return lines
     }

@@ -18,7 +18,8 @@ enum UpdatesReader {
     static func read(_ files: RootReader) -> UpdatePosture {
         var out = UpdatePosture()
         let listEntries = files.list(lists) ?? []
-        let stamps = [files.modified("/var/lib/apt/periodic/update-success-stamp")]
+        let stamps =
+            [files.modified("/var/lib/apt/periodic/update-success-stamp")]
             + listEntries.filter { $0.isFile && ($0.name.hasSuffix("_InRelease") || $0.name.hasSuffix("_Release")) }.map(\.modified)
         out.listsUpdatedAt = stamps.compactMap { $0 }.max()
         out.lastUpgradeAt = (files.list("/var/lib/dpkg/info", limit: 100_000) ?? []).filter { $0.isFile && $0.name.hasSuffix(".list") }.map(\.modified).max()

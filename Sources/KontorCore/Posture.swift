@@ -34,7 +34,9 @@ public struct DevicePosture: Codable, Sendable, Hashable {
         for (name, value, limit) in texts {
             guard let value else { continue }
             if value.utf8.count > limit { return "\(name): longer than \(limit) bytes" }
-            if let hidden = VisibleText.firstHidden(in: value) { return "\(name): contains the control or invisible character \(VisibleText.codePoint(hidden))" }
+            if let hidden = VisibleText.firstHidden(in: value) {
+                return "\(name): contains the control or invisible character \(VisibleText.codePoint(hidden))"
+            }
         }
         if let n = updates.securityUpdates, !(0...1_000_000).contains(n) { return "facts.posture.updates.securityUpdates: expected 0 to 1000000" }
         if let e = unitHardening.exposure, !(0...10).contains(e) { return "facts.posture.unitHardening.exposure: expected 0.0 to 10.0" }
@@ -161,7 +163,8 @@ public struct PostureSummary: Sendable, Hashable {
     /// From the three stored values a listing extracts from the facts' JSON; nil when no posture was reported.
     public init?(storedState: String?, listsUpdatedAt: String?, lastUpgradeAt: String?) {
         guard let storedState else { return nil }
-        let updates = UpdatePosture(listsUpdatedAt: listsUpdatedAt.flatMap(ISO8601.date), lastUpgradeAt: lastUpgradeAt.flatMap(ISO8601.date))
+        let updates = UpdatePosture(
+            listsUpdatedAt: listsUpdatedAt.flatMap { ISO8601.date(from: $0) }, lastUpgradeAt: lastUpgradeAt.flatMap { ISO8601.date(from: $0) })
         self.init(diskEncryption: DiskEncryption.State(rawValue: storedState) ?? .unknown, updatedAt: updates.updatedAt)
     }
 }
@@ -231,8 +234,11 @@ extension DevicePosture {
         let security =
             updates.securityUpdates.map { n in n == 0 ? "none" : "\(n): " + (updates.securityPackages ?? []).joined(separator: ", ") }
             ?? with("unknown", updates.detail)
-        let reboot = updates.rebootRequired ? "yes" + ((updates.rebootPackages ?? []).isEmpty ? "" : " (\((updates.rebootPackages ?? []).joined(separator: ", ")))") : "no"
-        let hardening = unitHardening.exposure.map { "exposure \($0) of 10" + (unitHardening.rating.map { " \($0)" } ?? "") } ?? with("unknown", unitHardening.detail)
+        let reboot =
+            updates.rebootRequired
+            ? "yes" + ((updates.rebootPackages ?? []).isEmpty ? "" : " (\((updates.rebootPackages ?? []).joined(separator: ", ")))") : "no"
+        let hardening =
+            unitHardening.exposure.map { "exposure \($0) of 10" + (unitHardening.rating.map { " \($0)" } ?? "") } ?? with("unknown", unitHardening.detail)
         return [
             ("disk encryption", disk), ("secure boot", boot),
             ("updates", "lists updated \(day(updates.listsUpdatedAt)), last upgrade \(day(updates.lastUpgradeAt))"),

@@ -142,9 +142,10 @@ struct UpdatesTests {
         var updates = UpdatesReader.read(root.files)
         #expect(updates.listsUpdatedAt == now - 30 * day)
         #expect(updates.lastUpgradeAt == now - 12 * day)
-        #expect(PostureCompliance.failures(PosturePolicy(maxUpdateAgeDays: 7), DevicePosture.fake(updates: updates).summary, now: now) == [
-            "updates 12 days old (at most 7)"
-        ])
+        #expect(
+            PostureCompliance.failures(PosturePolicy(maxUpdateAgeDays: 7), DevicePosture.fake(updates: updates).summary, now: now) == [
+                "updates 12 days old (at most 7)"
+            ])
         // A fresh `apt update` (stamp) makes the state fresh again.
         try root.file("/var/lib/apt/periodic/update-success-stamp", "", modified: now - 3600)
         updates = UpdatesReader.read(root.files)

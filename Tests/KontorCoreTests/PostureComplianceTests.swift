@@ -47,7 +47,8 @@ struct PostureComplianceTests {
         let updates = UpdatePosture(listsUpdatedAt: now - day, lastUpgradeAt: now - 2 * day)
         let posture = DevicePosture(
             diskEncryption: DiskEncryption(.encrypted, "LUKS2 on dm-0"), secureBoot: SecureBoot(.enabled), updates: updates, unitHardening: UnitHardening())
-        let stored = PostureSummary(storedState: "encrypted", listsUpdatedAt: ISO8601.string(from: now - day), lastUpgradeAt: ISO8601.string(from: now - 2 * day))
+        let stored = PostureSummary(
+            storedState: "encrypted", listsUpdatedAt: ISO8601.string(from: now - day), lastUpgradeAt: ISO8601.string(from: now - 2 * day))
         #expect(stored == posture.summary)
         #expect(PostureSummary(storedState: nil, listsUpdatedAt: nil, lastUpgradeAt: nil) == nil)
         #expect(PostureSummary(storedState: "quantum", listsUpdatedAt: "junk", lastUpgradeAt: nil)?.diskEncryption == .unknown)
@@ -72,7 +73,8 @@ struct PostureWireTests {
     @Test("posture text with a control character, too many packages or an impossible score is refused, naming the field")
     func validation() {
         var facts = DeviceFacts(hostname: "pc", osRelease: "Debian", kernel: "6.1", machineIdHash: "m", agentVersion: "0.1.0")
-        let clean = DevicePosture(diskEncryption: DiskEncryption(.unknown), secureBoot: SecureBoot(.unknown), updates: UpdatePosture(), unitHardening: UnitHardening())
+        let clean = DevicePosture(
+            diskEncryption: DiskEncryption(.unknown), secureBoot: SecureBoot(.unknown), updates: UpdatePosture(), unitHardening: UnitHardening())
         facts.posture = clean
         #expect(facts.validationError() == nil)
         facts.posture?.diskEncryption.detail = "dm-0\u{1B}[2J"
@@ -105,7 +107,10 @@ struct PostureWireTests {
         "bad posture values are refused with the line and what was expected",
         arguments: [
             ("name: p\nposture:\n  maxUpdateAgeDays: 0\n", "p.yaml:3: posture.maxUpdateAgeDays: expected 1 to 3650 days, found 0"),
-            ("name: p\nposture:\n  requireEncryption: true\n", "p.yaml:3: posture.requireEncryption: unknown field; expected one of maxUpdateAgeDays, requireDiskEncryption"),
+            (
+                "name: p\nposture:\n  requireEncryption: true\n",
+                "p.yaml:3: posture.requireEncryption: unknown field; expected one of maxUpdateAgeDays, requireDiskEncryption"
+            ),
         ])
     func refused(yaml: String, message: String) {
         #expect(throws: ProfileLoadError.self) { try ProfileYAML.load(yaml, file: "p.yaml") }

@@ -155,7 +155,8 @@ public struct PolicyService: Sendable {
                 hashes[d.id] = cached
                 continue
             }
-            let (policy, hash) = computeAndRemember(keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot)
+            let (policy, hash) = computeAndRemember(
+                keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot)
             hashes[d.id] = .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture)
         }
         return hashes
