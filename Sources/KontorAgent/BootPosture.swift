@@ -67,7 +67,7 @@ enum DiskEncryptionReader {
 
     /// Encrypted when the device is dm-crypt or every device below it is; not encrypted when a path down
     /// ends at a plain device; unknown when the tree is too deep or unreadable.
-    static func classify(_ base: String, _ files: RootReader, depth: Int) -> (state: DiskEncryption.State, detail: String) {
+    static func classify(_ base: String, _ files: RootReader, depth: Int) -> (state: DiskEncryptionState, detail: String) {
         let name = deviceName(base, files)
         if let uuid = files.text(base + "/dm/uuid", limit: 512).map(RootReader.trimmed), uuid.hasPrefix(cryptPrefix) {
             let kind = uuid.dropFirst(cryptPrefix.count).split(separator: "-").first.map(String.init) ?? "dm-crypt"
@@ -76,7 +76,7 @@ enum DiskEncryptionReader {
         guard depth < maxDepth else { return (.unknown, "devices stacked deeper than \(maxDepth) below \(name)") }
         let below = (files.list(base + "/slaves", limit: 64) ?? []).map(\.name).sorted()
         guard !below.isEmpty else { return (.notEncrypted, "\(name) is not dm-crypt") }
-        var results: [(state: DiskEncryption.State, detail: String)] = []
+        var results: [(state: DiskEncryptionState, detail: String)] = []
         for slave in below where !slave.contains("/") && slave != ".." { results.append(classify(base + "/slaves/" + slave, files, depth: depth + 1)) }
         if let plain = results.first(where: { $0.state == .notEncrypted }) { return (.notEncrypted, "\(plain.detail), below \(name)") }
         if let unknown = results.first(where: { $0.state == .unknown }) { return (.unknown, unknown.detail) }

@@ -68,14 +68,27 @@ struct RootReader: Sendable {
         return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Opens `path` for reading when it is a regular file; -1 otherwise (sysfs and procfs files are regular).
+    private func openFile(_ path: String) -> Int32 {
+        let fd = open(path)
+        guard fd >= 0 else { return -1 }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// A file time as a date.
+    static func date(_ time: timespec) -> Date { Date(timeIntervalSince1970: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9) }
+
     /// The first `limit` bytes of the file, or nil when it cannot be opened, is not a regular file, or
     /// is longer than `limit` (then nothing is trusted).
     func read(_ path: String, limit: Int = 64 * 1024) -> [UInt8]? {
-        let fd = open(path)
+        let fd = openFile(path)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: min(limit + 1, 64 * 1024))
         while out.count <= limit {
@@ -108,7 +121,7 @@ struct RootReader: Sendable {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { return nil }
-        return Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        return Self.date(info.st_mtim)
     }
 
     /// An entry of a directory listing: its name, type and modification time (the entry itself, not what a
@@ -138,7 +151,7 @@ struct RootReader: Sendable {
             out.append(
                 Entry(
                     name: name, isLink: mode == S_IFLNK, isFile: mode == S_IFREG,
-                    modified: Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)))
+                    modified: Self.date(info.st_mtim)))
         }
         return out
     }
@@ -147,11 +160,9 @@ struct RootReader: Sendable {
     /// file (dpkg's status, an archive's package list) is never held whole; lines over 64 KiB are skipped.
     /// Stops after `limit` bytes. False when the file cannot be opened.
     func forEachLine(_ path: String, limit: Int = 256 * 1024 * 1024, _ body: (Substring) -> Void) -> Bool {
-        let fd = open(path)
+        let fd = openFile(path)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var total = 0

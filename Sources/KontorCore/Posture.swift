@@ -44,52 +44,51 @@ public struct DevicePosture: Codable, Sendable, Hashable {
     }
 }
 
-/// Whether the root file system sits on dm-crypt.
-public struct DiskEncryption: Codable, Sendable, Hashable {
-    public enum State: String, Codable, Sendable, Hashable {
-        case encrypted, notEncrypted, unknown
+/// The states of a posture finding; each has `unknown`, which a state this version does not know
+/// decodes as, so a newer agent never breaks an older server.
+public protocol PostureState: RawRepresentable, Codable, Sendable, Hashable where RawValue == String {
+    static var unknown: Self { get }
+}
 
-        /// A state this version does not know reads as unknown, so a newer agent never breaks decoding.
-        public init(from decoder: any Decoder) throws {
-            self = State(rawValue: try decoder.singleValueContainer().decode(String.self)) ?? .unknown
-        }
-    }
-
+/// One posture finding: its state, and how it was found (`LUKS2 on dm-1 below dm-2`) or why it cannot be
+/// told (`overlay root file system`).
+public struct PostureFinding<State: PostureState>: Codable, Sendable, Hashable {
     public var state: State
-    /// How it was found (`LUKS2 on dm-1 below dm-2`) or why it cannot be told (`overlay root file system`).
     public var detail: String?
 
     public init(_ state: State, _ detail: String? = nil) {
         self.state = state
         self.detail = detail
+    }
+
+    enum CodingKeys: String, CodingKey { case state, detail }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        state = State(rawValue: try c.decode(String.self, forKey: .state)) ?? .unknown
+        detail = try c.decodeIfPresent(String.self, forKey: .detail)
     }
 }
 
+/// Whether the root file system sits on dm-crypt.
+public typealias DiskEncryption = PostureFinding<DiskEncryptionState>
+
+public enum DiskEncryptionState: String, PostureState {
+    case encrypted, notEncrypted, unknown
+}
+
 /// The UEFI Secure Boot state, from efivars.
-public struct SecureBoot: Codable, Sendable, Hashable {
-    public enum State: String, Codable, Sendable, Hashable {
-        /// Enforced by the firmware.
-        case enabled
-        case disabled
-        /// The firmware is in setup mode (no platform key): nothing is enforced.
-        case setupMode
-        /// Legacy BIOS boot: there is no Secure Boot.
-        case notUEFI
-        case unknown
+public typealias SecureBoot = PostureFinding<SecureBootState>
 
-        /// A state this version does not know reads as unknown.
-        public init(from decoder: any Decoder) throws {
-            self = State(rawValue: try decoder.singleValueContainer().decode(String.self)) ?? .unknown
-        }
-    }
-
-    public var state: State
-    public var detail: String?
-
-    public init(_ state: State, _ detail: String? = nil) {
-        self.state = state
-        self.detail = detail
-    }
+public enum SecureBootState: String, PostureState {
+    /// Enforced by the firmware.
+    case enabled
+    case disabled
+    /// The firmware is in setup mode (no platform key): nothing is enforced.
+    case setupMode
+    /// Legacy BIOS boot: there is no Secure Boot.
+    case notUEFI
+    case unknown
 }
 
 /// Package updates as apt and dpkg left them on disk (nothing is downloaded or run).
@@ -152,10 +151,10 @@ public struct UnitHardening: Codable, Sendable, Hashable {
 
 /// The part of a device's posture that compliance looks at; listings read only this from the store.
 public struct PostureSummary: Sendable, Hashable {
-    public var diskEncryption: DiskEncryption.State
+    public var diskEncryption: DiskEncryptionState
     public var updatedAt: Date?
 
-    public init(diskEncryption: DiskEncryption.State, updatedAt: Date?) {
+    public init(diskEncryption: DiskEncryptionState, updatedAt: Date?) {
         self.diskEncryption = diskEncryption
         self.updatedAt = updatedAt
     }
@@ -165,7 +164,7 @@ public struct PostureSummary: Sendable, Hashable {
         guard let storedState else { return nil }
         let updates = UpdatePosture(
             listsUpdatedAt: listsUpdatedAt.flatMap { ISO8601.date(from: $0) }, lastUpgradeAt: lastUpgradeAt.flatMap { ISO8601.date(from: $0) })
-        self.init(diskEncryption: DiskEncryption.State(rawValue: storedState) ?? .unknown, updatedAt: updates.updatedAt)
+        self.init(diskEncryption: DiskEncryptionState(rawValue: storedState) ?? .unknown, updatedAt: updates.updatedAt)
     }
 }
 

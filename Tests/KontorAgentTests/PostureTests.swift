@@ -10,8 +10,8 @@ struct SecureBootTests {
     let variable = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-e0cbacc1c78c"
     let setupMode = "/sys/firmware/efi/efivars/SetupMode-8be4df61-93ca-11d2-aa0d-e0cbacc1c78c"
 
-    @Test("the value byte after the 4 attribute bytes says on or off", arguments: [(UInt8(1), SecureBoot.State.enabled), (0, .disabled), (7, .unknown)])
-    func value(byte: UInt8, state: SecureBoot.State) throws {
+    @Test("the value byte after the 4 attribute bytes says on or off", arguments: [(UInt8(1), SecureBootState.enabled), (0, .disabled), (7, .unknown)])
+    func value(byte: UInt8, state: SecureBootState) throws {
         let root = FakeRoot()
         try root.bytes(variable, [0x06, 0, 0, 0, byte])
         #expect(SecureBootReader.read(root.files).state == state)

@@ -12,10 +12,10 @@ struct PostureComplianceTests {
     @Test(
         "requireDiskEncryption passes only an encrypted disk; unknown and unreported fail, each in its own words",
         arguments: [
-            (DiskEncryption.State?.some(.encrypted), [String]()), (.notEncrypted, ["disk not encrypted"]), (.unknown, ["disk encryption unknown"]),
+            (DiskEncryptionState?.some(.encrypted), [String]()), (.notEncrypted, ["disk not encrypted"]), (.unknown, ["disk encryption unknown"]),
             (nil, ["disk encryption not reported"]),
         ])
-    func diskEncryption(state: DiskEncryption.State?, expected: [String]) {
+    func diskEncryption(state: DiskEncryptionState?, expected: [String]) {
         let posture = state.map { PostureSummary(diskEncryption: $0, updatedAt: now) }
         #expect(PostureCompliance.failures(PosturePolicy(requireDiskEncryption: true), posture, now: now) == expected)
         #expect(PostureCompliance.failures(PosturePolicy(requireDiskEncryption: false), posture, now: now).isEmpty)

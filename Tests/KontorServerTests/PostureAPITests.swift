@@ -11,7 +11,7 @@ import Testing
 
 @Suite("Posture compliance through the API and the console")
 struct PostureAPITests {
-    func posture(_ disk: DiskEncryption.State, updated: Date) -> DevicePosture {
+    func posture(_ disk: DiskEncryptionState, updated: Date) -> DevicePosture {
         DevicePosture(
             diskEncryption: DiskEncryption(disk, disk == .encrypted ? "LUKS2 on dm-0" : "sda2 is not dm-crypt"), secureBoot: SecureBoot(.enabled),
             updates: UpdatePosture(listsUpdatedAt: updated, securityUpdates: 1, securityPackages: ["openssl"], rebootRequired: true, rebootPackages: ["libc6"]),
