@@ -8,8 +8,8 @@ import Testing
 struct FakeRoot {
     let path: String
 
-    init() {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-posture-\(UUID().uuidString)").path
+    init(path: String = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-posture-\(UUID().uuidString)").path) {
+        self.path = path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
