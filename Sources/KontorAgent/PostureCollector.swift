@@ -51,11 +51,12 @@ final class PostureCollector: Sendable {
         return posture
     }
 
-    /// Every reader once, against `files`.
+    /// Every reader once, against `files`, made fit to send whatever the files held.
     static func read(_ files: RootReader, hardening: UnitHardening) -> DevicePosture {
         DevicePosture(
             diskEncryption: DiskEncryptionReader.read(files), secureBoot: SecureBootReader.read(files), updates: UpdatesReader.read(files),
-            unitHardening: hardening)
+            unitHardening: hardening
+        ).sanitized()
     }
 }
 

@@ -19,6 +19,30 @@ public struct DevicePosture: Codable, Sendable, Hashable {
     /// What compliance needs of it.
     public var summary: PostureSummary { PostureSummary(diskEncryption: diskEncryption.state, updatedAt: updates.updatedAt) }
 
+    /// The posture made to pass ``validationError()`` whatever the files held: hidden characters written out
+    /// visibly, texts cut to their limits, lists to ``UpdatePosture/maxListed``, numbers out of range dropped.
+    /// The agent sends only this: a refused posture would refuse the whole check-in, and with it a wipe.
+    public func sanitized() -> DevicePosture {
+        func clean(_ text: String?, _ limit: Int) -> String? {
+            guard let text else { return nil }
+            var out = VisibleText.escaped(text)
+            while out.utf8.count > limit { out.removeLast() }
+            return out
+        }
+        func clean(_ list: [String]?) -> [String]? { list.map { $0.prefix(UpdatePosture.maxListed).compactMap { clean($0, 128) } } }
+        var out = self
+        out.diskEncryption.detail = clean(diskEncryption.detail, 256)
+        out.secureBoot.detail = clean(secureBoot.detail, 256)
+        out.updates.detail = clean(updates.detail, 256)
+        out.updates.securityPackages = clean(updates.securityPackages)
+        out.updates.rebootPackages = clean(updates.rebootPackages)
+        out.updates.securityUpdates = updates.securityUpdates.flatMap { (0...1_000_000).contains($0) ? $0 : nil }
+        out.unitHardening.detail = clean(unitHardening.detail, 256)
+        out.unitHardening.rating = clean(unitHardening.rating, 32)
+        out.unitHardening.exposure = unitHardening.exposure.flatMap { (0...10).contains($0) ? $0 : nil }
+        return out
+    }
+
     /// The first field that is too long, out of range or holds a control character; nil when fine.
     public func validationError() -> String? {
         var texts: [(String, String?, Int)] = [

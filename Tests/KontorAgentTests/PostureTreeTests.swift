@@ -124,6 +124,19 @@ struct DiskEncryptionTests {
         #expect(DiskEncryptionReader.read(root.files).detail?.contains("/sys/dev/block/8:1") == true)
     }
 
+    @Test("a device-mapper name with control characters is sent made visible, so the check-in is not refused")
+    func hostileName() throws {
+        let root = FakeRoot()
+        try root.mountRoot("253:0", source: "/dev/mapper/x")
+        try root.blockDevice("253:0", name: "dm-0", folder: "/sys/devices/virtual/block/dm-0", dmUUID: "CRYPT-LUKS2-1-x", dmName: "x\u{1B}[2J\u{202E}")
+        let posture = PostureCollector.read(root.files, hardening: UnitHardening())
+        #expect(posture.diskEncryption.detail == "LUKS2 on dm-0 (x\\x1B[2J\\u{202E})")
+        var facts = DeviceFacts(hostname: "pc", osRelease: "Debian", kernel: "6.1", machineIdHash: "m", agentVersion: "0.1.0", posture: posture)
+        #expect(facts.validationError() == nil)
+        facts.posture?.updates.rebootPackages = (0..<80).map { "pkg\($0)" }
+        #expect(facts.posture?.sanitized().updates.rebootPackages?.count == 50)
+    }
+
     @Test("a symlink loop among the slaves ends as unknown or plain, never hangs")
     func slaveLoop() throws {
         let root = FakeRoot()
