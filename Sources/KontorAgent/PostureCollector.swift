@@ -5,48 +5,67 @@ import Synchronization
 /// Collects the device's posture (``DevicePosture``) from files under the agent's root, and keeps it:
 /// the file readers run at most every `refresh` (a check-in a minute need not read dpkg's status each
 /// time), `systemd-analyze security` at most once a day, since the unit only changes with an upgrade
-/// (which restarts the agent and with it this cache).
+/// (which restarts the agent and with it this cache). The measurement runs off the check-in (`schedule`,
+/// a Dispatch queue): a systemd slow to answer never holds up a check-in or a thread of the cooperative
+/// pool; until it is done the posture says so, and the next check-in after it reads the files again.
 final class PostureCollector: Sendable {
     let paths: AgentPaths
     let refresh: TimeInterval
     let hardeningRefresh: TimeInterval
     /// Measures the unit's hardening; replaced in tests.
     let measureHardening: @Sendable () -> UnitHardening
+    /// Runs the measurement; tests run it in place.
+    let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
 
     private struct Cached {
         var posture: DevicePosture?
         var at: Date?
         var hardening: UnitHardening?
         var hardeningAt: Date?
+        var measuring = false
     }
 
     private let cached = Mutex(Cached())
 
     init(
         paths: AgentPaths, refresh: TimeInterval = 900, hardeningRefresh: TimeInterval = 86_400,
-        measureHardening: (@Sendable () -> UnitHardening)? = nil
+        measureHardening: (@Sendable () -> UnitHardening)? = nil,
+        schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { DispatchQueue.global(qos: .utility).async(execute: $0) }
     ) {
         self.paths = paths
         self.refresh = refresh
         self.hardeningRefresh = hardeningRefresh
         self.measureHardening = measureHardening ?? { UnitHardeningProbe.measure(paths: paths) }
+        self.schedule = schedule
     }
 
-    /// The posture as of `now`, read again when the last reading is older than `refresh`.
+    /// The posture as of `now`, read again when the last reading is older than `refresh` or a hardening
+    /// measurement finished since.
     func posture(now: Date) -> DevicePosture {
-        let (known, knownAt, hardening, hardeningAt) = cached.withLock { ($0.posture, $0.at, $0.hardening, $0.hardeningAt) }
-        if let known, let knownAt, now.timeIntervalSince(knownAt) < refresh, now >= knownAt { return known }
-        var measured = hardening
-        let stale = measured == nil || hardeningAt.map { now.timeIntervalSince($0) >= hardeningRefresh || now < $0 } ?? true
-        if stale { measured = measureHardening() }
-        let posture = Self.read(RootReader(paths: paths), hardening: measured ?? UnitHardening(detail: "not measured"))
-        cached.withLock { c in
-            c.posture = posture
-            c.at = now
-            if stale {
-                c.hardening = measured
+        let known = cached.withLock { $0 }
+        if let posture = known.posture, let at = known.at, now >= at, now.timeIntervalSince(at) < refresh { return posture }
+        let due = !known.measuring && (known.hardeningAt.map { now.timeIntervalSince($0) >= hardeningRefresh || now < $0 } ?? true)
+        if due {
+            cached.withLock { c in
+                c.measuring = true
                 c.hardeningAt = now
             }
+            schedule { [self] in
+                let measured = measureHardening()
+                cached.withLock { c in
+                    c.hardening = measured
+                    c.measuring = false
+                    c.at = nil
+                }
+            }
+        }
+        let hardening = cached.withLock { $0.hardening }
+        let posture = Self.read(RootReader(paths: paths), hardening: hardening ?? UnitHardening(detail: "being measured"))
+        cached.withLock { c in
+            // A measurement that finished meanwhile leaves the reading stale, to be read again at once.
+            guard c.hardening == hardening else { return }
+            c.posture = posture
+            c.at = now
         }
         return posture
     }

@@ -221,7 +221,7 @@ struct PostureCollectorTests {
             measureHardening: {
                 measured.withLock { $0 += 1 }
                 return UnitHardening(exposure: 2.1, rating: "OK")
-            })
+            }, schedule: { $0() })
         let start = Date(timeIntervalSince1970: 1_795_000_000)
         #expect(!collector.posture(now: start).updates.rebootRequired)
         try root.file("/run/reboot-required", "")
@@ -232,6 +232,20 @@ struct PostureCollectorTests {
         #expect(measured.withLock { $0 } == 1)
         _ = collector.posture(now: start + 86_400 + 1)
         #expect(measured.withLock { $0 } == 2)
+    }
+
+    @Test("the measurement runs off the check-in: until it is done the posture says so, and the next reading has it")
+    func measuredInBackground() {
+        let pending = Mutex<[@Sendable () -> Void]>([])
+        let collector = PostureCollector(
+            paths: AgentPaths(root: FakeRoot().path), measureHardening: { UnitHardening(exposure: 3.3, rating: "OK") },
+            schedule: { job in pending.withLock { $0.append(job) } })
+        let start = Date(timeIntervalSince1970: 1_795_000_000)
+        #expect(collector.posture(now: start).unitHardening.detail == "being measured")
+        #expect(collector.posture(now: start + 60).unitHardening.detail == "being measured")
+        #expect(pending.withLock { $0.count } == 1, "one measurement at a time")
+        pending.withLock { $0 }.forEach { $0() }
+        #expect(collector.posture(now: start + 120).unitHardening.exposure == 3.3)
     }
 
     @Test("status shows the posture in plain words and which requirement is not met")
