@@ -244,7 +244,7 @@ struct PostureCollectorTests {
         #expect(collector.posture(now: start).unitHardening.detail == "being measured")
         #expect(collector.posture(now: start + 60).unitHardening.detail == "being measured")
         #expect(pending.withLock { $0.count } == 1, "one measurement at a time")
-        pending.withLock { $0 }.forEach { $0() }
+        for job in pending.withLock({ $0 }) { job() }
         #expect(collector.posture(now: start + 120).unitHardening.exposure == 3.3)
     }
 
