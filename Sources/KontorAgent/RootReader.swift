@@ -158,38 +158,60 @@ struct RootReader: Sendable {
 
     /// Calls `body` with each line of the file (without its newline), reading 64 KiB at a time, so a large
     /// file (dpkg's status, an archive's package list) is never held whole; lines over 64 KiB are skipped.
-    /// Stops after `limit` bytes. False when the file cannot be opened.
+    /// Stops after `limit` bytes. A file ending in `.lz4` (apt's compressed lists) is decoded on the way, its
+    /// compressed form read whole (at most 64 MiB). False when the file cannot be opened or decoded.
     func forEachLine(_ path: String, limit: Int = 256 * 1024 * 1024, _ body: (Substring) -> Void) -> Bool {
+        var lines = LineSplitter()
+        if path.hasSuffix(".lz4") {
+            guard let compressed = read(path, limit: 64 * 1024 * 1024) else { return false }
+            do { try LZ4Frame.decode(compressed, limit: limit) { lines.feed($0, body) } } catch { return false }
+            lines.finish(body)
+            return true
+        }
         let fd = openFile(path)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var total = 0
-        var skipping = false
         while total < limit {
             let n = Glibc.read(fd, &chunk, chunk.count)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
             total += n
-            var start = 0
-            for i in 0..<n where chunk[i] == UInt8(ascii: "\n") {
-                if !skipping && buffer.count + (i - start) <= Self.maxLine {
-                    buffer += chunk[start..<i]
-                    body(Substring(String(decoding: buffer, as: UTF8.self)))
-                }
-                buffer.removeAll(keepingCapacity: true)
-                skipping = false
-                start = i + 1
-            }
-            if !skipping { buffer += chunk[start..<n] }
-            if buffer.count > Self.maxLine {
-                skipping = true
-                buffer.removeAll(keepingCapacity: true)
-            }
+            lines.feed(chunk[..<n], body)
         }
-        if !buffer.isEmpty && !skipping { body(Substring(String(decoding: buffer, as: UTF8.self))) }
+        lines.finish(body)
         return true
+    }
+}
+
+/// Cuts bytes arriving in pieces into lines, skipping lines longer than ``RootReader/maxLine``.
+struct LineSplitter {
+    private var buffer: [UInt8] = []
+    private var skipping = false
+
+    mutating func feed(_ chunk: ArraySlice<UInt8>, _ body: (Substring) -> Void) {
+        var start = chunk.startIndex
+        for i in chunk.indices where chunk[i] == UInt8(ascii: "\n") {
+            if !skipping && buffer.count + (i - start) <= RootReader.maxLine {
+                buffer += chunk[start..<i]
+                body(Substring(String(decoding: buffer, as: UTF8.self)))
+            }
+            buffer.removeAll(keepingCapacity: true)
+            skipping = false
+            start = i + 1
+        }
+        if !skipping { buffer += chunk[start..<chunk.endIndex] }
+        if buffer.count > RootReader.maxLine {
+            skipping = true
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The last line, when the input did not end with a newline.
+    mutating func finish(_ body: (Substring) -> Void) {
+        if !buffer.isEmpty && !skipping { body(Substring(String(decoding: buffer, as: UTF8.self))) }
+        buffer.removeAll()
     }
 }
 

@@ -10,7 +10,7 @@ import KontorCore
 /// - the last upgrade: the newest `/var/lib/dpkg/info/*.list` (dpkg rewrites a package's file list when it
 ///   installs or upgrades it);
 /// - pending security updates: installed packages (`/var/lib/dpkg/status`) with a newer version, in dpkg's
-///   order, in an uncompressed security archive list (`/var/lib/apt/lists/*security*_Packages`);
+///   order, in a security archive's list (`/var/lib/apt/lists/*security*_Packages`, or `.lz4`);
 /// - a pending reboot: `/var/run/reboot-required` and the packages in `reboot-required.pkgs`.
 enum UpdatesReader {
     static let lists = "/var/lib/apt/lists"
@@ -46,10 +46,12 @@ enum UpdatesReader {
     /// cannot be told offline.
     static func pendingSecurityUpdates(_ files: RootReader, _ listEntries: [RootReader.Entry]) -> Result<[String], AgentError> {
         let security = listEntries.filter { $0.isFile && $0.name.contains("security") && $0.name.contains("_Packages") }
-        let plain = security.filter { $0.name.hasSuffix("_Packages") }
+        let plain = security.filter { $0.name.hasSuffix("_Packages") || $0.name.hasSuffix("_Packages.lz4") }
         guard !plain.isEmpty else {
             return .failure(
-                AgentError(security.isEmpty ? "no security archive in the package lists" : "the security package lists are compressed (Acquire::GzipIndexes)"))
+                AgentError(
+                    security.isEmpty
+                        ? "no security archive in the package lists" : "the security package lists are compressed other than with lz4 (Acquire::GzipIndexes)"))
         }
         var installed: [String: DebianVersion] = [:]
         let readable = forEachStanza("/var/lib/dpkg/status", files) { fields in
@@ -61,12 +63,13 @@ enum UpdatesReader {
         guard readable else { return .failure(AgentError("cannot read /var/lib/dpkg/status")) }
         var pending: Set<String> = []
         for list in plain {
-            _ = forEachStanza("\(lists)/\(list.name)", files) { fields in
+            let readable = forEachStanza("\(lists)/\(list.name)", files) { fields in
                 guard let name = fields["Package"], let have = installed[name + ":" + (fields["Architecture"] ?? "all")],
                     let offered = fields["Version"].flatMap({ DebianVersion($0) }), offered > have, isPackageName(name)
                 else { return }
                 pending.insert(name)
             }
+            guard readable else { return .failure(AgentError("cannot read \(lists)/\(list.name)")) }
         }
         return .success(pending.sorted())
     }

@@ -123,10 +123,49 @@ struct UpdatesTests {
         var updates = UpdatesReader.read(root.files)
         #expect(updates.securityUpdates == nil)
         #expect(updates.detail == "no security archive in the package lists")
-        try root.file(securityList + ".lz4", "compressed")
+        try root.file(securityList + ".gz", "compressed")
         updates = UpdatesReader.read(root.files)
         #expect(updates.securityUpdates == nil)
-        #expect(updates.detail?.contains("compressed") == true)
+        #expect(updates.detail?.contains("compressed other than with lz4") == true)
+    }
+
+    /// `lz4 -B4 -BD` (64 KiB blocks, each referring back into the one before) of a security list: tzdata,
+    /// 3000 filler stanzas, openssl and libc6; 12011 lines.
+    static let compressedList =
+        "BCJNGERAXl4BAAD1LVBhY2thZ2U6IHR6ZGF0YQpBcmNoaXRlY3R1cmU6IGFsbApWZXJzaW9uOiAyMDI1Yi0wK2RlYjEydTEKCjwAbGZpbGxlcjwARm1kNjQ+"
+        + "AE8xLjAtNAD/////////////////////////////////////////////////////////////////////////////////////////////////////////////"
+        + "////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////"
+        + "////////////////////////////////////////////////////////////////////////////////////////////////////////////////e1BrYWdl"
+        + "OgoBAAAPvP//////////////////////////////////////////////////////////////////////////////////////////////////////////////"
+        + "////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////"
+        + "////////////////////////////////////////////////////////////////////////////////////////////////////////////////6FBoaXRl"
+        + "Y9IAAAD/JXR1cmU6IGFtZDY0ClZlcnNpb246IDEuMC0xCgpQYWNrYWdlOiBmaWxsZXIKQXJjaGl0ZWM0AP//////////////////////////////////////"
+        + "//////////////////////////////////////////////////////////////////////////////////////////+/f29wZW5zc2yBYQv4ADMuMC4xNS0x"
+        + "fmRlYjEydcBhX2xpYmM2PgAL8AAyLjM2LTkrZGViMTJ1NAoAAAAA0lnQAQ=="
+
+    @Test("an lz4-compressed security list (apt's GzipIndexes) is decoded across linked blocks; a cut one is unknown")
+    func lz4List() throws {
+        let root = FakeRoot()
+        try installed(root)
+        let compressed = try #require(Data(base64Encoded: Self.compressedList))
+        try root.bytes(securityList + ".lz4", Array(compressed))
+        var lines = 0
+        #expect(root.files.forEachLine(securityList + ".lz4") { _ in lines += 1 })
+        #expect(lines == 12_011)
+        #expect(UpdatesReader.read(root.files).securityPackages == ["openssl", "tzdata"])
+        try root.bytes(securityList + ".lz4", Array(compressed.prefix(300)))
+        #expect(UpdatesReader.read(root.files).securityUpdates == nil)
+        #expect(UpdatesReader.read(root.files).detail?.hasSuffix("cannot read \(securityList).lz4") == true)
+    }
+
+    @Test("an LZ4 match reaching before the start of the output is refused, not read out of bounds")
+    func lz4Malformed() {
+        var out: [UInt8] = []
+        #expect(throws: LZ4Frame.Malformed.self) { try LZ4Frame.decodeBlock([0x14, 0x41, 0x10, 0x00], into: &out, limit: 1024) }
+        #expect(throws: LZ4Frame.Malformed.self) { try LZ4Frame.decodeBlock([0xF0, 0xFF], into: &out, limit: 1024) }
+        out = []
+        #expect(throws: Never.self) { try LZ4Frame.decodeBlock([0x14, 0x41, 0x01, 0x00, 0x00], into: &out, limit: 1024) }
+        #expect(out == Array("AAAAAAAAA".utf8))
     }
 
     @Test("the list update is the newest Release file or success stamp; the last upgrade the newest dpkg file list")
