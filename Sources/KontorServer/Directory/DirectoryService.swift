@@ -87,13 +87,13 @@ public struct DirectoryService: Sendable {
     func fleet() async throws -> (devices: [FleetDevice], persons: [String: Person]) {
         let summaries = await recorder.overlay(try await store.deviceSummaries())
         let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
-        let policies = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
+        let expected = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
         let now = clock.now()
         return (
             summaries.map { d in
                 FleetDevice(
-                    summary: d, effectivePolicyHash: policies[d.id]?.hash,
-                    postureFailures: PostureCompliance.failures(policies[d.id]?.posture, d.posture, now: now))
+                    summary: d, effectivePolicyHash: expected[d.id]?.hash,
+                    postureFailures: PostureCompliance.failures(expected[d.id]?.posture, d.posture, now: now))
             }, persons
         )
     }

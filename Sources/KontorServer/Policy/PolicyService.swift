@@ -144,7 +144,7 @@ public struct PolicyService: Sendable {
         return (policy, hash)
     }
 
-    /// The policy hash of each device, by device ID, for a listing: from the device cache where a check-in
+    /// The policy hash and posture requirements of each device, by device ID, for a listing: from the device cache where a check-in
     /// computed it for the current profiles, else merged here (with `persons` already read) and cached.
     func policyHashes(for summaries: [DeviceSummary], persons: [String: Person]) async throws -> [String: DeviceCache.CachedPolicy] {
         let snapshot = try await snapshot()
