@@ -39,6 +39,8 @@ public struct Agent: Sendable {
     public let enforcer: Enforcer
     let boot: BootClock
     let wiper: Wiper
+    /// The device's posture, read from files and kept between check-ins.
+    let posture: PostureCollector
 
     public init(
         paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
@@ -54,6 +56,7 @@ public struct Agent: Sendable {
         self.enforcer = enforcer
         self.boot = boot
         self.wiper = Wiper(paths: paths, accounts: enforcer.accounts, freezer: enforcer.freezer, clock: clock, hook: wipeHook)
+        self.posture = PostureCollector(paths: paths)
     }
 
     /// Applies the last verified policy now (also offline) and saves what to report.
@@ -115,7 +118,7 @@ public struct Agent: Sendable {
         if let existing = try store.identity(), !force {
             throw AgentError("already enrolled as device \(existing.deviceId) with \(existing.server); use --force to enroll again as a new device")
         }
-        let facts = try FactsCollector.collect(paths: paths)
+        let facts = try FactsCollector.collect(paths: paths, posture: posture.posture(now: clock.now()))
         let key = Curve25519.Signing.PrivateKey()
         var client = try DeviceClient(server: server, transport: transport, clock: clock)
         client.timeout = .seconds(Int64(config.requestTimeout))
@@ -195,7 +198,7 @@ public struct Agent: Sendable {
     func checkin(client: DeviceClient, device: DeviceIdentity, wait: Int? = nil) async throws -> (CycleOutcome, WipeRequest?, Bool) {
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
-        let facts = try FactsCollector.collect(paths: paths)
+        let facts = try FactsCollector.collect(paths: paths, posture: posture.posture(now: clock.now()))
         let problems = state.pendingReports + (state.lastError.map { [$0] } ?? [])
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
         let events = state.enforcement.events

@@ -24,6 +24,11 @@ public struct AgentStatusReport: Codable, Sendable {
     public var wipeInProgress: String?
     /// Set after a confirmed wipe: the device ID that was, and the receipt.
     public var wiped: WipedDevice?
+    /// The device's security posture as read now (the unit's hardening as last measured by the service).
+    public var posture: DevicePosture?
+    /// What the policy requires of the posture, and which of it this device does not meet.
+    public var postureRequired: PosturePolicy?
+    public var postureFailures: [String]?
 
     /// Reads everything from disk; needs no network.
     public static func read(_ store: AgentStore) throws -> AgentStatusReport {
@@ -79,11 +84,19 @@ public struct AgentStatusReport: Codable, Sendable {
             pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0)
         }
         let wiped = (try? AtomicFile.read(store.paths.tombstoneFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(WipedDevice.self, from: $0) }
-        return AgentStatusReport(
+        let posture = PostureCollector.read(
+            RootReader(paths: store.paths),
+            hardening: state.lastFacts?.posture?.unitHardening ?? UnitHardening(detail: "measured by the service at its next check-in"))
+        let required = policy?.policy.posture
+        var report = AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
             lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
             policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: pending, pendingReports: state.pendingReports,
             dataSent: FactsCollector.transparency, wipeInProgress: journal.map { $0.steps.last?.rawValue ?? "journaled" }, wiped: wiped)
+        report.posture = posture
+        report.postureRequired = required
+        report.postureFailures = required.map { PostureCompliance.failures($0, posture.summary, now: Date()) }
+        return report
     }
 
     /// The human-readable form.
@@ -114,6 +127,10 @@ public struct AgentStatusReport: Codable, Sendable {
         lines.append("")
         lines.append("Enforced on this device right now:")
         for item in enforcing { lines.append("  - \(item)") }
+        if let posture {
+            lines.append("")
+            lines += Self.postureLines(posture, required: postureRequired, failures: postureFailures ?? [], now: now)
+        }
         lines.append("")
         lines.append("Pending actions: \(pendingActions.isEmpty ? "none" : pendingActions.joined(separator: ", "))")
         if !pendingReports.isEmpty { lines.append("Problems to report at the next check-in: \(pendingReports.count)") }

@@ -124,10 +124,11 @@ struct Devices: AsyncParsableCommand {
     }
 
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
-    /// `violations:N`, or `unknown` (no report yet).
+    /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
     static func compliance(_ d: Device) -> String {
         guard d.status == .active else { return "-" }
         guard d.appliedPolicyHash != nil else { return "unknown" }
+        if let failures = d.postureFailures, !failures.isEmpty { return "noncompliant: " + failures.joined(separator: ", ") }
         if let expected = d.effectivePolicyHash, expected != d.appliedPolicyHash { return "outdated" }
         if let v = d.compliance?.violations, !v.isEmpty { return "violations:\(v.count)" }
         return "ok"
@@ -191,7 +192,8 @@ struct Devices: AsyncParsableCommand {
                 ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
                 ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
             ]
-            printFields(rows, width: 12)
+            let posture = d.facts.posture.map { $0.described.map { ($0.label, $0.value) } } ?? [("posture", "not reported (agent too old)")]
+            printFields(rows + posture, width: 16)
             let violations = d.compliance?.violations ?? []
             if !violations.isEmpty {
                 print("violations:")

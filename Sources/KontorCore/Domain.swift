@@ -120,13 +120,16 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
     public var kernel: String
     public var machineIdHash: String
     public var agentVersion: String
+    /// Disk encryption, Secure Boot, updates and unit hardening; older agents send none.
+    public var posture: DevicePosture?
 
-    public init(hostname: String, osRelease: String, kernel: String, machineIdHash: String, agentVersion: String) {
+    public init(hostname: String, osRelease: String, kernel: String, machineIdHash: String, agentVersion: String, posture: DevicePosture? = nil) {
         self.hostname = hostname
         self.osRelease = osRelease
         self.kernel = kernel
         self.machineIdHash = machineIdHash
         self.agentVersion = agentVersion
+        self.posture = posture
     }
 
     /// Checks lengths and characters; returns a message naming the first bad field. No fact may hold a
@@ -148,7 +151,7 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
             return
                 "facts.hostname: contains the invisible or direction-changing character \(VisibleText.codePoint(hidden)); a device name must read as it is written"
         }
-        return nil
+        return posture?.validationError()
     }
 }
 
@@ -189,6 +192,9 @@ public struct Device: Codable, Sendable, Equatable {
     public var effectivePolicyHash: String?
     /// The profile revisions the effective policy comes from (filled in by the API).
     public var policySources: [String]?
+    /// The posture requirements of the effective policy this device fails, in words (filled in by the API;
+    /// ``PostureCompliance``).
+    public var postureFailures: [String]?
 
     public init(
         id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,

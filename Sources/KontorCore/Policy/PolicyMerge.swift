@@ -6,7 +6,7 @@ import Foundation
 /// The rules (docs/policies.md): layers are applied general to specific — the default profile, then the
 /// device's group's profile, then the device's own profile. Each field is taken from the most specific
 /// layer that sets it; lists replace, they are not concatenated. A section (quiet hours, apps, container,
-/// offline) exists when any layer has it. Exemptions are narrowed to the device's person.
+/// offline, posture) exists when any layer has it. Exemptions are narrowed to the device's person.
 public enum PolicyMerge {
     public static func effectivePolicy(
         layers: [AssignedProfile], subject: PolicySubject?, fallbackAccountSuffix: String, defaultCheckinInterval: Int
@@ -62,6 +62,11 @@ public enum PolicyMerge {
         if layers.contains(where: { $0.profile.offline != nil }) {
             policy.offline = OfflinePolicy(
                 lockAfter: pick("offline.lockAfter") { $0.offline?.lockAfter }, wipeAfter: pick("offline.wipeAfter") { $0.offline?.wipeAfter })
+        }
+        if layers.contains(where: { $0.profile.posture != nil }) {
+            policy.posture = PosturePolicy(
+                requireDiskEncryption: pick("posture.requireDiskEncryption") { $0.posture?.requireDiskEncryption },
+                maxUpdateAgeDays: pick("posture.maxUpdateAgeDays") { $0.posture?.maxUpdateAgeDays })
         }
         policy.origins = origins.isEmpty ? nil : origins
         return policy
