@@ -104,7 +104,8 @@ final class ServerProcess {
             process.arguments = arguments
         }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        // A restarted server (the same data directory) appends to the first one's log.
+        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
         let logHandle = try FileHandle(forWritingTo: logURL)
         logHandle.seekToEndOfFile()
         process.standardOutput = logHandle
