@@ -396,7 +396,7 @@ public struct Agent: Sendable {
     ) async throws {
         var state = try store.state()
         // Enforce at once (quiet hours hold across restarts), then spread a fleet that starts together.
-        try? enforce()
+        _ = try? enforce()
         var untilCheckin = Double.random(in: 0..<min(10, Double(state.checkinInterval) * 0.2))
         while !Task.isCancelled {
             while untilCheckin > 0 {

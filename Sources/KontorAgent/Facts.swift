@@ -36,7 +36,7 @@ public enum FactsCollector {
         }
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
-        let name = String(cString: buffer)
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "unknown" : name
     }
 

@@ -317,7 +317,7 @@ public struct AccountManager: Sendable {
             ])
         guard let created = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
         if let problem = idProblem(created.uid, created.gid) {
-            try? Command.run("userdel", prefix + [name])
+            _ = try? Command.run("userdel", prefix + [name])
             throw AgentError("useradd gave \(name) \(problem); removed it again")
         }
         let account = WorkAccount(name: name, uid: created.uid, gid: created.gid, home: created.home, createdAt: Date())

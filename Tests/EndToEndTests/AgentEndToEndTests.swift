@@ -142,7 +142,7 @@ struct TLSEndToEndTests {
             ])
         try #require(openssl.status == 0, "\(openssl.stderr)")
 
-        var server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
+        let server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
         server.extraArguments = ["--tls-certificate", cert, "--tls-key", key]
         server.scheme = "https"
         try await server.start()
