@@ -70,7 +70,8 @@ struct RootReader: Sendable {
 
     /// Opens `path` for reading when it is a regular file; -1 otherwise (sysfs and procfs files are regular).
     private func openFile(_ path: String) -> Int32 {
-        let fd = open(path)
+        // O_NONBLOCK: a FIFO put where a file is expected must not hang the agent on open (regular files ignore it).
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { return -1 }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {

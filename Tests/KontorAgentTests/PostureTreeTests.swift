@@ -186,6 +186,15 @@ struct RootReaderTests {
         #expect(root.files.read("/folder") == nil)
     }
 
+    @Test("a FIFO where a file is expected is not read, and opening it does not block")
+    func fifo() throws {
+        let root = FakeRoot()
+        try root.dir("/run")
+        #expect(mkfifo(root.path + "/run/reboot-required", 0o644) == 0)
+        #expect(root.files.read("/run/reboot-required") == nil)
+        #expect(root.files.text("/run/reboot-required") == nil)
+    }
+
     @Test("lines are delivered across read chunks, and overlong lines are skipped")
     func lines() throws {
         let root = FakeRoot()
