@@ -41,12 +41,13 @@ install_debian_packages() {
 }
 
 # A Python virtual environment with the independent RFC 9421 implementation used by the interop tests,
-# openapi-spec-validator for the OpenAPI document, and Selenium for the browser test.
-PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator)
+# openapi-spec-validator for the OpenAPI document, icalendar for the on-call feed, and Selenium for the
+# browser test.
+PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar)
 VENV="$ROOT/.venv"
 
 install_python_packages() {
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar' 2>/dev/null; then
     say "creating $VENV with ${PYTHON_PACKAGES[*]}"
     /usr/bin/python3 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"

@@ -11,7 +11,7 @@ public struct KontorCtl: AsyncParsableCommand {
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
             WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
-            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self,
         ])
 
     public init() {}
@@ -66,14 +66,17 @@ struct Persons: AsyncParsableCommand {
         @Option(help: "Work email address.") var email: String
         @Option(help: "Display name.") var name: String
         @Option(name: .customLong("group"), help: "A group (repeat for several).") var groups: [String] = []
+        @Option(help: "A work phone number, given to whoever asks who is on call (kontorctl oncall).") var phone: String?
 
         func run(client: AdminClient) async throws {
             struct Input: Encodable {
                 var email: String
                 var displayName: String
                 var groups: [String]
+                var phone: String?
             }
-            let person = try await client.call(.POST, "/persons", body: Input(email: email, displayName: name, groups: groups), as: Person.self)
+            let person = try await client.call(
+                .POST, "/persons", body: Input(email: email, displayName: name, groups: groups, phone: phone), as: Person.self)
             if connection.json { return try printJSON(person) }
             print("created \(person.email) (\(person.id))")
         }
@@ -304,10 +307,10 @@ struct AdminTokens: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API token; prints the token once.")
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Who or what uses it.") var name: String
-        @Option(help: "auditor, operator or admin.") var role: String
+        @Option(help: "feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
 
         func validate() throws {
-            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be auditor, operator or admin, not \"\(role)\"") }
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be feed, auditor, operator or admin, not \"\(role)\"") }
         }
 
         func run(client: AdminClient) async throws {

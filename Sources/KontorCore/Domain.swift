@@ -2,6 +2,8 @@ import Foundation
 
 /// What an API token may do. Each role includes everything the roles before it may do.
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    /// Reads the on-call calendar feed and nothing else (for a phone calendar or an answering bot).
+    case feed
     /// Reads everything, changes nothing.
     case auditor
     /// Also manages persons, devices, enrollment tokens and commands.
@@ -11,6 +13,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 
     private var rank: Int {
         switch self {
+        case .feed: -1
         case .auditor: 0
         case .operator: 1
         case .admin: 2
@@ -50,14 +53,19 @@ public struct Person: Codable, Sendable, Equatable {
     public var groups: [String]
     public var status: PersonStatus
     public var createdAt: Date
+    /// A work phone number, shown to whoever asks who is on call.
+    public var phone: String?
 
-    public init(id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date) {
+    public init(
+        id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date, phone: String? = nil
+    ) {
         self.id = id
         self.email = email
         self.displayName = displayName
         self.groups = groups
         self.status = status
         self.createdAt = createdAt
+        self.phone = phone
     }
 }
 

@@ -204,5 +204,26 @@ extension SQLiteStore {
             CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL;
             """
         ),
+        // Who is on call: a person's work phone, and API tokens that read only the on-call feed (SQLite cannot
+        // change a CHECK constraint: the table is rebuilt, keeping every row).
+        (
+            "v8-on-call",
+            """
+            ALTER TABLE persons ADD COLUMN phone TEXT;
+            CREATE TABLE api_tokens_v8 (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('feed', 'auditor', 'operator', 'admin')),
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE NOT NULL,
+                revoked_at DOUBLE,
+                last_used_at DOUBLE
+            );
+            INSERT INTO api_tokens_v8 (id, name, role, secret_hash, created_at, revoked_at, last_used_at)
+                SELECT id, name, role, secret_hash, created_at, revoked_at, last_used_at FROM api_tokens;
+            DROP TABLE api_tokens;
+            ALTER TABLE api_tokens_v8 RENAME TO api_tokens;
+            """
+        ),
     ]
 }

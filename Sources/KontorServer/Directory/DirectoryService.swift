@@ -15,6 +15,8 @@ public struct DirectoryService: Sendable {
         public var email: String
         public var displayName: String
         public var groups: [String]?
+        /// A work phone number, for who is on call.
+        public var phone: String?
     }
 
     public func createPerson(_ input: NewPerson) async throws -> Person {
@@ -26,7 +28,13 @@ public struct DirectoryService: Sendable {
         for (i, group) in groups.enumerated() where !Validation.isName(group) {
             throw KontorError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
         }
-        let person = Person(id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now())
+        let phone = input.phone?.trimmingCharacters(in: .whitespaces).nonEmpty
+        if let phone, !Validation.isPhone(phone) {
+            throw KontorError.invalid("phone: \"\(VisibleText.escaped(phone))\" is not a phone number (digits, spaces, + - / ( ), 3 to 32 characters)")
+        }
+        let person = Person(
+            id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now(),
+            phone: phone)
         do {
             try await store.insertPerson(person)
         } catch StoreError.conflict(let what) {
