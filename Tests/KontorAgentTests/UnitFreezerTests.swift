@@ -17,7 +17,9 @@ struct FakeCgroups {
         let dir = slice + "/" + path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try processes.map { "\($0.0)\n" }.joined().write(toFile: dir + "/cgroup.procs", atomically: true, encoding: .utf8)
-        if !FileManager.default.fileExists(atPath: dir + "/cgroup.freeze") { try "0\n".write(toFile: dir + "/cgroup.freeze", atomically: true, encoding: .utf8) }
+        if !FileManager.default.fileExists(atPath: dir + "/cgroup.freeze") {
+            try "0\n".write(toFile: dir + "/cgroup.freeze", atomically: true, encoding: .utf8)
+        }
         for (pid, uid) in processes {
             try FileManager.default.createDirectory(atPath: "\(proc)/\(pid)", withIntermediateDirectories: true)
             try "Name:\tx\nUid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)\n".write(toFile: "\(proc)/\(pid)/status", atomically: true, encoding: .utf8)
@@ -30,7 +32,9 @@ struct FakeCgroups {
         (try? String(contentsOfFile: slice + "/" + path + "/cgroup.freeze", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func process(_ pid: Int32) -> SystemProcess { SystemProcess(pid: pid, uid: 70_000, uids: [70_000, 70_000, 70_000, 70_000], executable: nil, startTime: 0, state: "S") }
+    func process(_ pid: Int32) -> SystemProcess {
+        SystemProcess(pid: pid, uid: 70_000, uids: [70_000, 70_000, 70_000, 70_000], executable: nil, startTime: 0, state: "S")
+    }
 
     func remove() { try? FileManager.default.removeItem(atPath: base) }
 }

@@ -60,7 +60,7 @@ def rootfs_tarball(cache_dir, log):
     mirror = debian_mirror()
     log(f"building the root file system ({SUITE}, {len(PACKAGES)} packages) from {mirror} into {path}")
     started = time.time()
-    partial = path + ".partial"
+    partial = path[: -len(".tar")] + ".partial.tar"   # mmdebstrap writes the format its name ends with
     run = subprocess.run(["mmdebstrap", "--variant=apt", "--include=" + ",".join(PACKAGES), SUITE, partial, mirror],
                          capture_output=True, text=True)
     if run.returncode != 0:
@@ -116,7 +116,12 @@ class Container:
                 raise Failure("the container's systemd did not start")
             self.pid = self._container_init()
             time.sleep(0.1)
-        state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=timeout).stdout.strip()
+        # PID 1 exists before nspawn has set up its root and run systemd in it: ask until systemd answers.
+        state = ""
+        while state not in ("running", "degraded") and time.time() < deadline:
+            state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=timeout).stdout.strip()
+            if state not in ("running", "degraded"):
+                time.sleep(0.2)
         if state not in ("running", "degraded"):
             raise Failure(f"the container's systemd reached {state!r}, not running:\n" + self.run("systemctl", "--failed", check=False).stdout)
         return state
@@ -131,7 +136,8 @@ class Container:
                 continue
             nspid = re.search(r"^NSpid:\s+(.+)$", text, re.M)
             ppid = re.search(r"^PPid:\s+(\d+)$", text, re.M)
-            if nspid and nspid.group(1).split()[-1] == "1" and len(nspid.group(1).split()) > 1 and ppid:
+            name = re.search(r"^Name:\s+(\S+)$", text, re.M)
+            if nspid and nspid.group(1).split()[-1] == "1" and len(nspid.group(1).split()) > 1 and ppid and name and name.group(1) == "systemd":
                 if int(ppid.group(1)) == self.nspawn.pid or self._descends(int(ppid.group(1))):
                     return int(status.split("/")[2])
         return None
