@@ -101,7 +101,9 @@ public struct UnitFreezer: Freezer {
         for child in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             var info = stat()
             guard lstat(directory + "/" + child, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
-            pids += members(directory + "/" + child) ?? []
+            // A part that cannot be read could hold anyone's process: then the unit is not frozen whole.
+            guard let below = members(directory + "/" + child) else { return nil }
+            pids += below
         }
         return pids
     }

@@ -16,6 +16,14 @@ struct FakeCgroups {
     func unit(_ path: String, _ processes: [(Int32, UInt32)]) throws {
         let dir = slice + "/" + path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Every cgroup has its cgroup.procs, the ones in between too.
+        var parent = (dir as NSString).deletingLastPathComponent
+        while parent.count > slice.count {
+            if !FileManager.default.fileExists(atPath: parent + "/cgroup.procs") {
+                FileManager.default.createFile(atPath: parent + "/cgroup.procs", contents: Data())
+            }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
         try processes.map { "\($0.0)\n" }.joined().write(toFile: dir + "/cgroup.procs", atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: dir + "/cgroup.freeze") {
             try "0\n".write(toFile: dir + "/cgroup.freeze", atomically: true, encoding: .utf8)

@@ -1,0 +1,36 @@
+import Synchronization
+
+extension Agent {
+    /// Runs `body`; while `held` (a long poll the server may hold for a minute) the policy is enforced
+    /// every 10 s beside it, so quiet hours begin and forbidden programs end on time.
+    func enforcing<T: Sendable>(while held: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard held else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(10))
+                    do { try enforce() } catch { logger.error("enforcement failed", metadata: ["reason": "\(error)"]) }
+                }
+                return nil
+            }
+            // The first result is the check-in's (the enforcement loop only ends by cancellation).
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw CancellationError()
+        }
+    }
+}
+
+/// A lock around the agent's read-modify-write of its state.
+final class Serial: Sendable {
+    private let mutex = Mutex(())
+
+    func run<T>(_ body: () throws -> T) throws -> T {
+        try mutex.withLock { _ in try body() }
+    }
+}
