@@ -173,5 +173,9 @@ class Container:
         try:
             self.nspawn.wait(timeout)
         except subprocess.TimeoutExpired:
+            # Ending nspawn alone would leave the container's processes behind: end its PID 1 (and with
+            # it the PID namespace) first.
+            if self.pid is not None:
+                os.kill(self.pid, 9)
             self.nspawn.kill()
             self.nspawn.wait()

@@ -302,6 +302,8 @@ class SystemTest:
         with open(config, "w") as f:
             f.write(edited)
         self.server.stop()
+        wait_for("a failed check-in while the server is down",
+                 lambda: "check-in failed" in self.container.run("journalctl", "-u", UNIT, "--no-pager", "-o", "cat", "-p", "warning").stdout, timeout=40)
         self.forbidden("forbidden-2")
         wait_for("the violation pending while the server is down", lambda: "report app.violation" in self.agent_status()["pendingActions"], timeout=40)
         before = self.show(UNIT, "MainPID")["MainPID"]
@@ -314,8 +316,9 @@ class SystemTest:
         check(identity["deviceId"] == self.device, f"the upgrade changed the device ID: {identity['deviceId']}")
         after = wait_for("the service running again", lambda: self.active() and self.show(UNIT, "MainPID")["MainPID"], timeout=30)
         check(after != before, f"the daemon was not restarted by the upgrade (MainPID {before} before and after)")
-        exe = self.sh(f"readlink /proc/{after}/exe").stdout.strip()
-        check(exe == "/usr/bin/kontor-agent", f"the restarted daemon runs {exe!r}, not the installed /usr/bin/kontor-agent")
+        # Right after the start the PID may still be systemd's child before its exec.
+        exe = lambda: self.sh(f"readlink /proc/{after}/exe", check=False).stdout.strip()  # noqa: E731
+        wait_for("the restarted daemon running the installed /usr/bin/kontor-agent (not a deleted file)", lambda: exe() == "/usr/bin/kontor-agent", timeout=10)
         self.ok(f"upgrade to {version}: enrollment and the edited agent.yaml kept, the daemon restarted on the new binary (pid {before} -> {after})")
         self.server.start()
         wait_for("the event that was pending during the upgrade at the server",
