@@ -335,6 +335,8 @@ class SystemTest:
         messages = [(int(e.get("PRIORITY", "-1")), str(e.get("MESSAGE", ""))) for e in lines if e.get("_PID") and e.get("_COMM", "").startswith("kontor")]
         check(messages, "journalctl -u kontor-agent has no line from the agent")
         check(not any("\x1b" in m for _, m in messages), "the agent's journal has ANSI escapes")
+        noise = [m for _, m in messages if "Failed to set thread priority" in m]
+        check(not noise, f"{len(noise)} lines of libdispatch's 'Failed to set thread priority' (CAP_SYS_NICE in the unit)")
         check(not any(re.match(r"^\d{4}-\d\d-\d\dT", m) for _, m in messages), "the agent's lines carry their own time stamp (journald has one)")
         checked_in = [p for p, m in messages if m.startswith("checked in")]
         failed = [p for p, m in messages if m.startswith("check-in failed")]
