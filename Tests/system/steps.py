@@ -1,12 +1,12 @@
 """The steps of the system test (system_test.py runs them in order)."""
 
 import json
-import sys
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
