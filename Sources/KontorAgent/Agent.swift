@@ -30,6 +30,8 @@ public enum CycleOutcome: Sendable, Equatable {
 
 /// The agent: enrolls once, then checks in, verifies, stores and applies the policy, and reports.
 public struct Agent: Sendable {
+    /// One read-modify-write of the state at a time: enforcement also runs while a check-in is held.
+    let serial = Serial()
     public let paths: AgentPaths
     public let store: AgentStore
     public let config: AgentConfig
@@ -39,8 +41,6 @@ public struct Agent: Sendable {
     public let enforcer: Enforcer
     let boot: BootClock
     let wiper: Wiper
-    /// One read-modify-write of the state at a time: enforcement also runs while a check-in is held.
-    let serial = Serial()
 
     public init(
         paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
