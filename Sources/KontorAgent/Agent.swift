@@ -30,6 +30,8 @@ public enum CycleOutcome: Sendable, Equatable {
 
 /// The agent: enrolls once, then checks in, verifies, stores and applies the policy, and reports.
 public struct Agent: Sendable {
+    /// One read-modify-write of the state at a time: enforcement also runs while a check-in is held.
+    let serial = Serial()
     public let paths: AgentPaths
     public let store: AgentStore
     public let config: AgentConfig
@@ -62,6 +64,10 @@ public struct Agent: Sendable {
     /// Applies the last verified policy now (also offline) and saves what to report.
     @discardableResult
     public func enforce() throws -> ComplianceReport {
+        try serial.run { try enforceNow() }
+    }
+
+    private func enforceNow() throws -> ComplianceReport {
         // A wipe in progress carries on (offline too); nothing else is enforced on a container being removed.
         if var journal = try wiper.journal() {
             if !journal.done(.signed), let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
@@ -207,19 +213,30 @@ public struct Agent: Sendable {
             appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
             events: events.isEmpty ? nil : events, acks: acks.isEmpty ? nil : acks, wait: wait)
         let now = clock.now()
-        state.lastAttempt = now
         do {
-            let reply = try await client.checkin(request, identity: device).body
-            let changed = try accept(reply, stored: stored, state: &state, now: now)
-            succeeded(request, facts: facts, state: &state, now: now)
-            let (wipe, again) = handle(reply.commands, state: &state, now: now)
-            try store.save(state)
-            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s", "commands": "\(reply.commands.count)"])
+            let reply = try await enforcing(while: wait != nil) { try await client.checkin(request, identity: device).body }
+            // Enforcement may have saved the state while the server held the check-in: go on from the state as it is now.
+            let (changed, wipe, again, interval) = try serial.run {
+                var state = try store.state()
+                _ = try loadPolicyKeepingGoing(&state)
+                state.lastAttempt = now
+                let changed = try accept(reply, stored: stored, state: &state, now: now)
+                succeeded(request, facts: facts, state: &state, now: now)
+                let (wipe, again) = handle(reply.commands, state: &state, now: now)
+                try store.save(state)
+                return (changed, wipe, again, state.checkinInterval)
+            }
+            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(interval)s", "commands": "\(reply.commands.count)"])
             try enforce()
-            return (.success(interval: state.checkinInterval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
+            return (.success(interval: interval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
         } catch let error as ClientError {
-            let (retryAfter, wipe) = failed(error, state: &state)
-            try store.save(state)
+            let (retryAfter, wipe) = try serial.run {
+                var state = try store.state()
+                state.lastAttempt = now
+                let outcome = failed(error, state: &state)
+                try store.save(state)
+                return outcome
+            }
             return (.failure(reason: error.description, retryAfter: retryAfter), wipe, false)
         }
     }

@@ -94,9 +94,10 @@ enum Command {
         return nil
     }
 
+    /// Runs `name` (a tool found by `find`, or an absolute path).
     @discardableResult
-    static func run(_ name: String, _ arguments: [String]) throws -> String {
-        guard let path = find(name) else { throw AgentError("\(name) is not installed (it comes with the passwd package)") }
+    static func run(_ name: String, _ arguments: [String], package: String = "passwd") throws -> String {
+        guard let path = name.hasPrefix("/") ? name : find(name) else { throw AgentError("\(name) is not installed (it comes with the \(package) package)") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -462,8 +463,28 @@ enum CgroupFiles {
 }
 
 public enum Freezers {
-    /// The best freezer this machine offers: cgroup v2, then the v1 freezer controller, then signals.
-    public static func detect(cgroupRoot: String = "/sys/fs/cgroup") -> any Freezer {
+    /// The best freezer this machine offers. Under systemd: the work account's own units frozen in place
+    /// (`UnitFreezer`), through systemd on the unified hierarchy, through the cgroup v2 files on a hybrid
+    /// one; for the rest, and without systemd: cgroup v2, then the v1 freezer controller, then signals.
+    public static func detect(cgroupRoot: String = "/sys/fs/cgroup", systemd: String = "/run/systemd/system") -> any Freezer {
+        let each = perProcess(cgroupRoot: cgroupRoot)
+        guard FileManager.default.fileExists(atPath: systemd) else { return each }
+        // systemd freezes units itself where the unified hierarchy has the freezer (its own test).
+        if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"),
+            FileManager.default.fileExists(atPath: cgroupRoot + "/init.scope/cgroup.freeze"), let systemctl = Command.find("systemctl")
+        {
+            return UnitFreezer(
+                hierarchy: cgroupRoot, control: .systemd({ verb, unit in try Command.run(systemctl, [verb, unit], package: "systemd") }), fallback: each)
+        }
+        let unified = cgroupRoot + "/unified"
+        if FileManager.default.fileExists(atPath: unified + "/cgroup.controllers"), access(unified, W_OK) == 0 {
+            return UnitFreezer(hierarchy: unified, control: .cgroupFile, fallback: each)
+        }
+        return each
+    }
+
+    /// The freezer for single processes: cgroup v2, then the v1 freezer controller, then signals.
+    static func perProcess(cgroupRoot: String) -> any Freezer {
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
             return CgroupFreezer.v2(base: cgroupRoot)
         }
