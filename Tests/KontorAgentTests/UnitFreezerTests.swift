@@ -20,7 +20,7 @@ struct FakeCgroups {
         var parent = (dir as NSString).deletingLastPathComponent
         while parent.count > slice.count {
             if !FileManager.default.fileExists(atPath: parent + "/cgroup.procs") {
-                FileManager.default.createFile(atPath: parent + "/cgroup.procs", contents: Data())
+                _ = FileManager.default.createFile(atPath: parent + "/cgroup.procs", contents: Data())
             }
             parent = (parent as NSString).deletingLastPathComponent
         }
@@ -105,7 +105,7 @@ struct FakeCgroups {
         let fake = FakeCgroups()
         defer { fake.remove() }
         try FileManager.default.createDirectory(atPath: fake.hierarchy + "/unified", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: fake.hierarchy + "/unified/cgroup.controllers", contents: Data())
+        _ = FileManager.default.createFile(atPath: fake.hierarchy + "/unified/cgroup.controllers", contents: Data())
         #expect(Freezers.detect(cgroupRoot: fake.hierarchy, systemd: fake.base + "/no-systemd").mechanism == "signals")
         #expect(Freezers.detect(cgroupRoot: fake.hierarchy, systemd: fake.base).mechanism == "cgroup-v2-units+signals")
     }
