@@ -171,6 +171,7 @@ class SystemTest:
         self.server.start()
         self.enroll()
         self.hardening()
+        self.posture()
         self.work_account()
         self.quiet_hours()
         self.allowlist()
@@ -224,6 +225,33 @@ class SystemTest:
         check("ro" in options.get("/", []) and "ro" in options.get("/usr", options["/"]), f"the agent sees / or /usr writable: {options.get('/')}")
         check("rw" in options.get("/var/lib/kontor", []), f"the agent cannot write its state: /var/lib/kontor {options.get('/var/lib/kontor')}")
         self.ok("systemctl show: the unit's hardening is in force on the running agent (no_new_privs, / read-only but its state, private /tmp)")
+
+    def posture(self):
+        """The posture read for real in the container: what `kontor-agent status` shows the employee is what
+        the server shows the admin, and each finding matches what the container really is."""
+        def measured():
+            device = self.server.ctl("devices", "show", self.device, json_output=True)
+            found = (device.get("facts") or {}).get("posture") or {}
+            return found if (found.get("unitHardening") or {}).get("exposure") is not None else None
+        on_server = wait_for("the unit's hardening score measured by the service and sent", measured, timeout=90)
+        local = self.agent_status().get("posture") or {}
+        for key in ("diskEncryption", "secureBoot"):
+            check(local.get(key, {}).get("state") == on_server[key]["state"], f"{key}: status says {local.get(key)}, the server {on_server[key]}")
+        # No firmware variables in the container: not UEFI, or unknown when /sys/firmware/efi exists but is hidden.
+        efi = os.path.isdir("/sys/firmware/efi")
+        check(on_server["secureBoot"]["state"] in (["enabled", "disabled", "setupMode", "unknown"] if efi else ["notUEFI"]),
+              f"secureBoot {on_server['secureBoot']} on a host with{'' if efi else 'out'} /sys/firmware/efi")
+        # The container's root is a directory on the host's disk, not a dm-crypt device.
+        check(on_server["diskEncryption"]["state"] in ("notEncrypted", "unknown") and on_server["diskEncryption"].get("detail"),
+              f"diskEncryption {on_server['diskEncryption']}")
+        out = self.container.run("systemd-analyze", "security", "--no-pager", UNIT, check=False).stdout
+        m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
+        check(m and abs(float(m.group(1)) - on_server["unitHardening"]["exposure"]) < 0.05,
+              f"unit hardening {on_server['unitHardening']} against systemd-analyze {m.group(1) if m else out}")
+        updates = on_server.get("updates") or {}
+        check("rebootRequired" in updates, f"updates {updates}")
+        self.ok(f"posture read in the container: disk {on_server['diskEncryption']['state']}, Secure Boot {on_server['secureBoot']['state']}, "
+                f"unit exposure {on_server['unitHardening']['exposure']}; the same in status and on the server")
 
     # --- the work container ------------------------------------------------------------------------
 
