@@ -28,6 +28,8 @@ install -D -m 0644 README.md "$STAGE/usr/share/doc/kontor-agent/README.md"
 DEPENDS=$(dpkg-shlibdeps -O -e "$STAGE/usr/bin/kontor-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p' || true)
 [ -n "$DEPENDS" ] || DEPENDS="libc6"
 DEPENDS="$DEPENDS, tzdata"  # quiet-hours time zones are read from /usr/share/zoneinfo (no ICU in the binary)
+# deb-systemd-helper and deb-systemd-invoke (maintainer scripts below).
+DEPENDS="$DEPENDS, init-system-helpers (>= 1.54~)"
 SIZE=$(du -ks "$STAGE" | cut -f1)
 
 mkdir -p "$STAGE/DEBIAN"
@@ -46,31 +48,54 @@ Description: Kontor device-policy agent
  sudo kontor-agent enroll --server URL --token TOKEN
 CONTROL
 echo /etc/kontor/agent.yaml >"$STAGE/DEBIAN/conffiles"
-cat >"$STAGE/DEBIAN/postinst" <<'SCRIPT'
+# The maintainer scripts do what dh_installsystemd would: deb-systemd-helper enables the units on the
+# first installation (and a reinstallation), and remembers an administrator's `systemctl disable` across
+# upgrades; deb-systemd-invoke starts only enabled units.
+UNITS="kontor-agent.service kontor-agent.path"
+cat >"$STAGE/DEBIAN/postinst" <<SCRIPT
 #!/bin/sh
 set -e
-if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
-    systemctl daemon-reload || true
-    systemctl enable kontor-agent.service kontor-agent.path >/dev/null 2>&1 || true
-    systemctl start kontor-agent.path || true
-    # After an upgrade of an enrolled device, run the new binary.
-    systemctl try-restart kontor-agent.service || true
+if [ "\$1" = configure ] || [ "\$1" = abort-upgrade ] || [ "\$1" = abort-deconfigure ] || [ "\$1" = abort-remove ]; then
+    for unit in $UNITS; do
+        deb-systemd-helper unmask "\$unit" >/dev/null || true
+        if deb-systemd-helper --quiet was-enabled "\$unit"; then
+            deb-systemd-helper enable "\$unit" >/dev/null || true
+        else
+            deb-systemd-helper update-state "\$unit" >/dev/null || true
+        fi
+    done
+    if [ -d /run/systemd/system ]; then
+        systemctl --system daemon-reload >/dev/null || true
+        deb-systemd-invoke start kontor-agent.path >/dev/null || true
+        # After an upgrade of an enrolled device, run the new binary.
+        deb-systemd-invoke try-restart kontor-agent.service >/dev/null || true
+    fi
 fi
 SCRIPT
-cat >"$STAGE/DEBIAN/prerm" <<'SCRIPT'
+cat >"$STAGE/DEBIAN/prerm" <<SCRIPT
 #!/bin/sh
 set -e
-if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-    systemctl stop kontor-agent.path kontor-agent.service || true
-    systemctl disable kontor-agent.path kontor-agent.service >/dev/null 2>&1 || true
+if [ "\$1" = remove ] && [ -d /run/systemd/system ]; then
+    deb-systemd-invoke stop $UNITS >/dev/null || true
 fi
 SCRIPT
-cat >"$STAGE/DEBIAN/postrm" <<'SCRIPT'
+cat >"$STAGE/DEBIAN/postrm" <<SCRIPT
 #!/bin/sh
 set -e
-[ -d /run/systemd/system ] && systemctl daemon-reload || true
-# Purging removes this device's identity and key: it would have to enroll again.
-[ "$1" = purge ] && rm -rf /var/lib/kontor/agent || true
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "\$1" = remove ]; then
+    deb-systemd-helper mask $UNITS >/dev/null || true
+fi
+if [ "\$1" = purge ]; then
+    deb-systemd-helper purge $UNITS >/dev/null || true
+    deb-systemd-helper unmask $UNITS >/dev/null || true
+    # This device's identity, key and state: it would have to enroll again. /var/lib/kontor goes too
+    # unless something else (a kontor-server on the same machine) keeps files there.
+    rm -rf /var/lib/kontor/agent
+    rmdir --ignore-fail-on-non-empty /var/lib/kontor 2>/dev/null || true
+fi
 SCRIPT
 chmod 0755 "$STAGE/DEBIAN/postinst" "$STAGE/DEBIAN/prerm" "$STAGE/DEBIAN/postrm"
 

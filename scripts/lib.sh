@@ -11,9 +11,10 @@ say() { printf '==> %s\n' "$*" >&2; }
 SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl ca-certificates systemd dpkg-dev file binutils openssl)
 # Only scripts/test installs these: the browser test of the admin console (Tests/browser) drives Debian's
 # Chromium through its matching chromedriver; the fonts make the screenshots legible. PostgreSQL 15
-# (server and client) is for a throwaway test server (start_test_postgres below).
+# (server and client) is for a throwaway test server (start_test_postgres below). mmdebstrap and
+# systemd-nspawn (systemd-container) make and boot the Debian container of the system test (Tests/system).
 TEST_POSTGRES_PACKAGES=(postgresql-15 postgresql-client-15)
-TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}")
+TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -41,12 +42,13 @@ install_debian_packages() {
 }
 
 # A Python virtual environment with the independent RFC 9421 implementation used by the interop tests,
-# openapi-spec-validator for the OpenAPI document, and Selenium for the browser test.
-PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator)
+# openapi-spec-validator for the OpenAPI document, icalendar for the on-call feed, and Selenium for the
+# browser test.
+PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar)
 VENV="$ROOT/.venv"
 
 install_python_packages() {
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar' 2>/dev/null; then
     say "creating $VENV with ${PYTHON_PACKAGES[*]}"
     /usr/bin/python3 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"

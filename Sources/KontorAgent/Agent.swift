@@ -35,6 +35,8 @@ public enum CycleOutcome: Sendable, Equatable {
 
 /// The agent: enrolls once, then checks in, verifies, stores and applies the policy, and reports.
 public struct Agent: Sendable {
+    /// One read-modify-write of the state at a time: enforcement also runs while a check-in is held.
+    let serial = Serial()
     public let paths: AgentPaths
     public let store: AgentStore
     public let config: AgentConfig
@@ -44,6 +46,8 @@ public struct Agent: Sendable {
     public let enforcer: Enforcer
     let boot: BootClock
     let wiper: Wiper
+    /// The device's posture, read from files and kept between check-ins.
+    let posture: PostureCollector
 
     public init(
         paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
@@ -59,11 +63,16 @@ public struct Agent: Sendable {
         self.enforcer = enforcer
         self.boot = boot
         self.wiper = Wiper(paths: paths, accounts: enforcer.accounts, freezer: enforcer.freezer, clock: clock, hook: wipeHook)
+        self.posture = PostureCollector(paths: paths)
     }
 
     /// Applies the last verified policy now (also offline) and saves what to report.
     @discardableResult
     public func enforce() throws -> ComplianceReport {
+        try serial.run { try enforceNow() }
+    }
+
+    private func enforceNow() throws -> ComplianceReport {
         // A wipe in progress carries on (offline too); nothing else is enforced on a container being removed.
         if var journal = try wiper.journal() {
             if !journal.done(.signed), let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
@@ -120,7 +129,7 @@ public struct Agent: Sendable {
         if let existing = try store.identity(), !force {
             throw AgentError("already enrolled as device \(existing.deviceId) with \(existing.server); use --force to enroll again as a new device")
         }
-        let facts = try FactsCollector.collect(paths: paths)
+        let facts = try FactsCollector.collect(paths: paths, posture: posture.posture(now: clock.now()))
         let key = Curve25519.Signing.PrivateKey()
         var client = try DeviceClient(server: server, transport: transport, clock: clock)
         client.timeout = .seconds(Int64(config.requestTimeout))
@@ -200,7 +209,7 @@ public struct Agent: Sendable {
     func checkin(client: DeviceClient, device: DeviceIdentity, wait: Int? = nil) async throws -> (CycleOutcome, WipeRequest?, Bool) {
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
-        let facts = try FactsCollector.collect(paths: paths)
+        let facts = try FactsCollector.collect(paths: paths, posture: posture.posture(now: clock.now()))
         let problems = state.pendingReports + (state.lastError.map { [$0] } ?? [])
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
         let events = state.enforcement.events
@@ -209,19 +218,30 @@ public struct Agent: Sendable {
             appliedPolicyHash: stored?.hash, status: report, facts: facts == state.lastFacts ? nil : facts, compliance: state.compliance,
             events: events.isEmpty ? nil : events, acks: acks.isEmpty ? nil : acks, wait: wait)
         let now = clock.now()
-        state.lastAttempt = now
         do {
-            let reply = try await client.checkin(request, identity: device).body
-            let changed = try accept(reply, stored: stored, state: &state, now: now)
-            succeeded(request, facts: facts, state: &state, now: now)
-            let (wipe, again) = handle(reply.commands, state: &state, now: now)
-            try store.save(state)
-            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(state.checkinInterval)s", "commands": "\(reply.commands.count)"])
+            let reply = try await enforcing(while: wait != nil) { try await client.checkin(request, identity: device).body }
+            // Enforcement may have saved the state while the server held the check-in: go on from the state as it is now.
+            let (changed, wipe, again, interval) = try serial.run {
+                var state = try store.state()
+                _ = try loadPolicyKeepingGoing(&state)
+                state.lastAttempt = now
+                let changed = try accept(reply, stored: stored, state: &state, now: now)
+                succeeded(request, facts: facts, state: &state, now: now)
+                let (wipe, again) = handle(reply.commands, state: &state, now: now)
+                try store.save(state)
+                return (changed, wipe, again, state.checkinInterval)
+            }
+            logger.info("checked in", metadata: ["result": "\(reply.result)", "next": "\(interval)s", "commands": "\(reply.commands.count)"])
             try enforce()
-            return (.success(interval: state.checkinInterval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
+            return (.success(interval: interval, policyChanged: changed, longPoll: wait != nil && reply.longPoll == true), wipe, again)
         } catch let error as ClientError {
-            let (retryAfter, wipe) = failed(error, state: &state)
-            try store.save(state)
+            let (retryAfter, wipe) = try serial.run {
+                var state = try store.state()
+                state.lastAttempt = now
+                let outcome = failed(error, state: &state)
+                try store.save(state)
+                return outcome
+            }
             return (.failure(reason: error.description, retryAfter: retryAfter), wipe, false)
         }
     }
@@ -398,7 +418,7 @@ public struct Agent: Sendable {
     ) async throws {
         var state = try store.state()
         // Enforce at once (quiet hours hold across restarts), then spread a fleet that starts together.
-        try? enforce()
+        _ = try? enforce()
         var untilCheckin = Double.random(in: 0..<min(10, Double(state.checkinInterval) * 0.2))
         while !Task.isCancelled {
             while untilCheckin > 0 {

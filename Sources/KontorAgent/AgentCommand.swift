@@ -41,9 +41,13 @@ struct RootOptions: ParsableArguments {
         }
     }
 
-    /// Logs to stderr, one line per event (journald keeps them).
+    /// Logs to stderr, one line per event: under systemd in the journal's form (priorities, no time stamp).
     func logger(_ config: AgentConfig) -> Logger {
-        var logger = Logger(label: "kontor-agent") { label in StreamLogHandler.standardError(label: label) }
+        let journal = JournalLogHandler.stderrIsJournal()
+        var logger = Logger(label: "kontor-agent") { label -> any LogHandler in
+            if journal { return JournalLogHandler() }
+            return StreamLogHandler.standardError(label: label)
+        }
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         return logger
     }

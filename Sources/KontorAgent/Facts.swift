@@ -25,12 +25,13 @@ public enum FactsCollector {
         "a one-way, Kontor-specific hash of /etc/machine-id (not the ID itself)",
         "the Kontor agent version",
         "the hash of the policy the agent enforces, and whether the agent is healthy (with its last error)",
+        "security posture: whether the root file system is encrypted (dm-crypt/LUKS), the Secure Boot state, when the package lists were last updated and packages last upgraded, the names of pending security updates and of packages waiting for a reboot, and the hardening score of the Kontor agent's own service",
     ]
 
-    public static func collect(paths: AgentPaths) throws -> DeviceFacts {
+    public static func collect(paths: AgentPaths, posture: DevicePosture? = nil) throws -> DeviceFacts {
         DeviceFacts(
             hostname: hostname(paths: paths), osRelease: osRelease(paths: paths), kernel: kernel(),
-            machineIdHash: try machineIdHash(paths: paths), agentVersion: agentVersion)
+            machineIdHash: try machineIdHash(paths: paths), agentVersion: agentVersion, posture: posture)
     }
 
     static func hostname(paths: AgentPaths) -> String {
@@ -40,7 +41,7 @@ public enum FactsCollector {
         }
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
-        let name = String(cString: buffer)
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "unknown" : name
     }
 

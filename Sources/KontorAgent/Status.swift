@@ -29,6 +29,11 @@ public struct AgentStatusReport: Codable, Sendable {
     public var wipeInProgress: String?
     /// Set after a confirmed wipe: the device ID that was, and the receipt.
     public var wiped: WipedDevice?
+    /// The device's security posture as read now (the unit's hardening as last measured by the service).
+    public var posture: DevicePosture?
+    /// What the policy requires of the posture, and which of it this device does not meet.
+    public var postureRequired: PosturePolicy?
+    public var postureFailures: [String]?
 
     /// Reads everything from disk; needs no network.
     public static func read(_ store: AgentStore) throws -> AgentStatusReport {
@@ -37,58 +42,71 @@ public struct AgentStatusReport: Codable, Sendable {
         let policy = (try? store.policy()) ?? nil
         var enforcing: [String] = []
         var pending: [String] = []
-        if identity != nil {
-            let schedule = PollSchedule()
-            enforcing.append(
-                "checks in with the server every \(policy?.policy.checkinInterval ?? state.checkinInterval) seconds (±\(Int(schedule.jitter * 100)) %; ±\(Int(schedule.backoffJitter * 100)) % on retries after a failure)"
-            )
-            if let p = policy?.policy {
-                if let c = p.container {
-                    let st = state.compliance?.containerState ?? "not created yet"
-                    let created =
-                        AccountManager(paths: store.paths).recorded().map {
-                            " created by this agent with UID \($0.uid) on \(ISO8601.string(from: $0.createdAt))"
-                        } ?? ""
-                    enforcing.append(
-                        "work container: the account \(c.account)\(created) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))"), never another account, a person's home or anything outside the work folders this device allows (/etc/kontor/agent.yaml)"
-                    )
-                }
-                if let q = p.quietHours {
-                    let now = q.evaluate(at: Date(), deviceZone: .current)
-                    var line =
-                        "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
-                    if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
-                    if q.allowUserOverride { line += "; you may end them early with `kontor-agent quiet-hours override --reason ...`" }
-                    enforcing.append(line)
-                }
-                if let a = p.apps {
-                    enforcing.append(
-                        "app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")"
-                    )
-                }
-                if let o = p.offline {
-                    var parts: [String] = []
-                    if let h = o.lockAfter { parts.append("locked after \(h) h") }
-                    if let d = o.wipeAfter { parts.append("wiped after \(d) days") }
-                    if !parts.isEmpty { enforcing.append("without contact to the server the work container is \(parts.joined(separator: " and "))") }
-                }
-            } else {
-                enforcing.append("no policy received yet: nothing else is managed on this device")
-            }
-            if state.enforcement.adminLocked { enforcing.append("the work container is LOCKED by your organisation (logins refused, programs frozen)") }
-            if state.enforcement.offlineLocked { enforcing.append("the work container is LOCKED because this device has not reached the server for too long") }
-            pending = state.enforcement.events.map { "report \($0.kind)" } + state.pendingAcks.map { "report command \($0.id) \($0.state.rawValue)" }
-        }
+        if identity != nil { (enforcing, pending) = describeEnforcement(store, state: state, policy: policy?.policy) }
         let journal = try? Wiper.readJournal(store.paths)
         if let journal {
             pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0)
         }
         let wiped = (try? AtomicFile.read(store.paths.tombstoneFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(WipedDevice.self, from: $0) }
-        return AgentStatusReport(
+        let posture = PostureCollector.read(
+            RootReader(paths: store.paths),
+            hardening: state.lastFacts?.posture?.unitHardening ?? UnitHardening(detail: "measured by the service at its next check-in"))
+        let required = policy?.policy.posture
+        var report = AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
             lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
             policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: pending, pendingReports: state.pendingReports,
             dataSent: FactsCollector.transparency, wipeInProgress: journal.map { $0.steps.last?.rawValue ?? "journaled" }, wiped: wiped)
+        report.posture = posture
+        report.postureRequired = required
+        report.postureFailures = required.map { PostureCompliance.failures($0, posture.summary, now: Date()) }
+        return report
+    }
+
+    /// What the agent enforces on this enrolled device, and what it still has to report, in plain words.
+    static func describeEnforcement(_ store: AgentStore, state: AgentState, policy p: EffectivePolicy?) -> (enforcing: [String], pending: [String]) {
+        var enforcing: [String] = []
+        let schedule = PollSchedule()
+        enforcing.append(
+            "checks in with the server every \(p?.checkinInterval ?? state.checkinInterval) seconds (±\(Int(schedule.jitter * 100)) %; ±\(Int(schedule.backoffJitter * 100)) % on retries after a failure)"
+        )
+        if let p {
+            if let c = p.container {
+                let st = state.compliance?.containerState ?? "not created yet"
+                let created =
+                    AccountManager(paths: store.paths).recorded().map {
+                        " created by this agent with UID \($0.uid) on \(ISO8601.string(from: $0.createdAt))"
+                    } ?? ""
+                enforcing.append(
+                    "work container: the account \(c.account)\(created) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))"), never another account, a person's home or anything outside the work folders this device allows (/etc/kontor/agent.yaml)"
+                )
+            }
+            if let q = p.quietHours {
+                let now = q.evaluate(at: Date(), deviceZone: .current)
+                var line =
+                    "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
+                if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
+                if q.allowUserOverride { line += "; you may end them early with `kontor-agent quiet-hours override --reason ...`" }
+                enforcing.append(line)
+            }
+            if let a = p.apps {
+                enforcing.append(
+                    "app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")"
+                )
+            }
+            if let o = p.offline {
+                var parts: [String] = []
+                if let h = o.lockAfter { parts.append("locked after \(h) h") }
+                if let d = o.wipeAfter { parts.append("wiped after \(d) days") }
+                if !parts.isEmpty { enforcing.append("without contact to the server the work container is \(parts.joined(separator: " and "))") }
+            }
+        } else {
+            enforcing.append("no policy received yet: nothing else is managed on this device")
+        }
+        if state.enforcement.adminLocked { enforcing.append("the work container is LOCKED by your organisation (logins refused, programs frozen)") }
+        if state.enforcement.offlineLocked { enforcing.append("the work container is LOCKED because this device has not reached the server for too long") }
+        let pending = state.enforcement.events.map { "report \($0.kind)" } + state.pendingAcks.map { "report command \($0.id) \($0.state.rawValue)" }
+        return (enforcing, pending)
     }
 
     /// The human-readable form.
@@ -119,6 +137,10 @@ public struct AgentStatusReport: Codable, Sendable {
         lines.append("")
         lines.append("Enforced on this device right now:")
         for item in enforcing { lines.append("  - \(item)") }
+        if let posture {
+            lines.append("")
+            lines += Self.postureLines(posture, required: postureRequired, failures: postureFailures ?? [], now: now)
+        }
         lines.append("")
         lines.append("Pending actions: \(pendingActions.isEmpty ? "none" : pendingActions.joined(separator: ", "))")
         if !pendingReports.isEmpty { lines.append("Problems to report at the next check-in: \(pendingReports.count)") }

@@ -99,9 +99,10 @@ enum Command {
         return nil
     }
 
+    /// Runs `name` (a tool found by `find`, or an absolute path).
     @discardableResult
-    static func run(_ name: String, _ arguments: [String]) throws -> String {
-        guard let path = find(name) else { throw AgentError("\(name) is not installed (it comes with the passwd package)") }
+    static func run(_ name: String, _ arguments: [String], package: String = "passwd") throws -> String {
+        guard let path = name.hasPrefix("/") ? name : find(name) else { throw AgentError("\(name) is not installed (it comes with the \(package) package)") }
         let (status, stdout, stderr) = try spawn(path, arguments)
         guard status == 0 else {
             let reason = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
@@ -312,7 +313,7 @@ public struct AccountManager: Sendable {
             ])
         guard let created = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
         if let problem = idProblem(created.uid, created.gid) {
-            try? Command.run("userdel", prefix + [name])
+            _ = try? Command.run("userdel", prefix + [name])
             throw AgentError("useradd gave \(name) \(problem); removed it again")
         }
         let account = WorkAccount(name: name, uid: created.uid, gid: created.gid, home: created.home, createdAt: Date())
@@ -457,8 +458,28 @@ enum CgroupFiles {
 }
 
 public enum Freezers {
-    /// The best freezer this machine offers: cgroup v2, then the v1 freezer controller, then signals.
-    public static func detect(cgroupRoot: String = "/sys/fs/cgroup") -> any Freezer {
+    /// The best freezer this machine offers. Under systemd: the work account's own units frozen in place
+    /// (`UnitFreezer`), through systemd on the unified hierarchy, through the cgroup v2 files on a hybrid
+    /// one; for the rest, and without systemd: cgroup v2, then the v1 freezer controller, then signals.
+    public static func detect(cgroupRoot: String = "/sys/fs/cgroup", systemd: String = "/run/systemd/system") -> any Freezer {
+        let each = perProcess(cgroupRoot: cgroupRoot)
+        guard FileManager.default.fileExists(atPath: systemd) else { return each }
+        // systemd freezes units itself where the unified hierarchy has the freezer (its own test).
+        if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"),
+            FileManager.default.fileExists(atPath: cgroupRoot + "/init.scope/cgroup.freeze"), let systemctl = Command.find("systemctl")
+        {
+            return UnitFreezer(
+                hierarchy: cgroupRoot, control: .systemd({ verb, unit in try Command.run(systemctl, [verb, unit], package: "systemd") }), fallback: each)
+        }
+        let unified = cgroupRoot + "/unified"
+        if FileManager.default.fileExists(atPath: unified + "/cgroup.controllers"), access(unified, W_OK) == 0 {
+            return UnitFreezer(hierarchy: unified, control: .cgroupFile, fallback: each)
+        }
+        return each
+    }
+
+    /// The freezer for single processes: cgroup v2, then the v1 freezer controller, then signals.
+    static func perProcess(cgroupRoot: String) -> any Freezer {
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
             return CgroupFreezer.v2(base: cgroupRoot)
         }

@@ -115,7 +115,7 @@ extension PersonDetail {
     func print() {
         let p = person
         KontorCLI.print(
-            "\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))"
+            "\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))\(p.phone.map { "\nphone:   \(visible($0))" } ?? "")"
         )
         if let o = offboarding {
             var line = "offboarding: requested \(show(o.requestedAt)) by \(o.requestedBy ?? "-"); wipe at \(show(o.wipeAt))"

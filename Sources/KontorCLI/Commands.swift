@@ -11,7 +11,7 @@ public struct KontorCtl: AsyncParsableCommand {
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
             WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
-            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self,
         ])
 
     public init() {}
@@ -66,14 +66,17 @@ struct Persons: AsyncParsableCommand {
         @Option(help: "Work email address.") var email: String
         @Option(help: "Display name.") var name: String
         @Option(name: .customLong("group"), help: "A group (repeat for several).") var groups: [String] = []
+        @Option(help: "A work phone number, given to whoever asks who is on call (kontorctl oncall).") var phone: String?
 
         func run(client: AdminClient) async throws {
             struct Input: Encodable {
                 var email: String
                 var displayName: String
                 var groups: [String]
+                var phone: String?
             }
-            let person = try await client.call(.POST, "/persons", body: Input(email: email, displayName: name, groups: groups), as: Person.self)
+            let person = try await client.call(
+                .POST, "/persons", body: Input(email: email, displayName: name, groups: groups, phone: phone), as: Person.self)
             if connection.json { return try printJSON(person) }
             print("created \(person.email) (\(person.id))")
         }
@@ -124,10 +127,11 @@ struct Devices: AsyncParsableCommand {
     }
 
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
-    /// `violations:N`, or `unknown` (no report yet).
+    /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
     static func compliance(_ d: Device) -> String {
         guard d.status == .active else { return "-" }
         guard d.appliedPolicyHash != nil else { return "unknown" }
+        if let failures = d.postureFailures, !failures.isEmpty { return "noncompliant: " + failures.joined(separator: ", ") }
         if let expected = d.effectivePolicyHash, expected != d.appliedPolicyHash { return "outdated" }
         if let v = d.compliance?.violations, !v.isEmpty { return "violations:\(v.count)" }
         return "ok"
@@ -191,7 +195,8 @@ struct Devices: AsyncParsableCommand {
                 ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
                 ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
             ]
-            printFields(rows, width: 12)
+            let posture = d.facts.posture.map { $0.described.map { ($0.label, $0.value) } } ?? [("posture", "not reported (agent too old)")]
+            printFields(rows + posture, width: 16)
             let violations = d.compliance?.violations ?? []
             if !violations.isEmpty {
                 print("violations:")
@@ -302,10 +307,10 @@ struct AdminTokens: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API token; prints the token once.")
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Who or what uses it.") var name: String
-        @Option(help: "auditor, operator or admin.") var role: String
+        @Option(help: "feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
 
         func validate() throws {
-            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be auditor, operator or admin, not \"\(role)\"") }
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be feed, auditor, operator or admin, not \"\(role)\"") }
         }
 
         func run(client: AdminClient) async throws {

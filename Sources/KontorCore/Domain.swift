@@ -6,6 +6,8 @@
 
 /// What an API token may do. Each role includes everything the roles before it may do.
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    /// Reads the on-call calendar feed and nothing else (for a phone calendar or an answering bot).
+    case feed
     /// Reads everything, changes nothing.
     case auditor
     /// Also manages persons, devices, enrollment tokens and commands.
@@ -15,6 +17,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 
     private var rank: Int {
         switch self {
+        case .feed: -1
         case .auditor: 0
         case .operator: 1
         case .admin: 2
@@ -54,14 +57,19 @@ public struct Person: Codable, Sendable, Equatable {
     public var groups: [String]
     public var status: PersonStatus
     public var createdAt: Date
+    /// A work phone number, shown to whoever asks who is on call.
+    public var phone: String?
 
-    public init(id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date) {
+    public init(
+        id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date, phone: String? = nil
+    ) {
         self.id = id
         self.email = email
         self.displayName = displayName
         self.groups = groups
         self.status = status
         self.createdAt = createdAt
+        self.phone = phone
     }
 }
 
@@ -124,13 +132,16 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
     public var kernel: String
     public var machineIdHash: String
     public var agentVersion: String
+    /// Disk encryption, Secure Boot, updates and unit hardening; older agents send none.
+    public var posture: DevicePosture?
 
-    public init(hostname: String, osRelease: String, kernel: String, machineIdHash: String, agentVersion: String) {
+    public init(hostname: String, osRelease: String, kernel: String, machineIdHash: String, agentVersion: String, posture: DevicePosture? = nil) {
         self.hostname = hostname
         self.osRelease = osRelease
         self.kernel = kernel
         self.machineIdHash = machineIdHash
         self.agentVersion = agentVersion
+        self.posture = posture
     }
 
     /// Checks lengths and characters; returns a message naming the first bad field. No fact may hold a
@@ -152,7 +163,7 @@ public struct DeviceFacts: Codable, Sendable, Hashable {
             return
                 "facts.hostname: contains the invisible or direction-changing character \(VisibleText.codePoint(hidden)); a device name must read as it is written"
         }
-        return nil
+        return posture?.validationError()
     }
 }
 
@@ -193,6 +204,9 @@ public struct Device: Codable, Sendable, Equatable {
     public var effectivePolicyHash: String?
     /// The profile revisions the effective policy comes from (filled in by the API).
     public var policySources: [String]?
+    /// The posture requirements of the effective policy this device fails, in words (filled in by the API;
+    /// ``PostureCompliance``).
+    public var postureFailures: [String]?
 
     public init(
         id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,

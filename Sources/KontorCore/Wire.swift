@@ -279,6 +279,8 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
     public var apps: AppPolicy?
     public var container: ResolvedContainer?
     public var offline: OfflinePolicy?
+    /// What the device's posture must meet (shown to the employee; compliance is computed by the server).
+    public var posture: PosturePolicy?
     /// For each field, the source that set it (`office-default@3 (default)`).
     public var origins: [String: String]?
 

@@ -204,6 +204,15 @@ enum PostgresMigrations {
                 "CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL",
             ]
         ),
+        (
+            "v4-on-call",
+            [
+                // Who is on call: a person's work phone, and API tokens that read only the on-call feed.
+                "ALTER TABLE persons ADD COLUMN phone TEXT",
+                "ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check",
+                "ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check CHECK (role IN ('feed', 'auditor', 'operator', 'admin'))",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

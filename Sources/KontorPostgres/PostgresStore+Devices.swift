@@ -27,18 +27,22 @@ extension PostgresStore: DeviceStore {
             let sequence = try await client.query(
                 """
                 SELECT id, key_id, person_id, group_name, status, facts::jsonb ->> 'hostname', facts::jsonb ->> 'agentVersion', enrolled_at, last_seen_at,
-                    applied_policy_hash, wipe_confirmed_at, COALESCE(jsonb_array_length(compliance::jsonb -> 'violations'), 0)
+                    applied_policy_hash, wipe_confirmed_at, COALESCE(jsonb_array_length(compliance::jsonb -> 'violations'), 0),
+                    facts::jsonb #>> '{posture,diskEncryption,state}', facts::jsonb #>> '{posture,updates,listsUpdatedAt}',
+                    facts::jsonb #>> '{posture,updates,lastUpgradeAt}'
                 FROM devices ORDER BY enrolled_at, id
                 """, logger: logger)
-            for try await (id, keyId, personId, group, status, hostname, agentVersion, enrolledAt, lastSeen, applied, wiped, violations) in sequence.decode(
-                (String, String, String?, String?, String, String?, String?, Double, Double?, String?, Double?, Int).self)
+            for try await (id, keyId, personId, group, status, hostname, agentVersion, enrolledAt, lastSeen, applied, wiped, violations, disk, lists, upgrade)
+                in sequence.decode(
+                    (String, String, String?, String?, String, String?, String?, Double, Double?, String?, Double?, Int, String?, String?, String?).self)
             {
                 out.append(
                     DeviceSummary(
                         id: id, keyId: keyId, personId: personId, group: group, status: DeviceStatus(rawValue: status) ?? .revoked, hostname: hostname ?? "",
                         agentVersion: agentVersion ?? "", enrolledAt: Date(timeIntervalSince1970: enrolledAt), lastSeen: date(lastSeen),
                         appliedPolicyHash: applied,
-                        wipeConfirmedAt: date(wiped), violations: violations))
+                        wipeConfirmedAt: date(wiped), violations: violations,
+                        posture: PostureSummary(storedState: disk, listsUpdatedAt: lists, lastUpgradeAt: upgrade)))
             }
             return out
         } catch {

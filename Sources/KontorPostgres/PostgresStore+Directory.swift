@@ -39,9 +39,9 @@ extension PostgresStore: PersonStore {
         do {
             try await run(
                 """
-                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at)
+                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone)
                 VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
-                        \(person.status.rawValue), \(seconds(person.createdAt)))
+                        \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone))
                 """)
         } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.emailTaken(person.email)

@@ -14,7 +14,7 @@ public struct ProfileLoadError: Error, CustomStringConvertible, Sendable {
 public enum ProfileYAML {
     /// Keys allowed at each level; `[]` stands for "each list element".
     static let shape: [String: Set<String>] = [
-        "": ["apiVersion", "kind", "name", "description", "checkinInterval", "usageTermsVersion", "quietHours", "apps", "container", "offline"],
+        "": ["apiVersion", "kind", "name", "description", "checkinInterval", "usageTermsVersion", "quietHours", "apps", "container", "offline", "posture"],
         "quietHours": ["timeZone", "weekly", "holidayRegion", "extraDates", "exemptions", "allowUserOverride"],
         "quietHours.weekly": Set(QuietHoursPolicy.weekdays),
         "quietHours.exemptions[]": ["persons", "groups", "from", "until", "reason"],
@@ -22,6 +22,7 @@ public enum ProfileYAML {
         "apps.allow[]": ["path", "sha256", "package", "name"],
         "container": ["accountPattern", "extraWorkPaths"],
         "offline": ["lockAfter", "wipeAfter"],
+        "posture": ["requireDiskEncryption", "maxUpdateAgeDays"],
     ]
 
     /// Parses and validates `text` read from `file`.

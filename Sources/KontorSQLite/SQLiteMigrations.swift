@@ -5,197 +5,225 @@ extension SQLiteStore {
     /// Append-only: never edit a migration that has shipped; add a new one.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-foundation") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE api_tokens (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        name TEXT NOT NULL,
-                        role TEXT NOT NULL CHECK (role IN ('auditor', 'operator', 'admin')),
-                        secret_hash TEXT NOT NULL,
-                        created_at DOUBLE NOT NULL,
-                        revoked_at DOUBLE,
-                        last_used_at DOUBLE
-                    );
-                    CREATE TABLE persons (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        email TEXT NOT NULL,
-                        email_key TEXT NOT NULL UNIQUE,
-                        display_name TEXT NOT NULL,
-                        group_names TEXT NOT NULL,
-                        status TEXT NOT NULL CHECK (status IN ('active', 'offboarding', 'offboarded')),
-                        created_at DOUBLE NOT NULL
-                    );
-                    CREATE TABLE enrollment_tokens (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        secret_hash TEXT NOT NULL,
-                        person_id TEXT REFERENCES persons(id),
-                        group_name TEXT,
-                        max_uses INTEGER NOT NULL CHECK (max_uses > 0),
-                        uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
-                        expires_at DOUBLE NOT NULL,
-                        created_at DOUBLE NOT NULL,
-                        revoked_at DOUBLE,
-                        created_by TEXT
-                    );
-                    CREATE TABLE devices (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        person_id TEXT REFERENCES persons(id),
-                        group_name TEXT,
-                        status TEXT NOT NULL CHECK (status IN ('active', 'replaced', 'revoked')),
-                        key_id TEXT NOT NULL UNIQUE,
-                        public_key TEXT NOT NULL UNIQUE,
-                        facts TEXT NOT NULL,
-                        machine_id_hash TEXT NOT NULL,
-                        enrolled_at DOUBLE NOT NULL,
-                        enrollment_token_id TEXT REFERENCES enrollment_tokens(id),
-                        last_seen_at DOUBLE,
-                        applied_policy_hash TEXT,
-                        agent_status TEXT,
-                        predecessor_id TEXT UNIQUE REFERENCES devices(id),
-                        accepted_terms_version TEXT,
-                        revoked_at DOUBLE
-                    );
-                    CREATE INDEX devices_person ON devices(person_id);
-                    CREATE INDEX devices_active_machine ON devices(machine_id_hash) WHERE status = 'active';
-                    CREATE TABLE consent_records (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        device_id TEXT NOT NULL REFERENCES devices(id),
-                        person_id TEXT REFERENCES persons(id),
-                        terms_version TEXT NOT NULL,
-                        accepted_at DOUBLE NOT NULL
-                    );
-                    CREATE TABLE settings (
-                        key TEXT PRIMARY KEY NOT NULL,
-                        value TEXT NOT NULL
-                    );
-                    """)
-        }
-        migrator.registerMigration("v2-policies") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE profile_revisions (
-                        name TEXT NOT NULL,
-                        revision INTEGER NOT NULL CHECK (revision > 0),
-                        source TEXT NOT NULL,
-                        document TEXT NOT NULL,
-                        created_at DOUBLE NOT NULL,
-                        created_by TEXT,
-                        PRIMARY KEY (name, revision)
-                    );
-                    CREATE TABLE profile_assignments (
-                        scope TEXT NOT NULL CHECK (scope IN ('default', 'group', 'device')),
-                        target TEXT NOT NULL,
-                        profile_name TEXT NOT NULL,
-                        assigned_at DOUBLE NOT NULL,
-                        assigned_by TEXT,
-                        PRIMARY KEY (scope, target)
-                    );
-                    ALTER TABLE devices ADD COLUMN compliance TEXT;
-                    CREATE TABLE device_events (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        device_id TEXT NOT NULL REFERENCES devices(id),
-                        at DOUBLE NOT NULL,
-                        kind TEXT NOT NULL,
-                        detail TEXT
-                    );
-                    CREATE INDEX device_events_device ON device_events(device_id, id);
-                    """)
-        }
-        migrator.registerMigration("v3-audit") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE audit_log (
-                        seq INTEGER PRIMARY KEY,
-                        at DOUBLE NOT NULL,
-                        actor TEXT NOT NULL,
-                        action TEXT NOT NULL,
-                        target TEXT,
-                        detail TEXT,
-                        previous_hash TEXT NOT NULL,
-                        hash TEXT NOT NULL
-                    );
-                    CREATE INDEX audit_log_target ON audit_log(target);
-                    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-                    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-                    """)
-        }
-        migrator.registerMigration("v4-commands") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE commands (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        device_id TEXT NOT NULL REFERENCES devices(id),
-                        type TEXT NOT NULL CHECK (type IN ('wipe', 'lock', 'unlock', 'sync')),
-                        state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'acknowledged', 'succeeded', 'failed', 'cancelled', 'expired')),
-                        reason TEXT,
-                        issued_at DOUBLE NOT NULL,
-                        issued_by TEXT,
-                        expires_at DOUBLE,
-                        delivered_at DOUBLE,
-                        acknowledged_at DOUBLE,
-                        completed_at DOUBLE,
-                        error TEXT,
-                        receipt_id TEXT
-                    );
-                    CREATE INDEX commands_device ON commands(device_id, issued_at);
-                    CREATE INDEX commands_open ON commands(device_id) WHERE state IN ('queued', 'delivered');
-                    CREATE TABLE wipe_receipts (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        device_id TEXT NOT NULL REFERENCES devices(id),
-                        command_id TEXT REFERENCES commands(id),
-                        trigger TEXT NOT NULL,
-                        payload TEXT NOT NULL,
-                        signature TEXT NOT NULL,
-                        received_at DOUBLE NOT NULL
-                    );
-                    CREATE INDEX wipe_receipts_device ON wipe_receipts(device_id);
-                    CREATE TRIGGER wipe_receipts_no_update BEFORE UPDATE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
-                    CREATE TRIGGER wipe_receipts_no_delete BEFORE DELETE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
-                    ALTER TABLE devices ADD COLUMN wipe_confirmed_at DOUBLE;
-                    ALTER TABLE devices ADD COLUMN wipe_receipt_id TEXT;
-                    CREATE TABLE offboardings (
-                        person_id TEXT PRIMARY KEY NOT NULL REFERENCES persons(id),
-                        requested_at DOUBLE NOT NULL,
-                        requested_by TEXT,
-                        wipe_at DOUBLE NOT NULL,
-                        restricted_profile TEXT,
-                        reason TEXT,
-                        wipes_issued_at DOUBLE,
-                        completed_at DOUBLE
-                    );
-                    """)
-        }
-        migrator.registerMigration("v5-console-sessions") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE console_sessions (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        secret_hash TEXT NOT NULL,
-                        token_id TEXT NOT NULL REFERENCES api_tokens(id),
-                        created_at DOUBLE NOT NULL,
-                        last_seen_at DOUBLE NOT NULL,
-                        expires_at DOUBLE NOT NULL
-                    );
-                    CREATE INDEX console_sessions_token ON console_sessions(token_id);
-                    """)
-        }
-        migrator.registerMigration("v6-replay-nonces") { db in
-            // Nonces of accepted device signatures that a restart could not otherwise refuse (SQLiteStore+Nonces).
-            try db.execute(
-                sql: """
-                    CREATE TABLE replay_nonces (hash TEXT PRIMARY KEY NOT NULL, expires_at DOUBLE NOT NULL);
-                    CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at);
-                    """)
-        }
-        migrator.registerMigration("v7-event-ids") { db in
-            // The agent's ID of each event: a check-in sent again stores its events once.
-            try db.execute(
-                sql: """
-                    ALTER TABLE device_events ADD COLUMN event_id TEXT;
-                    CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL;
-                    """)
+        for (name, sql) in migrations {
+            migrator.registerMigration(name) { db in try db.execute(sql: sql) }
         }
         return migrator
     }
+
+    /// The schema's migrations, oldest first: a name and the SQL it runs.
+    static let migrations: [(name: String, sql: String)] = [
+        (
+            "v1-foundation",
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('auditor', 'operator', 'admin')),
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE NOT NULL,
+                revoked_at DOUBLE,
+                last_used_at DOUBLE
+            );
+            CREATE TABLE persons (
+                id TEXT PRIMARY KEY NOT NULL,
+                email TEXT NOT NULL,
+                email_key TEXT NOT NULL UNIQUE,
+                display_name TEXT NOT NULL,
+                group_names TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'offboarding', 'offboarded')),
+                created_at DOUBLE NOT NULL
+            );
+            CREATE TABLE enrollment_tokens (
+                id TEXT PRIMARY KEY NOT NULL,
+                secret_hash TEXT NOT NULL,
+                person_id TEXT REFERENCES persons(id),
+                group_name TEXT,
+                max_uses INTEGER NOT NULL CHECK (max_uses > 0),
+                uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
+                expires_at DOUBLE NOT NULL,
+                created_at DOUBLE NOT NULL,
+                revoked_at DOUBLE,
+                created_by TEXT
+            );
+            CREATE TABLE devices (
+                id TEXT PRIMARY KEY NOT NULL,
+                person_id TEXT REFERENCES persons(id),
+                group_name TEXT,
+                status TEXT NOT NULL CHECK (status IN ('active', 'replaced', 'revoked')),
+                key_id TEXT NOT NULL UNIQUE,
+                public_key TEXT NOT NULL UNIQUE,
+                facts TEXT NOT NULL,
+                machine_id_hash TEXT NOT NULL,
+                enrolled_at DOUBLE NOT NULL,
+                enrollment_token_id TEXT REFERENCES enrollment_tokens(id),
+                last_seen_at DOUBLE,
+                applied_policy_hash TEXT,
+                agent_status TEXT,
+                predecessor_id TEXT UNIQUE REFERENCES devices(id),
+                accepted_terms_version TEXT,
+                revoked_at DOUBLE
+            );
+            CREATE INDEX devices_person ON devices(person_id);
+            CREATE INDEX devices_active_machine ON devices(machine_id_hash) WHERE status = 'active';
+            CREATE TABLE consent_records (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                person_id TEXT REFERENCES persons(id),
+                terms_version TEXT NOT NULL,
+                accepted_at DOUBLE NOT NULL
+            );
+            CREATE TABLE settings (
+                key TEXT PRIMARY KEY NOT NULL,
+                value TEXT NOT NULL
+            );
+            """
+        ),
+        (
+            "v2-policies",
+            """
+            CREATE TABLE profile_revisions (
+                name TEXT NOT NULL,
+                revision INTEGER NOT NULL CHECK (revision > 0),
+                source TEXT NOT NULL,
+                document TEXT NOT NULL,
+                created_at DOUBLE NOT NULL,
+                created_by TEXT,
+                PRIMARY KEY (name, revision)
+            );
+            CREATE TABLE profile_assignments (
+                scope TEXT NOT NULL CHECK (scope IN ('default', 'group', 'device')),
+                target TEXT NOT NULL,
+                profile_name TEXT NOT NULL,
+                assigned_at DOUBLE NOT NULL,
+                assigned_by TEXT,
+                PRIMARY KEY (scope, target)
+            );
+            ALTER TABLE devices ADD COLUMN compliance TEXT;
+            CREATE TABLE device_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                at DOUBLE NOT NULL,
+                kind TEXT NOT NULL,
+                detail TEXT
+            );
+            CREATE INDEX device_events_device ON device_events(device_id, id);
+            """
+        ),
+        (
+            "v3-audit",
+            """
+            CREATE TABLE audit_log (
+                seq INTEGER PRIMARY KEY,
+                at DOUBLE NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                detail TEXT,
+                previous_hash TEXT NOT NULL,
+                hash TEXT NOT NULL
+            );
+            CREATE INDEX audit_log_target ON audit_log(target);
+            CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            """
+        ),
+        (
+            "v4-commands",
+            """
+            CREATE TABLE commands (
+                id TEXT PRIMARY KEY NOT NULL,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                type TEXT NOT NULL CHECK (type IN ('wipe', 'lock', 'unlock', 'sync')),
+                state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'acknowledged', 'succeeded', 'failed', 'cancelled', 'expired')),
+                reason TEXT,
+                issued_at DOUBLE NOT NULL,
+                issued_by TEXT,
+                expires_at DOUBLE,
+                delivered_at DOUBLE,
+                acknowledged_at DOUBLE,
+                completed_at DOUBLE,
+                error TEXT,
+                receipt_id TEXT
+            );
+            CREATE INDEX commands_device ON commands(device_id, issued_at);
+            CREATE INDEX commands_open ON commands(device_id) WHERE state IN ('queued', 'delivered');
+            CREATE TABLE wipe_receipts (
+                id TEXT PRIMARY KEY NOT NULL,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                command_id TEXT REFERENCES commands(id),
+                trigger TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                received_at DOUBLE NOT NULL
+            );
+            CREATE INDEX wipe_receipts_device ON wipe_receipts(device_id);
+            CREATE TRIGGER wipe_receipts_no_update BEFORE UPDATE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
+            CREATE TRIGGER wipe_receipts_no_delete BEFORE DELETE ON wipe_receipts BEGIN SELECT RAISE(ABORT, 'receipts are kept as received'); END;
+            ALTER TABLE devices ADD COLUMN wipe_confirmed_at DOUBLE;
+            ALTER TABLE devices ADD COLUMN wipe_receipt_id TEXT;
+            CREATE TABLE offboardings (
+                person_id TEXT PRIMARY KEY NOT NULL REFERENCES persons(id),
+                requested_at DOUBLE NOT NULL,
+                requested_by TEXT,
+                wipe_at DOUBLE NOT NULL,
+                restricted_profile TEXT,
+                reason TEXT,
+                wipes_issued_at DOUBLE,
+                completed_at DOUBLE
+            );
+            """
+        ),
+        (
+            "v5-console-sessions",
+            """
+            CREATE TABLE console_sessions (
+                id TEXT PRIMARY KEY NOT NULL,
+                secret_hash TEXT NOT NULL,
+                token_id TEXT NOT NULL REFERENCES api_tokens(id),
+                created_at DOUBLE NOT NULL,
+                last_seen_at DOUBLE NOT NULL,
+                expires_at DOUBLE NOT NULL
+            );
+            CREATE INDEX console_sessions_token ON console_sessions(token_id);
+            """
+        ),
+        // Nonces of accepted device signatures that a restart could not otherwise refuse (SQLiteStore+Nonces).
+        (
+            "v6-replay-nonces",
+            """
+            CREATE TABLE replay_nonces (hash TEXT PRIMARY KEY NOT NULL, expires_at DOUBLE NOT NULL);
+            CREATE INDEX replay_nonces_expiry ON replay_nonces(expires_at);
+            """
+        ),
+        // The agent's ID of each event: a check-in sent again stores its events once.
+        (
+            "v7-event-ids",
+            """
+            ALTER TABLE device_events ADD COLUMN event_id TEXT;
+            CREATE UNIQUE INDEX device_events_event ON device_events(device_id, event_id) WHERE event_id IS NOT NULL;
+            """
+        ),
+        // Who is on call: a person's work phone, and API tokens that read only the on-call feed (SQLite cannot
+        // change a CHECK constraint: the table is rebuilt, keeping every row).
+        (
+            "v8-on-call",
+            """
+            ALTER TABLE persons ADD COLUMN phone TEXT;
+            CREATE TABLE api_tokens_v8 (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('feed', 'auditor', 'operator', 'admin')),
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE NOT NULL,
+                revoked_at DOUBLE,
+                last_used_at DOUBLE
+            );
+            INSERT INTO api_tokens_v8 (id, name, role, secret_hash, created_at, revoked_at, last_used_at)
+                SELECT id, name, role, secret_hash, created_at, revoked_at, last_used_at FROM api_tokens;
+            DROP TABLE api_tokens;
+            ALTER TABLE api_tokens_v8 RENAME TO api_tokens;
+            """
+        ),
+    ]
 }

@@ -50,10 +50,10 @@ extension SQLiteStore: PersonStore {
         do {
             try await writer.write { db in
                 try db.execute(
-                    sql: "INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    sql: "INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     arguments: [
                         person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
-                        person.status.rawValue, seconds(person.createdAt),
+                        person.status.rawValue, seconds(person.createdAt), person.phone,
                     ])
             }
         } catch let error as DatabaseError

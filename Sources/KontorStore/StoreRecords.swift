@@ -53,7 +53,7 @@ extension Person: RowDecodable {
         self.init(
             id: try row.string("id"), email: try row.string("email"), displayName: try row.string("display_name"),
             groups: try row.optionalJSON([String].self, "group_names") ?? [], status: PersonStatus(rawValue: try row.string("status")) ?? .active,
-            createdAt: try row.date("created_at"))
+            createdAt: try row.date("created_at"), phone: try row.optionalString("phone"))
     }
 }
 

@@ -329,10 +329,12 @@ public struct DeviceSummary: Sendable, Equatable {
     public var wipeConfirmedAt: Date?
     /// App-allowlist violations in the last report.
     public var violations: Int
+    /// What compliance needs of the reported posture; nil when the agent reported none.
+    public var posture: PostureSummary?
 
     public init(
         id: String, keyId: String, personId: String?, group: String?, status: DeviceStatus, hostname: String, agentVersion: String, enrolledAt: Date,
-        lastSeen: Date?, appliedPolicyHash: String?, wipeConfirmedAt: Date?, violations: Int
+        lastSeen: Date?, appliedPolicyHash: String?, wipeConfirmedAt: Date?, violations: Int, posture: PostureSummary? = nil
     ) {
         self.id = id
         self.keyId = keyId
@@ -346,6 +348,7 @@ public struct DeviceSummary: Sendable, Equatable {
         self.appliedPolicyHash = appliedPolicyHash
         self.wipeConfirmedAt = wipeConfirmedAt
         self.violations = violations
+        self.posture = posture
     }
 
     /// The summary of a full record.
@@ -353,7 +356,7 @@ public struct DeviceSummary: Sendable, Equatable {
         self.init(
             id: d.id, keyId: d.keyId, personId: d.personId, group: d.group, status: d.status, hostname: d.facts.hostname, agentVersion: d.facts.agentVersion,
             enrolledAt: d.enrolledAt, lastSeen: d.lastSeen, appliedPolicyHash: d.appliedPolicyHash, wipeConfirmedAt: d.wipeConfirmedAt,
-            violations: d.compliance?.violations.count ?? 0)
+            violations: d.compliance?.violations.count ?? 0, posture: d.facts.posture?.summary)
     }
 }
 

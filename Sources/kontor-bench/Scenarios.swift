@@ -137,17 +137,19 @@ struct Fanout: AsyncParsableCommand {
                 $0.delays.append(now - sent)
             }
         }
-        let (sent, applyLatency) = try await change.value
-        _ = sent
-        let got = arrivals.withLock { $0 }
-        let (p50, p99, maxDelay) = percentiles(got.delays)
+        let (_, applyLatency) = try await change.value
+        report(result, applyLatency: applyLatency, delays: arrivals.withLock { $0.delays }, total: total)
+    }
+
+    private func report(_ result: LoadResult, applyLatency: Double, delays: [Double], total: Int) {
+        let (p50, p99, maxDelay) = percentiles(delays)
         print(result.text())
         print(String(format: "the apply request took %.2f s (the revision is stored first; then every device whose policy changes is listed)", applyLatency))
         print(
             String(
                 format:
                     "fan-out: %d of %d devices run the new revision; after the change p50 %.1f s, p99 %.1f s, all by %.1f s (target: interval + 10 s = %.0f s)",
-                got.count, total, p50, p99, maxDelay, polling.interval + 10))
+                delays.count, total, p50, p99, maxDelay, polling.interval + 10))
     }
 }
 

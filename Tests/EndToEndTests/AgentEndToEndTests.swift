@@ -83,7 +83,7 @@ struct AgentEndToEndTests {
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
         let root = server.dataDir.appendingPathComponent("endpoint").path
         try FileManager.default.createDirectory(atPath: root + "/etc/kontor", withIntermediateDirectories: true)
-        try "maxBackoff: 10\nrequestTimeout: 5\n".write(toFile: root + "/etc/kontor/agent.yaml", atomically: true, encoding: .utf8)
+        try "maxBackoff: 10\nrequestTimeout: 5\nlogLevel: debug\n".write(toFile: root + "/etc/kontor/agent.yaml", atomically: true, encoding: .utf8)
         #expect(try agent(["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
 
         let daemon = try startProcess(Binaries.path("kontor-agent"), ["run", "--root", root], log: server.dataDir.appendingPathComponent("agent.log"))
@@ -95,12 +95,20 @@ struct AgentEndToEndTests {
         let restarted = try ServerProcess(dataDir: server.dataDir, port: server.port)
         try await restarted.start()
         defer { restarted.stop() }
+        // The restarted server counts from zero: a check-in it answered, or one it holds (the agent long-polls),
+        // came after the restart. (lastSeen alone cannot tell: it has whole seconds, and a fast restart falls
+        // within the second of the last check-in.)
         let recovered = try await eventually(within: 45) {
-            guard let seen = try devices(restarted, admin).first?.lastSeen else { return false }
-            return seen > before
+            let metrics = String(decoding: try await plainGET(restarted.url + "/metrics").body, as: UTF8.self)
+            let counted = metrics.split(separator: "\n").contains {
+                ($0.hasPrefix("kontor_checkins_total{result=\"unchanged\"}") || $0.hasPrefix("kontor_long_polls_held "))
+                    && (Double($0.split(separator: " ").last ?? "") ?? 0) > 0
+            }
+            guard counted, let seen = try devices(restarted, admin).first?.lastSeen else { return false }
+            return seen >= before
         }
         let log = (try? String(contentsOf: server.dataDir.appendingPathComponent("agent.log"), encoding: .utf8)) ?? ""
-        #expect(recovered, "agent log:\n\(log)")
+        #expect(recovered, "agent log:\n\(log)\nfirst server:\n\(server.log())\nrestarted server:\n\(restarted.log())")
         #expect(daemon.isRunning)
         #expect(!log.contains("kat_") && !log.contains("ket_"), "the agent logged a token")
 
@@ -134,7 +142,7 @@ struct TLSEndToEndTests {
             ])
         try #require(openssl.status == 0, "\(openssl.stderr)")
 
-        var server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
+        let server = try ServerProcess(dataDir: dir.appendingPathComponent("data"))
         server.extraArguments = ["--tls-certificate", cert, "--tls-key", key]
         server.scheme = "https"
         try await server.start()

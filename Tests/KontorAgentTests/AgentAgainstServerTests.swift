@@ -153,6 +153,30 @@ struct AgentAgainstServerTests {
         }
     }
 
+    @Test("the posture read under the agent's root reaches the server at enrollment, and status shows the same")
+    func posture() async throws {
+        let world = try AgentWorld()
+        let tree = FakeRoot(path: world.root)
+        try tree.mountRoot("253:0", source: "/dev/mapper/cryptroot")
+        try tree.blockDevice("253:0", name: "dm-0", folder: "/sys/devices/virtual/block/dm-0", dmUUID: "CRYPT-LUKS2-1-cryptroot", dmName: "cryptroot")
+        try tree.file("/run/reboot-required", "")
+        try await world.live { url, token in
+            let agent = world.agent(AsyncHTTPTransport())
+            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
+            let reported = try #require(try await world.services.directory.device(identity.deviceId).facts.posture)
+            #expect(reported.diskEncryption == DiskEncryption(.encrypted, "LUKS2 on dm-0 (cryptroot)"))
+            #expect(reported.secureBoot.state == .notUEFI)
+            #expect(reported.updates.rebootRequired)
+            #expect(try await agent.cycle() == .success(interval: 60, policyChanged: true))
+            let status = try AgentStatusReport.read(agent.store)
+            // The hardening is measured off the check-in; everything read from files is the same.
+            #expect(status.posture?.diskEncryption == reported.diskEncryption)
+            #expect(status.posture?.secureBoot == reported.secureBoot)
+            #expect(status.posture?.updates == reported.updates)
+            #expect(status.text(now: Date()).contains("  - disk encryption: the system disk is encrypted (LUKS2 on dm-0 (cryptroot))"))
+        }
+    }
+
     @Test("a cycle checks in, stores the verified policy, and the server sees facts and last-seen")
     func cycle() async throws {
         let world = try AgentWorld()

@@ -146,7 +146,10 @@ struct FuzzWorld: Sendable {
 
     static func build(_ harness: Harness, _ client: any TestClientProtocol) async throws -> FuzzWorld {
         let admin = try await harness.token(.admin)
-        let roles = [("auditor", try await harness.token(.auditor)), ("operator", try await harness.token(.operator)), ("admin", admin)]
+        let roles = [
+            ("feed", try await harness.token(.feed)), ("auditor", try await harness.token(.auditor)), ("operator", try await harness.token(.operator)),
+            ("admin", admin),
+        ]
         func call(_ method: HTTPRequest.Method, _ path: String, _ json: String) async throws -> JSONValue {
             let response = try await client.api(method, path, token: admin, json: json)
             #expect((200..<300).contains(response.status.code), "setting up: \(method) \(path) → \(response.status) \(response.errorMessage ?? "")")
@@ -190,7 +193,7 @@ struct FuzzWorld: Sendable {
     /// Values of a path parameter that name something that exists, by the path segment before it.
     func known(_ parameter: String, in path: String) -> [String] {
         let segments = path.split(separator: "/")
-        let before = segments.firstIndex(of: "{\(parameter)}").flatMap { $0 > 0 ? String(segments[$0 - 1]) : nil }
+        let before = segments.firstIndex { $0.contains("{\(parameter)}") }.flatMap { $0 > 0 ? String(segments[$0 - 1]) : nil }
         switch before {
         case "devices": return [active.id, revoked.id, replaced.id]
         case "commands": return [commandId]
@@ -198,6 +201,7 @@ struct FuzzWorld: Sendable {
         case "enroll-tokens": return [enrollTokenId]
         case "persons": return [personId, "ada@example.org", leaverId]
         case "profiles": return [Self.profileName]
+        case "oncall": return ["techs"]
         default: return []
         }
     }

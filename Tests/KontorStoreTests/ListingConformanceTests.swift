@@ -7,7 +7,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 @Suite("Store conformance: listings")
 struct ListingConformanceTests {
-    @Test("device summaries say what the full records say, in enrollment order", arguments: Backend.all)
+    @Test("device summaries say what the full records say (the posture compliance needs too), in enrollment order", arguments: Backend.all)
     func deviceSummaries(backend: Backend) async throws {
         let store = try await backend.make()
         let secret = IssuedSecret.generate(.enrollmentToken)
@@ -29,9 +29,13 @@ struct ListingConformanceTests {
             AppViolation(executable: "/usr/bin/steam", pid: 42, action: "reported", at: t0),
             AppViolation(executable: "/usr/bin/x", pid: 7, action: "terminated", at: t0),
         ]
+        var reported = DeviceFacts(hostname: "pc-0", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "m0", agentVersion: "0.0.0")
+        reported.posture = DevicePosture(
+            diskEncryption: DiskEncryption(.notEncrypted, "sda2 is not dm-crypt"), secureBoot: SecureBoot(.enabled),
+            updates: UpdatePosture(listsUpdatedAt: t0 - 86_400, lastUpgradeAt: t0 - 3 * 86_400), unitHardening: UnitHardening(exposure: 4.9, rating: "OK"))
         try await store.recordCheckins([
             CheckinRecord(
-                deviceId: ids[0], at: t0 + 60, appliedPolicyHash: "sha256:a", status: AgentReport(state: "ok"), facts: nil,
+                deviceId: ids[0], at: t0 + 60, appliedPolicyHash: "sha256:a", status: AgentReport(state: "ok"), facts: reported,
                 compliance: ComplianceReport(violations: violations)),
             CheckinRecord(deviceId: ids[1], at: t0 + 70, appliedPolicyHash: "sha256:b", status: nil, facts: nil, compliance: ComplianceReport(quiet: true)),
         ])
@@ -42,6 +46,7 @@ struct ListingConformanceTests {
         #expect(summaries.map(\.violations) == [2, 0, 0])
         #expect(summaries.map(\.hostname) == ["pc-0", "pc-1", "pc-2"])
         #expect(summaries.map(\.status) == [.active, .active, .revoked])
+        #expect(summaries.map(\.posture) == [PostureSummary(diskEncryption: .notEncrypted, updatedAt: t0 - 86_400), nil, nil])
     }
 
     @Test("the audit log is searched by actor, action prefix, target and time, newest first, a page at a time", arguments: Backend.all)

@@ -10,12 +10,70 @@
 /// The rules (docs/policies.md): layers are applied general to specific — the default profile, then the
 /// device's group's profile, then the device's own profile. Each field is taken from the most specific
 /// layer that sets it; lists replace, they are not concatenated. A section (quiet hours, apps, container,
-/// offline) exists when any layer has it. Exemptions are narrowed to the device's person.
+/// offline, posture) exists when any layer has it. Exemptions are narrowed to the device's person.
 public enum PolicyMerge {
     public static func effectivePolicy(
         layers: [AssignedProfile], subject: PolicySubject?, fallbackAccountSuffix: String, defaultCheckinInterval: Int
     ) -> EffectivePolicy {
-        var origins: [String: String] = [:]
+        let layered = Layers(layers)
+        var policy = EffectivePolicy(sources: layers.map(\.source.description), checkinInterval: defaultCheckinInterval)
+        policy.checkinInterval = layered.pick("checkinInterval") { $0.checkinInterval } ?? defaultCheckinInterval
+        policy.usageTermsVersion = layered.pick("usageTermsVersion") { $0.usageTermsVersion }
+        if layered.any({ $0.quietHours != nil }) { policy.quietHours = quietHours(layered, subject: subject) }
+        if layered.any({ $0.apps != nil }) {
+            policy.apps = AppPolicy(
+                mode: layered.pick("apps.mode") { $0.apps?.mode } ?? "audit",
+                allow: layered.pick("apps.allow") { $0.apps?.allow } ?? [])
+        }
+        if layered.any({ $0.container != nil }) {
+            policy.container = container(layered, localpart: subject?.localpart ?? fallbackAccountSuffix)
+        }
+        if layered.any({ $0.offline != nil }) {
+            policy.offline = OfflinePolicy(
+                lockAfter: layered.pick("offline.lockAfter") { $0.offline?.lockAfter },
+                wipeAfter: layered.pick("offline.wipeAfter") { $0.offline?.wipeAfter })
+        }
+        if layered.any({ $0.posture != nil }) {
+            policy.posture = PosturePolicy(
+                requireDiskEncryption: layered.pick("posture.requireDiskEncryption") { $0.posture?.requireDiskEncryption },
+                maxUpdateAgeDays: layered.pick("posture.maxUpdateAgeDays") { $0.posture?.maxUpdateAgeDays })
+        }
+        policy.origins = layered.origins.isEmpty ? nil : layered.origins
+        return policy
+    }
+
+    private static func quietHours(_ layered: Layers, subject: PolicySubject?) -> QuietHoursPolicy {
+        var quiet = QuietHoursPolicy()
+        quiet.timeZone = layered.pick("quietHours.timeZone") { $0.quietHours?.timeZone }
+        quiet.weekly = layered.pick("quietHours.weekly") { $0.quietHours?.weekly } ?? [:]
+        quiet.holidayRegion = layered.pick("quietHours.holidayRegion") { $0.quietHours?.holidayRegion }
+        quiet.extraDates = layered.pick("quietHours.extraDates") { $0.quietHours?.extraDates } ?? []
+        let exemptions = layered.pick("quietHours.exemptions") { $0.quietHours?.exemptions } ?? []
+        quiet.onCall =
+            subject.map { s in
+                exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
+            } ?? []
+        quiet.allowUserOverride = layered.pick("quietHours.allowUserOverride") { $0.quietHours?.allowUserOverride } ?? false
+        return quiet
+    }
+
+    private static func container(_ layered: Layers, localpart: String) -> ResolvedContainer {
+        let pattern = layered.pick("container.accountPattern") { $0.container?.accountPattern } ?? "work-{localpart}"
+        let account = ContainerNames.account(pattern: pattern, localpart: localpart)
+        let paths = (layered.pick("container.extraWorkPaths") { $0.container?.extraWorkPaths } ?? []).map {
+            $0.replacing("{localpart}", with: localpart).replacing("{account}", with: account)
+        }
+        return ResolvedContainer(account: account, extraWorkPaths: paths)
+    }
+
+    /// The assigned profiles, general to specific, and where each picked field came from.
+    private final class Layers {
+        let layers: [AssignedProfile]
+        private(set) var origins: [String: String] = [:]
+
+        init(_ layers: [AssignedProfile]) { self.layers = layers }
+
+        func any(_ has: (Profile) -> Bool) -> Bool { layers.contains { has($0.profile) } }
 
         /// The value of `field` from the most specific layer that sets it, noting where it came from.
         func pick<T>(_ name: String, _ field: (Profile) -> T?) -> T? {
@@ -27,48 +85,6 @@ public enum PolicyMerge {
             }
             return nil
         }
-
-        var policy = EffectivePolicy(sources: layers.map(\.source.description), checkinInterval: defaultCheckinInterval)
-        policy.checkinInterval = pick("checkinInterval") { $0.checkinInterval } ?? defaultCheckinInterval
-        policy.usageTermsVersion = pick("usageTermsVersion") { $0.usageTermsVersion }
-
-        if layers.contains(where: { $0.profile.quietHours != nil }) {
-            var quiet = QuietHoursPolicy()
-            quiet.timeZone = pick("quietHours.timeZone") { $0.quietHours?.timeZone }
-            quiet.weekly = pick("quietHours.weekly") { $0.quietHours?.weekly } ?? [:]
-            quiet.holidayRegion = pick("quietHours.holidayRegion") { $0.quietHours?.holidayRegion }
-            quiet.extraDates = pick("quietHours.extraDates") { $0.quietHours?.extraDates } ?? []
-            let exemptions = pick("quietHours.exemptions") { $0.quietHours?.exemptions } ?? []
-            quiet.onCall =
-                subject.map { s in
-                    exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
-                } ?? []
-            quiet.allowUserOverride = pick("quietHours.allowUserOverride") { $0.quietHours?.allowUserOverride } ?? false
-            policy.quietHours = quiet
-        }
-
-        if layers.contains(where: { $0.profile.apps != nil }) {
-            policy.apps = AppPolicy(
-                mode: pick("apps.mode") { $0.apps?.mode } ?? "audit",
-                allow: pick("apps.allow") { $0.apps?.allow } ?? [])
-        }
-
-        if layers.contains(where: { $0.profile.container != nil }) {
-            let pattern = pick("container.accountPattern") { $0.container?.accountPattern } ?? "work-{localpart}"
-            let localpart = subject?.localpart ?? fallbackAccountSuffix
-            let account = ContainerNames.account(pattern: pattern, localpart: localpart)
-            let paths = (pick("container.extraWorkPaths") { $0.container?.extraWorkPaths } ?? []).map {
-                $0.replacing("{localpart}", with: localpart).replacing("{account}", with: account)
-            }
-            policy.container = ResolvedContainer(account: account, extraWorkPaths: paths)
-        }
-
-        if layers.contains(where: { $0.profile.offline != nil }) {
-            policy.offline = OfflinePolicy(
-                lockAfter: pick("offline.lockAfter") { $0.offline?.lockAfter }, wipeAfter: pick("offline.wipeAfter") { $0.offline?.wipeAfter })
-        }
-        policy.origins = origins.isEmpty ? nil : origins
-        return policy
     }
 }
 

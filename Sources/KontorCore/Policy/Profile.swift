@@ -19,6 +19,7 @@ public struct Profile: Codable, Sendable, Equatable {
     public var apps: AppPolicy?
     public var container: ContainerPolicy?
     public var offline: OfflinePolicy?
+    public var posture: PosturePolicy?
 
     public init(name: String) { self.name = name }
 }

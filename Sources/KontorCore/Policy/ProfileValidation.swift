@@ -36,6 +36,9 @@ public enum ProfileValidator {
             if let d = o.wipeAfter, !(1...3_650).contains(d) { add("offline.wipeAfter", "expected 1 to 3650 days, found \(d)") }
             if let h = o.lockAfter, let d = o.wipeAfter, d * 24 < h { add("offline.wipeAfter", "must not come before lockAfter") }
         }
+        if let d = profile.posture?.maxUpdateAgeDays, !(1...3_650).contains(d) {
+            add("posture.maxUpdateAgeDays", "expected 1 to 3650 days, found \(d)")
+        }
         return out
     }
 

@@ -16,6 +16,7 @@ struct AdminAPI {
         CommandsController(services: services).register(on: api, table: table)
         AuditController(services: services).register(on: api, table: table)
         SettingsController(services: services).register(on: api, table: table)
+        OnCallController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

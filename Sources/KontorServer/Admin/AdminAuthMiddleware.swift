@@ -19,6 +19,10 @@ struct AdminAuthMiddleware: RouterMiddleware {
         else {
             throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
         }
+        // A feed token reads the on-call calendar (its own route, outside this API) and nothing else.
+        guard principal.role != .feed else {
+            throw APIError(.forbidden, .forbidden, "token \"\(principal.name)\" has the feed role: it reads only \(AdminAPI.prefix)/oncall/{group}.ics")
+        }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "api.token"] = "\(principal.name)"

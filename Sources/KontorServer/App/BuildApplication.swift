@@ -21,10 +21,11 @@ public func buildRouter(
     let router = Router(context: KontorRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: RequestLogMiddleware(.debug))
     OperationsController(services: services).register(on: router, table: table)
     DeviceController(services: services).register(on: router, table: table)
     AdminAPI(services: services).register(on: router, table: table)
+    OnCallController(services: services).registerFeed(on: router, table: table)
     ConsoleController(services: services, table: console).register(on: router)
     return router
 }

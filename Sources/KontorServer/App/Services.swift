@@ -40,6 +40,8 @@ public struct Services: Sendable {
     let commands: CommandService
     let receipts: WipeReceiptService
     let offboarding: OffboardingService
+    /// Who is on call, and the on-call calendar feed.
+    let onCall: OnCallService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -89,9 +91,18 @@ public struct Services: Sendable {
             lifetime: TimeInterval(config.consoleSessionLifetime))
         self.offboarding = OffboardingService(
             store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
+        self.onCall = OnCallService(store: store, policies: policies, clock: clock)
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
-        let (devices, policies, commands) = (self.devices, self.policies, self.commands)
+        Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)
+    }
+}
+
+extension Services {
+    /// What another instance announces reaches this one's caches, command index and held check-ins.
+    private static func followCluster(
+        _ cluster: ClusterEvents, devices: DeviceCache, policies: PolicyService, commands: CommandService, longPolls: LongPolls
+    ) {
         cluster.onEvent { event in
             switch event {
             case .device(let id): devices.invalidate(deviceId: id, announce: false)
@@ -110,9 +121,7 @@ public struct Services: Sendable {
             }
         }
     }
-}
 
-extension Services {
     /// Throws unless the store answers (readiness).
     func pingStore() async throws { try await store.ping() }
 

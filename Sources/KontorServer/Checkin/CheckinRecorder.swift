@@ -92,6 +92,7 @@ public actor CheckinRecorder {
                 if let facts = changes.facts {
                     out.hostname = facts.hostname
                     out.agentVersion = facts.agentVersion
+                    out.posture = facts.posture?.summary
                 }
                 if let compliance = changes.compliance { out.violations = compliance.violations.count }
             }

@@ -57,23 +57,32 @@ struct ConsoleFormat {
     }
 
     enum Compliance: String, CaseIterable {
-        case compliant, outdated, violations, never
+        case compliant, outdated, violations, posture, never
         var label: String {
             switch self {
             case .compliant: "compliant"
             case .outdated: "policy not yet confirmed"
             case .violations: "app violations"
+            case .posture: "posture requirement failed"
             case .never: "never checked in"
             }
         }
     }
 
-    /// Compliance of an active device: never seen, policy not yet applied, violations reported, or fine.
+    /// Compliance of an active device: never seen, a posture requirement failed, violations reported, policy
+    /// not yet applied, or fine.
     static func compliance(_ device: FleetDevice) -> Compliance {
         guard device.summary.lastSeen != nil else { return .never }
+        if !device.postureFailures.isEmpty { return .posture }
         if device.summary.violations > 0 { return .violations }
         if let effective = device.effectivePolicyHash, device.summary.appliedPolicyHash != effective { return .outdated }
         return .compliant
+    }
+
+    /// The compliance in words for a row: which posture requirement fails (`noncompliant: disk not encrypted`).
+    static func complianceLabel(_ device: FleetDevice) -> String {
+        let c = compliance(device)
+        return c == .posture ? "noncompliant: " + device.postureFailures.joined(separator: ", ") : c.label
     }
 
     /// True when an active device has not been seen (or, never seen, not enrolled) for `days`.

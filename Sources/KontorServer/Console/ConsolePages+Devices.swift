@@ -76,7 +76,7 @@ extension ConsolePages {
         if let person = d.personId.flatMap({ names[$0] }) { row["person"] = ["id": person.id, "email": person.email, "name": person.displayName] }
         if d.status == .active {
             let c = ConsoleFormat.compliance(entry)
-            row["compliance"] = ["key": c.rawValue, "label": c.label]
+            row["compliance"] = ["key": c.rawValue, "label": ConsoleFormat.complianceLabel(entry)]
         }
         return row
     }
@@ -95,6 +95,8 @@ extension ConsolePages {
             ["label": "Device ID", "value": device.id],
             ["label": "Signing key", "value": device.keyId], ["label": "Usage terms accepted", "value": device.acceptedTermsVersion ?? "—"],
         ]
+        values["posture"] = facts.posture != nil
+        values["postureRows"] = (facts.posture?.described ?? []).map { ["label": $0.label.prefix(1).uppercased() + $0.label.dropFirst(), "value": $0.value] }
         if let report = device.agentStatus { values["agent"] = ["state": report.state, "message": ConsoleFormat.optional(report.message)] }
         if let c = device.compliance {
             values["complianceReport"] = [

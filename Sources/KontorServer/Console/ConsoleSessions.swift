@@ -24,9 +24,11 @@ public struct ConsoleSessionService: Sendable {
     /// `lastSeenAt` is written at most this often per session, not on every page.
     static let touchInterval: TimeInterval = 60
 
-    /// Opens a session for a valid API token; nil (and no hint why) for a wrong, malformed or revoked one.
+    /// Opens a session for a valid API token; nil (and no hint why) for a wrong, malformed or revoked one,
+    /// and for a `feed` token (it reads the on-call calendar and nothing else).
     public func signIn(apiToken: String) async throws -> (cookie: String, session: ConsoleSession)? {
-        guard let principal = try await tokens.authenticate(bearer: apiToken.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        guard let principal = try await tokens.authenticate(bearer: apiToken.trimmingCharacters(in: .whitespacesAndNewlines)), principal.role != .feed
+        else { return nil }
         let now = clock.now()
         _ = try await store.deleteExpiredConsoleSessions(now: now, idleBefore: now - idleTimeout)
         let secret = IssuedSecret.generate(.consoleSession)

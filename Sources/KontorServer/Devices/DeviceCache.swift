@@ -14,11 +14,12 @@ import Synchronization
 /// again after `maxAge`, so changes made outside this process are seen within that time.
 /// All state sits behind one lock taken for a few dictionary operations, never across an `await`.
 public final class DeviceCache: Sendable {
-    /// The policy hash and check-in interval computed for a device under catalog `generation`.
+    /// The policy hash, check-in interval and posture requirements computed for a device under catalog `generation`.
     public struct CachedPolicy: Sendable, Equatable {
         public var generation: Int
         public var hash: String
         public var interval: Int
+        public var posture: PosturePolicy? = nil
     }
 
     /// A class, so the dictionary holds a pointer per slot rather than the whole entry (a dictionary

@@ -15,6 +15,8 @@ public struct DirectoryService: Sendable {
         public var email: String
         public var displayName: String
         public var groups: [String]?
+        /// A work phone number, for who is on call.
+        public var phone: String?
     }
 
     public func createPerson(_ input: NewPerson) async throws -> Person {
@@ -26,7 +28,13 @@ public struct DirectoryService: Sendable {
         for (i, group) in groups.enumerated() where !Validation.isName(group) {
             throw KontorError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
         }
-        let person = Person(id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now())
+        let phone = input.phone?.trimmingCharacters(in: .whitespaces).nonEmpty
+        if let phone, !Validation.isPhone(phone) {
+            throw KontorError.invalid("phone: \"\(VisibleText.escaped(phone))\" is not a phone number (digits, spaces, + - / ( ), 3 to 32 characters)")
+        }
+        let person = Person(
+            id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now(),
+            phone: phone)
         do {
             try await store.insertPerson(person)
         } catch StoreError.conflict(let what) {
@@ -70,7 +78,7 @@ public struct DirectoryService: Sendable {
         let device = await recorder.overlay(stored)
         guard device.status == .active else { return (device, nil) }
         let policy = try await policies.effectivePolicy(for: device)
-        return (Self.with(policy, device), policy)
+        return (Self.with(policy, device, now: clock.now()), policy)
     }
 
     public func devices(person: String?) async throws -> [Device] {
@@ -87,8 +95,15 @@ public struct DirectoryService: Sendable {
     func fleet() async throws -> (devices: [FleetDevice], persons: [String: Person]) {
         let summaries = await recorder.overlay(try await store.deviceSummaries())
         let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
-        let hashes = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
-        return (summaries.map { FleetDevice(summary: $0, effectivePolicyHash: hashes[$0.id]) }, persons)
+        let expected = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
+        let now = clock.now()
+        return (
+            summaries.map { d in
+                FleetDevice(
+                    summary: d, effectivePolicyHash: expected[d.id]?.hash,
+                    postureFailures: PostureCompliance.failures(expected[d.id]?.posture, d.posture, now: now))
+            }, persons
+        )
     }
 
     /// A person with their devices, their offboarding and each device's wipe progress.
@@ -109,13 +124,15 @@ public struct DirectoryService: Sendable {
     /// The device with the hash and sources of the policy it should enforce.
     private func withPolicy(_ device: Device) async throws -> Device {
         guard device.status == .active else { return device }
-        return Self.with(try await policies.effectivePolicy(for: device), device)
+        return Self.with(try await policies.effectivePolicy(for: device), device, now: clock.now())
     }
 
-    private static func with(_ policy: EffectivePolicy, _ device: Device) -> Device {
+    /// The device with what the API adds: its policy's hash and sources, and the posture requirements it fails.
+    private static func with(_ policy: EffectivePolicy, _ device: Device, now: Date) -> Device {
         var out = device
         out.effectivePolicyHash = policy.canonicalHash
         out.policySources = policy.sources
+        out.postureFailures = PostureCompliance.failures(policy.posture, device.facts.posture?.summary, now: now)
         return out
     }
 }

@@ -16,3 +16,4 @@ extension Settings: ResponseEncodable {}
 extension SignedCheckpoint: ResponseEncodable {}
 extension PolicyService.ApplyResult: ResponseEncodable {}
 extension EnrollmentService.CreatedToken: ResponseEncodable {}
+extension OnCallService.Answer: ResponseEncodable {}

@@ -71,7 +71,8 @@ struct APIOperation: Sendable {
         case .anyone: break
         case .token(let role):
             out[401] = .unauthorized
-            if role != .auditor { out[403] = .forbidden }
+            // A feed token is refused everywhere but the feed; other roles as the operation needs.
+            if role != .feed { out[403] = .forbidden }
         case .device:
             out[400] = .deviceBadRequest
             out[401] = .signatureRefused
@@ -90,11 +91,14 @@ struct APIOperation: Sendable {
 
     /// The names in braces in the path.
     var pathParameters: [String] {
-        path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map { String($0.dropFirst().dropLast()) }
+        path.split(separator: "/").compactMap { segment in
+            guard let open = segment.firstIndex(of: "{"), let close = segment[open...].firstIndex(of: "}") else { return nil }
+            return String(segment[segment.index(after: open)..<close])
+        }
     }
 
     static let pathParameterDescriptions = [
-        "id": "An ID as the API returned it", "person": "A person's ID or email address", "name": "A profile's name",
+        "id": "An ID as the API returned it", "person": "A person's ID or email address", "name": "A profile's name", "group": "A group's name",
     ]
 
     /// The operation object of the document.

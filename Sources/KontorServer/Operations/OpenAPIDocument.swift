@@ -22,7 +22,7 @@ enum OpenAPIDocument {
             "info": .object([
                 "title": "Kontor API", "version": "1",
                 "description": .string(
-                    "Device-policy server. Admin routes take `Authorization: Bearer kat_...` and check the token's role (auditor < operator < admin). Device routes are signed with RFC 9421 HTTP Message Signatures (ed25519) covering @method, @authority, @path, @query and content-digest, with created, nonce and keyid; replies are signed by the server key. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code; each response below names the codes it carries."
+                    "Device-policy server. Admin routes take `Authorization: Bearer kat_...` and check the token's role (auditor < operator < admin; a feed token reads only the on-call feed). Device routes are signed with RFC 9421 HTTP Message Signatures (ed25519) covering @method, @authority, @path, @query and content-digest, with created, nonce and keyid; replies are signed by the server key. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code; each response below names the codes it carries."
                 ),
             ]),
             "components": .object([
@@ -82,7 +82,8 @@ enum Refusal: String, CaseIterable, Sendable {
         switch self {
         case .badRequest: "invalid_request: a parameter or the body is missing, not JSON, of the wrong type or out of range; the message names the field"
         case .unauthorized: "unauthorized: no API token, or one that is malformed, unknown or revoked"
-        case .forbidden: "forbidden: the token's role does not allow this (auditor < operator < admin); the message names the role needed"
+        case .forbidden:
+            "forbidden: the token's role does not allow this (auditor < operator < admin; a feed token reads only the on-call feed); the message names the role needed"
         case .notFound: "not_found: nothing has the ID or name in the path"
         case .conflict: "conflict: the request does not fit the current state; the message says why"
         case .payloadTooLarge: "payload_too_large: the body is longer than maxBodyBytes (1 MiB by default; device requests at most 256 KiB)"

@@ -5,7 +5,7 @@ import KontorCore
 // access, body and path are added when rendered (APIOperation.implied); list here only successes and
 // refusals with codes of their own.
 extension OpenAPIDocument {
-    static let operations: [APIOperation] = operationsAndDevices + directory + policy + commandsAndAudit
+    static let operations: [APIOperation] = operationsAndDevices + directory + policy + commandsAndAudit + onCall
 
     private static func ref(_ name: String) -> String { ##"{"$ref": "#/components/schemas/\##(name)"}"## }
     private static func list(_ name: String) -> String { ##"{"type": "array", "items": {"$ref": "#/components/schemas/\##(name)"}}"## }
@@ -92,8 +92,8 @@ extension OpenAPIDocument {
         APIOperation(
             "post", "/api/v1/persons", "Add a person (operator)", access: .token(.operator),
             body:
-                ##"{"type": "object", "required": ["email", "displayName"], "properties": {"email": {"type": "string", "format": "email"}, "displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}}}"##,
-            example: ##"{"email": "grace@example.org", "displayName": "Grace Hopper", "groups": ["techs"]}"##,
+                ##"{"type": "object", "required": ["email", "displayName"], "properties": {"email": {"type": "string", "format": "email"}, "displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}, "phone": {"type": "string", "maxLength": 32, "description": "A work phone number (digits, spaces, + - / ( )), for who is on call"}}}"##,
+            example: ##"{"email": "grace@example.org", "displayName": "Grace Hopper", "groups": ["techs"], "phone": "+49 30 1234-567"}"##,
             responses: [201: .json("Created", schema: ref("Person")), 409: .refusal("conflict: a person with this email exists")]),
         APIOperation(
             "get", "/api/v1/persons/export", "The whole directory as CSV", access: .token(.auditor), responses: [200: .media("CSV", type: "text/csv")]),
@@ -253,5 +253,35 @@ extension OpenAPIDocument {
         APIOperation(
             "get", "/api/v1/audit/export", "The whole audit log as JSON lines, for the data-protection officer", access: .token(.auditor),
             responses: [200: .media("JSON lines", type: "application/x-ndjson")]),
+    ]
+
+    private static let onCall: [APIOperation] = [
+        APIOperation(
+            "get", "/api/v1/oncall", "Who is on call (exempt from quiet hours) at an instant, with their work phone; and the group's quiet hours then",
+            access: .token(.auditor),
+            query: [
+                APIOperation.Query(name: "group", schema: ##"{"type": "string"}"##, description: "Only persons of this group (evaluated with its profile)"),
+                APIOperation.Query(name: "at", schema: ##"{"type": "string", "format": "date-time"}"##, description: "The instant (default: now)"),
+            ],
+            responses: [
+                200: .json("Who is on call", schema: ref("OnCallAnswer")),
+                404: .refusal("not_found: no person is in the group and no profile is assigned to it"),
+            ]),
+        APIOperation(
+            "get", "/api/v1/oncall/{group}.ics",
+            "The group's on-call calendar (iCalendar, RFC 5545): quiet periods and who is on call, by default a week back and eight weeks ahead, in UTC. Any role may read it; a token of the feed role reads nothing else",
+            access: .token(.feed),
+            query: [
+                APIOperation.Query(
+                    name: "token", schema: ##"{"type": "string"}"##,
+                    description: "The API token, for calendar apps that cannot send an Authorization header (prefer a feed-role token)"),
+                APIOperation.Query(
+                    name: "from", schema: ##"{"type": "string", "format": "date-time"}"##, description: "Where the calendar starts (default: a week ago)"),
+                APIOperation.Query(
+                    name: "days", schema: ##"{"type": "integer", "minimum": 1, "maximum": 366}"##, description: "How many days it covers (default 63)"),
+            ],
+            responses: [
+                200: .media("The calendar", type: "text/calendar"), 404: .refusal("not_found: no person is in the group and no profile is assigned to it"),
+            ]),
     ]
 }

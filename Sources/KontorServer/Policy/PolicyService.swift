@@ -140,22 +140,24 @@ public struct PolicyService: Sendable {
     ) -> (EffectivePolicy, String) {
         let policy = Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
         let hash = policy.canonicalHash
-        devices.rememberPolicy(keyId: keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval))
+        devices.rememberPolicy(keyId: keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture))
         return (policy, hash)
     }
 
-    /// The policy hash of each device, by device ID, for a listing: from the device cache where a check-in
+    /// The policy hash and posture requirements of each device, by device ID, for a listing: from the device cache where a check-in
     /// computed it for the current profiles, else merged here (with `persons` already read) and cached.
-    func policyHashes(for summaries: [DeviceSummary], persons: [String: Person]) async throws -> [String: String] {
+    func policyHashes(for summaries: [DeviceSummary], persons: [String: Person]) async throws -> [String: DeviceCache.CachedPolicy] {
         let snapshot = try await snapshot()
-        var hashes: [String: String] = [:]
+        var hashes: [String: DeviceCache.CachedPolicy] = [:]
         hashes.reserveCapacity(summaries.count)
         for d in summaries {
             if let cached = devices.policy(keyId: d.keyId, generation: snapshot.generation) {
-                hashes[d.id] = cached.hash
+                hashes[d.id] = cached
                 continue
             }
-            hashes[d.id] = computeAndRemember(keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot).1
+            let (policy, hash) = computeAndRemember(
+                keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot)
+            hashes[d.id] = .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture)
         }
         return hashes
     }

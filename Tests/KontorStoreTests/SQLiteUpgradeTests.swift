@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import KontorCore
+import KontorStore
+import Testing
+
+@testable import KontorSQLite
+
+@Suite("SQLite: upgrading a database made by an earlier version")
+struct SQLiteUpgradeTests {
+    @Test("v8 rebuilds api_tokens for the feed role: tokens, their console sessions and persons survive, and a feed token can be stored")
+    func onCallMigration() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-upgrade-\(UUID().uuidString).sqlite").path
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let admin = IssuedSecret.generate(.apiToken)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(old, upTo: "v7-event-ids")
+            try await old.write { db in
+                try db.execute(
+                    sql: "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES (?, 'ops', 'admin', ?, ?)",
+                    arguments: [admin.id, admin.secretHash, t0.timeIntervalSince1970])
+                try db.execute(
+                    sql: "INSERT INTO console_sessions (id, secret_hash, token_id, created_at, last_seen_at, expires_at) VALUES ('s1', 'h', ?, ?, ?, ?)",
+                    arguments: [admin.id, t0.timeIntervalSince1970, t0.timeIntervalSince1970, t0.timeIntervalSince1970 + 3600])
+                try db.execute(
+                    sql: """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at)
+                        VALUES ('p1', 'Ada@example.org', 'ada@example.org', 'Ada', '[]', 'active', ?)
+                        """,
+                    arguments: [t0.timeIntervalSince1970])
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.apiToken(id: admin.id)?.token.role == .admin)
+        #expect(try await store.person(email: "ada@example.org")?.phone == nil)
+        let feed = IssuedSecret.generate(.apiToken)
+        try await store.insertAPIToken(
+            StoredAPIToken(token: APIToken(id: feed.id, name: "calendar", role: .feed, createdAt: t0), secretHash: feed.secretHash))
+        #expect(try await store.apiTokens().map(\.role).sorted() == [.feed, .admin])
+        // The console session still points at its token: ending the token's sessions finds it.
+        #expect(try await store.consoleSession(id: "s1")?.tokenId == admin.id)
+        try await store.deleteConsoleSessions(tokenId: admin.id)
+        #expect(try await store.consoleSession(id: "s1") == nil)
+    }
+}
