@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 VERSION=$(sed -n 's/^public let agentVersion = "\(.*\)"$/\1/p' Sources/KontorAgent/Facts.swift)
 ARCH=$(dpkg --print-architecture)
 SCRATCH=${KONTOR_RELEASE_SCRATCH:-.build-release}
-FLAGS=(-c release --product kontor-agent --static-swift-stdlib --scratch-path "$SCRATCH" -Xlinker -s)
+# -Osize, lld folding identical code, no dynamic symbol table for the executable's own symbols (the
+# toolchain's static-stdlib flags export them all, which also keeps --gc-sections from dropping them).
+FLAGS=(-c release --product kontor-agent --static-swift-stdlib --scratch-path "$SCRATCH" -Xswiftc -Osize -Xswiftc -use-ld=lld
+  -Xlinker -s -Xlinker --no-export-dynamic -Xlinker --icf=all)
 
 echo "==> building kontor-agent $VERSION (release, static Swift runtime)" >&2
 swift build "${FLAGS[@]}" >&2
@@ -24,6 +27,7 @@ install -D -m 0644 README.md "$STAGE/usr/share/doc/kontor-agent/README.md"
 # Shared libraries the binary still needs, as Debian dependencies.
 DEPENDS=$(dpkg-shlibdeps -O -e "$STAGE/usr/bin/kontor-agent" 2>/dev/null | sed -n 's/^shlibs:Depends=//p' || true)
 [ -n "$DEPENDS" ] || DEPENDS="libc6"
+DEPENDS="$DEPENDS, tzdata"  # quiet-hours time zones are read from /usr/share/zoneinfo (no ICU in the binary)
 # deb-systemd-helper and deb-systemd-invoke (maintainer scripts below).
 DEPENDS="$DEPENDS, init-system-helpers (>= 1.54~)"
 SIZE=$(du -ks "$STAGE" | cut -f1)

@@ -27,6 +27,12 @@ if ldd "$BIN" | grep -Ei 'libswift|libFoundation|libdispatch|libBlocksRuntime|no
   fail "the packaged binary needs Swift runtime libraries"
 fi
 ok "no Swift shared library needed ($(ldd "$BIN" | wc -l) system libraries)"
+# One `import Foundation` anywhere in what the agent links brings back ICU and its data (50 MB;
+# docs/benchmarks.md, issue 16): the agent's modules use FoundationEssentials.
+if grep -q 'icudt[0-9]*l' "$BIN"; then
+  fail "the packaged binary contains ICU's data: something the agent links imports Foundation instead of FoundationEssentials"
+fi
+ok "no Foundation/ICU in the binary ($(($(stat -c %s "$BIN") / 1048576)) MiB)"
 file "$BIN" | grep -q "stripped" && ! file "$BIN" | grep -q "not stripped" || fail "binary is not stripped"
 ok "binary is stripped ($(du -h "$BIN" | cut -f1))"
 env -i "$BIN" --help >/dev/null || fail "packaged binary does not run in an empty environment"

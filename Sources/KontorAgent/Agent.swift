@@ -1,10 +1,15 @@
 import AsyncHTTPClient
 import Crypto
-import Foundation
 import KontorClient
 import KontorCore
 import Logging
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -455,7 +460,7 @@ public struct Agent: Sendable {
         guard let end = quiet.endOfQuietPeriod(containing: now, deviceZone: enforcer.deviceZone) else {
             throw AgentError("quiet hours are not in force right now")
         }
-        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = reason.trimmingWhitespace()
         guard (3...500).contains(trimmed.count) else { throw AgentError("--reason: say in 3 to 500 characters why") }
         let override = QuietOverride(until: end, reason: trimmed, createdAt: now)
         try AtomicFile.write(try KontorJSON.encode(override), to: enforcer.overrideFile, mode: 0o600)
@@ -472,7 +477,13 @@ struct AgentService: Service {
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
-                try await agent.run { seconds in try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) }
+                // Start-up and each check-in touch pages of the binary (code, constants) that waiting for the
+                // next one does not need: hand them back (they stay in the page cache; docs/benchmarks.md).
+                let trim = TrimSchedule(started: .now)
+                try await agent.run { seconds in
+                    if trim.due(.now) { AgentProcess.trimExecutable() }
+                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                }
             }
         } catch is CancellationError {
             agent.logger.notice("stopping")

@@ -1,11 +1,20 @@
 import ArgumentParser
 import AsyncHTTPClient
-import Foundation
 import KontorClient
 import KontorCore
 import Logging
 import NIOSSL
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `kontor-agent`: the Linux agent's command line.
 public struct KontorAgentCommand: AsyncParsableCommand {
@@ -44,15 +53,27 @@ struct RootOptions: ParsableArguments {
     }
 }
 
+/// Writes `line` and a line break to stderr.
+func printError(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        offset += n
+    }
+}
+
 /// Prints the one-line reason and exits 1.
 func failing<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as AgentError {
-        FileHandle.standardError.write(Data("kontor-agent: \(error)\n".utf8))
+        printError("kontor-agent: \(error)")
         throw ExitCode(1)
     } catch let error as AgentFileError {
-        FileHandle.standardError.write(Data("kontor-agent: \(error)\n".utf8))
+        printError("kontor-agent: \(error)")
         throw ExitCode(1)
     }
 }

@@ -1,6 +1,10 @@
-import Foundation
 import KontorCore
-import Yams
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// /etc/kontor/agent.yaml. Every key is optional: enrollment records the server, and the defaults suit
 /// most endpoints.
@@ -43,7 +47,7 @@ public struct AgentConfig: Sendable, Equatable {
             (
                 "workAccountIDs",
                 { config, value in
-                    let bounds = value.text.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+                    let bounds = value.text.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0.trimmingSpaces()) }
                     guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, low >= ContainerRules.lowestWorkID,
                         high <= ContainerRules.highestWorkID
                     else {
@@ -70,31 +74,29 @@ public struct AgentConfig: Sendable, Equatable {
     public static func load(_ path: String) throws -> AgentConfig {
         var config = AgentConfig()
         guard let data = FileManager.default.contents(atPath: path) else { return config }
-        let node: Node?
+        let entries: [AgentYAML.Entry]
         do {
-            node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))
-        } catch {
-            throw AgentFileError(path, "not valid YAML: \(error)")
+            entries = try AgentYAML.parse(String(decoding: data, as: UTF8.self))
+        } catch let error as AgentYAML.SyntaxError {
+            throw AgentFileError("\(path):\(error.line)", "not valid YAML: \(error.reason)")
         }
-        guard let node else { return config }
-        guard let mapping = node.mapping else { throw AgentFileError(path, "expected a mapping of settings") }
-        for (k, v) in mapping {
-            let location = path + ((k.mark?.line).map { ":\($0)" } ?? "")
-            if k.string == "workRoots", v.sequence != nil {
-                config.workRoots = try workRoots(v, at: location)
-                continue
+        for entry in entries {
+            let location = path + ":\(entry.line)"
+            switch entry.value {
+            case .list(let items) where entry.key == "workRoots":
+                config.workRoots = try workRoots(items, at: location)
+            case .list:
+                throw AgentFileError(location, "expected `name: value` lines")
+            case .scalar(let value):
+                try settings.apply(SettingText(key: entry.key, text: value, source: location, makeError: { AgentFileError(description: $0) }), to: &config)
             }
-            guard let key = k.string, let value = v.scalar?.string else { throw AgentFileError(location, "expected `name: value` lines") }
-            try settings.apply(SettingText(key: key, text: value, source: location, makeError: { AgentFileError(description: $0) }), to: &config)
         }
         return config
     }
 
     /// `workRoots`: a list of plain absolute paths, none of them a system folder, a home or the agent's own state.
-    static func workRoots(_ node: Node, at location: String) throws -> [String] {
-        guard let items = node.sequence else { throw AgentFileError(location, "workRoots: expected a list of folders, e.g. [/srv/work]") }
-        return try items.map { item in
-            guard let root = item.scalar?.string else { throw AgentFileError(location, "workRoots: expected a list of folders, e.g. [/srv/work]") }
+    static func workRoots(_ items: [String], at location: String) throws -> [String] {
+        try items.map { root in
             if let problem = WorkBoundary.plainPathProblem(root) { throw AgentFileError(location, "workRoots: \(root): \(problem)") }
             if let reserved = ContainerRules.reservedFolders.first(where: { WorkBoundary.isAtOrBelow(root, $0) || WorkBoundary.isBelow($0, root) }) {
                 throw AgentFileError(location, "workRoots: \(root) is, holds or lies in \(reserved), which is never work data")

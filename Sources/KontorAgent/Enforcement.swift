@@ -1,8 +1,13 @@
 import CKontorLinux
 import Crypto
-import Foundation
 import KontorCore
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -87,10 +92,10 @@ public struct Enforcer: Sendable {
     let paths: AgentPaths
     let accounts: AccountManager
     let freezer: any Freezer
-    let deviceZone: TimeZone?
+    let deviceZone: ZoneInfo?
     let hasher: ExecutableHasher
 
-    public init(paths: AgentPaths, rules: ContainerRules? = nil, freezer: any Freezer = Freezers.detect(), deviceZone: TimeZone? = .current) {
+    public init(paths: AgentPaths, rules: ContainerRules? = nil, freezer: any Freezer = Freezers.detect(), deviceZone: ZoneInfo? = .current) {
         self.paths = paths
         let rules = rules ?? .defaults(for: paths)
         self.accounts = AccountManager(paths: paths, rules: rules)

@@ -1,6 +1,11 @@
 import Crypto
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -31,7 +36,7 @@ public enum FactsCollector {
 
     static func hostname(paths: AgentPaths) -> String {
         if paths.root != "/", let text = try? String(contentsOfFile: paths.resolve("/etc/hostname"), encoding: .utf8) {
-            let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = text.trimmingWhitespace()
             if !name.isEmpty { return String(name.prefix(253)) }
         }
         var buffer = [CChar](repeating: 0, count: 256)
@@ -59,11 +64,11 @@ public enum FactsCollector {
         for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, !line.hasPrefix("#") else { continue }
-            var value = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            var value = String(parts[1]).trimmingSpaces()
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
             }
-            out[String(parts[0])] = value.replacingOccurrences(of: "\\\"", with: "\"")
+            out[String(parts[0])] = value.replacing("\\\"", with: "\"")
         }
         return out
     }
@@ -80,13 +85,13 @@ public enum FactsCollector {
     /// for this machine, useless for correlating it with anything else. A root without /etc/machine-id
     /// gets a random ID kept in the state directory.
     static func machineIdHash(paths: AgentPaths) throws -> String {
-        var machineId = (try? String(contentsOfFile: paths.machineIdFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        var machineId = (try? String(contentsOfFile: paths.machineIdFile, encoding: .utf8))?.trimmingWhitespace() ?? ""
         if machineId.isEmpty {
             if let data = try AtomicFile.read(paths.fallbackMachineIdFile) {
-                machineId = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                machineId = String(decoding: data, as: UTF8.self).trimmingWhitespace()
             }
             if machineId.isEmpty {
-                machineId = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+                machineId = UUID().uuidString.replacing("-", with: "").lowercased()
                 try AtomicFile.write(Data((machineId + "\n").utf8), to: paths.fallbackMachineIdFile, mode: 0o600)
             }
         }

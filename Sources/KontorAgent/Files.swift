@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -45,7 +49,7 @@ public enum AtomicFile {
     /// Writes `data` to a temporary file in the same directory (created with `mode`), fsyncs it,
     /// renames it over `path` and fsyncs the directory.
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parent(of: path)
         try makeDirectory(directory)
         let temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -74,17 +78,27 @@ public enum AtomicFile {
         }
     }
 
+    /// The folder holding `path` (`/a/b` for `/a/b/c`, `/` for `/a`, `` for `a`), as NSString's
+    /// `deletingLastPathComponent` gave it.
+    static func parent(of path: String) -> String {
+        var parts = path.split(separator: "/")
+        guard !parts.isEmpty else { return path.hasPrefix("/") ? "/" : "" }
+        parts.removeLast()
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : joined
+    }
+
     /// Creates `path` and its parents with mode 0700 if missing.
     public static func makeDirectory(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw AgentFileError(path, "exists and is not a directory") }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw AgentFileError(path, "exists and is not a directory") }
             return
         }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw AgentFileError(path, "cannot create directory: \(error.localizedDescription)")
+            throw AgentFileError(path, "cannot create directory: \(error)")
         }
     }
 

@@ -1,6 +1,12 @@
-import Foundation
+import Dispatch
 import KontorCore
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Collects the device's posture (``DevicePosture``) from files under the agent's root, and keeps it:
 /// the file readers run at most every `refresh` (a check-in a minute need not read dpkg's status each
@@ -104,8 +110,8 @@ enum UnitHardeningProbe {
     /// `→ Overall exposure level for kontor-agent.service: 4.9 OK 🙂`.
     static func parse(_ output: String) -> UnitHardening {
         let marker = "Overall exposure level for "
-        guard let line = output.split(separator: "\n").last(where: { $0.contains(marker) }), let start = line.range(of: marker),
-            let colon = line[start.upperBound...].range(of: ": ")
+        guard let line = output.split(separator: "\n").last(where: { $0.contains(marker) }), let start = line.firstRange(of: marker),
+            let colon = line[start.upperBound...].firstRange(of: ": ")
         else { return UnitHardening(detail: "systemd-analyze printed no overall exposure level") }
         let words = line[colon.upperBound...].split(separator: " ")
         guard let first = words.first, let score = Double(first), (0...10).contains(score) else {

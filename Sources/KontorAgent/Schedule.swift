@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// When to check in next. Pure: the randomness is passed in, so tests pin it.
 public struct PollSchedule: Sendable, Equatable {
@@ -22,7 +26,7 @@ public struct PollSchedule: Sendable, Equatable {
             base = Double(max(interval, 1))
         } else {
             let exponent = min(failures - 1, 30)
-            base = min(backoffCap, backoffBase * pow(2, Double(exponent)))
+            base = min(backoffCap, backoffBase * Double(1 << exponent))
         }
         let spread = failures == 0 ? jitter : backoffJitter
         let factor = 1 - spread + 2 * spread * min(max(unit, 0), 0.999_999)

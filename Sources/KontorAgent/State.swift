@@ -1,6 +1,11 @@
 import Crypto
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -84,7 +89,7 @@ public struct BootClock: Sendable {
     public init(_ read: @escaping @Sendable () -> (boot: String, seconds: Double)) { self.read = read }
 
     public static let system = BootClock {
-        let id = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+        let id = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingWhitespace() ?? "unknown"
         var now = timespec()
         clock_gettime(CLOCK_BOOTTIME, &now)
         return (id, Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
@@ -154,7 +159,7 @@ public struct AgentStore: Sendable {
     /// The device key, or nil before enrollment.
     public func deviceKey() throws -> Curve25519.Signing.PrivateKey? {
         guard let data = try AtomicFile.read(paths.keyFile) else { return nil }
-        guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingWhitespace()),
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         else { throw AgentFileError(paths.keyFile, "not a device key; re-enroll with --force") }
         return key

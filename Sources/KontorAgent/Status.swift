@@ -1,5 +1,10 @@
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What `kontor-agent status` shows the employee and the admin alike.
 public struct AgentStatusReport: Codable, Sendable {

@@ -1,5 +1,10 @@
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 extension AgentStatusReport {
     /// The posture in plain words for the person at the device, with what the organisation requires.

@@ -1,7 +1,12 @@
 import CKontorLinux
 import Crypto
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -98,20 +103,10 @@ enum Command {
     @discardableResult
     static func run(_ name: String, _ arguments: [String], package: String = "passwd") throws -> String {
         guard let path = name.hasPrefix("/") ? name : find(name) else { throw AgentError("\(name) is not installed (it comes with the \(package) package)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let reason = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw AgentError("\(name) \(arguments.last ?? "") failed (\(process.terminationStatus)): \(reason)")
+        let (status, stdout, stderr) = try spawn(path, arguments)
+        guard status == 0 else {
+            let reason = String(decoding: stderr, as: UTF8.self).trimmingWhitespace()
+            throw AgentError("\(name) \(arguments.last ?? "") failed (\(status)): \(reason)")
         }
         return String(decoding: stdout, as: UTF8.self)
     }

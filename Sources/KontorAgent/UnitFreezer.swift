@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -78,7 +82,7 @@ public struct UnitFreezer: Freezer {
 
     /// What the unit's `cgroup.freeze` asks for: "1" frozen, "0" not.
     private func requested(_ account: WorkAccount, _ unit: String) -> String? {
-        (try? String(contentsOfFile: "\(slice(account))/\(unit)/cgroup.freeze", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? String(contentsOfFile: "\(slice(account))/\(unit)/cgroup.freeze", encoding: .utf8))?.trimmingWhitespace()
     }
 
     private func set(_ account: WorkAccount, _ unit: String, frozen: Bool) throws {
@@ -91,7 +95,9 @@ public struct UnitFreezer: Freezer {
     /// systemd's own units in a user slice: `user@UID.service`, `session-N.scope`, … (never a path).
     static func isUnitName(_ name: String) -> Bool {
         guard name.hasSuffix(".service") || name.hasSuffix(".scope"), !name.hasPrefix("."), name.count <= 255 else { return false }
-        return name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "@._-\\".unicodeScalars.contains($0) }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "@._-\\".unicodeScalars.contains($0)
+        }
     }
 
     /// Every PID in a cgroup and the cgroups below it; nil when it cannot be read.

@@ -1,5 +1,10 @@
-import Foundation
 import KontorCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Package updates from what apt and dpkg left on disk, without running apt and without network:
 ///

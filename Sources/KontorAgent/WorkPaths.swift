@@ -1,7 +1,12 @@
 import CKontorLinux
-import Foundation
 import KontorCore
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc

@@ -275,7 +275,7 @@ struct Profiles: AsyncParsableCommand {
 
         func validate() throws {
             if let at, ISO8601.date(from: at) == nil { throw ValidationError("--at: \"\(at)\" is not an ISO 8601 instant such as 2027-03-28T01:30:00Z") }
-            if let tz, TimeZone(identifier: tz) == nil { throw ValidationError("--tz: \"\(tz)\" is not an IANA time zone such as Europe/Berlin") }
+            if let tz, ZoneInfo(identifier: tz) == nil { throw ValidationError("--tz: \"\(tz)\" is not an IANA time zone such as Europe/Berlin") }
         }
 
         struct Output: Codable {
@@ -295,7 +295,7 @@ struct Profiles: AsyncParsableCommand {
                 let policy = PolicyMerge.effectivePolicy(
                     layers: [AssignedProfile(source: PolicySource(scope: "default", target: nil, profile: profile.name, revision: 0), profile: profile)],
                     subject: subject, fallbackAccountSuffix: "device", defaultCheckinInterval: 60)
-                let zone = tz.flatMap(TimeZone.init(identifier:))
+                let zone = tz.flatMap(ZoneInfo.init(identifier:))
                 let state =
                     policy.quietHours?.evaluate(at: instant, deviceZone: zone)
                     ?? QuietState(

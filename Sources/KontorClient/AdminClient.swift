@@ -1,8 +1,13 @@
 import AsyncHTTPClient
-import Foundation
 import KontorCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A client of the admin API, authenticated with an API token.
 public struct AdminClient: Sendable {
@@ -41,17 +46,26 @@ public struct AdminClient: Sendable {
         }
     }
 
-    /// Percent-encodes one path segment (an ID or an email).
-    public static func segment(_ text: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/?#")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
+    /// Percent-encodes one path segment (an ID or an email): everything but RFC 3986's unreserved
+    /// characters and `!$&'()*+,=:@` (Foundation's `urlPathAllowed` without `/`).
+    public static func segment(_ text: String) -> String { percentEncoded(text, keeping: "!$&'()*+,=:@") }
 
-    /// Percent-encodes a query value.
-    public static func queryValue(_ text: String) -> String {
-        var allowed = CharacterSet.urlQueryAllowed
-        allowed.remove(charactersIn: "&=+?#")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    /// Percent-encodes a query value: everything but the unreserved characters and `!$'()*,;:@/`
+    /// (Foundation's `urlQueryAllowed` without `&=+?`).
+    public static func queryValue(_ text: String) -> String { percentEncoded(text, keeping: "!$'()*,;:@/") }
+
+    /// UTF-8 bytes other than ASCII letters, digits, `-._~` and `keeping` as `%XX`.
+    static func percentEncoded(_ text: String, keeping: String) -> String {
+        let kept = Set(keeping.utf8).union("-._~".utf8)
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80, c.isLetter || c.isNumber || kept.contains(byte) {
+                out.append(c)
+            } else {
+                out += "%" + byte.padded(2, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 }

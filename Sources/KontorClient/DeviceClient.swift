@@ -1,9 +1,14 @@
 import AsyncHTTPClient
 import Crypto
-import Foundation
 import KontorCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What a device needs to talk to its server after enrollment.
 public struct DeviceIdentity: Sendable {

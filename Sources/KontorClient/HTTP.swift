@@ -1,8 +1,13 @@
 import AsyncHTTPClient
-import Foundation
 import KontorCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What went wrong talking to a Kontor server, in words a person can act on.
 public enum ClientError: Error, CustomStringConvertible, Equatable {
@@ -60,7 +65,7 @@ public struct ServerURL: Sendable, Equatable {
     public let basePath: String
 
     public init(_ text: String) throws {
-        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)), let scheme = components.scheme?.lowercased(),
+        guard let components = URLComponents(string: text.trimmingSpaces()), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
         else { throw ClientError.usage("\"\(text)\" is not a server URL such as https://kontor.example.org") }
         self.scheme = scheme
@@ -142,7 +147,7 @@ func describe(_ error: any Error) -> String {
 /// `retryLater`.
 func apiError(_ exchange: HTTPExchange) -> ClientError {
     if exchange.status == 429 || exchange.status == 503,
-        let value = exchange.headers.first(where: { $0.0.lowercased() == "retry-after" })?.1.trimmingCharacters(in: .whitespaces),
+        let value = exchange.headers.first(where: { $0.0.lowercased() == "retry-after" })?.1.trimmingSpaces(),
         let seconds = Int(value), seconds >= 0
     {
         return .retryLater(seconds: min(seconds, 86_400), status: exchange.status)

@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// One entry of the append-only audit log. Each entry carries the hash of the one before, so an
 /// edited, inserted or deleted entry breaks the chain from that point on.
@@ -87,7 +92,7 @@ public enum AuditChain {
     /// A new entry after `previous` (nil for the first).
     public static func entry(after previous: AuditEntry?, at: Date, actor: String, action: String, target: String?, detail: [String: String]?) -> AuditEntry {
         let seq = (previous?.seq ?? 0) + 1
-        let whole = Date(timeIntervalSince1970: floor(at.timeIntervalSince1970))
+        let whole = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
         let prev = previous?.hash ?? genesis
         var entry = AuditEntry(seq: seq, at: whole, actor: actor, action: action, target: target, detail: detail, previousHash: prev, hash: "")
         entry.hash = hash(of: entry)
@@ -103,8 +108,8 @@ public enum AuditChain {
     }
 
     private static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\n", with: "%0A").replacingOccurrences(of: "&", with: "%26")
-            .replacingOccurrences(of: "=", with: "%3D")
+        s.replacing("%", with: "%25").replacing("\n", with: "%0A").replacing("&", with: "%26")
+            .replacing("=", with: "%3D")
     }
 
     /// Checks `entries` (in sequence order) from the genesis: sequence numbers without gaps, each

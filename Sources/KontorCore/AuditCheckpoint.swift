@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The server's signed statement that entry `seq` of the audit log had hash `head` at `at`.
 ///
@@ -29,7 +34,7 @@ public struct AuditCheckpoint: Codable, Sendable, Equatable {
 
     /// Signs entry `seq` with hash `head` at `at` with `key`.
     public static func sign(seq: Int, head: String, at: Date, key: Curve25519.Signing.PrivateKey) throws -> AuditCheckpoint {
-        let whole = Date(timeIntervalSince1970: floor(at.timeIntervalSince1970))
+        let whole = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
         var checkpoint = AuditCheckpoint(
             type: kind, seq: seq, head: head, at: whole, keyId: DeviceKeys.keyID(for: key.publicKey), publicKey: DeviceKeys.base64(key.publicKey),
             signature: "")

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// RFC 4180 CSV, safe to open in a spreadsheet: cells that a spreadsheet would run as a formula
 /// (starting with =, +, -, @, tab or carriage return) are prefixed with an apostrophe.
@@ -12,6 +16,6 @@ public enum CSV {
         var text = value
         if let first = text.first, "=+-@\t\r".contains(first) { text = "'" + text }
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\"" + text.replacing("\"", with: "\"\"") + "\""
     }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The wall clock, injected everywhere time matters so tests set it instead of sleeping.
 public struct WallClock: Sendable {

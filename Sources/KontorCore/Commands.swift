@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What an admin can ask one device to do.
 public enum CommandType: String, Codable, Sendable, CaseIterable {

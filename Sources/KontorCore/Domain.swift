@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What an API token may do. Each role includes everything the roles before it may do.
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Human durations as people type them: `90s`, `30m`, `24h`, `7d`, `2w`, or combinations like `1d12h`.
 public enum HumanDuration {
@@ -7,7 +11,7 @@ public enum HumanDuration {
         var total = 0
         var number = ""
         var sawUnit = false
-        for ch in text.trimmingCharacters(in: .whitespaces) {
+        for ch in text.trimmingSpaces() {
             if ch.isASCII, ch.isNumber {
                 number.append(ch)
                 continue

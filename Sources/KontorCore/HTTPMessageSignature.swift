@@ -1,6 +1,11 @@
 import Crypto
-import Foundation
 import RawStructuredFieldValues
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // RFC 9421 HTTP Message Signatures with Ed25519, and RFC 9530 Content-Digest.
 //

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A public holiday: a whole day that counts as a quiet day.
 public struct Holiday: Codable, Sendable, Equatable, Hashable {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// An iCalendar document (RFC 5545) of timed events: what the on-call feed serves. Times are written in
 /// UTC (`…Z`), so DST and the reader's zone cannot shift them; text is escaped (§3.3.11) and lines are
@@ -48,10 +52,12 @@ public struct ICalendar: Sendable, Equatable {
 
     /// `YYYYMMDDTHHMMSSZ`.
     static func utc(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        let seconds = Int((date.timeIntervalSince1970).rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400)
+        let inDay = seconds - days * 86_400
+        let day = LocalDate(daysSinceEpoch: days)
+        let (hour, minute, second) = (inDay / 3600, inDay % 3600 / 60, inDay % 60)
+        return day.year.padded(4) + day.month.padded(2) + day.day.padded(2) + "T" + hour.padded(2) + minute.padded(2) + second.padded(2) + "Z"
     }
 
     /// TEXT escaping: backslash, semicolon, comma and newlines; other control characters are dropped.

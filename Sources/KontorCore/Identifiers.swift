@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Generates identifiers that are time-ordered and random (UUID version 7, RFC 9562):
 /// never derived from hardware, so an ID says nothing about the machine and is never reissued.
@@ -13,7 +18,7 @@ public enum IdentifierGenerator {
         for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &random) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // variant 10
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Bytes.hex(bytes)
         let chars = Array(hex)
         return String(chars[0..<8]) + "-" + String(chars[8..<12]) + "-" + String(chars[12..<16]) + "-"
             + String(chars[16..<20]) + "-" + String(chars[20..<32])

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The JSON coders every Kontor component uses on the wire and at rest: camelCase keys,
 /// ISO 8601 UTC timestamps, sorted keys so that equal values encode to equal bytes.
@@ -42,8 +46,8 @@ public enum KontorJSON {
 
 /// ISO 8601 UTC formatting and parsing, thread-safe and allocation-light.
 public enum ISO8601 {
-    private static let whole = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
-    private static let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
+    private static let whole = Date.ISO8601FormatStyle(timeZone: .gmt)
+    private static let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
 
     /// `2027-01-31T08:00:00Z`.
     public static func string(from date: Date) -> String { whole.format(date) }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What the agent can tell about the device's security posture without privileges beyond reading files:
 /// disk encryption of the root file system, Secure Boot, the package updates, and how hardened the agent's

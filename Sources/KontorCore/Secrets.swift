@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The kinds of bearer secret Kontor issues. The prefix lets secret scanners and people tell them apart.
 public enum SecretKind: String, Sendable, CaseIterable {

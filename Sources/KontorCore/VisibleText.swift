@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Characters that change what a terminal or a page shows without being seen themselves: control
 /// characters (C0, DEL, C1; a terminal acts on `ESC [ … m` and friends) and invisible or
@@ -37,7 +41,7 @@ public enum VisibleText {
 
     /// `U+202E`, for messages that name a character.
     public static func codePoint(_ scalar: Unicode.Scalar) -> String {
-        "U+" + String(format: "%04X", scalar.value)
+        "U+" + scalar.value.padded(4, radix: 16, uppercase: true)
     }
 
     /// `text` with every control or invisible character (except those in `keeping`) written out in a
@@ -51,7 +55,9 @@ public enum VisibleText {
                 out.append(scalar)
                 continue
             }
-            let visible = scalar.value <= 0xFF ? "\\x" + String(format: "%02X", scalar.value) : "\\u{" + String(format: "%04X", scalar.value) + "}"
+            let visible =
+                scalar.value <= 0xFF
+                ? "\\x" + scalar.value.padded(2, radix: 16, uppercase: true) : "\\u{" + scalar.value.padded(4, radix: 16, uppercase: true) + "}"
             out.append(contentsOf: visible.unicodeScalars)
         }
         return String(out)
@@ -71,7 +77,7 @@ public enum VisibleText {
                 out.append(scalar)
                 continue
             }
-            for unit in String(scalar).utf16 { out.append(contentsOf: String(format: "\\u%04x", unit).unicodeScalars) }
+            for unit in String(scalar).utf16 { out.append(contentsOf: ("\\u" + unit.padded(4, radix: 16)).unicodeScalars) }
         }
         return String(out)
     }

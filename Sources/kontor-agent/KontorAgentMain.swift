@@ -4,6 +4,7 @@ import KontorAgent
 @main
 enum KontorAgentMain {
     static func main() async {
+        AgentProcess.configure()
         await KontorAgentCommand.main()
     }
 }

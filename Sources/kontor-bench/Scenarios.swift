@@ -291,10 +291,14 @@ struct Watch: AsyncParsableCommand {
                 let parts = line.split(separator: " ", omittingEmptySubsequences: true)
                 if parts.count >= 2, let kb = Double(parts[1]) { fields[String(parts[0].dropLast())] = kb / 1024 }
             }
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? 0
             print(
                 String(
                     format: "  of the RSS: anonymous %.1f MB, private dirty %.1f MB, private clean (file) %.1f MB, shared clean %.1f MB; PSS %.1f MB",
                     fields["Anonymous"] ?? 0, fields["Private_Dirty"] ?? 0, fields["Private_Clean"] ?? 0, fields["Shared_Clean"] ?? 0, fields["Pss"] ?? 0))
+            print(
+                String(
+                    format: "  private (clean + dirty) %.1f MB; %d threads", (fields["Private_Clean"] ?? 0) + (fields["Private_Dirty"] ?? 0), threads))
         }
     }
 }

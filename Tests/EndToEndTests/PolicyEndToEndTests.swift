@@ -50,7 +50,7 @@ struct PolicyEndToEndTests {
             .appendingPathComponent("Profiles/craft-business.yaml")
         var profile = try ProfileYAML.load(try String(contentsOf: url, encoding: .utf8), file: url.path)
         for day in QuietHoursPolicy.weekdays { profile.quietHours?.weekly?[day] = ["all"] }
-        let today = WallClockResolver.localDate(of: Date(), in: TimeZone(identifier: "Europe/Berlin")!)
+        let today = WallClockResolver.localDate(of: Date(), in: ZoneInfo(identifier: "Europe/Berlin")!)
         profile.quietHours?.exemptions = [
             Exemption(persons: ["lukas@example.org"], groups: nil, from: today.adding(days: -1), until: today.adding(days: 1), reason: "Notdienst")
         ]

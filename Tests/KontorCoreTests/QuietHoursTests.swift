@@ -40,7 +40,7 @@ struct LocalTimeTests {
             ("America/Havana", "2027-03-14", 0, "2027-03-14T05:00:00Z"),  // midnight does not exist; 01:00 CDT
         ])
     func springGap(zone: String, day: String, minutes: Int, expected: String) {
-        let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: TimeZone(identifier: zone)!)
+        let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: ZoneInfo(identifier: zone)!)
         #expect(instant == at(expected), "\(zone) \(day) +\(minutes)min → \(ISO8601.string(from: instant))")
     }
 
@@ -52,7 +52,7 @@ struct LocalTimeTests {
             ("Australia/Lord_Howe", "2027-04-04", 105, "2027-04-03T14:45:00Z"),  // 01:45 +11, not +10:30
         ])
     func autumnOverlap(zone: String, day: String, minutes: Int, expected: String) {
-        let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: TimeZone(identifier: zone)!)
+        let instant = WallClockResolver.instant(LocalDate(day)!, minutes: minutes, in: ZoneInfo(identifier: zone)!)
         #expect(instant == at(expected), "\(zone) \(day) +\(minutes)min → \(ISO8601.string(from: instant))")
     }
 }
@@ -98,7 +98,7 @@ struct QuietHoursTests {
         ] as [(String?, String?, String)])
     func zoneName(profile: String?, device: String?, expected: String) {
         let policy = QuietHoursPolicy(timeZone: profile, weekly: ["sunday": ["all"]])
-        #expect(policy.evaluate(at: at("2027-03-07T12:00:00Z"), deviceZone: device.flatMap(TimeZone.init(identifier:))).timeZone == expected)
+        #expect(policy.evaluate(at: at("2027-03-07T12:00:00Z"), deviceZone: device.flatMap(ZoneInfo.init(identifier:))).timeZone == expected)
     }
 
     @Test("the next transition is where the answer flips, not where adjacent windows meet")

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A calendar day without a time zone (proleptic Gregorian), with exact integer arithmetic.
 public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
@@ -34,7 +38,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
         try container.encode(description)
     }
 
-    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+    public var description: String { "\(year.padded(4))-\(month.padded(2))-\(day.padded(2))" }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
@@ -86,7 +90,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
 /// gap; one that occurs twice (the autumn overlap) happens at its first occurrence.
 public enum WallClockResolver {
     /// The instant at which `date` `minutes` (0…1440; 1440 = the next midnight) happens in `zone`.
-    public static func instant(_ date: LocalDate, minutes: Int, in zone: TimeZone) -> Date {
+    public static func instant(_ date: LocalDate, minutes: Int, in zone: ZoneInfo) -> Date {
         let wall = Double(date.daysSinceEpoch * 86_400 + minutes * 60)
         // Offsets in force around that wall time; a valid reading t satisfies offset(t) == o.
         let probes = [wall - 2 * 86_400, wall - 86_400, wall, wall + 86_400, wall + 2 * 86_400]
@@ -100,7 +104,7 @@ public enum WallClockResolver {
         if let first = valid.min() { return Date(timeIntervalSince1970: first) }
         // In a gap: the transition instant lies in (wall - maxOffset, wall - minOffset].
         let low = wall - Double(offsets.max() ?? 0) - 1
-        if let transition = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: low)),
+        if let transition = zone.nextTransition(after: Date(timeIntervalSince1970: low)),
             transition.timeIntervalSince1970 <= wall - Double(offsets.min() ?? 0)
         {
             return transition
@@ -109,8 +113,8 @@ public enum WallClockResolver {
     }
 
     /// The local calendar day of `instant` in `zone`.
-    public static func localDate(of instant: Date, in zone: TimeZone) -> LocalDate {
-        let seconds = Int(floor(instant.timeIntervalSince1970)) + zone.secondsFromGMT(for: instant)
-        return LocalDate(daysSinceEpoch: Int(floor(Double(seconds) / 86_400)))
+    public static func localDate(of instant: Date, in zone: ZoneInfo) -> LocalDate {
+        let seconds = Int(instant.timeIntervalSince1970.rounded(.down)) + zone.secondsFromGMT(for: instant)
+        return LocalDate(daysSinceEpoch: Int((Double(seconds) / 86_400).rounded(.down)))
     }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Who is on call: the persons whose quiet hours have an on-call exemption at an instant, as an after-hours
 /// bot or a phone calendar asks for them. Pure: the server supplies each person's effective quiet hours.
@@ -68,12 +72,12 @@ public struct TimePeriod: Codable, Sendable, Equatable {
 
 extension QuietHoursPolicy {
     /// The on-call range (whole local days in the policy's zone) that covers `instant`, if any.
-    public func onCallPeriod(containing instant: Date, deviceZone: TimeZone? = nil) -> TimePeriod? {
+    public func onCallPeriod(containing instant: Date, deviceZone: ZoneInfo? = nil) -> TimePeriod? {
         onCallPeriods(from: instant, to: instant.addingTimeInterval(1), deviceZone: deviceZone).first { $0.start <= instant && instant < $0.end }
     }
 
     /// The on-call ranges that overlap `from..<to`, as instants.
-    public func onCallPeriods(from: Date, to: Date, deviceZone: TimeZone? = nil) -> [TimePeriod] {
+    public func onCallPeriods(from: Date, to: Date, deviceZone: ZoneInfo? = nil) -> [TimePeriod] {
         let zone = zone(deviceZone: deviceZone)
         return onCall.map { range in
             TimePeriod(
@@ -85,7 +89,7 @@ extension QuietHoursPolicy {
     /// The quiet periods that overlap `from..<to`, as the device would enforce them (holidays, extra days,
     /// on-call exemptions and DST included), each with the reason in force at its start; found by walking
     /// the same transitions ``evaluate(at:deviceZone:overrideUntil:)`` reports. At most `limit` periods.
-    public func quietPeriods(from: Date, to: Date, deviceZone: TimeZone? = nil, limit: Int = 1000) -> [TimePeriod] {
+    public func quietPeriods(from: Date, to: Date, deviceZone: ZoneInfo? = nil, limit: Int = 1000) -> [TimePeriod] {
         var periods: [TimePeriod] = []
         var t = from
         while t < to, periods.count < limit {
@@ -109,7 +113,7 @@ extension QuietHoursPolicy {
     }
 
     /// The start of the quiet period that is in force just before `instant` (looking back at most 15 days).
-    private func start(ofQuietBefore instant: Date, deviceZone: TimeZone?) -> Date {
+    private func start(ofQuietBefore instant: Date, deviceZone: ZoneInfo?) -> Date {
         var t = instant.addingTimeInterval(-15 * 86_400)
         var start = t
         while t < instant {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Computes a device's effective policy from the profiles assigned to it. One pure function, used by
 /// the server for check-ins and by `kontorctl profiles` for previews.
@@ -57,7 +61,7 @@ public enum PolicyMerge {
         let pattern = layered.pick("container.accountPattern") { $0.container?.accountPattern } ?? "work-{localpart}"
         let account = ContainerNames.account(pattern: pattern, localpart: localpart)
         let paths = (layered.pick("container.extraWorkPaths") { $0.container?.extraWorkPaths } ?? []).map {
-            $0.replacingOccurrences(of: "{localpart}", with: localpart).replacingOccurrences(of: "{account}", with: account)
+            $0.replacing("{localpart}", with: localpart).replacing("{account}", with: account)
         }
         return ResolvedContainer(account: account, extraWorkPaths: paths)
     }
@@ -88,7 +92,7 @@ public enum PolicyMerge {
 public enum ContainerNames {
     /// Expands `{localpart}` and trims to a valid Linux user name (at most 32 characters).
     public static func account(pattern: String, localpart: String) -> String {
-        let expanded = pattern.replacingOccurrences(of: "{localpart}", with: localpart).lowercased()
+        let expanded = pattern.replacing("{localpart}", with: localpart).lowercased()
         return String(expanded.prefix(32))
     }
 

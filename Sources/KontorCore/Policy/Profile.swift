@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A policy profile as written in YAML (see Profiles/profile.schema.json). Every field is optional
 /// except the name: a profile sets only what it cares about, and the merge fills in the rest.

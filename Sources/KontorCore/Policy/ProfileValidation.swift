@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A problem in a profile: the field (`quietHours.weekly.monday[0]`) and what was expected.
 public struct ProfileIssue: Sendable, Equatable, CustomStringConvertible {
@@ -41,7 +45,7 @@ public enum ProfileValidator {
     static func issues(in q: QuietHoursSpec) -> [ProfileIssue] {
         var out: [ProfileIssue] = []
         func add(_ field: String, _ message: String) { out.append(ProfileIssue(field: field, message: message)) }
-        if let zone = q.timeZone, TimeZone(identifier: zone) == nil {
+        if let zone = q.timeZone, ZoneInfo(identifier: zone) == nil {
             add("quietHours.timeZone", "expected an IANA time zone such as Europe/Berlin, found \"\(zone)\"")
         }
         for (day, windows) in (q.weekly ?? [:]).sorted(by: { $0.key < $1.key }) {

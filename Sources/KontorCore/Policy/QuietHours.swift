@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Quiet hours as one device enforces them: the profile's rules with the exemptions already
 /// narrowed to the device's person (other people's on-call plans never reach a device).
@@ -46,7 +50,7 @@ public struct QuietWindow: Sendable, Equatable {
 
     /// Parses `HH:MM-HH:MM` (24:00 allowed as an end) or `all`.
     public init?(_ text: String) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let trimmed = text.trimmingSpaces().lowercased()
         if trimmed == "all" || trimmed == "all-day" {
             self.start = 0
             self.end = 1440
@@ -94,22 +98,22 @@ extension QuietHoursPolicy {
     }
 
     /// The zone the rules are read in: the policy's, else the device's, else UTC.
-    public func zone(deviceZone: TimeZone?) -> TimeZone {
-        if let id = timeZone, let zone = TimeZone(identifier: id) { return zone }
-        return deviceZone ?? TimeZone(identifier: "UTC")!
+    public func zone(deviceZone: ZoneInfo?) -> ZoneInfo {
+        if let id = timeZone, let zone = ZoneInfo(identifier: id) { return zone }
+        return deviceZone ?? ZoneInfo(identifier: "UTC")!
     }
 
     /// The name of that zone as people read it: the policy's `timeZone` as written, else the device's
     /// zone, else `UTC` — Foundation on Linux names UTC `GMT`, which is not what the docs or a profile say.
-    public func zoneName(deviceZone: TimeZone?) -> String {
-        if let id = timeZone, TimeZone(identifier: id) != nil { return id }
+    public func zoneName(deviceZone: ZoneInfo?) -> String {
+        if let id = timeZone, ZoneInfo(identifier: id) != nil { return id }
         guard let deviceZone, deviceZone.identifier != "GMT" else { return "UTC" }
         return deviceZone.identifier
     }
 
     /// Evaluates the rules at `instant`. `overrideUntil` is an employee's early end of quiet hours.
     /// The one function server (kontorctl profiles eval) and agent both use.
-    public func evaluate(at instant: Date, deviceZone: TimeZone? = nil, overrideUntil: Date? = nil) -> QuietState {
+    public func evaluate(at instant: Date, deviceZone: ZoneInfo? = nil, overrideUntil: Date? = nil) -> QuietState {
         let zone = zone(deviceZone: deviceZone)
         let today = WallClockResolver.localDate(of: instant, in: zone)
         let quiet = quietSpans(from: today.adding(days: -2), to: today.adding(days: 15), zone: zone)
@@ -137,13 +141,13 @@ extension QuietHoursPolicy {
     }
 
     /// The end of the quiet period containing `instant` (windows that touch are one period), for an override.
-    public func endOfQuietPeriod(containing instant: Date, deviceZone: TimeZone? = nil) -> Date? {
+    public func endOfQuietPeriod(containing instant: Date, deviceZone: ZoneInfo? = nil) -> Date? {
         let state = evaluate(at: instant, deviceZone: deviceZone)
         guard state.quiet else { return nil }
         return state.nextTransition ?? instant.addingTimeInterval(14 * 86_400)
     }
 
-    private func quietSpans(from first: LocalDate, to last: LocalDate, zone: TimeZone) -> [Span] {
+    private func quietSpans(from first: LocalDate, to last: LocalDate, zone: ZoneInfo) -> [Span] {
         var spans: [Span] = []
         let extra = Set(extraDates)
         var day = first
@@ -171,7 +175,7 @@ extension QuietHoursPolicy {
         return spans.sorted { $0.start < $1.start }
     }
 
-    private func onCallSpans(from first: LocalDate, to last: LocalDate, zone: TimeZone) -> [Span] {
+    private func onCallSpans(from first: LocalDate, to last: LocalDate, zone: ZoneInfo) -> [Span] {
         onCall.compactMap { range in
             guard range.until >= first, range.from <= last else { return nil }
             let start = WallClockResolver.instant(range.from, minutes: 0, in: zone)

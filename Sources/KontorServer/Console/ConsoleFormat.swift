@@ -134,7 +134,8 @@ struct QuietWeek {
 
     /// Walks the policy's transitions from Monday 00:00 of the week containing `day` to the next Monday.
     init(policy: QuietHoursPolicy, weekOf day: Date) {
-        let zone = policy.zone(deviceZone: nil)
+        let rules = policy.zone(deviceZone: nil)
+        let zone = TimeZone(identifier: rules.identifier) ?? .gmt
         self.zone = zone
         var calendar = Calendar(identifier: .iso8601)
         calendar.timeZone = zone
@@ -165,7 +166,7 @@ struct QuietWeek {
                 let covered = spans.reduce(0.0) { $0 + max(0, min($1.end, he).timeIntervalSince(max($1.start, hs))) }
                 hours.append(covered <= 0 ? .work : (covered >= he.timeIntervalSince(hs) ? .quiet : .part))
             }
-            days.append(Day(date: WallClockResolver.localDate(of: start, in: zone), start: start, end: stop, spans: spans, hours: hours))
+            days.append(Day(date: WallClockResolver.localDate(of: start, in: rules), start: start, end: stop, spans: spans, hours: hours))
         }
         self.days = days
     }

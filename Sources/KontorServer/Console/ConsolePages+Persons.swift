@@ -58,7 +58,7 @@ extension ConsolePages {
             ]
         }
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
-        values["zone"] = TimeZone.current.identifier
+        values["zone"] = ZoneInfo.current.identifier
         values["today"] = WallClockResolver.localDate(of: services.clock.now(), in: .current).description
         // Operators may restrict an offboarding only with the configured profile (assigning others is an admin's).
         let profiles = try await services.policies.snapshot().latest.keys.sorted()
@@ -72,8 +72,8 @@ extension ConsolePages {
         var at: Date?
         if let day = form.text("date") {
             guard let date = LocalDate(day) else { throw APIError.invalid("The offboarding was not started: \"\(day)\" is not a date (YYYY-MM-DD).") }
-            let zoneName = form.text("zone") ?? TimeZone.current.identifier
-            guard let zone = TimeZone(identifier: zoneName) else {
+            let zoneName = form.text("zone") ?? ZoneInfo.current.identifier
+            guard let zone = ZoneInfo(identifier: zoneName) else {
                 throw APIError.invalid("The offboarding was not started: \"\(zoneName)\" is not a time zone.")
             }
             let time = form.text("time") ?? "17:00"
