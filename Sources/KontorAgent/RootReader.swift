@@ -1,4 +1,5 @@
 import CKontorLinux
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

@@ -15,19 +15,12 @@ struct OnCall: APICommand {
     @Option(help: "Only this group.") var group: String?
     @Option(help: "An ISO 8601 instant (default: now).") var at: String?
 
-    struct Answer: Codable {
-        var at: Date
-        var group: String?
-        var quietHours: QuietState?
-        var onCall: [OnCallRoster.Entry]
-    }
-
     func run(client: AdminClient) async throws {
         if let at, ISO8601.date(from: at) == nil { throw ValidationError("--at: expected an ISO 8601 instant such as 2026-12-24T20:00:00Z, not \"\(at)\"") }
         var query: [String] = []
         if let group { query.append("group=" + AdminClient.segment(group)) }
         if let at { query.append("at=" + AdminClient.segment(at)) }
-        let answer = try await client.call(.GET, "/oncall" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")), as: Answer.self)
+        let answer = try await client.call(.GET, "/oncall" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")), as: OnCallAnswer.self)
         if connection.json { return try printJSON(answer) }
         if let quiet = answer.quietHours {
             let until = quiet.nextTransition.map { " until \(ISO8601.string(from: $0))" } ?? ""

@@ -50,15 +50,8 @@ public struct ICalendar: Sendable, Equatable {
         return lines.map(Self.fold).joined(separator: "\r\n") + "\r\n"
     }
 
-    /// `YYYYMMDDTHHMMSSZ`.
-    static func utc(_ date: Date) -> String {
-        let seconds = Int((date.timeIntervalSince1970).rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400)
-        let inDay = seconds - days * 86_400
-        let day = LocalDate(daysSinceEpoch: days)
-        let (hour, minute, second) = (inDay / 3600, inDay % 3600 / 60, inDay % 60)
-        return day.year.padded(4) + day.month.padded(2) + day.day.padded(2) + "T" + hour.padded(2) + minute.padded(2) + second.padded(2) + "Z"
-    }
+    /// `YYYYMMDDTHHMMSSZ`: the basic form of the whole-second ISO 8601 instant Kontor writes everywhere.
+    static func utc(_ date: Date) -> String { ISO8601.string(from: date).filter { $0 != "-" && $0 != ":" } }
 
     /// TEXT escaping: backslash, semicolon, comma and newlines; other control characters are dropped.
     static func escape(_ text: String) -> String {

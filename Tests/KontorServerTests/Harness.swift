@@ -139,7 +139,7 @@ extension TestClientProtocol {
     func enrollToken(_ adminToken: String, json: String = "{}") async throws -> String {
         let response = try await api(.post, "/api/v1/enroll-tokens", token: adminToken, json: json)
         #expect(response.status == .created)
-        return try JSONDecoder().decode([String: AnyCodable].self, from: Data(buffer: response.body))["token"]!.string!
+        return try JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: response.body))["token"]!.string!
     }
 
     /// Enrolls a new key and returns the key and the reply.
@@ -149,34 +149,6 @@ extension TestClientProtocol {
         let body = try KontorJSON.encode(EnrollRequest(token: token, publicKey: DeviceKeys.base64(key.publicKey), facts: facts, acceptedTermsVersion: "2026-1"))
         return (key, try await signed(DeviceAPI.enrollPath, body: body, key: key, at: now))
     }
-}
-
-/// Just enough of "any JSON" to pick fields out of answers in tests.
-enum AnyCodable: Decodable {
-    case string(String)
-    case number(Double)
-    case bool(Bool)
-    case object([String: AnyCodable])
-    case array([AnyCodable])
-    case null
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let v = try? c.decode(Bool.self) {
-            self = .bool(v)
-        } else if let v = try? c.decode(Double.self) {
-            self = .number(v)
-        } else if let v = try? c.decode(String.self) {
-            self = .string(v)
-        } else if let v = try? c.decode([AnyCodable].self) {
-            self = .array(v)
-        } else {
-            self = .object(try c.decode([String: AnyCodable].self))
-        }
-    }
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-    subscript(key: String) -> AnyCodable? { if case .object(let o) = self { o[key] } else { nil } }
 }
 
 extension TestResponse {

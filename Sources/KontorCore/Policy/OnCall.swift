@@ -57,6 +57,22 @@ public enum OnCallRoster {
     }
 }
 
+/// The answer to "who is on call at `at`", as the API sends it and `kontorctl oncall` reads it.
+public struct OnCallAnswer: Codable, Sendable {
+    public var at: Date
+    public var group: String?
+    /// Whether the group's quiet hours are in force at `at` (for everyone not on call), and until when.
+    public var quietHours: QuietState?
+    public var onCall: [OnCallRoster.Entry]
+
+    public init(at: Date, group: String?, quietHours: QuietState?, onCall: [OnCallRoster.Entry]) {
+        self.at = at
+        self.group = group
+        self.quietHours = quietHours
+        self.onCall = onCall
+    }
+}
+
 /// A stretch of time with why it is there (a quiet period, an on-call period).
 public struct TimePeriod: Codable, Sendable, Equatable {
     public var start: Date

@@ -13,10 +13,8 @@ struct AdminAuthMiddleware: RouterMiddleware {
     let tokens: APITokenService
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { return try await next(request, context) }
-        guard header.lowercased().hasPrefix("bearer "),
-            let principal = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
-        else {
+        guard request.headers[.authorization] != nil else { return try await next(request, context) }
+        guard let bearer = request.bearerToken, let principal = try await tokens.authenticate(bearer: bearer) else {
             throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
         }
         // A feed token reads the on-call calendar (its own route, outside this API) and nothing else.

@@ -18,12 +18,7 @@ struct AuditController {
     }
 
     @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [AuditEntry] {
-        var since: Date?
-        if let text = try request.queryParameter("since") {
-            guard let parsed = ISO8601.date(from: text) else { throw APIError.invalid("since: expected an ISO 8601 instant, found \"\(text)\"") }
-            since = parsed
-        }
-        return try await services.audit.entries(since: since, target: try request.queryParameter("target"))
+        try await services.audit.entries(since: try request.dateQueryParameter("since"), target: try request.queryParameter("target"))
     }
 
     @Sendable func verify(_ request: Request, context: AdminRequestContext) async throws -> AuditVerification {

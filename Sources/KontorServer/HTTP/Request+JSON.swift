@@ -24,6 +24,19 @@ extension Request {
         return value
     }
 
+    /// A query parameter that must be an ISO 8601 instant; nil when absent, refused naming it when malformed.
+    func dateQueryParameter(_ name: String) throws -> Date? {
+        guard let text = try queryParameter(name) else { return nil }
+        guard let date = ISO8601.date(from: text) else { throw APIError.invalid("\(name): expected an ISO 8601 instant, found \"\(text)\"") }
+        return date
+    }
+
+    /// The token of an `Authorization: Bearer …` header; nil when there is no such header.
+    var bearerToken: String? {
+        guard let header = headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+    }
+
     func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, .unsupportedMediaType, "content-type must be application/json, not \(contentType)")

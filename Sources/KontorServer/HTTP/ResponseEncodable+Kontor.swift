@@ -16,4 +16,4 @@ extension Settings: ResponseEncodable {}
 extension SignedCheckpoint: ResponseEncodable {}
 extension PolicyService.ApplyResult: ResponseEncodable {}
 extension EnrollmentService.CreatedToken: ResponseEncodable {}
-extension OnCallService.Answer: ResponseEncodable {}
+extension OnCallAnswer: ResponseEncodable {}

@@ -19,32 +19,21 @@ struct OnCallController {
         router.on(.get, "", AdminAPI.prefix + "/oncall/{group}.ics", table: table, use: feed)
     }
 
-    @Sendable func answer(_ request: Request, context: AdminRequestContext) async throws -> OnCallService.Answer {
+    @Sendable func answer(_ request: Request, context: AdminRequestContext) async throws -> OnCallAnswer {
         try context.require(.auditor)
-        var at: Date?
-        if let text = try request.queryParameter("at") {
-            guard let parsed = ISO8601.date(from: text) else { throw APIError.invalid("at: expected an ISO 8601 instant, found \"\(text)\"") }
-            at = parsed
-        }
-        return try await services.onCall.answer(group: try request.queryParameter("group"), at: at)
+        return try await services.onCall.answer(group: try request.queryParameter("group"), at: try request.dateQueryParameter("at"))
     }
 
     @Sendable func feed(_ request: Request, context: KontorRequestContext) async throws -> Response {
-        let presented =
-            try request.headers[.authorization].flatMap { header in
-                header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
-            } ?? request.queryParameter("token")
-        guard let presented, let principal = try await services.tokens.authenticate(bearer: presented) else {
+        guard let presented = try request.bearerToken ?? request.queryParameter("token"),
+            let principal = try await services.tokens.authenticate(bearer: presented)
+        else {
             throw APIError(
                 .unauthorized, .unauthorized, "the feed needs an API token (Authorization: Bearer, or ?token=)", headers: [.wwwAuthenticate: "Bearer"])
         }
         context.logger.debug("on-call feed read", metadata: ["api.token": "\(principal.name)"])
         let group = try context.parameters.require("group")
-        var from: Date?
-        if let text = try request.queryParameter("from") {
-            guard let parsed = ISO8601.date(from: text) else { throw APIError.invalid("from: expected an ISO 8601 instant, found \"\(text)\"") }
-            from = parsed
-        }
+        let from = try request.dateQueryParameter("from")
         var days: Int?
         if let text = try request.queryParameter("days") {
             guard let parsed = Int(text) else { throw APIError.invalid("days: expected a whole number of days, found \"\(text)\"") }

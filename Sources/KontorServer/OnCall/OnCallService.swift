@@ -10,23 +10,14 @@ struct OnCallService: Sendable {
     let policies: PolicyService
     let clock: WallClock
 
-    /// The answer to "who is on call at `at`".
-    struct Answer: Codable, Sendable {
-        var at: Date
-        var group: String?
-        /// Whether the group's quiet hours are in force at `at` (for everyone not on call), and until when.
-        var quietHours: QuietState?
-        var onCall: [OnCallRoster.Entry]
-    }
-
     /// How far the feed reaches back, and how many days it covers, unless asked otherwise.
     static let feedPast: TimeInterval = 7 * 86_400
     static let feedDays = 63
 
-    func answer(group: String?, at: Date?) async throws -> Answer {
+    func answer(group: String?, at: Date?) async throws -> OnCallAnswer {
         let instant = at ?? clock.now()
         let (members, groupPolicy) = try await roster(group: group)
-        return Answer(at: instant, group: group, quietHours: groupPolicy?.evaluate(at: instant), onCall: OnCallRoster.onCall(members, at: instant))
+        return OnCallAnswer(at: instant, group: group, quietHours: groupPolicy?.evaluate(at: instant), onCall: OnCallRoster.onCall(members, at: instant))
     }
 
     /// The group's quiet periods and on-call periods over `days` days from `from` (by default a week ago
@@ -67,10 +58,12 @@ struct OnCallService: Sendable {
         }
         let members = persons.map { person in
             let layerGroup = group ?? person.groups.first { snapshot.groups[$0] != nil }
-            let policy = PolicyService.effectivePolicy(deviceId: "", person: person, group: layerGroup, snapshot: snapshot, defaultInterval: 60)
+            let policy = PolicyService.effectivePolicy(
+                deviceId: "", person: person, group: layerGroup, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
             return OnCallRoster.Member(email: person.email, displayName: person.displayName, phone: person.phone, quietHours: policy.quietHours)
         }
-        let groupPolicy = PolicyService.effectivePolicy(deviceId: "", person: nil, group: group, snapshot: snapshot, defaultInterval: 60).quietHours
+        let groupPolicy = PolicyService.effectivePolicy(deviceId: "", person: nil, group: group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+            .quietHours
         return (members, groupPolicy)
     }
 }
