@@ -174,6 +174,7 @@ public struct Agent: Sendable {
         try enforce()
         // A wipe that began (a command, a revocation, the dead-man switch) ends with its receipt before anything else.
         if let journal = try wiper.journal() { return try await finishWipe(journal, client: client, device: device) }
+        await syncTerms(client: client, device: device)
         var outcome = CycleOutcome.failure(reason: "no check-in", retryAfter: nil)
         var serverHolds = false
         for round in 0..<3 {
@@ -195,6 +196,8 @@ public struct Agent: Sendable {
             }
             guard again else { break }
         }
+        // A new policy may name terms whose text is not here yet: fetch it now, not a poll later.
+        if case .success(_, true, _) = outcome { await syncTerms(client: client, device: device) }
         return outcome
     }
 

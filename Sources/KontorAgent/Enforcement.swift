@@ -43,6 +43,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var adminLocked = false
     /// Locked by the offline dead-man switch until the next successful check-in.
     public var offlineLocked = false
+    /// Locked because the usage terms the policy names are not accepted and their grace period is over.
+    public var termsLocked = false
     /// The problems of the last enforcement (`kind: detail`): each is reported once while it lasts.
     public var problems: [String] = []
 
@@ -62,6 +64,7 @@ public struct EnforcementState: Codable, Sendable, Equatable {
         terminating = try c.decodeIfPresent([String].self, forKey: .terminating) ?? []
         adminLocked = try c.decodeIfPresent(Bool.self, forKey: .adminLocked) ?? false
         offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
+        termsLocked = try c.decodeIfPresent(Bool.self, forKey: .termsLocked) ?? false
         problems = try c.decodeIfPresent([String].self, forKey: .problems) ?? []
     }
 
@@ -121,6 +124,7 @@ public struct Enforcer: Sendable {
         let account = container(policy.container, state: &state, problems: &problems, now: now)
         report.containerAccount = account?.name ?? policy.container?.account
         report.containerState = account == nil ? "absent" : "active"
+        termsLock(policy.terms, state: &state, now: now)
         let quiet = quietHours(policy.quietHours, state: &state, now: now)
         report.quiet = quiet?.quiet ?? false
         report.quietReason = quiet?.reason
@@ -168,6 +172,17 @@ public struct Enforcer: Sendable {
         }
     }
 
+    /// Locks the container once the terms' grace period is over without an acceptance, and opens it again
+    /// when the server reports one; each change is an event.
+    private func termsLock(_ terms: TermsRequirement?, state: inout EnforcementState, now: Date) {
+        let locks = terms?.locks(at: now) ?? false
+        guard locks != state.termsLocked else { return }
+        state.termsLocked = locks
+        let version = terms?.version ?? "-"
+        let why = terms?.decision == .declined ? "usage terms \(version) declined" : "usage terms \(version) not accepted"
+        state.add(DeviceEvent(at: now, kind: locks ? "container.locked" : "container.unlocked", detail: locks ? why : "usage terms \(version)"))
+    }
+
     /// Whether quiet hours are in force now (the employee's override counted), reporting overrides and
     /// changes once.
     private func quietHours(_ policy: QuietHoursPolicy?, state: inout EnforcementState, now: Date) -> QuietState? {
@@ -189,7 +204,7 @@ public struct Enforcer: Sendable {
     /// `locked`); otherwise thaws it and opens its logins again (returns nil).
     private func freezeOrRelease(_ account: WorkAccount, quiet: Bool, state: inout EnforcementState) throws -> String? {
         let processes = ProcessTable.processes(ofUID: account.uid)
-        let locked = state.adminLocked || state.offlineLocked
+        let locked = state.adminLocked || state.offlineLocked || state.termsLocked
         guard quiet || locked else {
             if state.frozen { try freezer.thaw(account, processes: processes) }
             state.frozen = false

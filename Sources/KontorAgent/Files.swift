@@ -28,6 +28,8 @@ public struct AgentPaths: Sendable, Equatable {
     public var identityFile: String { stateDir + "/identity.json" }
     public var stateFile: String { stateDir + "/state.json" }
     public var policyFile: String { stateDir + "/policy.json" }
+    /// The text of the usage terms the policy names, as fetched from the server.
+    public var termsFile: String { stateDir + "/terms.json" }
     /// The work account the agent created (the only one it ever acts on).
     public var containerFile: String { stateDir + "/container.json" }
     /// What is left after a confirmed wipe: which device this was and its receipt (no key, no state).

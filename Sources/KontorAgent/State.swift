@@ -50,6 +50,8 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var pendingAcks: [CommandAck] = []
     /// Time without a successful check-in, for the offline dead-man switch.
     public var offline = OfflineTimer()
+    /// Answers to the usage terms, signed, not yet confirmed by the server.
+    public var pendingTermsResponses: [SignedTermsResponse] = []
 
     public init() {}
 
@@ -68,6 +70,7 @@ public struct AgentState: Codable, Sendable, Equatable {
         commandResults = try c.decodeIfPresent([CommandAck].self, forKey: .commandResults) ?? []
         pendingAcks = try c.decodeIfPresent([CommandAck].self, forKey: .pendingAcks) ?? []
         offline = try c.decodeIfPresent(OfflineTimer.self, forKey: .offline) ?? OfflineTimer()
+        pendingTermsResponses = try c.decodeIfPresent([SignedTermsResponse].self, forKey: .pendingTermsResponses) ?? []
     }
 
     mutating func report(_ problem: String) {

@@ -105,6 +105,9 @@ public struct AgentStatusReport: Codable, Sendable {
         }
         if state.enforcement.adminLocked { enforcing.append("the work container is LOCKED by your organisation (logins refused, programs frozen)") }
         if state.enforcement.offlineLocked { enforcing.append("the work container is LOCKED because this device has not reached the server for too long") }
+        if state.enforcement.termsLocked {
+            enforcing.append("the work container is LOCKED until you accept the usage terms: kontor-agent terms show, then kontor-agent terms accept VERSION")
+        }
         let pending = state.enforcement.events.map { "report \($0.kind)" } + state.pendingAcks.map { "report command \($0.id) \($0.state.rawValue)" }
         return (enforcing, pending)
     }

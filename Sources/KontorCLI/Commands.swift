@@ -11,7 +11,7 @@ public struct KontorCtl: AsyncParsableCommand {
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
             WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
-            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self,
         ])
 
     public init() {}
@@ -31,7 +31,7 @@ struct WhoAmI: APICommand {
 
 struct Persons: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Offboard.self, Export.self])
+        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Update.self, Offboard.self, Export.self])
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List persons.")
@@ -42,7 +42,12 @@ struct Persons: AsyncParsableCommand {
             if connection.json { return try printJSON(persons) }
             printTable(
                 ["EMAIL", "NAME", "GROUPS", "STATUS", "ID"],
-                persons.map { [$0.email, $0.displayName, $0.groups.joined(separator: ","), $0.status.rawValue, $0.id] })
+                persons.map {
+                    [
+                        $0.email, $0.displayName, $0.groups.joined(separator: ","),
+                        $0.status.rawValue + ($0.participation == .declined ? " (not taking part)" : ""), $0.id,
+                    ]
+                })
             let seats = persons.filter { $0.status != .offboarded }.count
             print("\(persons.count) persons; \(seats) seats in use (offboarded persons free theirs)")
         }
@@ -79,6 +84,23 @@ struct Persons: AsyncParsableCommand {
                 .POST, "/persons", body: Input(email: email, displayName: name, groups: groups, phone: phone), as: Person.self)
             if connection.json { return try printJSON(person) }
             print("created \(person.email) (\(person.id))")
+        }
+    }
+
+    struct Update: APICommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a person: whether they take part.",
+            discussion: "Taking part is voluntary: a person who declined gets no enrollment token, and their unused ones are revoked.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Email or ID.") var person: String
+        @Option(help: "taking-part or declined.") var participation: Participation
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable { var participation: Participation }
+            let updated = try await client.call(
+                .PATCH, "/persons/" + AdminClient.segment(person), body: Input(participation: participation), as: Person.self)
+            if connection.json { return try printJSON(updated) }
+            print("\(updated.email): \(updated.participation.rawValue)")
         }
     }
 

@@ -90,6 +90,34 @@ public struct DeviceClient: Sendable {
         }
     }
 
+    /// The text of a version of the usage terms; the reply must verify and the text must hash to `sha256`.
+    public func termsText(version: String, sha256: String, identity: DeviceIdentity) async throws -> UsageTerms {
+        let terms = try await signedCall(DeviceAPI.termsPath, TermsTextRequest(version: version), as: UsageTerms.self, identity: identity)
+        guard terms.version == version, Bytes.sha256Hex(Data(terms.text.utf8)) == sha256,
+            terms.undertaking.map({ Bytes.sha256Hex(Data($0.utf8)) }) == terms.undertakingSha256
+        else { throw ClientError.badResponse("the text of usage terms \(version) does not have the hash the policy names") }
+        return terms
+    }
+
+    /// Sends a signed answer to the usage terms; the confirmation must verify against the pinned server key.
+    public func sendTermsResponse(_ response: SignedTermsResponse, identity: DeviceIdentity) async throws -> TermsResponseConfirmation {
+        try await signedCall(DeviceAPI.termsResponsesPath, response, as: TermsResponseConfirmation.self, identity: identity)
+    }
+
+    /// A signed POST whose 200 reply must verify against the pinned server key and decode as `Output`.
+    func signedCall<Input: Encodable, Output: Decodable>(
+        _ path: String, _ input: Input, as: Output.Type, identity: DeviceIdentity
+    ) async throws -> Output {
+        let (exchange, signed) = try await post(path, body: try KontorJSON.encode(input), key: identity.privateKey)
+        guard exchange.status == 200 else { throw Self.refusal(exchange, answering: signed, serverKey: identity.serverKey) }
+        try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
+        do {
+            return try KontorJSON.decode(Output.self, from: exchange.body)
+        } catch {
+            throw ClientError.badResponse("the reply to \(path) is signed but not the expected JSON")
+        }
+    }
+
     /// The error of a failed exchange: `device_revoked` counts only when the server signed it.
     static func refusal(_ exchange: HTTPExchange, answering request: SignatureMessage, serverKey: Curve25519.Signing.PublicKey) -> ClientError {
         let error = apiError(exchange)

@@ -59,9 +59,12 @@ public struct Person: Codable, Sendable, Equatable {
     public var createdAt: Date
     /// A work phone number, shown to whoever asks who is on call.
     public var phone: String?
+    /// Whether the person takes part; no enrollment token can be made for one who declined.
+    public var participation: Participation
 
     public init(
-        id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date, phone: String? = nil
+        id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date, phone: String? = nil,
+        participation: Participation = .takingPart
     ) {
         self.id = id
         self.email = email
@@ -70,6 +73,20 @@ public struct Person: Codable, Sendable, Equatable {
         self.status = status
         self.createdAt = createdAt
         self.phone = phone
+        self.participation = participation
+    }
+
+    // `participation` may be missing (an older server's JSON): taking part.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        email = try c.decode(String.self, forKey: .email)
+        displayName = try c.decode(String.self, forKey: .displayName)
+        groups = try c.decode([String].self, forKey: .groups)
+        status = try c.decode(PersonStatus.self, forKey: .status)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        phone = try c.decodeIfPresent(String.self, forKey: .phone)
+        participation = try c.decodeIfPresent(Participation.self, forKey: .participation) ?? .takingPart
     }
 }
 

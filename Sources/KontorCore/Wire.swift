@@ -12,6 +12,10 @@ public enum DeviceAPI {
     public static let checkinPath = "/api/v1/checkin"
     /// Where a device sends its signed wipe receipt; also open to a revoked device.
     public static let receiptsPath = "/api/v1/receipts"
+    /// Where a device fetches the text of the usage terms its policy names.
+    public static let termsPath = "/api/v1/device/terms"
+    /// Where a device sends its person's signed answer to the usage terms.
+    public static let termsResponsesPath = "/api/v1/device/terms/responses"
     /// The label Kontor uses in `Signature-Input` and `Signature`.
     public static let signatureLabel = "kontor"
     /// How far a signature's `created` may be from the verifier's clock, in seconds.
@@ -281,6 +285,9 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
     public var offline: OfflinePolicy?
     /// What the device's posture must meet (shown to the employee; compliance is computed by the server).
     public var posture: PosturePolicy?
+    /// The published terms `usageTermsVersion` names, and this device's person's answer to them; nil
+    /// while that version is not published (nothing is enforced for text nobody can read).
+    public var terms: TermsRequirement?
     /// For each field, the source that set it (`office-default@3 (default)`).
     public var origins: [String: String]?
 

@@ -213,6 +213,45 @@ enum PostgresMigrations {
                 "ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check CHECK (role IN ('feed', 'auditor', 'operator', 'admin'))",
             ]
         ),
+        (
+            "v5-terms",
+            [
+                // Usage terms, published once per version and never changed, and the answers devices signed;
+                // whether a person takes part at all.
+                """
+                ALTER TABLE persons ADD COLUMN participation TEXT NOT NULL DEFAULT 'taking-part'
+                    CHECK (participation IN ('taking-part', 'declined'))
+                """,
+                """
+                CREATE TABLE usage_terms (
+                    version TEXT PRIMARY KEY,
+                    text TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    undertaking TEXT,
+                    undertaking_sha256 TEXT,
+                    grace_seconds INTEGER NOT NULL CHECK (grace_seconds >= 0),
+                    published_at DOUBLE PRECISION NOT NULL,
+                    published_by TEXT
+                )
+                """,
+                """
+                CREATE TABLE terms_responses (
+                    id TEXT PRIMARY KEY,
+                    version TEXT NOT NULL REFERENCES usage_terms(version),
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    person_id TEXT REFERENCES persons(id),
+                    decision TEXT NOT NULL CHECK (decision IN ('accepted', 'declined')),
+                    answered_at DOUBLE PRECISION NOT NULL,
+                    received_at DOUBLE PRECISION NOT NULL,
+                    payload TEXT NOT NULL,
+                    signature TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX terms_responses_version ON terms_responses(version, received_at)",
+                "CREATE TRIGGER usage_terms_no_update BEFORE UPDATE OR DELETE ON usage_terms FOR EACH ROW EXECUTE FUNCTION kontor_append_only()",
+                "CREATE TRIGGER terms_responses_no_update BEFORE UPDATE OR DELETE ON terms_responses FOR EACH ROW EXECUTE FUNCTION kontor_append_only()",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -39,9 +39,9 @@ extension PostgresStore: PersonStore {
         do {
             try await run(
                 """
-                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone)
+                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
                 VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
-                        \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone))
+                        \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue))
                 """)
         } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.emailTaken(person.email)
@@ -55,6 +55,17 @@ extension PostgresStore: PersonStore {
     }
 
     public func persons() async throws -> [Person] { try await rows("SELECT * FROM persons ORDER BY email_key", Self.record) }
+
+    public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {
+        try await transaction { tx in
+            guard try await tx.row("UPDATE persons SET participation = \(participation.rawValue) WHERE id = \(personId) RETURNING 1", { _ in true }) != nil
+            else { return false }
+            if participation == .declined {
+                try await tx.run("UPDATE enrollment_tokens SET revoked_at = \(seconds(at)) WHERE person_id = \(personId) AND revoked_at IS NULL")
+            }
+            return true
+        }
+    }
 }
 
 extension PostgresStore: EnrollmentStore {

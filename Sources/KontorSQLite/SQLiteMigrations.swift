@@ -225,5 +225,39 @@ extension SQLiteStore {
             ALTER TABLE api_tokens_v8 RENAME TO api_tokens;
             """
         ),
+        // Usage terms, published once per version and never changed, and the answers devices signed; whether
+        // a person takes part at all.
+        (
+            "v9-terms",
+            """
+            ALTER TABLE persons ADD COLUMN participation TEXT NOT NULL DEFAULT 'taking-part' CHECK (participation IN ('taking-part', 'declined'));
+            CREATE TABLE usage_terms (
+                version TEXT PRIMARY KEY NOT NULL,
+                text TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                undertaking TEXT,
+                undertaking_sha256 TEXT,
+                grace_seconds INTEGER NOT NULL CHECK (grace_seconds >= 0),
+                published_at DOUBLE NOT NULL,
+                published_by TEXT
+            );
+            CREATE TRIGGER usage_terms_no_update BEFORE UPDATE ON usage_terms BEGIN SELECT RAISE(ABORT, 'published terms never change'); END;
+            CREATE TRIGGER usage_terms_no_delete BEFORE DELETE ON usage_terms BEGIN SELECT RAISE(ABORT, 'published terms never change'); END;
+            CREATE TABLE terms_responses (
+                id TEXT PRIMARY KEY NOT NULL,
+                version TEXT NOT NULL REFERENCES usage_terms(version),
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                person_id TEXT REFERENCES persons(id),
+                decision TEXT NOT NULL CHECK (decision IN ('accepted', 'declined')),
+                answered_at DOUBLE NOT NULL,
+                received_at DOUBLE NOT NULL,
+                payload TEXT NOT NULL,
+                signature TEXT NOT NULL
+            );
+            CREATE INDEX terms_responses_version ON terms_responses(version, received_at);
+            CREATE TRIGGER terms_responses_no_update BEFORE UPDATE ON terms_responses BEGIN SELECT RAISE(ABORT, 'answers are kept as received'); END;
+            CREATE TRIGGER terms_responses_no_delete BEFORE DELETE ON terms_responses BEGIN SELECT RAISE(ABORT, 'answers are kept as received'); END;
+            """
+        ),
     ]
 }

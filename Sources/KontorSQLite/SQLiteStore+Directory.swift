@@ -50,10 +50,13 @@ extension SQLiteStore: PersonStore {
         do {
             try await writer.write { db in
                 try db.execute(
-                    sql: "INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [
                         person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
-                        person.status.rawValue, seconds(person.createdAt), person.phone,
+                        person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue,
                     ])
             }
         } catch let error as DatabaseError
@@ -75,6 +78,18 @@ extension SQLiteStore: PersonStore {
 
     public func persons() async throws -> [Person] {
         try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM persons ORDER BY email_key").map(Self.record) }
+    }
+
+    public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE persons SET participation = ? WHERE id = ?", arguments: [participation.rawValue, personId])
+            guard db.changesCount > 0 else { return false }
+            if participation == .declined {
+                try db.execute(
+                    sql: "UPDATE enrollment_tokens SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL", arguments: [seconds(at), personId])
+            }
+            return true
+        }
     }
 }
 

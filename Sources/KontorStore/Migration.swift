@@ -26,7 +26,7 @@ public struct TableRows: Sendable {
 public enum StoreTables {
     public static let moved = [
         "api_tokens", "persons", "enrollment_tokens", "devices", "consent_records", "settings", "profile_revisions", "profile_assignments",
-        "device_events", "audit_log", "commands", "wipe_receipts", "offboardings",
+        "device_events", "audit_log", "commands", "wipe_receipts", "offboardings", "usage_terms", "terms_responses",
     ]
 
     /// The order rows are read in, so a row's parent (a device's predecessor) is always written first.
@@ -41,6 +41,8 @@ public enum StoreTables {
         case "offboardings": "person_id"
         case "commands": "issued_at, id"
         case "wipe_receipts": "received_at, id"
+        case "usage_terms": "published_at, version"
+        case "terms_responses": "received_at, id"
         default: "created_at, id"
         }
     }

@@ -12,6 +12,10 @@ extension StoreError {
     package static func unknownDeviceOrCommand(_ receipt: StoredReceipt) -> StoreError {
         .notFound("device \(receipt.deviceId) or command \(receipt.commandId ?? "-")")
     }
+    package static func termsExist(_ version: String) -> StoreError {
+        .conflict("usage terms \(version) are published; a published version never changes, publish a new one")
+    }
+    package static func unknownTermsOrDevice(_ r: StoredTermsResponse) -> StoreError { .notFound("usage terms \(r.version) or device \(r.deviceId)") }
     package static func emailTaken(_ email: String) -> StoreError { .conflict("a person with email \(email) exists") }
     package static func apiTokenExists(_ id: String) -> StoreError { .conflict("API token \(id) exists") }
     package static func commandExists(_ id: String) -> StoreError { .conflict("command \(id) exists") }

@@ -53,7 +53,26 @@ extension Person: RowDecodable {
         self.init(
             id: try row.string("id"), email: try row.string("email"), displayName: try row.string("display_name"),
             groups: try row.optionalJSON([String].self, "group_names") ?? [], status: PersonStatus(rawValue: try row.string("status")) ?? .active,
-            createdAt: try row.date("created_at"), phone: try row.optionalString("phone"))
+            createdAt: try row.date("created_at"), phone: try row.optionalString("phone"),
+            participation: Participation(rawValue: try row.string("participation")) ?? .takingPart)
+    }
+}
+
+extension UsageTerms: RowDecodable {
+    package init(row: some StoreRow) throws {
+        self.init(
+            version: try row.string("version"), text: try row.string("text"), undertaking: try row.optionalString("undertaking"),
+            graceSeconds: try row.int("grace_seconds"), publishedAt: try row.date("published_at"), publishedBy: try row.optionalString("published_by"))
+    }
+}
+
+extension StoredTermsResponse: RowDecodable {
+    package init(row: some StoreRow) throws {
+        guard let decision = TermsDecision(rawValue: try row.string("decision")) else { throw StoreError.notFound("decision") }
+        self.init(
+            id: try row.string("id"), version: try row.string("version"), deviceId: try row.string("device_id"), personId: try row.optionalString("person_id"),
+            decision: decision, answeredAt: try row.date("answered_at"), receivedAt: try row.date("received_at"),
+            signed: SignedTermsResponse(payload: try row.string("payload"), signature: try row.string("signature")))
     }
 }
 

@@ -66,6 +66,50 @@ public protocol PersonStore: Sendable {
     func person(email: String) async throws -> Person?
     /// All persons, ordered by email.
     func persons() async throws -> [Person]
+    /// Sets whether the person takes part; when they decline, their unused enrollment tokens are revoked at
+    /// `at`, in the same transaction. False when there is no such person.
+    func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool
+}
+
+/// An answer to the usage terms as the server keeps it: the signed statement exactly as the device sent it.
+public struct StoredTermsResponse: Codable, Sendable, Equatable {
+    public var id: String
+    public var version: String
+    public var deviceId: String
+    public var personId: String?
+    public var decision: TermsDecision
+    /// When the person answered, as the device signed it.
+    public var answeredAt: Date
+    public var receivedAt: Date
+    public var signed: SignedTermsResponse
+
+    public init(
+        id: String, version: String, deviceId: String, personId: String?, decision: TermsDecision, answeredAt: Date, receivedAt: Date,
+        signed: SignedTermsResponse
+    ) {
+        self.id = id
+        self.version = version
+        self.deviceId = deviceId
+        self.personId = personId
+        self.decision = decision
+        self.answeredAt = answeredAt
+        self.receivedAt = receivedAt
+        self.signed = signed
+    }
+}
+
+/// The usage terms: published versions (immutable) and the signed answers to them.
+public protocol TermsStore: Sendable {
+    /// Publishes a version; `StoreError.conflict` when the version exists (versions never change).
+    func insertTerms(_ terms: UsageTerms) async throws
+    func terms(version: String) async throws -> UsageTerms?
+    /// Every version, oldest publication first.
+    func allTerms() async throws -> [UsageTerms]
+    /// Stores an answer once; false, changing nothing, when its ID is known. `StoreError.notFound` when the
+    /// version or the device does not exist.
+    func recordTermsResponse(_ response: StoredTermsResponse) async throws -> Bool
+    /// The answers, to one version or all, in the order received.
+    func termsResponses(version: String?) async throws -> [StoredTermsResponse]
 }
 
 /// A device about to be enrolled.
@@ -397,7 +441,7 @@ public protocol ConsoleSessionStore: Sendable {
 /// Everything a backend provides. Only the code that opens a store holds this union; each service is given the
 /// protocols it uses.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & CheckinStore & SettingsStore & StoreHealth & PolicyStore
-    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore
+    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

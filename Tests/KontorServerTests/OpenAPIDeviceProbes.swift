@@ -17,6 +17,7 @@ extension ProbePlan {
             let fresh = Curve25519.Signing.PrivateKey()
             return try signatureProbes(body: enrollBody(key: fresh), key: fresh) + enrollBodies() + enrollTokens()
         case DeviceAPI.receiptsPath: return try receiptProbes()
+        case DeviceAPI.termsResponsesPath: return try termsResponseProbes()
         default:
             let good = goodBody ?? .object([:])
             return try signatureProbes(body: good, key: key) + signedBodies(good, key: key) { ($0, key) }

@@ -142,6 +142,8 @@ struct FuzzWorld: Sendable {
     var revokedToken: String
 
     static let profileName = "office-default"
+    static let termsVersion = "2026-11"
+    static let termsText = "Work stays on the work account."
     static let profileSource = "name: office-default\ncheckinInterval: 120\nquietHours:\n  timeZone: Europe/Berlin\n  weekly: {sunday: [all]}\n"
 
     static func build(_ harness: Harness, _ client: any TestClientProtocol) async throws -> FuzzWorld {
@@ -178,6 +180,7 @@ struct FuzzWorld: Sendable {
         _ = try await call(.post, "/api/v1/devices/\(revoked.id)/revoke", #"{"reason": "lost on the train"}"#)
         let command = try await call(.post, "/api/v1/devices/\(active.id)/commands", #"{"type": "lock", "reason": "lost"}"#)
         let apiToken = try await call(.post, "/api/v1/api-tokens", #"{"name": "victim", "role": "auditor"}"#)
+        _ = try await call(.post, "/api/v1/terms", #"{"version": "\#(Self.termsVersion)", "text": "\#(Self.termsText)", "graceSeconds": 0}"#)
         let (revokedToken, revokedId) = try await enrollToken("{}")
         _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
         return FuzzWorld(
@@ -202,13 +205,14 @@ struct FuzzWorld: Sendable {
         case "persons": return [personId, "ada@example.org", leaverId]
         case "profiles": return [Self.profileName]
         case "oncall": return ["techs"]
+        case "terms": return [Self.termsVersion]
         default: return []
         }
     }
 
     /// Strings that name something of this world, for body fields and query parameters.
     var knownStrings: [String] {
-        ["ada@example.org", "leaver@example.org", personId, active.id, revoked.id, commandId, Self.profileName, "techs"]
+        ["ada@example.org", "leaver@example.org", personId, active.id, revoked.id, commandId, Self.profileName, "techs", Self.termsVersion]
     }
 
     /// Values of a path parameter that name nothing (already percent-encoded where needed).

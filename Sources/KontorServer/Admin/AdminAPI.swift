@@ -17,6 +17,7 @@ struct AdminAPI {
         AuditController(services: services).register(on: api, table: table)
         SettingsController(services: services).register(on: api, table: table)
         OnCallController(services: services).register(on: api, table: table)
+        TermsController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

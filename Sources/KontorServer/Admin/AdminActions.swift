@@ -12,6 +12,19 @@ extension Services {
         return person
     }
 
+    /// Marks whether a person takes part. Declining revokes their unused enrollment tokens; devices they
+    /// already enrolled stay as they are (offboard or wipe them to end them).
+    public func setParticipation(_ reference: String, _ participation: Participation, by principal: Principal) async throws -> Person {
+        let person = try await directory.person(reference)
+        guard person.participation != participation else { return person }
+        guard try await store.setParticipation(personId: person.id, participation, at: clock.now()) else {
+            throw KontorError.notFound("no person \(reference)")
+        }
+        try await audit.record(AuditService.actor(principal), "person.participation", target: person.email, detail: ["participation": participation.rawValue])
+        // Pending and not-taking-part counts in the terms report come from the person; policies do not change.
+        return try await directory.person(person.id)
+    }
+
     public func createEnrollmentToken(_ input: EnrollmentService.CreateTokenRequest, by principal: Principal) async throws -> EnrollmentService.CreatedToken {
         let created = try await enrollment.createToken(input, directory: directory, createdBy: principal)
         let t = created.enrollmentToken

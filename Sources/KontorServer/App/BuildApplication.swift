@@ -24,6 +24,7 @@ public func buildRouter(
     router.add(middleware: RequestLogMiddleware(.debug))
     OperationsController(services: services).register(on: router, table: table)
     DeviceController(services: services).register(on: router, table: table)
+    TermsController(services: services).registerDevice(on: router, table: table)
     AdminAPI(services: services).register(on: router, table: table)
     OnCallController(services: services).registerFeed(on: router, table: table)
     ConsoleController(services: services, table: console).register(on: router)

@@ -42,6 +42,7 @@ public struct Services: Sendable {
     let offboarding: OffboardingService
     /// Who is on call, and the on-call calendar feed.
     let onCall: OnCallService
+    let terms: TermsService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -92,6 +93,7 @@ public struct Services: Sendable {
         self.offboarding = OffboardingService(
             store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
         self.onCall = OnCallService(store: store, policies: policies, clock: clock)
+        self.terms = TermsService(store: store, clock: clock, audit: audit, policies: policies)
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)

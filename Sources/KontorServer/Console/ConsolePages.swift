@@ -63,6 +63,7 @@ struct ConsolePages {
         console.page(group, "profiles/{name}") { request, context, session in try await profile(request, session, name: try context.parameters.require("name"))
         }
         console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
+        console.page(group, "terms") { request, _, session in try await terms(request, session) }
         console.page(group, "audit") { request, _, session in try await audit(request, session) }
     }
 

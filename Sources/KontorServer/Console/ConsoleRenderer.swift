@@ -33,6 +33,7 @@ struct ConsoleRenderer: Sendable {
         "profile": PackageResources.profile_mustache,
         "quiet-hours": PackageResources.quiet_hours_mustache,
         "audit": PackageResources.audit_mustache,
+        "terms": PackageResources.terms_mustache,
     ]
 
     init() throws {

@@ -13,6 +13,7 @@ struct PersonsController {
             .on(.post, p, "persons", table: table, use: create)
             .on(.get, p, "persons/export", table: table, use: export)
             .on(.get, p, "persons/{person}", table: table, use: show)
+            .on(.patch, p, "persons/{person}", table: table, use: update)
             .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
     }
 
@@ -35,6 +36,18 @@ struct PersonsController {
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> PersonDetail {
         let person = try await services.directory.person(try context.parameters.require("person"))
         return try await services.directory.personDetail(person.id)
+    }
+
+    /// What `PATCH /api/v1/persons/{person}` may change.
+    struct PersonUpdate: Codable, Sendable {
+        var participation: Participation?
+    }
+
+    @Sendable func update(_ request: Request, context: AdminRequestContext) async throws -> Person {
+        try context.require(.operator)
+        let input = try await request.decodeJSON(PersonUpdate.self, limit: limit)
+        guard let participation = input.participation else { throw KontorError.invalid("participation: expected taking-part or declined") }
+        return try await services.setParticipation(try context.parameters.require("person"), participation, by: context.principal)
     }
 
     @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {

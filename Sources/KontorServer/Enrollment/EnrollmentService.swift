@@ -53,6 +53,9 @@ public struct EnrollmentService: Sendable {
                 guard found.status == .active else {
                     throw KontorError.conflict("person: \(found.email) is \(found.status.rawValue); no new devices can be enrolled for them")
                 }
+                guard found.participation == .takingPart else {
+                    throw KontorError.conflict("person: \(found.email) declined to take part; no enrollment token can be made for them")
+                }
                 personId = found.id
             } catch let error as KontorError where error.kind == .notFound {
                 throw KontorError.invalid("person: no person \(person)")

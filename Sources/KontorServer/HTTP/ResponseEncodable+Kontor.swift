@@ -17,3 +17,5 @@ extension SignedCheckpoint: ResponseEncodable {}
 extension PolicyService.ApplyResult: ResponseEncodable {}
 extension EnrollmentService.CreatedToken: ResponseEncodable {}
 extension OnCallAnswer: ResponseEncodable {}
+extension UsageTerms: ResponseEncodable {}
+extension TermsReport: ResponseEncodable {}

@@ -21,6 +21,15 @@ actor PolicyCatalog {
         var checkinInterval: Int
         /// Counts up with every reload, so what was derived from an older snapshot is recognised as stale.
         var generation = 0
+        /// The published usage terms, by version.
+        var terms: [String: UsageTerms] = [:]
+        /// The latest answer to each version: by person (`p:ID|version`), or by device for a device without one (`d:ID|version`).
+        var termsAnswers: [String: TermsDecision] = [:]
+
+        /// The answer that counts for a device: its person's (on any of their devices), else its own.
+        func answer(personId: String?, deviceId: String, version: String) -> TermsDecision? {
+            termsAnswers[personId.map { "p:\($0)|\(version)" } ?? "d:\(deviceId)|\(version)"]
+        }
     }
 
     private var cached: Snapshot?
@@ -35,7 +44,7 @@ actor PolicyCatalog {
         func set(_ new: Int) { value.store(new, ordering: .releasing) }
     }
 
-    func snapshot(_ store: any PolicyStore & SettingsStore, defaultInterval: Int) async throws -> Snapshot {
+    func snapshot(_ store: any PolicyStore & SettingsStore & TermsStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
         var latest: [String: ProfileRevision] = [:]
         var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]
@@ -48,6 +57,10 @@ actor PolicyCatalog {
         var snapshot = Snapshot(
             latest: latest, held: held, defaultProfile: nil, groups: [:], devices: [:], assignments: assignments, checkinInterval: interval,
             generation: generation)
+        for terms in try await store.allTerms() { snapshot.terms[terms.version] = terms }
+        for answer in try await store.termsResponses(version: nil) {
+            snapshot.termsAnswers[answer.personId.map { "p:\($0)|\(answer.version)" } ?? "d:\(answer.deviceId)|\(answer.version)"] = answer.decision
+        }
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile

@@ -6,7 +6,7 @@ import Synchronization
 
 /// Profiles, assignments and each device's effective policy.
 public struct PolicyService: Sendable {
-    let store: any PolicyStore & SettingsStore & PersonStore & DeviceStore
+    let store: any PolicyStore & SettingsStore & PersonStore & DeviceStore & TermsStore
     let config: ServerConfig
     let clock: WallClock
     /// Where each device's policy hash is cached between check-ins.
@@ -119,8 +119,13 @@ public struct PolicyService: Sendable {
         if let group { add("group", group, snapshot.groups[group]) }
         add("device", deviceId, snapshot.devices[deviceId])
         let subject = person.map { PolicySubject(email: $0.email, groups: $0.groups + (group.map { [$0] } ?? [])) }
-        return PolicyMerge.effectivePolicy(
+        var policy = PolicyMerge.effectivePolicy(
             layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(deviceId.prefix(8)), defaultCheckinInterval: defaultInterval)
+        if let version = policy.usageTermsVersion, let terms = snapshot.terms[version] {
+            policy.terms = terms.requirement(
+                personId: person?.id, decision: snapshot.answer(personId: person?.id, deviceId: deviceId, version: version))
+        }
+        return policy
     }
 
     /// The hash and check-in interval of the device's effective policy, from the cache when the catalog

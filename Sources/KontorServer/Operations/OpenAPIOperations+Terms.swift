@@ -1,0 +1,62 @@
+import Foundation
+import KontorCore
+
+extension OpenAPIDocument {
+    /// The usage terms: versions, the report, a person's participation, and the two device operations.
+    static let terms: [APIOperation] = [
+        APIOperation(
+            "get", "/api/v1/terms", "Every published version of the usage terms, oldest first", access: .token(.auditor),
+            responses: [200: .json("Versions", schema: ##"{"type": "array", "items": {"$ref": "#/components/schemas/UsageTerms"}}"##)]),
+        APIOperation(
+            "post", "/api/v1/terms",
+            "Publish a version of the usage terms (admin). Versions never change; devices whose profiles name it and whose person has not accepted it lock their work container after the grace period",
+            access: .token(.admin),
+            body:
+                ##"{"type": "object", "required": ["version", "text"], "properties": {"version": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "text": {"type": "string"}, "undertaking": {"type": "string"}, "graceSeconds": {"type": "integer", "minimum": 0, "maximum": 31536000}}}"##,
+            example: ##"{"version": "2027-01", "text": "Work stays on the work account.", "graceSeconds": 1209600}"##,
+            responses: [
+                201: .json("Published", schema: ##"{"$ref": "#/components/schemas/UsageTerms"}"##), 409: .refusal("conflict: the version is published"),
+            ]
+        ),
+        APIOperation(
+            "get", "/api/v1/terms/report",
+            "Who accepted or declined, when, on which device, with each signed statement, the signature and the device's public key; who has not answered; who does not take part",
+            access: .token(.auditor),
+            query: [
+                APIOperation.Query(name: "version", schema: ##"{"type": "string"}"##, description: "Only this version (default: all)"),
+                APIOperation.Query(name: "format", schema: ##"{"type": "string", "enum": ["json", "csv"]}"##, description: "csv for a spreadsheet"),
+            ],
+            responses: [200: .described("The report (JSON, or CSV with format=csv)"), 404: .refusal("not_found: no such version")]),
+        APIOperation(
+            "get", "/api/v1/terms/{version}", "One version, with its text and undertaking", access: .token(.auditor),
+            responses: [200: .json("The version", schema: ##"{"$ref": "#/components/schemas/UsageTerms"}"##), 404: .refusal("not_found: no such version")]),
+        APIOperation(
+            "patch", "/api/v1/persons/{person}",
+            "Change whether a person takes part (operator). Declining revokes their unused enrollment tokens; no new token can be made for them",
+            access: .token(.operator),
+            body: ##"{"type": "object", "properties": {"participation": {"type": "string", "enum": ["taking-part", "declined"]}}}"##,
+            example: ##"{"participation": "declined"}"##,
+            responses: [200: .json("The person", schema: ##"{"$ref": "#/components/schemas/Person"}"##)]),
+        APIOperation(
+            "post", "/api/v1/device/terms", "The text of the usage terms the device's policy names (signed request and reply)", access: .device,
+            body: ##"{"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}"##, example: ##"{"version": "2026-11"}"##,
+            responses: [200: .json("Signed reply", schema: ##"{"$ref": "#/components/schemas/UsageTerms"}"##), 404: .refusal("not_found: no such version")]
+        ),
+        APIOperation(
+            "post", "/api/v1/device/terms/responses",
+            "A person's answer to the usage terms, signed with the device key: recorded once (a resend is confirmed as a duplicate) and in the audit log",
+            access: .device,
+            body:
+                ##"{"type": "object", "required": ["payload", "signature"], "properties": {"payload": {"type": "string", "description": "The statement's JSON: type kontor-terms-response/1, id, version, textSha256, undertakingSha256, deviceId, personId, login, decision (accepted|declined), at"}, "signature": {"type": "string", "description": "Ed25519 over the payload's UTF-8 bytes, base64"}}}"##,
+            responses: [
+                200: .json(
+                    "Signed confirmation",
+                    schema:
+                        ##"{"type": "object", "required": ["id", "decision", "duplicate"], "properties": {"id": {"type": "string"}, "decision": {"type": "string", "enum": ["accepted", "declined"]}, "duplicate": {"type": "boolean"}}}"##
+                ),
+                400: .refusal(
+                    "signature_invalid: the statement's signature does not verify with the device key; invalid_request: it names another device or person, an unpublished version or another text"
+                ),
+            ]),
+    ]
+}
