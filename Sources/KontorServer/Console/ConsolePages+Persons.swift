@@ -45,6 +45,7 @@ extension ConsolePages {
             "id": person.id, "email": person.email, "name": person.displayName, "groups": ConsoleFormat.optional(person.groups.joined(separator: ", ")),
             "status": person.status.rawValue, "created": format.time(person.createdAt),
         ]
+        values["notTakingPart"] = person.participation == .declined
         let names = [person.id: person]
         values["devices"] = detail.devices.map { d -> [String: Any] in
             var row = deviceRow(FleetDevice(d), names: names, format: format)
