@@ -43,7 +43,7 @@ public struct UsageTerms: Codable, Sendable, Equatable {
 
     /// Why a version name or text cannot be published; nil when they can.
     public static func problem(version: String, text: String, undertaking: String?, graceSeconds: Int) -> String? {
-        if !(1...64).contains(version.count) || version.unicodeScalars.contains(where: { !Self.versionCharacters($0) }) {
+        if !isVersion(version) {
             return "version: 1 to 64 letters, digits, dots, dashes or underscores"
         }
         if text.trimmingWhitespace().isEmpty { return "text: empty" }
@@ -57,6 +57,11 @@ public struct UsageTerms: Codable, Sendable, Equatable {
     }
 
     public static let maxTextBytes = 256 * 1024
+
+    /// True when `version` has the shape of a version name (and so may be looked up).
+    public static func isVersion(_ version: String) -> Bool {
+        (1...64).contains(version.count) && !version.unicodeScalars.contains { !versionCharacters($0) }
+    }
 
     static func versionCharacters(_ s: Unicode.Scalar) -> Bool {
         ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s) || s == "." || s == "-" || s == "_"

@@ -52,7 +52,9 @@ struct TermsService: Sendable {
     func list() async throws -> [UsageTerms] { try await store.allTerms() }
 
     func terms(_ version: String) async throws -> UsageTerms {
-        guard let terms = try await store.terms(version: version) else { throw KontorError.notFound("no usage terms \(version)") }
+        guard UsageTerms.isVersion(version), let terms = try await store.terms(version: version) else {
+            throw KontorError.notFound("no usage terms \(VisibleText.escaped(version))")
+        }
         return terms
     }
 
@@ -60,8 +62,8 @@ struct TermsService: Sendable {
     /// names this device, its person, a published version and that version's texts exactly.
     func record(_ signed: SignedTermsResponse, from device: Device) async throws -> TermsResponseConfirmation {
         let statement = try verify(signed, from: device)
-        let terms = try await store.terms(version: statement.version)
-        guard let terms else { throw KontorError.invalid("statement.version: no usage terms \(statement.version) are published") }
+        let terms = UsageTerms.isVersion(statement.version) ? try await store.terms(version: statement.version) : nil
+        guard let terms else { throw KontorError.invalid("statement.version: no usage terms \(VisibleText.escaped(statement.version)) are published") }
         guard statement.textSha256 == terms.sha256, statement.undertakingSha256 == terms.undertakingSha256 else {
             throw KontorError.invalid("statement.textSha256: not the hash of the published text of \(terms.version); show the person the published text")
         }
