@@ -253,6 +253,35 @@ struct LocalSocketTests {
 
 @Suite("The local socket against slow, hostile and too many callers", .serialized)
 struct LocalSocketAbuseTests {
+    @Test("the daemon opens the socket when it starts and removes it when it stops")
+    func daemonOpensAndRemovesTheSocket() async throws {
+        let fixture = try SocketFixture()
+        fixture.server.stop()
+        let store = AgentStore(paths: fixture.paths)
+        let serverKey = Curve25519Key.make().publicKey.rawRepresentation.base64EncodedString()
+        try store.save(key: Curve25519Key.make())
+        var identity = try #require(try store.identity())
+        identity.serverPublicKey = serverKey
+        try store.save(identity)
+        let transport = FaultyTransport(inner: AsyncHTTPTransport())
+        transport.fault = .unreachable
+        var logger = Logger(label: "daemon-test")
+        logger.logLevel = .critical
+        let agent = Agent(
+            paths: fixture.paths, config: AgentConfig(), transport: transport, logger: logger,
+            enforcer: Enforcer(paths: fixture.paths, freezer: RecordingFreezer(), deviceZone: .gmt))
+        let daemon = Task { try await AgentService(agent: agent).run() }
+        var reply: LocalReply?
+        for _ in 0..<200 where reply == nil {
+            reply = try? LocalSocket.ask(LocalRequest(op: .status), path: fixture.paths.localSocket)
+            if reply == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(reply?.status?.deviceId == "d-socket")
+        daemon.cancel()
+        _ = await daemon.result
+        #expect(!FileManager.default.fileExists(atPath: fixture.paths.localSocket))
+    }
+
     func reply(_ text: String) throws -> LocalReply {
         try KontorJSON.decode(LocalReply.self, from: Data(try #require(text.split(separator: "\n").first).utf8))
     }
