@@ -453,8 +453,8 @@ public struct Agent: Sendable {
         }
     }
 
-    /// Ends the current quiet period early, when the policy allows it; logged and reported.
-    public func overrideQuietHours(reason: String) throws -> QuietOverride {
+    /// Ends the current quiet period early, when the policy allows it; logged and reported with who asked.
+    public func overrideQuietHours(reason: String, by requester: String? = nil) throws -> QuietOverride {
         guard let stored = try store.policy(), let quiet = stored.policy.quietHours else {
             throw AgentError("no quiet hours are set for this device")
         }
@@ -465,9 +465,9 @@ public struct Agent: Sendable {
         }
         let trimmed = reason.trimmingWhitespace()
         guard (3...500).contains(trimmed.count) else { throw AgentError("--reason: say in 3 to 500 characters why") }
-        let override = QuietOverride(until: end, reason: trimmed, createdAt: now)
+        let override = QuietOverride(until: end, reason: trimmed, createdAt: now, requestedBy: requester)
         try AtomicFile.write(try KontorJSON.encode(override), to: enforcer.overrideFile, mode: 0o600)
-        logger.notice("quiet hours ended early by the user", metadata: ["until": "\(ISO8601.string(from: end))"])
+        logger.notice("quiet hours ended early by the user", metadata: ["until": "\(ISO8601.string(from: end))", "by": "\(requester ?? "-")"])
         try enforce()
         return override
     }
@@ -478,6 +478,9 @@ struct AgentService: Service {
     let agent: Agent
 
     func run() async throws {
+        // The person's way to the agent without root (status, quiet-hours override, terms), on threads of its own.
+        let local = agent.startLocalSocket()
+        defer { local?.stop() }
         do {
             try await cancelWhenGracefulShutdown {
                 // Start-up and each check-in touch pages of the binary (code, constants) that waiting for the

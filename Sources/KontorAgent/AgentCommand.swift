@@ -21,7 +21,7 @@ public struct KontorAgentCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kontor-agent",
         abstract: "Kontor agent: enrolls this device, applies its policy and reports back.",
-        subcommands: [Enroll.self, Run.self, Status.self, QuietHoursCommand.self])
+        subcommands: [Enroll.self, Run.self, Status.self, QuietHoursCommand.self, TermsCommand.self])
 
     public init() {}
 }
@@ -107,6 +107,9 @@ struct Enroll: AsyncParsableCommand {
     @Option(help: "The enrollment token (ket_...).") var token: String
     @Option(name: .customLong("accept-terms"), help: "The usage-terms version you accept for this device.") var acceptTerms: String?
     @Flag(help: "Enroll again as a new device even though this one is enrolled.") var force = false
+    @Option(
+        help: "The local login of the person who uses this device: they may see the status, end quiet hours early and answer the usage terms without root."
+    ) var user: String?
 
     func validate() throws {
         guard PresentedSecret(token, kind: .enrollmentToken) != nil else {
@@ -117,14 +120,32 @@ struct Enroll: AsyncParsableCommand {
     func run() async throws {
         try await failing {
             let config = try options.config()
-            let identity = try await withTransport(config) { transport in
+            if let user { try Self.checkPerson(user, accounts: AccountManager(paths: options.paths).allAccounts()) }
+            var identity = try await withTransport(config) { transport in
                 try await Agent(paths: options.paths, config: config, transport: transport, logger: options.logger(config))
                     .enroll(server: server, token: token, acceptTerms: acceptTerms, force: force)
+            }
+            if let user {
+                identity.personLogin = user
+                try AgentStore(paths: options.paths).save(identity)
             }
             print("Enrolled as device \(identity.deviceId) with \(identity.server).")
             if options.root == "/" {
                 print("The kontor-agent service starts by itself; `kontor-agent status` shows what is managed.")
             }
+        }
+    }
+}
+
+extension Enroll {
+    /// The person named at enrollment: an account of this device's, neither root nor a work account.
+    static func checkPerson(_ login: String, accounts: [Account]) throws {
+        guard let account = accounts.first(where: { $0.name == login }) else {
+            throw AgentError("--user: there is no account \"\(VisibleText.escaped(login))\" on this device; name the login of the person who uses it")
+        }
+        guard account.uid != 0 else { throw AgentError("--user: \(login) is root; name the person's own login") }
+        guard !login.hasPrefix(WorkBoundary.accountPrefix) else {
+            throw AgentError("--user: \(login) is a work account; name the person's own login (the work account may ask anyway)")
         }
     }
 }
@@ -174,7 +195,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            let report = try AgentStatusReport.read(AgentStore(paths: options.paths))
+            guard let report = try options.ask(LocalRequest(op: .status)).status else { throw AgentError("the kontor-agent service sent no status") }
             if json {
                 print(String(decoding: try KontorJSON.encode(report, pretty: true), as: UTF8.self))
             } else {
@@ -190,16 +211,14 @@ struct QuietHoursCommand: AsyncParsableCommand {
 
     struct Override: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End the current quiet period early, when your organisation allows it. Logged and reported.")
+            abstract: "End the current quiet period early, when your organisation allows it (no root needed). Logged and reported.")
         @OptionGroup var options: RootOptions
         @Option(help: "Why (reported to your organisation).") var reason: String
 
         func run() async throws {
             try await failing {
-                let config = try options.config()
-                let agent = Agent(paths: options.paths, config: config, transport: AsyncHTTPTransport(), logger: options.logger(config))
-                let override = try agent.overrideQuietHours(reason: reason)
-                print("Quiet hours ended until \(ISO8601.string(from: override.until)). This is reported to your organisation.")
+                let reply = try options.ask(LocalRequest(op: .quietHoursOverride, reason: reason))
+                print(reply.message ?? "Quiet hours ended early. This is reported to your organisation.")
             }
         }
     }

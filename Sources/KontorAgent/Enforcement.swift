@@ -19,6 +19,8 @@ public struct QuietOverride: Codable, Sendable, Equatable {
     public var until: Date
     public var reason: String
     public var createdAt: Date
+    /// Who asked, as the local socket knew them (`ada (UID 1000)`); nil in overrides written before it.
+    public var requestedBy: String?
 }
 
 /// What enforcement remembers between runs (part of the agent state).
@@ -188,7 +190,10 @@ public struct Enforcer: Sendable {
     private func quietHours(_ policy: QuietHoursPolicy?, state: inout EnforcementState, now: Date) -> QuietState? {
         let override = currentOverride()
         if let override, state.reportedOverride != override.createdAt {
-            state.add(DeviceEvent(at: override.createdAt, kind: "quiet.override", detail: "until \(ISO8601.string(from: override.until)): \(override.reason)"))
+            state.add(
+                DeviceEvent(
+                    at: override.createdAt, kind: "quiet.override",
+                    detail: "until \(ISO8601.string(from: override.until)): \(override.reason)\(override.requestedBy.map { " (asked by \($0))" } ?? "")"))
             state.reportedOverride = override.createdAt
         }
         let quiet = policy?.evaluate(at: now, deviceZone: deviceZone, overrideUntil: override?.until)

@@ -34,6 +34,11 @@ public struct AgentPaths: Sendable, Equatable {
     public var containerFile: String { stateDir + "/container.json" }
     /// What is left after a confirmed wipe: which device this was and its receipt (no key, no state).
     public var tombstoneFile: String { stateDir + "/wiped.json" }
+    /// The employee's early end of quiet hours (`kontor-agent quiet-hours override`).
+    public var overrideFile: String { stateDir + "/override.json" }
+    /// The daemon's local socket, in the folder the unit creates (`RuntimeDirectory=kontor-agent`): how the
+    /// person at the device asks for status, an override or the usage terms without root.
+    public var localSocket: String { resolve("/run/kontor-agent/agent.sock") }
     public var machineIdFile: String { resolve("/etc/machine-id") }
     /// A random stand-in for /etc/machine-id when the root has none (scratch roots).
     public var fallbackMachineIdFile: String { stateDir + "/machine-id" }

@@ -22,6 +22,10 @@ public struct AgentIdentity: Codable, Sendable, Equatable {
     public var enrolledAt: Date
     public var acceptedTermsVersion: String?
     public var predecessorId: String?
+    /// The local login of the person who uses this device (`kontor-agent enroll --user LOGIN`): with root
+    /// and the work account, the only one who may ask the agent through its local socket. Resolved to a
+    /// UID in the account database at every request.
+    public var personLogin: String?
 }
 
 /// What the agent remembers between cycles. Written atomically after every cycle.

@@ -34,6 +34,14 @@ public struct AgentStatusReport: Codable, Sendable {
     /// What the policy requires of the posture, and which of it this device does not meet.
     public var postureRequired: PosturePolicy?
     public var postureFailures: [String]?
+    /// Quiet hours now (the person's override counted): in force or not, why, and when that changes next.
+    public var quietHours: QuietState?
+    /// Whether the person may end quiet hours early (`kontor-agent quiet-hours override`).
+    public var quietOverrideAllowed: Bool?
+    /// Why the work container is locked now; empty when it is not.
+    public var locks: [String]?
+    /// Set in the view for anyone but root: what only an administrator needs was left out (`redactedForPerson`).
+    public var redacted: Bool?
 
     /// Reads everything from disk; needs no network.
     public static func read(_ store: AgentStore) throws -> AgentStatusReport {
@@ -60,7 +68,40 @@ public struct AgentStatusReport: Codable, Sendable {
         report.posture = posture
         report.postureRequired = required
         report.postureFailures = required.map { PostureCompliance.failures($0, posture.summary, now: Date()) }
+        if identity != nil { report.describeQuietAndLocks(store, state: state, policy: policy?.policy, now: Date()) }
         return report
+    }
+
+    /// Quiet hours as they are now, with the person's override counted, and the reasons for a lock.
+    mutating func describeQuietAndLocks(_ store: AgentStore, state: AgentState, policy: EffectivePolicy?, now: Date) {
+        if let quiet = policy?.quietHours {
+            quietHours = quiet.evaluate(at: now, deviceZone: .current, overrideUntil: Self.override(store.paths)?.until)
+            quietOverrideAllowed = quiet.allowUserOverride
+        }
+        var reasons: [String] = []
+        if state.enforcement.adminLocked { reasons.append("locked by your organisation (a lock command); it ends with their unlock") }
+        if state.enforcement.offlineLocked {
+            reasons.append("locked because this device has not reached the server for too long; it ends at the next check-in")
+        }
+        locks = reasons
+    }
+
+    /// The employee's early end of quiet hours, if one was written.
+    static func override(_ paths: AgentPaths) -> QuietOverride? {
+        (try? AtomicFile.read(paths.overrideFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(QuietOverride.self, from: $0) }
+    }
+
+    /// The view for the enrolled person and the work account: what is managed, what is sent, quiet hours and
+    /// locks, but not what only an administrator needs and what may name the agent's files: the text of the
+    /// last error and of the problems waiting to be reported (only that there are some), and a wipe's signed
+    /// receipt (its ID stays). The report holds no key, token or signature otherwise.
+    public func redactedForPerson() -> AgentStatusReport {
+        var view = self
+        view.redacted = true
+        if lastError != nil { view.lastError = "the last attempt to reach the server failed; an administrator sees why with sudo kontor-agent status" }
+        view.pendingReports = pendingReports.map { _ in "a problem to report (details for root)" }
+        view.wiped?.receipt = nil
+        return view
     }
 
     /// What the agent enforces on this enrolled device, and what it still has to report, in plain words.
@@ -82,7 +123,7 @@ public struct AgentStatusReport: Codable, Sendable {
                 )
             }
             if let q = p.quietHours {
-                let now = q.evaluate(at: Date(), deviceZone: .current)
+                let now = q.evaluate(at: Date(), deviceZone: .current, overrideUntil: override(store.paths)?.until)
                 var line =
                     "quiet hours (Feierabend) in \(now.timeZone): \(now.quiet ? "in force now (\(now.reason)) — the work container is frozen" : "not in force now")"
                 if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
@@ -150,6 +191,10 @@ public struct AgentStatusReport: Codable, Sendable {
         lines.append("")
         lines.append("What this agent sends to the server (nothing else leaves this device):")
         for item in dataSent { lines.append("  - \(item)") }
+        if redacted == true {
+            lines.append("")
+            lines.append("(Shown to you as the person at this device. Root also sees the details of errors: sudo kontor-agent status.)")
+        }
         return lines.joined(separator: "\n")
     }
 }

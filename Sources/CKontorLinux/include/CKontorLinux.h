@@ -1,5 +1,6 @@
 // Linux system calls the agent needs and Swift's Glibc module does not offer: pidfds (act on a process,
-// not on a PID that may be reused) and statx's mount ID (tell a bind mount from its file system).
+// not on a PID that may be reused), statx's mount ID (tell a bind mount from its file system) and the
+// credentials of a Unix socket's peer (SO_PEERCRED's struct ucred needs _GNU_SOURCE).
 #ifndef CKONTORLINUX_H
 #define CKONTORLINUX_H
 
@@ -58,5 +59,13 @@ static inline int64_t kontor_fs_type(int fd) {
     if (fstatfs(fd, &sf) != 0) return 0;
     return (int64_t)sf.f_type;
 }
+
+/// The user, group and process of the peer of the connected Unix socket `fd`, as the kernel recorded them
+/// when it connected (SO_PEERCRED): the caller cannot forge them. Returns 0, or -1 with errno. In shim.c:
+/// <sys/socket.h> in this header would clash with the socket types other modules (NIO) define.
+int kontor_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the connection is never inherited by a program the agent runs.
+int kontor_accept_cloexec(int fd);
 
 #endif
