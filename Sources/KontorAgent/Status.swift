@@ -83,6 +83,11 @@ public struct AgentStatusReport: Codable, Sendable {
         if state.enforcement.offlineLocked {
             reasons.append("locked because this device has not reached the server for too long; it ends at the next check-in")
         }
+        if state.enforcement.termsLocked, let terms = policy?.terms {
+            reasons.append(
+                "locked because usage terms \(terms.version) are \(terms.decision == .declined ? "declined" : "not accepted"); read them with kontor-agent terms show, accept with kontor-agent terms accept \(terms.version); it opens at the next check-in after that"
+            )
+        }
         locks = reasons
     }
 
@@ -129,6 +134,13 @@ public struct AgentStatusReport: Codable, Sendable {
                 if let next = now.nextTransition { line += "; next change \(ISO8601.string(from: next))" }
                 if q.allowUserOverride { line += "; you may end them early with `kontor-agent quiet-hours override --reason ...`" }
                 enforcing.append(line)
+            }
+            if let t = p.terms {
+                let answer =
+                    t.decision == .accepted
+                    ? "accepted"
+                    : "\(t.decision == .declined ? "declined" : "not answered yet"); the work container locks from \(ISO8601.string(from: t.deadline)) until they are accepted (kontor-agent terms show)"
+                enforcing.append("usage terms \(t.version): \(answer)")
             }
             if let a = p.apps {
                 enforcing.append(

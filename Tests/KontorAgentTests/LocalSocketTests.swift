@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KontorClient
 import KontorCore
@@ -28,6 +29,8 @@ let agentBinary: String? = {
 final class SocketFixture {
     static let person: UInt32 = 65534
     static let stranger: UInt32 = 65533
+    static let termsText = "Work stays on the work account.\n"
+    let deviceKey = Curve25519.Signing.PrivateKey()
 
     let paths: AgentPaths
     let workUID: UInt32
@@ -62,7 +65,12 @@ final class SocketFixture {
         var weekly: [String: [String]] = [:]
         for day in QuietHoursPolicy.weekdays { weekly[day] = ["all"] }
         let quiet = QuietHoursPolicy(timeZone: "UTC", weekly: weekly, allowUserOverride: allowOverride)
-        try store.save(StoredPolicy(hash: "h-socket", policy: EffectivePolicy(checkinInterval: 60, quietHours: quiet), receivedAt: Date()))
+        var policy = EffectivePolicy(checkinInterval: 60, usageTermsVersion: "2026-12", quietHours: quiet)
+        let terms = UsageTerms(version: "2026-12", text: Self.termsText, undertaking: nil, graceSeconds: 0, publishedAt: Date(), publishedBy: nil)
+        policy.terms = terms.requirement(personId: "p-ada", decision: nil)
+        try store.save(StoredPolicy(hash: "h-socket", policy: policy, receivedAt: Date()))
+        try AtomicFile.write(try KontorJSON.encode(terms), to: paths.termsFile, mode: 0o644)
+        try store.save(key: deviceKey)
         let record = ContainerRecord(
             account: WorkAccount(name: "work-ada", uid: workUID, gid: workUID, home: "/home/work-ada", createdAt: Date()))
         try AtomicFile.write(try KontorJSON.encode(record), to: paths.containerFile)
@@ -229,12 +237,23 @@ struct LocalSocketTests {
         #expect(terms.status == 1 && terms.stderr.contains("UID 65533 may not ask"))
     }
 
-    @Test("the person asks about the usage terms through the socket (this build's terms say they are not available)")
+    @Test("the person reads the usage terms and accepts them through the socket: the answer is signed with the device key and names them")
     func termsReachTheAgent() throws {
         let fixture = try SocketFixture()
         let show = try fixture.agent(as: SocketFixture.person, ["terms", "show"])
-        #expect(show.status == 1 && show.stderr.contains("usage terms"))
-        #expect(fixture.askedBy.all == [SocketFixture.person])
+        #expect(show.status == 0 && show.stdout.contains(SocketFixture.termsText.trimmingCharacters(in: .whitespacesAndNewlines)), "\(show)")
+        let wrong = try fixture.agent(as: SocketFixture.person, ["terms", "accept", "2025-01"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("asked to answer usage terms 2026-12"))
+        let accepted = try fixture.agent(as: SocketFixture.person, ["terms", "accept", "2026-12"])
+        #expect(accepted.status == 0, "\(accepted)")
+        let pending = try fixture.agent.store.state().pendingTermsResponses
+        #expect(pending.count == 1)
+        let statement = try #require(pending.first?.verified(by: fixture.deviceKey.publicKey))
+        #expect(statement.login == "ada")
+        #expect(statement.decision == .accepted)
+        #expect(statement.personId == "p-ada")
+        #expect(statement.textSha256 == Bytes.sha256Hex(Data(SocketFixture.termsText.utf8)))
+        #expect(fixture.askedBy.all == [SocketFixture.person, SocketFixture.person, SocketFixture.person])
     }
 
     @Test("with no daemon, the person is told the service is not running; root reads the status directly")

@@ -10,7 +10,9 @@ import sys
 import time
 import urllib.request
 
-from rootfs import Container, Failure
+from employee import LOGIN, EmployeeSteps
+from rootfs import Container
+from steps_common import check, wait_for
 
 PERSON = "ada@example.org"
 ACCOUNT = "work-ada"
@@ -51,23 +53,6 @@ class Checks:
     def ok(self, what):
         self.passed += 1
         print(f"ok: {what}", flush=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def wait_for(what, probe, timeout=60, interval=0.5):
-    """Polls probe() until it returns something truthy; the value, or a Failure naming what."""
-    deadline = time.time() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise Failure(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 def free_port():
@@ -140,7 +125,7 @@ def previous_package(deb, work):
     return out, version
 
 
-class SystemTest:
+class SystemTest(EmployeeSteps):
     def __init__(self, bin_dir, deb, work, tarball, checks, say):
         self.bin = bin_dir
         self.deb = deb
@@ -152,6 +137,7 @@ class SystemTest:
         swift_lib = swift_runtime_dir(os.path.join(bin_dir, "kontor-server"))
         self.container = Container(tarball, work, binds=[swift_lib] if swift_lib else [])
         self.device = None
+        self.account = ACCOUNT
 
     def ok(self, what):
         self.checks.ok(what)
@@ -165,6 +151,7 @@ class SystemTest:
         started = time.time()
         state = c.boot()
         self.ok(f"the container booted systemd ({state}) in {time.time() - started:.1f} s")
+        self.local_users()
         self.before = self.snapshot()
         self.previous, version = previous_package(self.deb, self.work)
         self.install_idle(self.previous)
@@ -175,6 +162,7 @@ class SystemTest:
         self.work_account()
         self.quiet_hours()
         self.allowlist()
+        self.terms(PROFILE)
         self.upgrade(version)
         self.journal()
         self.wipe()
@@ -202,7 +190,7 @@ class SystemTest:
         s.apply(PROFILE, self.work)
         s.ctl("profiles", "assign", "system-test", "--default")
         token = s.ctl("enroll-tokens", "create", "--person", PERSON, json_output=True)["token"]
-        self.container.run("kontor-agent", "enroll", "--server", s.url, "--token", token)
+        self.container.run("kontor-agent", "enroll", "--server", s.url, "--token", token, "--user", LOGIN)
         self.device = json.load(open(self.container.path("/var/lib/kontor/agent/identity.json")))["deviceId"]
         wait_for("kontor-agent.service active after enrollment", lambda: self.active(), timeout=30)
         status = self.systemctl("status", UNIT, check=False).stdout
