@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
@@ -85,10 +86,17 @@ let package = Package(
             resources: [.embedInCode("Console/Templates"), .embedInCode("Console/Static")],
             swiftSettings: swiftSettings
         ),
-        // HTTP clients of the admin API and the device API, shared by kontorctl, the agent and the benchmark.
+        // HTTP clients of the admin API and the device API, shared by kontorctl, the agent and the benchmark,
+        // and their HTTP/1.1 transport on NIO. Not AsyncHTTPClient: the agent links this (docs/benchmarks.md).
         .target(
             name: "KontorClient",
-            dependencies: ["KontorCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "KontorCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -96,21 +104,20 @@ let package = Package(
             dependencies: [
                 "KontorCore", "KontorClient", "KontorProfiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
         // Linux system calls Glibc's module lacks (pidfds, statx mount IDs), as static inline C wrappers.
         .target(name: "CKontorLinux"),
-        // The Linux agent: enrollment, the poll loop, state on disk, status.
+        // The Linux agent: enrollment, the poll loop, state on disk, status. Neither AsyncHTTPClient nor
+        // swift-service-lifecycle: 6.3 MB of the binary for one connection a minute and one signal handler.
         .target(
             name: "KontorAgent",
             dependencies: [
                 "KontorCore", "KontorClient", "CKontorLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -153,6 +160,18 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KontorClientTests",
+            dependencies: [
+                "KontorClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,9 +1,7 @@
-import AsyncHTTPClient
 import Crypto
 import KontorClient
 import KontorCore
 import Logging
-import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -470,29 +468,5 @@ public struct Agent: Sendable {
         logger.notice("quiet hours ended early by the user", metadata: ["until": "\(ISO8601.string(from: end))", "by": "\(requester ?? "-")"])
         try enforce()
         return override
-    }
-}
-
-/// Runs the agent loop as a Service: SIGTERM ends the sleep and the process exits cleanly.
-struct AgentService: Service {
-    let agent: Agent
-
-    func run() async throws {
-        // The person's way to the agent without root (status, quiet-hours override, terms), on threads of its own.
-        let local = agent.startLocalSocket()
-        defer { local?.stop() }
-        do {
-            try await cancelWhenGracefulShutdown {
-                // Start-up and each check-in touch pages of the binary (code, constants) that waiting for the
-                // next one does not need: hand them back (they stay in the page cache; docs/benchmarks.md).
-                let trim = TrimSchedule(started: .now)
-                try await agent.run { seconds in
-                    if trim.due(.now) { AgentProcess.trimExecutable() }
-                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                }
-            }
-        } catch is CancellationError {
-            agent.logger.notice("stopping")
-        }
     }
 }

@@ -1,10 +1,8 @@
 import ArgumentParser
-import AsyncHTTPClient
 import KontorClient
 import KontorCore
 import Logging
-import NIOSSL
-import ServiceLifecycle
+import NIOCore
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -78,25 +76,12 @@ func failing<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// An HTTP client that also trusts `caFile`; shut down after use.
+/// The agent's transport: trusts `caFile` besides the system's roots; one connection per request.
 func withTransport<T>(_ config: AgentConfig, _ body: (any HTTPTransport) async throws -> T) async throws -> T {
-    var configuration = HTTPClient.Configuration()
-    if let caFile = config.caFile {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.additionalTrustRoots = [.file(caFile)]
-        configuration.tlsConfiguration = tls
-    }
     // A long poll may be held by the server for `longPoll` seconds before any byte of the reply comes.
-    configuration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(config.requestTimeout + config.longPoll)))
-    let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    do {
-        let result = try await body(AsyncHTTPTransport(client: client))
-        try await client.shutdown()
-        return result
-    } catch {
-        try? await client.shutdown()
-        throw error
-    }
+    let configuration = HTTP1Transport.Configuration(
+        caFile: config.caFile, connectTimeout: .seconds(10), readTimeout: .seconds(Int64(config.requestTimeout + config.longPoll)))
+    return try await body(HTTP1Transport(configuration))
 }
 
 struct Enroll: AsyncParsableCommand {
@@ -175,13 +160,9 @@ struct Run: AsyncParsableCommand {
                     throw AgentError("not enrolled; run: kontor-agent enroll --server URL --token TOKEN")
                 }
                 logger.notice("kontor-agent running", metadata: ["version": "\(agentVersion)"])
-                let group = ServiceGroup(
-                    configuration: .init(
-                        // After a confirmed wipe the agent has nothing left to do: it stops cleanly (exit 0),
-                        // so systemd does not restart it.
-                        services: [.init(service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup)],
-                        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-                try await group.run()
+                // Until SIGTERM or SIGINT (exit 0, "stopping"), or a confirmed wipe left nothing to manage
+                // (exit 0, so systemd does not restart it).
+                try await AgentService(agent: agent).run()
             }
         }
     }

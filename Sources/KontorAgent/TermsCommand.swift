@@ -36,7 +36,7 @@ extension RootOptions {
                 reply = LocalReply(status: try AgentStatusReport.read(AgentStore(paths: paths)))
             } else {
                 let config = try config()
-                let agent = Agent(paths: paths, config: config, transport: AsyncHTTPTransport(), logger: logger(config))
+                let agent = Agent(paths: paths, config: config, transport: HTTP1Transport(), logger: logger(config))
                 reply = LocalService(agent: agent).answer(request, from: PeerCredentials(uid: 0, gid: getegid(), pid: getpid()))
             }
         } catch .failed(let why) {

@@ -1,9 +1,7 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import KontorClient
 import KontorCore
-import NIOSSL
 
 /// Where the server is and who is asking; shared by every command that talks to the API.
 public struct ConnectionOptions: ParsableArguments {
@@ -20,20 +18,9 @@ public struct ConnectionOptions: ParsableArguments {
         guard let server = server ?? env["KONTOR_SERVER"] else {
             throw ClientError.usage("no server: pass --server URL or set KONTOR_SERVER")
         }
-        guard let caFile = caFile ?? env["KONTOR_CA_FILE"] else {
-            return try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? ""))
-        }
-        guard FileManager.default.isReadableFile(atPath: caFile) else { throw ClientError.usage("--ca-file \(caFile): cannot read it") }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.additionalTrustRoots = [.file(caFile)]
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: tls))
-        do {
-            try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? "", http: http))
-            try await http.shutdown()
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
+        let caFile = caFile ?? env["KONTOR_CA_FILE"]
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ClientError.usage("--ca-file \(caFile): cannot read it") }
+        try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? "", transport: HTTP1Transport(.init(caFile: caFile))))
     }
 }
 

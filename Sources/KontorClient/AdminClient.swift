@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KontorCore
 import NIOCore
 import NIOHTTP1
@@ -13,21 +12,21 @@ import NIOHTTP1
 public struct AdminClient: Sendable {
     public let server: ServerURL
     let token: String
-    let http: HTTPClient
+    let transport: any HTTPTransport
 
-    public init(server: String, token: String, http: HTTPClient = .shared) throws {
+    public init(server: String, token: String, transport: any HTTPTransport = HTTP1Transport()) throws {
         self.server = try ServerURL(server)
         guard !token.isEmpty else { throw ClientError.usage("no API token: pass --token or set KONTOR_TOKEN") }
         self.token = token
-        self.http = http
+        self.transport = transport
     }
 
     /// Performs a request and returns the raw exchange when it succeeded (2xx).
     public func raw(_ method: HTTPMethod, _ path: String, query: String? = nil, json body: Data? = nil) async throws -> HTTPExchange {
         var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
         if body != nil { headers.append(("Content-Type", "application/json")) }
-        let exchange = try await send(
-            http, method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: 512 << 20,
+        let exchange = try await transport.send(
+            method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: 512 << 20,
             timeout: .seconds(15))
         guard (200..<300).contains(exchange.status) else { throw apiError(exchange) }
         return exchange

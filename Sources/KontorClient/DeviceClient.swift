@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import KontorCore
 import NIOCore
@@ -41,7 +40,7 @@ public struct DeviceClient: Sendable {
     public var responseLimit = 4 << 20
     public var timeout: TimeAmount = .seconds(30)
 
-    public init(server: String, transport: any HTTPTransport = AsyncHTTPTransport(), clock: WallClock = .system) throws {
+    public init(server: String, transport: any HTTPTransport = HTTP1Transport(), clock: WallClock = .system) throws {
         self.server = try ServerURL(server)
         self.transport = transport
         self.clock = clock
@@ -136,6 +135,9 @@ public struct DeviceClient: Sendable {
         do {
             exchange = try await transport.send(method: .POST, url: server.url(path), headers: headers, body: body, limit: responseLimit, timeout: timeout)
         } catch let error as ClientError {
+            throw error
+        } catch let error as CancellationError {
+            // The agent is stopping (SIGTERM during a long poll): not a failed check-in.
             throw error
         } catch {
             throw ClientError.transport(describe(error))

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KontorCore
 import NIOCore
 import NIOHTTP1
@@ -90,59 +89,6 @@ public protocol HTTPTransport: Sendable {
     func send(method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount) async throws -> HTTPExchange
 }
 
-/// The AsyncHTTPClient transport.
-public struct AsyncHTTPTransport: HTTPTransport {
-    public let client: HTTPClient
-
-    public init(client: HTTPClient = .shared) { self.client = client }
-
-    public func send(method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount) async throws -> HTTPExchange {
-        try await KontorClient.send(client, method: method, url: url, headers: headers, body: body, limit: limit, timeout: timeout)
-    }
-}
-
-/// Sends one request with AsyncHTTPClient and collects the answer, refusing bodies over `limit`.
-func send(
-    _ client: HTTPClient, method: HTTPMethod, url: String, headers: [(String, String)], body: Data?, limit: Int, timeout: TimeAmount
-) async throws -> HTTPExchange {
-    var request = HTTPClientRequest(url: url)
-    request.method = method
-    for (name, value) in headers { request.headers.add(name: name, value: value) }
-    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-    let response: HTTPClientResponse
-    do {
-        response = try await client.execute(request, timeout: timeout)
-    } catch {
-        throw ClientError.transport(describe(error))
-    }
-    let collected: ByteBuffer
-    do {
-        collected = try await response.body.collect(upTo: limit)
-    } catch is NIOTooManyBytesError {
-        throw ClientError.badResponse("body larger than \(limit) bytes")
-    } catch {
-        throw ClientError.transport(describe(error))
-    }
-    return HTTPExchange(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(collected.readableBytesView))
-}
-
-func describe(_ error: any Error) -> String {
-    if let error = error as? HTTPClientError {
-        switch error {
-        case .connectTimeout: return "connection timed out"
-        case .deadlineExceeded, .readTimeout: return "the server did not answer in time"
-        case .remoteConnectionClosed: return "the server closed the connection"
-        default: return "\(error)"
-        }
-    }
-    let text = "\(error)"
-    if text.contains("CERTIFICATE_VERIFY_FAILED") {
-        return "the server's TLS certificate is not trusted (give its CA with --ca-file, KONTOR_CA_FILE or the agent's caFile)"
-    }
-    if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is kontor-server running?)" }
-    return text
-}
-
 /// Decodes a JSON error body, falling back to the status line. 429 and 503 with Retry-After become
 /// `retryLater`.
 func apiError(_ exchange: HTTPExchange) -> ClientError {
@@ -160,6 +106,6 @@ func apiError(_ exchange: HTTPExchange) -> ClientError {
 }
 
 /// A plain GET, for health probes and scraping /metrics.
-public func plainGET(_ url: String, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(5)) async throws -> HTTPExchange {
-    try await send(http, method: .GET, url: url, headers: [], body: nil, limit: 16 << 20, timeout: timeout)
+public func plainGET(_ url: String, transport: any HTTPTransport = HTTP1Transport(), timeout: TimeAmount = .seconds(5)) async throws -> HTTPExchange {
+    try await transport.send(method: .GET, url: url, headers: [], body: nil, limit: 16 << 20, timeout: timeout)
 }

@@ -113,7 +113,7 @@ struct Enroll: AsyncParsableCommand {
         let missing = devices - existing.count
         guard missing > 0 else { return print("\(common.fleet) already holds \(existing.count) devices") }
         try await withClient(common) { http in
-            let admin = try AdminClient(server: common.server, token: adminToken, http: http)
+            let admin = try AdminClient(server: common.server, token: adminToken, transport: AsyncHTTPTransport(client: http))
             let (enrolled, result) = try await enrollDevices(
                 http: http, admin: admin, server: try ServerURL(common.server), count: missing, firstNumber: existing.count, prefix: "sim",
                 concurrency: common.concurrency, serverPID: common.serverPid)

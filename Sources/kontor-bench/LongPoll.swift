@@ -38,8 +38,8 @@ struct LongPollDelivery: AsyncParsableCommand {
 
     func measure(http: HTTPClient, fleet: [SimulatedDevice]) async throws {
         let server = try ServerURL(common.server)
-        let admin = try AdminClient(server: common.server, token: adminToken, http: http)
-        let issuer = try AdminClient(server: issueVia ?? common.server, token: adminToken, http: http)
+        let admin = try AdminClient(server: common.server, token: adminToken, transport: AsyncHTTPTransport(client: http))
+        let issuer = try AdminClient(server: issueVia ?? common.server, token: adminToken, transport: AsyncHTTPTransport(client: http))
         let (targets, _) = try await enrollDevices(
             http: http, admin: admin, server: server, count: wipes, firstNumber: Int(Date().timeIntervalSince1970), prefix: "longpoll-sim", concurrency: 4,
             serverPID: nil)

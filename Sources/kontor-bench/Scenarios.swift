@@ -88,7 +88,7 @@ struct Fanout: AsyncParsableCommand {
 
     func measure(http: HTTPClient, fleet: [SimulatedDevice]) async throws {
         let server = try ServerURL(common.server)
-        let admin = try AdminClient(server: common.server, token: adminToken, http: http)
+        let admin = try AdminClient(server: common.server, token: adminToken, transport: AsyncHTTPTransport(client: http))
         struct Apply: Encodable { var source: String }
         struct Assign: Encodable {
             var profile: String
@@ -202,7 +202,7 @@ struct WipeDelivery: AsyncParsableCommand {
 
     func measure(http: HTTPClient, fleet: [SimulatedDevice]) async throws {
         let server = try ServerURL(common.server)
-        let admin = try AdminClient(server: common.server, token: adminToken, http: http)
+        let admin = try AdminClient(server: common.server, token: adminToken, transport: AsyncHTTPTransport(client: http))
         let (targets, _) = try await enrollDevices(
             http: http, admin: admin, server: server, count: wipes, firstNumber: Int(Date().timeIntervalSince1970), prefix: "wipe-sim", concurrency: 4,
             serverPID: nil)

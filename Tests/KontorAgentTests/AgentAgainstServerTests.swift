@@ -116,7 +116,7 @@ struct AgentAgainstServerTests {
     func enrollment() async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: "2026-1", force: false)
             #expect(identity.serverPublicKey == DeviceKeys.base64(world.services.serverKey.publicKey))
             #expect((try FileManager.default.attributesOfItem(atPath: world.paths.keyFile)[.posixPermissions] as? Int) == 0o600)
@@ -131,7 +131,7 @@ struct AgentAgainstServerTests {
     func longPoll() async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             guard case .success(_, _, let plain) = try await agent.cycle() else {
                 Issue.record("first check-in failed")
@@ -161,7 +161,7 @@ struct AgentAgainstServerTests {
         try tree.blockDevice("253:0", name: "dm-0", folder: "/sys/devices/virtual/block/dm-0", dmUUID: "CRYPT-LUKS2-1-cryptroot", dmName: "cryptroot")
         try tree.file("/run/reboot-required", "")
         try await world.live { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             let reported = try #require(try await world.services.directory.device(identity.deviceId).facts.posture)
             #expect(reported.diskEncryption == DiskEncryption(.encrypted, "LUKS2 on dm-0 (cryptroot)"))
@@ -181,7 +181,7 @@ struct AgentAgainstServerTests {
     func cycle() async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             #expect(try await agent.cycle() == .success(interval: 60, policyChanged: true))
             #expect(try await agent.cycle() == .success(interval: 60, policyChanged: false))
@@ -198,7 +198,7 @@ struct AgentAgainstServerTests {
     func hostile(fault: Fault) async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
-            let transport = FaultyTransport(inner: AsyncHTTPTransport())
+            let transport = FaultyTransport(inner: HTTP1Transport())
             let agent = world.agent(transport)
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             #expect(try await agent.cycle() == .success(interval: 60, policyChanged: true))
@@ -228,7 +228,7 @@ struct AgentAgainstServerTests {
     func offline() async throws {
         let world = try AgentWorld()
         try await world.live { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             _ = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
         }
@@ -236,7 +236,7 @@ struct AgentAgainstServerTests {
         // The server is gone now.
         var config = AgentConfig()
         config.requestTimeout = 2
-        let agent = world.agent(AsyncHTTPTransport(), config: config)
+        let agent = world.agent(HTTP1Transport(), config: config)
         guard case .failure(let reason, _) = try await agent.cycle() else {
             Issue.record("checked in without a server")
             return

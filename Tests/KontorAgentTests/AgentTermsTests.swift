@@ -17,7 +17,7 @@ struct AgentTermsTests {
         _ = try await world.services.policies.apply(source: "name: office\nusageTermsVersion: \"2026-12\"\n", dryRun: false, by: "test")
         _ = try await world.services.policies.assign(profile: "office", scope: "default", target: nil, by: "test")
         try await world.live(person: ada.id) { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
             // Named but not published: nothing to read, nothing enforced.
@@ -73,6 +73,6 @@ struct AgentTermsTests {
         try FileManager.default.createDirectory(atPath: world.paths.stateDir, withIntermediateDirectories: true)
         let forged = UsageTerms(version: "v1", text: "forged", undertaking: nil, graceSeconds: 0, publishedAt: Date(), publishedBy: nil)
         try AtomicFile.write(try KontorJSON.encode(forged), to: world.paths.termsFile, mode: 0o644)
-        #expect(throws: AgentError.self) { try world.agent(AsyncHTTPTransport()).fetchedTerms(requirement) }
+        #expect(throws: AgentError.self) { try world.agent(HTTP1Transport()).fetchedTerms(requirement) }
     }
 }

@@ -187,7 +187,7 @@ struct EnforcementTests {
         var logger = Logger(label: "t")
         logger.logLevel = .critical
         let agent = Agent(
-            paths: paths, config: AgentConfig(), transport: AsyncHTTPTransport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt))
+            paths: paths, config: AgentConfig(), transport: HTTP1Transport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt))
         #expect(try agent.enforce().quiet == true)
         _ = try agent.overrideQuietHours(reason: "customer emergency on site")
         #expect(try agent.enforce().quiet == false)

@@ -17,7 +17,7 @@ import Testing
         var logger = Logger(label: "t")
         logger.logLevel = .critical
         return (
-            Agent(paths: paths, config: AgentConfig(), transport: AsyncHTTPTransport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt)),
+            Agent(paths: paths, config: AgentConfig(), transport: HTTP1Transport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt)),
             store
         )
     }

@@ -77,7 +77,7 @@ final class SocketFixture {
         var logger = Logger(label: "socket-test")
         logger.logLevel = .critical
         let agent = Agent(
-            paths: paths, config: AgentConfig(), transport: AsyncHTTPTransport(), logger: logger,
+            paths: paths, config: AgentConfig(), transport: HTTP1Transport(), logger: logger,
             enforcer: Enforcer(paths: paths, freezer: RecordingFreezer(), deviceZone: .gmt))
         self.agent = agent
         let service = LocalService(agent: agent)
@@ -282,7 +282,7 @@ struct LocalSocketAbuseTests {
         var identity = try #require(try store.identity())
         identity.serverPublicKey = serverKey
         try store.save(identity)
-        let transport = FaultyTransport(inner: AsyncHTTPTransport())
+        let transport = FaultyTransport(inner: HTTP1Transport())
         transport.fault = .unreachable
         var logger = Logger(label: "daemon-test")
         logger.logLevel = .critical

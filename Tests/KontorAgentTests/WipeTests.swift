@@ -93,7 +93,7 @@ struct WipeTests {
         let world = try AgentWorld()
         try await world.prepareAda()
         try await world.live(person: "ada@example.org") { url, token in
-            let crashing = world.agent(AsyncHTTPTransport(), hook: WipeHook { if $0 == step { throw SimulatedCrash($0) } })
+            let crashing = world.agent(HTTP1Transport(), hook: WipeHook { if $0 == step { throw SimulatedCrash($0) } })
             let identity = try await crashing.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await crashing.cycle()
             let personal = try world.seedFiles()
@@ -108,7 +108,7 @@ struct WipeTests {
             await #expect(throws: SimulatedCrash.self) { try await crashing.cycle() }
 
             // The agent starts again (the service restarts after the crash).
-            let restarted = world.agent(AsyncHTTPTransport())
+            let restarted = world.agent(HTTP1Transport())
             let outcome = try await restarted.cycle()
             guard case .unenrolled(let receiptId) = outcome else {
                 Issue.record("after a crash at \(step): \(outcome)")
@@ -151,7 +151,7 @@ struct WipeTests {
         let world = try AgentWorld()
         try await world.prepareAda()
         try await world.live(person: "ada@example.org") { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
             let personal = try world.seedFiles()
@@ -173,7 +173,7 @@ struct WipeTests {
         let world = try AgentWorld()
         try await world.prepareAda()
         try await world.live(person: "ada@example.org") { url, token in
-            let transport = FaultyTransport(inner: AsyncHTTPTransport())
+            let transport = FaultyTransport(inner: HTTP1Transport())
             let agent = world.agent(transport)
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
@@ -193,7 +193,7 @@ struct WipeTests {
         let world = try AgentWorld()
         try await world.prepareAda()
         try await world.live(person: "ada@example.org") { url, token in
-            let agent = world.agent(AsyncHTTPTransport())
+            let agent = world.agent(HTTP1Transport())
             let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
             _ = try await agent.cycle()
             let lock = try await world.services.commands.issue(deviceId: identity.deviceId, type: .lock, reason: nil, expiresIn: nil, by: "test")
@@ -232,7 +232,7 @@ struct WipeTests {
         let wall = SettableClock()
         let seeded = Mutex<(String, [String: String])>(("", [:]))
         try await world.live(person: "ada@example.org") { url, token in
-            let agent = world.agent(AsyncHTTPTransport(), clock: wall.wall, boot: boot.clock)
+            let agent = world.agent(HTTP1Transport(), clock: wall.wall, boot: boot.clock)
             let id = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false).deviceId
             _ = try await agent.cycle()
             let files = try world.seedFiles()
@@ -240,7 +240,7 @@ struct WipeTests {
         }
         let (deviceId, personal) = seeded.withLock { $0 }
         // The server is out of reach from here on.
-        let agent = world.agent(AsyncHTTPTransport(), clock: wall.wall, boot: boot.clock)
+        let agent = world.agent(HTTP1Transport(), clock: wall.wall, boot: boot.clock)
         boot.advance(50 * 60)
         wall.advance(-10 * 86_400)  // someone sets the clock back ten days
         #expect(try agent.enforce().containerState == "active")
@@ -265,7 +265,7 @@ struct WipeTests {
         try await world.live(person: "ada@example.org") { url, _ in
             var config = AgentConfig()
             config.server = url
-            let online = world.agent(AsyncHTTPTransport(), config: config, clock: wall.wall, boot: boot.clock)
+            let online = world.agent(HTTP1Transport(), config: config, clock: wall.wall, boot: boot.clock)
             guard case .success = try await online.cycle() else {
                 Issue.record("the receipt was not confirmed")
                 return
