@@ -46,6 +46,9 @@ public struct Agent: Sendable {
     let wiper: Wiper
     /// The device's posture, read from files and kept between check-ins.
     let posture: PostureCollector
+    /// Called once in each held check-in, after the first enforcement beside it: the daemon hands back the
+    /// pages of its binary that sending the check-in touched (docs/benchmarks.md). Nothing by default.
+    var settled: @Sendable () -> Void = {}
 
     public init(
         paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
@@ -220,7 +223,7 @@ public struct Agent: Sendable {
             events: events.isEmpty ? nil : events, acks: acks.isEmpty ? nil : acks, wait: wait)
         let now = clock.now()
         do {
-            let reply = try await enforcing(while: wait != nil) { try await client.checkin(request, identity: device).body }
+            let reply = try await enforcing(while: wait != nil, settled: settled) { try await client.checkin(request, identity: device).body }
             // Enforcement may have saved the state while the server held the check-in: go on from the state as it is now.
             let (changed, wipe, again, interval) = try serial.run {
                 var state = try store.state()

@@ -146,7 +146,9 @@ struct Run: AsyncParsableCommand {
             let config = try options.config()
             let logger = options.logger(config)
             try await withTransport(config) { transport in
-                let agent = Agent(paths: options.paths, config: config, transport: transport, logger: logger)
+                var agent = Agent(paths: options.paths, config: config, transport: transport, logger: logger)
+                // Most of the daemon's life is a held long poll: the pages sending it touched go back then.
+                agent.settled = { AgentProcess.trimExecutable() }
                 if once {
                     switch try await agent.cycle() {
                     case .success: return

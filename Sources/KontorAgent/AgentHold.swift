@@ -2,18 +2,22 @@ import Synchronization
 
 extension Agent {
     /// Runs `body`; while `held` (a long poll the server may hold for a minute) the policy is enforced
-    /// every `period` beside it, so quiet hours begin and forbidden programs end on time.
+    /// every `period` beside it, so quiet hours begin and forbidden programs end on time. `settled` runs
+    /// once, after the first of those enforcements.
     func enforcing<T: Sendable>(
         while held: Bool, every period: Duration = .seconds(10), sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-        _ body: @escaping @Sendable () async throws -> T
+        settled: @escaping @Sendable () -> Void = {}, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         guard held else { return try await body() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
+                var first = true
                 while !Task.isCancelled {
                     try await sleep(period)
                     do { try enforce() } catch { logger.error("enforcement failed", metadata: ["reason": "\(error)"]) }
+                    if first { settled() }
+                    first = false
                 }
                 return nil
             }

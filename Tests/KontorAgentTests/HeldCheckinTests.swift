@@ -2,6 +2,7 @@ import Foundation
 import KontorClient
 import KontorCore
 import Logging
+import Synchronization
 import Testing
 
 @testable import KontorAgent
@@ -38,6 +39,29 @@ import Testing
         #expect(enforced)
     }
 
+    @Test("a held check-in settles once, after the first enforcement beside it, however long it is held")
+    func settlesOnce() async throws {
+        let (agent, store) = try agent()
+        let settled = Counter()
+        let rounds = Counter()
+        let enforcedFirst = try await agent.enforcing(
+            while: true,
+            sleep: { _ in
+                rounds.add()
+                await Task.yield()
+            }, settled: { settled.add() }
+        ) {
+            // Held until the enforcement loop went round five times.
+            while rounds.value < 6 { await Task.yield() }
+            return (try? store.state().enforcement.events.contains { $0.kind == "quiet.begin" }) == true
+        }
+        #expect(enforcedFirst)
+        #expect(settled.value == 1)
+        let (plain, _) = try self.agent()
+        _ = try await plain.enforcing(while: false, settled: { settled.add() }) { true }
+        #expect(settled.value == 1, "a check-in that is not held does not settle")
+    }
+
     @Test("a check-in that is not held runs alone")
     func notHeld() async throws {
         let (agent, store) = try agent()
@@ -46,4 +70,11 @@ import Testing
         }
         #expect(!enforced)
     }
+}
+
+/// Counts calls from concurrent tasks.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
