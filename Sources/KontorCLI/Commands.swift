@@ -89,18 +89,40 @@ struct Persons: AsyncParsableCommand {
 
     struct Update: APICommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a person: whether they take part.",
-            discussion: "Taking part is voluntary: a person who declined gets no enrollment token, and their unused ones are revoked.")
+            abstract: "Change a person: name, groups, work phone, whether they take part.",
+            discussion: """
+                A group change reaches their devices' policies at the next check-in. Taking part is voluntary: a person \
+                who declined gets no enrollment token, and their unused ones are revoked.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Email or ID.") var person: String
-        @Option(help: "taking-part or declined.") var participation: Participation
+        @Option(help: "Display name.") var name: String?
+        @Option(name: .customLong("group"), help: "Replace the groups with these (repeat for several).") var groups: [String] = []
+        @Option(name: .customLong("add-group"), help: "Add a group (repeat for several).") var addGroups: [String] = []
+        @Option(name: .customLong("remove-group"), help: "Remove a group (repeat for several).") var removeGroups: [String] = []
+        @Option(help: "Work phone number; \"\" removes it.") var phone: String?
+        @Option(help: "taking-part or declined.") var participation: Participation?
 
         func run(client: AdminClient) async throws {
-            struct Input: Encodable { var participation: Participation }
-            let updated = try await client.call(
-                .PATCH, "/persons/" + AdminClient.segment(person), body: Input(participation: participation), as: Person.self)
+            struct Input: Encodable {
+                var displayName: String?
+                var groups: [String]?
+                var addGroups: [String]?
+                var removeGroups: [String]?
+                var phone: String?
+                var participation: Participation?
+            }
+            let input = Input(
+                displayName: name, groups: groups.isEmpty ? nil : groups, addGroups: addGroups.isEmpty ? nil : addGroups,
+                removeGroups: removeGroups.isEmpty ? nil : removeGroups, phone: phone, participation: participation)
+            guard name != nil || !groups.isEmpty || !addGroups.isEmpty || !removeGroups.isEmpty || phone != nil || participation != nil else {
+                throw ValidationError("nothing to change: give --name, --group, --add-group, --remove-group, --phone or --participation")
+            }
+            let updated = try await client.call(.PATCH, "/persons/" + AdminClient.segment(person), body: input, as: Person.self)
             if connection.json { return try printJSON(updated) }
-            print("\(updated.email): \(updated.participation.rawValue)")
+            print(
+                "\(updated.email): \(updated.displayName); groups \(updated.groups.isEmpty ? "-" : updated.groups.joined(separator: ",")); phone \(updated.phone ?? "-"); \(updated.participation.rawValue)"
+            )
         }
     }
 

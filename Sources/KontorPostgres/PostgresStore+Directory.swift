@@ -56,6 +56,15 @@ extension PostgresStore: PersonStore {
 
     public func persons() async throws -> [Person] { try await rows("SELECT * FROM persons ORDER BY email_key", Self.record) }
 
+    public func updatePerson(_ person: Person) async throws -> Bool {
+        try await row(
+            """
+            UPDATE persons SET display_name = \(person.displayName), group_names = \(try encodeJSON(person.groups)), phone = \(person.phone)
+            WHERE id = \(person.id) RETURNING 1
+            """
+        ) { _ in true } != nil
+    }
+
     public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {
         try await transaction { tx in
             guard try await tx.row("UPDATE persons SET participation = \(participation.rawValue) WHERE id = \(personId) RETURNING 1", { _ in true }) != nil

@@ -80,6 +80,15 @@ extension SQLiteStore: PersonStore {
         try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM persons ORDER BY email_key").map(Self.record) }
     }
 
+    public func updatePerson(_ person: Person) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE persons SET display_name = ?, group_names = ?, phone = ? WHERE id = ?",
+                arguments: [person.displayName, try encodeJSON(person.groups), person.phone, person.id])
+            return db.changesCount > 0
+        }
+    }
+
     public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {
         try await writer.write { db in
             try db.execute(sql: "UPDATE persons SET participation = ? WHERE id = ?", arguments: [participation.rawValue, personId])

@@ -66,6 +66,9 @@ public protocol PersonStore: Sendable {
     func person(email: String) async throws -> Person?
     /// All persons, ordered by email.
     func persons() async throws -> [Person]
+    /// Replaces the person's display name, groups and phone (the email, ID, status and history stay). False
+    /// when there is no such person.
+    func updatePerson(_ person: Person) async throws -> Bool
     /// Sets whether the person takes part; when they decline, their unused enrollment tokens are revoked at
     /// `at`, in the same transaction. False when there is no such person.
     func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool

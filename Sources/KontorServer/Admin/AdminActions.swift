@@ -12,17 +12,33 @@ extension Services {
         return person
     }
 
-    /// Marks whether a person takes part. Declining revokes their unused enrollment tokens; devices they
-    /// already enrolled stay as they are (offboard or wipe them to end them).
-    public func setParticipation(_ reference: String, _ participation: Participation, by principal: Principal) async throws -> Person {
-        let person = try await directory.person(reference)
-        guard person.participation != participation else { return person }
-        guard try await store.setParticipation(personId: person.id, participation, at: clock.now()) else {
+    /// Changes a person's name, groups, phone or participation; each change is audited. A group change
+    /// reaches the person's devices at their next check-in (a held one answers now). Declining to take part
+    /// revokes their unused enrollment tokens; devices they already enrolled stay as they are (offboard or
+    /// wipe them to end them).
+    public func updatePerson(_ reference: String, _ change: DirectoryService.PersonChange, by principal: Principal) async throws -> Person {
+        let (before, updated) = try await directory.updatePerson(reference, change)
+        let actor = AuditService.actor(principal)
+        var detail: [String: String] = [:]
+        if updated.displayName != before.displayName { detail["displayName"] = updated.displayName }
+        if updated.groups != before.groups { detail["groups"] = updated.groups.joined(separator: ",") }
+        if updated.phone != before.phone { detail["phone"] = updated.phone ?? "" }
+        if !detail.isEmpty {
+            detail["id"] = updated.id
+            try await audit.record(actor, "person.updated", target: updated.email, detail: detail)
+        }
+        if updated.groups != before.groups {
+            for device in try await store.devices(personId: updated.id) {
+                devices.invalidate(deviceId: device.id)
+                longPolls.wake(device.id)
+            }
+        }
+        guard let participation = change.participation, participation != updated.participation else { return updated }
+        guard try await store.setParticipation(personId: updated.id, participation, at: clock.now()) else {
             throw KontorError.notFound("no person \(reference)")
         }
-        try await audit.record(AuditService.actor(principal), "person.participation", target: person.email, detail: ["participation": participation.rawValue])
-        // Pending and not-taking-part counts in the terms report come from the person; policies do not change.
-        return try await directory.person(person.id)
+        try await audit.record(actor, "person.participation", target: updated.email, detail: ["participation": participation.rawValue])
+        return try await directory.person(updated.id)
     }
 
     public func createEnrollmentToken(_ input: EnrollmentService.CreateTokenRequest, by principal: Principal) async throws -> EnrollmentService.CreatedToken {

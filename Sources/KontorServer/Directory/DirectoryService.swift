@@ -22,25 +22,83 @@ public struct DirectoryService: Sendable {
     public func createPerson(_ input: NewPerson) async throws -> Person {
         let email = input.email.trimmingCharacters(in: .whitespaces)
         guard Validation.isEmail(email) else { throw KontorError.invalid("email: \"\(input.email)\" is not an email address") }
-        let name = input.displayName.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else { throw KontorError.invalid("displayName: must be 1 to 200 characters") }
-        let groups = input.groups ?? []
-        for (i, group) in groups.enumerated() where !Validation.isName(group) {
-            throw KontorError.invalid("groups[\(i)]: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
-        }
-        let phone = input.phone?.trimmingCharacters(in: .whitespaces).nonEmpty
-        if let phone, !Validation.isPhone(phone) {
-            throw KontorError.invalid("phone: \"\(VisibleText.escaped(phone))\" is not a phone number (digits, spaces, + - / ( ), 3 to 32 characters)")
-        }
         let person = Person(
-            id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: name, groups: groups, createdAt: clock.now(),
-            phone: phone)
+            id: IdentifierGenerator.uuidV7(now: clock.now()), email: email, displayName: try Self.displayName(input.displayName),
+            groups: try Self.groups(input.groups ?? []), createdAt: clock.now(), phone: try Self.phone(input.phone))
         do {
             try await store.insertPerson(person)
         } catch StoreError.conflict(let what) {
             throw KontorError.conflict(what)
         }
         return person
+    }
+
+    /// What `PATCH /api/v1/persons/{person}` changes; every part is optional.
+    public struct PersonChange: Codable, Sendable {
+        public var displayName: String?
+        /// The person's groups, replacing the ones they have.
+        public var groups: [String]?
+        public var addGroups: [String]?
+        public var removeGroups: [String]?
+        /// A work phone number; an empty one removes it.
+        public var phone: String?
+        public var participation: Participation?
+
+        public init(
+            displayName: String? = nil, groups: [String]? = nil, addGroups: [String]? = nil, removeGroups: [String]? = nil, phone: String? = nil,
+            participation: Participation? = nil
+        ) {
+            self.displayName = displayName
+            self.groups = groups
+            self.addGroups = addGroups
+            self.removeGroups = removeGroups
+            self.phone = phone
+            self.participation = participation
+        }
+    }
+
+    /// `person` with `change` applied to its name, groups and phone, each checked; the store is not touched.
+    static func applying(_ change: PersonChange, to person: Person) throws -> Person {
+        var updated = person
+        if let name = change.displayName { updated.displayName = try displayName(name) }
+        if let groups = change.groups { updated.groups = try Self.groups(groups) }
+        for group in try Self.groups(change.addGroups ?? [], field: "addGroups") where !updated.groups.contains(group) { updated.groups.append(group) }
+        let removed = Set(try Self.groups(change.removeGroups ?? [], field: "removeGroups"))
+        updated.groups.removeAll { removed.contains($0) }
+        if let phone = change.phone { updated.phone = try Self.phone(phone) }
+        return updated
+    }
+
+    /// Stores a changed name, groups or phone; the person as before and after.
+    func updatePerson(_ reference: String, _ change: PersonChange) async throws -> (before: Person, after: Person) {
+        let before = try await person(reference)
+        let after = try Self.applying(change, to: before)
+        guard after != before else { return (before, after) }
+        guard try await store.updatePerson(after) else { throw KontorError.notFound("no person \(reference)") }
+        return (before, after)
+    }
+
+    static func displayName(_ text: String) throws -> String {
+        let name = text.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(name.count) else { throw KontorError.invalid("displayName: must be 1 to 200 characters") }
+        guard VisibleText.firstHidden(in: name) == nil else { throw KontorError.invalid("displayName: contains a control or invisible character") }
+        return name
+    }
+
+    static func groups(_ groups: [String], field: String = "groups") throws -> [String] {
+        for (i, group) in groups.enumerated() where !Validation.isName(group) {
+            throw KontorError.invalid("\(field)[\(i)]: \"\(VisibleText.escaped(group))\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+        var seen = Set<String>()
+        return groups.filter { seen.insert($0).inserted }
+    }
+
+    static func phone(_ text: String?) throws -> String? {
+        let phone = text?.trimmingCharacters(in: .whitespaces).nonEmpty
+        if let phone, !Validation.isPhone(phone) {
+            throw KontorError.invalid("phone: \"\(VisibleText.escaped(phone))\" is not a phone number (digits, spaces, + - / ( ), 3 to 32 characters)")
+        }
+        return phone
     }
 
     /// A person by ID or email.

@@ -38,16 +38,12 @@ struct PersonsController {
         return try await services.directory.personDetail(person.id)
     }
 
-    /// What `PATCH /api/v1/persons/{person}` may change.
-    struct PersonUpdate: Codable, Sendable {
-        var participation: Participation?
-    }
-
     @Sendable func update(_ request: Request, context: AdminRequestContext) async throws -> Person {
         try context.require(.operator)
-        let input = try await request.decodeJSON(PersonUpdate.self, limit: limit)
-        guard let participation = input.participation else { throw KontorError.invalid("participation: expected taking-part or declined") }
-        return try await services.setParticipation(try context.parameters.require("person"), participation, by: context.principal)
+        let change = try await request.decodeJSON(DirectoryService.PersonChange.self, limit: limit)
+        let person = try await services.updatePerson(try context.parameters.require("person"), change, by: context.principal)
+        context.logger.notice("person updated", metadata: ["person.id": "\(person.id)"])
+        return person
     }
 
     @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {

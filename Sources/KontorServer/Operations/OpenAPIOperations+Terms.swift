@@ -32,10 +32,11 @@ extension OpenAPIDocument {
             responses: [200: .json("The version", schema: ##"{"$ref": "#/components/schemas/UsageTerms"}"##), 404: .refusal("not_found: no such version")]),
         APIOperation(
             "patch", "/api/v1/persons/{person}",
-            "Change whether a person takes part (operator). Declining revokes their unused enrollment tokens; no new token can be made for them",
+            "Change a person (operator): name, groups (replace, add, remove), work phone (empty removes it), participation. Each change is audited; a group change reaches their devices at the next check-in. Declining to take part revokes their unused enrollment tokens and no new token can be made for them",
             access: .token(.operator),
-            body: ##"{"type": "object", "properties": {"participation": {"type": "string", "enum": ["taking-part", "declined"]}}}"##,
-            example: ##"{"participation": "declined"}"##,
+            body:
+                ##"{"type": "object", "properties": {"displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string"}}, "addGroups": {"type": "array", "items": {"type": "string"}}, "removeGroups": {"type": "array", "items": {"type": "string"}}, "phone": {"type": "string"}, "participation": {"type": "string", "enum": ["taking-part", "declined"]}}}"##,
+            example: ##"{"addGroups": ["techs"], "phone": "+49 30 1234-567"}"##,
             responses: [200: .json("The person", schema: ##"{"$ref": "#/components/schemas/Person"}"##)]),
         APIOperation(
             "post", "/api/v1/device/terms", "The text of the usage terms the device's policy names (signed request and reply)", access: .device,
