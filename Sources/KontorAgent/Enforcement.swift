@@ -45,6 +45,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var offlineLocked = false
     /// The problems of the last enforcement (`kind: detail`): each is reported once while it lasts.
     public var problems: [String] = []
+    /// Desktop notices queued for the work session and the occurrences already shown (`Notices.swift`).
+    public var notices = NoticeLedger()
 
     public init() {}
 
@@ -63,6 +65,7 @@ public struct EnforcementState: Codable, Sendable, Equatable {
         adminLocked = try c.decodeIfPresent(Bool.self, forKey: .adminLocked) ?? false
         offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
         problems = try c.decodeIfPresent([String].self, forKey: .problems) ?? []
+        notices = try c.decodeIfPresent(NoticeLedger.self, forKey: .notices) ?? NoticeLedger()
     }
 
     /// Reports the problems of this enforcement that were not there the last time (a problem that lasts
