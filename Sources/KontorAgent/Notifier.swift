@@ -63,7 +63,9 @@ public struct SessionBusNotifier: DesktopNotifier {
     }
 
     static func ownExecutable() -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/bin/kontor-agent"
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return "/usr/bin/kontor-agent" }
+        // Replaced by an upgrade while running: the new binary is at the same path.
+        return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
     }
 
     /// The work account's session bus.

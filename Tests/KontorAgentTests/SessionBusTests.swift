@@ -309,3 +309,18 @@ struct DBusReferenceTests {
         #expect(bytes(hex: lines[cases.count]) == bytes(hex: DBusMessageTests.hello))
     }
 }
+
+@Suite("When the daemon wakes for a warning")
+struct NoticeWakeTests {
+    @Test("from the stored policy and the injected clock: at T-10 and at T-1, then not until the next quiet period")
+    func wakes() throws {
+        let world = try NoticeWorld()
+        let agent = world.agent()
+        world.clock.set(NoticeWorld.quietStart.addingTimeInterval(-900))
+        #expect(agent.secondsUntilNextNotice() == 300)
+        world.clock.set(NoticeWorld.quietStart.addingTimeInterval(-600))
+        #expect(agent.secondsUntilNextNotice() == 540)
+        world.clock.set(NoticeWorld.quietStart.addingTimeInterval(60))
+        #expect(agent.secondsUntilNextNotice() == nil)
+    }
+}
