@@ -14,7 +14,8 @@ SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl
 # (server and client) is for a throwaway test server (start_test_postgres below). mmdebstrap and
 # systemd-nspawn (systemd-container) make and boot the Debian container of the system test (Tests/system).
 TEST_POSTGRES_PACKAGES=(postgresql-15 postgresql-client-15)
-TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container)
+# dbus-daemon runs the session buses of the desktop-notice tests (Tests/KontorAgentTests/SessionBusTests.swift).
+TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container dbus-daemon)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -43,12 +44,12 @@ install_debian_packages() {
 
 # A Python virtual environment with the independent RFC 9421 implementation used by the interop tests,
 # openapi-spec-validator for the OpenAPI document, icalendar for the on-call feed, and Selenium for the
-# browser test.
-PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar)
+# browser test, and dbus-fast for the notification server of the desktop-notice tests.
+PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar dbus-fast)
 VENV="$ROOT/.venv"
 
 install_python_packages() {
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar, dbus_fast' 2>/dev/null; then
     say "creating $VENV with ${PYTHON_PACKAGES[*]}"
     /usr/bin/python3 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"

@@ -49,10 +49,12 @@ public struct Agent: Sendable {
     /// Called once in each held check-in, after the first enforcement beside it: the daemon hands back the
     /// pages of its binary that sending the check-in touched (docs/benchmarks.md). Nothing by default.
     var settled: @Sendable () -> Void = {}
+    /// Desktop notices to the work session (`Notices.swift`).
+    let notifier: any DesktopNotifier
 
     public init(
         paths: AgentPaths, config: AgentConfig, transport: any HTTPTransport, clock: WallClock = .system, logger: Logger, enforcer: Enforcer? = nil,
-        boot: BootClock = .system, wipeHook: WipeHook = .fromEnvironment()
+        boot: BootClock = .system, wipeHook: WipeHook = .fromEnvironment(), notifier: (any DesktopNotifier)? = nil
     ) {
         self.paths = paths
         self.store = AgentStore(paths: paths)
@@ -65,6 +67,7 @@ public struct Agent: Sendable {
         self.boot = boot
         self.wiper = Wiper(paths: paths, accounts: enforcer.accounts, freezer: enforcer.freezer, clock: clock, hook: wipeHook)
         self.posture = PostureCollector(paths: paths)
+        self.notifier = notifier ?? SessionBusNotifier(paths: paths)
     }
 
     /// Applies the last verified policy now (also offline) and saves what to report.
@@ -90,6 +93,7 @@ public struct Agent: Sendable {
             if let key = try store.deviceKey() { try wiper.run(&journal, key: key, agentVersion: agentVersion) }
             return ComplianceReport(containerAccount: journal.account, containerState: "wiped")
         }
+        deliverNotices(policy?.policy, state: &state.enforcement, now: now)
         let report = enforcer.enforce(policy?.policy, state: &state.enforcement, now: now)
         for event in state.enforcement.events.dropFirst(original.enforcement.events.count) {
             logger.notice("\(event.kind)", metadata: ["detail": "\(event.detail ?? "")"])
@@ -311,6 +315,7 @@ public struct Agent: Sendable {
             case .lock:
                 state.enforcement.adminLocked = true
                 state.enforcement.add(DeviceEvent(at: now, kind: "container.locked", detail: "command \(command.id)"))
+                state.enforcement.notices.queue(.locked(reason: command.reason), key: "container-locked@\(command.id)")
             case .unlock:
                 state.enforcement.adminLocked = false
                 state.enforcement.add(DeviceEvent(at: now, kind: "container.unlocked", detail: "command \(command.id)"))
@@ -426,7 +431,7 @@ public struct Agent: Sendable {
         var untilCheckin = Double.random(in: 0..<min(10, Double(state.checkinInterval) * 0.2))
         while !Task.isCancelled {
             while untilCheckin > 0 {
-                let step = min(untilCheckin, enforcementPeriod)
+                let step = min(untilCheckin, enforcementPeriod, secondsUntilNextNotice() ?? .infinity)
                 try await sleep(step)
                 untilCheckin -= step
                 if untilCheckin > 0 {

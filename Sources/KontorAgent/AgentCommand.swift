@@ -19,7 +19,7 @@ public struct KontorAgentCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kontor-agent",
         abstract: "Kontor agent: enrolls this device, applies its policy and reports back.",
-        subcommands: [Enroll.self, Run.self, Status.self, QuietHoursCommand.self, TermsCommand.self])
+        subcommands: [Enroll.self, Run.self, Status.self, QuietHoursCommand.self, TermsCommand.self, NotifyInternal.self])
 
     public init() {}
 }

@@ -14,7 +14,9 @@ extension Agent {
             group.addTask {
                 var first = true
                 while !Task.isCancelled {
-                    try await sleep(period)
+                    // Awake also for a quiet-hours warning due before the next round.
+                    let notice = secondsUntilNextNotice().map { Duration.milliseconds(Int64($0 * 1000)) } ?? period
+                    try await sleep(min(period, notice))
                     do { try enforce() } catch { logger.error("enforcement failed", metadata: ["reason": "\(error)"]) }
                     if first { settled() }
                     first = false

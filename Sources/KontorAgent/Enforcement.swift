@@ -49,6 +49,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var termsLocked = false
     /// The problems of the last enforcement (`kind: detail`): each is reported once while it lasts.
     public var problems: [String] = []
+    /// Desktop notices queued for the work session and the occurrences already shown (`Notices.swift`).
+    public var notices = NoticeLedger()
 
     public init() {}
 
@@ -68,6 +70,7 @@ public struct EnforcementState: Codable, Sendable, Equatable {
         offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
         termsLocked = try c.decodeIfPresent(Bool.self, forKey: .termsLocked) ?? false
         problems = try c.decodeIfPresent([String].self, forKey: .problems) ?? []
+        notices = try c.decodeIfPresent(NoticeLedger.self, forKey: .notices) ?? NoticeLedger()
     }
 
     /// Reports the problems of this enforcement that were not there the last time (a problem that lasts

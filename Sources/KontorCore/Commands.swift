@@ -103,8 +103,9 @@ public struct CommandRecord: Codable, Sendable, Equatable {
         self.receiptId = receiptId
     }
 
-    /// The envelope a device receives.
-    public var wire: DeviceCommand { DeviceCommand(id: id, type: type.rawValue, issuedAt: issuedAt) }
+    /// The envelope a device receives. A lock's reason goes with it (the person is told why); the
+    /// reasons of other commands stay on the server.
+    public var wire: DeviceCommand { DeviceCommand(id: id, type: type.rawValue, issuedAt: issuedAt, reason: type == .lock ? reason : nil) }
 }
 
 /// The device's word on a command, sent with the next check-in. Sending the same one twice changes nothing.

@@ -262,11 +262,15 @@ public struct DeviceCommand: Codable, Sendable, Equatable {
     public var id: String
     public var type: String
     public var issuedAt: Date
+    /// The admin's reason, sent for `lock` only: the agent shows it to the person in the work session.
+    /// Absent from older servers; older agents ignore it.
+    public var reason: String?
 
-    public init(id: String, type: String, issuedAt: Date) {
+    public init(id: String, type: String, issuedAt: Date, reason: String? = nil) {
         self.id = id
         self.type = type
         self.issuedAt = issuedAt
+        self.reason = reason
     }
 }
 

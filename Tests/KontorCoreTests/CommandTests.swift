@@ -47,3 +47,15 @@ struct CommandTests {
         #expect(CommandAck(id: IdentifierGenerator.uuidV7(), state: .cancelled, at: now).validationError(index: 0)?.hasPrefix("acks[0].state") == true)
     }
 }
+
+@Suite("What a device receives of a command")
+struct DeviceCommandWireTests {
+    @Test("a lock's reason goes to the device (the person is told why); a wipe's stays on the server; a reply without one still decodes")
+    func reasonOnlyForLock() throws {
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(CommandRecord(id: "c1", deviceId: "d", type: .lock, reason: "stolen", issuedAt: at).wire.reason == "stolen")
+        #expect(CommandRecord(id: "c2", deviceId: "d", type: .wipe, reason: "left the company", issuedAt: at).wire.reason == nil)
+        let old = try KontorJSON.decode(DeviceCommand.self, from: Data(#"{"id": "c3", "type": "lock", "issuedAt": "2027-01-15T08:00:00Z"}"#.utf8))
+        #expect(old.reason == nil && old.type == "lock")
+    }
+}

@@ -43,7 +43,7 @@ extension OpenAPIDocument {
                 200: .json(
                     "Signed reply",
                     schema:
-                        ##"{"type": "object", "required": ["result", "nextCheckin", "policyHash", "commands"], "properties": {"result": {"type": "string", "enum": ["unchanged", "policy"]}, "nextCheckin": {"type": "integer"}, "policyHash": {"type": "string"}, "policy": {"$ref": "#/components/schemas/EffectivePolicy"}, "commands": {"type": "array", "items": {"type": "object", "required": ["id", "type", "issuedAt"], "properties": {"id": {"type": "string"}, "type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "issuedAt": {"type": "string", "format": "date-time"}}}}, "longPoll": {"type": "boolean"}}}"##
+                        ##"{"type": "object", "required": ["result", "nextCheckin", "policyHash", "commands"], "properties": {"result": {"type": "string", "enum": ["unchanged", "policy"]}, "nextCheckin": {"type": "integer"}, "policyHash": {"type": "string"}, "policy": {"$ref": "#/components/schemas/EffectivePolicy"}, "commands": {"type": "array", "items": {"type": "object", "required": ["id", "type", "issuedAt"], "properties": {"id": {"type": "string"}, "type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "issuedAt": {"type": "string", "format": "date-time"}, "reason": {"type": "string", "description": "The admin's reason, for lock only: shown to the person in the work session"}}}}, "longPoll": {"type": "boolean"}}}"##
                 )
             ]),
         APIOperation(
