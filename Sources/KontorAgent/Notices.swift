@@ -101,6 +101,11 @@ extension Agent {
         {
             state.notices.queue(due.notice, key: due.key)
         }
+        // Usage terms to answer: once per version, before the enforcement that may lock the container for them.
+        if let terms = policy?.terms, terms.decision != .accepted {
+            state.notices.queue(
+                .termsPending(version: terms.version, deadline: terms.deadline, zone: enforcer.deviceZone), key: "terms-pending@\(terms.version)")
+        }
         guard !state.notices.pending.isEmpty else { return }
         // Only the work account the agent created, as the account database still has it.
         let account = try? enforcer.accounts.verified().get()
@@ -133,16 +138,5 @@ extension Agent {
         let now = clock.now()
         let next = QuietWarnings.next(quiet, after: now, deviceZone: enforcer.deviceZone, overrideUntil: enforcer.currentOverride()?.until)
         return next.map { max(0.05, $0.timeIntervalSince(now)) }
-    }
-
-    /// Tells the person in the work session that usage-terms `version` waits to be accepted (by
-    /// `deadline`): queued once per version and shown now. Not from inside `serial.run` (it takes it).
-    public func notifyTermsPending(version: String, deadline: Date?) throws {
-        try serial.run {
-            var state = try store.state()
-            state.enforcement.notices.queue(.termsPending(version: version, deadline: deadline, zone: enforcer.deviceZone), key: "terms-pending@\(version)")
-            try store.save(state)
-        }
-        try enforce()
     }
 }

@@ -222,6 +222,28 @@ struct SessionBusTests {
         #expect(try agent.store.state().enforcement.frozen)
     }
 
+    @Test("usage terms past their deadline: the person is told once, before the work container is locked for them")
+    func termsNotice() throws {
+        let world = try NoticeWorld()
+        let work = try SessionBus(root: world.paths, uid: NoticeWorld.workUID)
+        defer { work.stop() }
+        world.clock.set(NoticeWorld.quietStart.addingTimeInterval(-7200))
+        let terms = UsageTerms(
+            version: "2026-12", text: "T", undertaking: nil, graceSeconds: 0, publishedAt: NoticeWorld.quietStart.addingTimeInterval(-86_400), publishedBy: nil)
+        var policy = EffectivePolicy(checkinInterval: 60, usageTermsVersion: "2026-12")
+        policy.terms = terms.requirement(personId: nil, decision: nil)
+        try AgentStore(paths: world.paths).save(StoredPolicy(hash: "t", policy: policy, receivedAt: Date()))
+        try world.agent().enforce()
+        try world.agent().enforce()
+        let received = try work.received()
+        try #require(received.count == 1)
+        #expect(received[0].summary == "New usage terms to accept")
+        #expect(received[0].body.contains("version 2026-12") && received[0].uid == NoticeWorld.workUID)
+        let state = try AgentStore(paths: world.paths).state().enforcement
+        #expect(state.termsLocked && state.frozen)
+        #expect(try world.events("notice.sent") == ["terms-pending"])
+    }
+
     @Test("without a session bus nothing fails: the warning is skipped and recorded once")
     func noSession() throws {
         let world = try NoticeWorld()
