@@ -59,7 +59,7 @@ public final class HTTP1Transport: HTTPTransport {
         let readTimeout = configuration.readTimeout
         let connect = ClientBootstrap(group: loop)
             .connectTimeout(configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations

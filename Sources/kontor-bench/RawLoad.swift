@@ -142,7 +142,7 @@ enum RawLoad {
             let done = loop.makePromise(of: Void.self)
             finished.append(done.futureResult)
             let connect = ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
