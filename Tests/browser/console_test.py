@@ -232,6 +232,20 @@ def visit_pages(c):
     c.driver.set_window_size(1280, 900)
 
 
+def terms_page(c, bin_dir, url, token, work):
+    """Usage terms published with kontorctl show on the console's Terms page, with the answers so far."""
+    path = os.path.join(work, "terms.md")
+    with open(path, "w") as f:
+        f.write("Work stays on the work account.\n")
+    run = subprocess.run([os.path.join(bin_dir, "kontorctl"), "--server", url, "--token", token, "terms", "publish", "2026-12", "--file", path],
+                         capture_output=True, text=True, timeout=30)
+    check(run.returncode == 0, f"kontorctl terms publish: {run.stdout}{run.stderr}")
+    c.follow("#nav-terms")
+    c.text("#terms-versions", "2026-12", "the published version in #terms-versions")
+    c.text("#terms-counts", "0 accepted, 0 declined", "#terms-counts for a version nobody answered yet")
+    c.shot("14-terms.png")
+
+
 def sign_out(c):
     c.follow("#sign-out")
     c.find("#token")
@@ -290,6 +304,7 @@ def main():
         queue_wipe(c)
         let_agent_wipe(c, bin_dir, root, device_url)
         visit_pages(c)
+        terms_page(c, bin_dir, url, admin, work)
         active_url = second_device(c, bin_dir, url, os.path.join(work, "agent-root-2"))
         sign_out(c)
         auditor_view(c, auditor, active_url)
