@@ -82,6 +82,15 @@ extension DesktopNotice {
             urgency: 2)
     }
 
+    /// The person is being offboarded: the work account and its data go on `wipeAt`.
+    static func offboardingPlanned(wipeAt: Date, zone: ZoneInfo?) -> DesktopNotice {
+        DesktopNotice(
+            kind: "offboarding-planned", summary: "Your work account will be removed",
+            body:
+                "Your organisation plans to remove the work account and its data from this device on \(WallClockResolver.localDate(of: wipeAt, in: zone ?? .gmt)). Save what your organisation needs to where it belongs before then. Your personal account is not affected."
+        )
+    }
+
     /// A usage-terms version to accept (`kontor-agent terms show`).
     static func termsPending(version: String, deadline: Date?, zone: ZoneInfo?) -> DesktopNotice {
         let by = deadline.map { " by \(WallClockResolver.localDate(of: $0, in: zone ?? .gmt))" } ?? ""
@@ -105,6 +114,10 @@ extension Agent {
         if let terms = policy?.terms, terms.decision != .accepted {
             state.notices.queue(
                 .termsPending(version: terms.version, deadline: terms.deadline, zone: enforcer.deviceZone), key: "terms-pending@\(terms.version)")
+        }
+        // A planned offboarding: once per date, while it is ahead.
+        if let wipeAt = policy?.offboardingWipeAt, wipeAt > now {
+            state.notices.queue(.offboardingPlanned(wipeAt: wipeAt, zone: enforcer.deviceZone), key: "offboarding@\(ISO8601.string(from: wipeAt))")
         }
         guard !state.notices.pending.isEmpty else { return }
         // Only the work account the agent created, as the account database still has it.

@@ -142,6 +142,11 @@ public struct AgentStatusReport: Codable, Sendable {
                     : "\(t.decision == .declined ? "declined" : "not answered yet"); the work container locks from \(ISO8601.string(from: t.deadline)) until they are accepted (kontor-agent terms show)"
                 enforcing.append("usage terms \(t.version): \(answer)")
             }
+            if let wipeAt = p.offboardingWipeAt {
+                enforcing.append(
+                    "your organisation is offboarding you: the work account and its data are removed from this device from \(ISO8601.string(from: wipeAt)) on; your personal account is not affected"
+                )
+            }
             if let a = p.apps {
                 enforcing.append(
                     "app allowlist (\(a.mode ?? "audit")): \(a.allow?.count ?? 0) rules; other programs in the work container are \(a.mode == "enforce" ? "stopped and reported" : "reported")"

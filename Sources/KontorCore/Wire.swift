@@ -292,6 +292,9 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
     /// The published terms `usageTermsVersion` names, and this device's person's answer to them; nil
     /// while that version is not published (nothing is enforced for text nobody can read).
     public var terms: TermsRequirement?
+    /// When the device's person is being offboarded: the date their devices' work containers are wiped,
+    /// so the person is told ahead (the wipe itself comes as a command).
+    public var offboardingWipeAt: Date?
     /// For each field, the source that set it (`office-default@3 (default)`).
     public var origins: [String: String]?
 

@@ -244,6 +244,24 @@ struct SessionBusTests {
         #expect(try world.events("notice.sent") == ["terms-pending"])
     }
 
+    @Test("a planned offboarding: the person is told the date once, in the work session")
+    func offboardingNotice() throws {
+        let world = try NoticeWorld()
+        let work = try SessionBus(root: world.paths, uid: NoticeWorld.workUID)
+        defer { work.stop() }
+        world.clock.set(NoticeWorld.quietStart.addingTimeInterval(-7200))
+        var policy = EffectivePolicy(checkinInterval: 60)
+        policy.offboardingWipeAt = ISO8601.date(from: "2026-12-24T16:00:00Z")
+        try AgentStore(paths: world.paths).save(StoredPolicy(hash: "o", policy: policy, receivedAt: Date()))
+        try world.agent().enforce()
+        try world.agent().enforce()
+        let received = try work.received()
+        try #require(received.count == 1)
+        #expect(received[0].summary == "Your work account will be removed")
+        #expect(received[0].body.contains("2026-12-24") && received[0].uid == NoticeWorld.workUID)
+        #expect(try world.events("notice.sent") == ["offboarding-planned"])
+    }
+
     @Test("without a session bus nothing fails: the warning is skipped and recorded once")
     func noSession() throws {
         let world = try NoticeWorld()

@@ -50,6 +50,8 @@ struct OffboardingService: Sendable {
         } catch StoreError.conflict(let why) {
             throw KontorError.conflict("\(person.email): \(why)")
         }
+        // The person's devices learn the date with their policy (`offboardingWipeAt`), at their next check-in.
+        await policies.catalogChanged()
         let devices = try await store.devices(personId: person.id).filter { $0.status == .active }
         if let profile = input.profile {
             for device in devices { _ = try await policies.assign(profile: profile, scope: "device", target: device.id, by: by) }
@@ -85,6 +87,7 @@ struct OffboardingService: Sendable {
             }
             if devices.allSatisfy({ $0.status != .active }) {
                 try await store.completeOffboarding(personId: offboarding.personId, at: now)
+                await policies.catalogChanged()
                 let confirmed = devices.filter { $0.wipeConfirmedAt != nil }.count
                 try await audit.record(
                     "system:offboarding", "person.offboarded", target: email,

@@ -25,6 +25,8 @@ actor PolicyCatalog {
         var terms: [String: UsageTerms] = [:]
         /// The latest answer to each version: by person (`p:ID|version`), or by device for a device without one (`d:ID|version`).
         var termsAnswers: [String: TermsDecision] = [:]
+        /// The wipe date of every person being offboarded, by person ID.
+        var offboardings: [String: Date] = [:]
 
         /// The answer that counts for a device: its person's (on any of their devices), else its own.
         func answer(personId: String?, deviceId: String, version: String) -> TermsDecision? {
@@ -44,7 +46,7 @@ actor PolicyCatalog {
         func set(_ new: Int) { value.store(new, ordering: .releasing) }
     }
 
-    func snapshot(_ store: any PolicyStore & SettingsStore & TermsStore, defaultInterval: Int) async throws -> Snapshot {
+    func snapshot(_ store: any PolicyStore & SettingsStore & TermsStore & OffboardingStore, defaultInterval: Int) async throws -> Snapshot {
         if let cached { return cached }
         var latest: [String: ProfileRevision] = [:]
         var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]
@@ -61,6 +63,7 @@ actor PolicyCatalog {
         for answer in try await store.termsResponses(version: nil) {
             snapshot.termsAnswers[answer.personId.map { "p:\($0)|\(answer.version)" } ?? "d:\(answer.deviceId)|\(answer.version)"] = answer.decision
         }
+        for offboarding in try await store.openOffboardings() { snapshot.offboardings[offboarding.personId] = offboarding.wipeAt }
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile

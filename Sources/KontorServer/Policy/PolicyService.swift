@@ -6,7 +6,7 @@ import Synchronization
 
 /// Profiles, assignments and each device's effective policy.
 public struct PolicyService: Sendable {
-    let store: any PolicyStore & SettingsStore & PersonStore & DeviceStore & TermsStore
+    let store: any PolicyStore & SettingsStore & PersonStore & DeviceStore & TermsStore & OffboardingStore
     let config: ServerConfig
     let clock: WallClock
     /// Where each device's policy hash is cached between check-ins.
@@ -125,6 +125,7 @@ public struct PolicyService: Sendable {
             policy.terms = terms.requirement(
                 personId: person?.id, decision: snapshot.answer(personId: person?.id, deviceId: deviceId, version: version))
         }
+        if let person { policy.offboardingWipeAt = snapshot.offboardings[person.id] }
         return policy
     }
 
