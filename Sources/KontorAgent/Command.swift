@@ -29,20 +29,8 @@ extension Command {
         posix_spawn_file_actions_adddup2(&actions, err[1], 2)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
-        // The child starts with default signal dispositions and nothing blocked, whatever the agent set up
-        // for its own shutdown signals (as Foundation's Process did).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        var none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, Glibc.environ)
+        let spawned = Spawn.withDefaultSignals { posix_spawn(&pid, path, &actions, &$0, argv, Glibc.environ) }
         close(out[1])
         close(err[1])
         defer {
@@ -74,5 +62,24 @@ extension Command {
             }
         }
         return (data[0], data[1])
+    }
+}
+
+/// What every child the agent starts gets.
+enum Spawn {
+    /// Runs `body` with spawn attributes that start the child with default signal dispositions and nothing
+    /// blocked, whatever the agent set up for its own shutdown signals (as Foundation's Process did).
+    static func withDefaultSignals<T>(_ body: (inout posix_spawnattr_t) -> T) -> T {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        var none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        return body(&attributes)
     }
 }

@@ -79,14 +79,7 @@ public struct DeviceClient: Sendable {
 
     /// Sends a signed wipe receipt; the confirmation must verify against the pinned server key.
     public func sendReceipt(_ receipt: SignedReceipt, identity: DeviceIdentity) async throws -> ReceiptConfirmation {
-        let (exchange, signed) = try await post(DeviceAPI.receiptsPath, body: try KontorJSON.encode(receipt), key: identity.privateKey)
-        guard exchange.status == 200 else { throw Self.refusal(exchange, answering: signed, serverKey: identity.serverKey) }
-        try Self.verifyReply(exchange, answering: signed, serverKey: identity.serverKey)
-        do {
-            return try KontorJSON.decode(ReceiptConfirmation.self, from: exchange.body)
-        } catch {
-            throw ClientError.badResponse("receipt confirmation is signed but not the expected JSON")
-        }
+        try await signedCall(DeviceAPI.receiptsPath, receipt, as: ReceiptConfirmation.self, identity: identity)
     }
 
     /// The text of a version of the usage terms; the reply must verify and the text must hash to `sha256`.
