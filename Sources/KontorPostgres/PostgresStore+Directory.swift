@@ -36,15 +36,32 @@ extension PostgresStore: APITokenStore {
 
 extension PostgresStore: PersonStore {
     public func insertPerson(_ person: Person) async throws {
-        do {
-            try await run(
-                """
-                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
-                VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
-                        \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue))
-                """)
-        } catch let error where PostgresErrors.isUniqueViolation(error) {
-            throw StoreError.emailTaken(person.email)
+        try await importPersons(inserts: [person], updates: [])
+    }
+
+    public func importPersons(inserts: [Person], updates: [Person]) async throws {
+        try await transaction { tx in
+            for person in inserts {
+                do {
+                    try await tx.run(
+                        """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
+                        VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
+                                \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue))
+                        """)
+                } catch let error where PostgresErrors.isUniqueViolation(error) {
+                    throw StoreError.emailTaken(person.email)
+                }
+            }
+            for person in updates {
+                let updated = try await tx.row(
+                    """
+                    UPDATE persons SET display_name = \(person.displayName), group_names = \(try encodeJSON(person.groups)), phone = \(person.phone)
+                    WHERE id = \(person.id) RETURNING 1
+                    """
+                ) { _ in true }
+                guard updated != nil else { throw StoreError.unknownPerson(person.id) }
+            }
         }
     }
 

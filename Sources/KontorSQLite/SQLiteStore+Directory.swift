@@ -47,22 +47,34 @@ extension SQLiteStore: APITokenStore {
 
 extension SQLiteStore: PersonStore {
     public func insertPerson(_ person: Person) async throws {
-        do {
-            try await writer.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
-                        person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue,
-                    ])
+        try await importPersons(inserts: [person], updates: [])
+    }
+
+    public func importPersons(inserts: [Person], updates: [Person]) async throws {
+        try await writer.write { db in
+            for person in inserts {
+                do {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
+                            person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue,
+                        ])
+                } catch let error as DatabaseError
+                    where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+                {
+                    throw StoreError.emailTaken(person.email)
+                }
             }
-        } catch let error as DatabaseError
-            where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            throw StoreError.emailTaken(person.email)
+            for person in updates {
+                try db.execute(
+                    sql: "UPDATE persons SET display_name = ?, group_names = ?, phone = ? WHERE id = ?",
+                    arguments: [person.displayName, try encodeJSON(person.groups), person.phone, person.id])
+                guard db.changesCount > 0 else { throw StoreError.unknownPerson(person.id) }
+            }
         }
     }
 

@@ -69,6 +69,9 @@ public protocol PersonStore: Sendable {
     /// Replaces the person's display name, groups and phone (the email, ID, status and history stay). False
     /// when there is no such person.
     func updatePerson(_ person: Person) async throws -> Bool
+    /// Inserts `inserts` and applies `updates` (name, groups, phone) in one transaction: all or nothing.
+    /// `StoreError.conflict` when an inserted email is taken, `StoreError.notFound` when an updated person is gone.
+    func importPersons(inserts: [Person], updates: [Person]) async throws
     /// Sets whether the person takes part; when they decline, their unused enrollment tokens are revoked at
     /// `at`, in the same transaction. False when there is no such person.
     func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool

@@ -31,7 +31,7 @@ private func answer(_ version: String, device: Device, person: String?, _ decisi
         id: id, version: version, deviceId: device.id, personId: person, decision: decision, answeredAt: at, receivedAt: at, signed: signed)
 }
 
-@Suite("Store conformance: usage terms and participation")
+@Suite("Store conformance: usage terms, participation and editing persons")
 struct TermsConformanceTests {
     @Test("a published version is kept exactly and never replaced", arguments: Backend.all)
     func versionsAreImmutable(backend: Backend) async throws {
@@ -84,6 +84,22 @@ struct TermsConformanceTests {
         #expect(stored.status == .active && stored.participation == .takingPart)
         person.id = IdentifierGenerator.uuidV7(now: t0)
         #expect(try await store.updatePerson(person) == false)
+    }
+
+    @Test("an import is all or nothing: an email taken by another insert leaves every insert and update unwritten", arguments: Backend.all)
+    func importAllOrNothing(backend: Backend) async throws {
+        let store = try await backend.make()
+        let (ada, _) = try await enrolled(store, "ada")
+        var renamed = try #require(try await store.person(id: ada))
+        renamed.displayName = "Renamed"
+        let fresh = Person(id: IdentifierGenerator.uuidV7(now: t0), email: "new@example.org", displayName: "New", groups: [], createdAt: t0)
+        let clash = Person(id: IdentifierGenerator.uuidV7(now: t0), email: "ADA@example.org", displayName: "Clash", groups: [], createdAt: t0)
+        await #expect(throws: StoreError.self) { try await store.importPersons(inserts: [fresh, clash], updates: [renamed]) }
+        #expect(try await store.person(email: "new@example.org") == nil)
+        #expect(try await store.person(id: ada)?.displayName == "ada")
+        try await store.importPersons(inserts: [fresh], updates: [renamed])
+        #expect(try await store.person(email: "new@example.org")?.displayName == "New")
+        #expect(try await store.person(id: ada)?.displayName == "Renamed")
     }
 
     @Test("declining to take part revokes the person's unused enrollment tokens in the same step", arguments: Backend.all)

@@ -12,6 +12,7 @@ struct PersonsController {
         api.on(.get, p, "persons", table: table, use: list)
             .on(.post, p, "persons", table: table, use: create)
             .on(.get, p, "persons/export", table: table, use: export)
+            .on(.post, p, "persons/import", table: table, use: importCSV)
             .on(.get, p, "persons/{person}", table: table, use: show)
             .on(.patch, p, "persons/{person}", table: table, use: update)
             .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
@@ -25,6 +26,17 @@ struct PersonsController {
         try context.require(.operator)
         let input = try await request.decodeJSON(DirectoryService.NewPerson.self, limit: limit)
         return EditedResponse(status: .created, response: try await services.createPerson(input, by: context.principal))
+    }
+
+    /// A staff list as CSV inside JSON (`{"csv": "...", "dryRun": true}`): what it adds and changes, written unless a dry run.
+    @Sendable func importCSV(_ request: Request, context: AdminRequestContext) async throws -> PersonImport.Plan {
+        try context.require(.operator)
+        let input = try await request.decodeJSON(PersonImport.Request.self, limit: max(limit, 4 * 1024 * 1024))
+        let plan = try await services.importPersons(input, by: context.principal)
+        if !plan.dryRun {
+            context.logger.notice("persons imported", metadata: ["added": "\(plan.added.count)", "updated": "\(plan.updated.count)"])
+        }
+        return plan
     }
 
     @Sendable func export(_ request: Request, context: AdminRequestContext) async throws -> Response {

@@ -18,4 +18,5 @@ extension PolicyService.ApplyResult: ResponseEncodable {}
 extension EnrollmentService.CreatedToken: ResponseEncodable {}
 extension OnCallAnswer: ResponseEncodable {}
 extension UsageTerms: ResponseEncodable {}
+extension PersonImport.Plan: ResponseEncodable {}
 extension TermsReport: ResponseEncodable {}

@@ -60,4 +60,23 @@ extension OpenAPIDocument {
                 ),
             ]),
     ]
+
+    /// Bringing a staff list into the directory.
+    static let personsImport: [APIOperation] = [
+        APIOperation(
+            "post", "/api/v1/persons/import",
+            "Import a staff list (operator): CSV with the columns email, name, groups (separated by ;) and optional phone. Adds and updates, never deletes; lists the active persons the file does not name; every row is checked first (the first bad one is named by line and column) and the changes are written in one transaction; a dry run writes nothing; a second run changes nothing",
+            access: .token(.operator),
+            body:
+                ##"{"type": "object", "required": ["csv"], "properties": {"csv": {"type": "string", "description": "The CSV text (RFC 4180), header first"}, "dryRun": {"type": "boolean"}}}"##,
+            example: ##"{"csv": "email,name,groups\nnew@example.org,New Person,techs\n", "dryRun": true}"##,
+            responses: [
+                200: .json(
+                    "What the import does (or would do)",
+                    schema:
+                        ##"{"type": "object", "required": ["dryRun", "added", "updated", "unchanged", "missing", "offboarded", "devicesAffected"], "properties": {"dryRun": {"type": "boolean"}, "added": {"type": "array", "items": {"type": "object"}}, "updated": {"type": "array", "items": {"type": "object", "properties": {"email": {"type": "string"}, "fields": {"type": "array", "items": {"type": "string"}}}}}, "unchanged": {"type": "integer"}, "missing": {"type": "array", "items": {"type": "string"}}, "offboarded": {"type": "array", "items": {"type": "string"}}, "devicesAffected": {"type": "array", "items": {"type": "string"}}}}"##
+                ),
+                409: .refusal("conflict: an email was added by someone else meanwhile; nothing was imported"),
+            ])
+    ]
 }

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import KontorClient
+import KontorCore
+
+extension Persons {
+    /// `kontorctl persons import staff.csv [--dry-run]`.
+    struct Import: APICommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring a staff list (CSV) into the directory: adds and updates, never deletes.",
+            discussion: """
+                Columns: email, name, groups (separated by ;), phone (optional; an empty one removes the phone). The first line \
+                is the header. Every row is checked before anything is written; a bad row is named by line and column and nothing \
+                is imported. Persons in Kontor the file does not name are listed (offboard them yourself if they left). Run with \
+                --dry-run first: it shows every change and which devices' policies change.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The CSV file.") var file: String
+        @Flag(help: "Show what would change; write nothing.") var dryRun = false
+
+        struct Plan: Codable {
+            struct Added: Codable {
+                var email: String
+                var displayName: String
+                var groups: [String]
+            }
+            struct Updated: Codable {
+                var email: String
+                var fields: [String]
+            }
+            var dryRun: Bool
+            var added: [Added]
+            var updated: [Updated]
+            var unchanged: Int
+            var missing: [String]
+            var offboarded: [String]
+            var devicesAffected: [String]
+        }
+
+        func run(client: AdminClient) async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            guard let csv = String(data: data, encoding: .utf8) else { throw ValidationError("\(file) is not UTF-8 text") }
+            struct Input: Encodable {
+                var csv: String
+                var dryRun: Bool
+            }
+            let plan = try await client.call(.POST, "/persons/import", body: Input(csv: csv, dryRun: dryRun), as: Plan.self)
+            if connection.json { return try printJSON(plan) }
+            let verb = plan.dryRun ? "would add" : "added"
+            for a in plan.added { print("\(verb): \(a.email) (\(a.displayName))\(a.groups.isEmpty ? "" : " groups \(a.groups.joined(separator: ","))")") }
+            for u in plan.updated { print("\(plan.dryRun ? "would change" : "changed"): \(u.email): \(u.fields.joined(separator: ", "))") }
+            for m in plan.missing { print("not in the file (left as is): \(m)") }
+            for o in plan.offboarded { print("offboarded (not changed; a returning person is a new person): \(o)") }
+            print(
+                "\(plan.added.count) \(plan.dryRun ? "to add" : "added"), \(plan.updated.count) \(plan.dryRun ? "to change" : "changed"), \(plan.unchanged) unchanged, \(plan.missing.count) not in the file; \(plan.devicesAffected.count) devices get another policy"
+            )
+            if plan.dryRun { print("dry run: nothing was written") }
+        }
+    }
+}
