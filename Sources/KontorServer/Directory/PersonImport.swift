@@ -141,6 +141,14 @@ extension Services {
         } catch StoreError.conflict(let why) {
             throw KontorError.conflict("nothing was imported: \(why) (added since the file was checked)")
         }
+        try await recordImport(inserts: inserts, updates: updates, devicesAffected: plan.devicesAffected, by: principal)
+        return plan
+    }
+
+    /// Audits each person an import added or changed, and sends the changed policies to their devices.
+    private func recordImport(
+        inserts: [Person], updates: [(before: Person, after: Person, fields: [String])], devicesAffected: [String], by principal: Principal
+    ) async throws {
         let actor = AuditService.actor(principal)
         for person in inserts {
             try await audit.record(
@@ -154,10 +162,9 @@ extension Services {
                     "via": "import",
                 ])
         }
-        for deviceId in plan.devicesAffected {
+        for deviceId in devicesAffected {
             devices.invalidate(deviceId: deviceId)
             longPolls.wake(deviceId)
         }
-        return plan
     }
 }
