@@ -261,7 +261,7 @@ struct ConsoleTests {
             for page in pages {
                 let response = try await browser.get(page)
                 #expect(response.status == .ok, "\(page) answered \(response.status)")
-                for control in ["wipe-form", "create-enroll-token", "create-person", "offboard-form", "/revoke\""] {
+                for control in ["wipe-form", "create-enroll-token", "create-person", "offboard-form", "edit-person", "/revoke\""] {
                     #expect(!response.text.contains(control), "\(page) shows \(control) to an auditor")
                 }
             }

@@ -59,6 +59,10 @@ extension ConsolePages {
             ]
         }
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
+        values["canEdit"] = session.principal.role.allows(.operator) && person.status != .offboarded
+        values["editGroups"] = person.groups.joined(separator: "; ")
+        values["phone"] = person.phone ?? ""
+        values["takingPart"] = person.participation == .takingPart
         values["zone"] = ZoneInfo.current.identifier
         values["today"] = WallClockResolver.localDate(of: services.clock.now(), in: .current).description
         // Operators may restrict an offboarding only with the configured profile (assigning others is an admin's).
@@ -91,5 +95,21 @@ extension ConsolePages {
         return console.redirect(
             "\(ConsoleController.prefix)/persons/\(person.id)",
             flash: Flash(kind: .ok, text: "Offboarding of \(person.displayName) started: every device of theirs is wiped \(when)."))
+    }
+
+    /// The edit form: name, groups (separated by ; or ,), phone (empty removes it), taking part.
+    func editPerson(_ form: ConsoleFormRequest, _ session: ConsoleSession, id: String) async throws -> Response {
+        let groups = (form["groups"] ?? "").split(whereSeparator: { $0 == ";" || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        let change = DirectoryService.PersonChange(
+            displayName: form["displayName"] ?? "", groups: groups, phone: form["phone"] ?? "",
+            participation: form["takingPart"] != nil ? .takingPart : .declined)
+        let person: Person
+        do {
+            person = try await services.updatePerson(id, change, by: session.principal)
+        } catch let error as KontorError where error.kind == .invalid {
+            throw APIError.invalid("Nothing was changed: \(error.message)")
+        }
+        return console.redirect("\(ConsoleController.prefix)/persons/\(person.id)", flash: Flash(kind: .ok, text: "\(person.displayName) was saved."))
     }
 }
