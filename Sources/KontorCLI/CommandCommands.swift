@@ -117,6 +117,8 @@ extension PersonDetail {
         KontorCLI.print(
             "\(visible(p.displayName)) <\(visible(p.email))>\nid:      \(p.id)\nstatus:  \(p.status.rawValue)\ngroups:  \(p.groups.joined(separator: ", "))\ncreated: \(show(p.createdAt))\(p.phone.map { "\nphone:   \(visible($0))" } ?? "")"
         )
+        if let earlier = previousIds, !earlier.isEmpty { KontorCLI.print("before:  \(earlier.joined(separator: " <- ")) (left and came back)") }
+        if let later = returnedAs { KontorCLI.print("came back as: \(later)") }
         if let o = offboarding {
             var line = "offboarding: requested \(show(o.requestedAt)) by \(o.requestedBy ?? "-"); wipe at \(show(o.wipeAt))"
             if let profile = o.restrictedProfile { line += "; restricted to profile \(profile) meanwhile" }

@@ -58,3 +58,28 @@ extension Persons {
         }
     }
 }
+
+extension Persons {
+    /// `kontorctl persons rehire EMAIL`: someone who left comes back under a new ID.
+    struct Rehire: APICommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Someone who left comes back: a new person with a new ID, linked to the one who left.",
+            discussion: "The old ID keeps its devices, receipts and audit history and is never reused. Name, groups and phone are taken over unless given.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Email (the person who left) or their ID.") var person: String
+        @Option(help: "Display name.") var name: String?
+        @Option(name: .customLong("group"), help: "Groups instead of the old ones (repeat for several).") var groups: [String] = []
+
+        func run(client: AdminClient) async throws {
+            struct Input: Encodable {
+                var displayName: String?
+                var groups: [String]?
+            }
+            let back = try await client.call(
+                .POST, "/persons/" + AdminClient.segment(person) + "/rehire", body: Input(displayName: name, groups: groups.isEmpty ? nil : groups),
+                as: Person.self)
+            if connection.json { return try printJSON(back) }
+            print("\(back.email) is back as \(back.id) (before: \(back.previousId ?? "-"))")
+        }
+    }
+}

@@ -289,11 +289,19 @@ public struct PersonDetail: Codable, Sendable {
     public var devices: [Device]
     public var offboarding: Offboarding?
     public var progress: [Progress]
+    /// The IDs this person had before, each time they left and came back, newest first.
+    public var previousIds: [String]?
+    /// The ID they have had since they came back, when this person left and returned.
+    public var returnedAs: String?
 
-    public init(person: Person, devices: [Device], offboarding: Offboarding?, progress: [Progress]) {
+    public init(
+        person: Person, devices: [Device], offboarding: Offboarding?, progress: [Progress], previousIds: [String]? = nil, returnedAs: String? = nil
+    ) {
         self.person = person
         self.devices = devices
         self.offboarding = offboarding
         self.progress = progress
+        self.previousIds = previousIds
+        self.returnedAs = returnedAs
     }
 }

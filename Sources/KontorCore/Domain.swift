@@ -61,10 +61,12 @@ public struct Person: Codable, Sendable, Equatable {
     public var phone: String?
     /// Whether the person takes part; no enrollment token can be made for one who declined.
     public var participation: Participation
+    /// The person this one was before leaving and coming back (a rehire is a new person, a new ID).
+    public var previousId: String?
 
     public init(
         id: String, email: String, displayName: String, groups: [String], status: PersonStatus = .active, createdAt: Date, phone: String? = nil,
-        participation: Participation = .takingPart
+        participation: Participation = .takingPart, previousId: String? = nil
     ) {
         self.id = id
         self.email = email
@@ -74,6 +76,7 @@ public struct Person: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.phone = phone
         self.participation = participation
+        self.previousId = previousId
     }
 
     // `participation` may be missing (an older server's JSON): taking part.
@@ -87,6 +90,7 @@ public struct Person: Codable, Sendable, Equatable {
         createdAt = try c.decode(Date.self, forKey: .createdAt)
         phone = try c.decodeIfPresent(String.self, forKey: .phone)
         participation = try c.decodeIfPresent(Participation.self, forKey: .participation) ?? .takingPart
+        previousId = try c.decodeIfPresent(String.self, forKey: .previousId)
     }
 }
 

@@ -252,6 +252,18 @@ enum PostgresMigrations {
                 "CREATE TRIGGER terms_responses_no_update BEFORE UPDATE OR DELETE ON terms_responses FOR EACH ROW EXECUTE FUNCTION kontor_append_only()",
             ]
         ),
+        (
+            "v6-rehire",
+            [
+                // Rehire: an email is unique among the persons who are not offboarded; someone who comes back is a
+                // new person linked to the one who left.
+                "ALTER TABLE persons DROP CONSTRAINT persons_email_key_key",
+                "ALTER TABLE persons ADD COLUMN previous_id TEXT REFERENCES persons(id)",
+                "CREATE UNIQUE INDEX persons_email_current ON persons(email_key) WHERE status <> 'offboarded'",
+                "CREATE INDEX persons_email ON persons(email_key, created_at)",
+                "CREATE UNIQUE INDEX persons_previous ON persons(previous_id) WHERE previous_id IS NOT NULL",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

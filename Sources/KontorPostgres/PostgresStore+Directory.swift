@@ -39,6 +39,27 @@ extension PostgresStore: PersonStore {
         try await importPersons(inserts: [person], updates: [])
     }
 
+    public func rehirePerson(_ person: Person) async throws {
+        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
+        try await transaction { tx in
+            // Locks the person who left: two rehires of the same person cannot both pass the checks.
+            let status = try await tx.row("SELECT status FROM persons WHERE id = \(previousId) FOR UPDATE") { try $0.get("status", as: String.self) }
+            guard let status else { throw StoreError.unknownPerson(previousId) }
+            let succeeded = try await tx.row("SELECT 1 FROM persons WHERE previous_id = \(previousId)") { _ in true } != nil
+            try PersonRules.checkCanRehire(previousStatus: status, succeeded: succeeded)
+            do {
+                try await tx.run(
+                    """
+                    INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
+                    VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
+                            \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue), \(previousId))
+                    """)
+            } catch let error where PostgresErrors.isUniqueViolation(error) {
+                throw StoreError.emailTaken(person.email)
+            }
+        }
+    }
+
     public func importPersons(inserts: [Person], updates: [Person]) async throws {
         try await transaction { tx in
             for person in inserts {
@@ -68,7 +89,8 @@ extension PostgresStore: PersonStore {
     public func person(id: String) async throws -> Person? { try await row("SELECT * FROM persons WHERE id = \(id)", Self.record) }
 
     public func person(email: String) async throws -> Person? {
-        try await row("SELECT * FROM persons WHERE email_key = \(email.lowercased())", Self.record)
+        try await row(
+            "SELECT * FROM persons WHERE email_key = \(email.lowercased()) ORDER BY status = 'offboarded', created_at DESC, id DESC LIMIT 1", Self.record)
     }
 
     public func persons() async throws -> [Person] { try await rows("SELECT * FROM persons ORDER BY email_key", Self.record) }

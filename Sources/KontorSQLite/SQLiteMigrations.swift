@@ -259,5 +259,32 @@ extension SQLiteStore {
             CREATE TRIGGER terms_responses_no_delete BEFORE DELETE ON terms_responses BEGIN SELECT RAISE(ABORT, 'answers are kept as received'); END;
             """
         ),
+        // Rehire: an email is unique among the persons who are not offboarded, so someone who comes back is a new
+        // person (a new ID) linked to the one who left. SQLite cannot drop a UNIQUE constraint: the table is
+        // rebuilt, keeping every row (foreign keys are checked after the migration).
+        (
+            "v10-rehire",
+            """
+            CREATE TABLE persons_v10 (
+                id TEXT PRIMARY KEY NOT NULL,
+                email TEXT NOT NULL,
+                email_key TEXT NOT NULL,
+                display_name TEXT NOT NULL,
+                group_names TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'offboarding', 'offboarded')),
+                created_at DOUBLE NOT NULL,
+                phone TEXT,
+                participation TEXT NOT NULL DEFAULT 'taking-part' CHECK (participation IN ('taking-part', 'declined')),
+                previous_id TEXT REFERENCES persons(id)
+            );
+            INSERT INTO persons_v10 (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
+                SELECT id, email, email_key, display_name, group_names, status, created_at, phone, participation FROM persons;
+            DROP TABLE persons;
+            ALTER TABLE persons_v10 RENAME TO persons;
+            CREATE UNIQUE INDEX persons_email_current ON persons(email_key) WHERE status <> 'offboarded';
+            CREATE INDEX persons_email ON persons(email_key, created_at);
+            CREATE UNIQUE INDEX persons_previous ON persons(previous_id) WHERE previous_id IS NOT NULL;
+            """
+        ),
     ]
 }

@@ -50,18 +50,41 @@ extension SQLiteStore: PersonStore {
         try await importPersons(inserts: [person], updates: [])
     }
 
+    public func rehirePerson(_ person: Person) async throws {
+        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
+        try await writer.write { db in
+            let status = try String.fetchOne(db, sql: "SELECT status FROM persons WHERE id = ?", arguments: [previousId])
+            guard let status else { throw StoreError.unknownPerson(previousId) }
+            try PersonRules.checkCanRehire(
+                previousStatus: status, succeeded: try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE previous_id = ?", arguments: [previousId]) == true)
+            do {
+                try db.execute(
+                    sql: """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups), person.status.rawValue,
+                        seconds(person.createdAt), person.phone, person.participation.rawValue, previousId,
+                    ])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError.emailTaken(person.email)
+            }
+        }
+    }
+
     public func importPersons(inserts: [Person], updates: [Person]) async throws {
         try await writer.write { db in
             for person in inserts {
                 do {
                     try db.execute(
                         sql: """
-                            INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                         arguments: [
                             person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
-                            person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue,
+                            person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue, person.previousId,
                         ])
                 } catch let error as DatabaseError
                     where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
@@ -84,7 +107,10 @@ extension SQLiteStore: PersonStore {
 
     public func person(email: String) async throws -> Person? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE email_key = ?", arguments: [email.lowercased()]).map(Self.record)
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM persons WHERE email_key = ? ORDER BY status = 'offboarded', created_at DESC, id DESC LIMIT 1",
+                arguments: [email.lowercased()]
+            ).map(Self.record)
         }
     }
 

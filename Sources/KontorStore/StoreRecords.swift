@@ -54,7 +54,7 @@ extension Person: RowDecodable {
             id: try row.string("id"), email: try row.string("email"), displayName: try row.string("display_name"),
             groups: try row.optionalJSON([String].self, "group_names") ?? [], status: PersonStatus(rawValue: try row.string("status")) ?? .active,
             createdAt: try row.date("created_at"), phone: try row.optionalString("phone"),
-            participation: Participation(rawValue: try row.string("participation")) ?? .takingPart)
+            participation: Participation(rawValue: try row.string("participation")) ?? .takingPart, previousId: try row.optionalString("previous_id"))
     }
 }
 

@@ -111,3 +111,14 @@ package enum OffboardingRules {
         }
     }
 }
+
+/// When a person who left may come back.
+package enum PersonRules {
+    /// A rehire needs the person who left to be offboarded and not already back under another ID.
+    package static func checkCanRehire(previousStatus: String, succeeded: Bool) throws {
+        guard previousStatus == PersonStatus.offboarded.rawValue else {
+            throw StoreError.conflict("the person is \(previousStatus), not offboarded; only someone who left can come back")
+        }
+        guard !succeeded else { throw StoreError.conflict("the person already came back under a new ID; rehire that person when they leave again") }
+    }
+}

@@ -62,13 +62,18 @@ public protocol PersonStore: Sendable {
     /// Inserts a person; `StoreError.conflict` when the email is taken.
     func insertPerson(_ person: Person) async throws
     func person(id: String) async throws -> Person?
-    /// Looks a person up by email, case-insensitively.
+    /// Looks a person up by email, case-insensitively: the current one (not offboarded) when there is one,
+    /// else the one who left last.
     func person(email: String) async throws -> Person?
     /// All persons, ordered by email.
     func persons() async throws -> [Person]
     /// Replaces the person's display name, groups and phone (the email, ID, status and history stay). False
     /// when there is no such person.
     func updatePerson(_ person: Person) async throws -> Bool
+    /// Inserts `person` (with `previousId` set) as the return of the offboarded person `previousId`, in one
+    /// step: `StoreError.conflict` unless that person is offboarded, is not already succeeded by another, and no
+    /// other current person has the email.
+    func rehirePerson(_ person: Person) async throws
     /// Inserts `inserts` and applies `updates` (name, groups, phone) in one transaction: all or nothing.
     /// `StoreError.conflict` when an inserted email is taken, `StoreError.notFound` when an updated person is gone.
     func importPersons(inserts: [Person], updates: [Person]) async throws

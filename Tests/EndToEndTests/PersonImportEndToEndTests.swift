@@ -31,6 +31,12 @@ struct PersonImportEndToEndTests {
         #expect(edited.status == 0 && edited.stdout.contains("groups office,techs; phone +49 30 2"), "\(edited.stdout)\(edited.stderr)")
         let bad = try server.ctl(op, ["persons", "update", "bo@example.org", "--add-group", "a b"])
         #expect(bad.status != 0 && bad.stderr.contains("addGroups[0]"), "\(bad.stderr)")
+        // Bo leaves and comes back: a new ID, linked to the old one.
+        #expect(try server.ctl(op, ["persons", "offboard", "bo@example.org"]).status == 0)
+        let back = try server.ctl(op, ["persons", "rehire", "bo@example.org"])
+        #expect(back.status == 0 && back.stdout.contains("bo@example.org is back as"), "\(back.stdout)\(back.stderr)")
+        let shown = try server.ctl(op, ["persons", "show", "bo@example.org"])
+        #expect(shown.stdout.contains("status:  active") && shown.stdout.contains("(left and came back)"), "\(shown.stdout)")
         #expect(try server.ctl(op, ["audit", "verify"]).status == 0)
         #expect(try server.ctl(op, ["audit", "list"]).stdout.contains("person.updated"))
     }

@@ -43,4 +43,41 @@ struct SQLiteUpgradeTests {
         try await store.deleteConsoleSessions(tokenId: admin.id)
         #expect(try await store.consoleSession(id: "s1") == nil)
     }
+
+    @Test(
+        "v10 rebuilds persons for rehires: persons, their tokens, devices and offboardings survive, foreign keys hold, and an email is unique only among current persons"
+    )
+    func rehireMigration() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-upgrade-\(UUID().uuidString).sqlite").path
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(old, upTo: "v9-terms")
+            try await old.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
+                        VALUES ('p1', 'Ada@example.org', 'ada@example.org', 'Ada', '["techs"]', 'offboarded', ?, '+49 30 1', 'declined')
+                        """,
+                    arguments: [t0.timeIntervalSince1970])
+                try db.execute(
+                    sql: """
+                        INSERT INTO enrollment_tokens (id, secret_hash, person_id, max_uses, uses, expires_at, created_at)
+                        VALUES ('t1', 'h', 'p1', 1, 0, ?, ?)
+                        """,
+                    arguments: [t0.timeIntervalSince1970 + 3600, t0.timeIntervalSince1970])
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        let ada = try #require(try await store.person(id: "p1"))
+        #expect(ada.email == "Ada@example.org" && ada.groups == ["techs"] && ada.phone == "+49 30 1" && ada.participation == .declined)
+        #expect(try await store.enrollmentToken(id: "t1")?.token.personId == "p1")
+        let back = Person(id: "p2", email: "ada@example.org", displayName: "Ada", groups: [], createdAt: t0 + 60, previousId: "p1")
+        try await store.rehirePerson(back)
+        #expect(try await store.person(email: "ADA@example.org")?.id == "p2")
+        let clash = Person(id: "p3", email: "ada@example.org", displayName: "Other", groups: [], createdAt: t0 + 120)
+        await #expect(throws: StoreError.self) { try await store.insertPerson(clash) }
+        let problems = try await store.writer.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        #expect(problems.isEmpty)
+    }
 }

@@ -102,6 +102,30 @@ struct TermsConformanceTests {
         #expect(try await store.person(id: ada)?.displayName == "Renamed")
     }
 
+    @Test("a person who left comes back as a new person linked to the old one, once; an email is unique among current persons only", arguments: Backend.all)
+    func rehire(backend: Backend) async throws {
+        let store = try await backend.make()
+        let (ada, _) = try await enrolled(store, "ada")
+        let back = Person(
+            id: IdentifierGenerator.uuidV7(now: t0 + 60), email: "ada@example.org", displayName: "Ada", groups: [], createdAt: t0 + 60, previousId: ada)
+        await #expect(throws: StoreError.conflict("the person is active, not offboarded; only someone who left can come back")) {
+            try await store.rehirePerson(back)
+        }
+        try await store.startOffboarding(
+            Offboarding(personId: ada, requestedAt: t0, requestedBy: nil, wipeAt: t0, restrictedProfile: nil, reason: nil), now: t0)
+        try await store.completeOffboarding(personId: ada, at: t0 + 30)
+        #expect(try await store.person(email: "ada@example.org")?.id == ada, "the one who left, while nobody else has the email")
+        try await store.rehirePerson(back)
+        #expect(try await store.person(email: "ADA@example.org")?.id == back.id)
+        #expect(try await store.person(id: back.id)?.previousId == ada)
+        var twice = back
+        twice.id = IdentifierGenerator.uuidV7(now: t0 + 90)
+        await #expect(throws: StoreError.self) { try await store.rehirePerson(twice) }
+        let other = Person(id: IdentifierGenerator.uuidV7(now: t0 + 120), email: "Ada@Example.org", displayName: "X", groups: [], createdAt: t0 + 120)
+        await #expect(throws: StoreError.self) { try await store.insertPerson(other) }
+        #expect(try await store.persons().filter { $0.email.lowercased() == "ada@example.org" }.count == 2)
+    }
+
     @Test("declining to take part revokes the person's unused enrollment tokens in the same step", arguments: Backend.all)
     func participation(backend: Backend) async throws {
         let store = try await backend.make()

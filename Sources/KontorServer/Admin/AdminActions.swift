@@ -41,6 +41,15 @@ extension Services {
         return try await directory.person(updated.id)
     }
 
+    /// A person who left comes back as a new person linked to the old one (audited with both IDs).
+    public func rehirePerson(_ reference: String, _ change: DirectoryService.PersonChange, by principal: Principal) async throws -> Person {
+        let (previous, person) = try await directory.rehire(reference, change)
+        try await audit.record(
+            AuditService.actor(principal), "person.rehired", target: person.email,
+            detail: ["id": person.id, "previous": previous.id, "groups": person.groups.joined(separator: ",")])
+        return person
+    }
+
     public func createEnrollmentToken(_ input: EnrollmentService.CreateTokenRequest, by principal: Principal) async throws -> EnrollmentService.CreatedToken {
         let created = try await enrollment.createToken(input, directory: directory, createdBy: principal)
         let t = created.enrollmentToken

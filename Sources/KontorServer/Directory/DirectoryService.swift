@@ -176,7 +176,35 @@ public struct DirectoryService: Sendable {
                     deviceId: device.id, hostname: device.facts.hostname, status: device.status, wipe: wipe?.state, wipeCommandId: wipe?.id,
                     wipeConfirmedAt: device.wipeConfirmedAt))
         }
-        return PersonDetail(person: person, devices: devices, offboarding: try await store.offboarding(personId: person.id), progress: progress)
+        var detail = PersonDetail(person: person, devices: devices, offboarding: try await store.offboarding(personId: person.id), progress: progress)
+        if person.previousId != nil || person.status == .offboarded {
+            let all = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
+            var chain: [String] = []
+            var next = person.previousId
+            while let id = next, chain.count < 1000, let earlier = all[id] {
+                chain.append(id)
+                next = earlier.previousId
+            }
+            detail.previousIds = chain.isEmpty ? nil : chain
+            detail.returnedAs = all.values.first { $0.previousId == person.id }?.id
+        }
+        return detail
+    }
+
+    /// Someone who left comes back: a new person (a new ID) linked to the one who left, with their name,
+    /// groups and phone unless `change` gives others. The old ID keeps its history and is never reused.
+    func rehire(_ reference: String, _ change: PersonChange) async throws -> (previous: Person, person: Person) {
+        let previous = try await person(reference)
+        var person = Person(
+            id: IdentifierGenerator.uuidV7(now: clock.now()), email: previous.email, displayName: previous.displayName, groups: previous.groups,
+            createdAt: clock.now(), phone: previous.phone, previousId: previous.id)
+        person = try Self.applying(change, to: person)
+        do {
+            try await store.rehirePerson(person)
+        } catch StoreError.conflict(let why) {
+            throw KontorError.conflict("\(previous.email): \(why)")
+        }
+        return (previous, person)
     }
 
     /// The device with the hash and sources of the policy it should enforce.

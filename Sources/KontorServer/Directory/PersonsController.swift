@@ -16,6 +16,7 @@ struct PersonsController {
             .on(.get, p, "persons/{person}", table: table, use: show)
             .on(.patch, p, "persons/{person}", table: table, use: update)
             .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
+            .on(.post, p, "persons/{person}/rehire", table: table, use: rehire)
     }
 
     @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [Person] {
@@ -56,6 +57,15 @@ struct PersonsController {
         let person = try await services.updatePerson(try context.parameters.require("person"), change, by: context.principal)
         context.logger.notice("person updated", metadata: ["person.id": "\(person.id)"])
         return person
+    }
+
+    /// Someone who left comes back: a new person with a new ID, linked to the one who left.
+    @Sendable func rehire(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<Person> {
+        try context.require(.operator)
+        let change = try await request.decodeJSON(DirectoryService.PersonChange.self, limit: limit)
+        let person = try await services.rehirePerson(try context.parameters.require("person"), change, by: context.principal)
+        context.logger.notice("person rehired", metadata: ["person.id": "\(person.id)", "person.previous": "\(person.previousId ?? "")"])
+        return EditedResponse(status: .created, response: person)
     }
 
     @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {

@@ -61,8 +61,19 @@ extension OpenAPIDocument {
             ]),
     ]
 
-    /// Bringing a staff list into the directory.
+    /// Bringing a staff list into the directory, and people who come back.
     static let personsImport: [APIOperation] = [
+        APIOperation(
+            "post", "/api/v1/persons/{person}/rehire",
+            "Someone who left comes back (operator): a new person with a new ID, linked to the offboarded one (previousId); the old ID keeps its history and is never reused. Name, groups and phone are taken over unless the body gives others",
+            access: .token(.operator),
+            body:
+                ##"{"type": "object", "properties": {"displayName": {"type": "string", "minLength": 1, "maxLength": 200}, "groups": {"type": "array", "items": {"type": "string"}}, "addGroups": {"type": "array", "items": {"type": "string"}}, "removeGroups": {"type": "array", "items": {"type": "string"}}, "phone": {"type": "string"}}}"##,
+            example: ##"{}"##,
+            responses: [
+                201: .json("The new person", schema: ##"{"$ref": "#/components/schemas/Person"}"##),
+                409: .refusal("conflict: the person is not offboarded, or already came back under a new ID"),
+            ]),
         APIOperation(
             "post", "/api/v1/persons/import",
             "Import a staff list (operator): CSV with the columns email, name, groups (separated by ;) and optional phone. Adds and updates, never deletes; lists the active persons the file does not name; every row is checked first (the first bad one is named by line and column) and the changes are written in one transaction; a dry run writes nothing; a second run changes nothing",
@@ -77,6 +88,6 @@ extension OpenAPIDocument {
                         ##"{"type": "object", "required": ["dryRun", "added", "updated", "unchanged", "missing", "offboarded", "devicesAffected"], "properties": {"dryRun": {"type": "boolean"}, "added": {"type": "array", "items": {"type": "object"}}, "updated": {"type": "array", "items": {"type": "object", "properties": {"email": {"type": "string"}, "fields": {"type": "array", "items": {"type": "string"}}}}}, "unchanged": {"type": "integer"}, "missing": {"type": "array", "items": {"type": "string"}}, "offboarded": {"type": "array", "items": {"type": "string"}}, "devicesAffected": {"type": "array", "items": {"type": "string"}}}}"##
                 ),
                 409: .refusal("conflict: an email was added by someone else meanwhile; nothing was imported"),
-            ])
+            ]),
     ]
 }
