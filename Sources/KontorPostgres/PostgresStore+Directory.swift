@@ -90,7 +90,10 @@ extension PostgresStore: PersonStore {
 
     public func person(email: String) async throws -> Person? {
         try await row(
-            "SELECT * FROM persons WHERE email_key = \(email.lowercased()) ORDER BY status = 'offboarded', created_at DESC, id DESC LIMIT 1", Self.record)
+            """
+            SELECT * FROM persons p WHERE email_key = \(email.lowercased())
+            ORDER BY p.status = 'offboarded', EXISTS (SELECT 1 FROM persons n WHERE n.previous_id = p.id), p.created_at DESC, p.id DESC LIMIT 1
+            """, Self.record)
     }
 
     public func persons() async throws -> [Person] { try await rows("SELECT * FROM persons ORDER BY email_key", Self.record) }

@@ -108,7 +108,11 @@ extension SQLiteStore: PersonStore {
     public func person(email: String) async throws -> Person? {
         try await writer.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM persons WHERE email_key = ? ORDER BY status = 'offboarded', created_at DESC, id DESC LIMIT 1",
+                db,
+                sql: """
+                    SELECT * FROM persons p WHERE email_key = ?
+                    ORDER BY p.status = 'offboarded', EXISTS (SELECT 1 FROM persons n WHERE n.previous_id = p.id), p.created_at DESC, p.id DESC LIMIT 1
+                    """,
                 arguments: [email.lowercased()]
             ).map(Self.record)
         }

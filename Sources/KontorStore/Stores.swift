@@ -63,7 +63,7 @@ public protocol PersonStore: Sendable {
     func insertPerson(_ person: Person) async throws
     func person(id: String) async throws -> Person?
     /// Looks a person up by email, case-insensitively: the current one (not offboarded) when there is one,
-    /// else the one who left last.
+    /// else the one who left last (the end of the chain of rehires, whatever the clocks said).
     func person(email: String) async throws -> Person?
     /// All persons, ordered by email.
     func persons() async throws -> [Person]

@@ -124,6 +124,23 @@ struct TermsConformanceTests {
         let other = Person(id: IdentifierGenerator.uuidV7(now: t0 + 120), email: "Ada@Example.org", displayName: "X", groups: [], createdAt: t0 + 120)
         await #expect(throws: StoreError.self) { try await store.insertPerson(other) }
         #expect(try await store.persons().filter { $0.email.lowercased() == "ada@example.org" }.count == 2)
+        // Left again and back again, all at one instant: the lookup follows the chain, not the clock.
+        try await store.startOffboarding(
+            Offboarding(personId: back.id, requestedAt: t0, requestedBy: nil, wipeAt: t0, restrictedProfile: nil, reason: nil), now: t0)
+        try await store.completeOffboarding(personId: back.id, at: t0)
+        for round in 0..<4 {
+            let previous = try #require(try await store.person(email: "ada@example.org"))
+            #expect(previous.status == .offboarded)
+            let next = Person(
+                id: String(repeating: "\(round)", count: 8) + "-0000-7000-8000-000000000000", email: "ada@example.org", displayName: "Ada", groups: [],
+                createdAt: t0, previousId: previous.id)
+            try await store.rehirePerson(next)
+            #expect(try await store.person(email: "ada@example.org")?.id == next.id)
+            try await store.startOffboarding(
+                Offboarding(personId: next.id, requestedAt: t0, requestedBy: nil, wipeAt: t0, restrictedProfile: nil, reason: nil), now: t0)
+            try await store.completeOffboarding(personId: next.id, at: t0)
+            #expect(try await store.person(email: "ada@example.org")?.id == next.id, "the one who left last")
+        }
     }
 
     @Test("declining to take part revokes the person's unused enrollment tokens in the same step", arguments: Backend.all)
