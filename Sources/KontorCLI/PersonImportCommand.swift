@@ -18,25 +18,6 @@ extension Persons {
         @Argument(help: "The CSV file.") var file: String
         @Flag(help: "Show what would change; write nothing.") var dryRun = false
 
-        struct Plan: Codable {
-            struct Added: Codable {
-                var email: String
-                var displayName: String
-                var groups: [String]
-            }
-            struct Updated: Codable {
-                var email: String
-                var fields: [String]
-            }
-            var dryRun: Bool
-            var added: [Added]
-            var updated: [Updated]
-            var unchanged: Int
-            var missing: [String]
-            var offboarded: [String]
-            var devicesAffected: [String]
-        }
-
         func run(client: AdminClient) async throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
             guard let csv = String(data: data, encoding: .utf8) else { throw ValidationError("\(file) is not UTF-8 text") }
@@ -44,7 +25,7 @@ extension Persons {
                 var csv: String
                 var dryRun: Bool
             }
-            let plan = try await client.call(.POST, "/persons/import", body: Input(csv: csv, dryRun: dryRun), as: Plan.self)
+            let plan = try await client.call(.POST, "/persons/import", body: Input(csv: csv, dryRun: dryRun), as: PersonImportPlan.self)
             if connection.json { return try printJSON(plan) }
             let verb = plan.dryRun ? "would add" : "added"
             for a in plan.added { print("\(verb): \(a.email) (\(a.displayName))\(a.groups.isEmpty ? "" : " groups \(a.groups.joined(separator: ","))")") }

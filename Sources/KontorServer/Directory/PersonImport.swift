@@ -12,33 +12,7 @@ struct PersonImport {
         var dryRun: Bool?
     }
 
-    /// A person the file adds.
-    struct Added: Codable, Sendable, Equatable {
-        var email: String
-        var displayName: String
-        var groups: [String]
-        var phone: String?
-    }
-
-    /// A person the file changes, and which fields.
-    struct Updated: Codable, Sendable, Equatable {
-        var email: String
-        var fields: [String]
-    }
-
-    /// What an import does (or, in a dry run, would do).
-    struct Plan: Codable, Sendable, Equatable {
-        var dryRun: Bool
-        var added: [Added]
-        var updated: [Updated]
-        var unchanged: Int
-        /// Active persons of the directory the file does not name (nothing is done to them).
-        var missing: [String]
-        /// Rows naming a person who was offboarded (a rehire is a new person, not an update).
-        var offboarded: [String]
-        /// Active devices whose policy changes (their person's groups changed).
-        var devicesAffected: [String]
-    }
+    typealias Plan = PersonImportPlan
 
     /// One checked row.
     struct Row {
@@ -101,7 +75,7 @@ extension Services {
     func importPersons(_ request: PersonImport.Request, by principal: Principal) async throws -> PersonImport.Plan {
         let rows = try PersonImport.rows(request.csv)
         let existing = Dictionary(try await store.persons().map { ($0.email.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
-        var plan = PersonImport.Plan(dryRun: request.dryRun ?? false, added: [], updated: [], unchanged: 0, missing: [], offboarded: [], devicesAffected: [])
+        var plan = PersonImportPlan(dryRun: request.dryRun ?? false)
         var inserts: [Person] = []
         var updates: [(before: Person, after: Person, fields: [String])] = []
         let now = clock.now()

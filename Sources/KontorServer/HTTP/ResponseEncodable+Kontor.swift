@@ -18,5 +18,5 @@ extension PolicyService.ApplyResult: ResponseEncodable {}
 extension EnrollmentService.CreatedToken: ResponseEncodable {}
 extension OnCallAnswer: ResponseEncodable {}
 extension UsageTerms: ResponseEncodable {}
-extension PersonImport.Plan: ResponseEncodable {}
+extension PersonImportPlan: ResponseEncodable {}
 extension TermsReport: ResponseEncodable {}
