@@ -246,6 +246,20 @@ def terms_page(c, bin_dir, url, token, work):
     c.shot("14-terms.png")
 
 
+def import_persons(c):
+    """A staff list pasted on the Persons page: a preview of each change, then the import."""
+    c.follow("#nav-persons")
+    c.find("#import-csv").send_keys("email,name,groups\nada@example.org,Ada Lovelace,techs\nbo@example.org,Bo Builder,office\n")
+    c.follow("#import-preview")
+    c.text("#import-summary", "1 to add, 1 to change", "#import-summary of the preview")
+    c.text("#import-added", "Bo Builder", "the person to add in #import-added")
+    c.text("#import-updated", "ada@example.org: groups", "the change to Ada in #import-updated")
+    c.shot("15-import-preview.png")
+    c.follow("#import-confirm-submit")
+    c.text(".flash", "Imported: 1 added, 1 changed", "the .flash after the import")
+    c.text("#persons", "bo@example.org", "the imported person in #persons")
+
+
 def sign_out(c):
     c.follow("#sign-out")
     c.find("#token")
@@ -305,6 +319,7 @@ def main():
         let_agent_wipe(c, bin_dir, root, device_url)
         visit_pages(c)
         terms_page(c, bin_dir, url, admin, work)
+        import_persons(c)
         active_url = second_device(c, bin_dir, url, os.path.join(work, "agent-root-2"))
         sign_out(c)
         auditor_view(c, auditor, active_url)

@@ -46,6 +46,9 @@ struct ConsolePages {
             return console.redirect("\(prefix)/persons/\(person.id)", flash: Flash(kind: .ok, text: "\(person.displayName) <\(person.email)> was added."))
         }
         console.page(group, "persons/{id}") { request, context, session in try await person(request, session, id: try context.parameters.require("id")) }
+        console.form(group, "persons/import", role: .operator, back: { _, _ in "\(prefix)/persons" }) { form, _, session in
+            try await importPersons(form, session)
+        }
         console.form(group, "persons/{id}/edit", role: .operator, back: { _, c in "\(prefix)/persons/\(c.parameters.get("id") ?? "")" }) {
             form, context, session in
             try await editPerson(form, session, id: try context.parameters.require("id"))

@@ -34,6 +34,7 @@ struct ConsoleRenderer: Sendable {
         "quiet-hours": PackageResources.quiet_hours_mustache,
         "audit": PackageResources.audit_mustache,
         "terms": PackageResources.terms_mustache,
+        "person-import": PackageResources.person_import_mustache,
     ]
 
     init() throws {
