@@ -31,6 +31,27 @@ struct ConsolePages {
                 "\(prefix)/devices/\(deviceId)",
                 flash: Flash(kind: .ok, text: "The \(cancelled.type.rawValue) command is cancelled; the device will not run it."))
         }
+        registerPersons(on: group)
+        console.page(group, "enroll-tokens") { request, _, session in try await enrollTokens(request, session) }
+        console.form(group, "enroll-tokens", role: .operator, back: { _, _ in "\(prefix)/enroll-tokens" }) { form, context, session in
+            try await createEnrollToken(form, context, session)
+        }
+        console.form(group, "enroll-tokens/{id}/revoke", role: .operator, back: { _, _ in "\(prefix)/enroll-tokens" }) { _, context, session in
+            let token = try await services.revokeEnrollmentToken(id: try context.parameters.require("id"), by: session.principal)
+            return console.redirect(
+                "\(prefix)/enroll-tokens", flash: Flash(kind: .ok, text: "Enrollment token \(token.id) is revoked; it enrolls no more devices."))
+        }
+        console.page(group, "profiles") { request, _, session in try await profiles(request, session) }
+        console.page(group, "profiles/{name}") { request, context, session in try await profile(request, session, name: try context.parameters.require("name"))
+        }
+        console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
+        console.page(group, "terms") { request, _, session in try await terms(request, session) }
+        console.page(group, "audit") { request, _, session in try await audit(request, session) }
+    }
+
+    /// The directory's pages and forms: list, export, add, import, a person, edit, offboard.
+    func registerPersons(on group: RouterGroup<KontorRequestContext>) {
+        let prefix = ConsoleController.prefix
         console.page(group, "persons") { request, _, session in try await persons(request, session) }
         console.page(group, "persons/export.csv") { _, _, _ in
             Response(
@@ -57,21 +78,6 @@ struct ConsolePages {
             form, context, session in
             try await offboard(form, session, id: try context.parameters.require("id"))
         }
-        console.page(group, "enroll-tokens") { request, _, session in try await enrollTokens(request, session) }
-        console.form(group, "enroll-tokens", role: .operator, back: { _, _ in "\(prefix)/enroll-tokens" }) { form, context, session in
-            try await createEnrollToken(form, context, session)
-        }
-        console.form(group, "enroll-tokens/{id}/revoke", role: .operator, back: { _, _ in "\(prefix)/enroll-tokens" }) { _, context, session in
-            let token = try await services.revokeEnrollmentToken(id: try context.parameters.require("id"), by: session.principal)
-            return console.redirect(
-                "\(prefix)/enroll-tokens", flash: Flash(kind: .ok, text: "Enrollment token \(token.id) is revoked; it enrolls no more devices."))
-        }
-        console.page(group, "profiles") { request, _, session in try await profiles(request, session) }
-        console.page(group, "profiles/{name}") { request, context, session in try await profile(request, session, name: try context.parameters.require("name"))
-        }
-        console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
-        console.page(group, "terms") { request, _, session in try await terms(request, session) }
-        console.page(group, "audit") { request, _, session in try await audit(request, session) }
     }
 
     var format: ConsoleFormat { ConsoleFormat(now: services.clock.now()) }
