@@ -27,12 +27,7 @@ extension Services {
             detail["id"] = updated.id
             try await audit.record(actor, "person.updated", target: updated.email, detail: detail)
         }
-        if updated.groups != before.groups {
-            for device in try await store.devices(personId: updated.id) {
-                devices.invalidate(deviceId: device.id)
-                longPolls.wake(device.id)
-            }
-        }
+        if updated.groups != before.groups { refreshPolicies(deviceIds: try await store.devices(personId: updated.id).map(\.id)) }
         guard let participation = change.participation, participation != updated.participation else { return updated }
         guard try await store.setParticipation(personId: updated.id, participation, at: clock.now()) else {
             throw KontorError.notFound("no person \(reference)")
@@ -48,6 +43,15 @@ extension Services {
             AuditService.actor(principal), "person.rehired", target: person.email,
             detail: ["id": person.id, "previous": previous.id, "groups": person.groups.joined(separator: ",")])
         return person
+    }
+
+    /// The devices' policies changed without a catalog change (their person's groups): their cached policy
+    /// goes (here and, announced, on the other instances) and a held check-in answers now.
+    func refreshPolicies(deviceIds: [String]) {
+        for id in deviceIds {
+            devices.invalidate(deviceId: id)
+            longPolls.wake(id)
+        }
     }
 
     public func createEnrollmentToken(_ input: EnrollmentService.CreateTokenRequest, by principal: Principal) async throws -> EnrollmentService.CreatedToken {

@@ -74,7 +74,8 @@ extension Services {
     /// each; a group change reaches the person's devices at their next check-in.
     func importPersons(_ request: PersonImport.Request, by principal: Principal) async throws -> PersonImport.Plan {
         let rows = try PersonImport.rows(request.csv)
-        let existing = Dictionary(try await store.persons().map { ($0.email.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        // An email may name several persons (left and came back): the row is about the current one.
+        let existing = Dictionary(try await store.persons().map { ($0.email.lowercased(), $0) }) { a, b in a.status == .offboarded ? b : a }
         var plan = PersonImportPlan(dryRun: request.dryRun ?? false)
         var inserts: [Person] = []
         var updates: [(before: Person, after: Person, fields: [String])] = []
@@ -136,9 +137,6 @@ extension Services {
                     "via": "import",
                 ])
         }
-        for deviceId in devicesAffected {
-            devices.invalidate(deviceId: deviceId)
-            longPolls.wake(deviceId)
-        }
+        refreshPolicies(deviceIds: devicesAffected)
     }
 }

@@ -127,7 +127,8 @@ extension TermsService {
         var asked = version
         if asked == nil { asked = try await store.allTerms().last?.version }
         if let asked {
-            let answered = Set(try await store.termsResponses(version: asked).compactMap(\.personId))
+            let toAsked = asked == version ? responses : try await store.termsResponses(version: asked)
+            let answered = Set(toAsked.compactMap(\.personId))
             let withDevice = Set(devices.filter { $0.status == .active }.compactMap(\.personId))
             pending = persons.filter { $0.status == .active && $0.participation == .takingPart && withDevice.contains($0.id) && !answered.contains($0.id) }
                 .map(TermsReport.PersonRef.init)
