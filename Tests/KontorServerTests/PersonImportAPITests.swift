@@ -63,6 +63,25 @@ struct PersonImportAPITests {
         }
     }
 
+    @Test("a row naming someone who left and came back updates the current person, not the one who left")
+    func rehiredPerson() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        try await harness.test { client async throws in
+            #expect(
+                try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#).status == .created)
+            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: "{}").status == .accepted)
+            let back = try await client.api(.post, "/api/v1/persons/ada@example.org/rehire", token: admin, json: "{}").decode(Person.self)
+            let plan = try await client.api(
+                .post, "/api/v1/persons/import", token: admin, json: try body("email,name\nada@example.org,Ada King\n", dryRun: false)
+            ).decode(PersonImport.Plan.self)
+            #expect(plan.updated == [.init(email: "ada@example.org", fields: ["displayName"])])
+            #expect(plan.offboarded.isEmpty && plan.missing.isEmpty)
+            #expect(try await harness.store.person(id: back.id)?.displayName == "Ada King")
+            #expect(try await harness.store.person(id: try #require(back.previousId))?.displayName == "Ada")
+        }
+    }
+
     @Test(
         "a bad row is named by line and column and nothing of the file is written",
         arguments: [
