@@ -189,12 +189,39 @@ public struct WipeReceipt: Codable, Sendable, Equatable {
     public var totalBytes: Int64 { removed.reduce(0) { $0 + $1.bytes } }
 }
 
-/// A receipt as sent and kept: the exact JSON bytes and an Ed25519 signature over them by the device key,
-/// so anyone holding the device's public key can check it later, independent of the server.
-public struct SignedReceipt: Codable, Sendable, Equatable {
-    /// The receipt's JSON text, as signed.
-    public var payload: String
+/// A document a device signs: its exact JSON text and an Ed25519 signature over it by the device key, so
+/// anyone holding the device's public key can check it later, independent of the server. Wipe receipts and
+/// answers to the usage terms are kept this way.
+public protocol DeviceSignedDocument: Codable, Sendable {
+    associatedtype Document: Codable
+    /// The document's JSON text, as signed.
+    var payload: String { get }
     /// Ed25519 over the UTF-8 bytes of `payload`, base64.
+    var signature: String { get }
+    init(payload: String, signature: String)
+}
+
+extension DeviceSignedDocument {
+    /// Signs `document` with the device key.
+    public static func sign(_ document: Document, key: Curve25519.Signing.PrivateKey) throws -> Self {
+        let payload = String(decoding: try KontorJSON.encode(document), as: UTF8.self)
+        return Self(payload: payload, signature: try key.signature(for: Data(payload.utf8)).base64EncodedString())
+    }
+
+    /// The document, when the signature verifies with `publicKey` and the payload decodes; nil otherwise.
+    public func verifiedDocument(by publicKey: Curve25519.Signing.PublicKey) -> Document? {
+        guard let signature = Data(base64Encoded: signature), publicKey.isValidSignature(signature, for: Data(payload.utf8)) else { return nil }
+        return try? KontorJSON.decode(Document.self, from: Data(payload.utf8))
+    }
+
+    /// `sha256:<hex>` of the payload, recorded in the audit log.
+    public var digest: String { "sha256:" + Bytes.sha256Hex(Data(payload.utf8)) }
+}
+
+/// A wipe receipt as sent and kept (``DeviceSignedDocument``).
+public struct SignedReceipt: DeviceSignedDocument, Equatable {
+    public typealias Document = WipeReceipt
+    public var payload: String
     public var signature: String
 
     public init(payload: String, signature: String) {
@@ -202,21 +229,8 @@ public struct SignedReceipt: Codable, Sendable, Equatable {
         self.signature = signature
     }
 
-    /// Signs `receipt` with the device key.
-    public static func sign(_ receipt: WipeReceipt, key: Curve25519.Signing.PrivateKey) throws -> SignedReceipt {
-        let payload = String(decoding: try KontorJSON.encode(receipt), as: UTF8.self)
-        let signature = try key.signature(for: Data(payload.utf8))
-        return SignedReceipt(payload: payload, signature: signature.base64EncodedString())
-    }
-
     /// The receipt, when the signature verifies with `publicKey`; nil otherwise.
-    public func verified(by publicKey: Curve25519.Signing.PublicKey) -> WipeReceipt? {
-        guard let signature = Data(base64Encoded: signature), publicKey.isValidSignature(signature, for: Data(payload.utf8)) else { return nil }
-        return try? KontorJSON.decode(WipeReceipt.self, from: Data(payload.utf8))
-    }
-
-    /// `sha256:<hex>` of the payload, recorded in the audit log.
-    public var digest: String { "sha256:" + Bytes.sha256Hex(Data(payload.utf8)) }
+    public func verified(by publicKey: Curve25519.Signing.PublicKey) -> WipeReceipt? { verifiedDocument(by: publicKey) }
 }
 
 /// The server's answer to a receipt.

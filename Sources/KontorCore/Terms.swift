@@ -133,11 +133,11 @@ public struct TermsStatement: Codable, Sendable, Equatable {
     }
 }
 
-/// An answer as sent and kept: the statement's exact JSON and an Ed25519 signature over it by the device
-/// key, so anyone with the device's public key can check it, independent of the server.
-public struct SignedTermsResponse: Codable, Sendable, Equatable {
+/// An answer as sent and kept (``DeviceSignedDocument``): the statement's exact JSON and the device key's
+/// signature over it.
+public struct SignedTermsResponse: DeviceSignedDocument, Equatable {
+    public typealias Document = TermsStatement
     public var payload: String
-    /// Ed25519 over the UTF-8 bytes of `payload`, base64.
     public var signature: String
 
     public init(payload: String, signature: String) {
@@ -145,22 +145,10 @@ public struct SignedTermsResponse: Codable, Sendable, Equatable {
         self.signature = signature
     }
 
-    public static func sign(_ statement: TermsStatement, key: Curve25519.Signing.PrivateKey) throws -> SignedTermsResponse {
-        let payload = String(decoding: try KontorJSON.encode(statement), as: UTF8.self)
-        return SignedTermsResponse(payload: payload, signature: try key.signature(for: Data(payload.utf8)).base64EncodedString())
-    }
-
-    /// The statement, when the signature verifies with `publicKey`; nil otherwise.
+    /// The statement, when the signature verifies with `publicKey` and it is a terms response; nil otherwise.
     public func verified(by publicKey: Curve25519.Signing.PublicKey) -> TermsStatement? {
-        guard let signature = Data(base64Encoded: signature), publicKey.isValidSignature(signature, for: Data(payload.utf8)) else { return nil }
-        guard let statement = try? KontorJSON.decode(TermsStatement.self, from: Data(payload.utf8)), statement.type == TermsStatement.currentType else {
-            return nil
-        }
-        return statement
+        verifiedDocument(by: publicKey).flatMap { $0.type == TermsStatement.currentType ? $0 : nil }
     }
-
-    /// `sha256:<hex>` of the payload, recorded in the audit log.
-    public var digest: String { "sha256:" + Bytes.sha256Hex(Data(payload.utf8)) }
 }
 
 /// The server's answer to a terms response.
