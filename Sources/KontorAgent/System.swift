@@ -408,6 +408,20 @@ public struct CgroupFreezer: Freezer {
     public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
         try CgroupFiles.move(processes, of: account, into: group(account))
         try CgroupFiles.write(frozen, to: group(account) + "/" + control)
+        waitUntilFrozen(group(account))
+    }
+
+    /// The kernel freezes a cgroup's tasks after the write returns (v1 reads FREEZING meanwhile, v2's
+    /// `cgroup.events` says `frozen 0`): waits up to half a second for it to finish, so what the agent then
+    /// reports as frozen is frozen. Where the state cannot be read, or it takes longer, it goes on (the next
+    /// round freezes again).
+    func waitUntilFrozen(_ group: String) {
+        let (file, done) = control == "freezer.state" ? ("/freezer.state", "FROZEN") : ("/cgroup.events", "frozen 1")
+        for _ in 0..<50 {
+            guard let state = try? String(contentsOfFile: group + file, encoding: .utf8) else { return }
+            if state.contains(done) { return }
+            usleep(10_000)
+        }
     }
 
     public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
@@ -433,27 +447,6 @@ public struct SignalFreezer: Freezer {
 
     public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
         for p in processes { ProcessControl.signal(p, SIGCONT, onlyUID: account.uid) }
-    }
-}
-
-enum CgroupFiles {
-    static func write(_ value: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw AgentError("\(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let ok = value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
-        guard ok else { throw AgentError("\(path): \(String(cString: strerror(errno)))") }
-    }
-
-    /// Moves the account's processes into `group`. A PID cannot be pinned for this write, so each is
-    /// checked right before (still the same process, only the work UID); one that exited is fine to miss.
-    static func move(_ processes: [SystemProcess], of account: WorkAccount, into group: String) throws {
-        if !FileManager.default.fileExists(atPath: group) {
-            guard mkdir(group, 0o755) == 0 || errno == EEXIST else { throw AgentError("\(group): \(String(cString: strerror(errno)))") }
-        }
-        for p in processes where ProcessTable.stillIs(p, onlyUID: account.uid) {
-            try? write(String(p.pid), to: group + "/cgroup.procs")
-        }
     }
 }
 
