@@ -351,7 +351,7 @@ struct AdminTokens: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API token; prints the token once.")
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Who or what uses it.") var name: String
-        @Option(help: "feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
+        @Option(help: "directory (uses only SCIM), feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
 
         func validate() throws {
             guard Role(rawValue: role) != nil else { throw ValidationError("--role must be feed, auditor, operator or admin, not \"\(role)\"") }
@@ -386,7 +386,15 @@ struct AdminTokens: AsyncParsableCommand {
 struct SettingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self])
 
-    struct Values: Codable { var checkinInterval: Int? }
+    struct Values: Codable {
+        var checkinInterval: Int?
+        var offboardingNoticeDays: Int?
+
+        func print() {
+            KontorCLI.print("checkinInterval        \(checkinInterval.map(String.init) ?? "-") s")
+            KontorCLI.print("offboardingNoticeDays  \(offboardingNoticeDays.map(String.init) ?? "-") days (a directory's deactivation → wipe)")
+        }
+    }
 
     struct Show: APICommand {
         static let configuration = CommandConfiguration(abstract: "Show the settings.")
@@ -395,7 +403,7 @@ struct SettingsCommand: AsyncParsableCommand {
         func run(client: AdminClient) async throws {
             let values = try await client.call(.GET, "/settings", as: Values.self)
             if connection.json { return try printJSON(values) }
-            print("checkinInterval  \(values.checkinInterval.map(String.init) ?? "-") s")
+            values.print()
         }
     }
 
@@ -403,11 +411,16 @@ struct SettingsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change settings (admin).")
         @OptionGroup var connection: ConnectionOptions
         @Option(name: .customLong("checkin-interval"), help: "Seconds between device check-ins.") var checkinInterval: Int?
+        @Option(
+            name: .customLong("offboarding-notice-days"),
+            help: "Days from a directory's deactivation of a user (SCIM) to the wipe of their devices (1-365).")
+        var offboardingNoticeDays: Int?
 
         func run(client: AdminClient) async throws {
-            let values = try await client.call(.PATCH, "/settings", body: Values(checkinInterval: checkinInterval), as: Values.self)
+            let body = Values(checkinInterval: checkinInterval, offboardingNoticeDays: offboardingNoticeDays)
+            let values = try await client.call(.PATCH, "/settings", body: body, as: Values.self)
             if connection.json { return try printJSON(values) }
-            print("checkinInterval  \(values.checkinInterval.map(String.init) ?? "-") s")
+            values.print()
         }
     }
 }

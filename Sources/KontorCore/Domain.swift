@@ -6,6 +6,8 @@
 
 /// What an API token may do. Each role includes everything the roles before it may do.
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    /// Provisions persons and groups over SCIM (`/scim/v2`) and nothing else (for an identity provider).
+    case directory
     /// Reads the on-call calendar feed and nothing else (for a phone calendar or an answering bot).
     case feed
     /// Reads everything, changes nothing.
@@ -17,6 +19,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 
     private var rank: Int {
         switch self {
+        case .directory: -2
         case .feed: -1
         case .auditor: 0
         case .operator: 1
@@ -28,6 +31,10 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 
     /// True when this role may do what `required` may do.
     public func allows(_ required: Role) -> Bool { self >= required }
+
+    /// True for the roles that use the admin API and the console (not `feed` or `directory`, which each
+    /// have one door of their own).
+    public var usesAdminAPI: Bool { self >= .auditor }
 }
 
 /// An admin API token as stored and listed; the secret itself is never kept.

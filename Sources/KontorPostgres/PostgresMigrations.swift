@@ -264,6 +264,40 @@ enum PostgresMigrations {
                 "CREATE UNIQUE INDEX persons_previous ON persons(previous_id) WHERE previous_id IS NOT NULL",
             ]
         ),
+        (
+            "v8-scim",
+            [
+                // Directory sync (SCIM): the resource IDs a directory keeps for its users and groups, beside the persons.
+                """
+                CREATE TABLE scim_users (
+                    id TEXT PRIMARY KEY,
+                    person_id TEXT NOT NULL REFERENCES persons(id),
+                    user_name TEXT NOT NULL,
+                    user_name_key TEXT NOT NULL,
+                    external_id TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL,
+                    deleted_at DOUBLE PRECISION
+                )
+                """,
+                "CREATE UNIQUE INDEX scim_users_user_name ON scim_users(user_name_key) WHERE deleted_at IS NULL",
+                "CREATE INDEX scim_users_person ON scim_users(person_id)",
+                """
+                CREATE TABLE scim_groups (
+                    id TEXT PRIMARY KEY,
+                    display_name TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    external_id TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL,
+                    deleted_at DOUBLE PRECISION
+                )
+                """,
+                "CREATE UNIQUE INDEX scim_groups_name ON scim_groups(name) WHERE deleted_at IS NULL",
+                "ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check",
+                "ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check CHECK (role IN ('directory', 'feed', 'auditor', 'operator', 'admin'))",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

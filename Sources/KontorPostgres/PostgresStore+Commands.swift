@@ -145,4 +145,16 @@ extension PostgresStore: OffboardingStore {
             try await tx.run("UPDATE persons SET status = 'offboarded' WHERE id = \(personId)")
         }
     }
+
+    public func cancelOffboarding(personId: String) async throws -> Offboarding {
+        try await transaction { tx in
+            let open: Offboarding? = try await tx.row(
+                "SELECT * FROM offboardings WHERE person_id = \(personId) AND completed_at IS NULL FOR UPDATE", Self.record)
+            guard let offboarding = open else { throw StoreError.notFound("open offboarding of person \(personId)") }
+            try OffboardingRules.checkCanCancel(offboarding)
+            try await tx.run("DELETE FROM offboardings WHERE person_id = \(personId)")
+            try await tx.run("UPDATE persons SET status = 'active' WHERE id = \(personId) AND status = 'offboarding'")
+            return offboarding
+        }
+    }
 }

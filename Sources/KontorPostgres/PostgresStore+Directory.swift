@@ -40,49 +40,51 @@ extension PostgresStore: PersonStore {
     }
 
     public func rehirePerson(_ person: Person) async throws {
-        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
-        try await transaction { tx in
-            // Locks the person who left: two rehires of the same person cannot both pass the checks.
-            let status = try await tx.row("SELECT status FROM persons WHERE id = \(previousId) FOR UPDATE") { try $0.get("status", as: String.self) }
-            guard let status else { throw StoreError.unknownPerson(previousId) }
-            let succeeded = try await tx.row("SELECT 1 FROM persons WHERE previous_id = \(previousId)") { _ in true } != nil
-            try PersonRules.checkCanRehire(previousStatus: status, succeeded: succeeded)
-            do {
-                try await tx.run(
-                    """
-                    INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
-                    VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
-                            \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue), \(previousId))
-                    """)
-            } catch let error where PostgresErrors.isUniqueViolation(error) {
-                throw StoreError.emailTaken(person.email)
-            }
-        }
+        try await transaction { tx in try await Self.rehire(tx, person) }
     }
 
     public func importPersons(inserts: [Person], updates: [Person]) async throws {
         try await transaction { tx in
-            for person in inserts {
-                do {
-                    try await tx.run(
-                        """
-                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation)
-                        VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
-                                \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue))
-                        """)
-                } catch let error where PostgresErrors.isUniqueViolation(error) {
-                    throw StoreError.emailTaken(person.email)
-                }
-            }
-            for person in updates {
-                let updated = try await tx.row(
-                    """
-                    UPDATE persons SET display_name = \(person.displayName), group_names = \(try encodeJSON(person.groups)), phone = \(person.phone)
-                    WHERE id = \(person.id) RETURNING 1
-                    """
-                ) { _ in true }
-                guard updated != nil else { throw StoreError.unknownPerson(person.id) }
-            }
+            for person in inserts { try await Self.insert(tx, person) }
+            for person in updates { guard try await Self.update(tx, person) else { throw StoreError.unknownPerson(person.id) } }
+        }
+    }
+
+    static func insert(_ tx: Transaction, _ person: Person) async throws {
+        do {
+            try await tx.run(
+                """
+                INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
+                VALUES (\(person.id), \(person.email), \(person.email.lowercased()), \(person.displayName), \(try encodeJSON(person.groups)),
+                        \(person.status.rawValue), \(seconds(person.createdAt)), \(person.phone), \(person.participation.rawValue), \(person.previousId))
+                """)
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
+            throw StoreError.emailTaken(person.email)
+        }
+    }
+
+    static func rehire(_ tx: Transaction, _ person: Person) async throws {
+        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
+        // Locks the person who left: two rehires of the same person cannot both pass the checks.
+        let status = try await tx.row("SELECT status FROM persons WHERE id = \(previousId) FOR UPDATE") { try $0.get("status", as: String.self) }
+        guard let status else { throw StoreError.unknownPerson(previousId) }
+        let succeeded = try await tx.row("SELECT 1 FROM persons WHERE previous_id = \(previousId)") { _ in true } != nil
+        try PersonRules.checkCanRehire(previousStatus: status, succeeded: succeeded)
+        try await insert(tx, person)
+    }
+
+    /// False when there is no such person.
+    static func update(_ tx: Transaction, _ person: Person) async throws -> Bool {
+        do {
+            return try await tx.row(
+                """
+                UPDATE persons SET email = \(person.email), email_key = \(person.email.lowercased()), display_name = \(person.displayName),
+                    group_names = \(try encodeJSON(person.groups)), phone = \(person.phone)
+                WHERE id = \(person.id) RETURNING 1
+                """
+            ) { _ in true } != nil
+        } catch let error where PostgresErrors.isUniqueViolation(error) {
+            throw StoreError.emailTaken(person.email)
         }
     }
 
@@ -99,12 +101,7 @@ extension PostgresStore: PersonStore {
     public func persons() async throws -> [Person] { try await rows("SELECT * FROM persons ORDER BY email_key", Self.record) }
 
     public func updatePerson(_ person: Person) async throws -> Bool {
-        try await row(
-            """
-            UPDATE persons SET display_name = \(person.displayName), group_names = \(try encodeJSON(person.groups)), phone = \(person.phone)
-            WHERE id = \(person.id) RETURNING 1
-            """
-        ) { _ in true } != nil
+        try await transaction { tx in try await Self.update(tx, person) }
     }
 
     public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {

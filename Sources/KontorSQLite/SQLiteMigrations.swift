@@ -286,5 +286,46 @@ extension SQLiteStore {
             CREATE UNIQUE INDEX persons_previous ON persons(previous_id) WHERE previous_id IS NOT NULL;
             """
         ),
+        // Directory sync (SCIM): the resource IDs a directory keeps for its users and groups, beside the persons.
+        (
+            "v12-scim",
+            """
+            CREATE TABLE scim_users (
+                id TEXT PRIMARY KEY NOT NULL,
+                person_id TEXT NOT NULL REFERENCES persons(id),
+                user_name TEXT NOT NULL,
+                user_name_key TEXT NOT NULL,
+                external_id TEXT,
+                created_at DOUBLE NOT NULL,
+                updated_at DOUBLE NOT NULL,
+                deleted_at DOUBLE
+            );
+            CREATE UNIQUE INDEX scim_users_user_name ON scim_users(user_name_key) WHERE deleted_at IS NULL;
+            CREATE INDEX scim_users_person ON scim_users(person_id);
+            CREATE TABLE scim_groups (
+                id TEXT PRIMARY KEY NOT NULL,
+                display_name TEXT NOT NULL,
+                name TEXT NOT NULL,
+                external_id TEXT,
+                created_at DOUBLE NOT NULL,
+                updated_at DOUBLE NOT NULL,
+                deleted_at DOUBLE
+            );
+            CREATE UNIQUE INDEX scim_groups_name ON scim_groups(name) WHERE deleted_at IS NULL;
+            CREATE TABLE api_tokens_v12 (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('directory', 'feed', 'auditor', 'operator', 'admin')),
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE NOT NULL,
+                revoked_at DOUBLE,
+                last_used_at DOUBLE
+            );
+            INSERT INTO api_tokens_v12 (id, name, role, secret_hash, created_at, revoked_at, last_used_at)
+                SELECT id, name, role, secret_hash, created_at, revoked_at, last_used_at FROM api_tokens;
+            DROP TABLE api_tokens;
+            ALTER TABLE api_tokens_v12 RENAME TO api_tokens;
+            """
+        ),
     ]
 }

@@ -170,4 +170,16 @@ extension SQLiteStore: OffboardingStore {
             try db.execute(sql: "UPDATE persons SET status = 'offboarded' WHERE id = ?", arguments: [personId])
         }
     }
+
+    public func cancelOffboarding(personId: String) async throws -> Offboarding {
+        try await writer.write { db in
+            let open = try Row.fetchOne(db, sql: "SELECT * FROM offboardings WHERE person_id = ? AND completed_at IS NULL", arguments: [personId])
+            guard let open else { throw StoreError.notFound("open offboarding of person \(personId)") }
+            let offboarding: Offboarding = try Self.record(open)
+            try OffboardingRules.checkCanCancel(offboarding)
+            try db.execute(sql: "DELETE FROM offboardings WHERE person_id = ?", arguments: [personId])
+            try db.execute(sql: "UPDATE persons SET status = 'active' WHERE id = ? AND status = 'offboarding'", arguments: [personId])
+            return offboarding
+        }
+    }
 }

@@ -51,54 +51,53 @@ extension SQLiteStore: PersonStore {
     }
 
     public func rehirePerson(_ person: Person) async throws {
-        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
-        try await writer.write { db in
-            let status = try String.fetchOne(db, sql: "SELECT status FROM persons WHERE id = ?", arguments: [previousId])
-            guard let status else { throw StoreError.unknownPerson(previousId) }
-            try PersonRules.checkCanRehire(
-                previousStatus: status, succeeded: try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE previous_id = ?", arguments: [previousId]) == true)
-            do {
-                try db.execute(
-                    sql: """
-                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups), person.status.rawValue,
-                        seconds(person.createdAt), person.phone, person.participation.rawValue, previousId,
-                    ])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                throw StoreError.emailTaken(person.email)
-            }
-        }
+        try await writer.write { db in try Self.rehire(db, person) }
     }
 
     public func importPersons(inserts: [Person], updates: [Person]) async throws {
         try await writer.write { db in
-            for person in inserts {
-                do {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [
-                            person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
-                            person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue, person.previousId,
-                        ])
-                } catch let error as DatabaseError
-                    where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
-                {
-                    throw StoreError.emailTaken(person.email)
-                }
-            }
-            for person in updates {
-                try db.execute(
-                    sql: "UPDATE persons SET display_name = ?, group_names = ?, phone = ? WHERE id = ?",
-                    arguments: [person.displayName, try encodeJSON(person.groups), person.phone, person.id])
-                guard db.changesCount > 0 else { throw StoreError.unknownPerson(person.id) }
-            }
+            for person in inserts { try Self.insert(db, person) }
+            for person in updates { guard try Self.update(db, person) else { throw StoreError.unknownPerson(person.id) } }
         }
+    }
+
+    static func insert(_ db: Database, _ person: Person) throws {
+        do {
+            try db.execute(
+                sql: """
+                    INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at, phone, participation, previous_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    person.id, person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups),
+                    person.status.rawValue, seconds(person.createdAt), person.phone, person.participation.rawValue, person.previousId,
+                ])
+        } catch let error as DatabaseError
+            where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            throw StoreError.emailTaken(person.email)
+        }
+    }
+
+    static func rehire(_ db: Database, _ person: Person) throws {
+        guard let previousId = person.previousId else { throw StoreError.unknownPerson(nil) }
+        let status = try String.fetchOne(db, sql: "SELECT status FROM persons WHERE id = ?", arguments: [previousId])
+        guard let status else { throw StoreError.unknownPerson(previousId) }
+        try PersonRules.checkCanRehire(
+            previousStatus: status, succeeded: try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE previous_id = ?", arguments: [previousId]) == true)
+        try insert(db, person)
+    }
+
+    /// False when there is no such person.
+    static func update(_ db: Database, _ person: Person) throws -> Bool {
+        do {
+            try db.execute(
+                sql: "UPDATE persons SET email = ?, email_key = ?, display_name = ?, group_names = ?, phone = ? WHERE id = ?",
+                arguments: [person.email, person.email.lowercased(), person.displayName, try encodeJSON(person.groups), person.phone, person.id])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError.emailTaken(person.email)
+        }
+        return db.changesCount > 0
     }
 
     public func person(id: String) async throws -> Person? {
@@ -123,12 +122,7 @@ extension SQLiteStore: PersonStore {
     }
 
     public func updatePerson(_ person: Person) async throws -> Bool {
-        try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE persons SET display_name = ?, group_names = ?, phone = ? WHERE id = ?",
-                arguments: [person.displayName, try encodeJSON(person.groups), person.phone, person.id])
-            return db.changesCount > 0
-        }
+        try await writer.write { db in try Self.update(db, person) }
     }
 
     public func setParticipation(personId: String, _ participation: Participation, at: Date) async throws -> Bool {

@@ -110,6 +110,15 @@ package enum OffboardingRules {
             throw StoreError.conflict("the wipes of this offboarding went out at \(ISO8601.string(from: Date(timeIntervalSince1970: issued)))")
         }
     }
+
+    /// Throws `.conflict` unless `offboarding` is still in its notice period (no wipe went out).
+    package static func checkCanCancel(_ offboarding: Offboarding) throws {
+        if let issued = offboarding.wipesIssuedAt {
+            throw StoreError.conflict(
+                "the wipes of this offboarding went out at \(ISO8601.string(from: issued)); it can no longer be cancelled (rehire the person once it is complete)"
+            )
+        }
+    }
 }
 
 /// When a person who left may come back.

@@ -67,8 +67,8 @@ public protocol PersonStore: Sendable {
     func person(email: String) async throws -> Person?
     /// All persons, ordered by email.
     func persons() async throws -> [Person]
-    /// Replaces the person's display name, groups and phone (the email, ID, status and history stay). False
-    /// when there is no such person.
+    /// Replaces the person's email, display name, groups and phone (the ID, status and history stay). False
+    /// when there is no such person; `StoreError.conflict` when the new email is another current person's.
     func updatePerson(_ person: Person) async throws -> Bool
     /// Inserts `person` (with `previousId` set) as the return of the offboarded person `previousId`, in one
     /// step: `StoreError.conflict` unless that person is offboarded, is not already succeeded by another, and no
@@ -367,6 +367,10 @@ public protocol OffboardingStore: Sendable {
     func markWipesIssued(personId: String, at: Date) async throws
     /// Marks the offboarding complete and the person `offboarded` (the seat is free).
     func completeOffboarding(personId: String, at: Date) async throws
+    /// Atomically: ends an offboarding whose wipes have not gone out (the notice period) and makes the person
+    /// `active` again; returns the offboarding that was cancelled. `StoreError.conflict` when the wipes went out
+    /// or the person is offboarded, `StoreError.notFound` when there is no open offboarding.
+    func cancelOffboarding(personId: String) async throws -> Offboarding
 }
 
 /// A device as a fleet listing shows it: read without decoding its facts and reports.
@@ -452,7 +456,7 @@ public protocol ConsoleSessionStore: Sendable {
 /// Everything a backend provides. Only the code that opens a store holds this union; each service is given the
 /// protocols it uses.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & CheckinStore & SettingsStore & StoreHealth & PolicyStore
-    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore
+    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore & SCIMStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

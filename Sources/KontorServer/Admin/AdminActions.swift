@@ -88,6 +88,11 @@ extension Services {
         try await offboarding.start(person, input, role: principal.role, actor: AuditService.actor(principal), by: principal.name)
     }
 
+    /// Ends an offboarding in its notice period (no wipe went out): the person is active again.
+    func cancelOffboarding(_ person: Person, by principal: Principal) async throws -> Offboarding {
+        try await offboarding.cancel(person, actor: AuditService.actor(principal))
+    }
+
     public func createAPIToken(name: String, role: Role, by principal: Principal) async throws -> (APIToken, String) {
         let (token, secret) = try await tokens.create(name: name, role: role)
         try await audit.record(AuditService.actor(principal), "api-token.created", target: token.id, detail: ["name": token.name, "role": token.role.rawValue])
@@ -150,7 +155,22 @@ extension Services {
             try await policies.setCheckinInterval(interval)
             try await audit.record(AuditService.actor(principal), "settings.changed", target: "checkinInterval", detail: ["value": String(interval)])
         }
-        return Settings(checkinInterval: try await policies.checkinInterval())
+        if let days = changes.offboardingNoticeDays {
+            guard (1...365).contains(days) else { throw KontorError.invalid("offboardingNoticeDays: expected 1 to 365 days, found \(days)") }
+            try await store.setSetting(Settings.offboardingNoticeDaysKey, value: String(days))
+            try await audit.record(AuditService.actor(principal), "settings.changed", target: "offboardingNoticeDays", detail: ["value": String(days)])
+        }
+        return try await settings()
+    }
+
+    /// The run-time settings as they are now.
+    func settings() async throws -> Settings {
+        Settings(checkinInterval: try await policies.checkinInterval(), offboardingNoticeDays: try await offboardingNoticeDays())
+    }
+
+    /// The notice period of an offboarding a directory starts, in days.
+    func offboardingNoticeDays() async throws -> Int {
+        try await store.setting(Settings.offboardingNoticeDaysKey).flatMap { Int($0) } ?? Settings.defaultNoticeDays
     }
 
     /// The staff directory as CSV, with each person's number of active devices.

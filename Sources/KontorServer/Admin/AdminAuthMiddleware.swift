@@ -17,9 +17,11 @@ struct AdminAuthMiddleware: RouterMiddleware {
         guard let bearer = request.bearerToken, let principal = try await tokens.authenticate(bearer: bearer) else {
             throw APIError(.unauthorized, .unauthorized, "the API token is invalid or revoked", headers: [.wwwAuthenticate: "Bearer"])
         }
-        // A feed token reads the on-call calendar (its own route, outside this API) and nothing else.
-        guard principal.role != .feed else {
-            throw APIError(.forbidden, .forbidden, "token \"\(principal.name)\" has the feed role: it reads only \(AdminAPI.prefix)/oncall/{group}.ics")
+        // A feed token reads the on-call calendar and a directory token uses SCIM (each its own route, outside
+        // this API), and nothing else.
+        guard principal.role.usesAdminAPI else {
+            let door = principal.role == .feed ? "reads only \(AdminAPI.prefix)/oncall/{group}.ics" : "uses only \(SCIMController.prefix)"
+            throw APIError(.forbidden, .forbidden, "token \"\(principal.name)\" has the \(principal.role.rawValue) role: it \(door)")
         }
         var context = context
         context.principal = principal

@@ -12,6 +12,16 @@ import Metrics
 /// Server-wide settings an admin may change at run time.
 public struct Settings: Codable, Sendable, Equatable {
     static let checkinIntervalKey = "checkinInterval"
+    static let offboardingNoticeDaysKey = "offboardingNoticeDays"
+    /// The notice period of an offboarding a directory starts (SCIM `active: false` or DELETE), in days.
+    static let defaultNoticeDays = 14
     /// Default seconds between device check-ins.
     public var checkinInterval: Int?
+    /// Days between a directory's deactivation of a user and the wipe of their devices (1 to 365).
+    public var offboardingNoticeDays: Int?
+
+    public init(checkinInterval: Int? = nil, offboardingNoticeDays: Int? = nil) {
+        self.checkinInterval = checkinInterval
+        self.offboardingNoticeDays = offboardingNoticeDays
+    }
 }

@@ -14,7 +14,7 @@ struct SettingsController {
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> Settings {
-        Settings(checkinInterval: try await services.policies.checkinInterval())
+        try await services.settings()
     }
 
     @Sendable func change(_ request: Request, context: AdminRequestContext) async throws -> Settings {

@@ -18,7 +18,7 @@ struct AdminTokenCommand: AsyncParsableCommand {
 
         @OptionGroup var options: ConfigOptions
         @Option(help: "A name that says who or what uses the token.") var name: String
-        @Option(help: "feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
+        @Option(help: "directory (uses only SCIM), feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
 
         func validate() throws {
             guard Role(rawValue: role) != nil else { throw ValidationError("--role must be feed, auditor, operator or admin, not \"\(role)\"") }

@@ -27,6 +27,7 @@ public func buildRouter(
     TermsController(services: services).registerDevice(on: router, table: table)
     AdminAPI(services: services).register(on: router, table: table)
     OnCallController(services: services).registerFeed(on: router, table: table)
+    SCIMController(services: services).register(on: router)
     ConsoleController(services: services, table: console).register(on: router)
     return router
 }

@@ -25,9 +25,9 @@ public struct ConsoleSessionService: Sendable {
     static let touchInterval: TimeInterval = 60
 
     /// Opens a session for a valid API token; nil (and no hint why) for a wrong, malformed or revoked one,
-    /// and for a `feed` token (it reads the on-call calendar and nothing else).
+    /// and for a `feed` or `directory` token (each has one door of its own).
     public func signIn(apiToken: String) async throws -> (cookie: String, session: ConsoleSession)? {
-        guard let principal = try await tokens.authenticate(bearer: apiToken.trimmingCharacters(in: .whitespacesAndNewlines)), principal.role != .feed
+        guard let principal = try await tokens.authenticate(bearer: apiToken.trimmingCharacters(in: .whitespacesAndNewlines)), principal.role.usesAdminAPI
         else { return nil }
         let now = clock.now()
         _ = try await store.deleteExpiredConsoleSessions(now: now, idleBefore: now - idleTimeout)

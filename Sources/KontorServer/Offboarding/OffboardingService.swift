@@ -66,6 +66,32 @@ struct OffboardingService: Sendable {
         return try await store.offboarding(personId: person.id) ?? offboarding
     }
 
+    /// Cancels `person`'s offboarding while no wipe has gone out: the person is active again, and devices the
+    /// offboarding moved to its restricted profile lose it (their default and group profiles apply again).
+    func cancel(_ person: Person, actor: String) async throws -> Offboarding {
+        let cancelled: Offboarding
+        do {
+            cancelled = try await store.cancelOffboarding(personId: person.id)
+        } catch StoreError.conflict(let why) {
+            throw KontorError.conflict("\(person.email): \(why)")
+        } catch StoreError.notFound {
+            throw KontorError.conflict("\(person.email) is \(person.status.rawValue), not in the notice period of an offboarding")
+        }
+        var restored: [String] = []
+        if let profile = cancelled.restrictedProfile {
+            let assigned = Set(try await policies.assignments().filter { $0.scope == "device" && $0.profile == profile }.map(\.target))
+            for device in try await store.devices(personId: person.id) where assigned.contains(device.id) {
+                try await policies.unassign(scope: "device", target: device.id)
+                restored.append(device.id)
+            }
+        }
+        await policies.catalogChanged()
+        try await audit.record(
+            actor, "person.offboarding-cancelled", target: person.email,
+            detail: ["wipeAt": ISO8601.string(from: cancelled.wipeAt), "devicesRestored": restored.joined(separator: ",")])
+        return cancelled
+    }
+
     /// Issues the wipes that are due and completes offboardings whose devices are all revoked.
     func tick(personId: String? = nil) async throws {
         let now = clock.now()

@@ -26,7 +26,7 @@ struct OnCallController {
 
     @Sendable func feed(_ request: Request, context: KontorRequestContext) async throws -> Response {
         guard let presented = try request.bearerToken ?? request.queryParameter("token"),
-            let principal = try await services.tokens.authenticate(bearer: presented)
+            let principal = try await services.tokens.authenticate(bearer: presented), principal.role != .directory
         else {
             throw APIError(
                 .unauthorized, .unauthorized, "the feed needs an API token (Authorization: Bearer, or ?token=)", headers: [.wwwAuthenticate: "Bearer"])

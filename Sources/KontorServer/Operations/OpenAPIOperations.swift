@@ -269,7 +269,7 @@ extension OpenAPIDocument {
             ]),
         APIOperation(
             "get", "/api/v1/oncall/{group}.ics",
-            "The group's on-call calendar (iCalendar, RFC 5545): quiet periods and who is on call, by default a week back and eight weeks ahead, in UTC. Any role may read it; a token of the feed role reads nothing else",
+            "The group's on-call calendar (iCalendar, RFC 5545): quiet periods and who is on call, by default a week back and eight weeks ahead, in UTC. Any role but directory may read it; a token of the feed role reads nothing else",
             access: .token(.feed),
             query: [
                 APIOperation.Query(
