@@ -182,4 +182,18 @@ extension Persons {
             detail.print()
         }
     }
+
+    struct CancelOffboarding: APICommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cancel-offboarding",
+            abstract: "Take back an offboarding in its notice period (no wipe has gone out): the person is active again.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Email or ID.") var person: String
+
+        func run(client: AdminClient) async throws {
+            let detail = try await client.call(.DELETE, "/persons/" + AdminClient.segment(person) + "/offboarding", as: PersonDetail.self)
+            if connection.json { return try printJSON(detail) }
+            detail.print()
+        }
+    }
 }

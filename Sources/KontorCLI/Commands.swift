@@ -31,7 +31,8 @@ struct WhoAmI: APICommand {
 
 struct Persons: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The staff directory.", subcommands: [List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, Rehire.self, Export.self])
+        abstract: "The staff directory.",
+        subcommands: [List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, CancelOffboarding.self, Rehire.self, Export.self])
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List persons.")

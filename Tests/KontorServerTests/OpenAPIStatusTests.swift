@@ -128,6 +128,8 @@ struct FuzzWorld: Sendable {
     var personId: String
     /// A person whose offboarding has begun.
     var leaverId: String
+    /// A person in the notice period of an offboarding (wipes a month ahead).
+    var noticeId: String
     var active: EnrolledDevice
     var revoked: EnrolledDevice
     var replaced: EnrolledDevice
@@ -160,6 +162,9 @@ struct FuzzWorld: Sendable {
         let person = try await call(.post, "/api/v1/persons", #"{"email": "ada@example.org", "displayName": "Ada", "groups": ["techs"]}"#)
         let leaver = try await call(.post, "/api/v1/persons", #"{"email": "leaver@example.org", "displayName": "Lee"}"#)
         _ = try await call(.post, "/api/v1/persons/leaver@example.org/offboard", "{}")
+        let notice = try await call(.post, "/api/v1/persons", #"{"email": "notice@example.org", "displayName": "Nia"}"#)
+        let noticeEnds = ISO8601.string(from: harness.clock.now.addingTimeInterval(30 * 86_400))
+        _ = try await call(.post, "/api/v1/persons/notice@example.org/offboard", #"{"at": "\#(noticeEnds)"}"#)
         _ = try await call(.post, "/api/v1/profiles", JSONValue.object(["source": .string(profileSource)]).text)
         _ = try await call(.put, "/api/v1/assignments", #"{"profile": "office-default", "scope": "default"}"#)
         func enrollToken(_ json: String) async throws -> (String, String) {
@@ -184,7 +189,8 @@ struct FuzzWorld: Sendable {
         let (revokedToken, revokedId) = try await enrollToken("{}")
         _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
         return FuzzWorld(
-            admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "", active: active, revoked: revoked,
+            admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "",
+            noticeId: notice["id"]?.string ?? "", active: active, revoked: revoked,
             replaced: replaced,
             commandId: command["id"]?.string ?? "", apiTokenId: apiToken["apiToken"]?["id"]?.string ?? "",
             enrollTokenId: try await enrollToken("{}").1, enrollToken: token,
@@ -202,7 +208,7 @@ struct FuzzWorld: Sendable {
         case "commands": return [commandId]
         case "api-tokens": return [apiTokenId]
         case "enroll-tokens": return [enrollTokenId]
-        case "persons": return [personId, "ada@example.org", leaverId]
+        case "persons": return [personId, "ada@example.org", leaverId, noticeId]
         case "profiles": return [Self.profileName]
         case "oncall": return ["techs"]
         case "terms": return [Self.termsVersion]

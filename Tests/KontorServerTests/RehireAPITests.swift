@@ -44,4 +44,28 @@ struct RehireAPITests {
             #expect(audit.components(separatedBy: "person.rehired").count - 1 == 3)
         }
     }
+
+    @Test("an offboarding at a date is cancelled in its notice period (operator, audited), not once its wipes went out")
+    func cancelOffboarding() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        let auditor = try await harness.token(.auditor)
+        try await harness.test { client async throws in
+            _ = try await client.api(.post, "/api/v1/persons", token: admin, json: #"{"email": "ada@example.org", "displayName": "Ada"}"#)
+            let nothing = try await client.api(.delete, "/api/v1/persons/ada@example.org/offboarding", token: admin)
+            #expect(nothing.status == .conflict && nothing.errorMessage?.contains("not in the notice period") == true)
+            let at = ISO8601.string(from: harness.clock.now.addingTimeInterval(7 * 86_400))
+            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: #"{"at": "\#(at)"}"#).status == .accepted)
+            #expect(try await client.api(.delete, "/api/v1/persons/ada@example.org/offboarding", token: auditor).status == .forbidden)
+            let cancelled = try await client.api(.delete, "/api/v1/persons/ada@example.org/offboarding", token: admin)
+            #expect(cancelled.status == .ok)
+            let detail = try cancelled.decode(PersonDetail.self)
+            #expect(detail.person.status == .active && detail.offboarding == nil)
+            #expect(try await client.api(.post, "/api/v1/persons/ada@example.org/offboard", token: admin, json: "{}").status == .accepted)
+            let late = try await client.api(.delete, "/api/v1/persons/ada@example.org/offboarding", token: admin)
+            #expect(late.status == .conflict, "the wipes went out (the person had no devices, so the offboarding is complete)")
+            let audit = String(buffer: try await client.api(.get, "/api/v1/audit?target=ada@example.org", token: admin).body)
+            #expect(audit.contains("person.offboarding-cancelled"))
+        }
+    }
 }

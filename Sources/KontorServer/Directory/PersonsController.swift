@@ -16,6 +16,7 @@ struct PersonsController {
             .on(.get, p, "persons/{person}", table: table, use: show)
             .on(.patch, p, "persons/{person}", table: table, use: update)
             .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
+            .on(.delete, p, "persons/{person}/offboarding", table: table, use: cancelOffboarding)
             .on(.post, p, "persons/{person}/rehire", table: table, use: rehire)
     }
 
@@ -66,6 +67,15 @@ struct PersonsController {
         let person = try await services.rehirePerson(try context.parameters.require("person"), change, by: context.principal)
         context.logger.notice("person rehired", metadata: ["person.id": "\(person.id)", "person.previous": "\(person.previousId ?? "")"])
         return EditedResponse(status: .created, response: person)
+    }
+
+    /// A mistaken offboarding taken back while no wipe has gone out.
+    @Sendable func cancelOffboarding(_ request: Request, context: AdminRequestContext) async throws -> PersonDetail {
+        try context.require(.operator)
+        let person = try await services.directory.person(try context.parameters.require("person"))
+        _ = try await services.cancelOffboarding(person, by: context.principal)
+        context.logger.notice("offboarding cancelled", metadata: ["person.id": "\(person.id)"])
+        return try await services.directory.personDetail(person.id)
     }
 
     @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {

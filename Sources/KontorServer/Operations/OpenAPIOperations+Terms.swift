@@ -64,6 +64,14 @@ extension OpenAPIDocument {
     /// Bringing a staff list into the directory, and people who come back.
     static let personsImport: [APIOperation] = [
         APIOperation(
+            "delete", "/api/v1/persons/{person}/offboarding",
+            "Cancel an offboarding in its notice period (operator): no wipe has gone out yet; the person is active again and devices the offboarding restricted lose the restricted profile. Audited as person.offboarding-cancelled",
+            access: .token(.operator),
+            responses: [
+                200: .described("The person with devices (no offboarding)"),
+                409: .refusal("conflict: the person is not being offboarded, or the wipes went out already (rehire them once the offboarding is complete)"),
+            ]),
+        APIOperation(
             "post", "/api/v1/persons/{person}/rehire",
             "Someone who left comes back (operator): a new person with a new ID, linked to the offboarded one (previousId); the old ID keeps its history and is never reused. Name, groups and phone are taken over unless the body gives others",
             access: .token(.operator),

@@ -79,7 +79,8 @@ struct SCIMFilterParser {
     }
 
     private mutating func attributeExpression(depth: Int) throws -> SCIMFilter {
-        guard case .word(let name)? = next() else { throw Failure(message: "expected an attribute name\(position)") }
+        guard case .word(let name)? = peek() else { throw Failure(message: "expected an attribute name\(position)") }
+        index += 1
         guard let path = SCIMPath(name, coreSchemas: coreSchemas) else { throw Failure(message: "\"\(name)\" is not an attribute path") }
         if peek() == .openBracket {
             index += 1
