@@ -81,6 +81,8 @@ struct SCIMAPITests {
                     .get, "/Users?filter=" + query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!, token: directory)
                 #expect(found.json["totalResults"] == .int(1) && found.json["Resources"]?.array?.first?["id"] == .string(id), "\(query)")
             }
+            let plus = try await client.scim(.get, "/Users?filter=userName+eq+%22ada%40corp.example%22", token: directory)
+            #expect(plus.json["totalResults"] == .int(1), "a form-encoded space (+) is a space")
             let none = try await client.scim(.get, "/Users?filter=userName%20eq%20%22nobody%22", token: directory)
             #expect(none.json["totalResults"] == .int(0) && none.json["Resources"] == .array([]))
             let badFilter = try await client.scim(.get, "/Users?filter=userName%20eq", token: directory)

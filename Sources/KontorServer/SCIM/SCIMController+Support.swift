@@ -14,9 +14,9 @@ struct SCIMQuery {
     var excluded: [SCIMPath]?
 
     init(_ request: Request) throws {
-        let q = request.uri.queryParameters
+        let q = try Self.form(request.uri.query ?? "")
         func text(_ name: String) throws -> String? {
-            guard let value = q.get(name) else { return nil }
+            guard let value = q[name] else { return nil }
             guard !value.contains("\0") else { throw SCIMError.invalidValue("\(name): contains the NUL character (U+0000)") }
             return value
         }
@@ -71,6 +71,22 @@ struct SCIMQuery {
         }
         self.attributes = try attributes.map(Self.paths)
         self.excluded = try excluded.map(Self.paths)
+    }
+
+    /// The query as a form (`application/x-www-form-urlencoded`): directories' clients send a space in a
+    /// filter as `+` (`filter=userName+eq+%22ada%22`), a literal plus as `%2B`. The first of a repeated name counts.
+    static func form(_ query: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            }
+            guard let name = parts[0], let value = parts.count > 1 ? parts[1] : "" else {
+                throw SCIMError.invalidValue("the query holds a malformed percent-encoding: \(VisibleText.escaped(String(pair.prefix(80))))")
+            }
+            if out[name] == nil { out[name] = value }
+        }
+        return out
     }
 
     private static func paths(_ names: [String]) throws -> [SCIMPath] {
