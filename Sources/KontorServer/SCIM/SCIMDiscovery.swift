@@ -24,7 +24,7 @@ enum SCIMDiscovery {
              "sort": {"supported": false},
              "etag": {"supported": true},
              "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer token",
-               "description": "A Kontor API token of the directory role (kontorctl tokens create --role directory)", "primary": true}],
+               "description": "A Kontor API token of the directory role (kontorctl admin-tokens create --role directory)", "primary": true}],
              "meta": {"resourceType": "ServiceProviderConfig", "location": "\(base)/ServiceProviderConfig"}}
             """)
     }
