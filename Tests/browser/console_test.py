@@ -246,10 +246,15 @@ def terms_page(c, bin_dir, url, token, work):
     c.shot("14-terms.png")
 
 
-def import_persons(c):
-    """A staff list pasted on the Persons page: a preview of each change, then the import."""
+def import_persons(c, root):
+    """A staff list chosen as a file on the Persons page: read into the form, a preview of each change, then the import."""
     c.follow("#nav-persons")
-    c.find("#import-csv").send_keys("email,name,groups\nada@example.org,Ada Lovelace,techs\nbo@example.org,Bo Builder,office\n")
+    path = os.path.join(root, "staff.csv")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("email,name,groups\nada@example.org,Ada Lovelace,techs\nbo@example.org,Bo Builder,office\n")
+    c.find("#import-file").send_keys(path)
+    c.text("#import-file-status", "staff.csv: 2 rows read", "#import-file-status after choosing the file")
+    check("bo@example.org" in c.find("#import-csv").get_attribute("value"), "the chosen file is in #import-csv")
     c.follow("#import-preview")
     c.text("#import-summary", "1 to add, 1 to change", "#import-summary of the preview")
     c.text("#import-added", "Bo Builder", "the person to add in #import-added")
@@ -319,7 +324,7 @@ def main():
         let_agent_wipe(c, bin_dir, root, device_url)
         visit_pages(c)
         terms_page(c, bin_dir, url, admin, work)
-        import_persons(c)
+        import_persons(c, work)
         active_url = second_device(c, bin_dir, url, os.path.join(work, "agent-root-2"))
         sign_out(c)
         auditor_view(c, auditor, active_url)
