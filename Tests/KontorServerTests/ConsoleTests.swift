@@ -466,6 +466,12 @@ struct ConsoleTests {
             #expect(after.text.contains("Offboarding of Ada Lovelace started"))
             #expect(after.text.contains("2027-01-29"))
             #expect(try await browser.get("/console").text.contains("Offboardings in progress"))
+            #expect(after.text.contains("cancel-offboarding-form"), "in the notice period the offboarding can be cancelled")
+            let cancelled = try await browser.post("/console/persons/\(ada.id)/offboarding/cancel", [])
+            #expect(cancelled.location == "/console/persons/\(ada.id)")
+            #expect(try await harness.store.offboarding(personId: ada.id) == nil)
+            let active = try await browser.get("/console/persons/\(ada.id)")
+            #expect(active.text.contains("is cancelled: they are active again") && !active.text.contains("cancel-offboarding-form"))
         }
     }
 

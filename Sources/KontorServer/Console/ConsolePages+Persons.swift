@@ -59,6 +59,8 @@ extension ConsolePages {
             ]
         }
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
+        values["canCancelOffboarding"] =
+            session.principal.role.allows(.operator) && person.status == .offboarding && detail.offboarding?.wipesIssuedAt == nil
         values["canEdit"] = session.principal.role.allows(.operator) && person.status != .offboarded
         values["editGroups"] = person.groups.joined(separator: "; ")
         values["phone"] = person.phone ?? ""

@@ -78,6 +78,15 @@ struct ConsolePages {
             form, context, session in
             try await offboard(form, session, id: try context.parameters.require("id"))
         }
+        console.form(
+            group, "persons/{id}/offboarding/cancel", role: .operator, back: { _, c in "\(prefix)/persons/\(c.parameters.get("id") ?? "")" }
+        ) { _, context, session in
+            let person = try await services.directory.person(try context.parameters.require("id"))
+            _ = try await services.cancelOffboarding(person, by: session.principal)
+            return console.redirect(
+                "\(prefix)/persons/\(person.id)", flash: Flash(kind: .ok, text: "The offboarding of \(person.displayName) is cancelled: they are active again.")
+            )
+        }
     }
 
     var format: ConsoleFormat { ConsoleFormat(now: services.clock.now()) }
