@@ -40,10 +40,7 @@ extension SCIMService {
     }
 
     func patchGroup(_ id: String, _ body: JSONValue, by principal: Principal) async throws -> SCIMGroup {
-        let operations = try SCIMPatch.operations(body)
-        let view = try await view()
-        let current = SCIMRender(base: base).group(try group(id, in: view), in: view)
-        let patched = try SCIMPatch(coreSchemas: SCIMDiscovery.coreSchemas).apply(operations, to: current)
+        let patched = try await patched(body) { render, view in render.group(try group(id, in: view), in: view) }
         return try await replaceGroup(id, with: patched, by: principal)
     }
 

@@ -90,11 +90,15 @@ struct SCIMService: Sendable {
     }
 
     func patchUser(_ id: String, _ body: JSONValue, by principal: Principal) async throws -> SCIMUser {
+        let patched = try await patched(body) { render, view in render.user(try user(id, in: view), in: view) }
+        return try await replaceUser(id, with: patched, by: principal)
+    }
+
+    /// The resource `current` renders, with the PATCH `body` applied (checked before anything is read).
+    func patched(_ body: JSONValue, current: (SCIMRender, SCIMView) throws -> JSONValue) async throws -> JSONValue {
         let operations = try SCIMPatch.operations(body)
         let view = try await view()
-        let current = SCIMRender(base: base).user(try user(id, in: view), in: view)
-        let patched = try SCIMPatch(coreSchemas: SCIMDiscovery.coreSchemas).apply(operations, to: current)
-        return try await replaceUser(id, with: patched, by: principal)
+        return try SCIMPatch(coreSchemas: SCIMDiscovery.coreSchemas).apply(operations, to: try current(SCIMRender(base: base), view))
     }
 
     /// The directory deleted the user: an offboarding with notice starts, and SCIM no longer knows the ID.
