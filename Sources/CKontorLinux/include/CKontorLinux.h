@@ -68,4 +68,20 @@ int kontor_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the connection is never inherited by a program the agent runs.
 int kontor_accept_cloexec(int fd);
 
+// fscrypt (the kernel's per-directory encryption, v2 policies; in shim.c: <linux/fscrypt.h>). Each returns 0,
+// or -1 with errno.
+
+/// Adds the 64-byte key `raw` to the file system of `fd`; the kernel's identifier of it goes to `identifier`.
+int kontor_fscrypt_add_key(int fd, const uint8_t *raw, uint32_t raw_size, uint8_t identifier[16]);
+/// Removes this user's claim to the key `identifier` from the file system of `fd` (its files become
+/// unreadable once no file is open); `status` gets FSCRYPT_KEY_REMOVAL_STATUS_FLAG_* (1: files busy, 2: other users).
+int kontor_fscrypt_remove_key(int fd, const uint8_t identifier[16], uint32_t *status);
+/// Sets an AES-256-XTS / AES-256-CTS v2 policy with `identifier` on the empty directory `fd`.
+int kontor_fscrypt_set_policy(int fd, const uint8_t identifier[16]);
+/// The v2 policy's key identifier of `fd`; -1 with ENODATA when it is not encrypted, EOPNOTSUPP when its file
+/// system cannot encrypt (ext4 without the encrypt feature), ENOTTY when the kernel or file system knows nothing of it.
+int kontor_fscrypt_policy(int fd, uint8_t identifier[16], int *version);
+/// Whether the key `identifier` is in the file system of `fd`: `status` 1 absent, 2 present, 3 incompletely removed.
+int kontor_fscrypt_key_status(int fd, const uint8_t identifier[16], uint32_t *status);
+
 #endif
