@@ -129,6 +129,11 @@ public struct Enforcer: Sendable {
         let account = container(policy.container, state: &state, problems: &problems, now: now)
         report.containerAccount = account?.name ?? policy.container?.account
         report.containerState = account == nil ? "absent" : "active"
+        if account != nil {
+            let encryption = (try? accounts.record())??.encryption ?? ContainerEncryption(unavailable: ContainerCrypto.predatesEncryption)
+            report.cryptoErase = encryption.keyIdentifier != nil ? "available" : "unavailable"
+            report.cryptoEraseReason = encryption.unavailable
+        }
         termsLock(policy.terms, state: &state, now: now)
         let quiet = quietHours(policy.quietHours, state: &state, now: now)
         report.quiet = quiet?.quiet ?? false
@@ -159,6 +164,8 @@ public struct Enforcer: Sendable {
         do {
             let (account, created) = try accounts.ensure(container.account)
             if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(account.name) (UID \(account.uid))")) }
+            // After a boot the kernel has no container key: the encrypted home opens again with the stored one.
+            try ContainerCrypto.ensureUnlocked(try accounts.record()?.encryption, home: account.home, paths: paths)
             state.account = account.name
             let otherHomes = accounts.allAccounts().filter { $0.uid != account.uid }.map(\.home)
             for path in container.extraWorkPaths {

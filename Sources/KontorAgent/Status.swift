@@ -110,6 +110,14 @@ public struct AgentStatusReport: Codable, Sendable {
     }
 
     /// What the agent enforces on this enrolled device, and what it still has to report, in plain words.
+    /// Whether the work home is encrypted, as the last report said.
+    static func cryptoEraseLine(_ compliance: ComplianceReport?) -> String? {
+        guard let compliance, compliance.cryptoErase != nil else { return nil }
+        return compliance.cryptoErase == "available"
+            ? "the work home is encrypted with a key only this agent holds; a wipe destroys the key (cryptographic erase)"
+            : "the work home is not encrypted (\(compliance.cryptoEraseReason ?? "unknown why")); a wipe can only delete its files"
+    }
+
     static func describeEnforcement(_ store: AgentStore, state: AgentState, policy p: EffectivePolicy?) -> (enforcing: [String], pending: [String]) {
         var enforcing: [String] = []
         let schedule = PollSchedule()
@@ -126,6 +134,7 @@ public struct AgentStatusReport: Codable, Sendable {
                 enforcing.append(
                     "work container: the account \(c.account)\(created) (\(st)); the company manages only this account\(c.extraWorkPaths.isEmpty ? "" : " and \(c.extraWorkPaths.joined(separator: ", "))"), never another account, a person's home or anything outside the work folders this device allows (/etc/kontor/agent.yaml)"
                 )
+                if let line = cryptoEraseLine(state.compliance) { enforcing.append(line) }
             }
             if let q = p.quietHours {
                 let now = q.evaluate(at: Date(), deviceZone: .current, overrideUntil: override(store.paths)?.until)

@@ -140,6 +140,8 @@ public struct WorkAccount: Codable, Sendable, Equatable {
 struct ContainerRecord: Codable, Sendable, Equatable {
     var creating: String?
     var account: WorkAccount?
+    /// Whether the work home is encrypted (ContainerCrypto); nil for a container made before encryption.
+    var encryption: ContainerEncryption?
 }
 
 /// Creates, checks, locks and removes the work account with the system's own tools (useradd, usermod,
@@ -284,7 +286,7 @@ public struct AccountManager: Sendable {
                 )
             }
             let account = WorkAccount(name: name, uid: existing.uid, gid: existing.gid, home: existing.home, createdAt: Date())
-            try save(ContainerRecord(account: account))
+            try save(ContainerRecord(account: account, encryption: try ContainerCrypto.resume(existing, paths: paths)))
             return (account, true)
         }
         let people = peoplesIDs()
@@ -296,19 +298,40 @@ public struct AccountManager: Sendable {
         let home = "/home/\(name)"
         var info = stat()
         if lstat(paths.resolve(home), &info) == 0 {
-            // Only the home of the recorded account (removed by someone else) is taken up again.
-            guard let account = record?.account, account.home == home, info.st_uid == account.uid, (info.st_mode & S_IFMT) == S_IFDIR else {
+            // Only the home of the recorded account (removed by someone else), or the encrypted one the agent
+            // made just before a crash (root's, the record says it was creating it), is taken up again.
+            let ours = record?.account.map { $0.home == home && info.st_uid == $0.uid } ?? (record?.creating == name && info.st_uid == 0)
+            guard ours, (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw AgentError("\(home) already exists (owner UID \(info.st_uid)); the agent never takes over a folder it did not create")
             }
         }
         if paths.root != "/" { try seedScratchRoot() }
-        try save(ContainerRecord(creating: name, account: nil))
+        try save(ContainerRecord(creating: name, account: nil, encryption: record?.encryption))
+        // A new container gets an encrypted home where the file system can; a recorded one keeps what it had
+        // (its home made again, with its own key, when someone removed it).
+        var recorded = record?.account.map { _ in record?.encryption ?? ContainerEncryption(unavailable: ContainerCrypto.predatesEncryption) }
+        if recorded == nil || (recorded?.keyIdentifier != nil && lstat(paths.resolve(home), &info) != 0) {
+            recorded = try ContainerCrypto.prepareHome(home, paths: paths)
+        }
+        let encryption = recorded ?? ContainerEncryption()
+        let created = try useradd(name, home: home, encrypted: encryption.keyIdentifier != nil)
+        if encryption.keyIdentifier != nil { try ContainerCrypto.finishHome(home, account: created, paths: paths) }
+        let account = WorkAccount(name: name, uid: created.uid, gid: created.gid, home: created.home, createdAt: Date())
+        try save(ContainerRecord(account: account, encryption: encryption))
+        return (account, true)
+    }
+
+    /// Runs useradd for the work account (IDs from the device's range; the home made by useradd unless the
+    /// agent made it encrypted already) and checks what it made.
+    private func useradd(_ name: String, home: String, encrypted: Bool) throws -> Account {
         let low = rules.ids.lowerBound
         let high = rules.ids.upperBound
+        // An encrypted home exists already (empty, root's): useradd must not make one, the agent fills it.
+        let createHome = encrypted ? ["--no-create-home"] : ["--create-home", "-K", "HOME_MODE=0700"]
         try Command.run(
             "useradd",
-            prefix + [
-                "--create-home", "--home-dir", home, "--shell", "/bin/bash", "--comment", Self.comment, "--user-group", "-K", "HOME_MODE=0700",
+            prefix + createHome + [
+                "--home-dir", home, "--shell", "/bin/bash", "--comment", Self.comment, "--user-group",
                 "-K", "UID_MIN=\(low)", "-K", "UID_MAX=\(high)", "-K", "GID_MIN=\(low)", "-K", "GID_MAX=\(high)", name,
             ])
         guard let created = lookup(name) else { throw AgentError("useradd \(name) reported success but the account is missing") }
@@ -316,9 +339,7 @@ public struct AccountManager: Sendable {
             _ = try? Command.run("userdel", prefix + [name])
             throw AgentError("useradd gave \(name) \(problem); removed it again")
         }
-        let account = WorkAccount(name: name, uid: created.uid, gid: created.gid, home: created.home, createdAt: Date())
-        try save(ContainerRecord(account: account))
-        return (account, true)
+        return created
     }
 
     /// Removes the work account and its private group from the account database, and then its record.
@@ -366,122 +387,5 @@ public struct AccountManager: Sendable {
         }
         try AtomicFile.makeDirectory(paths.resolve("/home"))
         chmod(paths.resolve("/home"), 0o755)
-    }
-}
-
-/// Stops and resumes every process of the work account, so "frozen" really means nothing runs. Only
-/// processes all of whose UIDs are the work account's are touched, each checked again right before.
-public protocol Freezer: Sendable {
-    /// `cgroup-v2`, `cgroup-v1` or `signals`.
-    var mechanism: String { get }
-    func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws
-    func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws
-    /// Forgets the account (after a wipe): removes what the freezer made for it.
-    func discard(_ account: WorkAccount)
-}
-
-extension Freezer {
-    public func discard(_ account: WorkAccount) {}
-}
-
-/// A cgroup freezer: the account's processes move into a Kontor cgroup, which is then frozen. cgroup v2
-/// writes `cgroup.freeze` (1/0), the v1 freezer controller `freezer.state` (FROZEN/THAWED).
-public struct CgroupFreezer: Freezer {
-    let base: String
-    let control: String
-    let frozen: String
-    let thawed: String
-    public let mechanism: String
-
-    /// cgroup v2, rooted at `base` (normally /sys/fs/cgroup).
-    public static func v2(base: String) -> CgroupFreezer {
-        CgroupFreezer(base: base, control: "cgroup.freeze", frozen: "1", thawed: "0", mechanism: "cgroup-v2")
-    }
-
-    /// The v1 freezer controller mounted at `base` (normally /sys/fs/cgroup/freezer).
-    public static func v1(base: String) -> CgroupFreezer {
-        CgroupFreezer(base: base, control: "freezer.state", frozen: "FROZEN", thawed: "THAWED", mechanism: "cgroup-v1")
-    }
-
-    func group(_ account: WorkAccount) -> String { "\(base)/kontor-\(account.name)" }
-
-    public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
-        try CgroupFiles.move(processes, of: account, into: group(account))
-        try CgroupFiles.write(frozen, to: group(account) + "/" + control)
-        waitUntilFrozen(group(account))
-    }
-
-    /// The kernel freezes a cgroup's tasks after the write returns (v1 reads FREEZING meanwhile, v2's
-    /// `cgroup.events` says `frozen 0`): waits up to half a second for it to finish, so what the agent then
-    /// reports as frozen is frozen. Where the state cannot be read, or it takes longer, it goes on (the next
-    /// round freezes again).
-    func waitUntilFrozen(_ group: String) {
-        let (file, done) = control == "freezer.state" ? ("/freezer.state", "FROZEN") : ("/cgroup.events", "frozen 1")
-        for _ in 0..<50 {
-            guard let state = try? String(contentsOfFile: group + file, encoding: .utf8) else { return }
-            if state.contains(done) { return }
-            usleep(10_000)
-        }
-    }
-
-    public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
-        if FileManager.default.fileExists(atPath: group(account)) { try CgroupFiles.write(thawed, to: group(account) + "/" + control) }
-    }
-
-    public func discard(_ account: WorkAccount) {
-        guard FileManager.default.fileExists(atPath: group(account)) else { return }
-        try? CgroupFiles.write(thawed, to: group(account) + "/" + control)
-        rmdir(group(account))
-    }
-}
-
-/// Where no cgroup freezer is writable: SIGSTOP and SIGCONT, through pidfds.
-public struct SignalFreezer: Freezer {
-    public var mechanism: String { "signals" }
-
-    public init() {}
-
-    public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
-        for p in processes { ProcessControl.signal(p, SIGSTOP, onlyUID: account.uid) }
-    }
-
-    public func thaw(_ account: WorkAccount, processes: [SystemProcess]) throws {
-        for p in processes { ProcessControl.signal(p, SIGCONT, onlyUID: account.uid) }
-    }
-}
-
-public enum Freezers {
-    /// The best freezer this machine offers. Under systemd: the work account's own units frozen in place
-    /// (`UnitFreezer`), through systemd on the unified hierarchy, through the cgroup v2 files on a hybrid
-    /// one; for the rest, and without systemd: cgroup v2, then the v1 freezer controller, then signals.
-    public static func detect(cgroupRoot: String = "/sys/fs/cgroup", systemd: String = "/run/systemd/system") -> any Freezer {
-        let each = perProcess(cgroupRoot: cgroupRoot)
-        guard FileManager.default.fileExists(atPath: systemd) else { return each }
-        // systemd freezes units itself where the unified hierarchy has the freezer (its own test).
-        if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"),
-            FileManager.default.fileExists(atPath: cgroupRoot + "/init.scope/cgroup.freeze"), let systemctl = Command.find("systemctl")
-        {
-            return UnitFreezer(
-                hierarchy: cgroupRoot, control: .systemd({ verb, unit in try Command.run(systemctl, [verb, unit], package: "systemd") }), fallback: each)
-        }
-        let unified = cgroupRoot + "/unified"
-        if FileManager.default.fileExists(atPath: unified + "/cgroup.controllers"), access(unified, W_OK) == 0 {
-            return UnitFreezer(hierarchy: unified, control: .cgroupFile, fallback: each)
-        }
-        return each
-    }
-
-    /// The freezer for single processes: cgroup v2, then the v1 freezer controller, then signals.
-    static func perProcess(cgroupRoot: String) -> any Freezer {
-        if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
-            return CgroupFreezer.v2(base: cgroupRoot)
-        }
-        if FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/freezer.state")
-            || FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/cgroup.procs"),
-            access(cgroupRoot + "/freezer", W_OK) == 0
-        {
-            return CgroupFreezer.v1(base: cgroupRoot + "/freezer")
-        }
-        return SignalFreezer()
     }
 }

@@ -22,6 +22,9 @@ public enum WipeStep: String, Codable, Sendable, CaseIterable {
     case killed
     /// Files and bytes of every work path counted, for the receipt.
     case measured
+    /// The container key out of the kernel and its only copy destroyed (a cryptographic erase), or noted
+    /// why there was none.
+    case keyDestroyed
     /// The first work path removed (the crash test's "in the middle of deleting").
     case deletedFirstPath
     /// Every work path removed.
@@ -59,6 +62,9 @@ public struct WipeJournal: Codable, Sendable, Equatable {
     public var receipt: SignedReceipt?
     /// Whether the server was told (best effort) that the wipe command was received.
     public var acknowledged = false
+    /// `cryptoErase+delete` or `delete`, and why not the first (for the receipt).
+    public var method: String?
+    public var methodNote: String?
 
     public func done(_ step: WipeStep) -> Bool { steps.contains(step) }
 }
@@ -198,6 +204,10 @@ struct Wiper: Sendable {
             measure(&journal, account)
             try record(.measured, &journal)
         }
+        if !journal.done(.keyDestroyed) {
+            destroyKey(&journal, account)
+            try record(.keyDestroyed, &journal)
+        }
         if !journal.done(.deleted) {
             try delete(&journal, account)
             try record(.deleted, &journal)
@@ -244,6 +254,26 @@ struct Wiper: Sendable {
         }
     }
 
+    /// The cryptographic erase of an encrypted container: the key leaves the kernel and its only copy is
+    /// destroyed, so what the deletion leaves on the disk is ciphertext no key opens. Anything that stops it
+    /// is noted and the wipe goes on by deletion.
+    private func destroyKey(_ journal: inout WipeJournal, _ account: WorkAccount?) {
+        let encryption = (try? accounts.record())??.encryption
+        guard encryption?.keyIdentifier != nil, let home = account?.home ?? journal.account.map({ "/home/\($0)" }) else {
+            journal.method = "delete"
+            journal.methodNote = encryption?.unavailable ?? (account == nil ? "no work container" : ContainerCrypto.predatesEncryption)
+            return
+        }
+        do {
+            let removal = try ContainerCrypto.destroyKey(encryption, home: home, paths: paths)
+            journal.method = "cryptoErase+delete"
+            if removal == .filesBusy { journal.methodNote = "files were still open when the key was removed; their data left the kernel when they closed" }
+        } catch {
+            journal.method = "delete"
+            journal.methodNote = "the container key could not be destroyed: \(error)"
+        }
+    }
+
     /// Removes every measured target; what is left alone or cannot be removed goes into the receipt.
     private func delete(_ journal: inout WipeJournal, _ account: WorkAccount?) throws {
         // Anything the account still runs (a process started between the steps) dies first.
@@ -277,7 +307,7 @@ struct Wiper: Sendable {
         let receipt = WipeReceipt(
             id: journal.id, deviceId: journal.deviceId, trigger: journal.trigger, commandId: journal.commandId, account: journal.account,
             accountRemoved: journal.accountRemoved, processesKilled: journal.processesKilled, removed: journal.measured, refused: journal.refused,
-            startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion)
+            startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion, method: journal.method, methodNote: journal.methodNote)
         journal.receipt = try SignedReceipt.sign(receipt, key: key)
     }
 

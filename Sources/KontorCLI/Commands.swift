@@ -173,6 +173,15 @@ struct Devices: AsyncParsableCommand {
 
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
     /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
+    /// Whether a wipe of the device's container can destroy its key, or why it can only delete.
+    static func cryptoErase(_ c: ComplianceReport?) -> String {
+        switch c?.cryptoErase {
+        case "available"?: "available (the work home is encrypted; a wipe destroys its key)"
+        case "unavailable"?: "unavailable: \(c?.cryptoEraseReason ?? "no reason given") — a wipe can only delete"
+        default: "-"
+        }
+    }
+
     static func compliance(_ d: Device) -> String {
         guard d.status == .active else { return "-" }
         guard d.appliedPolicyHash != nil else { return "unknown" }
@@ -239,6 +248,7 @@ struct Devices: AsyncParsableCommand {
                 ("policy from", d.policySources.map { $0.isEmpty ? "built-in defaults" : $0.joined(separator: " < ") } ?? "-"),
                 ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
                 ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
+                ("crypto-erase", Devices.cryptoErase(d.compliance)),
             ]
             let posture = d.facts.posture.map { $0.described.map { ($0.label, $0.value) } } ?? [("posture", "not reported (agent too old)")]
             printFields(rows + posture, width: 16)

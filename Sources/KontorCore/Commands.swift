@@ -166,11 +166,17 @@ public struct WipeReceipt: Codable, Sendable, Equatable {
     public var startedAt: Date
     public var finishedAt: Date
     public var agentVersion: String
+    /// How the work data was erased: `cryptoErase+delete` (the container key destroyed, then the files
+    /// deleted) or `delete` (files deleted only; `methodNote` says why). Absent from older agents' receipts.
+    public var method: String?
+    public var methodNote: String?
 
     public init(
         id: String, deviceId: String, trigger: String, commandId: String?, account: String?, accountRemoved: Bool, processesKilled: Int,
-        removed: [RemovedPath], refused: [String], startedAt: Date, finishedAt: Date, agentVersion: String
+        removed: [RemovedPath], refused: [String], startedAt: Date, finishedAt: Date, agentVersion: String, method: String? = nil, methodNote: String? = nil
     ) {
+        self.method = method
+        self.methodNote = methodNote
         self.id = id
         self.deviceId = deviceId
         self.trigger = trigger

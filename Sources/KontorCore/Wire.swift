@@ -178,14 +178,40 @@ public struct ComplianceReport: Codable, Sendable, Hashable {
     public var containerState: String?
     /// App-allowlist violations found since the last report (at most 50).
     public var violations: [AppViolation]
+    /// Whether a wipe of the container can be a cryptographic erase: `available` (the work home is encrypted
+    /// with a key only the agent holds) or `unavailable`, with the reason in `cryptoEraseReason`.
+    public var cryptoErase: String?
+    public var cryptoEraseReason: String?
 
-    public init(quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = [])
-    {
+    public init(
+        quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = [],
+        cryptoErase: String? = nil, cryptoEraseReason: String? = nil
+    ) {
         self.quiet = quiet
         self.quietReason = quietReason
         self.containerAccount = containerAccount
         self.containerState = containerState
         self.violations = violations
+        self.cryptoErase = cryptoErase
+        self.cryptoEraseReason = cryptoEraseReason
+    }
+
+    /// Checks the device's words (lengths, control characters, the known values); returns a message naming
+    /// the first bad field.
+    public func validationError() -> String? {
+        let texts: [(String, String?, Int)] = [
+            ("compliance.quietReason", quietReason, 512), ("compliance.containerAccount", containerAccount, 64),
+            ("compliance.containerState", containerState, 32), ("compliance.cryptoEraseReason", cryptoEraseReason, 512),
+        ]
+        for (name, value, limit) in texts {
+            guard let value else { continue }
+            if value.utf8.count > limit { return "\(name): longer than \(limit) bytes" }
+            if let control = value.unicodeScalars.first(where: VisibleText.isControl) {
+                return "\(name): contains control characters (\(VisibleText.codePoint(control)))"
+            }
+        }
+        if let cryptoErase, !["available", "unavailable"].contains(cryptoErase) { return "compliance.cryptoErase: expected available or unavailable" }
+        return nil
     }
 }
 

@@ -19,10 +19,12 @@ final class LoopExt4 {
         return true
     }()
 
-    init(encrypt: Bool, megabytes: Int = 32) throws {
+    /// Makes the file system and mounts it at `at` (a new folder beside the image when nil).
+    init(encrypt: Bool, megabytes: Int = 32, at: String? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-fscrypt-\(UUID().uuidString)")
         image = folder.appendingPathComponent("fs.img")
-        mountPoint = folder.appendingPathComponent("mnt")
+        mountPoint = at.map { URL(fileURLWithPath: $0) } ?? folder.appendingPathComponent("mnt")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: image.path, contents: nil) else { throw AgentError("cannot create \(image.path)") }
         try FileHandle(forWritingTo: image).truncate(atOffset: UInt64(megabytes) << 20)
@@ -33,7 +35,7 @@ final class LoopExt4 {
 
     func unmount() {
         guard mounted else { return }
-        try? Self.run("/bin/umount", [mountPoint.path])
+        try? Self.run("/bin/umount", ["--lazy", mountPoint.path])
         mounted = false
         try? FileManager.default.removeItem(at: folder)
     }

@@ -29,6 +29,7 @@ struct CheckinReports: Sendable {
     func validate(_ input: CheckinRequest) throws {
         if let problem = input.status?.validationError() { throw KontorError.invalid(problem) }
         if let problem = input.facts?.validationError() { throw KontorError.invalid(problem) }
+        if let problem = input.compliance?.validationError() { throw KontorError.invalid(problem) }
         if let violations = input.compliance?.violations, violations.count > Self.maxViolations {
             throw KontorError.invalid("compliance.violations: at most \(Self.maxViolations) per check-in")
         }

@@ -35,6 +35,10 @@ struct WipeReceiptService: Sendable {
             }
         }
         if receipt.removed.count > 200 || receipt.refused.count > 200 { throw KontorError.invalid("receipt: at most 200 paths") }
+        if let method = receipt.method, !["cryptoErase+delete", "delete"].contains(method) {
+            throw KontorError.invalid("receipt.method: expected cryptoErase+delete or delete")
+        }
+        if let note = receipt.methodNote, note.utf8.count > 1024 { throw KontorError.invalid("receipt.methodNote: longer than 1024 bytes") }
         if try await store.receipt(id: receipt.id) == nil, device.status != .active, device.wipeConfirmedAt != nil {
             throw KontorError.conflict("device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
         }
@@ -60,6 +64,7 @@ struct WipeReceiptService: Sendable {
                     "accountRemoved": String(receipt.accountRemoved), "paths": receipt.removed.map { visible($0.path) }.joined(separator: " "),
                     "files": String(receipt.totalFiles), "bytes": String(receipt.totalBytes), "refused": receipt.refused.map(visible).joined(separator: "; "),
                     "startedAt": ISO8601.string(from: receipt.startedAt), "finishedAt": ISO8601.string(from: receipt.finishedAt),
+                    "method": receipt.method ?? "delete (agent before crypto-erase)", "methodNote": visible(receipt.methodNote ?? ""),
                     "payloadDigest": signed.digest, "signature": signed.signature,
                 ])
         }

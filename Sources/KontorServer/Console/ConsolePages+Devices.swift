@@ -81,6 +81,24 @@ extension ConsolePages {
         return row
     }
 
+    /// How the device's confirmed wipe erased the work data, from its signed receipt.
+    func wipeMethod(_ device: Device) async throws -> String {
+        guard let id = device.wipeReceiptId, let stored = try await services.store.receipt(id: id), let key = DeviceKeys.publicKey(base64: device.publicKey),
+            let receipt = stored.signed.verified(by: key), let method = receipt.method
+        else { return "deletion (the agent predates crypto-erase)" }
+        return method == "cryptoErase+delete"
+            ? "cryptographic erase (the container key destroyed), then deletion" : "deletion only: \(receipt.methodNote ?? "")"
+    }
+
+    /// Whether a wipe of the device can destroy its container's key, as the agent last reported.
+    static func cryptoErase(_ c: ComplianceReport) -> String {
+        switch c.cryptoErase {
+        case "available": "available: the work home is encrypted; a wipe destroys its key"
+        case "unavailable": "unavailable — a wipe can only delete: \(c.cryptoEraseReason ?? "no reason given")"
+        default: "not reported"
+        }
+    }
+
     func device(_ request: Request, _ session: ConsoleSession, id: String) async throws -> Response {
         let (device, effective) = try await services.directory.deviceWithPolicy(id)
         var names: [String: Person] = [:]
@@ -102,6 +120,7 @@ extension ConsolePages {
             values["complianceReport"] = [
                 "quiet": c.quiet.map { $0 ? "quiet hours (\(c.quietReason ?? ""))" : "working hours" } ?? "not reported",
                 "account": c.containerAccount ?? "—", "containerState": c.containerState ?? "—",
+                "cryptoErase": Self.cryptoErase(c),
             ]
             values["violations"] = c.violations.map { v -> [String: Any] in
                 let fields = (try? JSONSerialization.jsonObject(with: KontorJSON.encode(v))) as? [String: Any] ?? [:]
@@ -130,7 +149,7 @@ extension ConsolePages {
         values["refresh"] = openWipe != nil
         values["canWipe"] = session.principal.role.allows(.operator) && device.status == .active && openWipe == nil
         if let confirmed = device.wipeConfirmedAt {
-            values["wipeConfirmed"] = ["at": format.time(confirmed), "receipt": device.wipeReceiptId ?? ""]
+            values["wipeConfirmed"] = ["at": format.time(confirmed), "receipt": device.wipeReceiptId ?? "", "method": try await wipeMethod(device)]
         }
         values["events"] = try await services.directory.events(deviceId: device.id, limit: 20).map { e -> [String: Any] in
             ["at": format.time(e.at), "kind": e.kind, "detail": e.detail ?? ""]
