@@ -298,6 +298,31 @@ enum PostgresMigrations {
                 "ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check CHECK (role IN ('directory', 'feed', 'auditor', 'operator', 'admin'))",
             ]
         ),
+        (
+            "v9-archives",
+            [
+                // Archives of retained work data that devices upload before a wipe (the bytes are files beside the store).
+                """
+                CREATE TABLE archives (
+                    id TEXT PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id),
+                    person_id TEXT REFERENCES persons(id),
+                    receipt_id TEXT,
+                    size BIGINT NOT NULL CHECK (size >= 0),
+                    sha256 TEXT NOT NULL,
+                    files BIGINT NOT NULL CHECK (files >= 0),
+                    received BIGINT NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= size),
+                    state TEXT NOT NULL CHECK (state IN ('uploading', 'complete', 'purged')),
+                    created_at DOUBLE PRECISION NOT NULL,
+                    completed_at DOUBLE PRECISION,
+                    retain_until DOUBLE PRECISION,
+                    legal_hold BIGINT NOT NULL DEFAULT 0,
+                    purged_at DOUBLE PRECISION
+                )
+                """,
+                "CREATE INDEX archives_device ON archives(device_id, created_at)",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

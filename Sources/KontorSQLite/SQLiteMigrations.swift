@@ -327,5 +327,28 @@ extension SQLiteStore {
             ALTER TABLE api_tokens_v12 RENAME TO api_tokens;
             """
         ),
+        // Archives of retained work data that devices upload before a wipe (the bytes are files beside the store).
+        (
+            "v13-archives",
+            """
+            CREATE TABLE archives (
+                id TEXT PRIMARY KEY NOT NULL,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                person_id TEXT REFERENCES persons(id),
+                receipt_id TEXT,
+                size INTEGER NOT NULL CHECK (size >= 0),
+                sha256 TEXT NOT NULL,
+                files INTEGER NOT NULL CHECK (files >= 0),
+                received INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= size),
+                state TEXT NOT NULL CHECK (state IN ('uploading', 'complete', 'purged')),
+                created_at DOUBLE NOT NULL,
+                completed_at DOUBLE,
+                retain_until DOUBLE,
+                legal_hold INTEGER NOT NULL DEFAULT 0,
+                purged_at DOUBLE
+            );
+            CREATE INDEX archives_device ON archives(device_id, created_at);
+            """
+        ),
     ]
 }

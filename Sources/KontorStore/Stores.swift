@@ -456,7 +456,7 @@ public protocol ConsoleSessionStore: Sendable {
 /// Everything a backend provides. Only the code that opens a store holds this union; each service is given the
 /// protocols it uses.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & CheckinStore & SettingsStore & StoreHealth & PolicyStore
-    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore & SCIMStore
+    & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore & SCIMStore & ArchiveStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {
