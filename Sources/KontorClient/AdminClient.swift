@@ -22,12 +22,13 @@ public struct AdminClient: Sendable {
     }
 
     /// Performs a request and returns the raw exchange when it succeeded (2xx).
-    public func raw(_ method: HTTPMethod, _ path: String, query: String? = nil, json body: Data? = nil) async throws -> HTTPExchange {
+    public func raw(
+        _ method: HTTPMethod, _ path: String, query: String? = nil, json body: Data? = nil, limit: Int = 512 << 20, timeout: TimeAmount = .seconds(15)
+    ) async throws -> HTTPExchange {
         var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
         if body != nil { headers.append(("Content-Type", "application/json")) }
         let exchange = try await transport.send(
-            method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: 512 << 20,
-            timeout: .seconds(15))
+            method: method, url: server.url("/api/v1" + path, query: query), headers: headers, body: body, limit: limit, timeout: timeout)
         guard (200..<300).contains(exchange.status) else { throw apiError(exchange) }
         return exchange
     }

@@ -96,6 +96,22 @@ public struct DeviceClient: Sendable {
         try await signedCall(DeviceAPI.termsResponsesPath, response, as: TermsResponseConfirmation.self, identity: identity)
     }
 
+    /// Announces an archive of retained work data (or asks how far its upload got); the reply is signed.
+    public func announceArchive(_ announcement: ArchiveAnnouncement, identity: DeviceIdentity) async throws -> ArchiveUploadState {
+        try await signedCall("/api/v1/device/archives", announcement, as: ArchiveUploadState.self, identity: identity)
+    }
+
+    /// Sends the archive's bytes at `offset` (at most the server's chunk size).
+    public func sendArchiveChunk(id: String, offset: Int64, bytes: some Sequence<UInt8>, identity: DeviceIdentity) async throws -> ArchiveUploadState {
+        let chunk = ArchiveChunk(id: id, offset: offset, data: Data(bytes).base64EncodedString())
+        return try await signedCall("/api/v1/device/archives/chunk", chunk, as: ArchiveUploadState.self, identity: identity)
+    }
+
+    /// Ends the upload: the server checks size and SHA-256 and keeps the archive.
+    public func completeArchive(id: String, identity: DeviceIdentity) async throws -> ArchiveUploadState {
+        try await signedCall("/api/v1/device/archives/complete", ArchiveCompletion(id: id), as: ArchiveUploadState.self, identity: identity)
+    }
+
     /// A signed POST whose 200 reply must verify against the pinned server key and decode as `Output`.
     func signedCall<Input: Encodable, Output: Decodable>(
         _ path: String, _ input: Input, as: Output.Type, identity: DeviceIdentity

@@ -61,3 +61,62 @@ public struct ArchiveRecord: Codable, Sendable, Equatable {
         state == .complete && !legalHold && (retainUntil.map { $0 <= now } ?? false)
     }
 }
+
+/// What a device says before it uploads an archive (`POST /api/v1/device/archives`); sent again with the
+/// same values, it asks how far the upload got.
+public struct ArchiveAnnouncement: Codable, Sendable, Equatable {
+    public var id: String
+    /// The wipe (its receipt ID) the archive is made for.
+    public var receiptId: String?
+    public var size: Int64
+    /// Hex SHA-256 of the whole age file.
+    public var sha256: String
+    public var files: Int
+    /// Days to keep it, from the profile's `retention.retainDays`.
+    public var retainDays: Int
+
+    public init(id: String, receiptId: String?, size: Int64, sha256: String, files: Int, retainDays: Int) {
+        self.id = id
+        self.receiptId = receiptId
+        self.size = size
+        self.sha256 = sha256
+        self.files = files
+        self.retainDays = retainDays
+    }
+}
+
+/// One piece of an archive (`POST /api/v1/device/archives/chunk`): the bytes at `offset`, base64.
+public struct ArchiveChunk: Codable, Sendable, Equatable {
+    public var id: String
+    public var offset: Int64
+    public var data: String
+
+    public init(id: String, offset: Int64, data: String) {
+        self.id = id
+        self.offset = offset
+        self.data = data
+    }
+}
+
+/// The end of an upload (`POST /api/v1/device/archives/complete`): the server checks size and SHA-256.
+public struct ArchiveCompletion: Codable, Sendable, Equatable {
+    public var id: String
+
+    public init(id: String) { self.id = id }
+}
+
+/// How far an upload got, in the server's signed answer: the device sends the bytes from `received` on,
+/// at most `chunkSize` at a time.
+public struct ArchiveUploadState: Codable, Sendable, Equatable {
+    public var id: String
+    public var received: Int64
+    public var chunkSize: Int
+    public var state: ArchiveState
+
+    public init(id: String, received: Int64, chunkSize: Int, state: ArchiveState) {
+        self.id = id
+        self.received = received
+        self.chunkSize = chunkSize
+        self.state = state
+    }
+}

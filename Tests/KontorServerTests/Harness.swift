@@ -42,6 +42,7 @@ struct Harness {
     ) async throws {
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
+        config.archiveDir = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-archives-\(UUID().uuidString)").path
         configure(&config)
         self.clock = clock
         if let store {

@@ -144,6 +144,21 @@ struct FuzzWorld: Sendable {
     var revokedToken: String
 
     static let profileName = "office-default"
+    /// Archives of the active device: one announced (a2, three bytes to come), one with its bytes in (a3), one complete (a4).
+    static let archiveIDs = ["018f3c1e-0000-7000-8000-0000000000a2", "018f3c1e-0000-7000-8000-0000000000a3", "018f3c1e-0000-7000-8000-0000000000a4"]
+
+    static func archives(_ harness: Harness, _ client: any TestClientProtocol, key: Curve25519.Signing.PrivateKey) async throws {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        func post(_ path: String, _ json: String) async throws {
+            let response = try await client.signed(path, body: Data(json.utf8), key: key, at: harness.clock.now)
+            #expect(response.status == .ok, "setting up: \(path) → \(response.status)")
+        }
+        for id in archiveIDs {
+            try await post("/api/v1/device/archives", #"{"id": "\#(id)", "size": 3, "sha256": "\#(abc)", "files": 1, "retainDays": 30}"#)
+        }
+        for id in archiveIDs.dropFirst() { try await post("/api/v1/device/archives/chunk", #"{"id": "\#(id)", "offset": 0, "data": "YWJj"}"#) }
+        try await post("/api/v1/device/archives/complete", #"{"id": "\#(archiveIDs[2])"}"#)
+    }
     static let termsVersion = "2026-11"
     static let termsText = "Work stays on the work account."
     static let profileSource = "name: office-default\ncheckinInterval: 120\nquietHours:\n  timeZone: Europe/Berlin\n  weekly: {sunday: [all]}\n"
@@ -186,6 +201,7 @@ struct FuzzWorld: Sendable {
         let command = try await call(.post, "/api/v1/devices/\(active.id)/commands", #"{"type": "lock", "reason": "lost"}"#)
         let apiToken = try await call(.post, "/api/v1/api-tokens", #"{"name": "victim", "role": "auditor"}"#)
         _ = try await call(.post, "/api/v1/terms", #"{"version": "\#(Self.termsVersion)", "text": "\#(Self.termsText)", "graceSeconds": 0}"#)
+        try await archives(harness, client, key: active.key)
         let (revokedToken, revokedId) = try await enrollToken("{}")
         _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
         return FuzzWorld(
@@ -212,6 +228,7 @@ struct FuzzWorld: Sendable {
         case "profiles": return [Self.profileName]
         case "oncall": return ["techs"]
         case "terms": return [Self.termsVersion]
+        case "archives": return Self.archiveIDs
         default: return []
         }
     }

@@ -18,6 +18,7 @@ struct AdminAPI {
         SettingsController(services: services).register(on: api, table: table)
         OnCallController(services: services).register(on: api, table: table)
         TermsController(services: services).register(on: api, table: table)
+        ArchivesController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

@@ -25,6 +25,7 @@ public func buildRouter(
     OperationsController(services: services).register(on: router, table: table)
     DeviceController(services: services).register(on: router, table: table)
     TermsController(services: services).registerDevice(on: router, table: table)
+    ArchivesController(services: services).registerDevice(on: router, table: table)
     AdminAPI(services: services).register(on: router, table: table)
     OnCallController(services: services).registerFeed(on: router, table: table)
     SCIMController(services: services).register(on: router)
@@ -70,6 +71,7 @@ public func buildApplication(
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
+            ArchivePurgeService(archives: services.archives, period: 3600, logger: logger),
             EventLimitService(reports: services.checkinReports, logger: logger),
         ] + checkpoints + extraServices,
         logger: logger)

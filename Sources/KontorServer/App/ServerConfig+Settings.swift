@@ -8,6 +8,8 @@ extension ServerConfig {
             ("host", { $0.host = $1.text }),
             ("port", { $0.port = try $1.int(0...65535) }),
             ("dataDir", { $0.dataDir = $1.text }),
+            ("archiveDir", { $0.archiveDir = $1.optional }),
+            ("archiveMaxBytes", { $0.archiveMaxBytes = Int64(try $1.int(0...(1 << 40))) }),
             (
                 "database",
                 { config, value in

@@ -9,6 +9,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var port = 8080
     /// Holds the SQLite database and the server's signing key.
     public var dataDir = "/var/lib/kontor"
+    /// Where archives of retained work data are kept (nil: `archives` in the data directory); several
+    /// instances share it.
+    public var archiveDir: String?
+    /// The largest archive a device may upload.
+    public var archiveMaxBytes: Int64 = 20 << 30
     /// The store: nil for SQLite in `dataDir`, `sqlite:PATH`, or `postgres://user[:password]@host[:port]/database[?sslmode=...]`.
     public var database: String?
     public var tlsCertificate: String?

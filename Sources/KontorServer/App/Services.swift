@@ -43,6 +43,7 @@ public struct Services: Sendable {
     /// Who is on call, and the on-call calendar feed.
     let onCall: OnCallService
     let terms: TermsService
+    let archives: ArchiveService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -94,6 +95,9 @@ public struct Services: Sendable {
             store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
         self.onCall = OnCallService(store: store, policies: policies, clock: clock)
         self.terms = TermsService(store: store, clock: clock, audit: audit, policies: policies)
+        self.archives = ArchiveService(
+            store: store, clock: clock, audit: audit, directory: config.archiveDir ?? (config.dataDir as NSString).appendingPathComponent("archives"),
+            maxSize: config.archiveMaxBytes)
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)
