@@ -16,10 +16,7 @@ struct ArchivesController {
 
     func registerDevice(on router: Router<KontorRequestContext>, table: RouteTable) {
         let p = "/api/v1"
-        let bodyLimit = min(services.config.maxBodyBytes, 256 * 1024)
-        router.group(RouterPath(p))
-            .add(middleware: DeviceAuthMiddleware(authenticator: services.deviceAuth, signer: services.signer, bodyLimit: bodyLimit))
-            .group(context: DeviceRequestContext.self)
+        services.signedDeviceRoutes(router, prefix: p)
             .on(.post, p, "device/archives", table: table, use: announce)
             .on(.post, p, "device/archives/chunk", table: table, use: chunk)
             .on(.post, p, "device/archives/complete", table: table, use: complete)

@@ -61,3 +61,13 @@ struct DeviceAuthMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+extension Services {
+    /// The routes under `prefix` that take only requests signed by an active device (at most 256 KiB), with
+    /// the verified device in their context and refusals signed.
+    func signedDeviceRoutes(_ router: Router<KontorRequestContext>, prefix: String) -> RouterGroup<DeviceRequestContext> {
+        router.group(RouterPath(prefix))
+            .add(middleware: DeviceAuthMiddleware(authenticator: deviceAuth, signer: signer, bodyLimit: min(config.maxBodyBytes, 256 * 1024)))
+            .group(context: DeviceRequestContext.self)
+    }
+}

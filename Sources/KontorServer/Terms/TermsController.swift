@@ -19,10 +19,7 @@ struct TermsController {
 
     func registerDevice(on router: Router<KontorRequestContext>, table: RouteTable) {
         let p = "/api/v1"
-        let limit = min(services.config.maxBodyBytes, 256 * 1024)
-        router.group(RouterPath(p))
-            .add(middleware: DeviceAuthMiddleware(authenticator: services.deviceAuth, signer: services.signer, bodyLimit: limit))
-            .group(context: DeviceRequestContext.self)
+        services.signedDeviceRoutes(router, prefix: p)
             .on(.post, p, "device/terms", table: table, use: text)
             .on(.post, p, "device/terms/responses", table: table, use: respond)
     }
