@@ -315,6 +315,8 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
     public var offline: OfflinePolicy?
     /// What the device's posture must meet (shown to the employee; compliance is computed by the server).
     public var posture: PosturePolicy?
+    /// Work data to archive before a commanded or offboarding wipe (paths expanded for this device).
+    public var retention: RetentionPolicy?
     /// The published terms `usageTermsVersion` names, and this device's person's answer to them; nil
     /// while that version is not published (nothing is enforced for text nobody can read).
     public var terms: TermsRequirement?

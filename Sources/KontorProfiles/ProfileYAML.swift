@@ -14,7 +14,10 @@ public struct ProfileLoadError: Error, CustomStringConvertible, Sendable {
 public enum ProfileYAML {
     /// Keys allowed at each level; `[]` stands for "each list element".
     static let shape: [String: Set<String>] = [
-        "": ["apiVersion", "kind", "name", "description", "checkinInterval", "usageTermsVersion", "quietHours", "apps", "container", "offline", "posture"],
+        "": [
+            "apiVersion", "kind", "name", "description", "checkinInterval", "usageTermsVersion", "quietHours", "apps", "container", "offline", "posture",
+            "retention",
+        ],
         "quietHours": ["timeZone", "weekly", "holidayRegion", "extraDates", "exemptions", "allowUserOverride"],
         "quietHours.weekly": Set(QuietHoursPolicy.weekdays),
         "quietHours.exemptions[]": ["persons", "groups", "from", "until", "reason"],
@@ -23,6 +26,7 @@ public enum ProfileYAML {
         "container": ["accountPattern", "extraWorkPaths"],
         "offline": ["lockAfter", "wipeAfter"],
         "posture": ["requireDiskEncryption", "maxUpdateAgeDays"],
+        "retention": ["paths", "recipients", "retainDays", "mode", "timeoutMinutes"],
     ]
 
     /// Parses and validates `text` read from `file`.

@@ -38,6 +38,14 @@ public enum PolicyMerge {
                 requireDiskEncryption: layered.pick("posture.requireDiskEncryption") { $0.posture?.requireDiskEncryption },
                 maxUpdateAgeDays: layered.pick("posture.maxUpdateAgeDays") { $0.posture?.maxUpdateAgeDays })
         }
+        // Retention is one promise (what is kept, for whom, how long): the most specific layer's whole section.
+        if let retention = layered.pick("retention", { $0.retention }) {
+            let localpart = subject?.localpart ?? fallbackAccountSuffix
+            policy.retention = RetentionPolicy(
+                paths: retention.paths.map { expand($0, localpart: localpart, account: policy.container?.account ?? "work-" + localpart) },
+                recipients: retention.recipients, retainDays: retention.retainDays, mode: retention.mode ?? "required",
+                timeoutMinutes: retention.timeoutMinutes ?? RetentionPolicy.defaultTimeoutMinutes)
+        }
         policy.origins = layered.origins.isEmpty ? nil : layered.origins
         return policy
     }
@@ -61,9 +69,14 @@ public enum PolicyMerge {
         let pattern = layered.pick("container.accountPattern") { $0.container?.accountPattern } ?? "work-{localpart}"
         let account = ContainerNames.account(pattern: pattern, localpart: localpart)
         let paths = (layered.pick("container.extraWorkPaths") { $0.container?.extraWorkPaths } ?? []).map {
-            $0.replacing("{localpart}", with: localpart).replacing("{account}", with: account)
+            expand($0, localpart: localpart, account: account)
         }
         return ResolvedContainer(account: account, extraWorkPaths: paths)
+    }
+
+    /// A work path template with `{localpart}` and `{account}` filled in.
+    private static func expand(_ template: String, localpart: String, account: String) -> String {
+        template.replacing("{localpart}", with: localpart).replacing("{account}", with: account)
     }
 
     /// The assigned profiles, general to specific, and where each picked field came from.

@@ -20,6 +20,8 @@ public struct Profile: Codable, Sendable, Equatable {
     public var container: ContainerPolicy?
     public var offline: OfflinePolicy?
     public var posture: PosturePolicy?
+    /// Work data to archive before a wipe (tax and commercial retention duties).
+    public var retention: RetentionPolicy?
 
     public init(name: String) { self.name = name }
 }

@@ -31,6 +31,7 @@ public enum ProfileValidator {
         if let q = profile.quietHours { out += issues(in: q) }
         if let apps = profile.apps { out += issues(in: apps) }
         if let c = profile.container { out += issues(in: c) }
+        if let r = profile.retention { out += r.issues() }
         if let o = profile.offline {
             if let h = o.lockAfter, !(1...8_760).contains(h) { add("offline.lockAfter", "expected 1 to 8760 hours, found \(h)") }
             if let d = o.wipeAfter, !(1...3_650).contains(d) { add("offline.wipeAfter", "expected 1 to 3650 days, found \(d)") }
