@@ -14,7 +14,9 @@ extension ArchiveService {
     func list(deviceId: String?) async throws -> [ArchiveRecord] { try await store.archives(deviceId: deviceId) }
 
     func show(_ id: String) async throws -> ArchiveRecord {
-        guard let archive = try await store.archive(id: id) else { throw KontorError.notFound("no archive \(id)") }
+        guard IdentifierGenerator.isWellFormed(id), let archive = try await store.archive(id: id) else {
+            throw KontorError.notFound("no archive \(VisibleText.escaped(id))")
+        }
         return archive
     }
 
@@ -31,8 +33,8 @@ extension ArchiveService {
     func hold(_ id: String, _ hold: Bool, reason: String?, actor: String) async throws -> ArchiveRecord {
         let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if hold, !(3...500).contains(reason.count) { throw KontorError.invalid("reason: say in 3 to 500 characters why the archive is held") }
+        _ = try await show(id)
         guard try await store.setArchiveHold(id: id, hold) else {
-            _ = try await show(id)
             throw KontorError.conflict("archive \(id) is purged")
         }
         try await audit.record(actor, hold ? "archive.held" : "archive.released", target: id, detail: hold ? ["reason": reason] : nil)

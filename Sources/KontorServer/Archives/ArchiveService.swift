@@ -78,7 +78,11 @@ struct ArchiveService: Sendable {
     }
 
     func complete(_ input: ArchiveCompletion, device: AuthenticatedDevice) async throws -> ArchiveUploadState {
-        if let done = try await store.archive(id: input.id), done.deviceId == device.id, done.state == .complete { return state(done) }
+        if IdentifierGenerator.isWellFormed(input.id), let done = try await store.archive(id: input.id), done.deviceId == device.id,
+            done.state == .complete
+        {
+            return state(done)
+        }
         let archive = try await uploading(input.id, device: device)
         guard archive.received == archive.size else {
             throw KontorError.conflict("the upload has \(archive.received) of \(archive.size) bytes; send the rest first")
@@ -103,8 +107,9 @@ struct ArchiveService: Sendable {
     }
 
     private func uploading(_ id: String, device: AuthenticatedDevice) async throws -> ArchiveRecord {
-        guard let archive = try await store.archive(id: id), archive.deviceId == device.id else {
-            throw KontorError.notFound("no archive \(id) of this device")
+        // Only a well-formed ID reaches the store (PostgreSQL refuses text with NUL with an error of its own).
+        guard IdentifierGenerator.isWellFormed(id), let archive = try await store.archive(id: id), archive.deviceId == device.id else {
+            throw KontorError.notFound("no archive \(VisibleText.escaped(id)) of this device")
         }
         guard archive.state == .uploading else { throw KontorError.conflict("archive \(id) is \(archive.state.rawValue)") }
         return archive
