@@ -15,18 +15,8 @@ extension ConsolePages {
         let sort = query.get("sort").flatMap { ["hostname", "person", "lastSeen", "enrolled"].contains($0) ? $0 : nil } ?? "hostname"
         let descending = query.get("dir") == "desc"
         let format = self.format
-        var (list, names) = try await services.directory.fleet()
-        if !q.isEmpty {
-            let needle = q.lowercased()
-            list = list.filter { entry in
-                let d = entry.summary
-                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
-                    .contains { $0.lowercased().contains(needle) }
-            }
-        }
-        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
-        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
-        if let ownership { list = list.filter { $0.summary.ownership == ownership } }
+        let (fleet, names) = try await services.directory.fleet()
+        var list = Self.filter(fleet, names: names, q: q, state: state, compliance: compliance, ownership: ownership)
         // Sort keys are computed once per device, not once per comparison.
         func key(_ d: DeviceSummary) -> String {
             switch sort {
@@ -67,6 +57,25 @@ extension ConsolePages {
                 "ownerships": Ownership.allCases.map { ["value": $0.rawValue, "selected": $0 == ownership] as [String: Any] },
                 "filtered": !q.isEmpty || !state.isEmpty || compliance != nil || ownership != nil,
             ])
+    }
+
+    /// The devices that match the list's search and filters.
+    static func filter(
+        _ fleet: [FleetDevice], names: [String: Person], q: String, state: String, compliance: ConsoleFormat.Compliance?, ownership: Ownership?
+    ) -> [FleetDevice] {
+        var list = fleet
+        if !q.isEmpty {
+            let needle = q.lowercased()
+            list = list.filter { entry in
+                let d = entry.summary
+                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
+                    .contains { $0.lowercased().contains(needle) }
+            }
+        }
+        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
+        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
+        if let ownership { list = list.filter { $0.summary.ownership == ownership } }
+        return list
     }
 
     func deviceRow(_ entry: FleetDevice, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
