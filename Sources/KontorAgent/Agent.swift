@@ -217,7 +217,7 @@ public struct Agent: Sendable {
     func checkin(client: DeviceClient, device: DeviceIdentity, wait: Int? = nil) async throws -> (CycleOutcome, WipeRequest?, Bool) {
         var state = try store.state()
         let stored = try loadPolicyKeepingGoing(&state)
-        let facts = try FactsCollector.collect(paths: paths, posture: posture.posture(now: clock.now()))
+        let facts = try FactsCollector.collect(paths: paths, policy: stored?.policy) { posture.posture(now: clock.now()) }
         let problems = state.pendingReports + (state.lastError.map { [$0] } ?? [])
         let report = AgentReport(state: problems.isEmpty ? "ok" : "degraded", message: problems.last.map { String($0.prefix(1000)) })
         let events = state.enforcement.events

@@ -28,6 +28,17 @@ public enum FactsCollector {
         "security posture: whether the root file system is encrypted (dm-crypt/LUKS), the Secure Boot state, when the package lists were last updated and packages last upgraded, the names of pending security updates and of packages waiting for a reboot, and the hardening score of the Kontor agent's own service",
     ]
 
+    /// What the agent sends from a personal device: the base facts, never the posture.
+    public static var transparencyPersonal: [String] {
+        transparency.dropLast() + ["no security posture: this is a personal device, only its work container is managed"]
+    }
+
+    /// The facts for a check-in under `policy`: the base facts, and the posture (read only then) unless the
+    /// policy marks the device personal.
+    public static func collect(paths: AgentPaths, policy: EffectivePolicy?, posture: () -> DevicePosture) throws -> DeviceFacts {
+        try collect(paths: paths, posture: policy?.ownership == .personal ? nil : posture())
+    }
+
     public static func collect(paths: AgentPaths, posture: DevicePosture? = nil) throws -> DeviceFacts {
         DeviceFacts(
             hostname: hostname(paths: paths), osRelease: osRelease(paths: paths), kernel: kernel(),

@@ -40,6 +40,8 @@ public struct AgentStatusReport: Codable, Sendable {
     public var quietOverrideAllowed: Bool?
     /// Why the work container is locked now; empty when it is not.
     public var locks: [String]?
+    /// `personal` when the policy says this is the person's own device (no posture is collected).
+    public var ownership: Ownership?
     /// Set in the view for anyone but root: what only an administrator needs was left out (`redactedForPerson`).
     public var redacted: Bool?
 
@@ -56,18 +58,24 @@ public struct AgentStatusReport: Codable, Sendable {
             pending.insert("finish wiping the work container (last step done: \(journal.steps.last?.rawValue ?? "none")) and send the receipt", at: 0)
         }
         let wiped = (try? AtomicFile.read(store.paths.tombstoneFile)).flatMap { $0 }.flatMap { try? KontorJSON.decode(WipedDevice.self, from: $0) }
-        let posture = PostureCollector.read(
-            RootReader(paths: store.paths),
-            hardening: state.lastFacts?.posture?.unitHardening ?? UnitHardening(detail: "measured by the service at its next check-in"))
-        let required = policy?.policy.posture
         var report = AgentStatusReport(
             enrolled: identity != nil, server: identity?.server, deviceId: identity?.deviceId, enrolledAt: identity?.enrolledAt,
             lastCheckin: state.lastCheckin, lastAttempt: state.lastAttempt, lastError: state.lastError, policyHash: policy?.hash,
             policyReceivedAt: policy?.receivedAt, enforcing: enforcing, pendingActions: pending, pendingReports: state.pendingReports,
             dataSent: FactsCollector.transparency, wipeInProgress: journal.map { $0.steps.last?.rawValue ?? "journaled" }, wiped: wiped)
-        report.posture = posture
-        report.postureRequired = required
-        report.postureFailures = required.map { PostureCompliance.failures($0, posture.summary, now: Date()) }
+        report.ownership = policy?.policy.ownership
+        if report.ownership == .personal {
+            // The person's own device: its posture is not read at all.
+            report.dataSent = FactsCollector.transparencyPersonal
+        } else {
+            let posture = PostureCollector.read(
+                RootReader(paths: store.paths),
+                hardening: state.lastFacts?.posture?.unitHardening ?? UnitHardening(detail: "measured by the service at its next check-in"))
+            let required = policy?.policy.posture
+            report.posture = posture
+            report.postureRequired = required
+            report.postureFailures = required.map { PostureCompliance.failures($0, posture.summary, now: Date()) }
+        }
         if identity != nil { report.describeQuietAndLocks(store, state: state, policy: policy?.policy, now: Date()) }
         return report
     }
@@ -203,6 +211,11 @@ public struct AgentStatusReport: Codable, Sendable {
         lines.append("  device ID:      \(deviceId ?? "-")   (enrolled \(when(enrolledAt)))")
         lines.append("  last check-in:  \(when(lastCheckin))")
         if let lastError { lines.append("  last error:     \(lastError)   (at \(when(lastAttempt)))") }
+        if ownership == .personal {
+            lines.append("  ownership:      personal device (only the work container is managed; no posture is collected)")
+        } else if policyHash != nil {
+            lines.append("  ownership:      company device")
+        }
         lines.append("  policy:         \(policyHash ?? "none yet")\(policyReceivedAt.map { "   (received \(when($0)))" } ?? "")")
         lines.append("")
         lines.append("Enforced on this device right now:")

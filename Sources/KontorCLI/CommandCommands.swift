@@ -129,11 +129,11 @@ extension PersonDetail {
             }
             KontorCLI.print(visible(line))
         }
-        KontorCLI.print("devices:")
+        KontorCLI.print("devices:" + (devicesByOwnership.map { " active: \($0.described)" } ?? ""))
         if devices.isEmpty { KontorCLI.print("  (none)") }
         let byDevice = Dictionary(progress.map { ($0.deviceId, $0) }, uniquingKeysWith: { a, _ in a })
         for d in devices {
-            var line = "  \(d.id)  \(d.facts.hostname)  \(Devices.status(d))  last seen \(show(d.lastSeen))"
+            var line = "  \(d.id)  \(d.facts.hostname)  \(Devices.status(d))  \(d.ownership.rawValue)  last seen \(show(d.lastSeen))"
             if let wipe = byDevice[d.id]?.wipe { line += "  wipe: \(wipe.rawValue)" }
             KontorCLI.print(visible(line))
         }

@@ -218,14 +218,19 @@ struct Devices: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List devices with their last-seen time.")
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Only the devices of this person (email or ID).") var person: String?
+        @Option(help: "Only company or only personal devices.") var ownership: Ownership?
 
         func run(client: AdminClient) async throws {
-            let devices = try await client.call(.GET, "/devices", query: person.map { "person=" + AdminClient.queryValue($0) }, as: [Device].self)
+            let query = [person.map { "person=" + AdminClient.queryValue($0) }, ownership.map { "ownership=" + $0.rawValue }].compactMap { $0 }
+            let devices = try await client.call(.GET, "/devices", query: query.isEmpty ? nil : query.joined(separator: "&"), as: [Device].self)
             if connection.json { return try printJSON(devices) }
             printTable(
-                ["ID", "HOSTNAME", "STATUS", "GROUP", "LAST SEEN", "AGENT", "COMPLIANCE"],
+                ["ID", "HOSTNAME", "STATUS", "OWNERSHIP", "GROUP", "LAST SEEN", "AGENT", "COMPLIANCE"],
                 devices.map {
-                    [$0.id, $0.facts.hostname, Devices.status($0), $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-", Devices.compliance($0)]
+                    [
+                        $0.id, $0.facts.hostname, Devices.status($0), $0.ownership.rawValue, $0.group ?? "-", show($0.lastSeen), $0.agentStatus?.state ?? "-",
+                        Devices.compliance($0),
+                    ]
                 })
         }
     }
@@ -239,18 +244,21 @@ struct Devices: AsyncParsableCommand {
             let d = try await client.call(.GET, "/devices/" + AdminClient.segment(id), as: Device.self)
             if connection.json { return try printJSON(d) }
             let rows: [(String, String)] = [
-                ("id", d.id), ("status", Devices.status(d)), ("person", d.personId ?? "-"), ("group", d.group ?? "-"),
+                ("id", d.id), ("status", Devices.status(d)), ("ownership", d.ownership.rawValue), ("person", d.personId ?? "-"), ("group", d.group ?? "-"),
                 ("hostname", d.facts.hostname), ("os", d.facts.osRelease), ("kernel", d.facts.kernel), ("agent", d.facts.agentVersion),
                 ("enrolled", show(d.enrolledAt)), ("last seen", show(d.lastSeen)), ("policy", d.appliedPolicyHash ?? "-"),
                 ("agent state", d.agentStatus.map { "\($0.state)\($0.message.map { ": \($0)" } ?? "")" } ?? "-"),
                 ("terms", d.acceptedTermsVersion ?? "-"), ("predecessor", d.predecessorId ?? "-"), ("successor", d.successorId ?? "-"),
                 ("key id", d.keyId), ("compliance", Devices.compliance(d)),
                 ("policy from", d.policySources.map { $0.isEmpty ? "built-in defaults" : $0.joined(separator: " < ") } ?? "-"),
+                ("not applied", d.notApplied.map { $0.joined(separator: "; ") } ?? "-"),
                 ("quiet now", d.compliance?.quiet.map { $0 ? "yes (\(d.compliance?.quietReason ?? ""))" : "no" } ?? "-"),
                 ("container", d.compliance?.containerAccount.map { "\($0) (\(d.compliance?.containerState ?? "?"))" } ?? "-"),
                 ("crypto-erase", Devices.cryptoErase(d.compliance)),
             ]
-            let posture = d.facts.posture.map { $0.described.map { ($0.label, $0.value) } } ?? [("posture", "not reported (agent too old)")]
+            let posture =
+                d.facts.posture.map { $0.described.map { ($0.label, $0.value) } }
+                ?? [("posture", d.ownership == .personal ? "not collected (personal device)" : "not reported (agent too old)")]
             printFields(rows + posture, width: 16)
             let violations = d.compliance?.violations ?? []
             if !violations.isEmpty {
@@ -284,6 +292,7 @@ struct EnrollTokens: AsyncParsableCommand {
         @Option(help: "The device group.") var group: String?
         @Option(help: "How many devices may use it.") var uses: Int = 1
         @Option(help: "Lifetime, e.g. 30m, 24h, 7d.") var expires: String = "24h"
+        @Option(help: "company (the default) or personal: whom the devices enrolled with it belong to.") var ownership: Ownership = .company
 
         func validate() throws {
             guard uses >= 1 else { throw ValidationError("--uses must be at least 1") }
@@ -296,14 +305,16 @@ struct EnrollTokens: AsyncParsableCommand {
                 var group: String?
                 var uses: Int
                 var expiresIn: Int
+                var ownership: Ownership
             }
             let created = try await client.call(
-                .POST, "/enroll-tokens", body: Input(person: person, group: group, uses: uses, expiresIn: HumanDuration.seconds(expires)!),
+                .POST, "/enroll-tokens",
+                body: Input(person: person, group: group, uses: uses, expiresIn: HumanDuration.seconds(expires)!, ownership: ownership),
                 as: CreatedEnrollmentToken.self)
             if connection.json { return try printJSON(created) }
             let t = created.enrollmentToken
             print("Enrollment token (shown only now): \(created.token)")
-            print("Valid for \(t.maxUses) device\(t.maxUses == 1 ? "" : "s") until \(show(t.expiresAt)).")
+            print("Valid for \(t.maxUses) \(t.ownership.rawValue) device\(t.maxUses == 1 ? "" : "s") until \(show(t.expiresAt)).")
             print("On the device, run:\n\n  \(created.agentCommand)\n")
         }
     }
@@ -316,11 +327,11 @@ struct EnrollTokens: AsyncParsableCommand {
             let tokens = try await client.call(.GET, "/enroll-tokens", as: [ListedEnrollmentToken].self)
             if connection.json { return try printJSON(tokens) }
             printTable(
-                ["ID", "STATE", "USES", "EXPIRES", "PERSON", "GROUP", "CREATED BY"],
+                ["ID", "STATE", "USES", "EXPIRES", "PERSON", "GROUP", "OWNERSHIP", "CREATED BY"],
                 tokens.map {
                     [
                         $0.token.id, $0.state.rawValue, "\($0.token.uses)/\($0.token.maxUses)", show($0.token.expiresAt), $0.token.personId ?? "-",
-                        $0.token.group ?? "-", $0.token.createdBy ?? "-",
+                        $0.token.group ?? "-", $0.token.ownership.rawValue, $0.token.createdBy ?? "-",
                     ]
                 })
         }

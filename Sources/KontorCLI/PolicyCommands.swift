@@ -210,24 +210,26 @@ struct Profiles: AsyncParsableCommand {
         }
     }
 
-    /// Exactly one of --group, --device, --default.
+    /// Exactly one of --group, --device, --ownership, --default.
     struct Target: ParsableArguments {
         @Option(help: "A device group.") var group: String?
         @Option(help: "A device ID.") var device: String?
+        @Option(help: "Every company or every personal device (a layer between the default and the groups).") var ownership: Ownership?
         @Flag(name: .customLong("default"), help: "Every device without a more specific assignment.") var isDefault = false
 
         func validate() throws {
-            guard [group != nil, device != nil, isDefault].filter({ $0 }).count == 1 else {
-                throw ValidationError("give exactly one of --group G, --device ID or --default")
+            guard [group != nil, device != nil, ownership != nil, isDefault].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --group G, --device ID, --ownership company|personal or --default")
             }
         }
 
-        var scope: String { isDefault ? "default" : group != nil ? "group" : "device" }
-        var target: String? { group ?? device }
+        var scope: String { isDefault ? "default" : group != nil ? "group" : ownership != nil ? "ownership" : "device" }
+        var target: String? { group ?? device ?? ownership?.rawValue }
     }
 
     struct Assign: APICommand {
-        static let configuration = CommandConfiguration(abstract: "Assign a profile to a group, a device, or as the default.")
+        static let configuration = CommandConfiguration(
+            abstract: "Assign a profile to a group, a device, company or personal devices, or as the default.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Profile name.") var name: String
         @OptionGroup var assignmentTarget: Target

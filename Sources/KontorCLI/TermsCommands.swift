@@ -21,6 +21,10 @@ struct Terms: AsyncParsableCommand {
         @Option(help: "The terms, a UTF-8 text or Markdown file.") var file: String
         @Option(help: "A confidentiality undertaking accepted together with the terms (a file).") var undertaking: String?
         @Option(help: "How long devices may run without an answer before their work container locks (14d, 48h, 0d).") var grace: String = "14d"
+        @Flag(
+            name: .customLong("allows-offline-wipe-on-personal-devices"),
+            help: "Accepting these terms allows profiles to wipe the work container of a personal device that stays offline (say so in the text).")
+        var allowsOfflineWipe = false
 
         func run(client: AdminClient) async throws {
             guard let graceSeconds = HumanDuration.seconds(grace) else {
@@ -31,10 +35,11 @@ struct Terms: AsyncParsableCommand {
                 var text: String
                 var undertaking: String?
                 var graceSeconds: Int
+                var allowsOfflineWipeOnPersonalDevices: Bool
             }
             let input = Input(
                 version: version, text: try Self.read(file, option: "--file"), undertaking: try undertaking.map { try Self.read($0, option: "--undertaking") },
-                graceSeconds: graceSeconds)
+                graceSeconds: graceSeconds, allowsOfflineWipeOnPersonalDevices: allowsOfflineWipe)
             let terms = try await client.call(.POST, "/terms", body: input, as: UsageTerms.self)
             if connection.json { return try printJSON(terms) }
             print(
@@ -57,9 +62,12 @@ struct Terms: AsyncParsableCommand {
             let all = try await client.call(.GET, "/terms", as: [UsageTerms].self)
             if connection.json { return try printJSON(all) }
             printTable(
-                ["VERSION", "PUBLISHED", "DEADLINE", "UNDERTAKING", "SHA256"],
+                ["VERSION", "PUBLISHED", "DEADLINE", "UNDERTAKING", "OFFLINE WIPE ON PERSONAL", "SHA256"],
                 all.map {
-                    [$0.version, ISO8601.string(from: $0.publishedAt), ISO8601.string(from: $0.deadline), $0.undertaking == nil ? "no" : "yes", $0.sha256]
+                    [
+                        $0.version, ISO8601.string(from: $0.publishedAt), ISO8601.string(from: $0.deadline), $0.undertaking == nil ? "no" : "yes",
+                        $0.allowsOfflineWipeOnPersonalDevices == true ? "allowed" : "no", $0.sha256,
+                    ]
                 })
         }
     }
@@ -111,3 +119,4 @@ struct Terms: AsyncParsableCommand {
 }
 
 extension Participation: ExpressibleByArgument {}
+extension Ownership: ExpressibleByArgument {}

@@ -313,6 +313,8 @@ public struct PersonDetail: Codable, Sendable {
     public var previousIds: [String]?
     /// The ID they have had since they came back, when this person left and returned.
     public var returnedAs: String?
+    /// The person's active devices by ownership (nil from an older server).
+    public var devicesByOwnership: OwnershipCounts?
 
     public init(
         person: Person, devices: [Device], offboarding: Offboarding?, progress: [Progress], previousIds: [String]? = nil, returnedAs: String? = nil
@@ -323,5 +325,6 @@ public struct PersonDetail: Codable, Sendable {
         self.progress = progress
         self.previousIds = previousIds
         self.returnedAs = returnedAs
+        self.devicesByOwnership = OwnershipCounts(active: devices.filter { $0.status == .active }.map(\.ownership))
     }
 }

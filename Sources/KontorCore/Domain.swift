@@ -108,6 +108,33 @@ public enum PersonStatus: String, Codable, Sendable, CaseIterable {
     case offboarded
 }
 
+/// Who owns a device: the organisation, or the person who uses it. A personal device gets only policy that
+/// stays inside the work container (docs/policies.md, "Personal devices").
+public enum Ownership: String, Codable, Sendable, CaseIterable {
+    case company
+    case personal
+}
+
+/// How many active devices are company-owned and how many personal (a person's page, the dashboard).
+public struct OwnershipCounts: Codable, Sendable, Equatable {
+    public var company: Int
+    public var personal: Int
+
+    public init(company: Int, personal: Int) {
+        self.company = company
+        self.personal = personal
+    }
+
+    /// Counts the ownerships of the active devices given.
+    public init(active ownerships: [Ownership]) {
+        let personal = ownerships.filter { $0 == .personal }.count
+        self.init(company: ownerships.count - personal, personal: personal)
+    }
+
+    /// `2 company, 1 personal`.
+    public var described: String { "\(company) company, \(personal) personal" }
+}
+
 /// A one-time (or N-time) token that lets a device join.
 public struct EnrollmentToken: Codable, Sendable, Equatable {
     public var id: String
@@ -119,10 +146,12 @@ public struct EnrollmentToken: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var revokedAt: Date?
     public var createdBy: String?
+    /// Whom the devices enrolled with it belong to.
+    public var ownership: Ownership
 
     public init(
         id: String, personId: String?, group: String?, maxUses: Int, uses: Int = 0, expiresAt: Date, createdAt: Date,
-        revokedAt: Date? = nil, createdBy: String? = nil
+        revokedAt: Date? = nil, createdBy: String? = nil, ownership: Ownership = .company
     ) {
         self.id = id
         self.personId = personId
@@ -133,6 +162,23 @@ public struct EnrollmentToken: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.revokedAt = revokedAt
         self.createdBy = createdBy
+        self.ownership = ownership
+    }
+
+    // `ownership` may be missing (an older server's JSON): tokens made before ownership existed enrolled
+    // company machines.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        personId = try c.decodeIfPresent(String.self, forKey: .personId)
+        group = try c.decodeIfPresent(String.self, forKey: .group)
+        maxUses = try c.decode(Int.self, forKey: .maxUses)
+        uses = try c.decode(Int.self, forKey: .uses)
+        expiresAt = try c.decode(Date.self, forKey: .expiresAt)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        revokedAt = try c.decodeIfPresent(Date.self, forKey: .revokedAt)
+        createdBy = try c.decodeIfPresent(String.self, forKey: .createdBy)
+        ownership = try c.decodeIfPresent(Ownership.self, forKey: .ownership) ?? .company
     }
 
     /// The token's state at `now`.
@@ -235,13 +281,18 @@ public struct Device: Codable, Sendable, Equatable {
     /// The posture requirements of the effective policy this device fails, in words (filled in by the API;
     /// ``PostureCompliance``).
     public var postureFailures: [String]?
+    /// Whom the device belongs to, from its enrollment token. Absent in an older server's JSON: company.
+    public var ownership: Ownership
+    /// Fields of the merged profiles the device's policy leaves out, each with why
+    /// (`posture.requireDiskEncryption: personal device`; filled in by the API).
+    public var notApplied: [String]?
 
     public init(
         id: String, personId: String?, group: String?, status: DeviceStatus, keyId: String, publicKey: String,
         facts: DeviceFacts, enrolledAt: Date, lastSeen: Date? = nil, appliedPolicyHash: String? = nil,
         agentStatus: AgentReport? = nil, predecessorId: String? = nil, successorId: String? = nil,
         acceptedTermsVersion: String? = nil, revokedAt: Date? = nil, compliance: ComplianceReport? = nil, wipeConfirmedAt: Date? = nil,
-        wipeReceiptId: String? = nil
+        wipeReceiptId: String? = nil, ownership: Ownership = .company
     ) {
         self.id = id
         self.personId = personId
@@ -261,6 +312,36 @@ public struct Device: Codable, Sendable, Equatable {
         self.compliance = compliance
         self.wipeConfirmedAt = wipeConfirmedAt
         self.wipeReceiptId = wipeReceiptId
+        self.ownership = ownership
+    }
+
+    // `ownership` may be missing (an older server's JSON): devices enrolled before ownership existed are
+    // company machines.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        personId = try c.decodeIfPresent(String.self, forKey: .personId)
+        group = try c.decodeIfPresent(String.self, forKey: .group)
+        status = try c.decode(DeviceStatus.self, forKey: .status)
+        keyId = try c.decode(String.self, forKey: .keyId)
+        publicKey = try c.decode(String.self, forKey: .publicKey)
+        facts = try c.decode(DeviceFacts.self, forKey: .facts)
+        enrolledAt = try c.decode(Date.self, forKey: .enrolledAt)
+        lastSeen = try c.decodeIfPresent(Date.self, forKey: .lastSeen)
+        appliedPolicyHash = try c.decodeIfPresent(String.self, forKey: .appliedPolicyHash)
+        agentStatus = try c.decodeIfPresent(AgentReport.self, forKey: .agentStatus)
+        predecessorId = try c.decodeIfPresent(String.self, forKey: .predecessorId)
+        successorId = try c.decodeIfPresent(String.self, forKey: .successorId)
+        acceptedTermsVersion = try c.decodeIfPresent(String.self, forKey: .acceptedTermsVersion)
+        revokedAt = try c.decodeIfPresent(Date.self, forKey: .revokedAt)
+        wipeConfirmedAt = try c.decodeIfPresent(Date.self, forKey: .wipeConfirmedAt)
+        wipeReceiptId = try c.decodeIfPresent(String.self, forKey: .wipeReceiptId)
+        compliance = try c.decodeIfPresent(ComplianceReport.self, forKey: .compliance)
+        effectivePolicyHash = try c.decodeIfPresent(String.self, forKey: .effectivePolicyHash)
+        policySources = try c.decodeIfPresent([String].self, forKey: .policySources)
+        postureFailures = try c.decodeIfPresent([String].self, forKey: .postureFailures)
+        ownership = try c.decodeIfPresent(Ownership.self, forKey: .ownership) ?? .company
+        notApplied = try c.decodeIfPresent([String].self, forKey: .notApplied)
     }
 }
 

@@ -20,8 +20,15 @@ public struct UsageTerms: Codable, Sendable, Equatable {
     public var graceSeconds: Int
     public var publishedAt: Date
     public var publishedBy: String?
+    /// True when these terms allow an offline wipe (`offline.wipeAfter`) on the person's own (personal)
+    /// devices: accepting them is accepting that. Nil (never false) otherwise, so older versions read the same.
+    /// Part of the immutable version a person's answer names; the text should say it in words.
+    public var allowsOfflineWipeOnPersonalDevices: Bool?
 
-    public init(version: String, text: String, undertaking: String?, graceSeconds: Int, publishedAt: Date, publishedBy: String?) {
+    public init(
+        version: String, text: String, undertaking: String?, graceSeconds: Int, publishedAt: Date, publishedBy: String?,
+        allowsOfflineWipeOnPersonalDevices: Bool = false
+    ) {
         self.version = version
         self.text = text
         self.sha256 = Bytes.sha256Hex(Data(text.utf8))
@@ -30,6 +37,7 @@ public struct UsageTerms: Codable, Sendable, Equatable {
         self.graceSeconds = graceSeconds
         self.publishedAt = publishedAt
         self.publishedBy = publishedBy
+        self.allowsOfflineWipeOnPersonalDevices = allowsOfflineWipeOnPersonalDevices ? true : nil
     }
 
     /// When an unanswered device locks its work container.

@@ -325,6 +325,12 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
     public var offboardingWipeAt: Date?
     /// For each field, the source that set it (`office-default@3 (default)`).
     public var origins: [String: String]?
+    /// `personal` on a personal device: the agent then collects only the base facts, no posture. Nil for a
+    /// company device (so company devices' policies hash as before ownership existed).
+    public var ownership: Ownership?
+    /// Fields the assigned profiles set that this device's policy leaves out, with why
+    /// (`posture.requireDiskEncryption: personal device`). Provenance, like `origins`: not part of the hash.
+    public var notApplied: [String]?
 
     public init(
         sources: [String] = [], checkinInterval: Int, usageTermsVersion: String? = nil, quietHours: QuietHoursPolicy? = nil, apps: AppPolicy? = nil,
@@ -347,6 +353,7 @@ public struct EffectivePolicy: Codable, Sendable, Equatable {
         var content = self
         content.sources = []
         content.origins = nil
+        content.notApplied = nil
         let data = (try? KontorJSON.encode(content)) ?? Data()
         return "sha256:" + Bytes.sha256Hex(data)
     }

@@ -323,6 +323,24 @@ enum PostgresMigrations {
                 "CREATE INDEX archives_device ON archives(device_id, created_at)",
             ]
         ),
+        (
+            "v10-ownership",
+            [
+                // Personal and company devices; tokens and devices from before were company machines. Whether terms
+                // allow an offline wipe on personal devices is part of the (immutable) version; older ones do not.
+                "ALTER TABLE enrollment_tokens ADD COLUMN ownership TEXT NOT NULL DEFAULT 'company' CHECK (ownership IN ('company', 'personal'))",
+                "ALTER TABLE devices ADD COLUMN ownership TEXT NOT NULL DEFAULT 'company' CHECK (ownership IN ('company', 'personal'))",
+                """
+                ALTER TABLE usage_terms ADD COLUMN allows_offline_wipe_personal INTEGER NOT NULL DEFAULT 0
+                    CHECK (allows_offline_wipe_personal IN (0, 1))
+                """,
+                "ALTER TABLE profile_assignments DROP CONSTRAINT profile_assignments_scope_check",
+                """
+                ALTER TABLE profile_assignments ADD CONSTRAINT profile_assignments_scope_check
+                    CHECK (scope IN ('default', 'ownership', 'group', 'device') AND (scope <> 'ownership' OR target IN ('company', 'personal')))
+                """,
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -29,12 +29,15 @@ extension PostgresStore: DeviceStore {
                 SELECT id, key_id, person_id, group_name, status, facts::jsonb ->> 'hostname', facts::jsonb ->> 'agentVersion', enrolled_at, last_seen_at,
                     applied_policy_hash, wipe_confirmed_at, COALESCE(jsonb_array_length(compliance::jsonb -> 'violations'), 0),
                     facts::jsonb #>> '{posture,diskEncryption,state}', facts::jsonb #>> '{posture,updates,listsUpdatedAt}',
-                    facts::jsonb #>> '{posture,updates,lastUpgradeAt}'
+                    facts::jsonb #>> '{posture,updates,lastUpgradeAt}', ownership
                 FROM devices ORDER BY enrolled_at, id
                 """, logger: logger)
-            for try await (id, keyId, personId, group, status, hostname, agentVersion, enrolledAt, lastSeen, applied, wiped, violations, disk, lists, upgrade)
+            for try await (
+                id, keyId, personId, group, status, hostname, agentVersion, enrolledAt, lastSeen, applied, wiped, violations, disk, lists, upgrade, owner
+            )
                 in sequence.decode(
-                    (String, String, String?, String?, String, String?, String?, Double, Double?, String?, Double?, Int, String?, String?, String?).self)
+                    (String, String, String?, String?, String, String?, String?, Double, Double?, String?, Double?, Int, String?, String?, String?, String)
+                        .self)
             {
                 out.append(
                     DeviceSummary(
@@ -42,7 +45,8 @@ extension PostgresStore: DeviceStore {
                         agentVersion: agentVersion ?? "", enrolledAt: Date(timeIntervalSince1970: enrolledAt), lastSeen: date(lastSeen),
                         appliedPolicyHash: applied,
                         wipeConfirmedAt: date(wiped), violations: violations,
-                        posture: PostureSummary(storedState: disk, listsUpdatedAt: lists, lastUpgradeAt: upgrade)))
+                        posture: PostureSummary(storedState: disk, listsUpdatedAt: lists, lastUpgradeAt: upgrade),
+                        ownership: Ownership(rawValue: owner) ?? .personal))
             }
             return out
         } catch {

@@ -122,9 +122,10 @@ extension PostgresStore: EnrollmentStore {
         do {
             try await run(
                 """
-                INSERT INTO enrollment_tokens (id, secret_hash, person_id, group_name, max_uses, uses, expires_at, created_at, revoked_at, created_by)
+                INSERT INTO enrollment_tokens (id, secret_hash, person_id, group_name, max_uses, uses, expires_at, created_at, revoked_at, created_by,
+                                               ownership)
                 VALUES (\(t.id), \(stored.secretHash), \(t.personId), \(t.group), \(t.maxUses), \(t.uses), \(seconds(t.expiresAt)), \(seconds(t.createdAt)),
-                        \(seconds(t.revokedAt)), \(t.createdBy))
+                        \(seconds(t.revokedAt)), \(t.createdBy), \(t.ownership.rawValue))
                 """)
         } catch let error where PostgresErrors.isForeignKeyViolation(error) {
             throw StoreError.unknownPerson(t.personId)
@@ -178,9 +179,9 @@ extension PostgresStore: EnrollmentStore {
             let inserted = try await tx.run(
                 """
                 INSERT INTO devices (id, person_id, group_name, status, key_id, public_key, facts, machine_id_hash, enrolled_at,
-                                     enrollment_token_id, predecessor_id, accepted_terms_version)
+                                     enrollment_token_id, predecessor_id, accepted_terms_version, ownership)
                 VALUES (\(device.id), \(token.personId), \(group), 'active', \(device.keyId), \(device.publicKey), \(facts), \(device.facts.machineIdHash),
-                        \(seconds(now)), \(tokenId), \(predecessor), \(device.acceptedTermsVersion))
+                        \(seconds(now)), \(tokenId), \(predecessor), \(device.acceptedTermsVersion), \(token.ownership.rawValue))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """)
             guard inserted == 1 else { throw StoreError.deviceEnrolled }

@@ -8,9 +8,10 @@ extension PostgresStore: TermsStore {
         do {
             try await run(
                 """
-                INSERT INTO usage_terms (version, text, sha256, undertaking, undertaking_sha256, grace_seconds, published_at, published_by)
+                INSERT INTO usage_terms (version, text, sha256, undertaking, undertaking_sha256, grace_seconds, published_at, published_by,
+                                         allows_offline_wipe_personal)
                 VALUES (\(t.version), \(t.text), \(t.sha256), \(t.undertaking), \(t.undertakingSha256), \(t.graceSeconds), \(seconds(t.publishedAt)),
-                        \(t.publishedBy))
+                        \(t.publishedBy), \(t.allowsOfflineWipeOnPersonalDevices == true ? 1 : 0))
                 """)
         } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.termsExist(t.version)

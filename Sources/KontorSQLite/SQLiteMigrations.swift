@@ -350,5 +350,27 @@ extension SQLiteStore {
             CREATE INDEX archives_device ON archives(device_id, created_at);
             """
         ),
+        // Personal and company devices. Tokens and devices from before were company machines. Whether terms allow an
+        // offline wipe on personal devices is part of the (immutable) version; older versions do not.
+        (
+            "v14-ownership",
+            """
+            ALTER TABLE enrollment_tokens ADD COLUMN ownership TEXT NOT NULL DEFAULT 'company' CHECK (ownership IN ('company', 'personal'));
+            ALTER TABLE devices ADD COLUMN ownership TEXT NOT NULL DEFAULT 'company' CHECK (ownership IN ('company', 'personal'));
+            ALTER TABLE usage_terms ADD COLUMN allows_offline_wipe_personal INTEGER NOT NULL DEFAULT 0 CHECK (allows_offline_wipe_personal IN (0, 1));
+            CREATE TABLE profile_assignments_v11 (
+                scope TEXT NOT NULL CHECK (scope IN ('default', 'ownership', 'group', 'device')),
+                target TEXT NOT NULL,
+                profile_name TEXT NOT NULL,
+                assigned_at DOUBLE NOT NULL,
+                assigned_by TEXT,
+                PRIMARY KEY (scope, target),
+                CHECK (scope <> 'ownership' OR target IN ('company', 'personal'))
+            );
+            INSERT INTO profile_assignments_v11 SELECT scope, target, profile_name, assigned_at, assigned_by FROM profile_assignments;
+            DROP TABLE profile_assignments;
+            ALTER TABLE profile_assignments_v11 RENAME TO profile_assignments;
+            """
+        ),
     ]
 }

@@ -40,7 +40,7 @@ extension SQLiteStore: DeviceStore {
                     SELECT id, key_id, person_id, group_name, status, json_extract(facts, '$.hostname'), json_extract(facts, '$.agentVersion'),
                         enrolled_at, last_seen_at, applied_policy_hash, wipe_confirmed_at, COALESCE(json_array_length(compliance, '$.violations'), 0),
                         json_extract(facts, '$.posture.diskEncryption.state'), json_extract(facts, '$.posture.updates.listsUpdatedAt'),
-                        json_extract(facts, '$.posture.updates.lastUpgradeAt')
+                        json_extract(facts, '$.posture.updates.lastUpgradeAt'), ownership
                     FROM devices ORDER BY enrolled_at, id
                     """)
             var out: [DeviceSummary] = []
@@ -50,7 +50,8 @@ extension SQLiteStore: DeviceStore {
                         id: row[0], keyId: row[1], personId: row[2], group: row[3], status: DeviceStatus(rawValue: row[4]) ?? .revoked,
                         hostname: row[5] ?? "", agentVersion: row[6] ?? "", enrolledAt: Date(timeIntervalSince1970: row[7]),
                         lastSeen: date(row[8]), appliedPolicyHash: row[9], wipeConfirmedAt: date(row[10]), violations: row[11],
-                        posture: PostureSummary(storedState: row[12], listsUpdatedAt: row[13], lastUpgradeAt: row[14])))
+                        posture: PostureSummary(storedState: row[12], listsUpdatedAt: row[13], lastUpgradeAt: row[14]),
+                        ownership: Ownership(rawValue: row[15]) ?? .personal))
             }
             return out
         }

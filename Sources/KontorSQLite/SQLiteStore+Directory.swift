@@ -145,12 +145,13 @@ extension SQLiteStore: EnrollmentStore {
             try await writer.write { db in
                 try db.execute(
                     sql: """
-                        INSERT INTO enrollment_tokens (id, secret_hash, person_id, group_name, max_uses, uses, expires_at, created_at, revoked_at, created_by)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO enrollment_tokens (id, secret_hash, person_id, group_name, max_uses, uses, expires_at, created_at, revoked_at, created_by,
+                                                       ownership)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         t.id, stored.secretHash, t.personId, t.group, t.maxUses, t.uses, seconds(t.expiresAt), seconds(t.createdAt),
-                        seconds(t.revokedAt), t.createdBy,
+                        seconds(t.revokedAt), t.createdBy, t.ownership.rawValue,
                     ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
@@ -212,13 +213,13 @@ extension SQLiteStore: EnrollmentStore {
                 try db.cachedStatement(
                     sql: """
                         INSERT INTO devices (id, person_id, group_name, status, key_id, public_key, facts, machine_id_hash, enrolled_at,
-                                             enrollment_token_id, predecessor_id, accepted_terms_version)
-                        VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
+                                             enrollment_token_id, predecessor_id, accepted_terms_version, ownership)
+                        VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(
                     arguments: [
                         device.id, token.personId, group, device.keyId, device.publicKey, try encodeJSON(device.facts),
-                        device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion,
+                        device.facts.machineIdHash, seconds(now), tokenId, predecessor, device.acceptedTermsVersion, token.ownership.rawValue,
                     ])
             } catch let error as DatabaseError
                 where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY

@@ -9,10 +9,14 @@ extension SQLiteStore: TermsStore {
             try await writer.write { db in
                 try db.execute(
                     sql: """
-                        INSERT INTO usage_terms (version, text, sha256, undertaking, undertaking_sha256, grace_seconds, published_at, published_by)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO usage_terms (version, text, sha256, undertaking, undertaking_sha256, grace_seconds, published_at, published_by,
+                                                 allows_offline_wipe_personal)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [t.version, t.text, t.sha256, t.undertaking, t.undertakingSha256, t.graceSeconds, seconds(t.publishedAt), t.publishedBy])
+                    arguments: [
+                        t.version, t.text, t.sha256, t.undertaking, t.undertakingSha256, t.graceSeconds, seconds(t.publishedAt), t.publishedBy,
+                        t.allowsOfflineWipeOnPersonalDevices == true ? 1 : 0,
+                    ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw StoreError.termsExist(t.version)

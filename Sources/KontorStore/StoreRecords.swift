@@ -62,7 +62,8 @@ extension UsageTerms: RowDecodable {
     package init(row: some StoreRow) throws {
         self.init(
             version: try row.string("version"), text: try row.string("text"), undertaking: try row.optionalString("undertaking"),
-            graceSeconds: try row.int("grace_seconds"), publishedAt: try row.date("published_at"), publishedBy: try row.optionalString("published_by"))
+            graceSeconds: try row.int("grace_seconds"), publishedAt: try row.date("published_at"), publishedBy: try row.optionalString("published_by"),
+            allowsOfflineWipeOnPersonalDevices: try row.int("allows_offline_wipe_personal") != 0)
     }
 }
 
@@ -81,7 +82,12 @@ extension EnrollmentToken: RowDecodable {
         self.init(
             id: try row.string("id"), personId: try row.optionalString("person_id"), group: try row.optionalString("group_name"),
             maxUses: try row.int("max_uses"), uses: try row.int("uses"), expiresAt: try row.date("expires_at"), createdAt: try row.date("created_at"),
-            revokedAt: try row.optionalDate("revoked_at"), createdBy: try row.optionalString("created_by"))
+            revokedAt: try row.optionalDate("revoked_at"), createdBy: try row.optionalString("created_by"), ownership: try Self.ownership(row))
+    }
+
+    /// The `ownership` column; an unknown value (from a newer version) is read as personal, the narrower one.
+    static func ownership(_ row: some StoreRow) throws -> Ownership {
+        Ownership(rawValue: try row.string("ownership")) ?? .personal
     }
 }
 
@@ -103,7 +109,7 @@ extension Device: RowDecodable {
             predecessorId: try row.optionalString("predecessor_id"), successorId: try row.optionalString("successor_id"),
             acceptedTermsVersion: try row.optionalString("accepted_terms_version"), revokedAt: try row.optionalDate("revoked_at"),
             compliance: try row.optionalJSON(ComplianceReport.self, "compliance"), wipeConfirmedAt: try row.optionalDate("wipe_confirmed_at"),
-            wipeReceiptId: try row.optionalString("wipe_receipt_id"))
+            wipeReceiptId: try row.optionalString("wipe_receipt_id"), ownership: try EnrollmentToken.ownership(row))
     }
 }
 

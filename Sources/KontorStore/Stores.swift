@@ -162,7 +162,7 @@ public protocol EnrollmentStore: Sendable {
     func revokeEnrollmentToken(id: String, at: Date) async throws -> Bool
 
     /// Atomically: checks the token is usable at `now` (else `StoreError.enrollmentTokenUnusable`),
-    /// uses it once, inserts the device (person and group from the token), records consent, and, when an
+    /// uses it once, inserts the device (person, group and ownership from the token), records consent, and, when an
     /// active device with the same machine-id hash exists, turns it into the new device's predecessor
     /// (status `replaced`) — but only when it has the same owner (the token's person; with no person on
     /// either, the same group), no open wipe and a person who is not being offboarded; otherwise
@@ -390,10 +390,12 @@ public struct DeviceSummary: Sendable, Equatable {
     public var violations: Int
     /// What compliance needs of the reported posture; nil when the agent reported none.
     public var posture: PostureSummary?
+    public var ownership: Ownership
 
     public init(
         id: String, keyId: String, personId: String?, group: String?, status: DeviceStatus, hostname: String, agentVersion: String, enrolledAt: Date,
-        lastSeen: Date?, appliedPolicyHash: String?, wipeConfirmedAt: Date?, violations: Int, posture: PostureSummary? = nil
+        lastSeen: Date?, appliedPolicyHash: String?, wipeConfirmedAt: Date?, violations: Int, posture: PostureSummary? = nil,
+        ownership: Ownership = .company
     ) {
         self.id = id
         self.keyId = keyId
@@ -408,6 +410,7 @@ public struct DeviceSummary: Sendable, Equatable {
         self.wipeConfirmedAt = wipeConfirmedAt
         self.violations = violations
         self.posture = posture
+        self.ownership = ownership
     }
 
     /// The summary of a full record.
@@ -415,7 +418,7 @@ public struct DeviceSummary: Sendable, Equatable {
         self.init(
             id: d.id, keyId: d.keyId, personId: d.personId, group: d.group, status: d.status, hostname: d.facts.hostname, agentVersion: d.facts.agentVersion,
             enrolledAt: d.enrolledAt, lastSeen: d.lastSeen, appliedPolicyHash: d.appliedPolicyHash, wipeConfirmedAt: d.wipeConfirmedAt,
-            violations: d.compliance?.violations.count ?? 0, posture: d.facts.posture?.summary)
+            violations: d.compliance?.violations.count ?? 0, posture: d.facts.posture?.summary, ownership: d.ownership)
     }
 }
 

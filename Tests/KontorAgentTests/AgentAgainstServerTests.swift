@@ -94,8 +94,8 @@ struct AgentWorld {
             wipeHook: hook)
     }
 
-    /// Runs `body` with the server's base URL and an enrollment token (for `person`, when given).
-    func live(person: String? = nil, _ body: @Sendable (String, String) async throws -> Void) async throws {
+    /// Runs `body` with the server's base URL and an enrollment token (for `person`, of `ownership`, when given).
+    func live(person: String? = nil, ownership: String? = nil, _ body: @Sendable (String, String) async throws -> Void) async throws {
         var logger = Logger(label: "server-test")
         logger.logLevel = .critical
         let app = Application(router: buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
@@ -103,7 +103,7 @@ struct AgentWorld {
         _ = token
         try await app.test(.live) { client in
             let created = try await services.enrollment.createToken(
-                .init(person: person, group: nil, uses: 5, expiresIn: 3600), directory: services.directory,
+                .init(person: person, group: nil, uses: 5, expiresIn: 3600, ownership: ownership), directory: services.directory,
                 createdBy: Principal(tokenId: "t", name: "test", role: .operator))
             try await body("http://127.0.0.1:\(client.port!)", created.token)
         }

@@ -173,7 +173,7 @@ struct ProfileAPITests {
         "assignments are checked",
         arguments: [
             (#"{"profile": "nope", "scope": "default"}"#, "profile: no profile named nope; apply it first"),
-            (#"{"profile": "craft", "scope": "galaxy"}"#, "scope: expected default, group or device, found \"galaxy\""),
+            (#"{"profile": "craft", "scope": "galaxy"}"#, "scope: expected default, ownership, group or device, found \"galaxy\""),
             (#"{"profile": "craft", "scope": "device", "target": "missing"}"#, "target: no device missing"),
             (#"{"profile": "craft", "scope": "group"}"#, "target: a group name is required (letters, digits, '.', '_' or '-')"),
         ])

@@ -8,7 +8,8 @@
 /// the server for check-ins and by `kontorctl profiles` for previews.
 ///
 /// The rules (docs/policies.md): layers are applied general to specific — the default profile, then the
-/// device's group's profile, then the device's own profile. Each field is taken from the most specific
+/// profile for the device's ownership (company or personal), then the device's group's profile, then the
+/// device's own profile. Each field is taken from the most specific
 /// layer that sets it; lists replace, they are not concatenated. A section (quiet hours, apps, container,
 /// offline, posture) exists when any layer has it. Exemptions are narrowed to the device's person.
 public enum PolicyMerge {

@@ -145,9 +145,9 @@ public struct PolicySubject: Codable, Sendable, Equatable {
 
 /// Where a field of the effective policy came from.
 public struct PolicySource: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
-    /// `default`, `group` or `device`.
+    /// `default`, `ownership`, `group` or `device`.
     public var scope: String
-    /// The group name or device ID; nil for the default.
+    /// `company` or `personal`, the group name or device ID; nil for the default.
     public var target: String?
     public var profile: String
     public var revision: Int

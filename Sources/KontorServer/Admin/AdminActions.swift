@@ -59,7 +59,10 @@ extension Services {
         let t = created.enrollmentToken
         try await audit.record(
             AuditService.actor(principal), "enroll-token.created", target: t.id,
-            detail: ["uses": String(t.maxUses), "expiresAt": ISO8601.string(from: t.expiresAt), "person": t.personId ?? "", "group": t.group ?? ""])
+            detail: [
+                "uses": String(t.maxUses), "expiresAt": ISO8601.string(from: t.expiresAt), "person": t.personId ?? "", "group": t.group ?? "",
+                "ownership": t.ownership.rawValue,
+            ])
         return created
     }
 

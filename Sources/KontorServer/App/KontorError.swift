@@ -7,6 +7,9 @@ public struct KontorError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// The request itself is wrong (a field, a value): fixing it helps.
         case invalid
+        /// Well formed, but against a rule of what it would do (a profile that reaches beyond the work
+        /// container of a personal device).
+        case unprocessable
         /// What it names does not exist.
         case notFound
         /// It collides with the current state (taken, already done, in the wrong state).
@@ -30,6 +33,7 @@ public struct KontorError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(code.rawValue): \(message)" }
 
     static func invalid(_ message: String) -> KontorError { KontorError(.invalid, .invalidRequest, message) }
+    static func unprocessable(_ message: String) -> KontorError { KontorError(.unprocessable, .invalidRequest, message) }
     static func notFound(_ message: String) -> KontorError { KontorError(.notFound, .notFound, message) }
     static func conflict(_ message: String) -> KontorError { KontorError(.conflict, .conflict, message) }
     static func forbidden(_ message: String) -> KontorError { KontorError(.forbidden, .forbidden, message) }

@@ -30,7 +30,9 @@ struct CheckinService: Sendable {
         // 1. Check everything; nothing is written yet.
         try reports.validate(request)
         if let problem = request.characterProblem() { throw KontorError.invalid(problem) }
-        let input = request.sanitized()
+        var input = request.sanitized()
+        // A personal device reports only the base facts; posture sent anyway (an old or altered agent) is not kept.
+        if device.ownership == .personal { input.facts?.posture = nil }
 
         // 2. Write what the device reports.
         try await reports.record(input, deviceId: device.id, logger: logger)

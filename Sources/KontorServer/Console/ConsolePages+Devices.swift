@@ -11,20 +11,12 @@ extension ConsolePages {
         let q = query.get("q").map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
         let state = query.get("state") ?? ""
         let compliance = query.get("compliance").flatMap { ConsoleFormat.Compliance(rawValue: String($0)) }
+        let ownership = query.get("ownership").flatMap { Ownership(rawValue: String($0)) }
         let sort = query.get("sort").flatMap { ["hostname", "person", "lastSeen", "enrolled"].contains($0) ? $0 : nil } ?? "hostname"
         let descending = query.get("dir") == "desc"
         let format = self.format
-        var (list, names) = try await services.directory.fleet()
-        if !q.isEmpty {
-            let needle = q.lowercased()
-            list = list.filter { entry in
-                let d = entry.summary
-                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
-                    .contains { $0.lowercased().contains(needle) }
-            }
-        }
-        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
-        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
+        let (fleet, names) = try await services.directory.fleet()
+        var list = Self.filter(fleet, names: names, q: q, state: state, compliance: compliance, ownership: ownership)
         // Sort keys are computed once per device, not once per comparison.
         func key(_ d: DeviceSummary) -> String {
             switch sort {
@@ -42,7 +34,8 @@ extension ConsolePages {
             let dir = s == nil ? (descending ? "desc" : nil) : (s == sort && !descending ? "desc" : nil)
             return "\(ConsoleController.prefix)/devices"
                 + ConsoleFormat.query([
-                    ("q", q), ("state", state), ("compliance", compliance?.rawValue), ("sort", newSort), ("dir", dir), ("page", p.map { String($0) }),
+                    ("q", q), ("state", state), ("compliance", compliance?.rawValue), ("ownership", ownership?.rawValue), ("sort", newSort), ("dir", dir),
+                    ("page", p.map { String($0) }),
                 ])
         }
         let columns = [("hostname", "Device"), ("person", "Person"), ("lastSeen", "Last seen"), ("enrolled", "Enrolled")].map { key, label -> [String: Any] in
@@ -61,8 +54,28 @@ extension ConsolePages {
                 "complianceOptions": ConsoleFormat.Compliance.allCases.map {
                     ["value": $0.rawValue, "label": $0.label, "selected": $0 == compliance] as [String: Any]
                 },
-                "filtered": !q.isEmpty || !state.isEmpty || compliance != nil,
+                "ownerships": Ownership.allCases.map { ["value": $0.rawValue, "selected": $0 == ownership] as [String: Any] },
+                "filtered": !q.isEmpty || !state.isEmpty || compliance != nil || ownership != nil,
             ])
+    }
+
+    /// The devices that match the list's search and filters.
+    static func filter(
+        _ fleet: [FleetDevice], names: [String: Person], q: String, state: String, compliance: ConsoleFormat.Compliance?, ownership: Ownership?
+    ) -> [FleetDevice] {
+        var list = fleet
+        if !q.isEmpty {
+            let needle = q.lowercased()
+            list = list.filter { entry in
+                let d = entry.summary
+                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
+                    .contains { $0.lowercased().contains(needle) }
+            }
+        }
+        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
+        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
+        if let ownership { list = list.filter { $0.summary.ownership == ownership } }
+        return list
     }
 
     func deviceRow(_ entry: FleetDevice, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
@@ -71,7 +84,7 @@ extension ConsolePages {
         var row: [String: Any] = [
             "id": d.id, "hostname": d.hostname, "group": ConsoleFormat.optional(d.group), "state": state.key, "stateLabel": state.label,
             "lastSeen": format.time(d.lastSeen), "enrolled": format.time(d.enrolledAt), "agentVersion": d.agentVersion,
-            "person": false, "compliance": false, "wipe": false,
+            "person": false, "compliance": false, "wipe": false, "ownership": d.ownership.rawValue, "personal": d.ownership == .personal,
         ]
         if let person = d.personId.flatMap({ names[$0] }) { row["person"] = ["id": person.id, "email": person.email, "name": person.displayName] }
         if d.status == .active {
@@ -132,7 +145,8 @@ extension ConsolePages {
                 "hash": policy.canonicalHash, "applied": device.appliedPolicyHash == policy.canonicalHash,
                 "sources": policy.sources.isEmpty ? ["built-in default"] : policy.sources,
                 "origins": (policy.origins ?? [:]).sorted { $0.key < $1.key }.map { ["field": $0.key, "source": $0.value] },
-                "json": String(decoding: try Self.prettyJSON(policy, dropping: ["sources", "origins"]), as: UTF8.self),
+                "json": String(decoding: try Self.prettyJSON(policy, dropping: ["sources", "origins", "notApplied"]), as: UTF8.self),
+                "notApplied": policy.notApplied ?? [],
             ]
         }
         let commands = try await services.commands.commands(deviceId: device.id).sorted { $0.issuedAt > $1.issuedAt }

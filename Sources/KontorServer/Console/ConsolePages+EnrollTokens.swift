@@ -24,6 +24,7 @@ extension ConsolePages {
                         "id": t.id, "state": state.rawValue, "uses": t.uses, "maxUses": t.maxUses, "expires": format.time(t.expiresAt),
                         "created": format.time(t.createdAt), "by": t.createdBy ?? "", "person": t.personId.flatMap { names[$0]?.email } ?? "",
                         "group": ConsoleFormat.optional(t.group), "revocable": state == .active && session.principal.role.allows(.operator),
+                        "ownership": t.ownership.rawValue,
                     ]
                 },
                 "persons": names.values.filter { $0.status == .active }.sorted { $0.email < $1.email }.map {
@@ -45,13 +46,14 @@ extension ConsolePages {
             lifetime = n
         }
         let created = try await services.createEnrollmentToken(
-            .init(person: form.text("person"), group: form.text("group"), uses: uses, expiresIn: lifetime), by: session.principal)
+            .init(person: form.text("person"), group: form.text("group"), uses: uses, expiresIn: lifetime, ownership: form.text("ownership")),
+            by: session.principal)
         context.logger.notice("enrollment token created", metadata: ["enrollToken.id": "\(created.enrollmentToken.id)"])
         let t = created.enrollmentToken
         let format = self.format
         var values: [String: Any] = [
             "token": created.token, "command": created.agentCommand, "id": t.id, "maxUses": t.maxUses, "expires": format.time(t.expiresAt),
-            "group": ConsoleFormat.optional(t.group),
+            "group": ConsoleFormat.optional(t.group), "ownership": t.ownership.rawValue,
         ]
         if let personId = t.personId, let person = try await services.directory.person(id: personId) { values["person"] = person.email }
         // Shown once, answered directly (no redirect) and never cached.

@@ -46,6 +46,7 @@ extension ConsolePages {
             "status": person.status.rawValue, "created": format.time(person.createdAt),
         ]
         values["notTakingPart"] = person.participation == .declined
+        values["ownershipCounts"] = (detail.devicesByOwnership ?? OwnershipCounts(company: 0, personal: 0)).described
         let names = [person.id: person]
         values["devices"] = detail.devices.map { d -> [String: Any] in
             var row = deviceRow(FleetDevice(d), names: names, format: format)

@@ -76,7 +76,8 @@ extension ConsolePages {
                 values["basis"] = "as enforced on \(device.facts.hostname)"
             } else {
                 let snapshot = try await services.policies.snapshot()
-                policy = PolicyService.effectivePolicy(deviceId: "", person: person, group: nil, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+                policy = PolicyService.effectivePolicy(
+                    deviceId: "", person: person, group: nil, ownership: .company, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
                 values["basis"] = "for a device without a group (no device enrolled yet)"
             }
             values["sources"] = policy.sources.isEmpty ? "built-in default" : policy.sources.joined(separator: ", ")

@@ -131,6 +131,12 @@ struct ConsolePages {
             "dashboard", title: "Dashboard", nav: "dashboard", session: session, request: request,
             [
                 "total": all.count, "activeCount": active.count, "states": states, "compliance": compliance,
+                "ownerships": Ownership.allCases.map { o -> [String: Any] in
+                    [
+                        "key": o.rawValue, "count": active.filter { $0.summary.ownership == o }.count,
+                        "link": "\(ConsoleController.prefix)/devices?ownership=\(o.rawValue)",
+                    ]
+                },
                 "offlineDays": offlineDays, "offlineCount": offline.count,
                 "offline": offline.prefix(20).map { deviceRow($0, names: names, format: format) }, "offlineMore": max(0, offline.count - 20),
                 "pendingWipes": pendingWipes, "offboardings": offboardings, "noDevices": all.isEmpty,

@@ -21,7 +21,13 @@ struct DevicesController {
     }
 
     @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [Device] {
-        try await services.directory.devices(person: try request.queryParameter("person"))
+        let ownership = try request.queryParameter("ownership").map { value in
+            guard let ownership = Ownership(rawValue: value) else {
+                throw KontorError.invalid("ownership: expected company or personal, found \"\(value.prefix(64))\"")
+            }
+            return ownership
+        }
+        return try await services.directory.devices(person: try request.queryParameter("person"), ownership: ownership)
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> Device {

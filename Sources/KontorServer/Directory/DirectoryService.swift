@@ -139,11 +139,14 @@ public struct DirectoryService: Sendable {
         return (Self.with(policy, device, now: clock.now()), policy)
     }
 
-    public func devices(person: String?) async throws -> [Device] {
+    /// Devices, optionally only one person's and only those of one ownership.
+    public func devices(person: String?, ownership: Ownership? = nil) async throws -> [Device] {
         var personId: String?
         if let person { personId = try await self.person(person).id }
         var out: [Device] = []
-        for device in try await store.devices(personId: personId) { out.append(try await withPolicy(await recorder.overlay(device))) }
+        for device in try await store.devices(personId: personId) where ownership == nil || device.ownership == ownership {
+            out.append(try await withPolicy(await recorder.overlay(device)))
+        }
         return out
     }
 
@@ -219,6 +222,7 @@ public struct DirectoryService: Sendable {
         out.effectivePolicyHash = policy.canonicalHash
         out.policySources = policy.sources
         out.postureFailures = PostureCompliance.failures(policy.posture, device.facts.posture?.summary, now: now)
+        out.notApplied = policy.notApplied
         return out
     }
 }

@@ -28,6 +28,16 @@ public struct EnrollmentService: Sendable {
         public var uses: Int?
         /// Lifetime in seconds.
         public var expiresIn: Int?
+        /// `company` (the default) or `personal`: whom the devices enrolled with it belong to.
+        public var ownership: String?
+
+        public init(person: String? = nil, group: String? = nil, uses: Int? = nil, expiresIn: Int? = nil, ownership: String? = nil) {
+            self.person = person
+            self.group = group
+            self.uses = uses
+            self.expiresIn = expiresIn
+            self.ownership = ownership
+        }
     }
 
     public struct CreatedToken: Codable, Sendable {
@@ -45,6 +55,12 @@ public struct EnrollmentService: Sendable {
         guard (60...(366 * 86_400)).contains(lifetime) else { throw KontorError.invalid("expiresIn: expected 60 seconds to 366 days, found \(lifetime)") }
         if let group = input.group, !Validation.isName(group) {
             throw KontorError.invalid("group: \"\(group)\" must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+        let ownership = try input.ownership.map { value in
+            guard let ownership = Ownership(rawValue: value) else {
+                throw KontorError.invalid("ownership: expected company or personal, found \"\(value.prefix(64))\"")
+            }
+            return ownership
         }
         var personId: String?
         if let person = input.person {
@@ -65,7 +81,7 @@ public struct EnrollmentService: Sendable {
         let secret = IssuedSecret.generate(.enrollmentToken)
         let token = EnrollmentToken(
             id: secret.id, personId: personId, group: input.group, maxUses: uses, expiresAt: now + TimeInterval(lifetime), createdAt: now,
-            createdBy: createdBy.name)
+            createdBy: createdBy.name, ownership: ownership ?? .company)
         try await store.insertEnrollmentToken(StoredEnrollmentToken(token: token, secretHash: secret.secretHash))
         return CreatedToken(
             token: secret.token, enrollmentToken: token,
@@ -97,9 +113,12 @@ public struct EnrollmentService: Sendable {
             let stored = try await store.enrollmentToken(id: presented.id), presented.matches(storedHash: stored.secretHash)
         else { throw KontorError(.unauthenticated, .enrollTokenInvalid, "token: not a valid enrollment token") }
         let now = clock.now()
+        var facts = request.facts
+        // A personal device's posture is not the organisation's business: not kept even when sent.
+        if stored.token.ownership == .personal { facts.posture = nil }
         let device = NewDevice(
             id: IdentifierGenerator.uuidV7(now: now), keyId: DeviceKeys.keyID(for: publicKey), publicKey: DeviceKeys.base64(publicKey),
-            facts: request.facts, acceptedTermsVersion: request.acceptedTermsVersion)
+            facts: facts, acceptedTermsVersion: request.acceptedTermsVersion)
         let enrolled: Device
         do {
             enrolled = try await store.enroll(device, tokenId: stored.token.id, now: now)

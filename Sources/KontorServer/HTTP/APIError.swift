@@ -36,6 +36,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         let status: HTTPResponse.Status =
             switch error.kind {
             case .invalid: .badRequest
+            case .unprocessable: .unprocessableContent
             case .notFound: .notFound
             case .conflict: .conflict
             case .forbidden: .forbidden

@@ -59,11 +59,13 @@ struct OnCallService: Sendable {
         let members = persons.map { person in
             let layerGroup = group ?? person.groups.first { snapshot.groups[$0] != nil }
             let policy = PolicyService.effectivePolicy(
-                deviceId: "", person: person, group: layerGroup, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+                deviceId: "", person: person, group: layerGroup, ownership: .company, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
             return OnCallRoster.Member(email: person.email, displayName: person.displayName, phone: person.phone, quietHours: policy.quietHours)
         }
-        let groupPolicy = PolicyService.effectivePolicy(deviceId: "", person: nil, group: group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
-            .quietHours
+        let groupPolicy = PolicyService.effectivePolicy(
+            deviceId: "", person: nil, group: group, ownership: .company, snapshot: snapshot, defaultInterval: snapshot.checkinInterval
+        )
+        .quietHours
         return (members, groupPolicy)
     }
 }

@@ -12,7 +12,7 @@ extension OpenAPIDocument {
             "Publish a version of the usage terms (admin). Versions never change; devices whose profiles name it and whose person has not accepted it lock their work container after the grace period",
             access: .token(.admin),
             body:
-                ##"{"type": "object", "required": ["version", "text"], "properties": {"version": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "text": {"type": "string"}, "undertaking": {"type": "string"}, "graceSeconds": {"type": "integer", "minimum": 0, "maximum": 31536000}}}"##,
+                ##"{"type": "object", "required": ["version", "text"], "properties": {"version": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "text": {"type": "string"}, "undertaking": {"type": "string"}, "graceSeconds": {"type": "integer", "minimum": 0, "maximum": 31536000}, "allowsOfflineWipeOnPersonalDevices": {"type": "boolean", "description": "Accepting these terms allows an offline wipe on the person's personal devices (default false)"}}}"##,
             example: ##"{"version": "2027-01", "text": "Work stays on the work account.", "graceSeconds": 1209600}"##,
             responses: [
                 201: .json("Published", schema: ##"{"$ref": "#/components/schemas/UsageTerms"}"##), 409: .refusal("conflict: the version is published"),

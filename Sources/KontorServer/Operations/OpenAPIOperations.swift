@@ -98,12 +98,20 @@ extension OpenAPIDocument {
         APIOperation(
             "get", "/api/v1/persons/export", "The whole directory as CSV", access: .token(.auditor), responses: [200: .media("CSV", type: "text/csv")]),
         APIOperation(
-            "get", "/api/v1/persons/{person}", "A person (by ID or email) with their devices, their offboarding and each device's wipe progress",
+            "get", "/api/v1/persons/{person}",
+            "A person (by ID or email) with their devices, their active devices by ownership (devicesByOwnership: company, personal), their offboarding and each device's wipe progress",
             access: .token(.auditor), responses: [200: .described("Person and devices")]),
         APIOperation(
-            "get", "/api/v1/devices", "Devices, optionally of one person", access: .token(.auditor),
-            query: [APIOperation.Query(name: "person", schema: ##"{"type": "string"}"##, description: "A person's ID or email")],
-            responses: [200: .json("Devices", schema: list("Device")), 404: .refusal("not_found: no such person")]),
+            "get", "/api/v1/devices", "Devices, optionally of one person and of one ownership", access: .token(.auditor),
+            query: [
+                APIOperation.Query(name: "person", schema: ##"{"type": "string"}"##, description: "A person's ID or email"),
+                APIOperation.Query(
+                    name: "ownership", schema: ##"{"type": "string", "enum": ["company", "personal"]}"##, description: "Only company or only personal devices"),
+            ],
+            responses: [
+                200: .json("Devices", schema: list("Device")), 400: .refusal("invalid_request: ownership is neither company nor personal"),
+                404: .refusal("not_found: no such person"),
+            ]),
         APIOperation("get", "/api/v1/devices/{id}", "One device", access: .token(.auditor), responses: [200: .json("Device", schema: ref("Device"))]),
         APIOperation(
             "post", "/api/v1/devices/{id}/revoke",
@@ -121,8 +129,8 @@ extension OpenAPIDocument {
         APIOperation(
             "post", "/api/v1/enroll-tokens", "Create an enrollment token (operator); shown once with the agent command", access: .token(.operator),
             body:
-                ##"{"type": "object", "properties": {"person": {"type": "string", "description": "ID or email"}, "group": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "uses": {"type": "integer", "minimum": 1, "maximum": 10000}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds"}}}"##,
-            example: ##"{"person": "ada@example.org", "uses": 1, "expiresIn": 86400}"##,
+                ##"{"type": "object", "properties": {"person": {"type": "string", "description": "ID or email"}, "group": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "uses": {"type": "integer", "minimum": 1, "maximum": 10000}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds"}, "ownership": {"type": "string", "enum": ["company", "personal"], "description": "Whom the devices enrolled with it belong to (default company)"}}}"##,
+            example: ##"{"person": "ada@example.org", "uses": 1, "expiresIn": 86400, "ownership": "personal"}"##,
             responses: [
                 201: .json(
                     "Created",
@@ -151,6 +159,7 @@ extension OpenAPIDocument {
                 200: .described(
                     "Dry run: the validated profile, devicesChanged (how many devices would change) and changes (at most 1,000 of them, with the fields)"),
                 201: .described("Stored revision, devicesChanged and changes (at most 1,000 listed)"),
+                422: .refusal("invalid_request: the profile is assigned to personal devices and a field reaches beyond the work container (named)"),
             ]),
         APIOperation(
             "get", "/api/v1/profiles/{name}", "A profile's latest (or ?revision=N) revision with its YAML source", access: .token(.auditor),
@@ -166,20 +175,27 @@ extension OpenAPIDocument {
             example: ##"{"revision": 1}"##,
             responses: [201: .described("New revision"), 404: .refusal("not_found: no such profile, or no such revision of it")]),
         APIOperation(
-            "get", "/api/v1/assignments", "Which profile applies by default, to which group, to which device", access: .token(.auditor),
+            "get", "/api/v1/assignments", "Which profile applies by default, to company or personal devices, to which group, to which device",
+            access: .token(.auditor),
             responses: [200: .described("Assignments")]),
         APIOperation(
             "put", "/api/v1/assignments", "Assign a profile (admin)", access: .token(.admin),
             body:
-                ##"{"type": "object", "required": ["profile", "scope"], "properties": {"profile": {"type": "string"}, "scope": {"type": "string", "enum": ["default", "group", "device"]}, "target": {"type": "string", "description": "The group name or device ID; none for default"}}}"##,
-            example: ##"{"profile": "office-default", "scope": "group", "target": "techs"}"##, responses: [200: .described("Assigned")]),
+                ##"{"type": "object", "required": ["profile", "scope"], "properties": {"profile": {"type": "string"}, "scope": {"type": "string", "enum": ["default", "ownership", "group", "device"]}, "target": {"type": "string", "description": "company or personal (ownership), the group name or device ID; none for default"}}}"##,
+            example: ##"{"profile": "office-default", "scope": "group", "target": "techs"}"##,
+            responses: [
+                200: .described("Assigned"),
+                422: .refusal("invalid_request: assigned to personal devices, the profile holds a field that reaches beyond the work container (named)"),
+            ]),
         APIOperation(
             "delete", "/api/v1/assignments", "Remove an assignment (admin)", access: .token(.admin),
             query: [
                 APIOperation.Query(
-                    name: "scope", schema: ##"{"type": "string", "enum": ["default", "group", "device"]}"##, required: true,
-                    description: "default, group or device"),
-                APIOperation.Query(name: "target", schema: ##"{"type": "string"}"##, description: "The group name or device ID; none for default"),
+                    name: "scope", schema: ##"{"type": "string", "enum": ["default", "ownership", "group", "device"]}"##, required: true,
+                    description: "default, ownership, group or device"),
+                APIOperation.Query(
+                    name: "target", schema: ##"{"type": "string"}"##,
+                    description: "company or personal (ownership), the group name or device ID; none for default"),
             ],
             responses: [200: .described("Removed"), 404: .refusal("not_found: nothing is assigned there")]),
         APIOperation("get", "/api/v1/settings", "Server settings", access: .token(.auditor), responses: [200: .json("Settings", schema: ref("Settings"))]),

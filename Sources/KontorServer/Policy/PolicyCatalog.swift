@@ -14,6 +14,8 @@ actor PolicyCatalog {
         /// never delivered until a fixed revision is applied; `kontorctl profiles lint` lists them.
         var held: [String: (revision: ProfileRevision, issues: [ProfileIssue])] = [:]
         var defaultProfile: String?
+        /// The profile assigned to each ownership (`company`, `personal`).
+        var ownerships: [String: String] = [:]
         var groups: [String: String]
         var devices: [String: String]
         var assignments: [ProfileAssignment]
@@ -67,6 +69,7 @@ actor PolicyCatalog {
         for a in assignments {
             switch a.scope {
             case "default": snapshot.defaultProfile = a.profile
+            case "ownership": snapshot.ownerships[a.target] = a.profile
             case "group": snapshot.groups[a.target] = a.profile
             default: snapshot.devices[a.target] = a.profile
             }

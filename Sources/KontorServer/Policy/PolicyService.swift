@@ -96,19 +96,25 @@ public struct PolicyService: Sendable {
     }
 
     func effectivePolicy(for device: Device, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws -> EffectivePolicy {
-        try await effectivePolicy(deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: defaultInterval)
+        try await effectivePolicy(
+            deviceId: device.id, personId: device.personId, group: device.group, ownership: device.ownership, snapshot: snapshot,
+            defaultInterval: defaultInterval)
     }
 
-    func effectivePolicy(deviceId: String, personId: String?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) async throws
-        -> EffectivePolicy
-    {
+    func effectivePolicy(
+        deviceId: String, personId: String?, group: String?, ownership: Ownership, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int
+    ) async throws -> EffectivePolicy {
         var person: Person?
         if let personId { person = try await store.person(id: personId) }
-        return Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: defaultInterval)
+        return Self.effectivePolicy(
+            deviceId: deviceId, person: person, group: group, ownership: ownership, snapshot: snapshot, defaultInterval: defaultInterval)
     }
 
-    /// The merge itself, with the person already read.
-    static func effectivePolicy(deviceId: String, person: Person?, group: String?, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int) -> EffectivePolicy {
+    /// The merge itself, with the person already read: default < ownership < group < device; on a personal
+    /// device without what reaches beyond the work container (``PersonalDevice``).
+    static func effectivePolicy(
+        deviceId: String, person: Person?, group: String?, ownership: Ownership, snapshot: PolicyCatalog.Snapshot, defaultInterval: Int
+    ) -> EffectivePolicy {
         var layers: [AssignedProfile] = []
         func add(_ scope: String, _ target: String?, _ name: String?) {
             guard let name, let revision = snapshot.latest[name] else { return }
@@ -116,16 +122,21 @@ public struct PolicyService: Sendable {
                 AssignedProfile(source: PolicySource(scope: scope, target: target, profile: name, revision: revision.revision), profile: revision.profile))
         }
         add("default", nil, snapshot.defaultProfile)
+        add("ownership", ownership.rawValue, snapshot.ownerships[ownership.rawValue])
         if let group { add("group", group, snapshot.groups[group]) }
         add("device", deviceId, snapshot.devices[deviceId])
         let subject = person.map { PolicySubject(email: $0.email, groups: $0.groups + (group.map { [$0] } ?? [])) }
         var policy = PolicyMerge.effectivePolicy(
             layers: layers, subject: subject, fallbackAccountSuffix: "device-" + String(deviceId.prefix(8)), defaultCheckinInterval: defaultInterval)
-        if let version = policy.usageTermsVersion, let terms = snapshot.terms[version] {
+        let terms = policy.usageTermsVersion.flatMap { snapshot.terms[$0] }
+        if let terms {
             policy.terms = terms.requirement(
-                personId: person?.id, decision: snapshot.answer(personId: person?.id, deviceId: deviceId, version: version))
+                personId: person?.id, decision: snapshot.answer(personId: person?.id, deviceId: deviceId, version: terms.version))
         }
         if let person { policy.offboardingWipeAt = snapshot.offboardings[person.id] }
+        if ownership == .personal {
+            policy = PersonalDevice.restrict(policy, offlineWipe: PersonalDevice.offlineWipeRefusal(terms: terms, decision: policy.terms?.decision))
+        }
         return policy
     }
 
@@ -136,15 +147,17 @@ public struct PolicyService: Sendable {
         let snapshot = try await snapshot()
         var person: Person?
         if let personId = device.personId { person = try await store.person(id: personId) }
-        let (policy, hash) = computeAndRemember(keyId: device.keyId, deviceId: device.id, person: person, group: device.group, snapshot: snapshot)
+        let (policy, hash) = computeAndRemember(
+            keyId: device.keyId, deviceId: device.id, person: person, group: device.group, ownership: device.ownership, snapshot: snapshot)
         return (hash, policy.checkinInterval, policy)
     }
 
     /// Merges a device's policy under `snapshot` and keeps its hash in the device cache for that catalog.
     private func computeAndRemember(
-        keyId: String, deviceId: String, person: Person?, group: String?, snapshot: PolicyCatalog.Snapshot
+        keyId: String, deviceId: String, person: Person?, group: String?, ownership: Ownership, snapshot: PolicyCatalog.Snapshot
     ) -> (EffectivePolicy, String) {
-        let policy = Self.effectivePolicy(deviceId: deviceId, person: person, group: group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+        let policy = Self.effectivePolicy(
+            deviceId: deviceId, person: person, group: group, ownership: ownership, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
         let hash = policy.canonicalHash
         devices.rememberPolicy(keyId: keyId, .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture))
         return (policy, hash)
@@ -162,7 +175,7 @@ public struct PolicyService: Sendable {
                 continue
             }
             let (policy, hash) = computeAndRemember(
-                keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, snapshot: snapshot)
+                keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, ownership: d.ownership, snapshot: snapshot)
             hashes[d.id] = .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture)
         }
         return hashes
@@ -172,7 +185,8 @@ public struct PolicyService: Sendable {
     func effectivePolicy(for device: AuthenticatedDevice) async throws -> EffectivePolicy {
         let snapshot = try await snapshot()
         return try await effectivePolicy(
-            deviceId: device.id, personId: device.personId, group: device.group, snapshot: snapshot, defaultInterval: snapshot.checkinInterval)
+            deviceId: device.id, personId: device.personId, group: device.group, ownership: device.ownership, snapshot: snapshot,
+            defaultInterval: snapshot.checkinInterval)
     }
 
     func checkinInterval() async throws -> Int { try await snapshot().checkinInterval }
@@ -193,6 +207,7 @@ public struct PolicyService: Sendable {
             throw KontorError.invalid(error.description)
         }
         let current = try await snapshot()
+        try await checkPersonalAssignments(profile, snapshot: current)
         var proposed = current
         let revision = (current.latest[profile.name]?.revision ?? 0) + 1
         proposed.latest[profile.name] = ProfileRevision(
@@ -226,6 +241,9 @@ public struct PolicyService: Sendable {
         }
         guard snapshot.latest[profile] != nil else { throw KontorError.invalid("profile: no profile named \(profile); apply it first") }
         let resolvedTarget = try await validateTarget(scope: scope, target: target)
+        if let revision = snapshot.latest[profile] {
+            try await checkPersonalBoundary(revision.profile, scope: scope, target: resolvedTarget, snapshot: snapshot)
+        }
         let assignment = ProfileAssignment(scope: scope, target: resolvedTarget, profile: profile, assignedAt: clock.now(), assignedBy: by)
         try await store.assign(assignment)
         await catalogChanged()
@@ -250,11 +268,16 @@ public struct PolicyService: Sendable {
                 throw KontorError.invalid("target: a group name is required (letters, digits, '.', '_' or '-')")
             }
             return target
+        case "ownership":
+            guard let target, let ownership = Ownership(rawValue: target) else {
+                throw KontorError.invalid("target: expected company or personal for the ownership assignment, found \"\(target ?? "")\"")
+            }
+            return ownership.rawValue
         case "device":
             guard let target, try await store.device(id: target) != nil else { throw KontorError.invalid("target: no device \(target ?? "")") }
             return target
         default:
-            throw KontorError.invalid("scope: expected default, group or device, found \"\(scope)\"")
+            throw KontorError.invalid("scope: expected default, ownership, group or device, found \"\(scope)\"")
         }
     }
 
@@ -264,7 +287,11 @@ public struct PolicyService: Sendable {
         // One read of the directory instead of one per device: a large fleet is compared in one pass.
         let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
         func layers(_ snapshot: PolicyCatalog.Snapshot, _ device: Device) -> [ProfileRevision?] {
-            [snapshot.defaultProfile, device.group.flatMap { snapshot.groups[$0] }, snapshot.devices[device.id]].map { $0.flatMap { snapshot.latest[$0] } }
+            [
+                snapshot.defaultProfile, snapshot.ownerships[device.ownership.rawValue], device.group.flatMap { snapshot.groups[$0] },
+                snapshot.devices[device.id],
+            ]
+            .map { $0.flatMap { snapshot.latest[$0] } }
         }
         // Devices with the same person, group and device assignments get the same policies, so their
         // fields are compared once — unless a container is involved and they have no person: the account
@@ -286,15 +313,18 @@ public struct PolicyService: Sendable {
                 let key =
                     perDevice
                     ? "device \(device.id)"
-                    : "\(device.personId ?? "-") \(device.group ?? "-") \(old.devices[device.id] ?? "-") \(new.devices[device.id] ?? "-")"
+                    : "\(device.personId ?? "-") \(device.group ?? "-") \(device.ownership) \(old.devices[device.id] ?? "-") \(new.devices[device.id] ?? "-")"
                 let fields: [String]
                 if let seen = known[key] {
                     fields = seen
                 } else {
                     let person = device.personId.flatMap { persons[$0] }
-                    fields = Self.differingFields(
-                        Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: old, defaultInterval: interval),
-                        Self.effectivePolicy(deviceId: device.id, person: person, group: device.group, snapshot: new, defaultInterval: interval))
+                    func merged(_ snapshot: PolicyCatalog.Snapshot) -> EffectivePolicy {
+                        Self.effectivePolicy(
+                            deviceId: device.id, person: person, group: device.group, ownership: device.ownership, snapshot: snapshot, defaultInterval: interval
+                        )
+                    }
+                    fields = Self.differingFields(merged(old), merged(new))
                     if !perDevice { known[key] = fields }
                 }
                 if !fields.isEmpty { out.append(DeviceChange(deviceId: device.id, hostname: device.facts.hostname, fields: fields)) }
@@ -311,7 +341,7 @@ public struct PolicyService: Sendable {
         func flatten(_ p: EffectivePolicy) -> [String: String] {
             guard let data = try? KontorJSON.encode(p), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
             var out: [String: String] = [:]
-            for (key, value) in object where key != "sources" && key != "origins" {
+            for (key, value) in object where !["sources", "origins", "notApplied"].contains(key) {
                 if let nested = value as? [String: Any] {
                     for (k, v) in nested { out["\(key).\(k)"] = render(v) }
                 } else {

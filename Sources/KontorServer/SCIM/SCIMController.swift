@@ -111,7 +111,7 @@ struct SCIMController {
     @Sendable func putUser(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedUser(id))
+        try checkIfMatch(request, current: try await renderedUser(id))
         _ = try await scim.replaceUser(id, with: try await body(request), by: principal)
         return try await userResponse(id, request, status: .ok)
     }
@@ -119,7 +119,7 @@ struct SCIMController {
     @Sendable func patchUser(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedUser(id))
+        try checkIfMatch(request, current: try await renderedUser(id))
         _ = try await scim.patchUser(id, try await body(request), by: principal)
         return try await userResponse(id, request, status: .ok)
     }
@@ -127,7 +127,7 @@ struct SCIMController {
     @Sendable func deleteUser(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedUser(id))
+        try checkIfMatch(request, current: try await renderedUser(id))
         try await scim.deleteUser(id, by: principal)
         context.logger.notice("SCIM user deleted: offboarding with notice", metadata: ["scim.id": "\(id)"])
         return Response(status: .noContent)
@@ -159,7 +159,7 @@ struct SCIMController {
     @Sendable func putGroup(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedGroup(id))
+        try checkIfMatch(request, current: try await renderedGroup(id))
         _ = try await scim.replaceGroup(id, with: try await body(request), by: principal)
         return try await groupResponse(id, request, status: .ok)
     }
@@ -167,7 +167,7 @@ struct SCIMController {
     @Sendable func patchGroup(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedGroup(id))
+        try checkIfMatch(request, current: try await renderedGroup(id))
         _ = try await scim.patchGroup(id, try await body(request), by: principal)
         return try await groupResponse(id, request, status: .ok)
     }
@@ -175,7 +175,7 @@ struct SCIMController {
     @Sendable func deleteGroup(_ request: Request, context: KontorRequestContext) async throws -> Response {
         let principal = try await authenticate(request)
         let id = try context.parameters.require("id")
-        try await checkIfMatch(request, current: try await renderedGroup(id))
+        try checkIfMatch(request, current: try await renderedGroup(id))
         try await scim.deleteGroup(id, by: principal)
         return Response(status: .noContent)
     }

@@ -42,7 +42,7 @@ struct SCIMError: Error, HTTPResponseError, Equatable {
         case let error as SCIMError: self = error
         case let error as KontorError:
             switch error.kind {
-            case .invalid: self = .invalidValue(error.message)
+            case .invalid, .unprocessable: self = .invalidValue(error.message)
             case .notFound: self = .notFound(error.message)
             case .conflict: self = .uniqueness(error.message)
             case .forbidden: self.init(status: .forbidden, scimType: nil, detail: error.message)

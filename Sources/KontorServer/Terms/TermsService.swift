@@ -19,6 +19,8 @@ struct TermsService: Sendable {
         var undertaking: String?
         /// Seconds a device may go without an answer before its work container is locked; default 14 days.
         var graceSeconds: Int?
+        /// Whether accepting these terms allows an offline wipe on the person's personal devices (default false).
+        var allowsOfflineWipeOnPersonalDevices: Bool?
     }
 
     static let defaultGrace = 14 * 86_400
@@ -33,7 +35,7 @@ struct TermsService: Sendable {
         }
         let terms = UsageTerms(
             version: input.version, text: input.text, undertaking: input.undertaking, graceSeconds: grace, publishedAt: clock.now(),
-            publishedBy: principal.name)
+            publishedBy: principal.name, allowsOfflineWipeOnPersonalDevices: input.allowsOfflineWipeOnPersonalDevices ?? false)
         do {
             try await store.insertTerms(terms)
         } catch StoreError.conflict(let why) {
@@ -44,6 +46,7 @@ struct TermsService: Sendable {
             detail: [
                 "sha256": terms.sha256, "undertakingSha256": terms.undertakingSha256 ?? "", "graceSeconds": String(grace),
                 "deadline": ISO8601.string(from: terms.deadline),
+                "allowsOfflineWipeOnPersonalDevices": String(terms.allowsOfflineWipeOnPersonalDevices == true),
             ])
         await policies.catalogChanged()
         return terms
