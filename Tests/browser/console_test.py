@@ -204,6 +204,8 @@ def let_agent_wipe(c, bin_dir, root, device_url):
         check(time.time() < deadline, "#wipe-confirmed did not appear within 10 s: no signed wipe receipt")
         time.sleep(0.5)
     check(wipe_command_state(c) == "succeeded", f"the wipe command is {wipe_command_state(c)!r}, expected 'succeeded'")
+    # This test's agent root cannot encrypt: the receipt says the wipe could only delete, and why.
+    c.text("#wipe-method", "deletion only", "the erase method from the signed receipt in #wipe-method")
     c.shot("08-wipe-confirmed.png")
 
 
