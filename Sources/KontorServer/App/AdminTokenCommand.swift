@@ -21,7 +21,7 @@ struct AdminTokenCommand: AsyncParsableCommand {
         @Option(help: "directory (uses only SCIM), feed (reads only the on-call calendar), auditor, operator or admin.") var role: String
 
         func validate() throws {
-            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be feed, auditor, operator or admin, not \"\(role)\"") }
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be directory, feed, auditor, operator or admin, not \"\(role)\"") }
         }
 
         func run() async throws {
