@@ -59,8 +59,14 @@ enum ContainerCrypto {
         defer { close(homeFD) }
         var info = stat()
         guard fstat(homeFD, &info) == 0, info.st_uid == 0 else { throw AgentFileError(home, "is not the folder the agent created (not owned by root)") }
-        let key = try load(paths) ?? newStoredKey(paths, on: homeFD)
-        _ = try FSCrypt.addKey(key.raw, on: homeFD)
+        // A stored key (a retry after a crash) goes into the kernel again; a new one is added as it is made.
+        let key: (raw: [UInt8], identifier: FSCrypt.KeyIdentifier)
+        if let stored = try load(paths) {
+            _ = try FSCrypt.addKey(stored.raw, on: homeFD)
+            key = stored
+        } else {
+            key = try newStoredKey(paths, on: homeFD)
+        }
         switch try FSCrypt.policy(of: homeFD) {
         case key.identifier?: break
         case nil: try FSCrypt.setPolicy(on: homeFD, key.identifier)

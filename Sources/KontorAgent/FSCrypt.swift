@@ -30,14 +30,8 @@ enum FSCrypt {
         }
 
         init?(hex: String) {
-            let digits = Array(hex.utf8)
-            guard digits.count == 32 else { return nil }
-            var out: [UInt8] = []
-            for i in stride(from: 0, to: 32, by: 2) {
-                guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-                out.append(byte)
-            }
-            bytes = out
+            guard let bytes = Bytes.fromHex(hex), bytes.count == 16 else { return nil }
+            self.bytes = bytes
         }
 
         var hex: String { Bytes.hex(bytes) }

@@ -54,6 +54,27 @@ public enum Bytes {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// The bytes of hexadecimal text (either case); nil when it is not an even number of hex digits.
+    public static func fromHex(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
     /// base64url without padding (RFC 4648 §5).
     public static func base64URL<D: Sequence>(_ data: D) -> String where D.Element == UInt8 {
         let base64 = Data(data).base64EncodedString().utf8

@@ -78,12 +78,10 @@ struct ArchiveService: Sendable {
     }
 
     func complete(_ input: ArchiveCompletion, device: AuthenticatedDevice) async throws -> ArchiveUploadState {
-        if IdentifierGenerator.isWellFormed(input.id), let done = try await store.archive(id: input.id), done.deviceId == device.id,
-            done.state == .complete
-        {
-            return state(done)
-        }
-        let archive = try await uploading(input.id, device: device)
+        let archive = try await devicesArchive(input.id, device: device)
+        // Completed already (its answer was lost): the same answer again.
+        if archive.state == .complete { return state(archive) }
+        guard archive.state == .uploading else { throw KontorError.conflict("archive \(input.id) is \(archive.state.rawValue)") }
         guard archive.received == archive.size else {
             throw KontorError.conflict("the upload has \(archive.received) of \(archive.size) bytes; send the rest first")
         }
@@ -106,11 +104,17 @@ struct ArchiveService: Sendable {
         return state(try await store.archive(id: input.id) ?? archive)
     }
 
-    private func uploading(_ id: String, device: AuthenticatedDevice) async throws -> ArchiveRecord {
+    /// The device's own archive `id`; not found for any other (or a malformed ID).
+    private func devicesArchive(_ id: String, device: AuthenticatedDevice) async throws -> ArchiveRecord {
         // Only a well-formed ID reaches the store (PostgreSQL refuses text with NUL with an error of its own).
         guard IdentifierGenerator.isWellFormed(id), let archive = try await store.archive(id: id), archive.deviceId == device.id else {
             throw KontorError.notFound("no archive \(VisibleText.escaped(id)) of this device")
         }
+        return archive
+    }
+
+    private func uploading(_ id: String, device: AuthenticatedDevice) async throws -> ArchiveRecord {
+        let archive = try await devicesArchive(id, device: device)
         guard archive.state == .uploading else { throw KontorError.conflict("archive \(id) is \(archive.state.rawValue)") }
         return archive
     }

@@ -88,7 +88,7 @@ struct ArchivesController {
             status: .ok,
             headers: [
                 .contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(archive.id).age\"",
-                HTTPField.Name("Digest")!: "sha-256=\(Data(Bytes.fromHexOrEmpty(archive.sha256)).base64EncodedString())",
+                HTTPField.Name("Digest")!: "sha-256=\(Data(Bytes.fromHex(archive.sha256) ?? []).base64EncodedString())",
             ], body: body)
     }
 
@@ -121,19 +121,5 @@ struct ArchivesController {
     @Sendable func purgeDue(_ request: Request, context: AdminRequestContext) async throws -> Purged {
         try context.require(.admin)
         return Purged(purged: try await services.archives.purgeDue())
-    }
-}
-
-extension Bytes {
-    /// The bytes of lowercase or uppercase hex; empty when it is not hex.
-    static func fromHexOrEmpty(_ hex: String) -> [UInt8] {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return [] }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return [] }
-            out.append(byte)
-        }
-        return out
     }
 }

@@ -65,10 +65,11 @@ extension SCIMService {
         var changed: [Person] = []
         var added: [String] = []
         var removed: [String] = []
+        // Only the persons SCIM shows (the current end of each chain) are members; history keeps its groups.
+        let shown = Set(view.users.map(\.person.id))
         for person in view.persons.values.sorted(by: { $0.id < $1.id }) {
             let holds = person.groups.contains(group.name)
-            // Only the persons SCIM shows (the current end of each chain) are members; history keeps its groups.
-            let isShown = view.user(personId: person.id) != nil
+            let isShown = shown.contains(person.id)
             if wanted.contains(person.id), !holds {
                 var p = person
                 p.groups.append(group.name)

@@ -30,7 +30,8 @@ struct SCIMService: Sendable {
         var link = SCIMUserLink(
             id: IdentifierGenerator.uuidV7(now: now), personId: "", userName: input.userName, externalId: input.externalId, createdAt: now, updatedAt: now)
         let person: Person
-        if let existing = try await store.person(email: input.email), existing.status != .offboarded {
+        let found = try await store.person(email: input.email)
+        if let existing = found, existing.status != .offboarded {
             // Someone an admin added (or a directory deleted in the notice period): the directory adopts them.
             if let owner = view.user(personId: existing.id), owner.link != nil {
                 throw SCIMError.uniqueness("emails: \(input.email) belongs to user \(owner.id)")
@@ -39,7 +40,7 @@ struct SCIMService: Sendable {
             link.personId = existing.id
             try await save(link, person == existing ? nil : .update(person))
             try await audit(existing, person, actor: actor, action: "person.linked", extra: ["scimId": link.id])
-        } else if let previous = try await store.person(email: input.email) {
+        } else if let previous = found {
             person = try rehired(previous, input, now: now)
             link.personId = person.id
             try await save(link, .rehire(person))
