@@ -85,19 +85,22 @@ enum ContainerCrypto {
         return (raw, identifier)
     }
 
-    /// Gives the encrypted home to the work account and fills it from /etc/skel (regular files and folders,
-    /// through descriptors, never following a link), as useradd would have.
+    /// Fills the encrypted home from /etc/skel (regular files and folders, through descriptors, never
+    /// following a link), as useradd would have, and gives it to the work account.
     static func finishHome(_ home: String, account: Account, paths: AgentPaths) throws {
         let homeFD = open(paths.resolve(home), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard homeFD >= 0 else { throw AgentFileError(home, "cannot open the work home: \(String(cString: strerror(errno)))") }
         defer { close(homeFD) }
+        // Filled while still root's (the account cannot touch it yet), then given away: a crash in between
+        // leaves a root-owned home that the next start fills (files already there are kept) and gives away.
+        let skel = open(paths.resolve("/etc/skel"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if skel >= 0 {
+            defer { close(skel) }
+            try copyTree(from: skel, to: homeFD, account: account, depth: 0)
+        }
         guard fchown(homeFD, account.uid, account.gid) == 0, fchmod(homeFD, 0o700) == 0 else {
             throw AgentFileError(home, "cannot give the work home to \(account.name): \(String(cString: strerror(errno)))")
         }
-        let skel = open(paths.resolve("/etc/skel"), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard skel >= 0 else { return }
-        defer { close(skel) }
-        try copyTree(from: skel, to: homeFD, account: account, depth: 0)
     }
 
     private static func copyTree(from source: Int32, to target: Int32, account: Account, depth: Int) throws {
