@@ -345,7 +345,16 @@ public struct Agent: Sendable {
                 try wiper.save(journal)
             }
         }
-        if !journal.done(.signed) { try wiper.run(&journal, key: device.privateKey, agentVersion: agentVersion) }
+        if !journal.done(.signed) {
+            try wiper.run(&journal, key: device.privateKey, agentVersion: agentVersion)
+            if !journal.done(.uploaded) {
+                // A `required` archive holds the wipe until the server has it (or its deadline passes).
+                if let reason = try await uploadArchive(&journal, client: client, device: device) {
+                    return .failure(reason: "wipe waits for the archive of retained work data: \(reason)", retryAfter: nil)
+                }
+                try wiper.run(&journal, key: device.privateKey, agentVersion: agentVersion)
+            }
+        }
         guard let receipt = journal.receipt else { throw AgentError("\(wiper.journalFile): signed but no receipt; remove the file to wipe again") }
         var state = try store.state()
         state.lastAttempt = clock.now()

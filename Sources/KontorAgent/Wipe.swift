@@ -20,6 +20,12 @@ public enum WipeStep: String, Codable, Sendable, CaseIterable {
     case frozen
     /// Every process of the work account killed (also those that ignore SIGTERM).
     case killed
+    /// The profile's retained paths packed into an archive encrypted to the organisation (or noted why not).
+    case archived
+    /// The server accepted the archive's first chunk (the crash test's "in the middle of uploading").
+    case uploadStarted
+    /// The server confirmed the whole archive, or the wipe gave up on it (timeout, `bestEffort`, refused).
+    case uploaded
     /// Files and bytes of every work path counted, for the receipt.
     case measured
     /// The container key out of the kernel and its only copy destroyed (a cryptographic erase), or noted
@@ -65,6 +71,8 @@ public struct WipeJournal: Codable, Sendable, Equatable {
     /// `cryptoErase+delete` or `delete`, and why not the first (for the receipt).
     public var method: String?
     public var methodNote: String?
+    /// The archive of retained data made before the key is destroyed (the profile's `retention`).
+    public var archive: WipeArchive?
 
     public func done(_ step: WipeStep) -> Bool { steps.contains(step) }
 }
@@ -176,19 +184,22 @@ struct Wiper: Sendable {
         var journal = WipeJournal(
             id: IdentifierGenerator.uuidV7(now: clock.now()), trigger: trigger, commandId: commandId, deviceId: deviceId, startedAt: clock.now(),
             account: account?.name, uid: account?.uid, targets: targets, refused: refused)
+        journal.archive = Self.archivePlan(policy?.retention, trigger: trigger, startedAt: journal.startedAt)
         try record(.journaled, &journal)
         return journal
     }
 
     /// Opens a planned target through the boundary checks; nil when it is not there.
-    private func open(_ target: String, _ account: WorkAccount) throws -> OpenedDirectory? {
+    func open(_ target: String, _ account: WorkAccount) throws -> OpenedDirectory? {
         guard let root = WorkRoot.of(target, account: account, rules: rules) else {
             throw BoundaryError(target, "outside the work home and the work roots this device allows")
         }
         return try WorkPaths.open(target, in: root, account: account, paths: paths, create: false)
     }
 
-    /// Carries the wipe on from wherever the journal says it stopped, up to a signed receipt.
+    /// Carries the wipe on from wherever the journal says it stopped, up to a signed receipt. It stops
+    /// before the key is destroyed while a packed archive waits for its upload (the caller uploads it and
+    /// runs the wipe again), until the retention's deadline.
     func run(_ journal: inout WipeJournal, key: Curve25519.Signing.PrivateKey, agentVersion: String) throws {
         // Only the account the agent created, with the UID it was created with.
         let account = accounts.recorded().flatMap { $0.uid == journal.uid && $0.name == journal.account ? $0 : nil }
@@ -199,6 +210,15 @@ struct Wiper: Sendable {
         if !journal.done(.killed) {
             if let account { journal.processesKilled += killAll(account) }
             try record(.killed, &journal)
+        }
+        if !journal.done(.archived) {
+            pack(&journal, account)
+            try record(.archived, &journal)
+        }
+        if !journal.done(.uploaded) {
+            if mustWaitForUpload(&journal) { return }
+            dropSpool(journal)
+            try record(.uploaded, &journal)
         }
         if !journal.done(.measured) {
             measure(&journal, account)
@@ -217,7 +237,7 @@ struct Wiper: Sendable {
             try record(.accountRemoved, &journal)
         }
         if !journal.done(.cleaned) {
-            for file in [paths.policyFile, paths.stateDir + "/override.json"] where fileExists(file) { unlink(file) }
+            for file in [paths.policyFile, paths.stateDir + "/override.json", Self.spoolFile(paths)] where fileExists(file) { unlink(file) }
             try record(.cleaned, &journal)
         }
         if !journal.done(.signed) {
@@ -307,7 +327,8 @@ struct Wiper: Sendable {
         let receipt = WipeReceipt(
             id: journal.id, deviceId: journal.deviceId, trigger: journal.trigger, commandId: journal.commandId, account: journal.account,
             accountRemoved: journal.accountRemoved, processesKilled: journal.processesKilled, removed: journal.measured, refused: journal.refused,
-            startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion, method: journal.method, methodNote: journal.methodNote)
+            startedAt: journal.startedAt, finishedAt: finished, agentVersion: agentVersion, method: journal.method, methodNote: journal.methodNote,
+            archive: journal.archive?.uploaded == true ? journal.archive?.summary : nil, archiveFailed: journal.archive?.failed)
         journal.receipt = try SignedReceipt.sign(receipt, key: key)
     }
 

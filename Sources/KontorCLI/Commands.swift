@@ -174,6 +174,28 @@ struct Devices: AsyncParsableCommand {
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
     /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
     /// Whether a wipe of the device's container can destroy its key, or why it can only delete.
+    /// The confirmed wipe, from its signed receipt (checked with the device's key here, not taken on trust).
+    static func wipeRows(_ d: Device, client: AdminClient) async throws -> [(String, String)] {
+        struct Row: Decodable {
+            var id: String
+            var signed: SignedReceipt
+        }
+        guard let id = d.wipeReceiptId else { return [] }
+        let rows = try await client.call(.GET, "/devices/" + AdminClient.segment(d.id) + "/receipts", as: [Row].self)
+        guard let key = DeviceKeys.publicKey(base64: d.publicKey), let receipt = rows.first(where: { $0.id == id })?.signed.verified(by: key) else {
+            return [("wipe receipt", "\(id) (its signature does not verify with the device key)")]
+        }
+        let method =
+            receipt.method == "cryptoErase+delete"
+            ? "cryptographic erase, then deletion" : "deletion only\(receipt.methodNote.map { ": \(visible($0))" } ?? "")"
+        let archive =
+            receipt.archive.map { "\($0.id): \($0.files) files, \($0.size) bytes, SHA-256 \($0.sha256)\($0.leftOut.map { "; \($0.count) left out" } ?? "")" }
+            ?? receipt.archiveFailed.map { "none: \(visible($0))" } ?? "-"
+        return [
+            ("wipe receipt", "\(id), \(receipt.totalFiles) files removed, signature verified"), ("erased by", method), ("archive", archive),
+        ]
+    }
+
     static func cryptoErase(_ c: ComplianceReport?) -> String {
         switch c?.cryptoErase {
         case "available"?: "available (the work home is encrypted; a wipe destroys its key)"
@@ -259,7 +281,7 @@ struct Devices: AsyncParsableCommand {
             let posture =
                 d.facts.posture.map { $0.described.map { ($0.label, $0.value) } }
                 ?? [("posture", d.ownership == .personal ? "not collected (personal device)" : "not reported (agent too old)")]
-            printFields(rows + posture, width: 16)
+            printFields(rows + posture + (try await Devices.wipeRows(d, client: client)), width: 16)
             let violations = d.compliance?.violations ?? []
             if !violations.isEmpty {
                 print("violations:")

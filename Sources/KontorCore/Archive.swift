@@ -120,3 +120,23 @@ public struct ArchiveUploadState: Codable, Sendable, Equatable {
         self.state = state
     }
 }
+
+/// What a wipe receipt says about the archive made before the wipe: which one, and what the device packed.
+public struct ArchiveSummary: Codable, Sendable, Equatable {
+    public var id: String
+    /// Hex SHA-256 of the age file.
+    public var sha256: String
+    public var size: Int64
+    public var files: Int
+    /// What the retained paths held that is not in the archive, and why (a symlink, another mount, a path
+    /// outside the container); nil when nothing was left out.
+    public var leftOut: [String]?
+
+    public init(id: String, sha256: String, size: Int64, files: Int, leftOut: [String]? = nil) {
+        self.id = id
+        self.sha256 = sha256
+        self.size = size
+        self.files = files
+        self.leftOut = leftOut
+    }
+}

@@ -170,13 +170,21 @@ public struct WipeReceipt: Codable, Sendable, Equatable {
     /// deleted) or `delete` (files deleted only; `methodNote` says why). Absent from older agents' receipts.
     public var method: String?
     public var methodNote: String?
+    /// The archive of retained work data the server confirmed before the key was destroyed (the profile's
+    /// `retention`), or nil.
+    public var archive: ArchiveSummary?
+    /// Why no archive was kept although the profile asked for one (an offline wipe, the upload timed out, …).
+    public var archiveFailed: String?
 
     public init(
         id: String, deviceId: String, trigger: String, commandId: String?, account: String?, accountRemoved: Bool, processesKilled: Int,
-        removed: [RemovedPath], refused: [String], startedAt: Date, finishedAt: Date, agentVersion: String, method: String? = nil, methodNote: String? = nil
+        removed: [RemovedPath], refused: [String], startedAt: Date, finishedAt: Date, agentVersion: String, method: String? = nil, methodNote: String? = nil,
+        archive: ArchiveSummary? = nil, archiveFailed: String? = nil
     ) {
         self.method = method
         self.methodNote = methodNote
+        self.archive = archive
+        self.archiveFailed = archiveFailed
         self.id = id
         self.deviceId = deviceId
         self.trigger = trigger

@@ -77,11 +77,14 @@ struct AgentWorld {
     let root: String
     var paths: AgentPaths { AgentPaths(root: root) }
 
-    init() throws {
+    init(configure: (inout ServerConfig) -> Void = { _ in }) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-agent-root-\(UUID().uuidString)").path
         var config = ServerConfig()
         config.enrollRatePerMinute = 0
+        // The server's own files (archives) beside the agent's root, never in the default /var/lib/kontor.
+        config.dataDir = root + "-server"
+        configure(&config)
         services = Services(config: config, store: try SQLiteStore.inMemory(), clock: .system, serverKey: ServerSigningKey(privateKey: .init()), registry: nil)
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-agent-root-\(UUID().uuidString)").path
     }
 
     func agent(
@@ -90,7 +93,8 @@ struct AgentWorld {
         var logger = Logger(label: "agent-test")
         logger.logLevel = .critical
         return Agent(
-            paths: paths, config: config, transport: transport, clock: clock, logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt), boot: boot,
+            paths: paths, config: config, transport: transport, clock: clock, logger: logger,
+            enforcer: Enforcer(paths: paths, rules: config.containerRules(for: paths), deviceZone: .gmt), boot: boot,
             wipeHook: hook)
     }
 

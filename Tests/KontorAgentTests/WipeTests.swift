@@ -28,6 +28,12 @@ final class SettableClock: Sendable {
     var wall: WallClock { WallClock { self.current.withLock { $0 } } }
 }
 
+/// The organisation's age identity the wipe tests' archives are encrypted to.
+let organisationIdentity: AgeIdentity = {
+    var random = SystemRandomNumberGenerator()
+    return AgeIdentity.generate(using: &random)
+}()
+
 let wipeProfile = """
     apiVersion: kontor/v1
     kind: Profile
@@ -39,6 +45,11 @@ let wipeProfile = """
     offline:
       lockAfter: 1
       wipeAfter: 2
+    retention:
+      paths: ["/home/{account}/Documents", "/srv/work/{localpart}"]
+      recipients: ["\(organisationIdentity.recipient)"]
+      retainDays: 3650
+      mode: required
     """
 
 extension AgentWorld {
@@ -142,6 +153,12 @@ struct WipeTests {
             #expect(home.existed && home.files >= 3 && home.bytes >= 10_000)
             #expect(receipt.removed.first { $0.path == "/srv/work/ada" }?.files == 1)
             if step == .journaled { #expect(receipt.processesKilled >= 1) }
+            // Before the key went, the retained folders went to the server: one archive, the one the receipt names.
+            let archives = try await store.archives(deviceId: identity.deviceId)
+            #expect(archives.count == 1 && archives.first?.state == .complete, "\(archives)")
+            let archive = try #require(receipt.archive, "no archive in the receipt: \(receipt.archiveFailed ?? "-")")
+            #expect(archives.first?.id == archive.id && archives.first?.sha256 == archive.sha256 && archives.first?.receiptId == receipt.id)
+            #expect(archive.files == 3, "customers.csv, scan.pdf, offer.odt (the symlink is left out): \(archive.files)")
 
             // Nothing more happens: the agent is unenrolled and the server refuses the old key.
             await #expect(throws: AgentError.self) { try await restarted.cycle() }
@@ -275,6 +292,12 @@ struct WipeTests {
             let receipts = try await world.services.store.receipts(deviceId: deviceId)
             #expect(receipts.map(\.trigger) == ["offline"])
             let device = try #require(try await world.services.store.device(id: deviceId))
+            // The profile asked for an archive, but a wipe that cannot reach the server makes none, and says so.
+            let key = try #require(DeviceKeys.publicKey(base64: device.publicKey))
+            let receipt = try #require(receipts.first?.signed.verified(by: key))
+            #expect(receipt.archive == nil && receipt.archiveFailed?.contains("offline") == true, "\(receipt.archiveFailed ?? "-")")
+            #expect(try await world.services.store.archives(deviceId: deviceId).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: Wiper.spoolFile(world.paths)))
             #expect(device.status == .active)
             #expect(device.wipeConfirmedAt != nil)
             guard case .success(_, let changed, _) = try await online.cycle() else {

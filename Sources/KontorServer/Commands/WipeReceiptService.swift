@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Records signed wipe receipts: checks the signature against the device's key, stores the receipt once,
 /// completes the wipe command, revokes the device and puts the receipt in the audit log.
 struct WipeReceiptService: Sendable {
-    let store: any ReceiptStore & CommandStore & DeviceStore
+    let store: any ReceiptStore & CommandStore & DeviceStore & ArchiveStore
     let clock: WallClock
     let audit: AuditService
     let commands: CommandService
@@ -39,6 +39,7 @@ struct WipeReceiptService: Sendable {
             throw KontorError.invalid("receipt.method: expected cryptoErase+delete or delete")
         }
         if let note = receipt.methodNote, note.utf8.count > 1024 { throw KontorError.invalid("receipt.methodNote: longer than 1024 bytes") }
+        try Self.checkArchive(receipt)
         if try await store.receipt(id: receipt.id) == nil, device.status != .active, device.wipeConfirmedAt != nil {
             throw KontorError.conflict("device \(device.id) is revoked and its wipe is confirmed; no further receipts are taken")
         }
@@ -66,11 +67,35 @@ struct WipeReceiptService: Sendable {
                     "startedAt": ISO8601.string(from: receipt.startedAt), "finishedAt": ISO8601.string(from: receipt.finishedAt),
                     "method": receipt.method ?? "delete (agent before crypto-erase)", "methodNote": visible(receipt.methodNote ?? ""),
                     "payloadDigest": signed.digest, "signature": signed.signature,
+                    "archive": try await archiveDetail(receipt.archive, device: device), "archiveFailed": visible(receipt.archiveFailed ?? ""),
                 ])
         }
         let after = try await store.device(id: device.id)
         if isNew, let after, after.status != .active { try await commands.closeAll(deviceId: device.id) }
         let confirmation = ReceiptConfirmation(receiptId: receipt.id, duplicate: !isNew, revoked: after?.status != .active)
         return confirmation
+    }
+
+    /// The archive fields of a receipt, checked for form.
+    static func checkArchive(_ receipt: WipeReceipt) throws {
+        if let archive = receipt.archive {
+            guard IdentifierGenerator.isWellFormed(archive.id) else { throw KontorError.invalid("receipt.archive.id: not an archive ID") }
+            guard Bytes.fromHex(archive.sha256)?.count == 32 else { throw KontorError.invalid("receipt.archive.sha256: expected 64 hex digits") }
+            guard archive.size >= 0, archive.files >= 0 else { throw KontorError.invalid("receipt.archive: size and files must not be negative") }
+            if let leftOut = archive.leftOut, leftOut.count > 60 || leftOut.contains(where: { $0.utf8.count > 1024 }) {
+                throw KontorError.invalid("receipt.archive.leftOut: at most 60 entries of at most 1024 bytes")
+            }
+        }
+        if let failed = receipt.archiveFailed, failed.utf8.count > 1024 { throw KontorError.invalid("receipt.archiveFailed: longer than 1024 bytes") }
+    }
+
+    /// The receipt's archive as the audit log records it: its ID, digest and whether the server holds it
+    /// complete with that digest (a receipt is kept as signed either way; this says whether it agrees).
+    private func archiveDetail(_ archive: ArchiveSummary?, device: Device) async throws -> String {
+        guard let archive else { return "" }
+        let held = try await store.archive(id: archive.id)
+        let agrees = held.map { $0.deviceId == device.id && $0.state == .complete && $0.sha256 == archive.sha256 && $0.size == archive.size } ?? false
+        return
+            "\(archive.id) sha256:\(archive.sha256) \(archive.size) bytes, \(archive.files) files (\(agrees ? "held by the server" : "NOT held by the server as described"))"
     }
 }

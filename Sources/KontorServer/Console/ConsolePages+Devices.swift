@@ -99,8 +99,13 @@ extension ConsolePages {
         guard let id = device.wipeReceiptId, let stored = try await services.store.receipt(id: id), let key = DeviceKeys.publicKey(base64: device.publicKey),
             let receipt = stored.signed.verified(by: key), let method = receipt.method
         else { return "deletion (the agent predates crypto-erase)" }
-        return method == "cryptoErase+delete"
+        let erased =
+            method == "cryptoErase+delete"
             ? "cryptographic erase (the container key destroyed), then deletion" : "deletion only: \(receipt.methodNote ?? "")"
+        if let archive = receipt.archive {
+            return erased + "; archived first: archive \(archive.id), \(archive.files) files, \(archive.size) bytes, SHA-256 \(archive.sha256)"
+        }
+        return erased + (receipt.archiveFailed.map { "; no archive: \($0)" } ?? "")
     }
 
     /// Whether a wipe of the device can destroy its container's key, as the agent last reported.
