@@ -175,10 +175,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What more than one test target uses (a loop-mounted ext4); never part of a product.
+        .target(name: "KontorTestSupport", path: "Tests/KontorTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "KontorAgentTests",
             dependencies: [
-                "KontorAgent", "KontorServer",
+                "KontorAgent", "KontorServer", "KontorTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -187,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "kontor-server", "kontorctl", "kontor-agent",
+                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "KontorTestSupport", "kontor-server", "kontorctl", "kontor-agent",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -15,7 +15,7 @@ SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl
 # systemd-nspawn (systemd-container) make and boot the Debian container of the system test (Tests/system).
 TEST_POSTGRES_PACKAGES=(postgresql-15 postgresql-client-15)
 # dbus-daemon runs the session buses of the desktop-notice tests (Tests/KontorAgentTests/SessionBusTests.swift).
-TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container dbus-daemon)
+TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container dbus-daemon libfaketime)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -190,6 +190,18 @@ enum ContainerCrypto {
         _ = try FSCrypt.addKey(key.raw, on: fd)
     }
 
+    /// Takes the key out of the kernel (the container is locked) and keeps its stored copy for the unlock.
+    /// Repeated while the lock lasts: files that were still open when it was first removed are evicted
+    /// once they are closed.
+    static func lockKey(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws -> FSCrypt.Removal? {
+        guard let hex = encryption?.keyIdentifier, let identifier = FSCrypt.KeyIdentifier(hex: hex) else { return nil }
+        // Through the home's parent (same file system): a descriptor of the encrypted home would keep it busy.
+        let fd = open(paths.resolve(AtomicFile.parent(of: home)), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw AgentFileError(AtomicFile.parent(of: home), "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        return try FSCrypt.removeKey(identifier, on: fd)
+    }
+
     /// The cryptographic erase: the key leaves the kernel (the file system of `home`) and its only copy is
     /// overwritten and removed. Safe to repeat (a resumed wipe): what is gone already counts as done.
     static func destroyKey(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws -> FSCrypt.Removal? {

@@ -47,6 +47,8 @@ public struct EnforcementState: Codable, Sendable, Equatable {
     public var offlineLocked = false
     /// Locked because the usage terms the policy names are not accepted and their grace period is over.
     public var termsLocked = false
+    /// The encrypted container's key is out of the kernel (locked, or quiet hours that ask for it).
+    public var keyLocked = false
     /// The problems of the last enforcement (`kind: detail`): each is reported once while it lasts.
     public var problems: [String] = []
     /// Desktop notices queued for the work session and the occurrences already shown (`Notices.swift`).
@@ -69,6 +71,7 @@ public struct EnforcementState: Codable, Sendable, Equatable {
         adminLocked = try c.decodeIfPresent(Bool.self, forKey: .adminLocked) ?? false
         offlineLocked = try c.decodeIfPresent(Bool.self, forKey: .offlineLocked) ?? false
         termsLocked = try c.decodeIfPresent(Bool.self, forKey: .termsLocked) ?? false
+        keyLocked = try c.decodeIfPresent(Bool.self, forKey: .keyLocked) ?? false
         problems = try c.decodeIfPresent([String].self, forKey: .problems) ?? []
         notices = try c.decodeIfPresent(NoticeLedger.self, forKey: .notices) ?? NoticeLedger()
     }
@@ -139,6 +142,10 @@ public struct Enforcer: Sendable {
         report.quiet = quiet?.quiet ?? false
         report.quietReason = quiet?.reason
         if let account {
+            // The key goes into the kernel before the programs thaw, and out of it after they froze.
+            let locked = state.adminLocked || state.offlineLocked || state.termsLocked
+            let lockKey = locked || (quiet?.quiet == true && policy.quietHours?.lockContainerKey == true)
+            if !lockKey { report.containerKey = containerKey(account, lock: false, state: &state, problems: &problems, now: now) }
             do {
                 if let frozen = try freezeOrRelease(account, quiet: quiet?.quiet == true, state: &state) {
                     report.containerState = frozen
@@ -148,6 +155,7 @@ public struct Enforcer: Sendable {
             } catch {
                 problems.append(DeviceEvent(at: now, kind: "quiet.error", detail: "\(error)"))
             }
+            if lockKey { report.containerKey = containerKey(account, lock: true, state: &state, problems: &problems, now: now) }
         }
         state.report(problems)
         report.violations = Array(state.violations.suffix(50))
@@ -164,8 +172,6 @@ public struct Enforcer: Sendable {
         do {
             let (account, created) = try accounts.ensure(container.account)
             if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(account.name) (UID \(account.uid))")) }
-            // After a boot the kernel has no container key: the encrypted home opens again with the stored one.
-            try ContainerCrypto.ensureUnlocked(try accounts.record()?.encryption, home: account.home, paths: paths)
             state.account = account.name
             let otherHomes = accounts.allAccounts().filter { $0.uid != account.uid }.map(\.home)
             for path in container.extraWorkPaths {
@@ -180,6 +186,30 @@ public struct Enforcer: Sendable {
             problems.append(DeviceEvent(at: now, kind: "container.error", detail: "\(error)"))
             // The container the agent did create stays governed (quiet hours, locks, the allowlist).
             if case .success(let recorded) = accounts.verified() { return recorded }
+            return nil
+        }
+    }
+
+    /// Takes the encrypted container's key out of the kernel while the container is locked (its files are
+    /// ciphertext then), and puts it back otherwise (also after a boot, when the kernel has none); each
+    /// change is an event. Returns the key's state for the report; nil when the container is not encrypted.
+    private func containerKey(_ account: WorkAccount, lock: Bool, state: inout EnforcementState, problems: inout [DeviceEvent], now: Date) -> String? {
+        guard let encryption = (try? accounts.record())??.encryption, encryption.keyIdentifier != nil else { return nil }
+        do {
+            guard lock else {
+                try ContainerCrypto.ensureUnlocked(encryption, home: account.home, paths: paths)
+                if state.keyLocked { state.add(DeviceEvent(at: now, kind: "container.key-loaded", detail: "the work files open again")) }
+                state.keyLocked = false
+                return "loaded"
+            }
+            let removal = try ContainerCrypto.lockKey(encryption, home: account.home, paths: paths)
+            if !state.keyLocked {
+                state.add(DeviceEvent(at: now, kind: "container.key-locked", detail: "the container key left the kernel: the work files are ciphertext"))
+            }
+            state.keyLocked = true
+            return removal == .filesBusy ? "lockedFilesBusy" : "locked"
+        } catch {
+            problems.append(DeviceEvent(at: now, kind: "container.key-error", detail: "\(error)"))
             return nil
         }
     }

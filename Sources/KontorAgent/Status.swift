@@ -121,8 +121,9 @@ public struct AgentStatusReport: Codable, Sendable {
     /// Whether the work home is encrypted, as the last report said.
     static func cryptoEraseLine(_ compliance: ComplianceReport?) -> String? {
         guard let compliance, compliance.cryptoErase != nil else { return nil }
+        let locked = compliance.containerKey?.hasPrefix("locked") == true ? "; the key is out of the kernel while the container is locked" : ""
         return compliance.cryptoErase == "available"
-            ? "the work home is encrypted with a key only this agent holds; a wipe destroys the key (cryptographic erase)"
+            ? "the work home is encrypted with a key only this agent holds; a wipe destroys the key (cryptographic erase)" + locked
             : "the work home is not encrypted (\(compliance.cryptoEraseReason ?? "unknown why")); a wipe can only delete its files"
     }
 

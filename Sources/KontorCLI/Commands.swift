@@ -171,9 +171,6 @@ struct Devices: AsyncParsableCommand {
         }
     }
 
-    /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
-    /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
-    /// Whether a wipe of the device's container can destroy its key, or why it can only delete.
     /// The confirmed wipe, from its signed receipt (checked with the device's key here, not taken on trust).
     static func wipeRows(_ d: Device, client: AdminClient) async throws -> [(String, String)] {
         struct Row: Decodable {
@@ -196,14 +193,24 @@ struct Devices: AsyncParsableCommand {
         ]
     }
 
+    /// Whether a wipe of the device's container can destroy its key, or why it can only delete; and whether
+    /// the key is out of the kernel now (the container locked).
     static func cryptoErase(_ c: ComplianceReport?) -> String {
+        let key =
+            switch c?.containerKey {
+            case "locked"?: "; the key is out of the kernel now (container locked)"
+            case "lockedFilesBusy"?: "; the key is out of the kernel now, files frozen programs hold open stay readable until closed"
+            default: ""
+            }
         switch c?.cryptoErase {
-        case "available"?: "available (the work home is encrypted; a wipe destroys its key)"
-        case "unavailable"?: "unavailable: \(c?.cryptoEraseReason ?? "no reason given") — a wipe can only delete"
-        default: "-"
+        case "available"?: return "available (the work home is encrypted; a wipe destroys its key)" + key
+        case "unavailable"?: return "unavailable: \(c?.cryptoEraseReason ?? "no reason given") — a wipe can only delete"
+        default: return "-"
         }
     }
 
+    /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
+    /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
     static func compliance(_ d: Device) -> String {
         guard d.status == .active else { return "-" }
         guard d.appliedPolicyHash != nil else { return "unknown" }

@@ -58,6 +58,8 @@ func printError(_ message: String) {
 
 /// Prints `label  value` lines with the labels padded to `width`; each value on one visible line.
 func printFields(_ rows: [(String, String)], width: Int) {
+    // A label as long as the column still gets a space before its value.
+    let width = max(width, (rows.map(\.0.count).max() ?? 0) + 1)
     for (label, value) in rows { print(label.padding(toLength: width, withPad: " ", startingAt: 0) + visible(value)) }
 }
 

@@ -182,11 +182,18 @@ public struct ComplianceReport: Codable, Sendable, Hashable {
     /// with a key only the agent holds) or `unavailable`, with the reason in `cryptoEraseReason`.
     public var cryptoErase: String?
     public var cryptoEraseReason: String?
+    /// Where the encrypted container's key is: `loaded` (in the kernel: the work files open), `locked` (out
+    /// of the kernel while the container is locked: its files are ciphertext), `lockedFilesBusy` (out of the
+    /// keyring, but files frozen programs hold open stay readable until they close). Nil when not encrypted.
+    public var containerKey: String?
+
+    public static let containerKeyStates = ["loaded", "locked", "lockedFilesBusy"]
 
     public init(
         quiet: Bool? = nil, quietReason: String? = nil, containerAccount: String? = nil, containerState: String? = nil, violations: [AppViolation] = [],
-        cryptoErase: String? = nil, cryptoEraseReason: String? = nil
+        cryptoErase: String? = nil, cryptoEraseReason: String? = nil, containerKey: String? = nil
     ) {
+        self.containerKey = containerKey
         self.quiet = quiet
         self.quietReason = quietReason
         self.containerAccount = containerAccount
@@ -211,6 +218,9 @@ public struct ComplianceReport: Codable, Sendable, Hashable {
             }
         }
         if let cryptoErase, !["available", "unavailable"].contains(cryptoErase) { return "compliance.cryptoErase: expected available or unavailable" }
+        if let containerKey, !Self.containerKeyStates.contains(containerKey) {
+            return "compliance.containerKey: expected \(Self.containerKeyStates.joined(separator: ", "))"
+        }
         return nil
     }
 }

@@ -18,7 +18,7 @@ public enum ProfileYAML {
             "apiVersion", "kind", "name", "description", "checkinInterval", "usageTermsVersion", "quietHours", "apps", "container", "offline", "posture",
             "retention",
         ],
-        "quietHours": ["timeZone", "weekly", "holidayRegion", "extraDates", "exemptions", "allowUserOverride"],
+        "quietHours": ["timeZone", "weekly", "holidayRegion", "extraDates", "exemptions", "allowUserOverride", "lockContainerKey"],
         "quietHours.weekly": Set(QuietHoursPolicy.weekdays),
         "quietHours.exemptions[]": ["persons", "groups", "from", "until", "reason"],
         "apps": ["mode", "allow"],

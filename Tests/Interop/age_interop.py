@@ -9,6 +9,14 @@ steps around the Swift side, exchanging files in one folder:
                                  to-pyrage-N.age with pyrage's) and lists archive.tar.age with tarfile
 
 Prints a JSON summary; exits 1 naming every difference.
+
+Two more steps serve the retention end-to-end test (Tests/EndToEndTests/RetentionEndToEndTests.swift):
+
+    age_interop.py keygen DIR              writes a pyrage identity (DIR/org.identity) and its recipient
+                                           (DIR/org.recipient): the organisation's key the agent encrypts to
+    age_interop.py extract FILE KEY OUT    decrypts the age FILE with the identity in KEY and extracts the
+                                           tar inside into OUT (refusing what the data filter refuses);
+                                           prints the regular files' names and SHA-256
 """
 import hashlib
 import io
@@ -113,7 +121,44 @@ def check_archive(folder, problems):
     return listed
 
 
-def main(step, folder):
+def keygen(folder):
+    identity = x25519.Identity.generate()
+    write(folder, "org.identity", str(identity).encode())
+    write(folder, "org.recipient", str(identity.to_public()).encode())
+    return {"recipient": str(identity.to_public())}
+
+
+def extract(file, key, out):
+    identity = x25519.Identity.from_str(read(os.path.dirname(key), os.path.basename(key)).decode().strip())
+    with open(file, "rb") as f:
+        tar_bytes = pyrage.decrypt(f.read(), [identity])
+    problems, files = [], {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as archive:
+        members = archive.getmembers()
+        for member in members:
+            parts = member.name.split("/")
+            if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                problems.append(f"{member.name}: an archive member the data filter would refuse")
+            if member.isfile():
+                files[member.name] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(out, filter="data")
+        else:
+            archive.extractall(out, members=[m for m in members if m.isfile() or m.isdir()])
+    return problems, files
+
+
+def main(step, folder, *rest):
+    if step == "keygen":
+        print(json.dumps(keygen(folder)))
+        return 0
+    if step == "extract":
+        problems, files = extract(folder, rest[0], rest[1])
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 1
+        print(json.dumps({"files": files}))
+        return 0
     if step == "prepare":
         print(json.dumps(prepare(folder)))
         return 0
@@ -128,4 +173,4 @@ def main(step, folder):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:]))

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import Testing
 
 @testable import KontorAgent
@@ -144,5 +145,50 @@ struct CryptoEraseTests {
         }
         let raw = try fs.rawImage()
         #expect(raw.range(of: Data(Self.marker.utf8)) == nil)
+    }
+
+    @Test("a locked container's key is out of the kernel (its files unreadable) and back after the unlock; quiet hours take it out when the profile says so")
+    func keyFollowsTheLock() async throws {
+        let (world, fs) = try Self.world()
+        defer { fs.unmount() }
+        try await world.prepareAda()
+        let marker = world.paths.resolve("/home/work-ada/\(Self.markerName)")
+        try await world.live(person: "ada@example.org") { url, token in
+            let agent = world.agent(HTTP1Transport())
+            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
+            _ = try await agent.cycle()
+            let stored = try Self.checkEncryptedHome(world)
+            try Self.writeMarker(world)
+            func device() async throws -> Device { try #require(try await world.services.directory.device(identity.deviceId)) }
+
+            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .lock, reason: "laptop reported stolen", expiresIn: nil, by: "test")
+            _ = try await agent.cycle()
+            #expect(try Self.keyPresent(world, stored.identifier, in: "/home") == false, "the key is still in the kernel while locked")
+            #expect(!FileManager.default.fileExists(atPath: marker), "a work file name is readable while locked")
+            #expect(try await device().compliance?.containerKey == "locked")
+            #expect(FileManager.default.fileExists(atPath: ContainerCrypto.keyFile(world.paths)), "the lock destroyed the stored key")
+
+            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .unlock, reason: "found", expiresIn: nil, by: "test")
+            _ = try await agent.cycle()
+            #expect(try Self.keyPresent(world, stored.identifier) == true)
+            #expect((try? String(contentsOfFile: marker, encoding: .utf8))?.hasPrefix(Self.marker) == true)
+            _ = try await agent.cycle()
+            #expect(try await device().compliance?.containerKey == "loaded")
+
+            // Quiet hours all day, with the key out of the kernel.
+            let quiet = wipeProfile.replacingOccurrences(
+                of: "offline:",
+                with:
+                    "quietHours:\n  weekly: {monday: [all], tuesday: [all], wednesday: [all], thursday: [all], friday: [all], saturday: [all], sunday: [all]}\n  lockContainerKey: true\noffline:"
+            )
+            #expect(quiet != wipeProfile)
+            _ = try await world.services.policies.apply(source: quiet, dryRun: false, by: "test")
+            _ = try await agent.cycle()
+            _ = try await agent.cycle()
+            #expect(try Self.keyPresent(world, stored.identifier, in: "/home") == false, "quiet hours with lockContainerKey left the key in")
+            _ = try await agent.cycle()
+            let events = try await world.services.store.events(deviceId: identity.deviceId, limit: 200).map(\.kind)
+            #expect(events.filter { $0 == "container.key-locked" }.count == 2 && events.contains("container.key-loaded"), "\(events)")
+        }
     }
 }

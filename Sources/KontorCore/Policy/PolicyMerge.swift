@@ -63,6 +63,8 @@ public enum PolicyMerge {
                 exemptions.filter { $0.applies(to: s) }.map { QuietHoursPolicy.OnCall(from: $0.from, until: $0.until, reason: $0.reason) }
             } ?? []
         quiet.allowUserOverride = layered.pick("quietHours.allowUserOverride") { $0.quietHours?.allowUserOverride } ?? false
+        // Only when asked for: the policy (and its hash) stays as before for every profile that does not.
+        quiet.lockContainerKey = layered.pick("quietHours.lockContainerKey") { $0.quietHours?.lockContainerKey } == true ? true : nil
         return quiet
     }
 

@@ -40,6 +40,9 @@ public struct QuietHoursSpec: Codable, Sendable, Equatable {
     public var exemptions: [Exemption]?
     /// Whether the employee may end quiet hours early (logged and reported).
     public var allowUserOverride: Bool?
+    /// Whether the encrypted work container's key leaves the kernel during quiet hours (default false: the
+    /// container is frozen, its key stays).
+    public var lockContainerKey: Bool?
 
     public init() {}
 }

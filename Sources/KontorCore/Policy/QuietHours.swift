@@ -13,6 +13,9 @@ public struct QuietHoursPolicy: Codable, Sendable, Equatable {
     public var extraDates: [LocalDate]
     public var onCall: [OnCall]
     public var allowUserOverride: Bool
+    /// Whether the encrypted work container's key leaves the kernel during quiet hours (its files are then
+    /// ciphertext, not only frozen); nil means no.
+    public var lockContainerKey: Bool?
 
     public init(
         timeZone: String? = nil, weekly: [String: [String]] = [:], holidayRegion: String? = nil, extraDates: [LocalDate] = [], onCall: [OnCall] = [],

@@ -111,7 +111,9 @@ extension ConsolePages {
     /// Whether a wipe of the device can destroy its container's key, as the agent last reported.
     static func cryptoErase(_ c: ComplianceReport) -> String {
         switch c.cryptoErase {
-        case "available": "available: the work home is encrypted; a wipe destroys its key"
+        case "available":
+            "available: the work home is encrypted; a wipe destroys its key"
+                + (c.containerKey?.hasPrefix("locked") == true ? ". The key is out of the kernel now (container locked)" : "")
         case "unavailable": "unavailable — a wipe can only delete: \(c.cryptoEraseReason ?? "no reason given")"
         default: "not reported"
         }
