@@ -17,6 +17,8 @@ struct ContainerEncryption: Codable, Sendable, Equatable {
     var keyIdentifier: String?
     /// Why it is not, when it is not (the file system, the encrypt feature, the kernel).
     var unavailable: String?
+    /// The profile's work folders outside the home encrypted with the same key (as on the device).
+    var folders: [String]?
 }
 
 /// The work home's encryption: a random key per container, kept only in the agent's state (0600, never
@@ -176,18 +178,83 @@ enum ContainerCrypto {
         return ContainerEncryption(keyIdentifier: key.identifier.hex)
     }
 
-    /// Puts the container key into the kernel when it is not there (after a boot); nothing when the container
-    /// is not encrypted. Throws when the key the container needs is gone.
+    /// Puts the container key into the kernel when it is not there (after a boot), on the file system of the
+    /// home and of every encrypted work folder; nothing when the container is not encrypted. Throws when the
+    /// key the container needs is gone.
     static func ensureUnlocked(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws {
         guard let wanted = encryption?.keyIdentifier, let identifier = FSCrypt.KeyIdentifier(hex: wanted) else { return }
-        let fd = open(paths.resolve(home), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentFileError(home, "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        if FSCrypt.keyPresent(identifier, on: fd) == true { return }
-        guard let key = try load(paths), key.identifier == identifier else {
-            throw AgentFileError(keyFile(paths), "the work container's key \(wanted) is missing; its files cannot be read")
+        for folder in [home] + (encryption?.folders ?? []) {
+            let fd = open(paths.resolve(folder), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else {
+                // A work folder someone removed is made again (encrypted) by the enforcement; the home must be there.
+                if folder == home || errno != ENOENT { throw AgentFileError(folder, "cannot open: \(String(cString: strerror(errno)))") }
+                continue
+            }
+            defer { close(fd) }
+            if FSCrypt.keyPresent(identifier, on: fd) == true { continue }
+            guard let key = try load(paths), key.identifier == identifier else {
+                throw AgentFileError(keyFile(paths), "the work container's key \(wanted) is missing; its files cannot be read")
+            }
+            _ = try FSCrypt.addKey(key.raw, on: fd)
         }
-        _ = try FSCrypt.addKey(key.raw, on: fd)
+    }
+
+    /// Encrypts a work folder outside the home with the container key, when it is new (empty, no policy) and
+    /// its file system can; true when it is encrypted with the key (now or before). A folder that holds files
+    /// already stays as it is (fscrypt encrypts only empty folders) and the wipe can only delete it.
+    static func encryptFolder(_ dir: OpenedDirectory, path: String, encryption: ContainerEncryption, paths: AgentPaths) throws -> Bool {
+        guard let wanted = encryption.keyIdentifier, let key = try load(paths), key.identifier.hex == wanted else { return false }
+        if let existing = try FSCrypt.policy(of: dir.fd) {
+            guard existing == key.identifier else { throw AgentFileError(path, "is encrypted with another key (\(existing)) than the container's") }
+            return true
+        }
+        guard case .available = FSCrypt.capability(of: dir.fd, path: path), isEmpty(dir.fd) else { return false }
+        _ = try FSCrypt.addKey(key.raw, on: dir.fd)
+        try FSCrypt.setPolicy(on: dir.fd, key.identifier)
+        return true
+    }
+
+    /// Whether the folder holds nothing at all (read through a descriptor of its own, not `fd`'s position).
+    private static func isEmpty(_ fd: Int32) -> Bool {
+        let own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard own >= 0, let dir = fdopendir(own) else { return false }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
+    /// Folders on each file system that holds the container's encrypted folders (the parents of the home and
+    /// of the work folders, one per file system): the key is removed through these, never through an
+    /// encrypted folder itself (that would keep it busy).
+    private static func keyHolders(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) -> [String] {
+        var devices = Set<UInt64>()
+        var holders: [String] = []
+        for folder in [home] + (encryption?.folders ?? []) {
+            let parent = AtomicFile.parent(of: folder)
+            var info = stat()
+            guard lstat(paths.resolve(parent), &info) == 0, devices.insert(UInt64(info.st_dev)).inserted else { continue }
+            holders.append(parent)
+        }
+        return holders
+    }
+
+    /// Removes the key from every file system that holds it; the weakest result counts (files still busy
+    /// anywhere means busy).
+    private static func removeEverywhere(_ identifier: FSCrypt.KeyIdentifier, _ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws
+        -> FSCrypt.Removal
+    {
+        var result = FSCrypt.Removal.removed
+        for holder in keyHolders(encryption, home: home, paths: paths) {
+            let fd = open(paths.resolve(holder), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            let removal = try FSCrypt.removeKey(identifier, on: fd)
+            if removal != .removed { result = removal }
+        }
+        return result
     }
 
     /// Takes the key out of the kernel (the container is locked) and keeps its stored copy for the unlock.
@@ -195,27 +262,15 @@ enum ContainerCrypto {
     /// once they are closed.
     static func lockKey(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws -> FSCrypt.Removal? {
         guard let hex = encryption?.keyIdentifier, let identifier = FSCrypt.KeyIdentifier(hex: hex) else { return nil }
-        // Through the home's parent (same file system): a descriptor of the encrypted home would keep it busy.
-        let fd = open(paths.resolve(AtomicFile.parent(of: home)), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentFileError(AtomicFile.parent(of: home), "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        return try FSCrypt.removeKey(identifier, on: fd)
+        return try removeEverywhere(identifier, encryption, home: home, paths: paths)
     }
 
     /// The cryptographic erase: the key leaves the kernel (the file system of `home`) and its only copy is
     /// overwritten and removed. Safe to repeat (a resumed wipe): what is gone already counts as done.
     static func destroyKey(_ encryption: ContainerEncryption?, home: String, paths: AgentPaths) throws -> FSCrypt.Removal? {
         guard let hex = encryption?.keyIdentifier, let identifier = FSCrypt.KeyIdentifier(hex: hex) else { return nil }
-        var removal = FSCrypt.Removal.removed
-        // Through the home's parent (same file system): a descriptor of the encrypted home itself would keep
-        // it in use, and the home may be gone already (a resumed wipe).
-        for folder in [AtomicFile.parent(of: home), home] {
-            let fd = open(paths.resolve(folder), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            removal = try FSCrypt.removeKey(identifier, on: fd)
-            break
-        }
+        // The folders may be gone already (a resumed wipe): their parents are what the key is removed through.
+        let removal = try removeEverywhere(identifier, encryption, home: home, paths: paths)
         try shred(keyFile(paths))
         return removal
     }

@@ -174,9 +174,23 @@ public struct Enforcer: Sendable {
             if created { state.add(DeviceEvent(at: now, kind: "container.created", detail: "\(account.name) (UID \(account.uid))")) }
             state.account = account.name
             let otherHomes = accounts.allAccounts().filter { $0.uid != account.uid }.map(\.home)
+            let encryption = try accounts.record()?.encryption
             for path in container.extraWorkPaths {
                 do {
-                    try WorkPaths.ensure(path, account: account, rules: rules, paths: paths, otherHomes: otherHomes)
+                    let dir = try WorkPaths.ensure(path, account: account, rules: rules, paths: paths, otherHomes: otherHomes)
+                    // A work folder outside the home is encrypted with the container key too, where it can be.
+                    if let dir, let encryption, encryption.keyIdentifier != nil, WorkRoot.of(path, account: account, rules: rules)?.isHome == false,
+                        !(encryption.folders ?? []).contains(path)
+                    {
+                        if try ContainerCrypto.encryptFolder(dir, path: path, encryption: encryption, paths: paths) {
+                            try accounts.noteEncryptedFolder(path)
+                        } else {
+                            problems.append(
+                                DeviceEvent(
+                                    at: now, kind: "container.path-unencrypted",
+                                    detail: "\(path): not encrypted (it held files already, or its file system cannot); a wipe can only delete it"))
+                        }
+                    }
                 } catch {
                     problems.append(DeviceEvent(at: now, kind: "container.path-refused", detail: "\(error)"))
                 }

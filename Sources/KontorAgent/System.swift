@@ -196,6 +196,14 @@ public struct AccountManager: Sendable {
         }
     }
 
+    /// Notes a work folder encrypted with the container key (the record is what unlock, lock and wipe use).
+    func noteEncryptedFolder(_ path: String) throws {
+        guard var record = try record(), var encryption = record.encryption, !(encryption.folders ?? []).contains(path) else { return }
+        encryption.folders = (encryption.folders ?? []) + [path]
+        record.encryption = encryption
+        try save(record)
+    }
+
     private func save(_ record: ContainerRecord?) throws {
         guard let record else {
             if unlink(paths.containerFile) != 0 && errno != ENOENT {

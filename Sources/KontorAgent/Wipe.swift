@@ -287,7 +287,11 @@ struct Wiper: Sendable {
         do {
             let removal = try ContainerCrypto.destroyKey(encryption, home: home, paths: paths)
             journal.method = "cryptoErase+delete"
-            if removal == .filesBusy { journal.methodNote = "files were still open when the key was removed; their data left the kernel when they closed" }
+            var notes: [String] = []
+            if removal == .filesBusy { notes.append("files were still open when the key was removed; their data left the kernel when they closed") }
+            let plain = journal.targets.filter { !WorkBoundary.isAtOrBelow($0, home) && !(encryption?.folders ?? []).contains($0) }
+            if !plain.isEmpty { notes.append("not encrypted, so deleted only: " + plain.joined(separator: ", ")) }
+            journal.methodNote = notes.isEmpty ? nil : notes.joined(separator: "; ")
         } catch {
             journal.method = "delete"
             journal.methodNote = "the container key could not be destroyed: \(error)"

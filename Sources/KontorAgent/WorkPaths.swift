@@ -187,10 +187,11 @@ enum WorkPaths {
     }
 
     /// Creates the work path `path` for `account` (owned by it, 0700), within the device's roots.
-    static func ensure(_ path: String, account: WorkAccount, rules: ContainerRules, paths: AgentPaths, otherHomes: [String]) throws {
+    @discardableResult
+    static func ensure(_ path: String, account: WorkAccount, rules: ContainerRules, paths: AgentPaths, otherHomes: [String]) throws -> OpenedDirectory? {
         if let problem = WipePlanner.problem(with: path, account: account, rules: rules, otherHomes: otherHomes) { throw BoundaryError(path, problem) }
         guard let root = WorkRoot.of(path, account: account, rules: rules) else { throw BoundaryError(path, "outside the work roots") }
-        _ = try open(path, in: root, account: account, paths: paths, create: true)
+        return try open(path, in: root, account: account, paths: paths, create: true)
     }
 }
 

@@ -106,7 +106,13 @@ struct CryptoEraseTests {
             let receipt = try #require(try await world.services.store.receipts(deviceId: identity.deviceId).first)
             let publicKey = try #require(DeviceKeys.publicKey(base64: device.publicKey))
             let signed = try #require(receipt.signed.verified(by: publicKey))
-            #expect(signed.method == "cryptoErase+delete" && signed.methodNote == nil, "\(signed.method ?? "-") \(signed.methodNote ?? "")")
+            // The work folder in /srv/work is on the scratch root's file system, which cannot encrypt: the receipt says
+            // it was deleted only (the home was crypto-erased), and the device reported it when it made the folder.
+            #expect(
+                signed.method == "cryptoErase+delete" && signed.methodNote == "not encrypted, so deleted only: /srv/work/ada",
+                "\(signed.method ?? "-") \(signed.methodNote ?? "")")
+            let events = try await world.services.store.events(deviceId: identity.deviceId, limit: 200)
+            #expect(events.contains { $0.kind == "container.path-unencrypted" && $0.detail?.hasPrefix("/srv/work/ada:") == true })
             #expect(!FileManager.default.fileExists(atPath: ContainerCrypto.keyFile(world.paths)), "the key file is gone")
             let gone = try Self.keyPresent(world, stored.identifier, in: "/home")
             #expect(gone == false)
@@ -190,5 +196,48 @@ struct CryptoEraseTests {
             let events = try await world.services.store.events(deviceId: identity.deviceId, limit: 200).map(\.kind)
             #expect(events.filter { $0 == "container.key-locked" }.count == 2 && events.contains("container.key-loaded"), "\(events)")
         }
+    }
+
+    @Test("a work folder outside the home, on another encrypting file system, is encrypted with the container key: locked with it, erased with it")
+    func workFolderOnAnotherFileSystem() async throws {
+        let (world, fs) = try Self.world()
+        defer { fs.unmount() }
+        let srv = world.paths.resolve("/srv/work")
+        try FileManager.default.createDirectory(atPath: srv, withIntermediateDirectories: true)
+        let work = try LoopExt4(encrypt: true, megabytes: 16, at: srv)
+        defer { work.unmount() }
+        try await world.prepareAda()
+        let marker = "KONTOR-WORK-FOLDER-MARKER-52e1"
+        let file = world.paths.resolve("/srv/work/ada/angebot.txt")
+        try await world.live(person: "ada@example.org") { url, token in
+            let agent = world.agent(HTTP1Transport())
+            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
+            _ = try await agent.cycle()
+            let stored = try Self.checkEncryptedHome(world)
+            #expect(try Self.withHome(world, "/srv/work/ada") { try FSCrypt.policy(of: $0) } == stored.identifier, "the work folder is not encrypted")
+            #expect((try AccountManager(paths: world.paths).record()?.encryption?.folders) == ["/srv/work/ada"])
+            try Data(String(repeating: marker + "\n", count: 200).utf8).write(to: URL(fileURLWithPath: file))
+
+            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .lock, reason: "stolen", expiresIn: nil, by: "test")
+            _ = try await agent.cycle()
+            #expect(try Self.keyPresent(world, stored.identifier, in: "/srv/work") == false, "the key is still in the work folder's file system")
+            #expect(!FileManager.default.fileExists(atPath: file))
+            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .unlock, reason: "found", expiresIn: nil, by: "test")
+            _ = try await agent.cycle()
+            #expect((try? String(contentsOfFile: file, encoding: .utf8))?.hasPrefix(marker) == true)
+
+            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
+            guard case .unenrolled = try await agent.cycle() else {
+                Issue.record("no wipe")
+                return
+            }
+            let device = try #require(try await world.services.store.device(id: identity.deviceId))
+            let publicKey = try #require(DeviceKeys.publicKey(base64: device.publicKey))
+            let receipt = try #require(try await world.services.store.receipts(deviceId: identity.deviceId).first?.signed.verified(by: publicKey))
+            #expect(receipt.method == "cryptoErase+delete" && receipt.methodNote == nil, "\(receipt.methodNote ?? "")")
+            #expect(try Self.keyPresent(world, stored.identifier, in: "/srv/work") == false)
+        }
+        let raw = try work.rawImage()
+        #expect(raw.range(of: Data(marker.utf8)) == nil, "the work folder's marker is in its disk image in the clear")
     }
 }
