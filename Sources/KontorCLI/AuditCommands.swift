@@ -69,6 +69,7 @@ struct Audit: AsyncParsableCommand {
             } else {
                 if result.ok {
                     print("audit log intact: \(result.entries) entries, head \(result.head)")
+                    if let legacy = result.legacy { print(legacy) }
                     if loaded.isEmpty {
                         print("this shows no entry was changed on its own; to catch a rewrite of the whole log, check signed checkpoints: --checkpoint FILE")
                     }

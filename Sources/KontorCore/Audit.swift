@@ -22,8 +22,24 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var detail: [String: String]?
     public var previousHash: String
     public var hash: String
+    /// Format 2 (erasable): a salted SHA-256 commitment of each field that may name a person (`actor`,
+    /// `target`, `detail.<key>`); the chain hashes these, not the values. Nil for a format-1 entry (the
+    /// values themselves hashed), which only an installation that has not started since the upgrade has.
+    public var commitments: [String: String]?
+    /// The salt (hex) of each committed field; a field without one was erased (its value is
+    /// ``AuditChain/erased``), and its commitment still holds the chain together.
+    public var salts: [String: String]?
+    /// The format-1 hash an entry had before the upgrade to format 2 (kept so checkpoints signed then, and
+    /// the old head, stay checkable).
+    public var legacyHash: String?
 
-    public init(seq: Int, at: Date, actor: String, action: String, target: String?, detail: [String: String]?, previousHash: String, hash: String) {
+    public init(
+        seq: Int, at: Date, actor: String, action: String, target: String?, detail: [String: String]?, previousHash: String, hash: String,
+        commitments: [String: String]? = nil, salts: [String: String]? = nil, legacyHash: String? = nil
+    ) {
+        self.commitments = commitments
+        self.salts = salts
+        self.legacyHash = legacyHash
         self.seq = seq
         self.at = at
         self.actor = actor
@@ -47,6 +63,8 @@ public struct AuditVerification: Codable, Sendable, Equatable {
     public var head: String
     /// When signed checkpoints were given to check: each one's result. `ok` above is the chain's alone.
     public var checkpoints: [AuditCheckpointCheck]?
+    /// For a log upgraded to format 2: whether the entries from before still give the old chain's head.
+    public var legacy: String?
 
     public init(ok: Bool, entries: Int, firstBadSeq: Int?, problem: String?, head: String, checkpoints: [AuditCheckpointCheck]? = nil) {
         self.ok = ok
@@ -78,6 +96,7 @@ public struct AuditChainCursor: Sendable, Equatable {
         }
         if e.previousHash != head { return "entry \(e.seq) does not follow entry \(e.seq - 1) (an entry was inserted or replaced)" }
         if AuditChain.hash(of: e) != e.hash { return "entry \(e.seq) was edited: its content no longer matches its hash" }
+        if let problem = AuditChain.fieldProblem(e) { return problem }
         seq = e.seq
         head = e.hash
         return nil
@@ -89,18 +108,114 @@ public enum AuditChain {
     /// The `previousHash` of the first entry.
     public static let genesis = "sha256:" + String(repeating: "0", count: 64)
 
-    /// A new entry after `previous` (nil for the first).
+    /// What an erased field reads.
+    public static let erased = "[erased]"
+
+    /// A new entry after `previous` (nil for the first), in format 2 with fresh random salts.
     public static func entry(after previous: AuditEntry?, at: Date, actor: String, action: String, target: String?, detail: [String: String]?) -> AuditEntry {
         let seq = (previous?.seq ?? 0) + 1
         let whole = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
         let prev = previous?.hash ?? genesis
         var entry = AuditEntry(seq: seq, at: whole, actor: actor, action: action, target: target, detail: detail, previousHash: prev, hash: "")
+        commit(&entry)
         entry.hash = hash(of: entry)
         return entry
     }
 
-    /// SHA-256 over the entry's fields (all but `hash`), one per line in a fixed order.
+    /// The format-2 form of a format-1 entry, chained after `previousHash`: the same values, committed with
+    /// fresh salts; its old hash kept as `legacyHash`.
+    public static func upgraded(_ e: AuditEntry, previousHash: String) -> AuditEntry {
+        var entry = e
+        entry.legacyHash = e.hash
+        entry.previousHash = previousHash
+        commit(&entry)
+        entry.hash = hash(of: entry)
+        return entry
+    }
+
+    /// The fields of an entry that are committed, by name, with their values.
+    public static func fields(of e: AuditEntry) -> [String: String] {
+        var fields = ["actor": e.actor]
+        if let target = e.target { fields["target"] = target }
+        for (key, value) in e.detail ?? [:] { fields["detail." + key] = value }
+        return fields
+    }
+
+    private static func commit(_ e: inout AuditEntry) {
+        var commitments: [String: String] = [:]
+        var salts: [String: String] = [:]
+        var random = SystemRandomNumberGenerator()
+        for (field, value) in fields(of: e) {
+            let salt = Bytes.hex((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &random) })
+            salts[field] = salt
+            commitments[field] = commitment(value, salt: salt)
+        }
+        e.commitments = commitments
+        e.salts = salts
+    }
+
+    /// `sha256:` and the hex SHA-256 of the salt's bytes followed by the value's UTF-8.
+    public static func commitment(_ value: String, salt: String) -> String {
+        "sha256:" + Bytes.sha256Hex(Data((Bytes.fromHex(salt) ?? []) + Array(value.utf8)))
+    }
+
+    /// Erases every committed field whose value contains one of `needles` (any case): the value becomes
+    /// ``erased`` and its salt goes; the commitment, and so the chain, stays. True when something changed.
+    public static func erase(_ e: inout AuditEntry, matching needles: [String]) -> Bool {
+        guard e.commitments != nil, var salts = e.salts else { return false }
+        let wanted = needles.filter { !$0.isEmpty }.map { $0.lowercased() }
+        var changed = false
+        func hit(_ value: String) -> Bool {
+            let lower = value.lowercased()
+            return wanted.contains { lower.contains($0) }
+        }
+        if hit(e.actor), salts.removeValue(forKey: "actor") != nil {
+            e.actor = erased
+            changed = true
+        }
+        if let target = e.target, hit(target), salts.removeValue(forKey: "target") != nil {
+            e.target = erased
+            changed = true
+        }
+        for (key, value) in e.detail ?? [:] where hit(value) {
+            if salts.removeValue(forKey: "detail." + key) != nil {
+                e.detail?[key] = erased
+                changed = true
+            }
+        }
+        e.salts = salts
+        return changed
+    }
+
+    /// What is wrong with a format-2 entry's fields: each value must match its commitment (or be erased,
+    /// without a salt), and no field may be there without one.
+    static func fieldProblem(_ e: AuditEntry) -> String? {
+        guard let commitments = e.commitments else { return nil }
+        let fields = fields(of: e)
+        guard Set(fields.keys) == Set(commitments.keys) else { return "entry \(e.seq) was edited: a field was added or removed" }
+        for (field, value) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let salt = e.salts?[field] else {
+                if value == erased { continue }
+                return "entry \(e.seq) was edited: \(field) has no salt but is not erased"
+            }
+            if commitment(value, salt: salt) != commitments[field] { return "entry \(e.seq) was edited: \(field) no longer matches its commitment" }
+        }
+        return nil
+    }
+
+    /// SHA-256 over the entry's fields (all but `hash`), one per line in a fixed order. Format 2 hashes the
+    /// commitments in place of actor, target and detail.
     public static func hash(of e: AuditEntry) -> String {
+        if let commitments = e.commitments {
+            let committed = commitments.sorted { $0.key < $1.key }.map { "\(escape($0.key))=\(escape($0.value))" }.joined(separator: "&")
+            let text = ["v2", String(e.seq), ISO8601.string(from: e.at), escape(e.action), committed, e.previousHash].joined(separator: "\n")
+            return "sha256:" + Bytes.sha256Hex(Data(text.utf8))
+        }
+        return legacyHash(of: e)
+    }
+
+    /// The format-1 hash: SHA-256 over the values themselves.
+    public static func legacyHash(of e: AuditEntry) -> String {
         let detail = (e.detail ?? [:]).sorted { $0.key < $1.key }.map { "\(escape($0.key))=\(escape($0.value))" }.joined(separator: "&")
         let text = [String(e.seq), ISO8601.string(from: e.at), escape(e.actor), escape(e.action), escape(e.target ?? ""), detail, e.previousHash]
             .joined(separator: "\n")
@@ -121,6 +236,34 @@ public enum AuditChain {
                 return AuditVerification(ok: false, entries: entries.count, firstBadSeq: e.seq, problem: problem, head: entries.last?.hash ?? genesis)
             }
         }
-        return AuditVerification(ok: true, entries: entries.count, firstBadSeq: nil, problem: nil, head: cursor.head)
+        var verification = AuditVerification(ok: true, entries: entries.count, firstBadSeq: nil, problem: nil, head: cursor.head)
+        verification.legacy = legacyReport(entries)
+        return verification
+    }
+
+    /// For the entries upgraded from format 1: recomputes their old chain from the values (where none was
+    /// erased) and says whether it still ends at the old head; nil for a log without such entries.
+    public static func legacyReport(_ entries: [AuditEntry]) -> String? {
+        var previous = genesis
+        var count = 0
+        var erasedEntries = 0
+        for e in entries {
+            guard let legacy = e.legacyHash else { break }
+            let old = AuditEntry(
+                seq: e.seq, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail, previousHash: previous, hash: legacy)
+            if (e.salts?.count ?? 0) < (e.commitments?.count ?? 0) {
+                erasedEntries += 1
+            } else if legacyHash(of: old) != legacy {
+                return "entry \(e.seq), from before the format upgrade, no longer gives the hash it had then"
+            }
+            previous = legacy
+            count += 1
+        }
+        guard count > 0 else { return nil }
+        if let marker = entries.first(where: { $0.action == "audit.format-upgraded" }), marker.detail?["legacyHead"] != previous {
+            return "the old head recorded at the format upgrade (entry \(marker.seq)) is not the one the entries from before give"
+        }
+        let erased = erasedEntries > 0 ? " (\(erasedEntries) of them with erased values, taken on their recorded old hash)" : ""
+        return "the \(count) entries from before the format upgrade give the old head \(previous)\(erased)"
     }
 }

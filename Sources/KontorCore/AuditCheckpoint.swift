@@ -93,7 +93,8 @@ extension AuditCheckpoint {
         guard let entry else {
             return result("the log ends at entry \(entries.last?.seq ?? 0), but this checkpoint signed entry \(seq): entries were removed from the log")
         }
-        guard entry.hash == head else {
+        // A checkpoint signed before the upgrade to format 2 names the entry's old (legacy) hash.
+        guard entry.hash == head || entry.legacyHash == head else {
             return result("entry \(seq) now has hash \(entry.hash), but the server signed \(head): the log up to entry \(seq) was rewritten")
         }
         return result(nil)

@@ -341,6 +341,32 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "v12-audit-commitments",
+            [
+                // An audit chain that survives erasure: entries hash salted commitments of the fields that may name
+                // a person; values and salts may be erased, nothing else may change. Older entries are carried over
+                // on open (PostgresStore.upgradeAuditChain), keeping their old hash as legacy_hash.
+                "ALTER TABLE audit_log ADD COLUMN commitments TEXT",
+                "ALTER TABLE audit_log ADD COLUMN salts TEXT",
+                "ALTER TABLE audit_log ADD COLUMN legacy_hash TEXT",
+                "DROP TRIGGER audit_log_no_update ON audit_log",
+                """
+                CREATE FUNCTION kontor_audit_erase_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'DELETE' THEN RAISE EXCEPTION 'audit_log is append-only'; END IF;
+                    IF OLD.commitments IS NOT NULL AND (
+                        NEW.seq IS DISTINCT FROM OLD.seq OR NEW.at IS DISTINCT FROM OLD.at OR NEW.action IS DISTINCT FROM OLD.action
+                        OR NEW.previous_hash IS DISTINCT FROM OLD.previous_hash OR NEW.hash IS DISTINCT FROM OLD.hash
+                        OR NEW.commitments IS DISTINCT FROM OLD.commitments OR NEW.legacy_hash IS DISTINCT FROM OLD.legacy_hash) THEN
+                        RAISE EXCEPTION 'audit_log is append-only: only personal values may be erased';
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """,
+                "CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION kontor_audit_erase_only()",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

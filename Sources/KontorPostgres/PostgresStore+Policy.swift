@@ -63,13 +63,72 @@ extension PostgresStore: AuditStore {
             try await tx.lock("kontor_audit")
             let last: AuditEntry? = try await tx.row("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1", Self.record)
             let entry = AuditChain.entry(after: last, at: at, actor: actor, action: action, target: target, detail: detail)
-            try await tx.run(
-                """
-                INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash)
-                VALUES (\(entry.seq), \(seconds(entry.at)), \(entry.actor), \(entry.action), \(entry.target), \(try encodeJSON(entry.detail)),
-                        \(entry.previousHash), \(entry.hash))
-                """)
+            try await Self.insertAudit(entry, tx)
             return entry
+        }
+    }
+
+    static func insertAudit(_ entry: AuditEntry, _ tx: Transaction) async throws {
+        try await tx.run(
+            """
+            INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash, commitments, salts)
+            VALUES (\(entry.seq), \(seconds(entry.at)), \(entry.actor), \(entry.action), \(entry.target), \(try encodeJSON(entry.detail)),
+                    \(entry.previousHash), \(entry.hash), \(try encodeJSON(entry.commitments)), \(try encodeJSON(entry.salts)))
+            """)
+    }
+
+    public func eraseAuditValues(matching needles: [String]) async throws -> Int {
+        try await transaction { tx in
+            try await tx.lock("kontor_audit")
+            var changed = 0
+            var after = 0
+            while true {
+                let entries: [AuditEntry] = try await tx.rows(
+                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(AuditUpgrade.page)", Self.record)
+                guard let last = entries.last else { break }
+                after = last.seq
+                for var e in entries where AuditChain.erase(&e, matching: needles) {
+                    try await tx.run(
+                        """
+                        UPDATE audit_log SET actor = \(e.actor), target = \(e.target), detail = \(try encodeJSON(e.detail)), salts = \(try encodeJSON(e.salts))
+                        WHERE seq = \(e.seq)
+                        """)
+                    changed += 1
+                }
+            }
+            return changed
+        }
+    }
+
+    /// Carries a format-1 chain over to format 2 (``AuditUpgrade``), under the audit lock so that one
+    /// instance does it while the others wait; run after the migrations.
+    func upgradeAuditChain() async throws {
+        try await transaction { tx in
+            try await tx.lock("kontor_audit")
+            var check = AuditUpgrade.LegacyCheck()
+            while check.feed(try await tx.rows("SELECT * FROM audit_log WHERE seq > \(check.after) ORDER BY seq LIMIT \(AuditUpgrade.page)", Self.record)) {}
+            guard let old = check.result else { return }
+            var previous = AuditChain.genesis
+            var after = 0
+            while true {
+                let entries: [AuditEntry] = try await tx.rows(
+                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(AuditUpgrade.page)", Self.record)
+                guard let last = entries.last else { break }
+                after = last.seq
+                for e in AuditUpgrade.upgrade(entries, after: previous) {
+                    try await tx.run(
+                        """
+                        UPDATE audit_log SET previous_hash = \(e.previousHash), hash = \(e.hash), commitments = \(try encodeJSON(e.commitments)),
+                            salts = \(try encodeJSON(e.salts)), legacy_hash = \(e.legacyHash) WHERE seq = \(e.seq)
+                        """)
+                    previous = e.hash
+                }
+            }
+            let last: AuditEntry? = try await tx.row("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1", Self.record)
+            let marker = AuditChain.entry(
+                after: last, at: Date(), actor: "system", action: "audit.format-upgraded", target: nil,
+                detail: ["legacyHead": old.head, "legacyEntries": String(old.entries)])
+            try await Self.insertAudit(marker, tx)
         }
     }
 

@@ -48,6 +48,7 @@ public final class PostgresStore: Service, Sendable {
     public func migrate() async throws {
         if let schema { try await run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)") }
         try await PostgresMigrations.migrate(self)
+        try await upgradeAuditChain()
     }
 
     /// Opens and migrates a store, runs its pool while `body` uses it, and stops the pool when `body` returns

@@ -372,5 +372,23 @@ extension SQLiteStore {
             ALTER TABLE profile_assignments_v11 RENAME TO profile_assignments;
             """
         ),
+        // An audit chain that survives erasure: entries hash a salted commitment of each field that may name a
+        // person, the values and salts stay beside them and may be erased (nothing else may change). Older
+        // entries are carried over to the new format on open (SQLiteStore.upgradeAuditChain), keeping their
+        // old hash as legacy_hash.
+        (
+            "v16-audit-commitments",
+            """
+            ALTER TABLE audit_log ADD COLUMN commitments TEXT;
+            ALTER TABLE audit_log ADD COLUMN salts TEXT;
+            ALTER TABLE audit_log ADD COLUMN legacy_hash TEXT;
+            DROP TRIGGER audit_log_no_update;
+            CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            WHEN OLD.commitments IS NOT NULL AND (
+                NEW.seq IS NOT OLD.seq OR NEW.at IS NOT OLD.at OR NEW.action IS NOT OLD.action OR NEW.previous_hash IS NOT OLD.previous_hash
+                OR NEW.hash IS NOT OLD.hash OR NEW.commitments IS NOT OLD.commitments OR NEW.legacy_hash IS NOT OLD.legacy_hash)
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only personal values may be erased'); END;
+            """
+        ),
     ]
 }

@@ -78,12 +78,70 @@ extension SQLiteStore: AuditStore {
         try await writer.write { db in
             let last: AuditEntry? = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")).map(Self.record)
             let entry = AuditChain.entry(after: last, at: at, actor: actor, action: action, target: target, detail: detail)
-            try db.cachedStatement(sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .execute(
-                    arguments: [
-                        entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash,
-                    ])
+            try Self.insertAudit(entry, db)
             return entry
+        }
+    }
+
+    static func insertAudit(_ entry: AuditEntry, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO audit_log (seq, at, actor, action, target, detail, previous_hash, hash, commitments, salts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        .execute(
+            arguments: [
+                entry.seq, seconds(entry.at), entry.actor, entry.action, entry.target, try encodeJSON(entry.detail), entry.previousHash, entry.hash,
+                try encodeJSON(entry.commitments), try encodeJSON(entry.salts),
+            ])
+    }
+
+    public func eraseAuditValues(matching needles: [String]) async throws -> Int {
+        try await writer.write { db in
+            var changed = 0
+            var after = 0
+            while true {
+                let entries =
+                    try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, AuditUpgrade.page])
+                    .map(Self.record) as [AuditEntry]
+                guard let last = entries.last else { break }
+                after = last.seq
+                for var e in entries where AuditChain.erase(&e, matching: needles) {
+                    try db.execute(
+                        sql: "UPDATE audit_log SET actor = ?, target = ?, detail = ?, salts = ? WHERE seq = ?",
+                        arguments: [e.actor, e.target, try encodeJSON(e.detail), try encodeJSON(e.salts), e.seq])
+                    changed += 1
+                }
+            }
+            return changed
+        }
+    }
+
+    /// Carries a format-1 chain over to format 2 (``AuditUpgrade``); run on open, before anything is appended.
+    static func upgradeAuditChain(_ writer: any DatabaseWriter) throws {
+        try writer.write { db in
+            let page = { (after: Int) throws -> [AuditEntry] in
+                try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, AuditUpgrade.page]).map(Self.record)
+            }
+            var check = AuditUpgrade.LegacyCheck()
+            while check.feed(try page(check.after)) {}
+            guard let old = check.result else { return }
+            var previous = AuditChain.genesis
+            var after = 0
+            while true {
+                let entries = try page(after)
+                guard let last = entries.last else { break }
+                after = last.seq
+                for e in AuditUpgrade.upgrade(entries, after: previous) {
+                    try db.execute(
+                        sql: "UPDATE audit_log SET previous_hash = ?, hash = ?, commitments = ?, salts = ?, legacy_hash = ? WHERE seq = ?",
+                        arguments: [e.previousHash, e.hash, try encodeJSON(e.commitments), try encodeJSON(e.salts), e.legacyHash, e.seq])
+                    previous = e.hash
+                }
+            }
+            let last: AuditEntry? = try Row.fetchOne(db, sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").map(Self.record)
+            let marker = AuditChain.entry(
+                after: last, at: Date(), actor: "system", action: "audit.format-upgraded", target: nil,
+                detail: ["legacyHead": old.head, "legacyEntries": String(old.entries)])
+            try insertAudit(marker, db)
         }
     }
 

@@ -29,6 +29,7 @@ public final class SQLiteStore: Sendable {
     init(writer: any DatabaseWriter) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
+        try Self.upgradeAuditChain(writer)
     }
 }
 

@@ -173,7 +173,9 @@ extension AuditEntry: RowDecodable {
         self.init(
             seq: try row.int("seq"), at: try row.date("at"), actor: try row.string("actor"), action: try row.string("action"),
             target: try row.optionalString("target"), detail: try row.optionalJSON([String: String].self, "detail"),
-            previousHash: try row.string("previous_hash"), hash: try row.string("hash"))
+            previousHash: try row.string("previous_hash"), hash: try row.string("hash"),
+            commitments: try row.optionalJSON([String: String].self, "commitments"), salts: try row.optionalJSON([String: String].self, "salts"),
+            legacyHash: try row.optionalString("legacy_hash"))
     }
 }
 

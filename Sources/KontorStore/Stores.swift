@@ -266,6 +266,10 @@ public protocol AuditStore: Sendable {
     func auditEntries(matching filter: AuditFilter, limit: Int, offset: Int) async throws -> (entries: [AuditEntry], total: Int)
     /// At most `limit` entries with a sequence number above `seq`, in sequence order: the log read page by page.
     func auditEntries(afterSeq seq: Int, limit: Int) async throws -> [AuditEntry]
+    /// Erases, in every entry, the committed values that contain one of `needles` (any case) — the value
+    /// becomes `[erased]` and its salt goes, the commitment stays, so the chain still verifies. Returns how
+    /// many entries changed.
+    func eraseAuditValues(matching needles: [String]) async throws -> Int
 }
 
 /// What the audit log is searched by; every part is optional.

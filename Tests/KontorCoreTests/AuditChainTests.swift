@@ -44,10 +44,15 @@ struct AuditChainTests {
         #expect(result.problem?.contains("edited") == true)
     }
 
-    @Test("an edited entry whose hash was recomputed still breaks the next link")
+    @Test("an edited value is found at its entry; committed and rehashed as well, it still breaks the next link")
     func editedAndRehashed() {
         var entries = chain(5)
         entries[2].target = "x@example.org"
+        let edited = AuditChain.verify(entries)
+        #expect(edited.firstBadSeq == 3 && edited.problem?.contains("target no longer matches its commitment") == true, "\(edited.problem ?? "")")
+        let salt = String(repeating: "01", count: 16)
+        entries[2].salts?["target"] = salt
+        entries[2].commitments?["target"] = AuditChain.commitment("x@example.org", salt: salt)
         entries[2].hash = AuditChain.hash(of: entries[2])
         let result = AuditChain.verify(entries)
         #expect(result.firstBadSeq == 4)
@@ -106,7 +111,13 @@ struct AuditCheckpointTests {
         #expect(!checkpoint.jsonLine.contains("\n"))
         #expect(decoded.check(key: key.publicKey, entries: entries).ok)
         // Later entries do not matter: the checkpoint vouches for the log up to its entry.
-        let longer = chain(6)
+        var longer = entries
+        for i in 4..<6 {
+            longer.append(
+                AuditChain.entry(
+                    after: longer.last, at: Date(timeIntervalSince1970: 1_800_000_000 + Double(i) * 60), actor: "token:admin", action: "person.created",
+                    target: "p\(i)@example.org", detail: nil))
+        }
         #expect(decoded.check(key: key.publicKey, entries: longer).ok)
     }
 

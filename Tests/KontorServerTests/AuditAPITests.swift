@@ -46,8 +46,14 @@ struct AuditAPITests {
     func appendOnly() async throws {
         let harness = try await Harness()
         _ = try await harness.services.audit.record("system", "test", target: nil)
-        await #expect(throws: (any Error).self) { try await harness.tamper("UPDATE audit_log SET actor = 'x'") }
+        for column in ["hash = 'x'", "commitments = '{}'", "previous_hash = 'x'", "action = 'x'", "seq = 7", "at = 1"] {
+            await #expect(throws: (any Error).self, "\(column)") { try await harness.tamper("UPDATE audit_log SET \(column)") }
+        }
         await #expect(throws: (any Error).self) { try await harness.tamper("DELETE FROM audit_log") }
         #expect(try await harness.store.auditEntries(since: nil, target: nil).count == 1)
+        // Values may be erased (that is what they are beside the chain for); any other change is found by verify.
+        try await harness.tamper("UPDATE audit_log SET actor = 'x'")
+        let result = try await harness.services.audit.verify()
+        #expect(!result.ok && result.firstBadSeq == 1 && result.problem?.contains("actor no longer matches its commitment") == true)
     }
 }

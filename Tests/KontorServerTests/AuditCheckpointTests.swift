@@ -27,6 +27,10 @@ func rewriteAuditHistory(file: String, seq: Int, target: String) async throws {
     var entries = try await attacker.auditEntries(since: nil, target: nil)
     try await attacker.tamper(sql: "DROP TRIGGER IF EXISTS audit_log_no_update")
     entries[seq - 1].target = target
+    // A thorough attacker commits the new value too (salt and commitment) and re-chains everything after it.
+    let salt = String(repeating: "ab", count: 16)
+    entries[seq - 1].salts?["target"] = salt
+    entries[seq - 1].commitments?["target"] = AuditChain.commitment(target, salt: salt)
     var previous = AuditChain.genesis
     for i in entries.indices {
         entries[i].previousHash = previous
@@ -34,8 +38,12 @@ func rewriteAuditHistory(file: String, seq: Int, target: String) async throws {
         previous = entries[i].hash
         let e = entries[i]
         let targetSQL = e.target.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" } ?? "NULL"
+        let json = { (value: [String: String]?) in String(decoding: try KontorJSON.encode(value ?? [:]), as: UTF8.self) }
         try await attacker.tamper(
-            sql: "UPDATE audit_log SET target = \(targetSQL), previous_hash = '\(e.previousHash)', hash = '\(e.hash)' WHERE seq = \(e.seq)")
+            sql: """
+                UPDATE audit_log SET target = \(targetSQL), previous_hash = '\(e.previousHash)', hash = '\(e.hash)',
+                commitments = '\(try json(e.commitments))', salts = '\(try json(e.salts))' WHERE seq = \(e.seq)
+                """)
     }
 }
 
