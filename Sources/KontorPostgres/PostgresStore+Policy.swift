@@ -78,8 +78,14 @@ extension PostgresStore: AuditStore {
     }
 
     public func eraseAuditValues(matching needles: [String]) async throws -> Int {
-        try await transaction { tx in
-            try await tx.lock("kontor_audit")
+        try await transaction { tx in try await Self.eraseAudit(tx, matching: needles) }
+    }
+
+    /// Erases the values containing one of `needles` in every entry, page by page, within the caller's
+    /// transaction (under the audit lock, so no entry is appended meanwhile).
+    static func eraseAudit(_ tx: Transaction, matching needles: [String]) async throws -> Int {
+        try await tx.lock("kontor_audit")
+        do {
             var changed = 0
             var after = 0
             while true {

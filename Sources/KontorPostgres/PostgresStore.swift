@@ -17,7 +17,7 @@ public final class PostgresStore: Service, Sendable {
     let logger: Logger
     /// For the dedicated LISTEN connection.
     private let url: String
-    private let schema: String?
+    let schema: String?
 
     /// A store on `url` (`postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require|verify-full]`)
     /// with a pool of at most `maxConnections`; connects nothing yet (see ``run()`` and ``migrate()``).

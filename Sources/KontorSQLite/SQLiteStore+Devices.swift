@@ -4,7 +4,7 @@ import KontorCore
 import KontorStore
 
 extension SQLiteStore: DeviceStore {
-    private static let deviceSelect = """
+    static let deviceSelect = """
         SELECT d.*, (SELECT s.id FROM devices s WHERE s.predecessor_id = d.id) AS successor_id FROM devices d
         """
 

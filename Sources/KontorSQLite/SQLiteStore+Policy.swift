@@ -95,24 +95,27 @@ extension SQLiteStore: AuditStore {
     }
 
     public func eraseAuditValues(matching needles: [String]) async throws -> Int {
-        try await writer.write { db in
-            var changed = 0
-            var after = 0
-            while true {
-                let entries =
-                    try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, AuditUpgrade.page])
-                    .map(Self.record) as [AuditEntry]
-                guard let last = entries.last else { break }
-                after = last.seq
-                for var e in entries where AuditChain.erase(&e, matching: needles) {
-                    try db.execute(
-                        sql: "UPDATE audit_log SET actor = ?, target = ?, detail = ?, salts = ? WHERE seq = ?",
-                        arguments: [e.actor, e.target, try encodeJSON(e.detail), try encodeJSON(e.salts), e.seq])
-                    changed += 1
-                }
+        try await writer.write { db in try Self.eraseAudit(db, matching: needles) }
+    }
+
+    /// Erases the values containing one of `needles` in every entry, page by page, within the caller's transaction.
+    static func eraseAudit(_ db: Database, matching needles: [String]) throws -> Int {
+        var changed = 0
+        var after = 0
+        while true {
+            let entries =
+                try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, AuditUpgrade.page])
+                .map(Self.record) as [AuditEntry]
+            guard let last = entries.last else { break }
+            after = last.seq
+            for var e in entries where AuditChain.erase(&e, matching: needles) {
+                try db.execute(
+                    sql: "UPDATE audit_log SET actor = ?, target = ?, detail = ?, salts = ? WHERE seq = ?",
+                    arguments: [e.actor, e.target, try encodeJSON(e.detail), try encodeJSON(e.salts), e.seq])
+                changed += 1
             }
-            return changed
         }
+        return changed
     }
 
     /// Carries a format-1 chain over to format 2 (``AuditUpgrade``); run on open, before anything is appended.

@@ -14,6 +14,8 @@ public final class SQLiteStore: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Deleted and overwritten content is zeroed on disk, so an erased person's data is not left in free pages.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try self.init(writer: pool)

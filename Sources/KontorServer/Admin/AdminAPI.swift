@@ -10,6 +10,7 @@ struct AdminAPI {
             .group(context: AdminRequestContext.self)
         TokensController(services: services).register(on: api, table: table)
         PersonsController(services: services).register(on: api, table: table)
+        ErasureController(services: services).register(on: api, table: table)
         DevicesController(services: services).register(on: api, table: table)
         EnrollTokensController(services: services).register(on: api, table: table)
         ProfilesController(services: services).register(on: api, table: table)

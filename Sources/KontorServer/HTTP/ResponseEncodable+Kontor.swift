@@ -5,6 +5,7 @@ import KontorStore
 // What handlers return as it is: encoded by the context's response encoder (KontorJSON).
 extension Person: ResponseEncodable {}
 extension ArchiveRecord: ResponseEncodable {}
+extension PseudonymisedPerson: ResponseEncodable {}
 extension PersonDetail: ResponseEncodable {}
 extension Device: ResponseEncodable {}
 extension APIToken: ResponseEncodable {}
