@@ -14,8 +14,10 @@ SYSTEM_PACKAGES=(libsqlite3-dev zlib1g-dev python3 python3-venv python3-pip curl
 # (server and client) is for a throwaway test server (start_test_postgres below). mmdebstrap and
 # systemd-nspawn (systemd-container) make and boot the Debian container of the system test (Tests/system).
 TEST_POSTGRES_PACKAGES=(postgresql-15 postgresql-client-15)
-# dbus-daemon runs the session buses of the desktop-notice tests (Tests/KontorAgentTests/SessionBusTests.swift).
-TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container dbus-daemon libfaketime)
+# dbus-daemon runs the session buses of the desktop-notice tests (Tests/KontorAgentTests/SessionBusTests.swift);
+# libfaketime moves the server's clock in the retention end-to-end test; poppler-utils (pdftotext) reads the
+# DPO pack's PDF back in its end-to-end test.
+TEST_SYSTEM_PACKAGES=(chromium chromium-driver fonts-dejavu-core "${TEST_POSTGRES_PACKAGES[@]}" mmdebstrap systemd-container dbus-daemon libfaketime poppler-utils)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -11,7 +11,7 @@ public struct KontorCtl: AsyncParsableCommand {
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
             WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
-            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self,
         ])
 
     public init() {}

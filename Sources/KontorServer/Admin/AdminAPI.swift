@@ -20,6 +20,7 @@ struct AdminAPI {
         OnCallController(services: services).register(on: api, table: table)
         TermsController(services: services).register(on: api, table: table)
         ArchivesController(services: services).register(on: api, table: table)
+        ReportsController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"
