@@ -32,7 +32,9 @@ struct WhoAmI: APICommand {
 struct Persons: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The staff directory.",
-        subcommands: [List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, CancelOffboarding.self, Rehire.self, Export.self])
+        subcommands: [
+            List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, CancelOffboarding.self, Rehire.self, Export.self, ExportData.self,
+        ])
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List persons.")

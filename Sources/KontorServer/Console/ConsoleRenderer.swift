@@ -35,6 +35,7 @@ struct ConsoleRenderer: Sendable {
         "audit": PackageResources.audit_mustache,
         "terms": PackageResources.terms_mustache,
         "person-import": PackageResources.person_import_mustache,
+        "person-export": PackageResources.person_export_mustache,
     ]
 
     init() throws {
