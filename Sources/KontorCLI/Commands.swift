@@ -32,7 +32,10 @@ struct WhoAmI: APICommand {
 struct Persons: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The staff directory.",
-        subcommands: [List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, CancelOffboarding.self, Rehire.self, Export.self, Erase.self])
+        subcommands: [
+            List.self, Show.self, Create.self, Update.self, Import.self, Offboard.self, CancelOffboarding.self, Rehire.self, Export.self, ExportData.self,
+            Erase.self,
+        ])
 
     struct List: APICommand {
         static let configuration = CommandConfiguration(abstract: "List persons.")

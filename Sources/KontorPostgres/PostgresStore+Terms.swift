@@ -48,3 +48,14 @@ extension PostgresStore: TermsStore {
         return try await rows("SELECT * FROM terms_responses ORDER BY received_at, id", Self.record)
     }
 }
+
+extension PostgresStore: ConsentRecordStore {
+    public func consentRecords(personId: String) async throws -> [ConsentRecord] {
+        try await rows(
+            """
+            SELECT * FROM consent_records
+            WHERE person_id = \(personId) OR device_id IN (SELECT id FROM devices WHERE person_id = \(personId))
+            ORDER BY id
+            """, Self.record)
+    }
+}

@@ -61,3 +61,18 @@ extension SQLiteStore: TermsStore {
         }
     }
 }
+
+extension SQLiteStore: ConsentRecordStore {
+    public func consentRecords(personId: String) async throws -> [ConsentRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM consent_records
+                    WHERE person_id = ? OR device_id IN (SELECT id FROM devices WHERE person_id = ?)
+                    ORDER BY id
+                    """, arguments: [personId, personId]
+            ).map(Self.record)
+        }
+    }
+}

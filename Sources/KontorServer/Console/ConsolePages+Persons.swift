@@ -62,6 +62,7 @@ extension ConsolePages {
         values["canOffboard"] = session.principal.role.allows(.operator) && person.status == .active
         values["canCancelOffboarding"] =
             session.principal.role.allows(.operator) && person.status == .offboarding && detail.offboarding?.wipesIssuedAt == nil
+        values["canExport"] = session.principal.role.allows(.admin)
         values["canEdit"] = session.principal.role.allows(.operator) && person.status != .offboarded
         values["editGroups"] = person.groups.joined(separator: "; ")
         values["phone"] = person.phone ?? ""

@@ -78,6 +78,12 @@ struct ConsolePages {
             form, context, session in
             try await offboard(form, session, id: try context.parameters.require("id"))
         }
+        // The access request (GDPR Art. 15): a POST with the CSRF token, because it is audited; answers the JSON file.
+        console.form(group, "persons/{id}/export", role: .admin, back: { _, c in "\(prefix)/persons/\(c.parameters.get("id") ?? "")" }) {
+            _, context, session in
+            let export = try await services.personExport.export(try context.parameters.require("id"), actor: AuditService.actor(session.principal))
+            return try PersonExportHTML.jsonResponse(export)
+        }
         console.form(
             group, "persons/{id}/offboarding/cancel", role: .operator, back: { _, c in "\(prefix)/persons/\(c.parameters.get("id") ?? "")" }
         ) { _, context, session in

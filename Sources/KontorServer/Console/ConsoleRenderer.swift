@@ -36,6 +36,7 @@ struct ConsoleRenderer: Sendable {
         "terms": PackageResources.terms_mustache,
         "person-import": PackageResources.person_import_mustache,
         "dpo-report": PackageResources.dpo_report_mustache,
+        "person-export": PackageResources.person_export_mustache,
     ]
 
     init() throws {

@@ -14,6 +14,8 @@ struct PersonsController {
             .on(.get, p, "persons/export", table: table, use: export)
             .on(.post, p, "persons/import", table: table, use: importCSV)
             .on(.get, p, "persons/{person}", table: table, use: show)
+            .on(.get, p, "persons/{person}/export", table: table, use: exportData)
+            .on(.get, p, "persons/{person}/export.html", table: table, use: exportHTML)
             .on(.patch, p, "persons/{person}", table: table, use: update)
             .on(.post, p, "persons/{person}/offboard", table: table, use: offboard)
             .on(.delete, p, "persons/{person}/offboarding", table: table, use: cancelOffboarding)
@@ -45,6 +47,22 @@ struct PersonsController {
         Response(
             status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"kontor-persons.csv\""],
             body: .init(byteBuffer: ByteBuffer(string: try await services.personsCSV())))
+    }
+
+    /// Everything Kontor holds about the person, as one JSON document (GDPR Art. 15; docs/person-export.schema.json).
+    @Sendable func exportData(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let export = try await services.personExport.export(try context.parameters.require("person"), actor: AuditService.actor(context.principal))
+        context.logger.notice("person exported", metadata: ["person.id": "\(export.person.id)"])
+        return try PersonExportHTML.jsonResponse(export)
+    }
+
+    /// The same export as a page people read (one section per kind of data).
+    @Sendable func exportHTML(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let export = try await services.personExport.export(try context.parameters.require("person"), actor: AuditService.actor(context.principal))
+        context.logger.notice("person exported", metadata: ["person.id": "\(export.person.id)", "format": "html"])
+        return PersonExportHTML.response(export)
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> PersonDetail {
