@@ -53,7 +53,9 @@ struct DPOReportAPITests {
             #expect(report.devices.byStatus == Dictionary(grouping: devices, by: \.status.rawValue).mapValues(\.count))
             #expect(report.devices.byOwnership == ["company": 3])
             #expect(report.devices.byCompliance.values.reduce(0, +) == devices.filter { $0.status == .active }.count)
-            let receipts = try await client.api(.get, "/api/v1/devices/\(devices[0].id)/receipts", token: auditor).decode([StoredReceipt].self)
+            let wiped = try #require(devices.first { $0.wipeReceiptId != nil })
+            let receipts = try await client.api(.get, "/api/v1/devices/\(wiped.id)/receipts", token: auditor).decode([StoredReceipt].self)
+            #expect(report.wipes.first?.deviceId == wiped.id)
             #expect(report.wipes.map(\.receiptId) == receipts.map(\.id) && report.wipes.first?.payloadDigest == receipts.first?.signed.digest)
             let terms = try await client.api(.get, "/api/v1/terms/report?version=2026-11", token: auditor).decode(TermsReport.self)
             #expect(report.terms.map(\.version) == ["2026-11"] && report.terms.first?.pending == terms.pending.count)
@@ -81,6 +83,25 @@ struct DPOReportAPITests {
             #expect(try await client.api(.get, "/api/v1/reports/dpo?from=2026-13-01", token: auditor).status == .badRequest)
             #expect(try await client.api(.get, "/api/v1/reports/dpo?from=2027-01-02&to=2027-01-01", token: auditor).status == .badRequest)
             #expect(try await client.api(.get, "/api/v1/reports/dpo?pseudonymise=maybe", token: auditor).status == .badRequest)
+        }
+    }
+
+    @Test("the console's report: from the audit page's form (empty dates are the last 12 months), for a signed-in auditor, not for a visitor")
+    func console() async throws {
+        let harness = try await Harness()
+        let auditor = try await harness.token(.auditor)
+        try await harness.test { client async throws in
+            let anonymous = ConsoleBrowser(client)
+            #expect(try await anonymous.get("/console/reports/dpo").status == .seeOther)
+            let browser = ConsoleBrowser(client)
+            try await browser.signIn(auditor)
+            let audit = try await browser.get("/console/audit")
+            #expect(String(buffer: audit.body).contains(#"action="/console/reports/dpo""#))
+            let page = try await browser.get("/console/reports/dpo?from=&to=&pseudonymise=true")
+            #expect(page.status == .ok)
+            let text = String(buffer: page.body)
+            #expect(text.contains("<h1>Data-protection report</h1>") && text.contains("Persons are named by pseudonym"))
+            #expect(try await browser.get("/console/reports/dpo?from=yesterday").status == .badRequest)
         }
     }
 }

@@ -47,6 +47,10 @@ struct ConsolePages {
         console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
         console.page(group, "terms") { request, _, session in try await terms(request, session) }
         console.page(group, "audit") { request, _, session in try await audit(request, session) }
+        // Any console user is an auditor or more: the data-protection report, printable.
+        console.page(group, "reports/dpo") { request, _, session in
+            try await ReportsController.page(request, services: services, principal: session.principal)
+        }
     }
 
     /// The directory's pages and forms: list, export, add, import, a person, edit, offboard.

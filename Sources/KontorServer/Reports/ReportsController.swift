@@ -13,20 +13,26 @@ struct ReportsController {
     }
 
     @Sendable func json(_ request: Request, context: AdminRequestContext) async throws -> Response {
-        let report = try await make(request, context)
+        try context.require(.auditor)
+        let report = try await Self.make(request, services: services, principal: context.principal)
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: try KontorJSON.encode(report))))
     }
 
     @Sendable func html(_ request: Request, context: AdminRequestContext) async throws -> Response {
-        let report = try await make(request, context)
+        try context.require(.auditor)
+        return try await Self.page(request, services: services, principal: context.principal)
+    }
+
+    /// The report as an HTML page (also the console's `/console/reports/dpo`).
+    static func page(_ request: Request, services: Services, principal: Principal) async throws -> Response {
+        let report = try await make(request, services: services, principal: principal)
         let page = ConsoleRenderer.shared.render("dpo-report", DPOReportPage.context(report))
         return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     /// `from` and `to` are days (`2026-01-01`, both included) or instants; the default is the last 365 days.
-    private func make(_ request: Request, _ context: AdminRequestContext) async throws -> DPOReport {
-        try context.require(.auditor)
+    static func make(_ request: Request, services: Services, principal: Principal) async throws -> DPOReport {
         let now = services.clock.now()
         // The default end includes everything written up to this second.
         let to = try Self.day(try request.queryParameter("to"), name: "to", end: true) ?? now.addingTimeInterval(1)
@@ -35,15 +41,16 @@ struct ReportsController {
             guard let flag = Bool(value) else { throw KontorError.invalid("pseudonymise: expected true or false, found \"\(value.prefix(32))\"") }
             return flag
         }
-        let report = try await DPOReportService(services: services).report(from: from, to: to, pseudonymise: pseudonymise ?? false, by: context.principal)
+        let report = try await DPOReportService(services: services).report(from: from, to: to, pseudonymise: pseudonymise ?? false, by: principal)
         try await services.audit.record(
-            AuditService.actor(context.principal), "report.dpo", target: nil,
+            AuditService.actor(principal), "report.dpo", target: nil,
             detail: ["from": ISO8601.string(from: from), "to": ISO8601.string(from: to), "pseudonymised": String(report.pseudonymised)])
         return report
     }
 
     static func day(_ text: String?, name: String, end: Bool) throws -> Date? {
-        guard let text else { return nil }
+        // An empty value (a console form's untouched date field) means the default.
+        guard let text, !text.isEmpty else { return nil }
         if let instant = ISO8601.date(from: text) { return instant }
         guard let day = LocalDate(text), let start = ISO8601.date(from: "\(day)T00:00:00Z") else {
             throw KontorError.invalid("\(name): expected a day (2026-01-31) or an instant (2026-01-31T12:00:00Z), found \"\(text.prefix(40))\"")
