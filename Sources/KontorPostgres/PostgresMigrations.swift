@@ -341,6 +341,15 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "v11-retention",
+            [
+                // Retention: events are deleted by age, and spent enrollment tokens are deleted after their devices
+                // lose the reference to them; both without scanning the tables.
+                "CREATE INDEX device_events_at ON device_events(at)",
+                "CREATE INDEX devices_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -372,5 +372,14 @@ extension SQLiteStore {
             ALTER TABLE profile_assignments_v11 RENAME TO profile_assignments;
             """
         ),
+        // Retention: events are deleted by age, and spent enrollment tokens are deleted after their devices
+        // lose the reference to them; both without scanning the tables.
+        (
+            "v15-retention",
+            """
+            CREATE INDEX device_events_at ON device_events(at);
+            CREATE INDEX devices_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
+            """
+        ),
     ]
 }

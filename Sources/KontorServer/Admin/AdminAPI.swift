@@ -19,6 +19,7 @@ struct AdminAPI {
         OnCallController(services: services).register(on: api, table: table)
         TermsController(services: services).register(on: api, table: table)
         ArchivesController(services: services).register(on: api, table: table)
+        RetentionController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

@@ -44,6 +44,8 @@ public struct Services: Sendable {
     let onCall: OnCallService
     let terms: TermsService
     let archives: ArchiveService
+    /// Deletes what is kept longer than the retention settings allow.
+    let retention: RetentionService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -98,6 +100,7 @@ public struct Services: Sendable {
         self.archives = ArchiveService(
             store: store, clock: clock, audit: audit, directory: config.archiveDir ?? (config.dataDir as NSString).appendingPathComponent("archives"),
             maxSize: config.archiveMaxBytes)
+        self.retention = RetentionService(store: store, clock: clock, audit: audit, consoleIdleTimeout: TimeInterval(config.consoleIdleTimeout))
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)
