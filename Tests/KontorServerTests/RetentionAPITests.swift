@@ -60,8 +60,10 @@ struct RetentionAPITests {
                 (#"{"retention": {"eventsDays": 0}}"#, "retention.eventsDays: expected 1 to 3650 days, found 0"),
                 (#"{"retention": {"checkinReportsDays": 3651}}"#, "retention.checkinReportsDays: expected 1 to 3650 days, found 3651"),
                 (#"{"retention": {"pseudonymiseAfterMonths": 0}}"#, "retention.pseudonymiseAfterMonths: expected 1 to 120 months, found 0"),
-                (#"{"checkinInterval": 120, "retention": {"eventsDays": 10, "pseudonymiseAfterMonths": 121}}"#,
-                 "retention.pseudonymiseAfterMonths: expected 1 to 120 months, found 121"),
+                (
+                    #"{"checkinInterval": 120, "retention": {"eventsDays": 10, "pseudonymiseAfterMonths": 121}}"#,
+                    "retention.pseudonymiseAfterMonths: expected 1 to 120 months, found 121"
+                ),
             ]
             for (body, message) in refusals {
                 let refused = try await client.api(.patch, "/api/v1/settings", token: admin, json: body)
@@ -196,5 +198,44 @@ struct RetentionAPITests {
             })
         try await scheduler.run()
         #expect(sleeps.withLock { $0 } == Array(repeating: .seconds(3600), count: periods))
+    }
+}
+
+@Suite("Retention in the console")
+struct RetentionConsoleTests {
+    @Test("the settings page shows the retention settings to everyone; only an admin saves them (audited) or runs retention")
+    func settingsPage() async throws {
+        let harness = try await Harness()
+        let admin = try await harness.token(.admin)
+        let auditor = try await harness.token(.auditor)
+        try await harness.test { client async throws in
+            let reader = ConsoleBrowser(client)
+            try await reader.signIn(auditor)
+            let page = try await reader.get("/console/settings")
+            #expect(page.status == .ok && page.text.contains("365 days") && !page.text.contains("retention-form"))
+            #expect(try await reader.post("/console/settings/retention", [("eventsDays", "1"), ("enabled", "true")]).status == .forbidden)
+            #expect(try await reader.post("/console/settings/retention/run", []).status == .forbidden)
+
+            let browser = ConsoleBrowser(client)
+            try await browser.signIn(admin)
+            #expect(try await browser.get("/console/settings").text.contains("retention-form"))
+            let fields = [("eventsDays", "30"), ("checkinReportsDays", "14"), ("pseudonymiseAfterMonths", "12")]
+            let saved = try await browser.post("/console/settings/retention", fields)
+            #expect(saved.status == .seeOther)
+            #expect(
+                try await harness.services.retention.settings()
+                    == RetentionSettings(eventsDays: 30, checkinReportsDays: 14, pseudonymiseAfterMonths: 12, enabled: false))
+            let changed = try await harness.store.auditEntries(matching: AuditFilter(actionPrefix: "settings.changed"), limit: 10, offset: 0).entries
+            #expect(changed.count == 4 && changed.allSatisfy { $0.actor == "token:test-admin" })
+
+            try await browser.get("/console/settings")
+            _ = try await browser.post("/console/settings/retention", [("eventsDays", "0"), ("enabled", "true")])
+            #expect(try await browser.get("/console/settings").text.contains("retention.eventsDays: expected 1 to 3650 days, found 0"))
+            #expect(try await harness.services.retention.settings().eventsDays == 30, "a refused change writes nothing")
+
+            #expect(try await browser.post("/console/settings/retention/run", []).status == .seeOther)
+            #expect(try await browser.get("/console/settings").text.contains("Retention ran: 0 events"))
+            #expect(try await retentionRuns(harness).count == 1)
+        }
     }
 }

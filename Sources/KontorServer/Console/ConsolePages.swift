@@ -47,6 +47,7 @@ struct ConsolePages {
         console.page(group, "quiet-hours") { request, _, session in try await quietHours(request, session) }
         console.page(group, "terms") { request, _, session in try await terms(request, session) }
         console.page(group, "audit") { request, _, session in try await audit(request, session) }
+        registerSettings(on: group)
     }
 
     /// The directory's pages and forms: list, export, add, import, a person, edit, offboard.

@@ -35,6 +35,7 @@ struct ConsoleRenderer: Sendable {
         "audit": PackageResources.audit_mustache,
         "terms": PackageResources.terms_mustache,
         "person-import": PackageResources.person_import_mustache,
+        "settings": PackageResources.settings_mustache,
     ]
 
     init() throws {

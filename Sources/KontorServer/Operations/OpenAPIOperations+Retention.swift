@@ -5,6 +5,6 @@ extension OpenAPIDocument {
             "post", "/api/v1/retention/run",
             "Delete now what the retention settings no longer allow to be kept (device events, spent enrollment tokens, expired console sessions and nonces) and list the persons due for pseudonymisation; audited as retention.run (the server also runs it hourly)",
             access: .token(.admin),
-            responses: [200: .json("What the run deleted", schema: ##"{"$ref": "#/components/schemas/RetentionRun"}"##)]),
+            responses: [200: .json("What the run deleted", schema: ##"{"$ref": "#/components/schemas/RetentionRun"}"##)])
     ]
 }

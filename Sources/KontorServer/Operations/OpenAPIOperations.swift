@@ -5,7 +5,8 @@ import KontorCore
 // access, body and path are added when rendered (APIOperation.implied); list here only successes and
 // refusals with codes of their own.
 extension OpenAPIDocument {
-    static let operations: [APIOperation] = operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives
+    static let operations: [APIOperation] =
+        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives
         + retention
 
     private static func ref(_ name: String) -> String { ##"{"$ref": "#/components/schemas/\##(name)"}"## }
