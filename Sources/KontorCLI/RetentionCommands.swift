@@ -80,7 +80,9 @@ struct RetentionCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run(client: AdminClient) async throws {
-            let result = try await client.call(.POST, "/retention/run", as: RunResult.self)
+            // A first run on a large store may delete a long backlog (batch by batch): wait for it longer than for other calls.
+            let exchange = try await client.raw(.POST, "/retention/run", timeout: .seconds(1800))
+            let result = try KontorJSON.decode(RunResult.self, from: exchange.body)
             if connection.json { return try printJSON(result) }
             printFields(
                 [
