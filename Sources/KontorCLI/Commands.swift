@@ -11,7 +11,7 @@ public struct KontorCtl: AsyncParsableCommand {
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
             WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
-            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self,
+            Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self, RetentionCommand.self,
         ])
 
     public init() {}
@@ -438,15 +438,17 @@ struct AdminTokens: AsyncParsableCommand {
 // MARK: settings
 
 struct SettingsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self])
+    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self, Retention.self])
 
     struct Values: Codable {
         var checkinInterval: Int?
         var offboardingNoticeDays: Int?
+        var retention: RetentionValues?
 
         func print() {
             KontorCLI.print("checkinInterval        \(checkinInterval.map(String.init) ?? "-") s")
             KontorCLI.print("offboardingNoticeDays  \(offboardingNoticeDays.map(String.init) ?? "-") days (a directory's deactivation → wipe)")
+            retention?.print()
         }
     }
 

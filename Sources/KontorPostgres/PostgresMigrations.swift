@@ -367,6 +367,15 @@ enum PostgresMigrations {
                 "CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION kontor_audit_erase_only()",
             ]
         ),
+        (
+            "v13-retention",
+            [
+                // Retention: events are deleted by age, and spent enrollment tokens are deleted after their devices
+                // lose the reference to them; both without scanning the tables.
+                "CREATE INDEX device_events_at ON device_events(at)",
+                "CREATE INDEX devices_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -346,8 +346,9 @@ extension PostgresStore: ReplayNonceStore {
         return out
     }
 
-    public func purgeNonces(before: Double) async throws {
-        try await run("DELETE FROM replay_nonces WHERE expires_at < \(before)")
+    @discardableResult
+    public func purgeNonces(before: Double) async throws -> Int {
+        try await run("DELETE FROM replay_nonces WHERE expires_at < \(before) RETURNING 1")
     }
 }
 

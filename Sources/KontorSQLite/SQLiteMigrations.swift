@@ -390,5 +390,14 @@ extension SQLiteStore {
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only personal values may be erased'); END;
             """
         ),
+        // Retention: events are deleted by age, and spent enrollment tokens are deleted after their devices
+        // lose the reference to them; both without scanning the tables.
+        (
+            "v17-retention",
+            """
+            CREATE INDEX device_events_at ON device_events(at);
+            CREATE INDEX devices_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
+            """
+        ),
     ]
 }

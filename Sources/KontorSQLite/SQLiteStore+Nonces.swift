@@ -37,9 +37,11 @@ extension SQLiteStore: ReplayNonceStore {
         }
     }
 
-    public func purgeNonces(before: Double) async throws {
+    @discardableResult
+    public func purgeNonces(before: Double) async throws -> Int {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM replay_nonces WHERE expires_at < ?", arguments: [before])
+            return db.changesCount
         }
     }
 }

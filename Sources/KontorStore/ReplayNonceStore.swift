@@ -10,6 +10,7 @@ public protocol ReplayNonceStore: Sendable {
     func recordNonces(_ hashes: [String], expiresAt: Double) async throws
     /// The nonce hashes still in their window at `now` (expiring at or after it), with their expiry.
     func liveNonces(at now: Double) async throws -> [String: Double]
-    /// Deletes the nonces that expired before `before`.
-    func purgeNonces(before: Double) async throws
+    /// Deletes the nonces that expired before `before`; returns how many.
+    @discardableResult
+    func purgeNonces(before: Double) async throws -> Int
 }

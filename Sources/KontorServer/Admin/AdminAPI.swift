@@ -21,6 +21,7 @@ struct AdminAPI {
         TermsController(services: services).register(on: api, table: table)
         ArchivesController(services: services).register(on: api, table: table)
         ReportsController(services: services).register(on: api, table: table)
+        RetentionController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

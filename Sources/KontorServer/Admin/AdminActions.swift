@@ -153,6 +153,8 @@ extension Services {
 
     /// Changes the run-time settings that `changes` sets; returns them all.
     public func changeSettings(_ changes: Settings, by principal: Principal) async throws -> Settings {
+        // Retention's fields are checked together before anything is written: a bad one changes nothing.
+        try changes.retention?.validate()
         if let interval = changes.checkinInterval {
             guard (10...86_400).contains(interval) else { throw KontorError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
             try await policies.setCheckinInterval(interval)
@@ -163,12 +165,15 @@ extension Services {
             try await store.setSetting(Settings.offboardingNoticeDaysKey, value: String(days))
             try await audit.record(AuditService.actor(principal), "settings.changed", target: "offboardingNoticeDays", detail: ["value": String(days)])
         }
+        try await changes.retention?.apply(to: store, audit: audit, actor: AuditService.actor(principal))
         return try await settings()
     }
 
     /// The run-time settings as they are now.
     func settings() async throws -> Settings {
-        Settings(checkinInterval: try await policies.checkinInterval(), offboardingNoticeDays: try await offboardingNoticeDays())
+        Settings(
+            checkinInterval: try await policies.checkinInterval(), offboardingNoticeDays: try await offboardingNoticeDays(),
+            retention: try await retention.settings())
     }
 
     /// The notice period of an offboarding a directory starts, in days.

@@ -19,9 +19,12 @@ public struct Settings: Codable, Sendable, Equatable {
     public var checkinInterval: Int?
     /// Days between a directory's deactivation of a user and the wipe of their devices (1 to 365).
     public var offboardingNoticeDays: Int?
+    /// How long Kontor keeps what it collects (``RetentionSettings``).
+    public var retention: RetentionSettings?
 
-    public init(checkinInterval: Int? = nil, offboardingNoticeDays: Int? = nil) {
+    public init(checkinInterval: Int? = nil, offboardingNoticeDays: Int? = nil, retention: RetentionSettings? = nil) {
         self.checkinInterval = checkinInterval
         self.offboardingNoticeDays = offboardingNoticeDays
+        self.retention = retention
     }
 }

@@ -72,6 +72,7 @@ public func buildApplication(
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
             ArchivePurgeService(archives: services.archives, period: 3600, logger: logger),
+            RetentionSchedulerService(retention: services.retention, period: .seconds(3600), logger: logger),
             EventLimitService(reports: services.checkinReports, logger: logger),
         ] + checkpoints + extraServices,
         logger: logger)

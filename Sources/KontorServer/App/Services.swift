@@ -46,6 +46,8 @@ public struct Services: Sendable {
     let archives: ArchiveService
     /// A person's access request (GDPR Art. 15): everything held about them, in one document.
     let personExport: PersonExportService
+    /// Deletes what is kept longer than the retention settings allow.
+    let retention: RetentionService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -101,6 +103,9 @@ public struct Services: Sendable {
             store: store, clock: clock, audit: audit, directory: config.archiveDir ?? (config.dataDir as NSString).appendingPathComponent("archives"),
             maxSize: config.archiveMaxBytes)
         self.personExport = PersonExportService(store: store, clock: clock, directory: directory, policies: policies, audit: audit)
+        self.retention = RetentionService(
+            store: store, clock: clock, audit: audit, consoleIdleTimeout: TimeInterval(config.consoleIdleTimeout),
+            erasure: ErasureService(store: store, audit: audit, devices: devices))
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)

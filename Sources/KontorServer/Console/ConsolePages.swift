@@ -51,6 +51,7 @@ struct ConsolePages {
         console.page(group, "reports/dpo") { request, _, session in
             try await ReportsController.page(request, services: services, principal: session.principal)
         }
+        registerSettings(on: group)
     }
 
     /// The directory's pages and forms: list, export, add, import, a person, edit, offboard.

@@ -37,6 +37,7 @@ struct ConsoleRenderer: Sendable {
         "person-import": PackageResources.person_import_mustache,
         "dpo-report": PackageResources.dpo_report_mustache,
         "person-export": PackageResources.person_export_mustache,
+        "settings": PackageResources.settings_mustache,
     ]
 
     init() throws {

@@ -34,8 +34,9 @@ struct ErasureService: Sendable {
         return Self.pseudonymPrefix + String(Bytes.hex(mac).prefix(12))
     }
 
-    /// Erases `person`; refused while a device of theirs is active, or when they were erased already.
-    func erase(_ person: Person, reason: String, actor: String) async throws -> PseudonymisedPerson {
+    /// Erases `person`; refused while a device of theirs is active, or when they were erased already. The
+    /// retention's pseudonymisation is the same step, audited as `person.pseudonymised`.
+    func erase(_ person: Person, reason: String, actor: String, action: String = "person.erased") async throws -> PseudonymisedPerson {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (3...500).contains(reason.count) else {
             throw KontorError.invalid("reason: say why in 3 to 500 characters (kept in the audit log; do not name the person in it)")
@@ -53,7 +54,7 @@ struct ErasureService: Sendable {
         }
         for device in try await store.devices(personId: person.id) { devices.invalidate(deviceId: device.id) }
         try await audit.record(
-            actor, "person.erased", target: person.id,
+            actor, action, target: person.id,
             detail: [
                 "reason": reason, "pseudonym": pseudonym, "devices": String(result.devices), "events": String(result.events),
                 "auditEntries": String(result.auditEntries),

@@ -6,7 +6,7 @@ import KontorCore
 // refusals with codes of their own.
 extension OpenAPIDocument {
     static let operations: [APIOperation] =
-        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports
+        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports + retention
 
     private static func ref(_ name: String) -> String { ##"{"$ref": "#/components/schemas/\##(name)"}"## }
     private static func list(_ name: String) -> String { ##"{"type": "array", "items": {"$ref": "#/components/schemas/\##(name)"}}"## }
@@ -201,7 +201,8 @@ extension OpenAPIDocument {
             responses: [200: .described("Removed"), 404: .refusal("not_found: nothing is assigned there")]),
         APIOperation("get", "/api/v1/settings", "Server settings", access: .token(.auditor), responses: [200: .json("Settings", schema: ref("Settings"))]),
         APIOperation(
-            "patch", "/api/v1/settings", "Change settings (admin)", access: .token(.admin), body: ref("Settings"), example: ##"{"checkinInterval": 120}"##,
+            "patch", "/api/v1/settings", "Change settings (admin)", access: .token(.admin), body: ref("Settings"),
+            example: ##"{"checkinInterval": 120, "retention": {"eventsDays": 180}}"##,
             responses: [200: .json("Settings", schema: ref("Settings"))]),
     ]
 

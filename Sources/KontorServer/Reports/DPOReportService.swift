@@ -26,7 +26,7 @@ struct DPOReportService: Sendable {
             erasures: entries.filter { $0.action == "person.erased" }.count, auditVerified: verified.ok, auditHead: head)
     }
 
-    static let retentionActions: Set<String> = ["retention.run", "archive.purged", "person.erased"]
+    static let retentionActions: Set<String> = ["retention.run", "archive.purged", "person.erased", "person.pseudonymised"]
 
     static func counts(_ devices: [Device]) -> DPOReport.Devices {
         func count(_ key: (Device) -> String?) -> [String: Int] {
@@ -83,19 +83,19 @@ struct DPOReportService: Sendable {
 
     /// The record of processing, with the retention the settings in force give each kind of data.
     func processing() async throws -> [DPOReport.Processing] {
-        func days(_ key: String) async throws -> Int? { try await services.store.setting(key).flatMap { Int($0) } }
-        let events = try await days("retention.eventsDays").map { "\($0) days, then deleted" } ?? "while the device is enrolled, until erased"
-        let reports = try await days("retention.checkinReportsDays").map { "\($0) days, then deleted" } ?? "the last report per device"
-        let persons =
-            try await days("retention.pseudonymiseAfterMonths").map { "until erased on request, or pseudonymised \($0) months after offboarding" }
-            ?? "until erased on request (kontorctl persons erase)"
+        let limits = try await RetentionSettings.load(from: services.store)
+        let off = limits.enabled == false ? " (the hourly retention run is switched off: retention.enabled)" : ""
+        let events = "\(limits.eventsDays ?? 0) days, then deleted\(off)"
+        let persons = "pseudonymised \(limits.pseudonymiseAfterMonths ?? 0) months after offboarding\(off), or at once on an erasure request"
         return [
             .init(data: "Staff directory: email, name, work phone, groups", purpose: "whom devices and policies belong to; offboarding", kept: persons),
             .init(
                 data: "Devices: hostname, OS, kernel, machine-ID hash, agent version, security posture (company devices)",
                 purpose: "enrollment, policy, compliance", kept: "while enrolled; pseudonymised with the person"),
             .init(data: "Device events (quiet hours, locks, app-allowlist findings)", purpose: "compliance and support", kept: events),
-            .init(data: "Check-in and compliance reports", purpose: "showing whether each device enforces its policy", kept: reports),
+            .init(
+                data: "Check-in and compliance reports", purpose: "showing whether each device enforces its policy",
+                kept: "the latest per device, replaced at each check-in"),
             .init(data: "Wipe receipts, signed by the device", purpose: "proof that work data was erased", kept: "as signed, with the device record"),
             .init(data: "Answers to the usage terms, signed by the device", purpose: "record of consent", kept: "as signed"),
             .init(
