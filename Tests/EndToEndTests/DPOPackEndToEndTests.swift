@@ -25,6 +25,25 @@ struct DPOPackEndToEndTests {
         try Data("Work stays at work.".utf8).write(to: terms)
         #expect(try server.ctl(admin, ["terms", "publish", "2026-11", "--file", terms.path]).status == 0)
         #expect(try server.ctl(admin, ["persons", "erase", "bo@example.org", "--reason", "request 7"]).status == 0)
+        // Two of Ada's laptops with the real agent: one keeps working, the other is wiped and sends its receipt.
+        var wiped = 0
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel") {
+            let agent = Binaries.path("kontor-agent")
+            var devices: [(root: String, id: String)] = []
+            for n in 1...2 {
+                let created = try server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
+                let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
+                let root = server.dataDir.appendingPathComponent("laptop-\(n)").path
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                #expect(try runCommand(agent, ["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
+                #expect(try runCommand(agent, ["run", "--once", "--root", root]).status == 0)
+                let identity = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: root + "/var/lib/kontor/agent/identity.json")))
+                devices.append((root, try #require((identity as? [String: Any])?["deviceId"] as? String)))
+            }
+            #expect(try server.ctl(admin, ["wipe", devices[1].id, "--reason", "returned"]).status == 0)
+            #expect(try runCommand(agent, ["run", "--once", "--root", devices[1].root]).stdout.contains("wiped"))
+            wiped = 1
+        }
 
         let zip = server.dataDir.appendingPathComponent("pack.zip").path
         let made = try server.ctl(auditor, ["report", "dpo", "--out", zip])
@@ -51,6 +70,17 @@ struct DPOPackEndToEndTests {
         }
         #expect(report.erasures == 1 && text.contains("1 persons erased on request in the period"))
         #expect(text.contains("\(report.devices.total) devices in all") && text.contains("\(report.wipes.count) wipe receipts received"))
+        #expect(report.wipes.count == wiped && report.devices.total == 2 * wiped)
+        if let wipe = report.wipes.first {
+            // The receipt's digest in the pack is the one the audit log holds (the PDF wraps it inside its table cell).
+            let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+            #expect(html.contains(wipe.payloadDigest) && !wipe.payloadDigest.isEmpty)
+            let audit = try server.ctl(auditor, ["audit", "list", "--json"])
+            #expect(audit.stdout.contains(wipe.payloadDigest), "the digest is not the audit log's")
+            let listed = try server.ctl(auditor, ["devices", "list", "--json"])
+            let devices = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            #expect(report.devices.byStatus == Dictionary(grouping: devices.compactMap { $0["status"] as? String }, by: { $0 }).mapValues(\.count))
+        }
         #expect(text.contains("The audit log verified when this report was made") && report.auditVerified)
         let pending = try #require(report.terms.first?.pending)
         #expect(text.range(of: #"2026-11\s+\S+\s+0\s+0\s+\#(pending)"#, options: .regularExpression) != nil, "the terms row: \(text)")
