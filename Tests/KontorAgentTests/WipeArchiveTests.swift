@@ -34,6 +34,15 @@ extension AgentWorld {
         _ = try await services.policies.apply(source: source, dryRun: false, by: "test")
     }
 
+    /// Enrolls `agent`, fetches the policy, writes the seeded files and orders a wipe; returns the identity.
+    func enrollAndOrderWipe(_ agent: Agent, url: String, token: String) async throws -> AgentIdentity {
+        let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
+        _ = try await agent.cycle()
+        _ = try seedFiles()
+        _ = try await services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
+        return identity
+    }
+
     /// The device's only receipt, verified with its key.
     func onlyReceipt(_ deviceId: String) async throws -> WipeReceipt {
         let receipts = try await services.store.receipts(deviceId: deviceId)
@@ -111,10 +120,7 @@ struct WipeArchiveTests {
         try await world.live(person: "ada@example.org") { url, token in
             let transport = ArchiveBlockingTransport(inner: HTTP1Transport())
             let agent = world.agent(transport, clock: wall.wall)
-            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
-            _ = try await agent.cycle()
-            _ = try world.seedFiles()
-            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
+            let identity = try await world.enrollAndOrderWipe(agent, url: url, token: token)
             for _ in 0..<2 {
                 guard case .failure(let reason, _) = try await agent.cycle() else {
                     Issue.record("the wipe did not wait for the archive")
@@ -150,10 +156,7 @@ struct WipeArchiveTests {
         try await world.retention(mode: "bestEffort", timeoutMinutes: 60)
         try await world.live(person: "ada@example.org") { url, token in
             let agent = world.agent(ArchiveBlockingTransport(inner: HTTP1Transport()))
-            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
-            _ = try await agent.cycle()
-            _ = try world.seedFiles()
-            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
+            let identity = try await world.enrollAndOrderWipe(agent, url: url, token: token)
             guard case .unenrolled = try await agent.cycle() else {
                 Issue.record("bestEffort held the wipe")
                 return
@@ -169,10 +172,7 @@ struct WipeArchiveTests {
         try await world.prepareAda()
         try await world.live(person: "ada@example.org") { url, token in
             let agent = world.agent(HTTP1Transport())
-            let identity = try await agent.enroll(server: url, token: token, acceptTerms: nil, force: false)
-            _ = try await agent.cycle()
-            _ = try world.seedFiles()
-            _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
+            let identity = try await world.enrollAndOrderWipe(agent, url: url, token: token)
             guard case .unenrolled = try await agent.cycle() else {
                 Issue.record("a refused archive held the wipe")
                 return
