@@ -95,25 +95,39 @@ extension SQLiteStore: AuditStore {
     }
 
     public func eraseAuditValues(matching needles: [String]) async throws -> Int {
-        try await writer.write { db in try Self.eraseAudit(db, matching: needles) }
+        let found = try await auditCandidates(matching: needles)
+        return try await writer.write { db in try Self.eraseAudit(db, matching: needles, in: found) }
     }
 
-    /// Erases the values containing one of `needles` in every entry, page by page, within the caller's transaction.
-    static func eraseAudit(_ db: Database, matching needles: [String]) throws -> Int {
-        var changed = 0
-        var after = 0
-        while true {
-            let entries =
-                try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, AuditUpgrade.page])
-                .map(Self.record) as [AuditEntry]
-            guard let last = entries.last else { break }
-            after = last.seq
-            for var e in entries where AuditChain.erase(&e, matching: needles) {
-                try db.execute(
-                    sql: "UPDATE audit_log SET actor = ?, target = ?, detail = ?, salts = ? WHERE seq = ?",
-                    arguments: [e.actor, e.target, try encodeJSON(e.detail), try encodeJSON(e.salts), e.seq])
-                changed += 1
+    /// The entries that hold a value to erase, found by reading the whole log outside any write transaction
+    /// (check-ins and admin writes go on meanwhile), and the last entry read.
+    func auditCandidates(matching needles: [String]) async throws -> AuditCandidates {
+        try await writer.read { db in
+            var found = AuditCandidates()
+            while true {
+                let entries =
+                    try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [found.scannedTo, AuditUpgrade.page])
+                    .map(Self.record) as [AuditEntry]
+                guard let last = entries.last else { return found }
+                found.scannedTo = last.seq
+                for var e in entries where AuditChain.erase(&e, matching: needles) { found.seqs.append(e.seq) }
             }
+        }
+    }
+
+    /// Erases the values containing one of `needles` in the entries `found` names and in those appended since
+    /// it was read, within the caller's (short) write transaction. Entries never change but by erasure, so
+    /// what was read stays true.
+    static func eraseAudit(_ db: Database, matching needles: [String], in found: AuditCandidates) throws -> Int {
+        var changed = 0
+        let named = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq IN (SELECT value FROM json_each(?))", arguments: [try encodeJSON(found.seqs)])
+        let appended = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq", arguments: [found.scannedTo])
+        let entries: [AuditEntry] = try (named + appended).map(Self.record)
+        for var e in entries where AuditChain.erase(&e, matching: needles) {
+            try db.execute(
+                sql: "UPDATE audit_log SET actor = ?, target = ?, detail = ?, salts = ? WHERE seq = ?",
+                arguments: [e.actor, e.target, try encodeJSON(e.detail), try encodeJSON(e.salts), e.seq])
+            changed += 1
         }
         return changed
     }

@@ -28,3 +28,15 @@ package enum ErasureNeedles {
     /// The pseudonym's email: in `.invalid`, which never resolves (RFC 2606).
     package static func email(_ pseudonym: String) -> String { pseudonym + "@erased.invalid" }
 }
+
+/// Audit entries found to hold a value to erase, and how far the search read (entries after that were
+/// appended since and are looked at again).
+package struct AuditCandidates: Sendable, Equatable {
+    package var seqs: [Int] = []
+    package var scannedTo = 0
+
+    package init(seqs: [Int] = [], scannedTo: Int = 0) {
+        self.seqs = seqs
+        self.scannedTo = scannedTo
+    }
+}
