@@ -90,15 +90,22 @@ struct TrustEndToEndTests {
         var entries = try await store.auditEntries(since: nil, target: nil)
         try await store.tamper(sql: "DROP TRIGGER audit_log_no_update")
         entries[1].target = "nobody@example.org"
+        // Thorough: the new value gets a salt and a commitment of its own, so the entry checks on its own.
+        let salt = String(repeating: "5a", count: 16)
+        entries[1].salts?["target"] = salt
+        entries[1].commitments?["target"] = AuditChain.commitment("nobody@example.org", salt: salt)
         var previous = AuditChain.genesis
         for i in entries.indices {
             entries[i].previousHash = previous
             entries[i].hash = AuditChain.hash(of: entries[i])
             previous = entries[i].hash
+            let json = { (value: [String: String]?) in String(decoding: try KontorJSON.encode(value ?? [:]), as: UTF8.self) }
             try await store.tamper(
-                sql:
-                    "UPDATE audit_log SET target = \(entries[i].target.map { "'\($0)'" } ?? "NULL"), previous_hash = '\(entries[i].previousHash)', hash = '\(entries[i].hash)' WHERE seq = \(entries[i].seq)"
-            )
+                sql: """
+                    UPDATE audit_log SET target = \(entries[i].target.map { "'\($0)'" } ?? "NULL"), previous_hash = '\(entries[i].previousHash)',
+                    hash = '\(entries[i].hash)', commitments = '\(try json(entries[i].commitments))', salts = '\(try json(entries[i].salts))'
+                    WHERE seq = \(entries[i].seq)
+                    """)
         }
 
         let restarted = try ServerProcess(dataDir: server.dataDir)
