@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "KontorServerTests",
             dependencies: [
-                "KontorServer", "KontorClient", "KontorPostgres",
+                "KontorServer", "KontorClient", "KontorPostgres", "KontorOIDC",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 // For the tests' own store hooks (raw SQL as an attacker), which production stores do not have.
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -175,6 +175,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // OpenID Connect for the server: JOSE (JWK, JWS with RS256/ES256/EdDSA) and ID-token checks. Apart from
+        // KontorCore so the agent never links CryptoExtras.
+        .target(
+            name: "KontorOIDC",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         // What more than one test target uses (a loop-mounted ext4); never part of a product.
         .target(name: "KontorTestSupport", path: "Tests/KontorTestSupport", swiftSettings: swiftSettings),
         .testTarget(
