@@ -195,7 +195,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "KontorTestSupport", "kontor-server", "kontorctl", "kontor-agent",
+                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "KontorTestSupport", "KontorOIDC", "kontor-server", "kontorctl",
+                "kontor-agent",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -47,12 +47,13 @@ install_debian_packages() {
 # A Python virtual environment with the independent RFC 9421 implementation used by the interop tests,
 # openapi-spec-validator for the OpenAPI document, icalendar for the on-call feed, and Selenium for the
 # browser test, dbus-fast for the notification server of the desktop-notice tests, and scim2-tester with
-# scim2-client (and its httpx2 engine) for the SCIM compliance check and a directory's provisioning, and pyrage (age) for the retention archive format.
-PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar dbus-fast scim2-tester "scim2-client[httpx2]" pyrage)
+# scim2-client (and its httpx2 engine) for the SCIM compliance check and a directory's provisioning, pyrage (age) for the retention archive format,
+# and authlib with flask for the OpenID provider the sign-in tests run (Tests/Interop/oidc_provider.py).
+PYTHON_PACKAGES=(http-message-signatures requests selenium openapi-spec-validator icalendar dbus-fast scim2-tester "scim2-client[httpx2]" pyrage authlib flask)
 VENV="$ROOT/.venv"
 
 install_python_packages() {
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar, dbus_fast, scim2_tester, httpx2, pyrage' 2>/dev/null; then
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import http_message_signatures, requests, selenium, openapi_spec_validator, icalendar, dbus_fast, scim2_tester, httpx2, pyrage, authlib, flask' 2>/dev/null; then
     say "creating $VENV with ${PYTHON_PACKAGES[*]}"
     /usr/bin/python3 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
