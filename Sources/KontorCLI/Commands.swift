@@ -215,12 +215,11 @@ struct Devices: AsyncParsableCommand {
     /// One word for the device's compliance: `ok`, `outdated` (has not applied the current policy),
     /// `violations:N`, `unknown` (no report yet), or `noncompliant: ` and the posture requirements it fails.
     static func compliance(_ d: Device) -> String {
-        guard d.status == .active else { return "-" }
-        guard d.appliedPolicyHash != nil else { return "unknown" }
-        if let failures = d.postureFailures, !failures.isEmpty { return "noncompliant: " + failures.joined(separator: ", ") }
-        if let expected = d.effectivePolicyHash, expected != d.appliedPolicyHash { return "outdated" }
-        if let v = d.compliance?.violations, !v.isEmpty { return "violations:\(v.count)" }
-        return "ok"
+        switch ComplianceWord.of(d) {
+        case "noncompliant": "noncompliant: " + (d.postureFailures ?? []).joined(separator: ", ")
+        case "violations": "violations:\(d.compliance?.violations.count ?? 0)"
+        case let word: word
+        }
     }
 
     struct Policy: APICommand {

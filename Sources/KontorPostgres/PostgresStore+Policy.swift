@@ -85,25 +85,23 @@ extension PostgresStore: AuditStore {
     /// transaction (under the audit lock, so no entry is appended meanwhile).
     static func eraseAudit(_ tx: Transaction, matching needles: [String]) async throws -> Int {
         try await tx.lock("kontor_audit")
-        do {
-            var changed = 0
-            var after = 0
-            while true {
-                let entries: [AuditEntry] = try await tx.rows(
-                    "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(AuditUpgrade.page)", Self.record)
-                guard let last = entries.last else { break }
-                after = last.seq
-                for var e in entries where AuditChain.erase(&e, matching: needles) {
-                    try await tx.run(
-                        """
-                        UPDATE audit_log SET actor = \(e.actor), target = \(e.target), detail = \(try encodeJSON(e.detail)), salts = \(try encodeJSON(e.salts))
-                        WHERE seq = \(e.seq)
-                        """)
-                    changed += 1
-                }
+        var changed = 0
+        var after = 0
+        while true {
+            let entries: [AuditEntry] = try await tx.rows(
+                "SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(AuditUpgrade.page)", Self.record)
+            guard let last = entries.last else { break }
+            after = last.seq
+            for var e in entries where AuditChain.erase(&e, matching: needles) {
+                try await tx.run(
+                    """
+                    UPDATE audit_log SET actor = \(e.actor), target = \(e.target), detail = \(try encodeJSON(e.detail)), salts = \(try encodeJSON(e.salts))
+                    WHERE seq = \(e.seq)
+                    """)
+                changed += 1
             }
-            return changed
         }
+        return changed
     }
 
     /// Carries a format-1 chain over to format 2 (``AuditUpgrade``), under the audit lock so that one

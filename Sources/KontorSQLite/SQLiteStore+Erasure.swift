@@ -9,9 +9,7 @@ extension SQLiteStore: ErasureStore {
         guard let before = try await needles(of: id) else { return nil }
         let found = try await auditCandidates(matching: before)
         let result = try await writer.write { db -> PseudonymisedPerson? in
-            guard let person: Person = try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE id = ?", arguments: [id]).map(Self.record) else { return nil }
-            let devices: [Device] = try Row.fetchAll(db, sql: "\(Self.deviceSelect) WHERE d.person_id = ? ORDER BY d.enrolled_at, d.id", arguments: [id])
-                .map(Self.record)
+            guard let (person, devices) = try Self.personAndDevices(db, id) else { return nil }
             let needles = ErasureNeedles.of(person: person, devices: devices)
             // The person changed since the search (a new device, a new name): search again, in the transaction.
             let candidates = Set(needles) == Set(before) ? found : AuditCandidates(seqs: [], scannedTo: 0)
@@ -42,10 +40,14 @@ extension SQLiteStore: ErasureStore {
 
     /// The values of person `id` that are erased from the audit log with them; nil when there is no such person.
     private func needles(of id: String) async throws -> [String]? {
-        try await writer.read { db in
-            guard let person: Person = try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE id = ?", arguments: [id]).map(Self.record) else { return nil }
-            let devices: [Device] = try Row.fetchAll(db, sql: "\(Self.deviceSelect) WHERE d.person_id = ?", arguments: [id]).map(Self.record)
-            return ErasureNeedles.of(person: person, devices: devices)
-        }
+        try await writer.read { db in try Self.personAndDevices(db, id).map { ErasureNeedles.of(person: $0.0, devices: $0.1) } }
+    }
+
+    /// Person `id` and their devices in enrollment order; nil when there is no such person.
+    private static func personAndDevices(_ db: Database, _ id: String) throws -> (Person, [Device])? {
+        guard let person: Person = try Row.fetchOne(db, sql: "SELECT * FROM persons WHERE id = ?", arguments: [id]).map(Self.record) else { return nil }
+        let devices: [Device] = try Row.fetchAll(db, sql: "\(Self.deviceSelect) WHERE d.person_id = ? ORDER BY d.enrolled_at, d.id", arguments: [id])
+            .map(Self.record)
+        return (person, devices)
     }
 }

@@ -65,12 +65,17 @@ struct DPOReportService: Sendable {
     func overrides(_ entries: [AuditEntry], devices: [Device], pseudonymise: Bool) async throws -> [DPOReport.Overrides] {
         let owners = Dictionary(devices.map { ($0.id, $0.personId) }, uniquingKeysWith: { a, _ in a })
         var months: [String: (count: Int, devices: Set<String>, persons: [String: Int])] = [:]
+        // Each person is named once, however many overrides they have.
+        var names: [String: String] = [:]
         for e in entries where e.action == "device.quiet-override" {
             let month = String(ISO8601.string(from: e.at).prefix(7))
             let device = e.target ?? ""
             var person = "unknown device"
             if let id = owners[device] ?? nil {
-                person = pseudonymise ? try await services.erasure.pseudonym(for: id) : (try await services.store.person(id: id)?.email ?? id)
+                if names[id] == nil {
+                    names[id] = pseudonymise ? try await services.erasure.pseudonym(for: id) : (try await services.store.person(id: id)?.email ?? id)
+                }
+                person = names[id] ?? id
             }
             months[month, default: (0, [], [:])].count += 1
             months[month]?.devices.insert(device)
