@@ -24,12 +24,15 @@ struct PackedArchive: Equatable {
 /// holders of the recipients' identities can read the result. Folders are read through descriptors the
 /// boundary checks opened; inside them nothing is followed (a symlink is left out, so is anything on another
 /// mount, a device or a pipe), and files are opened with `O_NOFOLLOW | O_NONBLOCK` and read only when they
-/// are regular files.
+/// are regular files of the work account: a file of another owner there (a hard link to a file the work
+/// account could not read, or something root left) is not work data and is left out.
 struct ArchivePacker {
     private var encryptor: AgeEncryptor
     private var hasher = SHA256()
     private let out: Int32
     private let path: String
+    /// The work account's UID: only its files are read.
+    private let owner: UInt32
     private(set) var size: Int64 = 0
     private(set) var files = 0
     private(set) var leftOut: [String] = []
@@ -40,8 +43,10 @@ struct ArchivePacker {
 
     /// Packs every `(name in the archive, opened folder)` into `spool` (replaced when it is there: a pack a
     /// crash interrupted starts again).
-    static func pack(_ folders: [(name: String, dir: OpenedDirectory)], recipients: [AgeRecipient], to spool: String) throws -> PackedArchive {
-        var packer = try ArchivePacker(recipients: recipients, to: spool)
+    static func pack(
+        _ folders: [(name: String, dir: OpenedDirectory)], owner: UInt32, recipients: [AgeRecipient], to spool: String
+    ) throws -> PackedArchive {
+        var packer = try ArchivePacker(recipients: recipients, owner: owner, to: spool)
         do {
             for folder in folders { try packer.add(folder.dir, as: folder.name) }
             return try packer.finish()
@@ -52,7 +57,8 @@ struct ArchivePacker {
         }
     }
 
-    private init(recipients: [AgeRecipient], to spool: String) throws {
+    private init(recipients: [AgeRecipient], owner: UInt32, to spool: String) throws {
+        self.owner = owner
         do { encryptor = try AgeEncryptor(recipients: recipients) } catch { throw AgentError("retention.recipients: \(error)") }
         unlink(spool)
         out = open(spool, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -119,6 +125,7 @@ struct ArchivePacker {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return note("/\(name): changed into something else while archived; left out") }
+        guard info.st_uid == owner else { return note("/\(name): owned by UID \(info.st_uid), not the work account; left out") }
         let size = UInt64(info.st_size)
         try put(TarEntry(name: name, kind: .file(size: size), mode: UInt32(info.st_mode), mtime: Int64(info.st_mtim.tv_sec)))
         var remaining = size

@@ -58,6 +58,8 @@ struct ArchiveUpload {
         init(_ description: String) { self.description = description }
     }
 
+    static let maxChunk = 1 << 20
+
     /// Refusals that no retry changes (the archive is too large, malformed, or its bytes do not match).
     static func isFinal(_ error: ClientError) -> Bool {
         if case .api(let status, _, _) = error { return [400, 404, 409, 413, 422].contains(status) }
@@ -80,11 +82,16 @@ struct ArchiveUpload {
         var resends = 0
         while state.state != .complete {
             guard state.state == .uploading else { throw Unusable("the server says archive \(summary.id) is \(state.state.rawValue)") }
+            guard (0...summary.size).contains(state.received) else {
+                throw Unusable("the server says it holds \(state.received) bytes of an archive of \(summary.size)")
+            }
             if state.received >= summary.size {
                 state = try await client.completeArchive(id: summary.id, identity: device)
                 continue
             }
-            let bytes = try read(fd, at: state.received, count: Int(min(Int64(max(state.chunkSize, 1024)), summary.size - state.received)))
+            // The server's chunk size, within bounds: a reply never makes the agent read more than 1 MiB at once.
+            let chunk = Int64(min(max(state.chunkSize, 1024), Self.maxChunk))
+            let bytes = try read(fd, at: state.received, count: Int(min(chunk, summary.size - state.received)))
             do {
                 state = try await client.sendArchiveChunk(id: summary.id, offset: state.received, bytes: bytes, identity: device)
                 try accepted()

@@ -79,7 +79,7 @@ extension Wiper {
         }
         do {
             let recipients = try archive.retention.recipients.map { try AgeRecipient($0) }
-            let packed = try ArchivePacker.pack(folders, recipients: recipients, to: Self.spoolFile(paths))
+            let packed = try ArchivePacker.pack(folders, owner: account.uid, recipients: recipients, to: Self.spoolFile(paths))
             archive.leftOut = Array((archive.leftOut + packed.leftOut).prefix(ArchivePacker.namedLeftOut + 1))
             archive.summary = ArchiveSummary(
                 id: IdentifierGenerator.uuidV7(now: clock.now()), sha256: packed.sha256, size: packed.size, files: packed.files,

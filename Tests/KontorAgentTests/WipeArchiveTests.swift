@@ -83,6 +83,9 @@ struct WipeArchiveTests {
             ]
             // Outside the retained folders: in the wipe, not in the archive.
             try Data("not retained".utf8).write(to: URL(fileURLWithPath: home + "/notes.txt"))
+            // A file of another owner inside a retained folder (as a hard link to one the work account cannot
+            // read would be): not work data, never read into the archive.
+            try Data("root:$6$secret".utf8).write(to: URL(fileURLWithPath: home + "/Documents/shadow-copy"))
             _ = try await world.services.commands.issue(deviceId: identity.deviceId, type: .wipe, reason: "left", expiresIn: nil, by: "test")
             guard case .unenrolled = try await agent.cycle() else {
                 Issue.record("the wipe did not complete")
@@ -92,6 +95,7 @@ struct WipeArchiveTests {
             let summary = try #require(receipt.archive, "\(receipt.archiveFailed ?? "-")")
             #expect(summary.files == expected.count)
             #expect(summary.leftOut?.contains { $0.contains("Documents/photo-link") && $0.contains("symbolic link") } == true, "\(summary.leftOut ?? [])")
+            #expect(summary.leftOut?.contains { $0.contains("Documents/shadow-copy") && $0.contains("owned by UID 0") } == true, "\(summary.leftOut ?? [])")
 
             let stored = world.services.archives.finalPath(summary.id)
             let sealed = try #require(FileManager.default.contents(atPath: stored))

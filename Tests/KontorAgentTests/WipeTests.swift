@@ -68,7 +68,10 @@ extension AgentWorld {
         try Data("customer list".utf8).write(to: URL(fileURLWithPath: home + "/Documents/customers.csv"))
         try Data(repeating: 7, count: 10_000).write(to: URL(fileURLWithPath: home + "/Documents/deep/scan.pdf"))
         try Data("offer".utf8).write(to: URL(fileURLWithPath: paths.resolve("/srv/work/ada/offer.odt")))
-        for path in [home + "/Documents", home + "/Documents/deep", home + "/Documents/customers.csv", home + "/Documents/deep/scan.pdf"] {
+        for path in [
+            home + "/Documents", home + "/Documents/deep", home + "/Documents/customers.csv", home + "/Documents/deep/scan.pdf",
+            paths.resolve("/srv/work/ada/offer.odt"),
+        ] {
             chown(path, account.uid, account.gid)
         }
         var personal: [String: String] = [:]
