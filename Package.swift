@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "KontorServer",
             dependencies: [
-                "KontorCore", "KontorStore", "KontorSQLite", "KontorPostgres", "KontorProfiles",
+                "KontorCore", "KontorStore", "KontorSQLite", "KontorPostgres", "KontorProfiles", "KontorOIDC",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

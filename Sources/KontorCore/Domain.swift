@@ -37,6 +37,15 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     public var usesAdminAPI: Bool { self >= .auditor }
 }
 
+/// Why an API token exists. People sign in as themselves (OpenID Connect); tokens remain for machines and
+/// for the emergency, and the audit log says which.
+public enum TokenPurpose: String, Codable, Sendable, CaseIterable {
+    /// Used by a script or another system.
+    case automation
+    /// Kept for when single sign-on is down or not set up (`kontor-server admin-token` makes these).
+    case breakGlass = "break-glass"
+}
+
 /// An admin API token as stored and listed; the secret itself is never kept.
 public struct APIToken: Codable, Sendable, Equatable {
     public var id: String
@@ -45,14 +54,27 @@ public struct APIToken: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var revokedAt: Date?
     public var lastUsedAt: Date?
+    public var purpose: TokenPurpose
+    /// The person answerable for the token (an OpenID subject, or the name given to `kontor-server admin-token
+    /// --owner`): a token made by a signed-in person is theirs, one made with a token belongs to that token's owner.
+    /// Nil for a token nobody answers for; such a token never counts as a second person.
+    public var owner: String?
+    /// The owner's display name when the token was made.
+    public var ownerName: String?
 
-    public init(id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil, lastUsedAt: Date? = nil) {
+    public init(
+        id: String, name: String, role: Role, createdAt: Date, revokedAt: Date? = nil, lastUsedAt: Date? = nil, purpose: TokenPurpose = .automation,
+        owner: String? = nil, ownerName: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.role = role
         self.createdAt = createdAt
         self.revokedAt = revokedAt
         self.lastUsedAt = lastUsedAt
+        self.purpose = purpose
+        self.owner = owner
+        self.ownerName = ownerName
     }
 }
 

@@ -14,6 +14,8 @@ public enum SecretKind: String, Sendable, CaseIterable {
     case enrollmentToken = "ket"
     /// An admin console session, held in an HttpOnly cookie (`kcs_`).
     case consoleSession = "kcs"
+    /// A session of a person signed in through OpenID Connect: a console cookie or kontorctl's bearer (`kps_`).
+    case personSession = "kps"
 }
 
 /// A bearer secret in the form `<prefix>_<id>_<secret>`: the id (public, 12 hex characters) finds the

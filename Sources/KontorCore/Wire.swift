@@ -423,6 +423,12 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case deviceRevoked = "device_revoked"
     case notReady = "not_ready"
     case internalError = "internal_error"
+    /// An ID token was refused (signature, issuer, audience, expiry, reuse) or gives no Kontor role.
+    case idTokenRefused = "id_token_refused"
+    /// No OpenID provider is configured on this server.
+    case signInNotConfigured = "sign_in_not_configured"
+    /// The OpenID provider could not be reached or answered nonsense.
+    case providerUnavailable = "provider_unavailable"
 }
 
 /// Ed25519 key helpers: the raw wire form and the key ID derived from it.

@@ -376,6 +376,41 @@ enum PostgresMigrations {
                 "CREATE INDEX devices_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL",
             ]
         ),
+        (
+            "v14-people",
+            [
+                // Admins are people: API tokens say why they exist and whom they belong to; people signed in through
+                // OpenID Connect have sessions of their own; console sign-ins in flight wait for their callback.
+                "ALTER TABLE api_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'automation' CHECK (purpose IN ('automation', 'break-glass'))",
+                "ALTER TABLE api_tokens ADD COLUMN owner TEXT",
+                "ALTER TABLE api_tokens ADD COLUMN owner_name TEXT",
+                """
+                CREATE TABLE person_sessions (
+                    id TEXT PRIMARY KEY,
+                    secret_hash TEXT NOT NULL,
+                    channel TEXT NOT NULL CHECK (channel IN ('console', 'api')),
+                    subject TEXT NOT NULL,
+                    display_name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    group_names TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    last_seen_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX person_sessions_expiry ON person_sessions(expires_at)",
+                """
+                CREATE TABLE oidc_sign_ins (
+                    id TEXT PRIMARY KEY,
+                    nonce TEXT NOT NULL,
+                    code_verifier TEXT NOT NULL,
+                    next TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

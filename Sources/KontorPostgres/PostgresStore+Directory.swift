@@ -9,8 +9,9 @@ extension PostgresStore: APITokenStore {
         do {
             try await run(
                 """
-                INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at)
-                VALUES (\(t.id), \(t.name), \(t.role.rawValue), \(stored.secretHash), \(seconds(t.createdAt)), \(seconds(t.revokedAt)), \(seconds(t.lastUsedAt)))
+                INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at, purpose, owner, owner_name)
+                VALUES (\(t.id), \(t.name), \(t.role.rawValue), \(stored.secretHash), \(seconds(t.createdAt)), \(seconds(t.revokedAt)), \(seconds(t.lastUsedAt)),
+                        \(t.purpose.rawValue), \(t.owner), \(t.ownerName))
                 """)
         } catch let error where PostgresErrors.isUniqueViolation(error) {
             throw StoreError.apiTokenExists(t.id)

@@ -9,8 +9,14 @@ extension SQLiteStore: APITokenStore {
         do {
             try await writer.write { db in
                 try db.execute(
-                    sql: "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [t.id, t.name, t.role.rawValue, stored.secretHash, seconds(t.createdAt), seconds(t.revokedAt), seconds(t.lastUsedAt)])
+                    sql: """
+                        INSERT INTO api_tokens (id, name, role, secret_hash, created_at, revoked_at, last_used_at, purpose, owner, owner_name)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        t.id, t.name, t.role.rawValue, stored.secretHash, seconds(t.createdAt), seconds(t.revokedAt), seconds(t.lastUsedAt), t.purpose.rawValue,
+                        t.owner, t.ownerName,
+                    ])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw StoreError.apiTokenExists(t.id)

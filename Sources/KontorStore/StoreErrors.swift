@@ -20,6 +20,8 @@ extension StoreError {
     package static func apiTokenExists(_ id: String) -> StoreError { .conflict("API token \(id) exists") }
     package static func commandExists(_ id: String) -> StoreError { .conflict("command \(id) exists") }
     package static func consoleSessionExists(_ id: String) -> StoreError { .conflict("console session \(id) exists") }
+    package static func personSessionExists(_ id: String) -> StoreError { .conflict("person session \(id) exists") }
+    package static func pendingSignInExists(_ id: String) -> StoreError { .conflict("sign-in \(id) exists") }
     /// The device's ID or key is enrolled already.
     package static let deviceEnrolled = StoreError.conflict("device id or key already enrolled")
 }

@@ -38,7 +38,8 @@ extension APIToken: RowDecodable {
         self.init(
             id: try row.string("id"), name: try row.string("name"), role: role, createdAt: try row.date("created_at"),
             revokedAt: try row.optionalDate("revoked_at"),
-            lastUsedAt: try row.optionalDate("last_used_at"))
+            lastUsedAt: try row.optionalDate("last_used_at"), purpose: TokenPurpose(rawValue: try row.string("purpose")) ?? .automation,
+            owner: try row.optionalString("owner"), ownerName: try row.optionalString("owner_name"))
     }
 }
 
@@ -184,5 +185,26 @@ extension StoredConsoleSession: RowDecodable {
         self.init(
             id: try row.string("id"), secretHash: try row.string("secret_hash"), tokenId: try row.string("token_id"), createdAt: try row.date("created_at"),
             lastSeenAt: try row.date("last_seen_at"), expiresAt: try row.date("expires_at"))
+    }
+}
+
+extension StoredPersonSession: RowDecodable {
+    package init(row: some StoreRow) throws {
+        let channelName = try row.string("channel")
+        let roleName = try row.string("role")
+        guard let channel = PersonSessionChannel(rawValue: channelName) else { throw StoreError.notFound("session channel \(channelName)") }
+        guard let role = Role(rawValue: roleName) else { throw StoreError.notFound("role \(roleName)") }
+        self.init(
+            id: try row.string("id"), secretHash: try row.string("secret_hash"), channel: channel, subject: try row.string("subject"),
+            displayName: try row.string("display_name"), role: role, groups: try row.json([String].self, "group_names"),
+            createdAt: try row.date("created_at"), lastSeenAt: try row.date("last_seen_at"), expiresAt: try row.date("expires_at"))
+    }
+}
+
+extension PendingSignIn: RowDecodable {
+    package init(row: some StoreRow) throws {
+        self.init(
+            id: try row.string("id"), nonce: try row.string("nonce"), codeVerifier: try row.string("code_verifier"), next: try row.optionalString("next"),
+            createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at"))
     }
 }

@@ -108,7 +108,7 @@ struct AgentWorld {
         try await app.test(.live) { client in
             let created = try await services.enrollment.createToken(
                 .init(person: person, group: nil, uses: 5, expiresIn: 3600, ownership: ownership), directory: services.directory,
-                createdBy: Principal(tokenId: "t", name: "test", role: .operator))
+                createdBy: Principal.token(APIToken(id: "t", name: "test", role: .operator, createdAt: Date(timeIntervalSince1970: 0))))
             try await body("http://127.0.0.1:\(client.port!)", created.token)
         }
     }
@@ -145,7 +145,7 @@ struct AgentAgainstServerTests {
             async let held = agent.cycle(longPoll: true)
             while world.services.longPolls.count == 0 { await Task.yield() }
             _ = try await world.services.issueCommand(
-                deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil, by: Principal(tokenId: "t", name: "test", role: .operator))
+                deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil, by: Principal.token(APIToken(id: "t", name: "test", role: .operator, createdAt: Date(timeIntervalSince1970: 0))))
             guard case .success(_, _, let longPoll) = try await held else {
                 Issue.record("the held check-in failed")
                 return

@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Usage terms on the agent", .serialized)
 struct AgentTermsTests {
-    static let admin = Principal(tokenId: "t", name: "test", role: .admin)
+    static let admin = Principal.token(APIToken(id: "t", name: "test", role: .admin, createdAt: Date(timeIntervalSince1970: 0)))
 
     @Test("after the grace period the agent locks the container until the person's signed acceptance reaches the server; the text is fetched and checked")
     func lockUntilAccepted() async throws {

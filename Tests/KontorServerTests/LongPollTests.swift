@@ -47,7 +47,7 @@ private func longPoll(
     return (try? response.decode(CheckinResponse.self), response)
 }
 
-private let operatorPrincipal = Principal(tokenId: "000000000000", name: "test-operator", role: .operator)
+private let operatorPrincipal = Principal.token(APIToken(id: "000000000000", name: "test-operator", role: .operator, createdAt: Date(timeIntervalSince1970: 0)))
 
 /// Yields until the server holds `n` check-ins.
 private func held(_ harness: Harness, _ n: Int) async {

@@ -99,7 +99,7 @@ struct RetentionAPITests {
             harness.clock.advance(TimeInterval(harness.services.config.consoleIdleTimeout) + 1)
             let now = harness.clock.now
             let fresh = StoredConsoleSession(
-                id: "fresh-session", secretHash: "hash", tokenId: stale.principal.tokenId, createdAt: now, lastSeenAt: now, expiresAt: now + 3600)
+                id: "fresh-session", secretHash: "hash", tokenId: stale.principal.credentialId, createdAt: now, lastSeenAt: now, expiresAt: now + 3600)
             try await harness.store.insertConsoleSession(fresh)
             let device = try await oldAndNewData(harness, client, admin: admin)
             #expect(try await harness.store.eventCount() == 7)

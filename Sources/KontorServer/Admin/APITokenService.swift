@@ -10,11 +10,16 @@ public struct APITokenService: Sendable {
     let clock: WallClock
 
     /// Mints a token; the returned string is the only time the secret exists outside the caller.
-    public func create(name: String, role: Role) async throws -> (APIToken, String) {
+    public func create(
+        name: String, role: Role, purpose: TokenPurpose = .automation, owner: String? = nil, ownerName: String? = nil
+    ) async throws -> (APIToken, String) {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(trimmed.count) else { throw KontorError.invalid("name: must be 1 to 100 characters") }
+        if let owner { guard (1...255).contains(owner.count) else { throw KontorError.invalid("owner: must be 1 to 255 characters") } }
         let secret = IssuedSecret.generate(.apiToken)
-        let token = APIToken(id: secret.id, name: trimmed, role: role, createdAt: clock.now())
+        let token = APIToken(
+            id: secret.id, name: trimmed, role: role, createdAt: clock.now(), purpose: purpose, owner: owner,
+            ownerName: ownerName.map { String($0.prefix(200)) })
         try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
         return (token, secret.token)
     }
@@ -33,7 +38,7 @@ public struct APITokenService: Sendable {
         if stored.token.lastUsedAt.map({ now.timeIntervalSince($0) >= Self.touchInterval }) ?? true {
             try await store.touchAPIToken(id: stored.token.id, at: now)
         }
-        return Principal(tokenId: stored.token.id, name: stored.token.name, role: stored.token.role)
+        return .token(stored.token)
     }
 
     public func list() async throws -> [APIToken] { try await store.apiTokens() }

@@ -6,8 +6,9 @@ struct AdminAPI {
     let services: Services
 
     func register(on router: Router<KontorRequestContext>, table: RouteTable) {
-        let api = router.group(RouterPath(Self.prefix)).add(middleware: AdminAuthMiddleware(tokens: services.tokens))
+        let api = router.group(RouterPath(Self.prefix)).add(middleware: AdminAuthMiddleware(tokens: services.tokens, people: services.people))
             .group(context: AdminRequestContext.self)
+        AuthController(services: services).register(on: router, api: api, table: table)
         TokensController(services: services).register(on: api, table: table)
         PersonsController(services: services).register(on: api, table: table)
         ErasureController(services: services).register(on: api, table: table)

@@ -96,9 +96,13 @@ extension Services {
         try await offboarding.cancel(person, actor: AuditService.actor(principal))
     }
 
-    public func createAPIToken(name: String, role: Role, by principal: Principal) async throws -> (APIToken, String) {
-        let (token, secret) = try await tokens.create(name: name, role: role)
-        try await audit.record(AuditService.actor(principal), "api-token.created", target: token.id, detail: ["name": token.name, "role": token.role.rawValue])
+    /// Mints a token that belongs to whoever answers for `principal` (a person, or the token's own owner).
+    public func createAPIToken(name: String, role: Role, purpose: TokenPurpose = .automation, by principal: Principal) async throws -> (APIToken, String) {
+        let owner = principal.accountable.map { String($0.dropFirst("person:".count)) }
+        let (token, secret) = try await tokens.create(name: name, role: role, purpose: purpose, owner: owner, ownerName: principal.accountableName)
+        var detail = ["name": token.name, "role": token.role.rawValue, "purpose": token.purpose.rawValue]
+        if let owner { detail["owner"] = owner }
+        try await audit.record(AuditService.actor(principal), "api-token.created", target: token.id, detail: detail)
         return (token, secret)
     }
 

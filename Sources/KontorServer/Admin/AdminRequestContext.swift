@@ -22,7 +22,7 @@ public struct AdminRequestContext: ChildRequestContext {
     /// Throws 403 unless the caller's role includes `role`.
     public func require(_ role: Role) throws {
         guard principal.role.allows(role) else {
-            throw APIError(.forbidden, .forbidden, "this needs the \(role.rawValue) role; token \"\(principal.name)\" has \(principal.role.rawValue)")
+            throw APIError(.forbidden, .forbidden, "this needs the \(role.rawValue) role; \(principal.described) has \(principal.role.rawValue)")
         }
     }
 }

@@ -15,8 +15,24 @@ struct TokensController {
             .on(.delete, p, "api-tokens/{id}", table: table, use: revoke)
     }
 
-    @Sendable func me(_ request: Request, context: AdminRequestContext) async throws -> [String: String] {
-        ["name": context.principal.name, "role": context.principal.role.rawValue, "tokenId": context.principal.tokenId]
+    /// Who the caller is; `tokenId` is kept for older kontorctl builds.
+    struct Me: ResponseEncodable {
+        var kind: Principal.Kind
+        var subject: String
+        var name: String
+        var role: Role
+        var tokenId: String?
+        var purpose: TokenPurpose?
+        var owner: String?
+        var ownerName: String?
+        var expiresAt: Date?
+    }
+
+    @Sendable func me(_ request: Request, context: AdminRequestContext) async throws -> Me {
+        let p = context.principal
+        return Me(
+            kind: p.kind, subject: p.subject, name: p.name, role: p.role, tokenId: p.kind == .token ? p.credentialId : nil, purpose: p.purpose, owner: p.owner,
+            ownerName: p.ownerName, expiresAt: p.sessionExpiresAt)
     }
 
     @Sendable func list(_ request: Request, context: AdminRequestContext) async throws -> [APIToken] {
@@ -34,9 +50,11 @@ struct TokensController {
         struct Input: Decodable {
             var name: String
             var role: Role
+            var purpose: TokenPurpose?
         }
         let input = try await request.decodeJSON(Input.self, limit: limit)
-        let (token, secret) = try await services.createAPIToken(name: input.name, role: input.role, by: context.principal)
+        let (token, secret) = try await services.createAPIToken(
+            name: input.name, role: input.role, purpose: input.purpose ?? .automation, by: context.principal)
         context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
         return EditedResponse(status: .created, response: Created(token: secret, apiToken: token))
     }

@@ -72,6 +72,16 @@ public struct ServerConfig: Sendable, Equatable {
     /// Audit-worthy events (quiet-hours overrides) one device may put in the audit log per hour; the rest
     /// are stored as events and counted in one audit entry.
     public var deviceAuditEventsPerHour = 20
+    /// Single sign-on (``OIDCSettings``): the provider's issuer; nil: API tokens only.
+    public var oidcIssuer: String?
+    public var oidcClientId: String?
+    /// Read from `oidcClientSecretFile` (never set inline).
+    public var oidcClientSecret: String?
+    public var oidcCliClientId: String?
+    public var oidcGroupsClaim = "groups"
+    public var oidcRoles: [String: Role] = [:]
+    public var oidcScopes = ["openid", "profile", "email"]
+    public var oidcSessionLifetime = 3600
 
     public init() {}
 
@@ -79,7 +89,7 @@ public struct ServerConfig: Sendable, Equatable {
     static var keys: [String] { settings.keys }
 
     /// Settings that take a list: a YAML sequence, or a comma-separated string (environment, flags).
-    static let listKeys: Set<String> = ["trustedProxies"]
+    static let listKeys: Set<String> = ["trustedProxies", "oidcRoles", "oidcScopes"]
 
     /// Applies the YAML document in `text` (from `file`, for messages).
     public mutating func apply(yaml text: String, file: String) throws {
@@ -135,6 +145,7 @@ public struct ServerConfig: Sendable, Equatable {
         if (tlsCertificate == nil) != (tlsKey == nil) {
             throw ConfigError("tlsCertificate and tlsKey must be given together")
         }
+        _ = try oidc()
     }
 
     /// The base URL agents are told to use.

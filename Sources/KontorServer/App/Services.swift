@@ -36,6 +36,8 @@ public struct Services: Sendable {
     /// Console sign-in attempts per client address: ten a minute.
     let signInLimiter = RateLimiter(perMinute: 10)
     let consoleSessions: ConsoleSessionService
+    /// Sign-in through the organisation's OpenID provider; nil when none is configured (API tokens only).
+    let people: PersonSignInService?
     let audit: AuditService
     let commands: CommandService
     let receipts: WipeReceiptService
@@ -95,6 +97,9 @@ public struct Services: Sendable {
         self.consoleSessions = ConsoleSessionService(
             store: store, tokens: tokens, clock: clock, idleTimeout: TimeInterval(config.consoleIdleTimeout),
             lifetime: TimeInterval(config.consoleSessionLifetime))
+        self.people = (try? config.oidc()).flatMap { $0 }.map { settings in
+            PersonSignInService(provider: OIDCProvider(settings: settings, clock: clock), store: store, clock: clock)
+        }
         self.offboarding = OffboardingService(
             store: store, clock: clock, commands: commands, policies: policies, audit: audit, operatorProfile: config.offboardingProfile)
         self.onCall = OnCallService(store: store, policies: policies, clock: clock)

@@ -8,7 +8,7 @@ public struct AuditService: Sendable {
     let clock: WallClock
 
     /// The actor string of an API token.
-    static func actor(_ principal: Principal) -> String { "token:\(principal.name)" }
+    static func actor(_ principal: Principal) -> String { principal.auditActor }
 
     @discardableResult
     public func record(_ actor: String, _ action: String, target: String?, detail: [String: String]? = nil) async throws -> AuditEntry {

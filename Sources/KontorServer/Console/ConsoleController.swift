@@ -36,6 +36,7 @@ struct ConsoleController {
         let group = router.group(RouterPath(Self.prefix)).add(middleware: ConsoleMiddleware(console: self))
         ConsoleAssets.register(on: group, table: table)
         ConsoleSignIn(console: self).register(on: group)
+        if let people = services.people { ConsoleOIDC(console: self, people: people).register(on: group) }
         ConsolePages(console: self).register(on: group)
         // Anything else under /console is a console 404 page, not the API's JSON.
         group.get("**") { _, _ -> Response in throw HTTPError(.notFound) }

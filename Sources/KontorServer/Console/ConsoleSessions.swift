@@ -16,7 +16,7 @@ public struct ConsoleSession: Sendable, Equatable {
 /// Console sign-in, sessions and CSRF tokens. The session secret lives only in the browser's cookie;
 /// the store keeps its hash, so a copy of the database opens no session.
 public struct ConsoleSessionService: Sendable {
-    let store: any ConsoleSessionStore & APITokenStore
+    let store: any ConsoleSessionStore & APITokenStore & PersonSessionStore
     let tokens: APITokenService
     let clock: WallClock
     let idleTimeout: TimeInterval
@@ -33,14 +33,29 @@ public struct ConsoleSessionService: Sendable {
         _ = try await store.deleteExpiredConsoleSessions(now: now, idleBefore: now - idleTimeout)
         let secret = IssuedSecret.generate(.consoleSession)
         let stored = StoredConsoleSession(
-            id: secret.id, secretHash: secret.secretHash, tokenId: principal.tokenId, createdAt: now, lastSeenAt: now, expiresAt: now + lifetime)
+            id: secret.id, secretHash: secret.secretHash, tokenId: principal.credentialId, createdAt: now, lastSeenAt: now, expiresAt: now + lifetime)
         try await store.insertConsoleSession(stored)
         return (secret.token, ConsoleSession(id: secret.id, principal: principal, csrfToken: Self.csrfToken(cookie: secret.token), expiresAt: stored.expiresAt))
+    }
+
+    /// Opens a console session for a person the provider vouched for, with the role their groups give.
+    public func signIn(person: SignedInPerson) async throws -> (cookie: String, session: ConsoleSession) {
+        guard let role = person.role else { throw SignInRefused("none of your groups has a Kontor role") }
+        let now = clock.now()
+        _ = try await store.deleteExpiredPersonSessions(now: now, idleBefore: now - idleTimeout)
+        let secret = IssuedSecret.generate(.personSession)
+        let stored = StoredPersonSession(
+            id: secret.id, secretHash: secret.secretHash, channel: .console, subject: person.subject, displayName: person.name, role: role,
+            groups: person.groups, createdAt: now, lastSeenAt: now, expiresAt: now + lifetime)
+        try await store.insertPersonSession(stored)
+        let session = ConsoleSession(id: secret.id, principal: .person(stored), csrfToken: Self.csrfToken(cookie: secret.token), expiresAt: stored.expiresAt)
+        return (secret.token, session)
     }
 
     /// The live session behind a cookie value, or nil when it is unknown, forged, expired, idle too long,
     /// or its API token was revoked.
     public func session(cookie: String) async throws -> ConsoleSession? {
+        if PresentedSecret(cookie, kind: .personSession) != nil { return try await personSession(cookie: cookie) }
         guard let presented = PresentedSecret(cookie, kind: .consoleSession), let stored = try await store.consoleSession(id: presented.id),
             presented.matches(storedHash: stored.secretHash)
         else { return nil }
@@ -52,12 +67,29 @@ public struct ConsoleSessionService: Sendable {
             return nil
         }
         if now.timeIntervalSince(stored.lastSeenAt) >= Self.touchInterval { try await store.touchConsoleSession(id: stored.id, at: now) }
-        let principal = Principal(tokenId: token.token.id, name: token.token.name, role: token.token.role)
-        return ConsoleSession(id: stored.id, principal: principal, csrfToken: Self.csrfToken(cookie: cookie), expiresAt: stored.expiresAt)
+        return ConsoleSession(id: stored.id, principal: .token(token.token), csrfToken: Self.csrfToken(cookie: cookie), expiresAt: stored.expiresAt)
+    }
+
+    private func personSession(cookie: String) async throws -> ConsoleSession? {
+        guard let presented = PresentedSecret(cookie, kind: .personSession), let stored = try await store.personSession(id: presented.id),
+            presented.matches(storedHash: stored.secretHash), stored.channel == .console
+        else { return nil }
+        let now = clock.now()
+        guard now < stored.expiresAt, now.timeIntervalSince(stored.lastSeenAt) <= idleTimeout else {
+            _ = try await store.deletePersonSession(id: stored.id)
+            return nil
+        }
+        if now.timeIntervalSince(stored.lastSeenAt) >= Self.touchInterval { try await store.touchPersonSession(id: stored.id, at: now) }
+        return ConsoleSession(id: stored.id, principal: .person(stored), csrfToken: Self.csrfToken(cookie: cookie), expiresAt: stored.expiresAt)
     }
 
     /// Ends the session everywhere.
-    public func signOut(_ session: ConsoleSession) async throws { _ = try await store.deleteConsoleSession(id: session.id) }
+    public func signOut(_ session: ConsoleSession) async throws {
+        switch session.principal.kind {
+        case .token: _ = try await store.deleteConsoleSession(id: session.id)
+        case .person: _ = try await store.deletePersonSession(id: session.id)
+        }
+    }
 
     /// HMAC-SHA256 of a fixed label under the cookie value, base64url.
     static func csrfToken(cookie: String) -> String {

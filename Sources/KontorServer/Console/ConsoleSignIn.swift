@@ -19,7 +19,7 @@ struct ConsoleSignIn {
         group.post("sign-in") { request, context in
             let form = try await ConsoleForm.read(request)
             try console.checkOrigin(request)
-            let next = safeNext(form["next"])
+            let next = Self.safeNext(form["next"])
             guard let expected = request.cookies[ConsoleController.signInCookie]?.value,
                 ConsoleSessionService.tokensMatch(form["csrf"], expected)
             else {
@@ -35,7 +35,7 @@ struct ConsoleSignIn {
                 context.logger.notice("console sign-in refused", metadata: ["client": "\(client)"])
                 return signInPage(request, next: next, error: "That API token is not valid or has been revoked.", status: .unauthorized)
             }
-            try await services.audit.record(AuditService.actor(session.principal), "console.signed-in", target: session.principal.tokenId)
+            try await services.audit.record(AuditService.actor(session.principal), "console.signed-in", target: session.principal.credentialId)
             context.logger.notice("console sign-in", metadata: ["api.token": "\(session.principal.name)"])
             var response = console.redirect(next ?? ConsoleController.prefix)
             response.setCookie(console.cookie(ConsoleController.sessionCookie, cookie, maxAge: services.config.consoleSessionLifetime))
@@ -45,7 +45,7 @@ struct ConsoleSignIn {
 
         console.form(group, "sign-out", role: .auditor, back: { _, _ in ConsoleController.prefix }) { _, _, session in
             try await console.sessions.signOut(session)
-            try await services.audit.record(AuditService.actor(session.principal), "console.signed-out", target: session.principal.tokenId)
+            try await services.audit.record(AuditService.actor(session.principal), "console.signed-out", target: session.principal.credentialId)
             var response = console.redirect("\(ConsoleController.prefix)/sign-in", flash: Flash(kind: .ok, text: "You are signed out."))
             response.setCookie(console.cookie(ConsoleController.sessionCookie, "", maxAge: 0))
             return response
@@ -55,7 +55,11 @@ struct ConsoleSignIn {
     private func signInPage(_ request: Request, next: String?, error: String?, status: HTTPResponse.Status) -> Response {
         let existing = request.cookies[ConsoleController.signInCookie]?.value
         let csrf = existing ?? IssuedSecret.generate(.consoleSession).token
-        var values: [String: Any] = ["csrf": csrf, "next": safeNext(next) ?? ""]
+        var values: [String: Any] = ["csrf": csrf, "next": Self.safeNext(next) ?? ""]
+        if console.services.people != nil {
+            let query = Self.safeNext(next).map { "?next=" + OIDCProvider.formEncode($0) } ?? ""
+            values["oidc"] = ["href": "\(ConsoleController.prefix)/sign-in/oidc\(query)"]
+        }
         if let error { values["error"] = error }
         var response = console.render("sign-in", title: "Sign in", nav: "", session: nil, request: request, status: status, values)
         if existing == nil { response.setCookie(console.cookie(ConsoleController.signInCookie, csrf, maxAge: 3600)) }
@@ -63,7 +67,7 @@ struct ConsoleSignIn {
     }
 
     /// Only a path inside the console is a place to go back to after sign-in (no open redirect).
-    private func safeNext(_ next: String?) -> String? {
+    static func safeNext(_ next: String?) -> String? {
         guard let next, next.hasPrefix(ConsoleController.prefix), !next.hasPrefix("//"), !next.contains("\\"),
             !next.contains("://"), !next.hasPrefix("\(ConsoleController.prefix)/sign-")
         else { return nil }

@@ -113,7 +113,7 @@ extension SCIMController {
             throw SCIMError(
                 status: .forbidden, scimType: nil,
                 detail:
-                    "token \"\(principal.name)\" has the \(principal.role.rawValue) role; SCIM takes a token of the directory role (kontorctl admin-tokens create --role directory)"
+                    "\(principal.described) has the \(principal.role.rawValue) role; SCIM takes a token of the directory role (kontorctl admin-tokens create --role directory)"
             )
         }
         return principal
