@@ -23,7 +23,7 @@ struct AuditAPITests {
 
             let entries = try await client.api(.get, "/api/v1/audit", token: admin).decode([AuditEntry].self)
             #expect(entries.map(\.action) == ["person.created", "enroll-token.created", "device.enrolled", "settings.changed"])
-            #expect(entries.first?.actor == "token:test-admin")
+            #expect(entries.first?.actor == "token:test-admin (automation)")
             #expect(entries.first?.target == "ada@example.org")
             let filtered = try await client.api(.get, "/api/v1/audit?target=ada@example.org", token: admin).decode([AuditEntry].self)
             #expect(filtered.count == 1)

@@ -89,7 +89,7 @@ struct AuditCheckpointAPITests {
             let entries = try await harness.store.auditEntries(since: nil, target: nil)
             let recorded = try #require(entries.last)
             #expect(
-                recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin" && recorded.target == "audit-log"
+                recorded.action == "audit.checkpoint" && recorded.actor == "token:test-admin (automation)" && recorded.target == "audit-log"
                     && recorded.detail?["seq"] == "1")
             #expect(recorded.detail?["signature"] == signed.checkpoint.signature)
             // The next one covers the entry that recorded the first.

@@ -37,7 +37,7 @@ struct ConsolePersonExportTests {
             let export = try download.decode(PersonExport.self)
             #expect(export.person.id == ada.id)
             let audited = try await harness.store.auditEntries(since: nil, target: "ada@example.org").filter { $0.action == "person.exported" }
-            #expect(audited.map(\.actor) == ["token:test-admin"])
+            #expect(audited.map(\.actor) == ["token:test-admin (automation)"])
         }
     }
 }

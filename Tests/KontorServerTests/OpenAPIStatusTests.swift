@@ -32,7 +32,9 @@ struct OpenAPIStatusTests {
             try text.write(toFile: log + "/" + operation.testDescription.replacingOccurrences(of: "/", with: "_"), atomically: true, encoding: .utf8)
         }
         var undocumented: [Int: Answer] = [:]
-        for answer in answers where !operation.statuses.contains(answer.status) || answer.status >= 500 {
+        // The probes' provider does not exist: its 502 (documented) is the one server-side status allowed, there.
+        let providerDown = Self.succeedsElsewhere[operation.testDescription] != nil ? 502 : nil
+        for answer in answers where !operation.statuses.contains(answer.status) || (answer.status >= 500 && answer.status != providerDown) {
             undocumented[answer.status] = undocumented[answer.status] ?? answer
         }
         let list = undocumented.keys.sorted().map { "  \($0): e.g. \(undocumented[$0]!)" }.joined(separator: "\n")
@@ -40,14 +42,32 @@ struct OpenAPIStatusTests {
 
         let bare = answers.filter { $0.status >= 400 && ($0.errorCode ?? "").isEmpty }
         #expect(bare.isEmpty, "errors without {\"error\": {\"code\", \"message\"}}: \(bare.prefix(5).map(\.description))")
-        // The probes reach the operation itself, not only its refusals.
-        #expect(answers.contains { (200..<300).contains($0.status) }, "no probe of \(operation.testDescription) succeeded")
+        // The probes reach the operation itself, not only its refusals (except where only a real provider can
+        // issue what it takes).
+        if Self.succeedsElsewhere[operation.testDescription] == nil {
+            #expect(answers.contains { (200..<300).contains($0.status) }, "no probe of \(operation.testDescription) succeeded")
+        }
+    }
+
+    /// Operations whose success needs an ID token signed by an OpenID provider, and the test that shows it.
+    static let succeedsElsewhere = [
+        "POST /api/v1/auth/oidc/session": "OIDCSignInEndToEndTests (kontorctl login against the Authlib provider)",
+        "DELETE /api/v1/auth/session": "OIDCSignInEndToEndTests (kontorctl logout)",
+    ]
+
+    /// A provider is configured (nothing listens at its address): the door for kontorctl's sign-in exists.
+    static func withProvider(_ config: inout ServerConfig) {
+        config.longPollMax = 0
+        config.oidcIssuer = "http://127.0.0.1:9"
+        config.oidcClientId = "kontor-console"
+        config.oidcCliClientId = "kontorctl"
+        config.oidcRoles = ["kontor-admins": .admin]
     }
 
     /// Sends every probe of `operation` to a fresh server with a fresh world; returns the answers.
     static func drive(_ operation: DocumentedOperation) async throws -> [Answer] {
         let answers = Mutex<[Answer]>([])
-        try await withHarness({ $0.longPollMax = 0 }) { harness in
+        try await withHarness(withProvider) { harness in
             try await harness.test { client async throws in
                 let world = try await FuzzWorld.build(harness, client)
                 for probe in try ProbePlan(operation: operation, world: world, now: harness.clock.now).probes() { try await answers.send(probe, client) }

@@ -86,7 +86,7 @@ struct PersonExportAPITests {
             #expect(export.tables["audit_log"] == export.auditEntries.count)
             // The export itself is audited, with the admin token as the actor.
             let last = try #require(try await harness.store.auditEntries(since: nil, target: "ada@example.org").last)
-            #expect(last.action == "person.exported" && last.actor == "token:test-admin" && last.detail?["id"] == export.person.id)
+            #expect(last.action == "person.exported" && last.actor == "token:test-admin (automation)" && last.detail?["id"] == export.person.id)
         }
     }
 

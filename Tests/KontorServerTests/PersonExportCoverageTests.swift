@@ -26,7 +26,10 @@ struct PersonExportCoverageTests {
     static let notPersonalData: [String: String] = [
         // `display_name` here is a directory group's name (e.g. "Engineering"), not a person's; members are
         // not stored in it (they are the persons holding the group, exported with each person).
-        "scim_groups": "a directory group's display name and its Kontor group name; no person or device"
+        "scim_groups": "a directory group's display name and its Kontor group name; no person or device",
+        // An admin's provider subject and name, for as long as their console or kontorctl session lasts (hours);
+        // swept when it ends. Admins are not directory persons; their actions are in the audit log.
+        "person_sessions": "sessions of signed-in admins, deleted when they end; no directory person or device",
     ]
 
     /// The schema as a store made by the current migrations has it: each table with its column names.

@@ -54,7 +54,7 @@ struct RetentionAPITests {
             let audited = try await harness.store.auditEntries(matching: AuditFilter(actionPrefix: "settings.changed"), limit: 10, offset: 0).entries
             #expect(Set(audited.compactMap(\.target)) == ["retention.eventsDays", "retention.enabled"])
             #expect(audited.first { $0.target == "retention.eventsDays" }?.detail == ["value": "30"])
-            #expect(audited.allSatisfy { $0.actor == "token:test-admin" })
+            #expect(audited.allSatisfy { $0.actor == "token:test-admin (automation)" })
 
             let refusals = [
                 (#"{"retention": {"eventsDays": 0}}"#, "retention.eventsDays: expected 1 to 3650 days, found 0"),
@@ -123,7 +123,7 @@ struct RetentionAPITests {
             #expect(
                 entry.detail == [
                     "events": "5", "enrollmentTokens": "1", "consoleSessions": "1", "nonces": "3", "pseudonymisationDue": "0", "pseudonymised": "0",
-                    "requestedBy": "token:test-admin",
+                    "requestedBy": "token:test-admin (automation)",
                 ])
         }
     }
@@ -232,7 +232,7 @@ struct RetentionConsoleTests {
                 try await harness.services.retention.settings()
                     == RetentionSettings(eventsDays: 30, checkinReportsDays: 14, pseudonymiseAfterMonths: 12, enabled: false))
             let changed = try await harness.store.auditEntries(matching: AuditFilter(actionPrefix: "settings.changed"), limit: 10, offset: 0).entries
-            #expect(changed.count == 4 && changed.allSatisfy { $0.actor == "token:test-admin" })
+            #expect(changed.count == 4 && changed.allSatisfy { $0.actor == "token:test-admin (automation)" })
 
             try await browser.get("/console/settings")
             _ = try await browser.post("/console/settings/retention", [("eventsDays", "0"), ("enabled", "true")])

@@ -102,7 +102,7 @@ struct SCIMAPITests {
             #expect(shown.displayName == "Ada King" && shown.phone == "+49 30 1234" && shown.id == person.id)
 
             let audit = String(buffer: try await client.api(.get, "/api/v1/audit?target=ada@example.org", token: admin).body)
-            #expect(audit.contains("person.created") && audit.contains("person.updated") && audit.contains("token:test-directory"))
+            #expect(audit.contains("person.created") && audit.contains("person.updated") && audit.contains("token:test-directory (automation)"))
         }
     }
 

@@ -6,7 +6,7 @@ import KontorCore
 // refusals with codes of their own.
 extension OpenAPIDocument {
     static let operations: [APIOperation] =
-        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports + retention
+        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports + retention + auth
 
     private static func ref(_ name: String) -> String { ##"{"$ref": "#/components/schemas/\##(name)"}"## }
     private static func list(_ name: String) -> String { ##"{"type": "array", "items": {"$ref": "#/components/schemas/\##(name)"}}"## }
