@@ -195,7 +195,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "KontorTestSupport", "KontorOIDC", "kontor-server", "kontorctl",
+                "KontorCore", "KontorClient", "KontorCLI", "KontorProfiles", "KontorSQLite", "KontorTestSupport", "KontorOIDC", "KontorServer", "kontor-server",
+                "kontorctl",
                 "kontor-agent",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

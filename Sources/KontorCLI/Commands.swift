@@ -10,7 +10,7 @@ public struct KontorCtl: AsyncParsableCommand {
         abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
-            WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
+            Login.self, Logout.self, WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
             Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self, RetentionCommand.self,
         ])
 
@@ -23,7 +23,14 @@ struct WhoAmI: APICommand {
 
     func run(client: AdminClient) async throws {
         let me = try await client.call(.GET, "/me", as: Principal.self)
-        if connection.json { try printJSON(me) } else { print("\(me.name) (\(me.role)) on \(client.server.url(""))") }
+        guard !connection.json else { return try printJSON(me) }
+        if me.kind == "person" {
+            let until = me.expiresAt.map { ", session until \(show($0))" } ?? ""
+            print("\(me.name) <\(me.subject ?? "")> (\(me.role)) on \(client.server.url(""))\(until)")
+        } else {
+            let marks = [me.purpose, me.owner.map { "owner \($0)" }].compactMap { $0 }.joined(separator: ", ")
+            print("token \(me.name) (\(me.role)\(marks.isEmpty ? "" : ", \(marks)")) on \(client.server.url(""))")
+        }
     }
 }
 

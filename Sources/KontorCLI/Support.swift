@@ -15,12 +15,34 @@ public struct ConnectionOptions: ParsableArguments {
     /// Runs `body` with a client for the configured server, trusting `--ca-file` when given.
     func withClient(_ body: (AdminClient) async throws -> Void) async throws {
         let env = ProcessInfo.processInfo.environment
+        if token ?? env["KONTOR_TOKEN"] == nil, let session = try LoginSession.load(), server ?? env["KONTOR_SERVER"] ?? session.server == session.server {
+            return try await body(try await Self.personClient(session))
+        }
         guard let server = server ?? env["KONTOR_SERVER"] else {
             throw ClientError.usage("no server: pass --server URL or set KONTOR_SERVER")
         }
         let caFile = caFile ?? env["KONTOR_CA_FILE"]
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ClientError.usage("--ca-file \(caFile): cannot read it") }
         try await body(try AdminClient(server: server, token: token ?? env["KONTOR_TOKEN"] ?? "", transport: HTTP1Transport(.init(caFile: caFile))))
+    }
+
+    /// A client with the signed-in person's session (`kontorctl login`), renewed with the provider's refresh
+    /// token when it has ended or is about to.
+    static func personClient(_ saved: LoginSession) async throws -> AdminClient {
+        var session = saved
+        let transport = HTTP1Transport(.init(caFile: session.caFile))
+        if session.expiresAt.timeIntervalSinceNow < 60 {
+            let client = SignInClient(transport: transport)
+            let tokens = try await DeviceGrant.refresh(session, client: client)
+            let opened = try await client.openSession(server: try ServerURL(session.server), idToken: tokens.idToken ?? "")
+            session.sessionToken = opened.token
+            session.expiresAt = opened.expiresAt
+            session.role = opened.role
+            session.name = opened.name
+            session.refreshToken = tokens.refreshToken ?? session.refreshToken
+            try session.save()
+        }
+        return try AdminClient(server: session.server, token: session.sessionToken, transport: transport)
     }
 }
 
@@ -119,7 +141,12 @@ struct ListedEnrollmentToken: Codable {
 struct Principal: Codable {
     var name: String
     var role: String
-    var tokenId: String
+    var tokenId: String?
+    var kind: String?
+    var subject: String?
+    var purpose: String?
+    var owner: String?
+    var expiresAt: Date?
 }
 
 extension KontorCtl {

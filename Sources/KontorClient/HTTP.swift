@@ -91,7 +91,7 @@ public protocol HTTPTransport: Sendable {
 
 /// Decodes a JSON error body, falling back to the status line. 429 and 503 with Retry-After become
 /// `retryLater`.
-func apiError(_ exchange: HTTPExchange) -> ClientError {
+public func apiError(_ exchange: HTTPExchange) -> ClientError {
     if exchange.status == 429 || exchange.status == 503,
         let value = exchange.headers.first(where: { $0.0.lowercased() == "retry-after" })?.1.trimmingSpaces(),
         let seconds = Int(value), seconds >= 0

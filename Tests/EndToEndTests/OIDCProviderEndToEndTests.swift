@@ -1,9 +1,12 @@
 import Crypto
 import Foundation
 import KontorClient
+import KontorCore
 import KontorOIDC
+import KontorServer
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -104,6 +107,36 @@ struct OIDCProviderEndToEndTests {
         let keys = try await provider.keys()
         #expect(keys.keys.count == 1)
         #expect(throws: JOSEError.self) { try validator.validate(first, keys: keys, nonce: "n-rs", now: Date()) }
+    }
+
+    @Test("the server's provider client fetches the keys again for a rotated key, at most once a minute, and forgets dropped keys")
+    func keyCacheFollowsRotation() async throws {
+        let provider = try await TestProvider(alg: "RS256")
+        defer { provider.stop() }
+        let now = Mutex(Date())
+        let settings = OIDCSettings(
+            issuer: provider.url, clientId: "kontor-console", clientSecret: "s3cret", cliClientId: nil, groupsClaim: "groups",
+            roles: ["kontor-admins": .admin], scopes: ["openid"], apiSessionLifetime: 3600)
+        let client = OIDCProvider(settings: settings, clock: WallClock { now.withLock { $0 } })
+        let first = try await provider.idToken(nonce: "n1")
+        #expect(try await client.validate(idToken: first, audience: "kontor-console", nonce: "n1").subject == "ada")
+        try await provider.call(.POST, "/test/rotate", json: #"{"alg": "ES256", "keep_old": true}"#)
+        let rotated = try await provider.idToken(nonce: "n2")
+        // Within a minute of the last fetch a key not seen is refused without asking the provider again.
+        await #expect(throws: JOSEError.self) { try await client.validate(idToken: rotated, audience: "kontor-console", nonce: "n2") }
+        now.withLock { $0 += 61 }
+        #expect(try await client.validate(idToken: rotated, audience: "kontor-console", nonce: "n2").subject == "ada")
+        #expect(try await client.validate(idToken: first, audience: "kontor-console", nonce: "n1").subject == "ada", "the old key is still published")
+        try await provider.call(.POST, "/test/rotate", json: #"{"alg": "EdDSA", "keep_old": false}"#)
+        now.withLock { $0 += 61 }
+        let third = try await provider.idToken(nonce: "n3")
+        #expect(try await client.validate(idToken: third, audience: "kontor-console", nonce: "n3").subject == "ada")
+        await #expect(throws: JOSEError.self, "a dropped key is forgotten") {
+            try await client.validate(idToken: rotated, audience: "kontor-console", nonce: "n2")
+        }
+        await #expect(throws: JOSEError.self, "the console's token is not kontorctl's") {
+            try await client.validate(idToken: third, audience: "kontorctl", nonce: String?.none)
+        }
     }
 
     @Test(

@@ -173,6 +173,10 @@ def put_client(cid):
 @app.post("/test/rotate")
 def post_rotate():
     b = request.json or {}; rotate(b.get("alg", S["alg"]), b.get("keep_old", True)); return jsonify(kids=[k.kid for k in S["keys"]])
+@app.post("/test/revoke/<sub>")
+def post_revoke(sub):   # the person's refresh tokens end (an account disabled at the provider)
+    for k in [k for k, r in S["refresh"].items() if r["sub"] == sub]: S["refresh"].pop(k)
+    return "", 204
 @app.post("/test/fault")
 def post_fault(): S["fault"] = request.json; return "", 204
 

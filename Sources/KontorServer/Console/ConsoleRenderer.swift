@@ -22,6 +22,8 @@ struct ConsoleRenderer: Sendable {
         "layout": PackageResources.layout_mustache,
         "error": PackageResources.error_mustache,
         "sign-in": PackageResources.sign_in_mustache,
+        "signed-in": PackageResources.signed_in_mustache,
+        "no-role": PackageResources.no_role_mustache,
         "dashboard": PackageResources.dashboard_mustache,
         "devices": PackageResources.devices_mustache,
         "device": PackageResources.device_mustache,

@@ -21,6 +21,20 @@ public struct OIDCSettings: Sendable, Equatable {
     /// How long a kontorctl session lasts before kontorctl must show a fresh ID token (from its refresh token).
     public var apiSessionLifetime: TimeInterval
 
+    public init(
+        issuer: String, clientId: String, clientSecret: String?, cliClientId: String?, groupsClaim: String, roles: [String: Role], scopes: [String],
+        apiSessionLifetime: TimeInterval
+    ) {
+        self.issuer = issuer
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.cliClientId = cliClientId
+        self.groupsClaim = groupsClaim
+        self.roles = roles
+        self.scopes = scopes
+        self.apiSessionLifetime = apiSessionLifetime
+    }
+
     /// The role `groups` give, or nil when none of them is mapped.
     public func role(for groups: [String]) -> Role? { groups.compactMap { roles[$0] }.max() }
 }
