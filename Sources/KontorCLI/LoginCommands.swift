@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import KontorClient
 import KontorCore
 
@@ -93,6 +94,7 @@ struct DeviceGrant {
         guard status == 200 else { throw ClientError.badResponse("the device authorization answered HTTP \(status)") }
         print("To sign in, open \(authorization.verificationURI) and enter the code \(authorization.userCode)")
         if let complete = authorization.verificationURIComplete { print("(or open \(complete))") }
+        fflush(nil)  // the person needs the code now, also when the output is a pipe
         var interval = max(authorization.interval ?? 5, 1)
         let deadline = Date().addingTimeInterval(TimeInterval(min(authorization.expiresIn, 3600)))
         while Date() < deadline {

@@ -129,3 +129,86 @@ struct OIDCSignInEndToEndTests {
         #expect(planted.status == 403 && victim.cookies["kontor_session"] == nil)
     }
 }
+
+/// `kontorctl login` with the device grant, run as a person would: the code it prints is entered at the provider.
+@Suite(
+    "kontorctl login end to end (Authlib provider, real server and kontorctl)", .serialized,
+    .enabled(if: ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"] != nil, "set KONTOR_INTEROP_PYTHON to a Python with authlib and flask"))
+struct KontorctlLoginEndToEndTests {
+    /// Runs `kontorctl login`, enters its code at the provider as `sub`, and waits for it to finish.
+    static func login(_ server: ServerProcess, _ provider: TestProvider, as sub: String, config: String) async throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("kontorctl"))
+        process.arguments = ["login", "--server", server.url]
+        process.environment = ProcessInfo.processInfo.environment.merging(["KONTORCTL_CONFIG": config]) { $1 }.filter { !$0.key.hasPrefix("KONTOR_TOKEN") }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var printed = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !printed.contains("enter the code"), Date() < deadline, process.isRunning {
+            printed += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let code = try #require(printed.range(of: #"enter the code [A-Z0-9-]+"#, options: .regularExpression).map { printed[$0].split(separator: " ").last! })
+        try await provider.call(.POST, "/device", form: ["user_code": String(code), "sub": sub])
+        let rest = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandResult(
+            status: process.terminationStatus, stdout: printed + String(decoding: rest, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func ctl(_ config: String, _ arguments: [String]) throws -> CommandResult {
+        try runCommand(Binaries.path("kontorctl"), arguments, environment: ["KONTORCTL_CONFIG": config])
+    }
+
+    /// Moves the saved session's end into the past, as an hour would.
+    static func expire(_ config: String) throws -> [String: Any] {
+        var saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any])
+        saved["expiresAt"] = "2020-01-01T00:00:00Z"
+        try JSONSerialization.data(withJSONObject: saved).write(to: URL(fileURLWithPath: config))
+        chmod(config, 0o600)
+        return saved
+    }
+
+    @Test("login keeps a 0600 session, kontorctl acts as the person, renews the session with the refresh token, logout ends it, and a person the provider stopped renewing must log in again")
+    func deviceGrant() async throws {
+        let (provider, server) = try await OIDCSignInEndToEndTests.world()
+        defer {
+            server.stop()
+            provider.stop()
+        }
+        let config = server.dataDir.appendingPathComponent("home/kontorctl.json").path
+        let login = try await Self.login(server, provider, as: "ada", config: config)
+        #expect(login.status == 0 && login.stdout.contains("Signed in as Ada Lovelace (admin)"), "\(login.stdout)\(login.stderr)")
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: config)[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        let whoami = try Self.ctl(config, ["whoami"])
+        #expect(whoami.status == 0 && whoami.stdout.contains("Ada Lovelace <ada> (admin)"), "\(whoami.stdout)\(whoami.stderr)")
+
+        // An hour on: the next command renews the session through the provider, without asking again.
+        let before = try Self.expire(config)
+        #expect(try Self.ctl(config, ["persons", "create", "--email", "ben@example.org", "--name", "Ben"]).status == 0)
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any])
+        #expect(after["sessionToken"] as? String != before["sessionToken"] as? String && after["refreshToken"] as? String != before["refreshToken"] as? String)
+        let audit = try server.ctl(try server.adminToken(role: .auditor, name: "dpo"), ["audit", "list"])
+        #expect(audit.stdout.contains("person:Ada Lovelace <ada>") && audit.stdout.contains("person.created"), "\(audit.stdout)")
+        #expect(audit.stdout.components(separatedBy: "api.session-opened").count - 1 == 2)
+
+        // Logout ends the session at the server too: its token opens nothing afterwards.
+        let token = try #require(after["sessionToken"] as? String)
+        #expect(try Self.ctl(config, ["logout"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: config))
+        let stale = try server.ctl(token, ["whoami"])
+        #expect(stale.status != 0 && stale.stderr.contains("unauthorized"), "\(stale.stdout)\(stale.stderr)")
+
+        // The provider stops renewing (the account was disabled there): within one session lifetime kontorctl stops working.
+        #expect(try await Self.login(server, provider, as: "bob", config: config).status == 0)
+        try await provider.call(.POST, "/test/revoke/bob")
+        _ = try Self.expire(config)
+        let refused = try Self.ctl(config, ["whoami"])
+        #expect(refused.status != 0 && refused.stderr.contains("run kontorctl login"), "\(refused.stdout)\(refused.stderr)")
+    }
+}
