@@ -51,7 +51,7 @@ struct ApprovalsController {
 /// An approval as the API shows it: the request it holds (without a token's secret hash), and `status`
 /// `pending-approval` while it waits. `token` is set only in the reply to the request of a token: the secret,
 /// shown this once to its requester.
-struct ApprovalView: ResponseEncodable, Equatable {
+struct ApprovalView: ResponseEncodable, Codable, Equatable {
     var id: String
     var kind: ApprovalKind
     var status: String
