@@ -76,4 +76,17 @@ struct ApprovalConformanceTests {
         #expect(try await store.approval(id: "new")?.state == .pending)
         #expect(try await store.expireApprovals(now: t0 + 120).isEmpty)
     }
+
+    @Test("pseudonymising a person renames the offboarding requests that name them by email", arguments: Backend.all)
+    func erasure(backend: Backend) async throws {
+        let store = try await backend.make()
+        try await store.insertPerson(Person(id: "p1", email: "lee@example.org", displayName: "Lee", groups: [], createdAt: t0))
+        var offboard = approval("a1", kind: .offboard)
+        offboard.target = "lee@example.org"
+        try await store.insertApproval(offboard)
+        try await store.insertApproval(approval("a2"))
+        _ = try #require(try await store.pseudonymisePerson(id: "p1", pseudonym: "erased-0123456789ab"))
+        #expect(try await store.approval(id: "a1")?.target == "erased-0123456789ab@erased.invalid")
+        #expect(try await store.approval(id: "a2")?.target == "device-a2")
+    }
 }
