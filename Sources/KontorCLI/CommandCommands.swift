@@ -11,8 +11,12 @@ private func issue(_ client: AdminClient, json: Bool, device: String, type: Comm
         var type: CommandType
         var reason: String?
     }
-    let command = try await client.call(
-        .POST, "/devices/" + AdminClient.segment(device) + "/commands", body: Input(type: type, reason: reason), as: CommandRecord.self)
+    let answer = try await client.gatedPost(
+        "/devices/" + AdminClient.segment(device) + "/commands", body: Input(type: type, reason: reason), as: CommandRecord.self)
+    guard case .done(let command) = answer else {
+        if case .pending(let approval) = answer { try printPending(approval, json: json) }
+        return
+    }
     if json { return try printJSON(command) }
     print("queued \(command.type.rawValue) \(command.id) for device \(command.deviceId); it goes out at the device's next check-in")
     print("follow it with: kontorctl commands list \(command.deviceId)")
@@ -175,11 +179,13 @@ extension Persons {
                 var profile: String?
                 var reason: String?
             }
-            let detail = try await client.call(
-                .POST, "/persons/" + AdminClient.segment(person) + "/offboard",
+            let answer = try await client.gatedPost(
+                "/persons/" + AdminClient.segment(person) + "/offboard",
                 body: Input(at: at.flatMap(Self.parse), restrictNow: restrictNow, profile: profile, reason: reason), as: PersonDetail.self)
-            if connection.json { return try printJSON(detail) }
-            detail.print()
+            switch answer {
+            case .pending(let approval): try printPending(approval, json: connection.json)
+            case .done(let detail): if connection.json { try printJSON(detail) } else { detail.print() }
+            }
         }
     }
 

@@ -12,6 +12,7 @@ public struct KontorCtl: AsyncParsableCommand {
         subcommands: [
             Login.self, Logout.self, WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
             Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self, RetentionCommand.self,
+            Approvals.self,
         ])
 
     public init() {}
@@ -422,9 +423,10 @@ struct AdminTokens: AsyncParsableCommand {
                 var name: String
                 var role: String
             }
-            let created = try await client.call(.POST, "/api-tokens", body: Input(name: name, role: role), as: CreatedAPIToken.self)
-            if connection.json { return try printJSON(created) }
-            print(created.token)
+            switch try await client.gatedPost("/api-tokens", body: Input(name: name, role: role), as: CreatedAPIToken.self) {
+            case .pending(let approval): try printPending(approval, json: connection.json)
+            case .done(let created): if connection.json { try printJSON(created) } else { print(created.token) }
+            }
         }
     }
 
@@ -444,17 +446,20 @@ struct AdminTokens: AsyncParsableCommand {
 // MARK: settings
 
 struct SettingsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self, Retention.self])
+    static let configuration = CommandConfiguration(
+        commandName: "settings", abstract: "Server settings.", subcommands: [Show.self, Set.self, Retention.self, ApprovalSettingsCommand.self])
 
     struct Values: Codable {
         var checkinInterval: Int?
         var offboardingNoticeDays: Int?
         var retention: RetentionValues?
+        var approvals: ApprovalValues?
 
         func print() {
             KontorCLI.print("checkinInterval        \(checkinInterval.map(String.init) ?? "-") s")
             KontorCLI.print("offboardingNoticeDays  \(offboardingNoticeDays.map(String.init) ?? "-") days (a directory's deactivation → wipe)")
             retention?.print()
+            approvals?.print()
         }
     }
 

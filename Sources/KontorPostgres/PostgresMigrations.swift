@@ -411,6 +411,34 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "v15-approvals",
+            [
+                // Four-eyes approvals: a decided one names its decider, who is never the requester.
+                """
+                CREATE TABLE approvals (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('wipe', 'offboard', 'tokenCreate')),
+                    target TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    requested_by TEXT NOT NULL,
+                    requester TEXT,
+                    requester_name TEXT,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+                    decided_by TEXT,
+                    decider TEXT,
+                    decided_at DOUBLE PRECISION,
+                    reason TEXT,
+                    result TEXT,
+                    CHECK (state NOT IN ('approved', 'rejected') OR (decider IS NOT NULL AND decided_at IS NOT NULL)),
+                    CHECK (decider IS NULL OR requester IS NULL OR decider <> requester)
+                )
+                """,
+                "CREATE INDEX approvals_open ON approvals(state, expires_at)",
+            ]
+        ),
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

@@ -21,6 +21,8 @@ extension PostgresStore: ErasureStore {
             }
             let scim = try await tx.run(
                 "UPDATE scim_users SET user_name = \(email), user_name_key = \(email.lowercased()), external_id = NULL WHERE person_id = \(id) RETURNING 1")
+            // An offboarding's approval request names the person by email.
+            try await tx.run("UPDATE approvals SET target = \(email) WHERE kind = 'offboard' AND target = \(person.email)")
             let audit = try await Self.eraseAudit(tx, matching: needles)
             return PseudonymisedPerson(personId: id, pseudonym: pseudonym, devices: devices.count, events: events, auditEntries: audit, scimUser: scim > 0)
         }

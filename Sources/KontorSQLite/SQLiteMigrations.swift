@@ -430,5 +430,31 @@ extension SQLiteStore {
             );
             """
         ),
+        (
+            // Four-eyes approvals: a decided one names its decider, who is never the requester.
+            "v19-approvals",
+            """
+            CREATE TABLE approvals (
+                id TEXT PRIMARY KEY NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('wipe', 'offboard', 'tokenCreate')),
+                target TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                requested_by TEXT NOT NULL,
+                requester TEXT,
+                requester_name TEXT,
+                created_at DOUBLE NOT NULL,
+                expires_at DOUBLE NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+                decided_by TEXT,
+                decider TEXT,
+                decided_at DOUBLE,
+                reason TEXT,
+                result TEXT,
+                CHECK (state NOT IN ('approved', 'rejected') OR (decider IS NOT NULL AND decided_at IS NOT NULL)),
+                CHECK (decider IS NULL OR requester IS NULL OR decider <> requester)
+            );
+            CREATE INDEX approvals_open ON approvals(state, expires_at);
+            """
+        ),
     ]
 }

@@ -30,6 +30,8 @@ extension SQLiteStore: ErasureStore {
                 sql: "UPDATE scim_users SET user_name = ?, user_name_key = ?, external_id = NULL WHERE person_id = ?",
                 arguments: [email, email.lowercased(), id])
             let scim = db.changesCount > 0
+            // An offboarding's approval request names the person by email.
+            try db.execute(sql: "UPDATE approvals SET target = ? WHERE kind = 'offboard' AND target = ?", arguments: [email, person.email])
             let audit = try Self.eraseAudit(db, matching: needles, in: candidates)
             return PseudonymisedPerson(personId: id, pseudonym: pseudonym, devices: devices.count, events: events, auditEntries: audit, scimUser: scim)
         }

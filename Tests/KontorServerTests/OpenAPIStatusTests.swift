@@ -162,6 +162,8 @@ struct FuzzWorld: Sendable {
     var singleUseToken: String
     var expiringToken: String
     var revokedToken: String
+    /// Requests waiting for approval (a wipe of the active device, a token), asked by a person none of `roles` is.
+    var approvalIds: [String] = []
 
     static let profileName = "office-default"
     /// Archives of the active device: one announced (a2, three bytes to come), one with its bytes in (a3), one complete (a4).
@@ -184,10 +186,11 @@ struct FuzzWorld: Sendable {
     static let profileSource = "name: office-default\ncheckinInterval: 120\nquietHours:\n  timeZone: Europe/Berlin\n  weekly: {sunday: [all]}\n"
 
     static func build(_ harness: Harness, _ client: any TestClientProtocol) async throws -> FuzzWorld {
-        let admin = try await harness.token(.admin)
+        // The operator and the admin are people (tokens with owners), so they may approve what a third person asked.
+        let admin = try await harness.services.tokens.create(name: "test-admin", role: .admin, owner: "admin-person").1
         let roles = [
-            ("feed", try await harness.token(.feed)), ("auditor", try await harness.token(.auditor)), ("operator", try await harness.token(.operator)),
-            ("admin", admin),
+            ("feed", try await harness.token(.feed)), ("auditor", try await harness.token(.auditor)),
+            ("operator", try await harness.services.tokens.create(name: "test-operator", role: .operator, owner: "operator-person").1), ("admin", admin),
         ]
         func call(_ method: HTTPRequest.Method, _ path: String, _ json: String) async throws -> JSONValue {
             let response = try await client.api(method, path, token: admin, json: json)
@@ -224,7 +227,7 @@ struct FuzzWorld: Sendable {
         try await archives(harness, client, key: active.key)
         let (revokedToken, revokedId) = try await enrollToken("{}")
         _ = try await call(.delete, "/api/v1/enroll-tokens/\(revokedId)", "{}")
-        return FuzzWorld(
+        var world = FuzzWorld(
             admin: admin, roles: roles, personId: person["id"]?.string ?? "", leaverId: leaver["id"]?.string ?? "",
             noticeId: notice["id"]?.string ?? "", active: active, revoked: revoked,
             replaced: replaced,
@@ -233,6 +236,24 @@ struct FuzzWorld: Sendable {
             strangerToken: try await enrollToken(#"{"group": "elsewhere", "uses": 100}"#).0,
             singleUseToken: try await enrollToken(#"{"person": "ada@example.org", "uses": 1}"#).0,
             expiringToken: try await enrollToken(#"{"person": "ada@example.org", "expiresIn": 60}"#).0, revokedToken: revokedToken)
+        world.approvalIds = try await approvals(harness, client, admin: admin, device: active.id)
+        return world
+    }
+
+    /// A wipe and a token waiting for approval, asked by a third person; then approval is off again (the commands
+    /// and tokens operations succeed as before: a second wipe request of the device would be refused while one waits).
+    static func approvals(_ harness: Harness, _ client: any TestClientProtocol, admin: String, device: String) async throws -> [String] {
+        let requester = try await harness.services.tokens.create(name: "requester", role: .admin, owner: "requester").1
+        func call(_ token: String, _ method: HTTPRequest.Method, _ path: String, _ json: String) async throws -> JSONValue {
+            let response = try await client.api(method, path, token: token, json: json)
+            #expect((200..<300).contains(response.status.code), "setting up: \(method) \(path) → \(response.status) \(response.errorMessage ?? "")")
+            return JSONValue(parsing: String(buffer: response.body)) ?? .null
+        }
+        _ = try await call(admin, .patch, "/api/v1/settings", #"{"approvals": {"wipe": 2, "tokenCreate": 2}}"#)
+        let wipe = try await call(requester, .post, "/api/v1/devices/\(device)/commands", #"{"type": "wipe", "reason": "lost on the train"}"#)
+        let token = try await call(requester, .post, "/api/v1/api-tokens", #"{"name": "awaited", "role": "auditor"}"#)
+        _ = try await call(admin, .patch, "/api/v1/settings", #"{"approvals": {"wipe": 0, "tokenCreate": 0}}"#)
+        return [wipe["id"]?.string ?? "", token["id"]?.string ?? ""]
     }
 
     /// Values of a path parameter that name something that exists, by the path segment before it.
@@ -249,6 +270,7 @@ struct FuzzWorld: Sendable {
         case "oncall": return ["techs"]
         case "terms": return [Self.termsVersion]
         case "archives": return Self.archiveIDs
+        case "approvals": return approvalIds
         default: return []
         }
     }

@@ -13,6 +13,16 @@ public struct APITokenService: Sendable {
     public func create(
         name: String, role: Role, purpose: TokenPurpose = .automation, owner: String? = nil, ownerName: String? = nil
     ) async throws -> (APIToken, String) {
+        let (token, secret) = try prepare(name: name, role: role, purpose: purpose, owner: owner, ownerName: ownerName)
+        try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
+        return (token, secret.token)
+    }
+
+    /// A token checked and its secret minted, not stored yet: a token that waits for approval is stored (with the
+    /// hash kept in the request) only when approved, so its secret works from then on.
+    func prepare(
+        name: String, role: Role, purpose: TokenPurpose = .automation, owner: String? = nil, ownerName: String? = nil
+    ) throws -> (APIToken, IssuedSecret) {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(trimmed.count) else { throw KontorError.invalid("name: must be 1 to 100 characters") }
         if let owner { guard (1...255).contains(owner.count) else { throw KontorError.invalid("owner: must be 1 to 255 characters") } }
@@ -20,8 +30,15 @@ public struct APITokenService: Sendable {
         let token = APIToken(
             id: secret.id, name: trimmed, role: role, createdAt: clock.now(), purpose: purpose, owner: owner,
             ownerName: ownerName.map { String($0.prefix(200)) })
-        try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secret.secretHash))
-        return (token, secret.token)
+        return (token, secret)
+    }
+
+    /// Stores a token prepared earlier (``prepare(name:role:purpose:owner:ownerName:)``), created now.
+    func insert(_ token: APIToken, secretHash: String) async throws -> APIToken {
+        var token = token
+        token.createdAt = clock.now()
+        try await store.insertAPIToken(StoredAPIToken(token: token, secretHash: secretHash))
+        return token
     }
 
     /// `lastUsedAt` is written at most this often per token, not on every request.

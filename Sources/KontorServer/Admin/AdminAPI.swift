@@ -23,6 +23,7 @@ struct AdminAPI {
         ArchivesController(services: services).register(on: api, table: table)
         ReportsController(services: services).register(on: api, table: table)
         RetentionController(services: services).register(on: api, table: table)
+        ApprovalsController(services: services).register(on: api, table: table)
     }
 
     static let prefix = "/api/v1"

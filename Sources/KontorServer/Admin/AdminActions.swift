@@ -73,10 +73,19 @@ extension Services {
     }
 
     public func issueCommand(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, by principal: Principal) async throws -> CommandRecord {
-        let command = try await commands.issue(deviceId: deviceId, type: type, reason: reason, expiresIn: expiresIn, by: principal.name)
-        try await audit.record(
-            AuditService.actor(principal), "command.\(command.type.rawValue)", target: command.deviceId,
-            detail: ["command": command.id, "reason": command.reason ?? ""])
+        try await issueCommand(
+            deviceId: deviceId, type: type, reason: reason, expiresIn: expiresIn, actor: AuditService.actor(principal), name: principal.name)
+    }
+
+    /// Issues a command for `actor` (named `name` on the command); `approvedBy` names the second person of a
+    /// command that waited for approval, in its audit entry.
+    func issueCommand(
+        deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, actor: String, name: String, approvedBy: String? = nil
+    ) async throws -> CommandRecord {
+        let command = try await commands.issue(deviceId: deviceId, type: type, reason: reason, expiresIn: expiresIn, by: name)
+        var detail = ["command": command.id, "reason": command.reason ?? ""]
+        if let approvedBy { detail["approvedBy"] = approvedBy }
+        try await audit.record(actor, "command.\(command.type.rawValue)", target: command.deviceId, detail: detail)
         return command
     }
 
@@ -100,10 +109,16 @@ extension Services {
     public func createAPIToken(name: String, role: Role, purpose: TokenPurpose = .automation, by principal: Principal) async throws -> (APIToken, String) {
         let owner = principal.accountable.map { String($0.dropFirst("person:".count)) }
         let (token, secret) = try await tokens.create(name: name, role: role, purpose: purpose, owner: owner, ownerName: principal.accountableName)
-        var detail = ["name": token.name, "role": token.role.rawValue, "purpose": token.purpose.rawValue]
-        if let owner { detail["owner"] = owner }
-        try await audit.record(AuditService.actor(principal), "api-token.created", target: token.id, detail: detail)
+        try await auditTokenCreated(token, actor: AuditService.actor(principal))
         return (token, secret)
+    }
+
+    /// `api-token.created` by `actor`, with the second person when it waited for approval.
+    func auditTokenCreated(_ token: APIToken, actor: String, approvedBy: String? = nil) async throws {
+        var detail = ["name": token.name, "role": token.role.rawValue, "purpose": token.purpose.rawValue]
+        if let owner = token.owner { detail["owner"] = owner }
+        if let approvedBy { detail["approvedBy"] = approvedBy }
+        try await audit.record(actor, "api-token.created", target: token.id, detail: detail)
     }
 
     public func revokeAPIToken(id: String, by principal: Principal) async throws -> APIToken {
@@ -159,6 +174,7 @@ extension Services {
     public func changeSettings(_ changes: Settings, by principal: Principal) async throws -> Settings {
         // Retention's fields are checked together before anything is written: a bad one changes nothing.
         try changes.retention?.validate()
+        try changes.approvals?.validate()
         if let interval = changes.checkinInterval {
             guard (10...86_400).contains(interval) else { throw KontorError.invalid("checkinInterval: expected 10 to 86400 seconds, found \(interval)") }
             try await policies.setCheckinInterval(interval)
@@ -170,6 +186,7 @@ extension Services {
             try await audit.record(AuditService.actor(principal), "settings.changed", target: "offboardingNoticeDays", detail: ["value": String(days)])
         }
         try await changes.retention?.apply(to: store, audit: audit, actor: AuditService.actor(principal))
+        try await changes.approvals?.apply(to: store, audit: audit, actor: AuditService.actor(principal))
         return try await settings()
     }
 
@@ -177,7 +194,7 @@ extension Services {
     func settings() async throws -> Settings {
         Settings(
             checkinInterval: try await policies.checkinInterval(), offboardingNoticeDays: try await offboardingNoticeDays(),
-            retention: try await retention.settings())
+            retention: try await retention.settings(), approvals: try await approvals.settings())
     }
 
     /// The notice period of an offboarding a directory starts, in days.

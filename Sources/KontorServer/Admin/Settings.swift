@@ -21,10 +21,15 @@ public struct Settings: Codable, Sendable, Equatable {
     public var offboardingNoticeDays: Int?
     /// How long Kontor keeps what it collects (``RetentionSettings``).
     public var retention: RetentionSettings?
+    /// Which actions wait for a second person (``ApprovalSettings``).
+    public var approvals: ApprovalSettings?
 
-    public init(checkinInterval: Int? = nil, offboardingNoticeDays: Int? = nil, retention: RetentionSettings? = nil) {
+    public init(
+        checkinInterval: Int? = nil, offboardingNoticeDays: Int? = nil, retention: RetentionSettings? = nil, approvals: ApprovalSettings? = nil
+    ) {
         self.checkinInterval = checkinInterval
         self.offboardingNoticeDays = offboardingNoticeDays
         self.retention = retention
+        self.approvals = approvals
     }
 }

@@ -45,7 +45,8 @@ struct TokensController {
         var apiToken: APIToken
     }
 
-    @Sendable func create(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<Created> {
+    /// Creates a token (201), or when the settings hold it back 202 with the request and the secret, which works once approved.
+    @Sendable func create(_ request: Request, context: AdminRequestContext) async throws -> GatedReply<Created> {
         try context.require(.admin)
         struct Input: Decodable {
             var name: String
@@ -53,10 +54,12 @@ struct TokensController {
             var purpose: TokenPurpose?
         }
         let input = try await request.decodeJSON(Input.self, limit: limit)
-        let (token, secret) = try await services.createAPIToken(
-            name: input.name, role: input.role, purpose: input.purpose ?? .automation, by: context.principal)
-        context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
-        return EditedResponse(status: .created, response: Created(token: secret, apiToken: token))
+        let gated = try await services.requestAPIToken(name: input.name, role: input.role, purpose: input.purpose ?? .automation, by: context.principal)
+            .map { token, secret in
+                context.logger.notice("API token created", metadata: ["token.id": "\(token.id)", "token.role": "\(token.role.rawValue)"])
+                return Created(token: secret, apiToken: token)
+            }
+        return GatedReply(status: .created, gated: gated)
     }
 
     @Sendable func revoke(_ request: Request, context: AdminRequestContext) async throws -> APIToken {

@@ -71,6 +71,7 @@ public func buildApplication(
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
             OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
+            ApprovalSweepService(approvals: services.approvals, period: 60, logger: logger),
             ArchivePurgeService(archives: services.archives, period: 3600, logger: logger),
             RetentionSchedulerService(retention: services.retention, period: .seconds(3600), logger: logger),
             EventLimitService(reports: services.checkinReports, logger: logger),

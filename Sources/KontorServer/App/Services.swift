@@ -50,6 +50,8 @@ public struct Services: Sendable {
     let personExport: PersonExportService
     /// Deletes what is kept longer than the retention settings allow.
     let retention: RetentionService
+    /// Four-eyes approvals of the actions the settings hold back.
+    let approvals: ApprovalService
     /// Signs the audit log's head and writes it outside the database.
     let checkpointer: AuditCheckpointer
     let metrics = ServerMetrics()
@@ -111,6 +113,7 @@ public struct Services: Sendable {
         self.retention = RetentionService(
             store: store, clock: clock, audit: audit, consoleIdleTimeout: TimeInterval(config.consoleIdleTimeout),
             erasure: ErasureService(store: store, audit: audit, devices: devices))
+        self.approvals = ApprovalService(store: store, clock: clock, audit: audit)
         self.checkpointer = AuditCheckpointer(
             store: store, clock: clock, key: serverKey, sinks: config.checkpointSinks(), logger: Logger(label: "kontor.audit-checkpoints"))
         Self.followCluster(cluster, devices: devices, policies: policies, commands: commands, longPolls: longPolls)

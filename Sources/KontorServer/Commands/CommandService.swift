@@ -16,6 +16,21 @@ public struct CommandService: Sendable {
 
     /// Queues `type` for an active device. A wipe needs a reason.
     public func issue(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?, by: String) async throws -> CommandRecord {
+        let trimmed = try await check(deviceId: deviceId, type: type, reason: reason, expiresIn: expiresIn)
+        let now = clock.now()
+        let lifetime = expiresIn.map(TimeInterval.init) ?? type.defaultLifetime
+        let command = CommandRecord(
+            id: IdentifierGenerator.uuidV7(now: now), deviceId: deviceId, type: type, reason: trimmed?.isEmpty == true ? nil : trimmed, issuedAt: now,
+            issuedBy: by, expiresAt: lifetime.map { now + $0 })
+        try await store.insertCommand(command)
+        await index.insert(deviceId)
+        await cluster.publish(.commands(deviceId))
+        return command
+    }
+
+    /// Throws unless `type` may be issued to the device now, as ``issue(deviceId:type:reason:expiresIn:by:)`` would;
+    /// returns the trimmed reason. A request waiting for approval is checked with it when asked and when approved.
+    func check(deviceId: String, type: CommandType, reason: String?, expiresIn: Int?) async throws -> String? {
         guard let device = try await store.device(id: deviceId) else { throw KontorError.notFound("no device \(deviceId)") }
         if device.status == .replaced, let successor = device.successorId {
             throw KontorError.conflict(
@@ -34,15 +49,7 @@ public struct CommandService: Sendable {
         if type == .wipe, let open = try await store.commands(deviceId: deviceId).first(where: { $0.type == .wipe && !$0.state.isFinal }) {
             throw KontorError.conflict("device \(deviceId) already has wipe \(open.id) (\(open.state.rawValue))")
         }
-        let now = clock.now()
-        let lifetime = expiresIn.map(TimeInterval.init) ?? type.defaultLifetime
-        let command = CommandRecord(
-            id: IdentifierGenerator.uuidV7(now: now), deviceId: deviceId, type: type, reason: trimmed?.isEmpty == true ? nil : trimmed, issuedAt: now,
-            issuedBy: by, expiresAt: lifetime.map { now + $0 })
-        try await store.insertCommand(command)
-        await index.insert(deviceId)
-        await cluster.publish(.commands(deviceId))
-        return command
+        return trimmed
     }
 
     /// Cancels a command that has not been acknowledged yet.

@@ -14,7 +14,8 @@ struct CommandsController {
             .on(.post, p, "commands/{id}/cancel", table: table, use: cancel)
     }
 
-    @Sendable func issue(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<CommandRecord> {
+    /// Queues a command; a wipe the settings hold back answers 202 with the request for approval.
+    @Sendable func issue(_ request: Request, context: AdminRequestContext) async throws -> GatedReply<CommandRecord> {
         try context.require(.operator)
         struct Input: Decodable {
             var type: CommandType
@@ -22,11 +23,16 @@ struct CommandsController {
             var expiresIn: Int?
         }
         let input = try await request.decodeJSON(Input.self, limit: limit)
-        let command = try await services.issueCommand(
+        let gated = try await services.requestCommand(
             deviceId: try context.parameters.require("id"), type: input.type, reason: input.reason, expiresIn: input.expiresIn, by: context.principal)
-        context.logger.notice(
-            "command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
-        return EditedResponse(status: .created, response: command)
+        switch gated {
+        case .done(let command):
+            context.logger.notice(
+                "command queued", metadata: ["device.id": "\(command.deviceId)", "command.id": "\(command.id)", "command.type": "\(command.type.rawValue)"])
+        case .pending(let approval, _):
+            context.logger.notice("command waits for approval", metadata: ["approval.id": "\(approval.id)", "device.id": "\(approval.target)"])
+        }
+        return GatedReply(status: .created, gated: gated)
     }
 
     @Sendable func show(_ request: Request, context: AdminRequestContext) async throws -> CommandRecord {

@@ -189,7 +189,13 @@ extension ConsolePages {
         }
         let reason = form.text("reason") ?? ""
         guard (3...500).contains(reason.count) else { throw APIError.invalid("The wipe was not sent: say in 3 to 500 characters why the device is wiped.") }
-        _ = try await services.issueCommand(deviceId: device.id, type: .wipe, reason: reason, expiresIn: nil, by: session.principal)
+        let gated = try await services.requestCommand(deviceId: device.id, type: .wipe, reason: reason, expiresIn: nil, by: session.principal)
+        if case .pending(let approval, _) = gated {
+            return console.redirect(
+                "\(ConsoleController.prefix)/approvals",
+                flash: Flash(kind: .ok, text: "The wipe of \(device.facts.hostname) waits for a second person to approve it (request \(approval.id)).")
+            )
+        }
         let interval = try await services.policies.checkinInterval()
         return console.redirect(
             "\(ConsoleController.prefix)/devices/\(device.id)",

@@ -94,7 +94,12 @@ extension ConsolePages {
         }
         let restrict = form["restrictNow"] != nil
         let input = OffboardingService.Request(at: at, restrictNow: restrict, profile: restrict ? form.text("profile") : nil, reason: form.text("reason"))
-        let offboarding = try await services.startOffboarding(person, input, by: session.principal)
+        let gated = try await services.requestOffboarding(person, input, by: session.principal)
+        guard case .done(let offboarding) = gated else {
+            return console.redirect(
+                "\(ConsoleController.prefix)/approvals",
+                flash: Flash(kind: .ok, text: "The offboarding of \(person.displayName) waits for a second person to approve it."))
+        }
         let when = offboarding.wipeAt <= services.clock.now() ? "now" : "on \(format.text(offboarding.wipeAt))"
         return console.redirect(
             "\(ConsoleController.prefix)/persons/\(person.id)",

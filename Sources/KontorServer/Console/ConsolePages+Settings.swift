@@ -14,6 +14,10 @@ extension ConsolePages {
             _ = try await services.changeSettings(Settings(retention: changes), by: session.principal)
             return console.redirect("\(prefix)/settings", flash: Flash(kind: .ok, text: "The retention settings are saved."))
         }
+        console.form(group, "settings/approvals", role: .admin, back: { _, _ in "\(prefix)/settings" }) { form, _, session in
+            _ = try await services.changeSettings(Settings(approvals: try Self.approvalChanges(form)), by: session.principal)
+            return console.redirect("\(prefix)/settings", flash: Flash(kind: .ok, text: "The approval settings are saved."))
+        }
         console.form(group, "settings/retention/run", role: .admin, back: { _, _ in "\(prefix)/settings" }) { _, _, session in
             let run = try await services.retention.run(requestedBy: AuditService.actor(session.principal))
             let text =
@@ -29,6 +33,8 @@ extension ConsolePages {
             "eventsDays": current.eventsDays ?? 0, "checkinReportsDays": current.checkinReportsDays ?? 0,
             "pseudonymiseAfterMonths": current.pseudonymiseAfterMonths ?? 0, "enabled": current.enabled ?? true,
         ]
+        values["approvals"] = try await approvalSettingsRows()
+        values["approvalExpiryHours"] = try await services.approvals.settings().expiryHours ?? ApprovalSettings.defaultExpiryHours
         if let last {
             values["lastRun"] = [
                 "at": format.time(last.at), "detail": (last.detail ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
@@ -47,5 +53,16 @@ extension ConsolePages {
         return RetentionSettings(
             eventsDays: try number("eventsDays"), checkinReportsDays: try number("checkinReportsDays"),
             pseudonymiseAfterMonths: try number("pseudonymiseAfterMonths"), enabled: form["enabled"] == "true")
+    }
+
+    /// The approval form's fields as a change: each kind checked (2) or not (0), and the expiry in hours.
+    static func approvalChanges(_ form: ConsoleFormRequest) throws -> ApprovalSettings {
+        var changes = ApprovalSettings()
+        for kind in ApprovalKind.allCases { changes[keyPath: ApprovalSettings.path(kind)] = form[kind.rawValue] == "2" ? 2 : 0 }
+        if let text = form.text("expiryHours") {
+            guard let hours = Int(text) else { throw KontorError.invalid("approvals.expiryHours: expected a whole number, found \"\(text)\"") }
+            changes.expiryHours = hours
+        }
+        return changes
     }
 }

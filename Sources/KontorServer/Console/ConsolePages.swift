@@ -52,6 +52,7 @@ struct ConsolePages {
             try await ReportsController.page(request, services: services, principal: session.principal)
         }
         registerSettings(on: group)
+        registerApprovals(on: group)
     }
 
     /// The directory's pages and forms: list, export, add, import, a person, edit, offboard.
@@ -151,6 +152,7 @@ struct ConsolePages {
                 "offlineDays": offlineDays, "offlineCount": offline.count,
                 "offline": offline.prefix(20).map { deviceRow($0, names: names, format: format) }, "offlineMore": max(0, offline.count - 20),
                 "pendingWipes": pendingWipes, "offboardings": offboardings, "noDevices": all.isEmpty,
+                "approvalsWaiting": try await approvalsWaiting(),
             ])
     }
 }

@@ -40,6 +40,7 @@ struct ConsoleRenderer: Sendable {
         "dpo-report": PackageResources.dpo_report_mustache,
         "person-export": PackageResources.person_export_mustache,
         "settings": PackageResources.settings_mustache,
+        "approvals": PackageResources.approvals_mustache,
     ]
 
     init() throws {

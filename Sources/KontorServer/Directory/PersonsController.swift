@@ -96,12 +96,15 @@ struct PersonsController {
         return try await services.directory.personDetail(person.id)
     }
 
-    @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> EditedResponse<PersonDetail> {
+    /// Starts an offboarding (202 with the person), or when the settings hold it back 202 with the request for approval.
+    @Sendable func offboard(_ request: Request, context: AdminRequestContext) async throws -> GatedReply<PersonDetail> {
         try context.require(.operator)
         let input = try await request.decodeJSON(OffboardingService.Request.self, limit: limit)
         let person = try await services.directory.person(try context.parameters.require("person"))
-        let offboarding = try await services.startOffboarding(person, input, by: context.principal)
-        context.logger.notice("offboarding started", metadata: ["person.id": "\(person.id)", "wipeAt": "\(ISO8601.string(from: offboarding.wipeAt))"])
-        return EditedResponse(status: .accepted, response: try await services.directory.personDetail(person.id))
+        let gated = try await services.requestOffboarding(person, input, by: context.principal).map { offboarding in
+            context.logger.notice("offboarding started", metadata: ["person.id": "\(person.id)", "wipeAt": "\(ISO8601.string(from: offboarding.wipeAt))"])
+            return try await services.directory.personDetail(person.id)
+        }
+        return GatedReply(status: .accepted, gated: gated)
     }
 }

@@ -16,7 +16,7 @@ struct OffboardingService: Sendable {
     /// The one profile an operator may restrict an offboarding with (`offboardingProfile`); empty: none.
     let operatorProfile: String
 
-    struct Request: Decodable {
+    struct Request: Codable {
         var at: Date?
         var restrictNow: Bool?
         var profile: String?
@@ -25,7 +25,37 @@ struct OffboardingService: Sendable {
 
     /// Starts (or replans) `person`'s offboarding. Assigning a profile is an admin's power, so with a
     /// `profile` an operator (`role`) may only use the configured restricted one.
-    func start(_ person: Person, _ input: Request, role: Role, actor: String, by: String) async throws -> Offboarding {
+    /// `approvedBy` names the second person when the offboarding waited for approval (in its audit entry).
+    func start(_ person: Person, _ input: Request, role: Role, actor: String, by: String, approvedBy: String? = nil) async throws -> Offboarding {
+        let reason = try await check(person, input, role: role)
+        let now = clock.now()
+        let offboarding = Offboarding(
+            personId: person.id, requestedAt: now, requestedBy: by, wipeAt: max(input.at ?? now, now), restrictedProfile: input.profile,
+            reason: reason?.isEmpty == true ? nil : reason)
+        do {
+            try await store.startOffboarding(offboarding, now: now)
+        } catch StoreError.conflict(let why) {
+            throw KontorError.conflict("\(person.email): \(why)")
+        }
+        // The person's devices learn the date with their policy (`offboardingWipeAt`), at their next check-in.
+        await policies.catalogChanged()
+        let devices = try await store.devices(personId: person.id).filter { $0.status == .active }
+        if let profile = input.profile {
+            for device in devices { _ = try await policies.assign(profile: profile, scope: "device", target: device.id, by: by) }
+        }
+        var detail = [
+            "wipeAt": ISO8601.string(from: offboarding.wipeAt), "restrictedProfile": input.profile ?? "", "reason": offboarding.reason ?? "",
+            "devices": devices.map(\.id).joined(separator: ","),
+        ]
+        if let approvedBy { detail["approvedBy"] = approvedBy }
+        try await audit.record(actor, "person.offboarding", target: person.email, detail: detail)
+        try await tick(personId: person.id)
+        return try await store.offboarding(personId: person.id) ?? offboarding
+    }
+
+    /// Throws unless `person`'s offboarding may start as `input` asks, by someone with `role`; returns the trimmed
+    /// reason. A request waiting for approval is checked with it when asked and when approved.
+    func check(_ person: Person, _ input: Request, role: Role) async throws -> String? {
         guard person.status != .offboarded else { throw KontorError.conflict("\(person.email) is already offboarded") }
         let restrict = input.restrictNow ?? false
         if restrict != (input.profile != nil) { throw KontorError.invalid("restrictNow and profile go together: the restricted phase needs a profile") }
@@ -42,28 +72,7 @@ struct OffboardingService: Sendable {
         if let profile = input.profile, try await policies.snapshot().latest[profile] == nil {
             throw KontorError.invalid("profile: no profile named \(profile); apply it first")
         }
-        let offboarding = Offboarding(
-            personId: person.id, requestedAt: now, requestedBy: by, wipeAt: max(input.at ?? now, now), restrictedProfile: input.profile,
-            reason: reason?.isEmpty == true ? nil : reason)
-        do {
-            try await store.startOffboarding(offboarding, now: now)
-        } catch StoreError.conflict(let why) {
-            throw KontorError.conflict("\(person.email): \(why)")
-        }
-        // The person's devices learn the date with their policy (`offboardingWipeAt`), at their next check-in.
-        await policies.catalogChanged()
-        let devices = try await store.devices(personId: person.id).filter { $0.status == .active }
-        if let profile = input.profile {
-            for device in devices { _ = try await policies.assign(profile: profile, scope: "device", target: device.id, by: by) }
-        }
-        try await audit.record(
-            actor, "person.offboarding", target: person.email,
-            detail: [
-                "wipeAt": ISO8601.string(from: offboarding.wipeAt), "restrictedProfile": input.profile ?? "", "reason": offboarding.reason ?? "",
-                "devices": devices.map(\.id).joined(separator: ","),
-            ])
-        try await tick(personId: person.id)
-        return try await store.offboarding(personId: person.id) ?? offboarding
+        return reason
     }
 
     /// Cancels `person`'s offboarding while no wipe has gone out: the person is active again, and devices the

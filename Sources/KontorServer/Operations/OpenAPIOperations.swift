@@ -6,7 +6,8 @@ import KontorCore
 // refusals with codes of their own.
 extension OpenAPIDocument {
     static let operations: [APIOperation] =
-        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports + retention + auth
+        operationsAndDevices + directory + policy + commandsAndAudit + onCall + terms + personsImport + archives + erasure + reports + personExports + retention
+        + approvals + auth
 
     private static func ref(_ name: String) -> String { ##"{"$ref": "#/components/schemas/\##(name)"}"## }
     private static func list(_ name: String) -> String { ##"{"type": "array", "items": {"$ref": "#/components/schemas/\##(name)"}}"## }
@@ -84,7 +85,11 @@ extension OpenAPIDocument {
             responses: [
                 201: .json(
                     "Created",
-                    schema: ##"{"type": "object", "properties": {"token": {"type": "string"}, "apiToken": {"$ref": "#/components/schemas/APIToken"}}}"##)
+                    schema: ##"{"type": "object", "properties": {"token": {"type": "string"}, "apiToken": {"$ref": "#/components/schemas/APIToken"}}}"##),
+                202: .json(
+                    "Waits for a second person (approvals.tokenCreate is 2): the request, with the token's secret, which works once approved",
+                    schema: ref("Approval")),
+                409: .refusal("conflict: a token of that name already waits for approval"),
             ]),
         APIOperation(
             "delete", "/api/v1/api-tokens/{id}", "Revoke an API token (admin)", access: .token(.admin),
@@ -217,7 +222,9 @@ extension OpenAPIDocument {
                 ##"{"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["wipe", "lock", "unlock", "sync"]}, "reason": {"type": "string", "maxLength": 500, "description": "3 to 500 characters; required for a wipe"}, "expiresIn": {"type": "integer", "minimum": 60, "maximum": 31622400, "description": "seconds until an unacknowledged command expires; default: sync 1 day, lock and unlock 30 days, wipe never"}}}"##,
             example: ##"{"type": "wipe", "reason": "laptop lost on the train", "expiresIn": 604800}"##,
             responses: [
-                201: .json("Queued", schema: ref("Command")), 409: .refusal("conflict: the device is revoked or replaced, or already has an open wipe"),
+                201: .json("Queued", schema: ref("Command")),
+                202: .json("A wipe that waits for a second person (approvals.wipe is 2): the request", schema: ref("Approval")),
+                409: .refusal("conflict: the device is revoked or replaced, or already has an open wipe or a wipe waiting for approval"),
             ]),
         APIOperation(
             "get", "/api/v1/devices/{id}/receipts", "A device's signed wipe receipts as received", access: .token(.auditor),
@@ -235,9 +242,12 @@ extension OpenAPIDocument {
                 ##"{"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "restrictNow": {"type": "boolean"}, "profile": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}}"##,
             example: ##"{"at": "2027-01-31T17:00:00Z", "reason": "contract ends"}"##,
             responses: [
-                202: .described("The person with devices, offboarding and per-device progress"),
+                202: .described(
+                    "The person with devices, offboarding and per-device progress; or, when approvals.offboard is 2, the request waiting for a second person (an Approval, status pending-approval)"
+                ),
                 403: .refusal("forbidden: the role is below operator, or an operator named a profile other than the configured offboardingProfile"),
-                409: .refusal("conflict: the person is already offboarded, or the wipes of this offboarding went out"),
+                409: .refusal(
+                    "conflict: the person is already offboarded, the wipes of this offboarding went out, or an offboarding of them waits for approval"),
             ]),
         APIOperation(
             "get", "/api/v1/audit", "The audit log, in order; filter by since (ISO 8601) and target (an ID, email or name)", access: .token(.auditor),
