@@ -10,7 +10,8 @@ public struct KontorCtl: AsyncParsableCommand {
         abstract: "Manage a Kontor server: persons, devices, enrollment and API tokens.",
         discussion: "Set KONTOR_SERVER and KONTOR_TOKEN, or pass --server and --token to each command.",
         subcommands: [
-            Login.self, Logout.self, WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self, AdminTokens.self,
+            Login.self, Logout.self, WhoAmI.self, Persons.self, Devices.self, Wipe.self, Lock.self, Unlock.self, Sync.self, Commands.self, EnrollTokens.self,
+            AdminTokens.self,
             Profiles.self, Holidays.self, Audit.self, SettingsCommand.self, OnCall.self, Terms.self, Archives.self, Report.self, RetentionCommand.self,
             Approvals.self,
         ])

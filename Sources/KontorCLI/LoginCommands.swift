@@ -45,7 +45,9 @@ struct Logout: AsyncParsableCommand {
             print("Not signed in.")
             return
         }
-        if session.expiresAt > Date(), let client = try? AdminClient(server: session.server, token: session.sessionToken, transport: HTTP1Transport(.init(caFile: session.caFile))) {
+        if session.expiresAt > Date(),
+            let client = try? AdminClient(server: session.server, token: session.sessionToken, transport: HTTP1Transport(.init(caFile: session.caFile)))
+        {
             _ = try? await client.raw(.DELETE, "/auth/session")
         }
         LoginSession.remove()

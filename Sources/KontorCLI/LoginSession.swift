@@ -106,7 +106,8 @@ struct SignInClient {
     let transport: any HTTPTransport
 
     func getJSON<T: Decodable>(_ type: T.Type, _ url: String, what: String) async throws -> T {
-        let exchange = try await transport.send(method: .GET, url: url, headers: [("Accept", "application/json")], body: nil, limit: 1 << 20, timeout: .seconds(15))
+        let exchange = try await transport.send(
+            method: .GET, url: url, headers: [("Accept", "application/json")], body: nil, limit: 1 << 20, timeout: .seconds(15))
         guard exchange.status == 200 else { throw apiErrorOrStatus(exchange, what: what) }
         do {
             return try KontorJSON.decode(type, from: exchange.body)

@@ -96,7 +96,9 @@ struct OIDCSignInEndToEndTests {
         let signOut = try await browser.send(.POST, server.url + "/console/sign-out", form: ["csrf": String(csrf)])
         #expect(signOut.status == 303)
         var stale = SignInBrowser(server: server, provider: provider)
-        stale.cookies = ["kontor_session": try #require(answer.headers.first { $0.1.hasPrefix("kontor_session=") }?.1.split(separator: ";")[0].dropFirst(15)).description]
+        stale.cookies = [
+            "kontor_session": try #require(answer.headers.first { $0.1.hasPrefix("kontor_session=") }?.1.split(separator: ";")[0].dropFirst(15)).description
+        ]
         #expect(try await stale.send(.GET, server.url + "/console/audit").status == 303, "the ended session opens no page")
 
         var eve = SignInBrowser(server: server, provider: provider)
@@ -173,7 +175,9 @@ struct KontorctlLoginEndToEndTests {
         return saved
     }
 
-    @Test("login keeps a 0600 session, kontorctl acts as the person, renews the session with the refresh token, logout ends it, and a person the provider stopped renewing must log in again")
+    @Test(
+        "login keeps a 0600 session, kontorctl acts as the person, renews the session with the refresh token, logout ends it, and a person the provider stopped renewing must log in again"
+    )
     func deviceGrant() async throws {
         let (provider, server) = try await OIDCSignInEndToEndTests.world()
         defer {

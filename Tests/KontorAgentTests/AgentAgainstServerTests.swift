@@ -145,7 +145,8 @@ struct AgentAgainstServerTests {
             async let held = agent.cycle(longPoll: true)
             while world.services.longPolls.count == 0 { await Task.yield() }
             _ = try await world.services.issueCommand(
-                deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil, by: Principal.token(APIToken(id: "t", name: "test", role: .operator, createdAt: Date(timeIntervalSince1970: 0))))
+                deviceId: identity.deviceId, type: .sync, reason: nil, expiresIn: nil,
+                by: Principal.token(APIToken(id: "t", name: "test", role: .operator, createdAt: Date(timeIntervalSince1970: 0))))
             guard case .success(_, _, let longPoll) = try await held else {
                 Issue.record("the held check-in failed")
                 return

@@ -313,7 +313,10 @@ struct ConsoleTests {
             #expect(after.text.contains(#"http-equiv="refresh""#), "the page follows a pending wipe")
             #expect(!after.text.contains(#"id="wipe-form""#), "no second wipe while one is pending")
             let audit = try await harness.store.auditEntries(since: nil, target: deviceId)
-            #expect(audit.contains { $0.action == "command.wipe" && $0.actor == "token:test-operator (automation)" && $0.detail?["reason"] == "stolen from the van" })
+            #expect(
+                audit.contains {
+                    $0.action == "command.wipe" && $0.actor == "token:test-operator (automation)" && $0.detail?["reason"] == "stolen from the van"
+                })
 
             let dashboard = try await browser.get("/console")
             #expect(dashboard.text.contains(#"id="pending-wipes""#))

@@ -30,6 +30,9 @@ struct PersonExportCoverageTests {
         // An admin's provider subject and name, for as long as their console or kontorctl session lasts (hours);
         // swept when it ends. Admins are not directory persons; their actions are in the audit log.
         "person_sessions": "sessions of signed-in admins, deleted when they end; no directory person or device",
+        // A four-eyes request names the device or person it would act on. What an approved request did (the command,
+        // the offboarding, with approvedBy in its audit entry) is exported; the request rows themselves are not yet.
+        "approvals": "requests to act on a device or person; what approved ones did is exported with the command or offboarding",
     ]
 
     /// The schema as a store made by the current migrations has it: each table with its column names.

@@ -8,6 +8,7 @@ screenshotted. Run by scripts/test:
 import argparse
 import os
 import socket
+import json
 import subprocess
 import sys
 import tempfile
@@ -93,11 +94,44 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(bin_dir, data, log_path):
+def start_provider(work):
+    """The Authlib provider of Tests/Interop (an independent OpenID provider), with Ada (admins) and Eve (no mapped group)."""
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Interop", "oidc_provider.py")
+    log = open(os.path.join(work, "provider.log"), "wb")
+    provider = subprocess.Popen([sys.executable, "-W", "ignore", script, str(port), "ES256"], stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, AUTHLIB_INSECURE_TRANSPORT="1"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/.well-known/openid-configuration", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    for sub, user in (("ada", {"name": "Ada Lovelace", "groups": ["kontor-admins"]}), ("eve", {"name": "Eve Example", "groups": ["staff"]})):
+        provider_call(url, "PUT", f"/test/users/{sub}", user)
+    return provider, url
+
+
+def provider_call(url, method, path, body):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        check(answer.status < 300, f"{method} {path} at the provider answered {answer.status}")
+
+
+def start_server(bin_dir, data, log_path, provider_url):
     port = free_port()
     log = open(log_path, "wb")
+    secret = os.path.join(data, "oidc-secret")
+    with open(os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write("browser-s3cret\n")
+    provider_call(provider_url, "PUT", "/test/clients/kontor-console",
+                  {"secret": "browser-s3cret", "redirect_uris": [f"http://127.0.0.1:{port}/console/oidc/callback"]})
+    env = dict(os.environ, KONTOR_OIDC_ISSUER=provider_url, KONTOR_OIDC_CLIENT_ID="kontor-console", KONTOR_OIDC_CLIENT_SECRET_FILE=secret,
+               KONTOR_OIDC_ROLES="kontor-admins=admin")
     server = subprocess.Popen([os.path.join(bin_dir, "kontor-server"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--data-dir", data], stdout=log, stderr=subprocess.STDOUT)
+                               "--data-dir", data], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -275,6 +309,28 @@ def sign_out(c):
     check(c.absent("#devices"), "/console/devices shows the device table after signing out")
 
 
+def single_sign_on(c):
+    """Ada signs in through the provider's own page and is named in the audit log; Eve, in no mapped group, is not let in."""
+    c.go("/console/sign-in")
+    c.shot("15-sign-in-choice.png")
+    c.follow("#sign-in-oidc")
+    c.find("#sub").send_keys("ada")
+    c.follow("#signin")
+    c.text("h1", "Dashboard", "the dashboard after signing in through the provider")
+    c.text(".who", "Ada Lovelace", "the signed-in person's name in the header")
+    c.follow("#nav-audit")
+    c.text("#audit", "person:Ada Lovelace <ada>", "Ada named in the audit log")
+    c.shot("16-audit-person.png")
+    sign_out(c)
+    c.follow("#sign-in-oidc")
+    c.find("#sub").send_keys("eve")
+    c.follow("#signin")
+    c.text("#no-role", "Eve Example", "the no-role page for a person without a mapped group")
+    c.shot("17-no-role.png")
+    c.go("/console/devices")
+    c.find("#token")
+
+
 def second_device(c, bin_dir, url, root):
     """An active device, so that the auditor's missing wipe form means something."""
     secret = create_enroll_token(c, shots=False)
@@ -312,9 +368,10 @@ def main():
             os.remove(os.path.join(shots, stale))
     os.makedirs(data, mode=0o700, exist_ok=True)
 
-    server = c = None
+    server = provider = c = None
     try:
-        server, url = start_server(bin_dir, data, log)
+        provider, provider_url = start_provider(work)
+        server, url = start_server(bin_dir, data, log, provider_url)
         admin, auditor = create_token(bin_dir, data, "admin"), create_token(bin_dir, data, "auditor")
         c = Console(url, shots)
         sign_in(c, admin, first=True)
@@ -330,7 +387,9 @@ def main():
         active_url = second_device(c, bin_dir, url, os.path.join(work, "agent-root-2"))
         sign_out(c)
         auditor_view(c, auditor, active_url)
-        print(f"ok: console signed in, enrolled {HOSTNAME}, wiped it with a signed receipt, checked the auditor's view; "
+        single_sign_on(c)
+        print(f"ok: console signed in, enrolled {HOSTNAME}, wiped it with a signed receipt, checked the auditor's view, signed in "
+              f"through an OpenID provider; "
               f"screenshots in {shots}")
         return 0
     except Exception as error:
@@ -354,6 +413,9 @@ def main():
                 print("--- kontor-server log (tail) ---\n" + "".join(f.readlines()[-40:]), file=sys.stderr)
         return 1
     finally:
+        if provider:
+            provider.kill()
+            provider.wait()
         if c:
             c.driver.quit()
         if server:

@@ -36,7 +36,9 @@ public struct PersonSignInService: Sendable {
     /// the browser.
     public func begin(redirectURI: String, next: String?) async throws -> (location: String, state: String) {
         let metadata = try await provider.discover()
-        let state = Self.random(), nonce = Self.random(), verifier = Self.random()
+        let state = Self.random()
+        let nonce = Self.random()
+        let verifier = Self.random()
         let now = clock.now()
         try await store.insertPendingSignIn(
             PendingSignIn(id: Self.digest(state), nonce: nonce, codeVerifier: verifier, next: next, createdAt: now, expiresAt: now + Self.pendingLifetime))

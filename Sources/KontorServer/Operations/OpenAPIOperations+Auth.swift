@@ -29,7 +29,8 @@ extension OpenAPIDocument {
                 502: .refusal("provider_unavailable: the provider's discovery document or keys could not be fetched"),
             ]),
         APIOperation(
-            "delete", "/api/v1/auth/session", "End the caller's own kontorctl session (kontorctl logout); audited as api.session-ended", access: .token(.auditor),
+            "delete", "/api/v1/auth/session", "End the caller's own kontorctl session (kontorctl logout); audited as api.session-ended",
+            access: .token(.auditor),
             responses: [
                 200: .json("Ended", schema: ##"{"type": "object", "properties": {"status": {"type": "string"}}}"##),
                 404: .refusal("sign_in_not_configured: no provider is configured"),
