@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What a four-eyes approval holds back until a second person agrees.
 public enum ApprovalKind: String, Codable, Sendable, CaseIterable {
