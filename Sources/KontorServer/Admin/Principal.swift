@@ -63,13 +63,16 @@ public struct Principal: Sendable, Equatable {
     public var auditActor: String {
         switch kind {
         case .person:
-            return "person:\(name) <\(subject)>"
+            return Self.personActor(name: name, subject: subject)
         case .token:
             var marks = [(purpose ?? .automation).rawValue]
             if let owner { marks.append("owner \(owner)") }
             return "token:\(name) (\(marks.joined(separator: ", ")))"
         }
     }
+
+    /// The audit log's name for a person: their name and subject from the provider.
+    static func personActor(name: String, subject: String) -> String { "person:\(name) <\(subject)>" }
 
     /// How error messages and the console name the caller.
     public var described: String { kind == .person ? name : "token \"\(name)\"" }

@@ -12,7 +12,7 @@ public struct SignedInPerson: Sendable, Equatable {
     public var role: Role?
 
     /// The log's name for them, the same as their ``Principal/auditActor`` once signed in.
-    var auditActor: String { "person:\(name) <\(subject)>" }
+    var auditActor: String { Principal.personActor(name: name, subject: subject) }
 }
 
 /// Why a sign-in through the provider did not open a session; the message is for the person and the log.
