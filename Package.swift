@@ -2,7 +2,7 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "KontorServer",
             dependencies: [
-                "KontorCore", "KontorStore", "KontorSQLite", "KontorPostgres", "KontorProfiles", "KontorOIDC",
+                "KontorCore", "KontorStore", "KontorSQLite", "KontorPostgres", "KontorProfiles", "KontorOIDC", "CKontorLinux",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -62,7 +62,8 @@ install_python_packages() {
 
 # A throwaway PostgreSQL 15 server for tests (Debian's postgresql-15; see TEST_POSTGRES_PACKAGES).
 #   start_test_postgres   initdb in a new folder under ${TMPDIR:-/tmp}, start postgres on 127.0.0.1 at a
-#                         free port (trust authentication, superuser kontor, no durability, 500
+#                         free port (trust authentication, superuser kontor, no durability unless
+#                         TEST_POSTGRES_DURABLE=1, 500
 #                         connections: the API tests open ~300 at once, a pool per test), create the
 #                         database kontor_test, export KONTOR_TEST_POSTGRES_URL
 #                         (postgres://kontor@127.0.0.1:PORT/kontor_test) and KONTOR_TEST_POSTGRES_DIR,
@@ -124,13 +125,16 @@ start_test_postgres() {
       --encoding=UTF8 --locale="$locale" --no-sync >"$dir/initdb.log" 2>&1) \
     || { cat "$dir/initdb.log" >&2; echo "error: initdb failed" >&2; return 1; }
 
+  # Tests need no durability; a benchmark (TEST_POSTGRES_DURABLE=1) measures PostgreSQL as deployed.
+  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${TEST_POSTGRES_DURABLE:-0}" = 1 ] && durability="-c shared_buffers=512MB"
   # Another process may take the port between our probe and postgres' bind: then try another one.
   local port attempt started=0
   for attempt in 1 2 3; do
     port=$(_free_tcp_port)
     rm -f "$dir/postgres.log"
     if (cd "$dir" && _as_postgres_owner "$bin/pg_ctl" start --pgdata="$dir/data" --log="$dir/postgres.log" --wait --timeout=20 --silent \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" >/dev/null 2>&1); then
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir $durability -c max_connections=500" >/dev/null 2>&1); then
       started=1; break
     fi
     grep -q 'could not bind' "$dir/postgres.log" 2>/dev/null || break

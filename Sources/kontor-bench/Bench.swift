@@ -14,7 +14,7 @@ import Synchronization
 struct KontorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kontor-bench", abstract: "Fleet simulator and load generator for kontor-server.",
-        subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, LongPollDelivery.self, Watch.self])
+        subcommands: [Enroll.self, Checkin.self, Fanout.self, Herd.self, WipeDelivery.self, LongPollDelivery.self, HeldPollWorker.self, Watch.self])
 }
 
 struct Common: ParsableArguments {

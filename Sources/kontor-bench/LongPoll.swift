@@ -4,28 +4,37 @@ import Foundation
 import KontorClient
 import KontorCore
 import NIOCore
-import Synchronization
 
-/// Instant delivery: every device of the fleet holds a long poll, as running agents do; wipes are issued
-/// to extra devices (enrolled for the purpose, holding long polls too) and the time from issuing each
-/// wipe to its arrival at the device is measured.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Long polls at the scale one server process can hold: every device of the fleet holds a check-in open
+/// as running agents do, spread over several load-generator processes (`longpoll-worker`; one process may
+/// open only 20,000 files here), each on its own loopback address. Measures, in this order: the burst
+/// of every device connecting at once (how long until the server holds them all, errors), the server's
+/// memory per held poll, wipe delivery to extra devices (from the admin API call to the device), and how
+/// fast the server lets go of the polls of a generator process that is killed (vanished clients).
 struct LongPollDelivery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longpoll",
-        abstract: "Wipe delivery with long polls: N devices hold check-ins open; wipes to some of them are timed from issue to arrival.")
+        abstract: "N devices hold long polls (several processes); burst, memory per held poll, wipe delivery, vanished clients.")
     @OptionGroup var common: Common
     @Option(help: "An operator or admin API token.") var adminToken: String
     @Option(help: "Devices holding long polls besides the wipe targets (the first N of the fleet).") var devices = 10_000
     @Option(help: "Seconds each long poll asks to be held (the agent: 55).") var wait = 55
-    @Option(help: "How many wipes, each to its own new device (revoked afterwards).") var wipes = 100
-    @Option(help: "Seconds over which the wipes are issued, after every device is holding a poll.") var spread = 60.0
-    @Option(help: "Seconds to wait for all devices to hold a poll before the wipes start.") var settle = 30.0
+    @Option(help: "How many wipes, each to its own new device (revoked afterwards).") var wipes = 20
+    @Option(help: "Seconds over which the wipes are issued, after every device is holding a poll.") var spread = 10.0
+    @Option(help: "Seconds to wait for all devices to hold a poll.") var settle = 60.0
+    @Option(help: "Seconds over which the devices first connect (0: all at once, the burst after a restart).") var ramp = 0.0
+    @Option(help: "Load-generator processes (0: one per 4,000 devices).") var processes = 0
+    @Option(help: "Seconds between all polls held and reading the server's memory (its periodic trim runs every 15 s).") var memorySettle = 20.0
     @Option(help: "A second server URL (another instance on the same PostgreSQL): wipes are issued through it.") var issueVia: String?
 
     func run() async throws {
         let fleet = try common.loadFleet(first: devices)
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: fleet.count + wipes + 64)
+        configuration.connectionPool = .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             try await measure(http: http, fleet: fleet)
@@ -44,111 +53,217 @@ struct LongPollDelivery: AsyncParsableCommand {
             http: http, admin: admin, server: server, count: wipes, firstNumber: Int(Date().timeIntervalSince1970), prefix: "longpoll-sim", concurrency: 4,
             serverPID: nil)
         guard targets.count == wipes else { throw BenchError("could only enroll \(targets.count) of \(wipes) wipe targets") }
-        let all = fleet + targets
-        let hash = try await currentPolicyHash(http: http, server: server, device: all[0])
-        let start = ContinuousClock.now
-        let tally = Tally(wipes: wipes)
+        let hash = try await currentPolicyHash(http: http, server: server, device: fleet[0])
+        let total = fleet.count + targets.count
+        let workers = try HeldPollWorkers(
+            fleet: fleet, targets: targets, processes: processes > 0 ? processes : max(1, (total + 3_999) / 4_000), server: common.server, hash: hash,
+            wait: wait, ramp: ramp)
+        defer { workers.stopAll() }
+        let gauge = HeldGauge(http: http, server: common.server)
+        let idle = common.serverPid.flatMap(ProcessSample.read)
+        print(
+            "\(total) devices (\(targets.count) of them wipe targets) in \(workers.count) processes hold long polls (wait \(wait) s), \(ramp > 0 ? String(format: "connecting over %.0f s", ramp) : "all connecting at once")"
+        )
 
-        print("\(all.count) devices start long polls (wait \(wait) s)")
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in all.indices {
-                let target = index >= fleet.count ? index - fleet.count : nil
-                group.addTask { try await poll(http: http, server: server, device: all[index], hash: hash, wipeTarget: target, tally: tally, start: start) }
-            }
-            // Let every device get its poll held, then issue the wipes spread over `spread` seconds.
-            try await Task.sleep(for: .seconds(settle))
+        // 1. The burst: from the common start until the server holds every poll.
+        try workers.start()
+        let (heldAfter, held) = try await gauge.waitFor(atLeast: total, from: workers.startAt, within: settle)
+        let burstErrors = workers.stats().errors
+        print(
+            String(
+                format: "burst: %d of %d polls held %@ %.2f s after the start; %d errors%@", held, total, held >= total ? "at" : "(not all) by", heldAfter,
+                burstErrors.values.reduce(0, +), burstErrors.isEmpty ? "" : " \(burstErrors)"))
+
+        try await reportMemory(idle: idle, held: held)
+
+        try await reportDelivery(targets: targets, workers: workers, issuer: issuer)
+
+        if workers.count > 1 { try await reportVanished(workers: workers, gauge: gauge) }
+
+        let stats = workers.stopAll()
+        for target in targets {
+            _ = try? await admin.call(.POST, "/devices/\(target.id)/revoke", body: ["reason": "kontor-bench long-poll target"], as: EmptyReply.self)
+        }
+        let end = common.serverPid.flatMap(ProcessSample.read)
+        print(
+            String(
+                format: "long polls: %d check-ins answered, %d errors%@; server CPU %.1f s over the run", stats.answered, stats.errors.values.reduce(0, +),
+                stats.errors.isEmpty ? "" : " \(stats.errors)", (end?.cpuSeconds ?? 0) - (idle?.cpuSeconds ?? 0)))
+    }
+
+    /// 2. The server's memory with every poll held: right after the burst, and once it gave back what the burst's work took.
+    private func reportMemory(idle: ProcessSample?, held: Int) async throws {
+        let afterBurst = common.serverPid.flatMap(ProcessSample.read)
+        try await Task.sleep(for: .seconds(memorySettle))
+        let loaded = common.serverPid.flatMap(ProcessSample.read)
+        if let afterBurst { print(String(format: "server: RSS %.0f MB right after the burst", Double(afterBurst.rssBytes) / 1e6)) }
+        if let idle, let loaded {
+            let perPoll = Double(loaded.rssBytes - idle.rssBytes) / Double(max(held, 1))
             print(
                 String(
-                    format: "after %.0f s: %d check-ins answered, %d errors; issuing %d wipes over %.0f s", settle, tally.polls.load(ordering: .relaxed),
-                    tally.errors.load(ordering: .relaxed), wipes, spread))
-            try await issueWipes(to: targets, via: issuer, tally: tally, start: start)
-            // Every wipe arrives or a poll cycle passes.
-            let deadline = secondsSince(start) + Double(wait) + 10
-            while secondsSince(start) < deadline, !tally.delivered.withLock({ $0.allSatisfy { $0 != nil } }) {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            group.cancelAll()
-        }
-        struct Revoke: Encodable { var reason: String }
-        struct Ignored: Decodable {}
-        for target in targets {
-            _ = try? await admin.call(.POST, "/devices/\(target.id)/revoke", body: Revoke(reason: "kontor-bench long-poll target"), as: Ignored.self)
-        }
-        report(tally, devices: all.count, seconds: secondsSince(start))
-    }
-
-    /// One device's long polls, one after the other, until cancelled (or, for a wipe target, its wipe arrives).
-    private func poll(
-        http: HTTPClient, server: ServerURL, device: SimulatedDevice, hash: String, wipeTarget: Int?, tally: Tally, start: ContinuousClock.Instant
-    ) async throws {
-        let wait = self.wait
-        while !Task.isCancelled {
-            let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: hash, status: AgentReport(state: "ok"), facts: nil, wait: wait))
-            do {
-                let (status, reply) = try await signedPost(
-                    http, server: server, path: DeviceAPI.checkinPath, body: body, device: device, timeout: .seconds(Int64(wait + 30)))
-                tally.polls.add(1, ordering: .relaxed)
-                guard status == 200 else {
-                    tally.errors.add(1, ordering: .relaxed)
-                    try await Task.sleep(for: .seconds(1))
-                    continue
-                }
-                let response = try KontorJSON.decode(CheckinResponse.self, from: Data(reply.readableBytesView))
-                if let wipeTarget, response.commands.contains(where: { $0.type == "wipe" }) {
-                    let at = secondsSince(start)
-                    tally.delivered.withLock { if $0[wipeTarget] == nil { $0[wipeTarget] = at } }
-                    return  // a wiped device stops checking in
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isCancelled { return }
-                tally.errors.add(1, ordering: .relaxed)
-                try? await Task.sleep(for: .seconds(1))
-            }
+                    format:
+                        "server: RSS %.0f MB before, %.0f MB with %d polls held (%.0f s later): %.1f KB per held poll; 100,000 held polls ≈ %.0f MB + %.0f MB = %.0f MB",
+                    Double(idle.rssBytes) / 1e6, Double(loaded.rssBytes) / 1e6, held, memorySettle, perPoll / 1e3, Double(idle.rssBytes) / 1e6,
+                    perPoll * 100_000 / 1e6,
+                    (Double(idle.rssBytes) + perPoll * 100_000) / 1e6))
         }
     }
 
-    /// Issues a wipe to each target, spread evenly over `spread` seconds, noting when.
-    private func issueWipes(to targets: [SimulatedDevice], via issuer: AdminClient, tally: Tally, start: ContinuousClock.Instant) async throws {
+    /// 3. Wipes to the targets while everything is held: from the admin API call to the device.
+    private func reportDelivery(targets: [SimulatedDevice], workers: HeldPollWorkers, issuer: AdminClient) async throws {
+        let issued = try await issueWipes(to: targets, via: issuer)
+        var delivered: [String: Double] = [:]
+        for _ in 0..<100 where delivered.count < targets.count {
+            try await Task.sleep(for: .milliseconds(100))
+            delivered = workers.stats().delivered
+        }
+        let delays = targets.compactMap { t in delivered[t.id].flatMap { d in issued[t.id].map { d - $0 } } }
+        let (p50, p99, maxDelay) = percentiles(delays)
+        print(
+            String(
+                format: "wipe delivery with long polls: %d of %d delivered; from issue to the device p50 %.3f s, p99 %.3f s, max %.3f s", delays.count,
+                targets.count, p50, p99, maxDelay))
+    }
+
+    /// 4. Vanished clients: the first process (no wipe targets) is killed; its polls must be let go.
+    private func reportVanished(workers: HeldPollWorkers, gauge: HeldGauge) async throws {
+        let before = try await gauge.read()
+        let gone = workers.shardSize(0)
+        let killedAt = Date().timeIntervalSince1970
+        workers.kill(0)
+        let (after, now) = try await gauge.waitFor(atMost: before - gone, from: killedAt, within: 60)
+        print(
+            String(
+                format: "vanished clients: a generator process holding %d polls was killed; the server held %d, then %d %.2f s later%@", gone, before, now,
+                after, now <= before - gone ? " (all released)" : " (NOT all released)"))
+    }
+
+    /// Issues a wipe to each target, spread evenly over `spread` seconds; when each was issued (Unix seconds).
+    private func issueWipes(to targets: [SimulatedDevice], via issuer: AdminClient) async throws -> [String: Double] {
         struct Command: Encodable {
             var type: String
             var reason: String
         }
-        struct Ignored: Decodable {}
-        for (i, target) in targets.enumerated() {
-            try await Task.sleep(for: .milliseconds(Int(spread * 1000 / Double(wipes))))
-            let at = secondsSince(start)
+        var issued: [String: Double] = [:]
+        for target in targets {
+            try await Task.sleep(for: .milliseconds(Int(spread * 1000 / Double(max(targets.count, 1)))))
+            let at = Date().timeIntervalSince1970
             _ = try await issuer.call(
-                .POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: Ignored.self)
-            tally.issued.withLock { $0[i] = at }
+                .POST, "/devices/\(target.id)/commands", body: Command(type: "wipe", reason: "kontor-bench long-poll delivery"), as: EmptyReply.self)
+            issued[target.id] = at
         }
-    }
-
-    private func report(_ tally: Tally, devices: Int, seconds: Double) {
-        let delays = zip(tally.issued.withLock { $0 }, tally.delivered.withLock { $0 }).compactMap { i, d in i.flatMap { i in d.map { $0 - i } } }
-        let (p50, p99, maxDelay) = percentiles(delays)
-        print(
-            String(
-                format: "long polls: %d devices held polls for %.0f s; %d check-ins answered (%.0f/s), %d errors",
-                devices, seconds, tally.polls.load(ordering: .relaxed), Double(tally.polls.load(ordering: .relaxed)) / seconds,
-                tally.errors.load(ordering: .relaxed)))
-        print(
-            String(
-                format: "wipe delivery with long polls: %d of %d delivered; from issue to the device p50 %.3f s, p99 %.3f s, max %.3f s",
-                delays.count, wipes, p50, p99, maxDelay))
+        return issued
     }
 }
 
-/// What the long-poll run counts, shared by ten thousand tasks.
-final class Tally: Sendable {
-    let issued: Mutex<[Double?]>
-    let delivered: Mutex<[Double?]>
-    let polls = Atomic<Int>(0)
-    let errors = Atomic<Int>(0)
+struct EmptyReply: Decodable {}
 
-    init(wipes: Int) {
-        issued = Mutex(Array(repeating: nil, count: wipes))
-        delivered = Mutex(Array(repeating: nil, count: wipes))
+/// The server's `kontor_long_polls_held` gauge, read from `/metrics`.
+struct HeldGauge {
+    let http: HTTPClient
+    let server: String
+
+    func read() async throws -> Int {
+        let response = try await http.execute(HTTPClientRequest(url: server + "/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 8 << 20))
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("kontor_long_polls_held ") }),
+            let value = Double(line.split(separator: " ")[1])
+        else { return 0 }
+        return Int(value)
+    }
+
+    /// Polls every 50 ms until the gauge reaches `atLeast` (or falls to `atMost`); seconds since `from` and the last value.
+    func waitFor(atLeast: Int = .min, atMost: Int = .max, from: Double, within: Double) async throws -> (Double, Int) {
+        var value = try await read()
+        while !(value >= atLeast && value <= atMost), Date().timeIntervalSince1970 - from < within {
+            try await Task.sleep(for: .milliseconds(50))
+            value = try await read()
+        }
+        return (Date().timeIntervalSince1970 - from, value)
+    }
+}
+
+/// The generator processes: each gets a share of the fleet in a file of its own (the last also the wipe
+/// targets) and a loopback address of its own (127.0.0.2, .3, …).
+final class HeldPollWorkers {
+    private let directory: String
+    private var processes: [Process] = []
+    private var stdins: [Pipe] = []
+    private let shards: [[SimulatedDevice]]
+    private let arguments: [[String]]
+    let startAt: Double
+
+    var count: Int { shards.count }
+    func shardSize(_ n: Int) -> Int { shards[n].count }
+
+    init(fleet: [SimulatedDevice], targets: [SimulatedDevice], processes: Int, server: String, hash: String, wait: Int, ramp: Double) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-longpoll-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let size = (fleet.count + processes - 1) / processes
+        var shards = stride(from: 0, to: fleet.count, by: max(size, 1)).map { Array(fleet[$0..<min($0 + size, fleet.count)]) }
+        if shards.isEmpty { shards = [[]] }
+        shards[shards.count - 1] += targets
+        self.shards = shards
+        startAt = Date().timeIntervalSince1970 + 3
+        var arguments: [[String]] = []
+        for (n, shard) in shards.enumerated() {
+            let file = "\(directory)/fleet-\(n).txt"
+            try? FileManager.default.removeItem(atPath: file)
+            try FleetFile(path: file).append(shard)
+            arguments.append([
+                "longpoll-worker", "--server", server, "--fleet", file, "--targets", String(n == shards.count - 1 ? targets.count : 0),
+                "--source", "127.0.0.\(2 + n)", "--policy-hash", hash, "--wait", String(wait), "--start-at", String(startAt), "--ramp", String(ramp),
+                "--out", "\(directory)/stats-\(n).json",
+            ])
+        }
+        self.arguments = arguments
+    }
+
+    func start() throws {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        for args in arguments {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = args
+            let input = Pipe()
+            process.standardInput = input
+            try process.run()
+            processes.append(process)
+            stdins.append(input)
+        }
+    }
+
+    func kill(_ n: Int) {
+        Glibc.kill(processes[n].processIdentifier, SIGKILL)
+    }
+
+    /// What every process has written so far, summed.
+    func stats() -> HeldPollStats {
+        var sum = HeldPollStats()
+        for n in shards.indices {
+            guard let data = FileManager.default.contents(atPath: "\(directory)/stats-\(n).json") else { continue }
+            let s: HeldPollStats
+            do { s = try KontorJSON.decode(HeldPollStats.self, from: data) } catch {
+                FileHandle.standardError.write(Data("stats-\(n).json: \(error)\n".utf8))
+                continue
+            }
+            sum.answered += s.answered
+            sum.inFlight += s.inFlight
+            sum.errors.merge(s.errors, uniquingKeysWith: +)
+            sum.delivered.merge(s.delivered) { a, _ in a }
+        }
+        return sum
+    }
+
+    /// Tells every process to stop (its standard input closes), waits for them, and returns the sum of their figures.
+    @discardableResult
+    func stopAll() -> HeldPollStats {
+        for pipe in stdins { try? pipe.fileHandleForWriting.close() }
+        stdins = []
+        for process in processes where process.isRunning { process.waitUntilExit() }
+        processes = []
+        let sum = stats()
+        try? FileManager.default.removeItem(atPath: directory)
+        return sum
     }
 }

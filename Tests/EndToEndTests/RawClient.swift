@@ -8,7 +8,7 @@ import KontorClient
 /// A TCP client that sends exactly the bytes a test gives it, as slowly as the test likes, and notices
 /// when the server closes the connection.
 final class RawClient {
-    private let fd: Int32
+    private var fd: Int32
     private(set) var received: [UInt8] = []
 
     init(port: Int) throws {
@@ -26,7 +26,18 @@ final class RawClient {
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Closes the connection as a process that exits does (FIN), or with `reset` as a crashed network
+    /// stack or a firewall does (RST, through a zero linger time).
+    func hangUp(reset: Bool = false) {
+        if reset {
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        }
+        close(fd)
+        fd = -1
+    }
 
     /// Sends `text`; false when the server has already closed the connection.
     @discardableResult

@@ -181,6 +181,40 @@ struct ConnectionGuardTests {
         #expect(connections.count == 2)
     }
 
+    @Test("a check-in held on a connection ends when its client closes its side (half-close) or the connection goes; others stay held")
+    func heldPollEndsWithItsConnection() async throws {
+        let longPolls = LongPolls(sleep: { _ in try await Task.sleep(for: .seconds(3600)) })
+        let connections = OpenConnections(limit: 10, logger: quiet)
+        var channels: [EmbeddedChannel] = []
+        for _ in 0..<3 {
+            let channel = EmbeddedChannel(handler: ConnectionGuard(timeouts: timeouts, connections: connections, longPolls: longPolls))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
+            try channel.writeInbound(head("/api/v1/checkin"))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            channels.append(channel)
+        }
+        let tickets = channels.enumerated().map { n, channel in
+            longPolls.register("device-\(n)", connection: ObjectIdentifier(channel), timeout: .seconds(55))
+        }
+        #expect(longPolls.count == 3)
+
+        channels[0].pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(tickets.map(\.settled) == [.peerGone, nil, nil])
+        #expect(await longPolls.wait(tickets[0]) == .peerGone)
+        #expect(longPolls.count == 2)
+
+        _ = try channels[1].close().wait()
+        #expect(tickets[1].settled == .peerGone)
+        #expect(await longPolls.wait(tickets[1]) == .peerGone)
+        #expect(tickets[2].settled == nil, "the third client is still there")
+        // An event for a connection with nothing held changes nothing.
+        channels[1].pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(longPolls.count == 1)
+        longPolls.wake("device-2")
+        #expect(await longPolls.wait(tickets[2]) == .woken)
+        #expect(longPolls.count == 0)
+    }
+
     @Test("a closed connection frees its place")
     func closingFrees() throws {
         let connections = OpenConnections(limit: 1, logger: quiet)
@@ -222,10 +256,12 @@ struct HardeningSettingsTests {
         var config = ServerConfig()
         try config.apply(environment: [
             "KONTOR_HEADER_TIMEOUT": "5", "KONTOR_BODY_TIMEOUT": "20", "KONTOR_IDLE_TIMEOUT": "90", "KONTOR_MAX_CONNECTIONS": "5000",
+            "KONTOR_LISTEN_BACKLOG": "1024",
             "KONTOR_MAX_EVENT_DETAIL_BYTES": "2048", "KONTOR_DEVICE_EVENTS_PER_HOUR": "100", "KONTOR_DEVICE_AUDIT_EVENTS_PER_HOUR": "5",
         ])
         #expect(ConnectionTimeouts(config) == ConnectionTimeouts(header: .seconds(5), body: .seconds(20), idle: .seconds(90)))
         #expect(config.maxConnections == 5000)
+        #expect(config.listenBacklog == 1024)
         #expect(config.maxEventDetailBytes == 2048)
         #expect(config.deviceEventsPerHour == 100)
         #expect(config.deviceAuditEventsPerHour == 5)
@@ -237,6 +273,7 @@ struct HardeningSettingsTests {
             ("headerTimeout: 0\n", "server.yaml:1: headerTimeout: expected a whole number from 1 to 3600, found \"0\""),
             ("idleTimeout: forever\n", "server.yaml:1: idleTimeout: expected a whole number from 1 to 86400, found \"forever\""),
             ("maxConnections: -1\n", "server.yaml:1: maxConnections: expected a whole number from 0 to 10000000, found \"-1\""),
+            ("listenBacklog: 0\n", "server.yaml:1: listenBacklog: expected a whole number from 1 to 65535, found \"0\""),
             ("maxEventDetailBytes: 10\n", "server.yaml:1: maxEventDetailBytes: expected a whole number from 64 to 65536, found \"10\""),
             ("deviceEventsPerHour: 0\n", "server.yaml:1: deviceEventsPerHour: expected a whole number from 10 to 1000000, found \"0\""),
             ("trustedProxies: [10.0.0.0/8, [1]]\n", "server.yaml:1: trustedProxies: expected a list of single values"),

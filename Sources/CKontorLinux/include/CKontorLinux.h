@@ -9,6 +9,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -83,5 +84,24 @@ int kontor_fscrypt_set_policy(int fd, const uint8_t identifier[16]);
 int kontor_fscrypt_policy(int fd, uint8_t identifier[16], int *version);
 /// Whether the key `identifier` is in the file system of `fd`: `status` 1 absent, 2 present, 3 incompletely removed.
 int kontor_fscrypt_key_status(int fd, const uint8_t identifier[16], uint32_t *status);
+
+// The server: the bytes malloc holds free in its arenas, and giving the free pages back to the system
+// (after a burst of reconnections the heap stays at its high-water mark otherwise).
+static inline size_t kontor_malloc_free_bytes(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    return info.fordblks;
+#else
+    return 0;
+#endif
+}
+
+static inline int kontor_malloc_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
 
 #endif

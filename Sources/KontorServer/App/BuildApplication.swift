@@ -19,6 +19,7 @@ public func buildRouter(
     console: ConsoleRouteTable = ConsoleRouteTable()
 ) -> Router<KontorRequestContext> {
     let router = Router(context: KontorRequestContext.self)
+    router.add(middleware: HeldCheckinMiddleware(longPolls: services.longPolls))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: RequestLogMiddleware(.debug))
@@ -43,7 +44,9 @@ public func buildApplication(
     let connections = OpenConnections(
         limit: try OpenFileLimit.connectionLimit(configured: config.maxConnections, openFiles: OpenFileLimit.current()), logger: logger)
     let timeouts = ConnectionTimeouts(config)
-    let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections)]))
+    let longPolls = services.longPolls
+    let http1 = HTTPServerBuilder.http1(
+        configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts, connections: connections, longPolls: longPolls)]))
     let server: HTTPServerBuilder
     if let certificate = config.tlsCertificate, let key = config.tlsKey {
         do {
@@ -66,7 +69,7 @@ public func buildApplication(
     return Application(
         router: router,
         server: server,
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor"),
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor", backlog: config.listenBacklog),
         services: [
             CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
@@ -75,6 +78,7 @@ public func buildApplication(
             ArchivePurgeService(archives: services.archives, period: 3600, logger: logger),
             RetentionSchedulerService(retention: services.retention, period: .seconds(3600), logger: logger),
             EventLimitService(reports: services.checkinReports, logger: logger),
+            MemoryTrimService(logger: logger),
         ] + checkpoints + extraServices,
         logger: logger)
 }

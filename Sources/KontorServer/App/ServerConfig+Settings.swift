@@ -85,6 +85,7 @@ extension ServerConfig {
         ("bodyTimeout", { $0.bodyTimeout = try $1.int(1...3_600) }),
         ("idleTimeout", { $0.idleTimeout = try $1.int(1...86_400) }),
         ("maxConnections", { $0.maxConnections = try $1.int(0...10_000_000) }),
+        ("listenBacklog", { $0.listenBacklog = try $1.int(1...65_535) }),
         (
             "trustedProxies",
             { config, value in

@@ -63,6 +63,10 @@ public struct ServerConfig: Sendable, Equatable {
     /// Beyond it the connection that has waited longest for a request is closed (or the new one, when
     /// every connection has a request in progress).
     public var maxConnections = 0
+    /// Connections the kernel queues for the server before it accepts them (`listen(2)`'s backlog; the
+    /// kernel caps it at `net.core.somaxconn`). After a restart every online agent reconnects within
+    /// seconds: a short queue makes them retry (SYN retransmits after 1, 3, 7 s).
+    public var listenBacklog = 4096
     /// Proxies (CIDRs) whose `X-Forwarded-For` names the client; from anyone else the header is ignored.
     public var trustedProxies: [IPNetwork] = []
     /// An event's detail is kept up to this many bytes (the rest is cut, and the cut is said).

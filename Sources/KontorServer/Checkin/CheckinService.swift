@@ -23,10 +23,42 @@ struct CheckinService: Sendable {
     /// What to answer: the cached "unchanged" body, or a reply with a policy and/or commands.
     enum Outcome: Equatable, Sendable {
         case unchanged(hash: String, interval: Int, longPoll: Bool)
-        case reply(CheckinResponse)
+        /// Boxed: a reply with a policy is large, and the frames that pass an outcome stay small.
+        indirect case reply(CheckinResponse)
     }
 
-    func checkIn(device: AuthenticatedDevice, request: CheckinRequest, logger: Logger) async throws -> Outcome {
+    /// `connection` identifies the client's connection, so a held check-in ends when it closes. Waits in
+    /// place; ``DeviceController`` instead leaves the wait to the connection's task (``HeldCheckinSlot``).
+    func checkIn(device: AuthenticatedDevice, connection: ObjectIdentifier? = nil, logger: Logger, request: CheckinRequest) async throws -> Outcome {
+        let begun = try await begin(device: device, request: request, connection: connection, logger: logger)
+        guard let ticket = begun.ticket else { return begun.answer }
+        return try await finish(begun, device: device, after: await longPolls.wait(ticket))
+    }
+
+    /// The answer to a held check-in once its wait is over.
+    func finish(_ begun: Begun, device: AuthenticatedDevice, after outcome: LongPolls.Outcome) async throws -> Outcome {
+        switch outcome {
+        case .superseded:
+            // A newer long poll of this device is held now: this one answers without asking to come
+            // straight back, so two holders of one key cannot chase each other.
+            return try await reply(device: device, applied: begun.applied, delivered: [], longPoll: false)
+        case .peerGone:
+            // Nobody reads the answer: nothing is delivered (a command stays queued for the next check-in).
+            return begun.answer
+        case .woken, .timedOut:
+            return try await reply(device: device, applied: begun.applied, delivered: try await commands.deliver(to: device.id), longPoll: true)
+        }
+    }
+
+    /// What the first part of a check-in decided: the answer now, or (`ticket`) a wait first.
+    struct Begun: Sendable {
+        var answer: Outcome
+        var applied: String?
+        var ticket: LongPolls.Ticket?
+    }
+
+    /// Everything up to the wait: checks, writes, the policy, commands; registers the wait when there is nothing to say.
+    func begin(device: AuthenticatedDevice, request: CheckinRequest, connection: ObjectIdentifier?, logger: Logger) async throws -> Begun {
         // 1. Check everything; nothing is written yet.
         try reports.validate(request)
         if let problem = request.characterProblem() { throw KontorError.invalid(problem) }
@@ -42,31 +74,30 @@ struct CheckinService: Sendable {
         await recorder.record(record, changed: devices.noteCheckin(keyId: device.keyId, record))
 
         // 3. What the device should run and do; with nothing to say, wait (long poll).
-        var policy = try await policies.policyHash(for: device)
+        let policy = try await policies.policyHash(for: device)
         metrics.checkins(input.appliedPolicyHash == policy.hash ? .unchanged : .policy)
         let holds = (input.wait ?? 0) > 0 && longPollMax > 0
         // Registered before commands are looked at: a command queued in between wakes it, none is missed.
-        let ticket = holds && input.appliedPolicyHash == policy.hash ? longPolls.register(device.id) : nil
-        var delivered = try await commands.deliver(to: device.id)
-        var longPoll = holds
-        if let ticket {
-            if delivered.isEmpty {
-                switch await longPolls.wait(ticket, deviceId: device.id, timeout: .seconds(min(input.wait ?? 0, longPollMax))) {
-                case .superseded:
-                    // A newer long poll of this device is held now: this one answers without asking to come
-                    // straight back, so two holders of one key cannot chase each other.
-                    longPoll = false
-                case .woken, .timedOut:
-                    delivered = try await commands.deliver(to: device.id)
-                    policy = try await policies.policyHash(for: device)
-                }
-            } else {
-                longPolls.cancel(ticket, deviceId: device.id)
-            }
+        let ticket =
+            holds && input.appliedPolicyHash == policy.hash
+            ? longPolls.register(device.id, connection: connection, timeout: .seconds(min(input.wait ?? 0, longPollMax))) : nil
+        let delivered = try await commands.deliver(to: device.id)
+        if let ticket, delivered.isEmpty {
+            return Begun(answer: .unchanged(hash: policy.hash, interval: policy.interval, longPoll: true), applied: input.appliedPolicyHash, ticket: ticket)
         }
+        if let ticket { longPolls.cancel(ticket) }
+        return Begun(
+            answer: try await reply(device: device, applied: input.appliedPolicyHash, delivered: delivered, longPoll: holds, policy: policy), applied: nil)
+    }
 
-        // 4. The reply.
-        let unchanged = input.appliedPolicyHash == policy.hash
+    /// 4. The reply: unchanged, or the policy, with what is delivered.
+    private func reply(
+        device: AuthenticatedDevice, applied: String?, delivered: [DeviceCommand], longPoll: Bool,
+        policy known: (hash: String, interval: Int, policy: EffectivePolicy?)? = nil
+    ) async throws -> Outcome {
+        let policy: (hash: String, interval: Int, policy: EffectivePolicy?)
+        if let known { policy = known } else { policy = try await policies.policyHash(for: device) }
+        let unchanged = applied == policy.hash
         if unchanged, delivered.isEmpty { return .unchanged(hash: policy.hash, interval: policy.interval, longPoll: longPoll) }
         guard !unchanged else {
             return .reply(

@@ -9,6 +9,13 @@ import Logging
 /// verified device; every answer is signed with the server key.
 struct DeviceController {
     let services: Services
+    /// One for all held check-ins: what a parked wait keeps is this reference.
+    let finisher: HeldCheckinFinisher
+
+    init(services: Services) {
+        self.services = services
+        self.finisher = HeldCheckinFinisher(checkins: services.checkins, signer: services.signer)
+    }
 
     var bodyLimit: Int { min(services.config.maxBodyBytes, 256 * 1024) }
 
@@ -58,12 +65,17 @@ struct DeviceController {
 
     @Sendable func checkIn(_ request: Request, context: DeviceRequestContext) async throws -> Response {
         let input = try request.decodeJSON(CheckinRequest.self, from: context.body)
-        switch try await services.checkins.checkIn(device: context.device, request: input, logger: context.logger) {
-        case .unchanged(let hash, let interval, let longPoll):
-            return try services.signer.signedUnchanged(hash: hash, interval: interval, longPoll: longPoll, answering: context.verified.message)
-        case .reply(let reply):
-            return try services.signer.signedJSON(reply, answering: context.verified.message)
+        let (device, message) = (context.device, context.verified.message)
+        let begun = try await services.checkins.begin(device: device, request: input, connection: context.connection, logger: context.logger)
+        guard let ticket = begun.ticket else { return try services.signer.signed(begun.answer, answering: message) }
+        let finisher = self.finisher
+        guard let slot = context.heldCheckin else {
+            return try await finisher.finish(begun, device: device, message: message, after: await services.longPolls.wait(ticket))
         }
+        // Held by the connection's task, with nothing of this chain on its stack (HeldCheckinSlot); the
+        // closure keeps only what the reply needs.
+        slot.park(ticket) { outcome in try await finisher.finish(begun, device: device, message: message, after: outcome) }
+        return Response(status: .accepted)
     }
 
     /// A signed wipe receipt; a revoked device may still send one.
@@ -74,5 +86,35 @@ struct DeviceController {
             context.logger.notice("wipe receipt recorded", metadata: ["receipt.id": "\(confirmation.receiptId)"])
         }
         return try services.signer.signedJSON(confirmation, answering: context.verified.message)
+    }
+}
+
+/// Builds the signed reply of a held check-in once its wait is over; a class, so what a parked wait keeps
+/// is a reference, not copies of the services.
+final class HeldCheckinFinisher: Sendable {
+    let checkins: CheckinService
+    let signer: ResponseSigner
+
+    init(checkins: CheckinService, signer: ResponseSigner) {
+        self.checkins = checkins
+        self.signer = signer
+    }
+
+    func finish(_ begun: CheckinService.Begun, device: AuthenticatedDevice, message: SignatureMessage, after outcome: LongPolls.Outcome) async throws
+        -> Response
+    {
+        try signer.signed(try await checkins.finish(begun, device: device, after: outcome), answering: message)
+    }
+}
+
+extension ResponseSigner {
+    /// The signed answer to a check-in.
+    func signed(_ outcome: CheckinService.Outcome, answering message: SignatureMessage) throws -> Response {
+        switch outcome {
+        case .unchanged(let hash, let interval, let longPoll):
+            return try signedUnchanged(hash: hash, interval: interval, longPoll: longPoll, answering: message)
+        case .reply(let reply):
+            return try signedJSON(reply, answering: message)
+        }
     }
 }

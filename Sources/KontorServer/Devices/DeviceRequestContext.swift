@@ -18,6 +18,10 @@ public struct DeviceRequestContext: ChildRequestContext {
     /// What handlers return is encoded with the shared JSON coder (sorted keys, ISO 8601 UTC).
     public var responseEncoder: JSONEncoder { KontorJSON.makeEncoder() }
     public let verified: VerifiedDeviceRequest
+    /// The client's connection (``KontorRequestContext/connection``).
+    public let connection: ObjectIdentifier
+    /// Where a check-in leaves its wait (``KontorRequestContext/heldCheckin``).
+    let heldCheckin: HeldCheckinSlot?
 
     public var device: AuthenticatedDevice { verified.device }
     public var body: Data { verified.body }
@@ -28,6 +32,8 @@ public struct DeviceRequestContext: ChildRequestContext {
         }
         self.coreContext = context.coreContext
         self.verified = verified
+        self.connection = context.connection
+        self.heldCheckin = context.heldCheckin
     }
 }
 
@@ -51,14 +57,16 @@ struct DeviceAuthMiddleware: RouterMiddleware {
             let (device, _, message) = try await authenticator.authenticate(request, body: body, allowRevoked: allowRevoked)
             context.deviceRequest = VerifiedDeviceRequest(device: device, body: body, message: message)
             context.logger[metadataKey: "device.id"] = "\(device.id)"
-        } catch let refusal as DeviceRefusal {
-            refused()
-            return try signer.signedError(refusal)
         } catch {
-            refused()
-            throw error
+            return try refusal(error)
         }
         return try await next(request, context)
+    }
+
+    private func refusal(_ error: any Error) throws -> Response {
+        refused()
+        guard let refusal = error as? DeviceRefusal else { throw error }
+        return try signer.signedError(refusal)
     }
 }
 

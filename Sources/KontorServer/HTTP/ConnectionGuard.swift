@@ -5,7 +5,8 @@ import NIOHTTPTypes
 /// Puts the deadlines of ``ConnectionDeadlineState`` on one HTTP connection and registers it with the
 /// connection limit (``OpenConnections``). Sits after the HTTP decoder, so it sees whole request heads:
 /// a head trickled a byte at a time is not a head until it is complete, and the header deadline, set
-/// when the connection opened, closes the connection first.
+/// when the connection opened, closes the connection first. It also tells ``LongPolls`` when the client
+/// closes its side (or the connection goes), so a check-in held on it ends at once.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -16,10 +17,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let connections: OpenConnections
     private var timer: Scheduled<Void>?
     private var started = false
+    private let longPolls: LongPolls?
 
-    init(timeouts: ConnectionTimeouts, connections: OpenConnections) {
+    init(timeouts: ConnectionTimeouts, connections: OpenConnections, longPolls: LongPolls? = nil) {
         self.state = ConnectionDeadlineState(timeouts: timeouts)
         self.connections = connections
+        self.longPolls = longPolls
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -38,7 +41,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         cancelTimer()
         connections.closed(context.channel)
+        longPolls?.connectionClosed(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The server allows half-closed connections, so a client that went away (its process ended, its
+        // socket closed) shows up as the end of its input, not as a closed channel.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            longPolls?.connectionClosed(ObjectIdentifier(context.channel))
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -12,14 +12,23 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
+        } catch {
+            return try Self.response(to: error, request: request, context: context)
+        }
+    }
+
+    /// Kept out of `handle`, whose frame every request (a held long poll too) keeps while it runs.
+    @inline(never)
+    static func response(to error: any Error, request: Request, context: Context) throws -> Response {
+        switch error {
+        case let error as APIError:
             return try error.response(from: request, context: context)
-        } catch let error as KontorError {
+        case let error as KontorError:
             return try APIError(error).response(from: request, context: context)
-        } catch let error as StoreError {
+        case let error as StoreError:
             // What a service did not turn into words of its own.
             return try APIError(error).response(from: request, context: context)
-        } catch let error as HTTPError {
+        case let error as HTTPError:
             let mapped: APIError
             switch error.status {
             case .notFound: mapped = APIError(.notFound, .routeNotFound, "no route \(request.method.rawValue) \(request.uri.path)")
@@ -36,9 +45,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
             }
             return try mapped.response(from: request, context: context)
-        } catch is NIOTooManyBytesError {
+        case is NIOTooManyBytesError:
             return try APIError(.contentTooLarge, .payloadTooLarge, "request body is too large").response(from: request, context: context)
-        } catch {
+        default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return try APIError(.internalServerError, .internalError, "internal error; the server log has the details")
                 .response(from: request, context: context)
