@@ -72,7 +72,11 @@ struct HeldPollWorker: AsyncParsableCommand {
             try write(try await loop.submit { driver.stats }.get())
             for _ in 0..<10 where !stopped.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(100)) }
         }
-        try write(try await loop.submit { driver.stats }.get())
+        let last = try await loop.submit {
+            driver.stopping = true
+            return driver.stats
+        }.get()
+        try write(last)
         try? await group.shutdownGracefully()
     }
 
@@ -98,6 +102,8 @@ final class HeldPollDriver: @unchecked Sendable {
     let devices: [SimulatedDevice]
     let settings: Settings
     var stats = HeldPollStats()
+    /// Set when the process stops: no new connections.
+    var stopping = false
 
     init(loop: any EventLoop, devices: [SimulatedDevice], settings: Settings) {
         self.loop = loop
@@ -113,6 +119,7 @@ final class HeldPollDriver: @unchecked Sendable {
     }
 
     func failed(_ index: Int, _ kind: String) {
+        guard !stopping else { return }
         stats.errors[kind, default: 0] += 1
         let again = Double.random(in: 0.8..<1.2)
         loop.scheduleTask(in: .milliseconds(Int64(again * 1000))) { self.connect(index) }
@@ -146,6 +153,7 @@ final class HeldPollDriver: @unchecked Sendable {
     }
 
     func connect(_ index: Int) {
+        guard !stopping else { return }
         let (head, body): (HTTPRequestHead, ByteBuffer)
         do { (head, body) = try request(index) } catch { return failed(index, "signing: \(error)") }
         stats.inFlight += 1
