@@ -187,3 +187,62 @@ struct LongPollTests {
         }
     }
 }
+
+/// A timer tick the test gives by hand: each `advance` ends one wait; `started` counts the waits begun.
+private final class Ticks: Sendable {
+    private let state = Mutex<(started: Int, credit: Int, waiting: [CheckedContinuation<Void, Never>])>((0, 0, []))
+
+    var started: Int { state.withLock { $0.started } }
+
+    func wait() async {
+        await withCheckedContinuation { c in
+            let now = state.withLock { s -> Bool in
+                s.started += 1
+                if s.credit > 0 {
+                    s.credit -= 1
+                    return true
+                }
+                s.waiting.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    func advance() {
+        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiting.isEmpty {
+                s.credit += 1
+                return nil
+            }
+            return s.waiting.removeFirst()
+        }
+        c?.resume()
+    }
+}
+
+@Suite("Long poll timer")
+struct LongPollTimerTests {
+    @Test("one timer ends each held poll at its deadline, and forgets a ticket nobody waits for")
+    func deadlines() async throws {
+        let ticks = Ticks()
+        let polls = LongPolls(sleep: { _ in await ticks.wait() })
+        let short = polls.register("device-1", connection: nil, timeout: .seconds(2))
+        let long = polls.register("device-2", connection: nil, timeout: .seconds(3))
+        #expect(polls.count == 2)
+        // Tick 1: nothing is due.
+        ticks.advance()
+        while ticks.started < 2 { await Task.yield() }
+        #expect(short.settled == nil && long.settled == nil)
+        // Tick 2: the 2-second poll is due; nobody waits for it, and it is forgotten all the same.
+        ticks.advance()
+        while ticks.started < 3 { await Task.yield() }
+        #expect(short.settled == .timedOut)
+        #expect(long.settled == nil)
+        #expect(polls.count == 1)
+        // Tick 3: the other one, whose waiter then answers.
+        ticks.advance()
+        #expect(await polls.wait(long) == .timedOut)
+        #expect(polls.count == 0)
+    }
+}

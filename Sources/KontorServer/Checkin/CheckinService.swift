@@ -81,7 +81,13 @@ struct CheckinService: Sendable {
         let ticket =
             holds && input.appliedPolicyHash == policy.hash
             ? longPolls.register(device.id, connection: connection, timeout: .seconds(min(input.wait ?? 0, longPollMax))) : nil
-        let delivered = try await commands.deliver(to: device.id)
+        let delivered: [DeviceCommand]
+        do {
+            delivered = try await commands.deliver(to: device.id)
+        } catch {
+            if let ticket { longPolls.cancel(ticket) }
+            throw error
+        }
         if let ticket, delivered.isEmpty {
             return Begun(answer: .unchanged(hash: policy.hash, interval: policy.interval, longPoll: true), applied: input.appliedPolicyHash, ticket: ticket)
         }

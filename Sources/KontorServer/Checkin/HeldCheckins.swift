@@ -42,9 +42,16 @@ struct HeldCheckinMiddleware: RouterMiddleware {
         var marked = context
         let slot = HeldCheckinSlot()
         marked.heldCheckin = slot
-        let response = try await withoutActuallyEscaping(next) { [marked] next in
-            let run = UnsafeSendableBox(next)
-            return try await inChildTask { try await run.value(request, marked) }
+        let response: Response
+        do {
+            response = try await withoutActuallyEscaping(next) { [marked] next in
+                let run = UnsafeSendableBox(next)
+                return try await inChildTask { try await run.value(request, marked) }
+            }
+        } catch {
+            // Parked, then failed further up the chain: nobody waits for the ticket.
+            if let parked = slot.take() { longPolls.cancel(parked.ticket) }
+            throw error
         }
         guard let parked = slot.take() else { return response }
         let outcome = await longPolls.wait(parked.ticket)

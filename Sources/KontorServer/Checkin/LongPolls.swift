@@ -128,17 +128,22 @@ public final class LongPolls: Sendable {
         while true {
             // A cancelled sleep counts as the tick.
             try? await sleep(tickLength)
-            let due: [Ticket]? = tables.withLock { t in
+            let (due, total, stop): ([Ticket], Int, Bool) = tables.withLock { t in
                 t.tick += 1
                 let due = t.due.removeValue(forKey: t.tick) ?? []
-                if t.byDevice.isEmpty && t.due.isEmpty {
-                    t.timerRunning = false
-                    return nil
+                // Forgotten here too, so a ticket whose request went away without cancelling it (an error
+                // between registering and waiting) is gone by its deadline.
+                for ticket in due {
+                    if t.byDevice[ticket.deviceId] === ticket { t.byDevice[ticket.deviceId] = nil }
+                    if let connection = ticket.connection, t.byConnection[connection] === ticket { t.byConnection[connection] = nil }
                 }
-                return due
+                let stop = t.byDevice.isEmpty && t.due.isEmpty
+                if stop { t.timerRunning = false }
+                return (due, t.byDevice.count, stop)
             }
-            guard let due else { return }
             for ticket in due { ticket.finish(.timedOut) }
+            if !due.isEmpty { gauge.record(total) }
+            if stop { return }
         }
     }
 
