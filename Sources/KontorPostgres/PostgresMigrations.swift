@@ -439,6 +439,7 @@ enum PostgresMigrations {
                 "CREATE INDEX approvals_open ON approvals(state, expires_at)",
             ]
         ),
+        fleetMigration,
     ]
 
     static func migrate(_ store: PostgresStore) async throws {

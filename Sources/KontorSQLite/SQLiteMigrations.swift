@@ -456,5 +456,6 @@ extension SQLiteStore {
             CREATE INDEX approvals_open ON approvals(state, expires_at);
             """
         ),
+        fleetMigration,
     ]
 }

@@ -464,7 +464,7 @@ public protocol ConsoleSessionStore: Sendable {
 /// protocols it uses.
 public typealias KontorStore = APITokenStore & PersonStore & EnrollmentStore & DeviceStore & CheckinStore & SettingsStore & StoreHealth & PolicyStore
     & AuditStore & CommandStore & ReceiptStore & OffboardingStore & ConsoleSessionStore & ReplayNonceStore & TermsStore & SCIMStore & ArchiveStore
-    & ErasureStore & ConsentRecordStore & RetentionStore & PersonSessionStore & ApprovalStore
+    & ErasureStore & ConsentRecordStore & RetentionStore & PersonSessionStore & ApprovalStore & FleetStore
 
 /// Liveness of the backend, for /readyz.
 public protocol StoreHealth: Sendable {

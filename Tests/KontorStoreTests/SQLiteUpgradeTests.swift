@@ -80,4 +80,47 @@ struct SQLiteUpgradeTests {
         let problems = try await store.writer.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
         #expect(problems.isEmpty)
     }
+
+    @Test("v20 derives the fleet columns of the devices already stored: sort keys, search text and compliance; malformed JSON reads as absent")
+    func fleetMigration() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-upgrade-\(UUID().uuidString).sqlite").path
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(old, upTo: "v19-approvals")
+            try await old.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO persons (id, email, email_key, display_name, group_names, status, created_at)
+                        VALUES ('p1', 'Ada@Example.org', 'ada@example.org', 'Ada', '[]', 'active', ?)
+                        """,
+                    arguments: [t0.timeIntervalSince1970])
+                let device = """
+                    INSERT INTO devices (id, person_id, group_name, status, key_id, public_key, facts, machine_id_hash, enrolled_at, last_seen_at, compliance)
+                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+                    """
+                let facts = #"{"hostname":"Ada-PC","posture":{"diskEncryption":{"state":"notEncrypted"},"updates":{"lastUpgradeAt":"2027-01-01T00:00:00Z"}}}"#
+                try db.execute(
+                    sql: device,
+                    arguments: ["d1", "p1", "Ops", "k1", "pk1", facts, "m1", t0.timeIntervalSince1970, t0.timeIntervalSince1970 + 60, #"{"violations":[{}]}"#])
+                try db.execute(sql: device, arguments: ["d2", nil, nil, "k2", "pk2", "{not json", "m2", t0.timeIntervalSince1970 + 1, nil, "[oops"])
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        let rows = try await store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, hostname_key, person_key, search_text, fleet_compliance, posture_due_at FROM devices ORDER BY id")
+        }
+        #expect(rows.map { $0["hostname_key"] as String } == ["ada-pc", ""])
+        #expect(rows.map { $0["person_key"] as String } == ["ada@example.org", "~"])
+        #expect(rows.map { $0["search_text"] as String } == ["ada-pc\nd1\nops", "\nd2\n"])
+        #expect(rows.map { $0["fleet_compliance"] as String } == ["violations", "never"])
+        // The requirements come with the first expected policy the server stores.
+        try await store.setExpectedPolicies([
+            ExpectedPolicyUpdate(deviceId: "d1", expected: ExpectedPolicy(hash: "sha256:p", maxUpdateAgeDays: 30), previousHash: nil)
+        ])
+        let due = try await store.writer.read { db in try Double.fetchOne(db, sql: "SELECT posture_due_at FROM devices WHERE id = 'd1'") }
+        #expect(due == Date(timeIntervalSince1970: 1_798_761_600).timeIntervalSince1970 + 30 * 86_400)
+        #expect(try await store.fleetPage(FleetQuery(search: "ADA"), now: t0).rows.map(\.summary.id) == ["d1"])
+        #expect(try await store.fleetPage(FleetQuery(), now: t0).rows.map(\.summary.hostname) == ["", "Ada-PC"])
+    }
 }

@@ -28,6 +28,8 @@ public struct Services: Sendable {
     public let longPolls: LongPolls
     let tokens: APITokenService
     let directory: DirectoryService
+    /// The console's fleet pages, counted and paged by the store.
+    let fleet: FleetService
     let enrollment: EnrollmentService
     let policies: PolicyService
     let deviceAuth: DeviceAuthenticator
@@ -80,6 +82,9 @@ public struct Services: Sendable {
         self.tokens = APITokenService(store: store, clock: clock)
         self.policies = PolicyService(store: store, config: config, clock: clock, devices: devices, cluster: cluster)
         self.directory = DirectoryService(store: store, clock: clock, recorder: recorder, policies: policies)
+        self.fleet = FleetService(
+            store: store, recorder: recorder, expected: ExpectedPolicies(store: store, policies: policies), clock: clock,
+            logger: Logger(label: "kontor.console"))
         self.audit = AuditService(store: store, clock: clock)
         self.enrollment = EnrollmentService(
             store: store, clock: clock, config: config, serverKey: serverKey, policies: policies, devices: devices, audit: audit)

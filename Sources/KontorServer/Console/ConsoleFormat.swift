@@ -1,5 +1,6 @@
 import Foundation
 import KontorCore
+import KontorStore
 
 /// How the console shows times, states and lists: small pure functions, tested without a server.
 struct ConsoleFormat {
@@ -56,18 +57,8 @@ struct ConsoleFormat {
         }
     }
 
-    enum Compliance: String, CaseIterable {
-        case compliant, outdated, violations, posture, never
-        var label: String {
-            switch self {
-            case .compliant: "compliant"
-            case .outdated: "policy not yet confirmed"
-            case .violations: "app violations"
-            case .posture: "posture requirement failed"
-            case .never: "never checked in"
-            }
-        }
-    }
+    /// The store counts and filters the same compliance (``FleetStore``).
+    typealias Compliance = FleetCompliance
 
     /// Compliance of an active device: never seen, a posture requirement failed, violations reported, policy
     /// not yet applied, or fine.
@@ -83,11 +74,6 @@ struct ConsoleFormat {
     static func complianceLabel(_ device: FleetDevice) -> String {
         let c = compliance(device)
         return c == .posture ? "noncompliant: " + device.postureFailures.joined(separator: ", ") : c.label
-    }
-
-    /// True when an active device has not been seen (or, never seen, not enrolled) for `days`.
-    func isOffline(_ device: FleetDevice, days: Int) -> Bool {
-        device.summary.status == .active && now.timeIntervalSince(device.summary.lastSeen ?? device.summary.enrolledAt) > Double(days) * 86_400
     }
 
     /// Page `page` (1-based) of `items`, with the numbers the pager shows.
@@ -107,6 +93,19 @@ struct ConsoleFormat {
             return "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")"
         }
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
+    }
+}
+
+extension FleetCompliance {
+    /// In words, for the console.
+    var label: String {
+        switch self {
+        case .compliant: "compliant"
+        case .outdated: "policy not yet confirmed"
+        case .violations: "app violations"
+        case .posture: "posture requirement failed"
+        case .never: "never checked in"
+        }
     }
 }
 

@@ -12,33 +12,25 @@ extension ConsolePages {
         let state = query.get("state") ?? ""
         let compliance = query.get("compliance").flatMap { ConsoleFormat.Compliance(rawValue: String($0)) }
         let ownership = query.get("ownership").flatMap { Ownership(rawValue: String($0)) }
-        let sort = query.get("sort").flatMap { ["hostname", "person", "lastSeen", "enrolled"].contains($0) ? $0 : nil } ?? "hostname"
+        let sort = query.get("sort").flatMap { FleetQuery.Sort(rawValue: String($0)) } ?? .hostname
         let descending = query.get("dir") == "desc"
         let format = self.format
-        let (fleet, names) = try await services.directory.fleet()
-        var list = Self.filter(fleet, names: names, q: q, state: state, compliance: compliance, ownership: ownership)
-        // Sort keys are computed once per device, not once per comparison.
-        func key(_ d: DeviceSummary) -> String {
-            switch sort {
-            case "person": names[d.personId ?? ""]?.email.lowercased() ?? "~"
-            case "lastSeen": String(format: "%020.3f", d.lastSeen?.timeIntervalSince1970 ?? 0)
-            case "enrolled": String(format: "%020.3f", d.enrolledAt.timeIntervalSince1970)
-            default: d.hostname.lowercased()
-            }
-        }
-        let keyed = list.map { (key: key($0.summary), entry: $0) }.sorted { descending ? $0.key > $1.key : $0.key < $1.key }
-        list = keyed.map(\.entry)
-        let page = ConsoleFormat.paginate(list, page: query.get("page").flatMap { Int($0) } ?? 1, size: Self.pageSize)
-        func link(page p: Int? = nil, sort s: String? = nil) -> String {
+        let page = try await services.fleet.page(
+            FleetQuery(
+                search: q, state: state.isEmpty ? nil : state, compliance: compliance, ownership: ownership, sort: sort, descending: descending,
+                limit: Self.pageSize),
+            page: query.get("page").flatMap { Int($0) } ?? 1)
+        func link(page p: Int? = nil, sort s: FleetQuery.Sort? = nil) -> String {
             let newSort = s ?? sort
             let dir = s == nil ? (descending ? "desc" : nil) : (s == sort && !descending ? "desc" : nil)
             return "\(ConsoleController.prefix)/devices"
                 + ConsoleFormat.query([
-                    ("q", q), ("state", state), ("compliance", compliance?.rawValue), ("ownership", ownership?.rawValue), ("sort", newSort), ("dir", dir),
-                    ("page", p.map { String($0) }),
+                    ("q", q), ("state", state), ("compliance", compliance?.rawValue), ("ownership", ownership?.rawValue), ("sort", newSort.rawValue),
+                    ("dir", dir), ("page", p.map { String($0) }),
                 ])
         }
-        let columns = [("hostname", "Device"), ("person", "Person"), ("lastSeen", "Last seen"), ("enrolled", "Enrolled")].map { key, label -> [String: Any] in
+        let columns = [(FleetQuery.Sort.hostname, "Device"), (.person, "Person"), (.lastSeen, "Last seen"), (.enrolled, "Enrolled")].map {
+            key, label -> [String: Any] in
             [
                 "label": label, "link": link(sort: key), "active": key == sort,
                 "aria": key == sort ? (descending ? "descending" : "ascending") : "none",
@@ -47,7 +39,7 @@ extension ConsolePages {
         return console.render(
             "devices", title: "Devices", nav: "devices", session: session, request: request,
             [
-                "q": q, "rows": page.items.map { deviceRow($0, names: names, format: format) }, "count": list.count,
+                "q": q, "rows": page.entries.map { deviceRow($0, format: format) }, "count": page.total,
                 "columns": columns, "page": page.page, "pages": page.pages, "paged": page.pages > 1,
                 "prev": page.page > 1 ? link(page: page.page - 1) : "", "next": page.page < page.pages ? link(page: page.page + 1) : "",
                 "states": ["active", "wiped", "revoked", "replaced"].map { ["value": $0, "selected": $0 == state] as [String: Any] },
@@ -59,26 +51,17 @@ extension ConsolePages {
             ])
     }
 
-    /// The devices that match the list's search and filters.
-    static func filter(
-        _ fleet: [FleetDevice], names: [String: Person], q: String, state: String, compliance: ConsoleFormat.Compliance?, ownership: Ownership?
-    ) -> [FleetDevice] {
-        var list = fleet
-        if !q.isEmpty {
-            let needle = q.lowercased()
-            list = list.filter { entry in
-                let d = entry.summary
-                return [d.hostname, d.id, d.group ?? "", names[d.personId ?? ""]?.email ?? "", names[d.personId ?? ""]?.displayName ?? ""]
-                    .contains { $0.lowercased().contains(needle) }
-            }
-        }
-        if !state.isEmpty { list = list.filter { ConsoleFormat.state($0).key == state } }
-        if let compliance { list = list.filter { $0.summary.status == .active && ConsoleFormat.compliance($0) == compliance } }
-        if let ownership { list = list.filter { $0.summary.ownership == ownership } }
-        return list
+    /// A fleet page's entry as a row of the device tables.
+    func deviceRow(_ entry: FleetService.Entry, format: ConsoleFormat) -> [String: Any] {
+        let person = entry.device.summary.personId.flatMap { id in entry.personEmail.map { (id: id, email: $0, name: entry.personName ?? "") } }
+        return deviceRow(entry.device, person: person, format: format)
     }
 
     func deviceRow(_ entry: FleetDevice, names: [String: Person], format: ConsoleFormat) -> [String: Any] {
+        deviceRow(entry, person: entry.summary.personId.flatMap { names[$0] }.map { (id: $0.id, email: $0.email, name: $0.displayName) }, format: format)
+    }
+
+    func deviceRow(_ entry: FleetDevice, person: (id: String, email: String, name: String)?, format: ConsoleFormat) -> [String: Any] {
         let state = ConsoleFormat.state(entry)
         let d = entry.summary
         var row: [String: Any] = [
@@ -86,7 +69,7 @@ extension ConsolePages {
             "lastSeen": format.time(d.lastSeen), "enrolled": format.time(d.enrolledAt), "agentVersion": d.agentVersion,
             "person": false, "compliance": false, "wipe": false, "ownership": d.ownership.rawValue, "personal": d.ownership == .personal,
         ]
-        if let person = d.personId.flatMap({ names[$0] }) { row["person"] = ["id": person.id, "email": person.email, "name": person.displayName] }
+        if let person { row["person"] = ["id": person.id, "email": person.email, "name": person.name] }
         if d.status == .active {
             let c = ConsoleFormat.compliance(entry)
             row["compliance"] = ["key": c.rawValue, "label": ConsoleFormat.complianceLabel(entry)]

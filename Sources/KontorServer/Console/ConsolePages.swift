@@ -107,22 +107,16 @@ struct ConsolePages {
 
     func dashboard(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         let offlineDays = (request.uri.queryParameters.get("offlineDays").flatMap { Int($0) }).map { min(max($0, 1), 365) } ?? 7
-        let (all, names) = try await services.directory.fleet()
+        let overview = try await services.fleet.overview(offlineDays: offlineDays)
+        let counts = overview.counts
         let format = self.format
-        let active = all.filter { $0.summary.status == .active }
-        var byState: [String: Int] = [:]
-        for d in all { byState[ConsoleFormat.state(d).key, default: 0] += 1 }
-        var byCompliance: [ConsoleFormat.Compliance: Int] = [:]
-        for d in active { byCompliance[ConsoleFormat.compliance(d), default: 0] += 1 }
-        let offline = active.filter { format.isOffline($0, days: offlineDays) }
-            .sorted { ($0.summary.lastSeen ?? $0.summary.enrolledAt) < ($1.summary.lastSeen ?? $1.summary.enrolledAt) }
-
         var pendingWipes: [[String: Any]] = []
         for deviceId in try await services.commands.devicesWithOpenCommands().sorted() {
+            var hostname: String?
             for command in try await services.commands.commands(deviceId: deviceId) where command.type == .wipe && !command.state.isFinal {
-                let device = all.first { $0.summary.id == deviceId }
+                if hostname == nil { hostname = try await services.directory.storedDevice(id: deviceId)?.facts.hostname ?? deviceId }
                 pendingWipes.append([
-                    "deviceId": deviceId, "hostname": device?.summary.hostname ?? deviceId, "state": command.state.rawValue,
+                    "deviceId": deviceId, "hostname": hostname ?? deviceId, "state": command.state.rawValue,
                     "issued": format.time(command.issuedAt), "by": command.issuedBy ?? "",
                 ])
             }
@@ -135,23 +129,20 @@ struct ConsolePages {
                 "wipeAt": format.time(o.wipeAt), "issued": o.wipesIssuedAt != nil,
             ])
         }
-        let states = ["active", "wiped", "revoked", "replaced"].map { ["key": $0, "count": byState[$0] ?? 0] as [String: Any] }
+        let states = ["active", "wiped", "revoked", "replaced"].map { ["key": $0, "count": counts.states[$0] ?? 0] as [String: Any] }
         let compliance = ConsoleFormat.Compliance.allCases.map { c -> [String: Any] in
-            ["key": c.rawValue, "label": c.label, "count": byCompliance[c] ?? 0, "link": "\(ConsoleController.prefix)/devices?compliance=\(c.rawValue)"]
+            ["key": c.rawValue, "label": c.label, "count": counts.compliance[c] ?? 0, "link": "\(ConsoleController.prefix)/devices?compliance=\(c.rawValue)"]
         }
         return console.render(
             "dashboard", title: "Dashboard", nav: "dashboard", session: session, request: request,
             [
-                "total": all.count, "activeCount": active.count, "states": states, "compliance": compliance,
+                "total": counts.total, "activeCount": counts.active, "states": states, "compliance": compliance,
                 "ownerships": Ownership.allCases.map { o -> [String: Any] in
-                    [
-                        "key": o.rawValue, "count": active.filter { $0.summary.ownership == o }.count,
-                        "link": "\(ConsoleController.prefix)/devices?ownership=\(o.rawValue)",
-                    ]
+                    ["key": o.rawValue, "count": counts.ownership[o] ?? 0, "link": "\(ConsoleController.prefix)/devices?ownership=\(o.rawValue)"]
                 },
-                "offlineDays": offlineDays, "offlineCount": offline.count,
-                "offline": offline.prefix(20).map { deviceRow($0, names: names, format: format) }, "offlineMore": max(0, offline.count - 20),
-                "pendingWipes": pendingWipes, "offboardings": offboardings, "noDevices": all.isEmpty,
+                "offlineDays": offlineDays, "offlineCount": overview.offlineTotal,
+                "offline": overview.offline.map { deviceRow($0, format: format) }, "offlineMore": max(0, overview.offlineTotal - overview.offline.count),
+                "pendingWipes": pendingWipes, "offboardings": offboardings, "noDevices": counts.total == 0,
                 "approvalsWaiting": try await approvalsWaiting(),
             ])
     }

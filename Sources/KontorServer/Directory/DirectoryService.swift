@@ -150,23 +150,6 @@ public struct DirectoryService: Sendable {
         return out
     }
 
-    /// Every device as a listing shows it, with the hash of the policy each active one should enforce.
-    /// Reads the fleet in one query without decoding reports, the persons once, and takes each hash from
-    /// the device cache when a check-in computed it for the current profiles (else computes and keeps it).
-    func fleet() async throws -> (devices: [FleetDevice], persons: [String: Person]) {
-        let summaries = await recorder.overlay(try await store.deviceSummaries())
-        let persons = Dictionary(uniqueKeysWithValues: try await store.persons().map { ($0.id, $0) })
-        let expected = try await policies.policyHashes(for: summaries.filter { $0.status == .active }, persons: persons)
-        let now = clock.now()
-        return (
-            summaries.map { d in
-                FleetDevice(
-                    summary: d, effectivePolicyHash: expected[d.id]?.hash,
-                    postureFailures: PostureCompliance.failures(expected[d.id]?.posture, d.posture, now: now))
-            }, persons
-        )
-    }
-
     /// A person with their devices, their offboarding and each device's wipe progress.
     func personDetail(_ personId: String) async throws -> PersonDetail {
         let person = try await self.person(personId)

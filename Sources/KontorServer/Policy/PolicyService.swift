@@ -163,24 +163,6 @@ public struct PolicyService: Sendable {
         return (policy, hash)
     }
 
-    /// The policy hash and posture requirements of each device, by device ID, for a listing: from the device cache where a check-in
-    /// computed it for the current profiles, else merged here (with `persons` already read) and cached.
-    func policyHashes(for summaries: [DeviceSummary], persons: [String: Person]) async throws -> [String: DeviceCache.CachedPolicy] {
-        let snapshot = try await snapshot()
-        var hashes: [String: DeviceCache.CachedPolicy] = [:]
-        hashes.reserveCapacity(summaries.count)
-        for d in summaries {
-            if let cached = devices.policy(keyId: d.keyId, generation: snapshot.generation) {
-                hashes[d.id] = cached
-                continue
-            }
-            let (policy, hash) = computeAndRemember(
-                keyId: d.keyId, deviceId: d.id, person: d.personId.flatMap { persons[$0] }, group: d.group, ownership: d.ownership, snapshot: snapshot)
-            hashes[d.id] = .init(generation: snapshot.generation, hash: hash, interval: policy.checkinInterval, posture: policy.posture)
-        }
-        return hashes
-    }
-
     /// The effective policy of an authenticated device (a check-in whose device runs another policy).
     func effectivePolicy(for device: AuthenticatedDevice) async throws -> EffectivePolicy {
         let snapshot = try await snapshot()
