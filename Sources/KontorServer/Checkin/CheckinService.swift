@@ -27,14 +27,6 @@ struct CheckinService: Sendable {
         indirect case reply(CheckinResponse)
     }
 
-    /// `connection` identifies the client's connection, so a held check-in ends when it closes. Waits in
-    /// place; ``DeviceController`` instead leaves the wait to the connection's task (``HeldCheckinSlot``).
-    func checkIn(device: AuthenticatedDevice, connection: ObjectIdentifier? = nil, logger: Logger, request: CheckinRequest) async throws -> Outcome {
-        let begun = try await begin(device: device, request: request, connection: connection, logger: logger)
-        guard let ticket = begun.ticket else { return begun.answer }
-        return try await finish(begun, device: device, after: await longPolls.wait(ticket))
-    }
-
     /// The answer to a held check-in once its wait is over.
     func finish(_ begun: Begun, device: AuthenticatedDevice, after outcome: LongPolls.Outcome) async throws -> Outcome {
         switch outcome {
@@ -57,7 +49,10 @@ struct CheckinService: Sendable {
         var ticket: LongPolls.Ticket?
     }
 
-    /// Everything up to the wait: checks, writes, the policy, commands; registers the wait when there is nothing to say.
+    /// Everything up to the wait: checks, writes, the policy, commands; registers the wait when there is
+    /// nothing to say. `connection` identifies the client's connection, so a held check-in ends when it
+    /// closes. The caller waits (``DeviceController`` leaves that to the connection's task,
+    /// ``HeldCheckinSlot``) and then calls ``finish(_:device:after:)``.
     func begin(device: AuthenticatedDevice, request: CheckinRequest, connection: ObjectIdentifier?, logger: Logger) async throws -> Begun {
         // 1. Check everything; nothing is written yet.
         try reports.validate(request)
