@@ -112,9 +112,7 @@ struct AgentEndToEndTests {
         #expect(daemon.isRunning)
         #expect(!log.contains("kat_") && !log.contains("ket_"), "the agent logged a token")
 
-        daemon.terminate()
-        daemon.waitUntilExit()
-        #expect(daemon.terminationStatus == 0)
+        #expect(stopProcess(daemon, name: "kontor-agent") == 0)
     }
 }
 

@@ -46,6 +46,25 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
 
+/// Sends SIGTERM to `process` and waits for it to exit. One still running after `grace` seconds is a
+/// failed test (a service systemd stops must stop: it would wait out TimeoutStopSec and kill it), and it is
+/// killed so the run goes on instead of hanging. The wait sleeps: Foundation's `waitUntilExit` spins an
+/// empty run loop, which burns a core and holds a thread of the cooperative pool (two such waits stalled
+/// every other test on this 2-core machine).
+@discardableResult
+func stopProcess(_ process: Process, name: String, grace: Double = 15, log: () -> String = { "" }) -> Int32 {
+    guard process.isRunning else { return process.terminationStatus }
+    process.terminate()
+    let deadline = Date().addingTimeInterval(grace)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    if process.isRunning {
+        Issue.record("\(name) did not stop within \(Int(grace)) s of SIGTERM and was killed; its log ends:\n\(log().suffix(3000))")
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { usleep(20_000) }
+    }
+    return process.terminationStatus
+}
+
 /// Starts `executable` in the background with its output in `log`.
 func startProcess(_ executable: String, _ arguments: [String], log: URL) throws -> Process {
     let process = Process()
@@ -126,13 +145,12 @@ final class ServerProcess {
         return (try? await plainGET(url + "/healthz", timeout: .seconds(1)))?.status == 200
     }
 
-    /// Sends SIGTERM and waits for the exit status.
+    /// Sends SIGTERM and waits for the exit status; a server still running `grace` seconds later fails the
+    /// test and is killed (see `stopProcess`).
     @discardableResult
-    func stop() -> Int32 {
-        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
-        process.terminate()
-        process.waitUntilExit()
-        return process.terminationStatus
+    func stop(grace: Double = 15) -> Int32 {
+        guard let process else { return 0 }
+        return stopProcess(process, name: "kontor-server", grace: grace) { self.log() }
     }
 
     func log() -> String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }

@@ -24,11 +24,14 @@ final class MemoryTrimService: Service, Sendable {
         self.logger = logger
     }
 
+    /// Ends at once on a graceful shutdown: the sleep is cancelled, not waited out (SIGTERM must not wait
+    /// up to `period` for it).
     func run() async throws {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: period)
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
-            trimIfWorthIt()
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.period)
+                self.trimIfWorthIt()
+            }
         }
     }
 
