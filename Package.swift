@@ -142,18 +142,18 @@ let package = Package(
 
         .testTarget(
             name: "KontorCoreTests",
-            dependencies: ["KontorCore", "KontorProfiles", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            dependencies: ["KontorCore", "KontorProfiles", "KontorTestSupport", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KontorStoreTests",
-            dependencies: ["KontorStore", "KontorSQLite", "KontorPostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["KontorStore", "KontorSQLite", "KontorPostgres", "KontorTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KontorServerTests",
             dependencies: [
-                "KontorServer", "KontorClient", "KontorPostgres", "KontorOIDC",
+                "KontorServer", "KontorClient", "KontorPostgres", "KontorOIDC", "KontorTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 // For the tests' own store hooks (raw SQL as an attacker), which production stores do not have.
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "KontorClientTests",
             dependencies: [
-                "KontorClient",
+                "KontorClient", "KontorTestSupport",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -136,12 +136,7 @@ public struct ContainerRules: Sendable, Equatable {
     /// The defaults: IDs 70000-70999 on a real system; under a scratch root a block of 20 IDs of its own
     /// far above real users, so test endpoints on one machine never share a UID (processes are found by UID).
     public static func defaults(for paths: AgentPaths) -> ContainerRules {
-        guard paths.root != "/" else { return ContainerRules(ids: defaultIDs) }
-        var hash: UInt32 = 2_166_136_261
-        for byte in paths.root.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
+        guard let hash = paths.scratchTag else { return ContainerRules(ids: defaultIDs) }
         let low = UInt32(200_000 + Int(hash % 40_000) * 20)
         return ContainerRules(ids: low...(low + 19))
     }

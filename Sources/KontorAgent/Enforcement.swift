@@ -106,11 +106,12 @@ public struct Enforcer: Sendable {
     let deviceZone: ZoneInfo?
     let hasher: ExecutableHasher
 
-    public init(paths: AgentPaths, rules: ContainerRules? = nil, freezer: any Freezer = Freezers.detect(), deviceZone: ZoneInfo? = .current) {
+    /// `freezer` defaults to the best this machine offers (`Freezers.detect`), its cgroups named for `paths`.
+    public init(paths: AgentPaths, rules: ContainerRules? = nil, freezer: (any Freezer)? = nil, deviceZone: ZoneInfo? = .current) {
         self.paths = paths
         let rules = rules ?? .defaults(for: paths)
         self.accounts = AccountManager(paths: paths, rules: rules)
-        self.freezer = freezer
+        self.freezer = freezer ?? Freezers.detect(groupPrefix: CgroupFreezer.prefix(for: paths))
         self.deviceZone = deviceZone
         self.hasher = ExecutableHasher(limit: rules.hashLimit)
     }

@@ -17,6 +17,18 @@ public struct AgentPaths: Sendable, Equatable {
         self.root = root.isEmpty ? "/" : root
     }
 
+    /// A short tag of a scratch root (nil for the real one), for what lives outside the root and would
+    /// otherwise be shared by every test endpoint on one machine: work account IDs, freezer cgroups.
+    public var scratchTag: UInt32? {
+        guard root != "/" else { return nil }
+        var hash: UInt32 = 2_166_136_261  // FNV-1a
+        for byte in root.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return hash
+    }
+
     /// `root` + an absolute path.
     public func resolve(_ absolute: String) -> String {
         root == "/" ? absolute : (root.hasSuffix("/") ? String(root.dropLast()) : root) + absolute

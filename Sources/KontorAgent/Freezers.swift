@@ -34,18 +34,26 @@ public struct CgroupFreezer: Freezer {
     let frozen: String
     let thawed: String
     public let mechanism: String
+    /// What the cgroup's name starts with, before the account's name (see `prefix(for:)`).
+    var prefix = "kontor-"
 
     /// cgroup v2, rooted at `base` (normally /sys/fs/cgroup).
-    public static func v2(base: String) -> CgroupFreezer {
-        CgroupFreezer(base: base, control: "cgroup.freeze", frozen: "1", thawed: "0", mechanism: "cgroup-v2")
+    public static func v2(base: String, prefix: String = "kontor-") -> CgroupFreezer {
+        CgroupFreezer(base: base, control: "cgroup.freeze", frozen: "1", thawed: "0", mechanism: "cgroup-v2", prefix: prefix)
     }
 
     /// The v1 freezer controller mounted at `base` (normally /sys/fs/cgroup/freezer).
-    public static func v1(base: String) -> CgroupFreezer {
-        CgroupFreezer(base: base, control: "freezer.state", frozen: "FROZEN", thawed: "THAWED", mechanism: "cgroup-v1")
+    public static func v1(base: String, prefix: String = "kontor-") -> CgroupFreezer {
+        CgroupFreezer(base: base, control: "freezer.state", frozen: "FROZEN", thawed: "THAWED", mechanism: "cgroup-v1", prefix: prefix)
     }
 
-    func group(_ account: WorkAccount) -> String { "\(base)/kontor-\(account.name)" }
+    /// `kontor-` on a real system (`kontor-work-ada`); under a scratch root its tag as well, so the test
+    /// endpoints on one machine, whose accounts may share a name, never freeze or thaw each other's group.
+    public static func prefix(for paths: AgentPaths) -> String {
+        paths.scratchTag.map { "kontor-" + String($0, radix: 16) + "-" } ?? "kontor-"
+    }
+
+    func group(_ account: WorkAccount) -> String { "\(base)/\(prefix)\(account.name)" }
 
     public func freeze(_ account: WorkAccount, processes: [SystemProcess]) throws {
         try CgroupFiles.move(processes, of: account, into: group(account))
@@ -96,8 +104,11 @@ public enum Freezers {
     /// The best freezer this machine offers. Under systemd: the work account's own units frozen in place
     /// (`UnitFreezer`), through systemd on the unified hierarchy, through the cgroup v2 files on a hybrid
     /// one; for the rest, and without systemd: cgroup v2, then the v1 freezer controller, then signals.
-    public static func detect(cgroupRoot: String = "/sys/fs/cgroup", systemd: String = "/run/systemd/system") -> any Freezer {
-        let each = perProcess(cgroupRoot: cgroupRoot)
+    /// `groupPrefix` names the freezer's own cgroups (`CgroupFreezer.prefix(for:)`).
+    public static func detect(cgroupRoot: String = "/sys/fs/cgroup", systemd: String = "/run/systemd/system", groupPrefix: String = "kontor-")
+        -> any Freezer
+    {
+        let each = perProcess(cgroupRoot: cgroupRoot, groupPrefix: groupPrefix)
         guard FileManager.default.fileExists(atPath: systemd) else { return each }
         // systemd freezes units itself where the unified hierarchy has the freezer (its own test).
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"),
@@ -114,15 +125,15 @@ public enum Freezers {
     }
 
     /// The freezer for single processes: cgroup v2, then the v1 freezer controller, then signals.
-    static func perProcess(cgroupRoot: String) -> any Freezer {
+    static func perProcess(cgroupRoot: String, groupPrefix: String) -> any Freezer {
         if FileManager.default.fileExists(atPath: cgroupRoot + "/cgroup.controllers"), access(cgroupRoot, W_OK) == 0 {
-            return CgroupFreezer.v2(base: cgroupRoot)
+            return CgroupFreezer.v2(base: cgroupRoot, prefix: groupPrefix)
         }
         if FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/freezer.state")
             || FileManager.default.fileExists(atPath: cgroupRoot + "/freezer/cgroup.procs"),
             access(cgroupRoot + "/freezer", W_OK) == 0
         {
-            return CgroupFreezer.v1(base: cgroupRoot + "/freezer")
+            return CgroupFreezer.v1(base: cgroupRoot + "/freezer", prefix: groupPrefix)
         }
         return SignalFreezer()
     }

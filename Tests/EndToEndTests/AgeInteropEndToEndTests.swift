@@ -38,12 +38,12 @@ struct AgeInteropEndToEndTests {
     func text(_ name: String) throws -> String { String(decoding: try read(name), as: UTF8.self).trimmingWhitespace() }
 
     @Test("pyrage decrypts what Kontor encrypts and the reverse, with keys made by either, and tarfile reads Kontor's encrypted archive")
-    func interop() throws {
+    func interop() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         var generator = SystemRandomNumberGenerator()
         let kontor = AgeIdentity.generate(using: &generator)
         try write("kontor.recipient", Array(kontor.recipient.description.utf8))
-        let prepared = try runCommand(python, [script.path, "prepare", folder.path])
+        let prepared = try await runCommand(python, [script.path, "prepare", folder.path])
         try #require(prepared.status == 0, "\(prepared.stderr)")
 
         // (c) pyrage encrypts, Kontor decrypts: sizes around the chunk boundary, and a file for four recipients.
@@ -63,7 +63,7 @@ struct AgeInteropEndToEndTests {
         // (d) A tar stream, encrypted while it is written, for pyrage's recipient.
         try writeArchive(to: pyrageRecipient)
 
-        let checked = try runCommand(python, [script.path, "check", folder.path])
+        let checked = try await runCommand(python, [script.path, "check", folder.path])
         #expect(checked.status == 0, "\(checked.stderr)")
         #expect(checked.stdout.contains("\"files\": \(2 * Self.sizes.count)"), "\(checked.stdout)")
         #expect(checked.stdout.contains("\"entries\": ["), "\(checked.stdout)")

@@ -5,10 +5,10 @@ import Testing
 
 @Suite("End to end: real kontor-agent against a real kontor-server", .serialized)
 struct AgentEndToEndTests {
-    func agent(_ arguments: [String]) throws -> CommandResult { try runCommand(Binaries.path("kontor-agent"), arguments) }
+    func agent(_ arguments: [String]) async throws -> CommandResult { try await runCommand(Binaries.path("kontor-agent"), arguments) }
 
-    func devices(_ server: ServerProcess, _ token: String) throws -> [Device] {
-        let listed = try server.ctl(token, ["devices", "list", "--json"])
+    func devices(_ server: ServerProcess, _ token: String) async throws -> [Device] {
+        let listed = try await server.ctl(token, ["devices", "list", "--json"])
         return try KontorJSON.decode([Device].self, from: Data(listed.stdout.utf8))
     }
 
@@ -17,8 +17,8 @@ struct AgentEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let op = try server.adminToken(role: .operator)
-        let created = try server.ctl(op, ["enroll-tokens", "create", "--json"])
+        let op = try await server.adminToken(role: .operator)
+        let created = try await server.ctl(op, ["enroll-tokens", "create", "--json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])
         let token = try #require(json["token"] as? String)
         let command = try #require(json["agentCommand"] as? String)
@@ -27,29 +27,29 @@ struct AgentEndToEndTests {
         let root = server.dataDir.appendingPathComponent("endpoint").path
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try "e2e-endpoint\n".write(toFile: root + "/etc/hostname", atomically: true, encoding: .utf8)
-        let enrolled = try agent(["enroll", "--server", server.url, "--token", token, "--root", root, "--accept-terms", "2026-1"])
+        let enrolled = try await agent(["enroll", "--server", server.url, "--token", token, "--root", root, "--accept-terms", "2026-1"])
         #expect(enrolled.status == 0, "\(enrolled.stderr)")
-        let second = try agent(["enroll", "--server", server.url, "--token", token, "--root", root])
+        let second = try await agent(["enroll", "--server", server.url, "--token", token, "--root", root])
         #expect(second.status == 1)
         #expect(second.stderr.contains("already enrolled"))
         #expect(second.stderr.split(separator: "\n").count == 1)
 
-        let once = try agent(["run", "--once", "--root", root])
+        let once = try await agent(["run", "--once", "--root", root])
         #expect(once.status == 0, "\(once.stderr)")
-        let listed = try devices(server, op)
+        let listed = try await devices(server, op)
         #expect(listed.count == 1)
         #expect(listed.first?.facts.hostname == "e2e-endpoint")
         #expect(listed.first?.lastSeen != nil)
         #expect(listed.first?.acceptedTermsVersion == "2026-1")
         #expect(listed.first?.agentStatus?.state == "ok")
 
-        let status = try agent(["status", "--json", "--root", root])
+        let status = try await agent(["status", "--json", "--root", root])
         let report = try KontorJSON.decode(AgentStatusJSON.self, from: Data(status.stdout.utf8))
         #expect(report.enrolled)
         #expect(report.deviceId == listed.first?.id)
         #expect(report.lastCheckin != nil)
         #expect(report.dataSent.contains { $0.contains("machine-id") })
-        let text = try agent(["status", "--root", root])
+        let text = try await agent(["status", "--root", root])
         #expect(text.stdout.contains("What this agent sends to the server"))
 
         let key = try FileManager.default.attributesOfItem(atPath: root + "/var/lib/kontor/agent/device.key")
@@ -57,15 +57,15 @@ struct AgentEndToEndTests {
     }
 
     @Test("an agent that is not enrolled, or given a bad token, says so in one line")
-    func usageErrors() throws {
+    func usageErrors() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-e2e-\(UUID().uuidString)").path
-        let run = try agent(["run", "--once", "--root", root])
+        let run = try await agent(["run", "--once", "--root", root])
         #expect(run.status == 1)
         #expect(run.stderr.contains("not enrolled"))
-        let bad = try agent(["enroll", "--server", "http://127.0.0.1:1", "--token", "nope", "--root", root])
+        let bad = try await agent(["enroll", "--server", "http://127.0.0.1:1", "--token", "nope", "--root", root])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("not an enrollment token"))
-        let unreachable = try agent([
+        let unreachable = try await agent([
             "enroll", "--server", "http://127.0.0.1:1", "--token", "ket_000000000000_" + String(repeating: "A", count: 43), "--root", root,
         ])
         #expect(unreachable.status == 1)
@@ -77,19 +77,19 @@ struct AgentEndToEndTests {
     func daemonSurvivesServerRestart() async throws {
         let server = try ServerProcess()
         try await server.start()
-        let admin = try server.adminToken(role: .admin)
-        #expect(try server.ctl(admin, ["settings", "set", "--checkin-interval", "10"]).status == 0)
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--json"])
+        let admin = try await server.adminToken(role: .admin)
+        #expect(try await server.ctl(admin, ["settings", "set", "--checkin-interval", "10"]).status == 0)
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--json"])
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
         let root = server.dataDir.appendingPathComponent("endpoint").path
         try FileManager.default.createDirectory(atPath: root + "/etc/kontor", withIntermediateDirectories: true)
         try "maxBackoff: 10\nrequestTimeout: 5\nlogLevel: debug\n".write(toFile: root + "/etc/kontor/agent.yaml", atomically: true, encoding: .utf8)
-        #expect(try agent(["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
+        #expect(try await agent(["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
 
         let daemon = try startProcess(Binaries.path("kontor-agent"), ["run", "--root", root], log: server.dataDir.appendingPathComponent("agent.log"))
         defer { if daemon.isRunning { daemon.terminate() } }
-        #expect(try await eventually(within: 30) { try devices(server, admin).first?.lastSeen != nil })
-        let before = try #require(try devices(server, admin).first?.lastSeen)
+        #expect(try await eventually(within: 30) { try await devices(server, admin).first?.lastSeen != nil })
+        let before = try #require(try await devices(server, admin).first?.lastSeen)
 
         #expect(server.stop() == 0)
         let restarted = try ServerProcess(dataDir: server.dataDir, port: server.port)
@@ -104,7 +104,7 @@ struct AgentEndToEndTests {
                 ($0.hasPrefix("kontor_checkins_total{result=\"unchanged\"}") || $0.hasPrefix("kontor_long_polls_held "))
                     && (Double($0.split(separator: " ").last ?? "") ?? 0) > 0
             }
-            guard counted, let seen = try devices(restarted, admin).first?.lastSeen else { return false }
+            guard counted, let seen = try await devices(restarted, admin).first?.lastSeen else { return false }
             return seen >= before
         }
         let log = (try? String(contentsOf: server.dataDir.appendingPathComponent("agent.log"), encoding: .utf8)) ?? ""
@@ -132,7 +132,7 @@ struct TLSEndToEndTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let cert = dir.appendingPathComponent("cert.pem").path
         let key = dir.appendingPathComponent("key.pem").path
-        let openssl = try runCommand(
+        let openssl = try await runCommand(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
@@ -145,10 +145,10 @@ struct TLSEndToEndTests {
         server.scheme = "https"
         try await server.start()
         defer { server.stop() }
-        let op = try server.adminToken(role: .operator)
+        let op = try await server.adminToken(role: .operator)
 
         // kontorctl without the certificate refuses the untrusted server.
-        let untrusted = try server.ctl(op, ["persons", "list"])
+        let untrusted = try await server.ctl(op, ["persons", "list"])
         #expect(untrusted.status != 0)
         #expect(untrusted.stderr.contains("not trusted"), "\(untrusted.stderr)")
 
@@ -156,16 +156,16 @@ struct TLSEndToEndTests {
         try FileManager.default.createDirectory(atPath: root + "/etc/kontor", withIntermediateDirectories: true)
         try "caFile: \(cert)\n".write(toFile: root + "/etc/kontor/agent.yaml", atomically: true, encoding: .utf8)
 
-        let token = try #require(try enrollTokenOverTLS(server: server, adminToken: op, caFile: cert))
-        let enrolled = try runCommand(Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root])
+        let token = try #require(try await enrollTokenOverTLS(server: server, adminToken: op, caFile: cert))
+        let enrolled = try await runCommand(Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root])
         #expect(enrolled.status == 0, "\(enrolled.stderr)")
-        let once = try runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
+        let once = try await runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
         #expect(once.status == 0, "\(once.stderr)")
     }
 
     /// Creates an enrollment token with kontorctl trusting the test certificate through KONTOR_CA_FILE.
-    func enrollTokenOverTLS(server: ServerProcess, adminToken: String, caFile: String) throws -> String? {
-        let result = try runCommand(
+    func enrollTokenOverTLS(server: ServerProcess, adminToken: String, caFile: String) async throws -> String? {
+        let result = try await runCommand(
             Binaries.path("kontorctl"), ["--server", server.url, "--token", adminToken, "enroll-tokens", "create", "--json"],
             environment: ["KONTOR_CA_FILE": caFile])
         guard result.status == 0 else {

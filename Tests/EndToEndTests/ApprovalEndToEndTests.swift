@@ -22,8 +22,8 @@ private let usable =
 /// reaches its device.
 @Suite("End to end: four-eyes approval of a wipe", .serialized, .enabled(if: usable, "needs root, setpriv, userdel and libfaketime"))
 struct ApprovalEndToEndTests {
-    func ownedToken(_ server: ServerProcess, name: String, owner: String) throws -> String {
-        let result = try runCommand(
+    func ownedToken(_ server: ServerProcess, name: String, owner: String) async throws -> String {
+        let result = try await runCommand(
             Binaries.path("kontor-server"),
             ["admin-token", "create", "--name", name, "--role", "operator", "--purpose", "automation", "--owner", owner, "--data-dir", server.dataDir.path])
         guard result.status == 0 else { throw ClientError.usage("admin-token create failed: \(result.stderr)") }
@@ -31,30 +31,30 @@ struct ApprovalEndToEndTests {
     }
 
     /// Enrolls a laptop for Ada under `root` and runs the agent once: the work container exists.
-    func laptop(_ server: ServerProcess, _ token: String, _ n: Int) throws -> (root: String, device: String) {
-        let created = try server.ctl(token, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
+    func laptop(_ server: ServerProcess, _ token: String, _ n: Int) async throws -> (root: String, device: String) {
+        let created = try await server.ctl(token, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
         let enrollToken = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
-        let known = try deviceIds(server, token)
+        let known = try await deviceIds(server, token)
         let root = server.dataDir.appendingPathComponent("laptop-\(n)").path
         try FileManager.default.createDirectory(atPath: root + "/home/ada", withIntermediateDirectories: true)
         let agent = Binaries.path("kontor-agent")
-        let enrolled = try runCommand(agent, ["enroll", "--server", server.url, "--token", enrollToken, "--root", root])
+        let enrolled = try await runCommand(agent, ["enroll", "--server", server.url, "--token", enrollToken, "--root", root])
         #expect(enrolled.status == 0, "\(enrolled.stderr)")
-        #expect(try runCommand(agent, ["run", "--once", "--root", root]).status == 0)
+        #expect(try await runCommand(agent, ["run", "--once", "--root", root]).status == 0)
         #expect(FileManager.default.fileExists(atPath: root + "/home/work-ada"))
-        let device = try #require(try deviceIds(server, token).subtracting(known).first)
+        let device = try #require(try await deviceIds(server, token).subtracting(known).first)
         return (root, device)
     }
 
-    func deviceIds(_ server: ServerProcess, _ token: String) throws -> Set<String> {
-        let listed = try server.ctl(token, ["devices", "list", "--json"])
+    func deviceIds(_ server: ServerProcess, _ token: String) async throws -> Set<String> {
+        let listed = try await server.ctl(token, ["devices", "list", "--json"])
         let devices = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
         return Set(devices.compactMap { $0["id"] as? String })
     }
 
     /// Asks for a wipe as `token`; returns the approval ID kontorctl printed.
-    func requestWipe(_ server: ServerProcess, _ token: String, device: String) throws -> String {
-        let asked = try server.ctl(token, ["wipe", device, "--reason", "laptop stolen from the car"])
+    func requestWipe(_ server: ServerProcess, _ token: String, device: String) async throws -> String {
+        let asked = try await server.ctl(token, ["wipe", device, "--reason", "laptop stolen from the car"])
         #expect(asked.status == 0, "\(asked.stderr)")
         #expect(asked.stdout.contains("waiting for approval"), "\(asked.stdout)")
         let id = try #require(asked.stdout.split(separator: " ").drop { $0 != "request" }.dropFirst().first)
@@ -67,20 +67,20 @@ struct ApprovalEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let ada = try ownedToken(server, name: "ada-desk", owner: "ada")
-        let bob = try ownedToken(server, name: "bob-desk", owner: "bob")
-        #expect(try server.ctl(admin, ["settings", "approvals", "--wipe", "2"]).stdout.contains("approvals.wipe         2"))
+        let admin = try await server.adminToken(role: .admin)
+        let ada = try await ownedToken(server, name: "ada-desk", owner: "ada")
+        let bob = try await ownedToken(server, name: "bob-desk", owner: "bob")
+        #expect(try await server.ctl(admin, ["settings", "approvals", "--wipe", "2"]).stdout.contains("approvals.wipe         2"))
         let profile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Profiles/office-default.yaml").path
-        #expect(try server.ctl(admin, ["profiles", "apply", profile]).status == 0)
-        #expect(try server.ctl(admin, ["profiles", "assign", "office-default", "--default"]).status == 0)
-        #expect(try server.ctl(ada, ["persons", "create", "--email", "ada@example.org", "--name", "Ada Lovelace"]).status == 0)
-        let first = try laptop(server, ada, 1)
-        let second = try laptop(server, ada, 2)
+        #expect(try await server.ctl(admin, ["profiles", "apply", profile]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "assign", "office-default", "--default"]).status == 0)
+        #expect(try await server.ctl(ada, ["persons", "create", "--email", "ada@example.org", "--name", "Ada Lovelace"]).status == 0)
+        let first = try await laptop(server, ada, 1)
+        let second = try await laptop(server, ada, 2)
 
-        let id = try requestWipe(server, ada, device: first.device)
-        let own = try server.ctl(ada, ["approvals", "approve", id])
+        let id = try await requestWipe(server, ada, device: first.device)
+        let own = try await server.ctl(ada, ["approvals", "approve", id])
         #expect(own.status == 1)
         #expect(own.stderr.contains("you asked for this yourself"), "\(own.stderr)")
         let console = ConsoleClient(server: server.url)
@@ -89,20 +89,20 @@ struct ApprovalEndToEndTests {
         try await console.post("/console/approvals/\(id)/approve")
         #expect(try await console.get("/console/approvals").contains("you asked for this yourself"))
         let agent = Binaries.path("kontor-agent")
-        #expect(try runCommand(agent, ["run", "--once", "--root", first.root]).status == 0)
+        #expect(try await runCommand(agent, ["run", "--once", "--root", first.root]).status == 0)
         #expect(FileManager.default.fileExists(atPath: first.root + "/home/work-ada"), "wiped before anyone approved")
 
-        let approved = try server.ctl(bob, ["approvals", "approve", id])
+        let approved = try await server.ctl(bob, ["approvals", "approve", id])
         #expect(approved.status == 0, "\(approved.stderr)")
-        let wiped = try runCommand(agent, ["run", "--once", "--root", first.root])
+        let wiped = try await runCommand(agent, ["run", "--once", "--root", first.root])
         #expect(wiped.stdout.contains("wiped"), "\(wiped.stdout)\(wiped.stderr)")
         #expect(!FileManager.default.fileExists(atPath: first.root + "/home/work-ada"))
-        let entries = try auditEntries(server, admin)
+        let entries = try await auditEntries(server, admin)
         #expect(entries.contains { $0["action"] as? String == "device.wipe-receipt" && $0["target"] as? String == first.device })
         let wipe = try #require(entries.first { $0["action"] as? String == "command.wipe" })
         #expect((wipe["actor"] as? String)?.contains("ada-desk") == true)
         #expect(((wipe["detail"] as? [String: Any])?["approvedBy"] as? String)?.contains("bob-desk") == true)
-        let listed = try server.ctl(admin, ["audit", "list"]).stdout
+        let listed = try await server.ctl(admin, ["audit", "list"]).stdout
         #expect(listed.contains("approval.approved") && listed.contains("owner bob") && listed.contains("owner ada"))
 
         try await expiredRequestNeverArrives(server, ada: ada, bob: bob, admin: admin, device: second.device, root: second.root)
@@ -112,7 +112,7 @@ struct ApprovalEndToEndTests {
     /// refused, the request is expired (audited once), and the agent, at its next check-in, is not wiped.
     func expiredRequestNeverArrives(_ server: ServerProcess, ada: String, bob: String, admin: String, device: String, root: String) async throws {
         let agent = Binaries.path("kontor-agent")
-        let late = try requestWipe(server, ada, device: device)
+        let late = try await requestWipe(server, ada, device: device)
         server.stop()
         // Under libfaketime a Swift program's arguments come out empty: the server reads its settings from the environment.
         server.environment = [
@@ -120,22 +120,22 @@ struct ApprovalEndToEndTests {
             "KONTOR_DATA_DIR": server.dataDir.path,
         ]
         try await server.start()
-        let refused = try server.ctl(bob, ["approvals", "approve", late])
+        let refused = try await server.ctl(bob, ["approvals", "approve", late])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("expired"), "\(refused.stderr)")
-        #expect(try server.ctl(admin, ["approvals", "list", "--all"]).stdout.contains("expired"))
+        #expect(try await server.ctl(admin, ["approvals", "list", "--all"]).stdout.contains("expired"))
         server.stop()
         server.environment = [:]
         try await server.start()
-        #expect(try runCommand(agent, ["run", "--once", "--root", root]).status == 0)
+        #expect(try await runCommand(agent, ["run", "--once", "--root", root]).status == 0)
         #expect(FileManager.default.fileExists(atPath: root + "/home/work-ada"), "an expired request reached the device")
-        let after = try auditEntries(server, admin)
+        let after = try await auditEntries(server, admin)
         #expect(after.filter { $0["action"] as? String == "approval.expired" }.count == 1)
         #expect(!after.contains { $0["action"] as? String == "command.wipe" && $0["target"] as? String == device })
     }
 
-    func auditEntries(_ server: ServerProcess, _ admin: String) throws -> [[String: Any]] {
-        let audit = try server.ctl(admin, ["audit", "list", "--json"])
+    func auditEntries(_ server: ServerProcess, _ admin: String) async throws -> [[String: Any]] {
+        let audit = try await server.ctl(admin, ["audit", "list", "--json"])
         return try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]])
     }
 }

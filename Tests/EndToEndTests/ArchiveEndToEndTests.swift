@@ -14,8 +14,8 @@ struct ArchiveEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--json"])
+        let admin = try await server.adminToken(role: .admin)
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--json"])
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
         let client = try DeviceClient(server: server.url)
         let key = Curve25519.Signing.PrivateKey()
@@ -45,32 +45,32 @@ struct ArchiveEndToEndTests {
         }
         #expect(try await client.completeArchive(id: id, identity: identity).state == .complete)
 
-        let listed = try server.ctl(admin, ["archives", "list"])
+        let listed = try await server.ctl(admin, ["archives", "list"])
         #expect(listed.status == 0 && listed.stdout.contains(id) && listed.stdout.contains("complete"), "\(listed.stdout)\(listed.stderr)")
         let out = server.dataDir.appendingPathComponent("restored.tar").path
-        let fetched = try server.ctl(admin, ["archives", "get", id, "--out", out, "--identity", keyFile.path])
+        let fetched = try await server.ctl(admin, ["archives", "get", id, "--out", out, "--identity", keyFile.path])
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(FileManager.default.contents(atPath: out).map { [UInt8]($0) } == tar, "the decrypted archive is the tar the device made")
         var info = stat()
         #expect(stat(out, &info) == 0 && info.st_mode & 0o777 == 0o600)
         let wrongKey = server.dataDir.appendingPathComponent("wrong.key")
         try Data(AgeIdentity.generate(using: &random).secretText.utf8).write(to: wrongKey)
-        let refused = try server.ctl(admin, ["archives", "get", id, "--out", out + ".2", "--identity", wrongKey.path])
+        let refused = try await server.ctl(admin, ["archives", "get", id, "--out", out + ".2", "--identity", wrongKey.path])
         #expect(refused.status != 0 && refused.stderr.contains("does not open with this identity"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out + ".2"))
 
-        #expect(try server.ctl(admin, ["archives", "hold", id, "--reason", "tax audit 2027"]).status == 0)
-        let onHold = try server.ctl(admin, ["archives", "purge", id, "--reason", "cleanup"])
+        #expect(try await server.ctl(admin, ["archives", "hold", id, "--reason", "tax audit 2027"]).status == 0)
+        let onHold = try await server.ctl(admin, ["archives", "purge", id, "--reason", "cleanup"])
         #expect(onHold.status != 0 && onHold.stderr.contains("legal hold"), "\(onHold.stderr)")
-        #expect(try server.ctl(admin, ["archives", "release", id]).status == 0)
-        #expect(try server.ctl(admin, ["archives", "purge", id, "--reason", "retention review 2037"]).status == 0)
-        #expect(try server.ctl(admin, ["archives", "show", id]).stdout.contains("purged"))
+        #expect(try await server.ctl(admin, ["archives", "release", id]).status == 0)
+        #expect(try await server.ctl(admin, ["archives", "purge", id, "--reason", "retention review 2037"]).status == 0)
+        #expect(try await server.ctl(admin, ["archives", "show", id]).stdout.contains("purged"))
         let stored = server.dataDir.appendingPathComponent("archives/\(id).age").path
         #expect(!FileManager.default.fileExists(atPath: stored), "the purged archive's file is gone")
-        let audit = try server.ctl(admin, ["audit", "list", "--target", id])
+        let audit = try await server.ctl(admin, ["audit", "list", "--target", id])
         for action in ["archive.started", "archive.received", "archive.downloaded", "archive.held", "archive.released", "archive.purged"] {
             #expect(audit.stdout.contains(action), "\(action)")
         }
-        #expect(try server.ctl(admin, ["audit", "verify"]).status == 0)
+        #expect(try await server.ctl(admin, ["audit", "verify"]).status == 0)
     }
 }

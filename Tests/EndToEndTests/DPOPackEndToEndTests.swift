@@ -16,41 +16,41 @@ struct DPOPackEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let auditor = try server.adminToken(role: .auditor, name: "dpo")
+        let admin = try await server.adminToken(role: .admin)
+        let auditor = try await server.adminToken(role: .auditor, name: "dpo")
         for (email, name) in [("ada@example.org", "Ada"), ("bo@example.org", "Bo")] {
-            #expect(try server.ctl(admin, ["persons", "create", "--email", email, "--name", name]).status == 0)
+            #expect(try await server.ctl(admin, ["persons", "create", "--email", email, "--name", name]).status == 0)
         }
         let terms = server.dataDir.appendingPathComponent("terms.md")
         try Data("Work stays at work.".utf8).write(to: terms)
-        #expect(try server.ctl(admin, ["terms", "publish", "2026-11", "--file", terms.path]).status == 0)
-        #expect(try server.ctl(admin, ["persons", "erase", "bo@example.org", "--reason", "request 7"]).status == 0)
+        #expect(try await server.ctl(admin, ["terms", "publish", "2026-11", "--file", terms.path]).status == 0)
+        #expect(try await server.ctl(admin, ["persons", "erase", "bo@example.org", "--reason", "request 7"]).status == 0)
         // Two of Ada's laptops with the real agent: one keeps working, the other is wiped and sends its receipt.
         var wiped = 0
         if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel") {
             let agent = Binaries.path("kontor-agent")
             var devices: [(root: String, id: String)] = []
             for n in 1...2 {
-                let created = try server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
+                let created = try await server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
                 let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
                 let root = server.dataDir.appendingPathComponent("laptop-\(n)").path
                 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-                #expect(try runCommand(agent, ["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
-                #expect(try runCommand(agent, ["run", "--once", "--root", root]).status == 0)
+                #expect(try await runCommand(agent, ["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
+                #expect(try await runCommand(agent, ["run", "--once", "--root", root]).status == 0)
                 let identity = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: root + "/var/lib/kontor/agent/identity.json")))
                 devices.append((root, try #require((identity as? [String: Any])?["deviceId"] as? String)))
             }
-            #expect(try server.ctl(admin, ["wipe", devices[1].id, "--reason", "returned"]).status == 0)
-            #expect(try runCommand(agent, ["run", "--once", "--root", devices[1].root]).stdout.contains("wiped"))
+            #expect(try await server.ctl(admin, ["wipe", devices[1].id, "--reason", "returned"]).status == 0)
+            #expect(try await runCommand(agent, ["run", "--once", "--root", devices[1].root]).stdout.contains("wiped"))
             wiped = 1
         }
 
         let zip = server.dataDir.appendingPathComponent("pack.zip").path
-        let made = try server.ctl(auditor, ["report", "dpo", "--out", zip])
+        let made = try await server.ctl(auditor, ["report", "dpo", "--out", zip])
         #expect(made.status == 0, "\(made.stderr)")
         let out = server.dataDir.appendingPathComponent("pack").path
         let python = ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"] ?? "python3"
-        let unzip = try runCommand(
+        let unzip = try await runCommand(
             python,
             [
                 "-c",
@@ -61,7 +61,7 @@ struct DPOPackEndToEndTests {
         #expect(unzip.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "report.json report.html report.pdf audit-head.jsonl README.txt")
 
         let report = try KontorJSON.decode(DPOReport.self, from: try Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
-        let text = try runCommand("/usr/bin/pdftotext", ["-layout", out + "/report.pdf", "-"]).stdout
+        let text = try await runCommand("/usr/bin/pdftotext", ["-layout", out + "/report.pdf", "-"]).stdout
         for heading in [
             "Data-protection report", "Record of processing", "Devices", "Wipes", "Usage terms and consent", "Quiet-hours overrides",
             "Retention and erasure", "Audit log",
@@ -75,9 +75,9 @@ struct DPOPackEndToEndTests {
             // The receipt's digest in the pack is the one the audit log holds (the PDF wraps it inside its table cell).
             let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
             #expect(html.contains(wipe.payloadDigest) && !wipe.payloadDigest.isEmpty)
-            let audit = try server.ctl(auditor, ["audit", "list", "--json"])
+            let audit = try await server.ctl(auditor, ["audit", "list", "--json"])
             #expect(audit.stdout.contains(wipe.payloadDigest), "the digest is not the audit log's")
-            let listed = try server.ctl(auditor, ["devices", "list", "--json"])
+            let listed = try await server.ctl(auditor, ["devices", "list", "--json"])
             let devices = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
             #expect(report.devices.byStatus == Dictionary(grouping: devices.compactMap { $0["status"] as? String }, by: { $0 }).mapValues(\.count))
         }
@@ -85,7 +85,7 @@ struct DPOPackEndToEndTests {
         let pending = try #require(report.terms.first?.pending)
         #expect(text.range(of: #"2026-11\s+\S+\s+0\s+0\s+\#(pending)"#, options: .regularExpression) != nil, "the terms row: \(text)")
 
-        let checked = try server.ctl(auditor, ["audit", "verify", "--checkpoint", out + "/audit-head.jsonl"])
+        let checked = try await server.ctl(auditor, ["audit", "verify", "--checkpoint", out + "/audit-head.jsonl"])
         #expect(checked.status == 0 && checked.stdout.contains(": ok"), "\(checked.stdout)\(checked.stderr)")
     }
 }

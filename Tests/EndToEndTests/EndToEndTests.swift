@@ -14,9 +14,9 @@ struct EndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let op = try server.adminToken(role: .operator)
+        let op = try await server.adminToken(role: .operator)
 
-        let created = try server.ctl(op, ["enroll-tokens", "create", "--json"])
+        let created = try await server.ctl(op, ["enroll-tokens", "create", "--json"])
         #expect(created.status == 0, "\(created.stderr)")
         let token = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["token"] as? String
         let enrollToken = try #require(token)
@@ -30,14 +30,14 @@ struct EndToEndTests {
         let second = try await client.checkin(CheckinRequest(appliedPolicyHash: first.body.policyHash, status: nil, facts: nil), identity: identity)
         #expect(second.body.result == "unchanged")
 
-        let listed = try server.ctl(op, ["devices", "list", "--json"])
+        let listed = try await server.ctl(op, ["devices", "list", "--json"])
         #expect(listed.status == 0)
         let devices = try KontorJSON.decode([Device].self, from: Data(listed.stdout.utf8))
         #expect(devices.map(\.id) == [enrolled.deviceId])
         #expect(devices.first?.lastSeen != nil)
         #expect(devices.first?.facts.hostname == "e2e-laptop")
 
-        let table = try server.ctl(op, ["devices", "list"])
+        let table = try await server.ctl(op, ["devices", "list"])
         #expect(table.stdout.contains("e2e-laptop"))
 
         // A SIGTERM flushes pending check-ins; after a restart the last-seen time is still there.
@@ -45,7 +45,7 @@ struct EndToEndTests {
         let restarted = try ServerProcess(dataDir: server.dataDir)
         try await restarted.start()
         defer { restarted.stop() }
-        let after = try KontorJSON.decode([Device].self, from: Data(try restarted.ctl(op, ["devices", "list", "--json"]).stdout.utf8))
+        let after = try KontorJSON.decode([Device].self, from: Data(try await restarted.ctl(op, ["devices", "list", "--json"]).stdout.utf8))
         #expect(after.first?.lastSeen == devices.first?.lastSeen)
         #expect(after.first?.appliedPolicyHash == first.body.policyHash)
 
@@ -61,18 +61,18 @@ struct EndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let auditor = try server.adminToken(role: .auditor)
+        let auditor = try await server.adminToken(role: .auditor)
         let attempts: [[String]] = [
             ["enroll-tokens", "create"], ["persons", "create", "--email", "a@example.org", "--name", "A"],
             ["admin-tokens", "create", "--name", "x", "--role", "admin"], ["settings", "set", "--checkin-interval", "30"],
         ]
         for attempt in attempts {
-            let result = try server.ctl(auditor, attempt)
+            let result = try await server.ctl(auditor, attempt)
             #expect(result.status != 0, "\(attempt) succeeded for an auditor")
             #expect(result.stderr.hasPrefix("kontorctl: forbidden"), "\(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1)
         }
-        #expect(try server.ctl(auditor, ["persons", "list"]).status == 0)
+        #expect(try await server.ctl(auditor, ["persons", "list"]).status == 0)
     }
 
     @Test("persons are created, shown and exported as CSV with kontorctl")
@@ -80,13 +80,13 @@ struct EndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let op = try server.adminToken(role: .operator)
-        #expect(try server.ctl(op, ["persons", "create", "--email", "grace@example.org", "--name", "Grace Hopper", "--group", "office"]).status == 0)
-        let shown = try server.ctl(op, ["persons", "show", "grace@example.org"])
+        let op = try await server.adminToken(role: .operator)
+        #expect(try await server.ctl(op, ["persons", "create", "--email", "grace@example.org", "--name", "Grace Hopper", "--group", "office"]).status == 0)
+        let shown = try await server.ctl(op, ["persons", "show", "grace@example.org"])
         #expect(shown.stdout.contains("Grace Hopper"))
-        let csv = try server.ctl(op, ["persons", "export", "--csv"])
+        let csv = try await server.ctl(op, ["persons", "export", "--csv"])
         #expect(csv.stdout.contains("grace@example.org,Grace Hopper,office,active"))
-        let missing = try server.ctl(op, ["persons", "show", "nobody@example.org"])
+        let missing = try await server.ctl(op, ["persons", "show", "nobody@example.org"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("not_found"))
     }
@@ -96,34 +96,34 @@ struct EndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        #expect(try server.ctl(admin, ["persons", "create", "--email", "dpo@example.org", "--name", "DPO"]).status == 0)
-        let listed = try KontorJSON.decode([AuditEntry].self, from: Data(try server.ctl(admin, ["audit", "list", "--json"]).stdout.utf8))
+        let admin = try await server.adminToken(role: .admin)
+        #expect(try await server.ctl(admin, ["persons", "create", "--email", "dpo@example.org", "--name", "DPO"]).status == 0)
+        let listed = try KontorJSON.decode([AuditEntry].self, from: Data(try await server.ctl(admin, ["audit", "list", "--json"]).stdout.utf8))
         #expect(listed.map(\.action) == ["api-token.created", "person.created"])
         #expect(listed.first?.actor == "system:kontor-server admin-token create")
-        let verify = try server.ctl(admin, ["audit", "verify"])
+        let verify = try await server.ctl(admin, ["audit", "verify"])
         #expect(verify.status == 0)
         #expect(verify.stdout.contains("audit log intact: 2 entries"))
-        let export = try server.ctl(admin, ["audit", "export"])
+        let export = try await server.ctl(admin, ["audit", "export"])
         #expect(export.stdout.split(separator: "\n").count == 2)
-        let byTarget = try server.ctl(admin, ["audit", "list", "--target", "dpo@example.org"])
+        let byTarget = try await server.ctl(admin, ["audit", "list", "--target", "dpo@example.org"])
         #expect(byTarget.stdout.contains("person.created"))
     }
 
     @Test("kontorctl without a server says what to set")
-    func ctlWithoutServer() throws {
-        let result = try runCommand(Binaries.path("kontorctl"), ["devices", "list"])
+    func ctlWithoutServer() async throws {
+        let result = try await runCommand(Binaries.path("kontorctl"), ["devices", "list"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("KONTOR_SERVER"))
     }
 
     @Test("kontor-server refuses a bad configuration with a message naming the setting")
-    func badConfig() throws {
+    func badConfig() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-cfg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("server.yaml")
         try "port: 8080\nchekinInterval: 30\n".write(to: file, atomically: true, encoding: .utf8)
-        let result = try runCommand(Binaries.path("kontor-server"), ["serve", "--config", file.path, "--data-dir", dir.path])
+        let result = try await runCommand(Binaries.path("kontor-server"), ["serve", "--config", file.path, "--data-dir", dir.path])
         #expect(result.status == 2)
         #expect(result.stderr.contains("server.yaml:2: unknown setting \"chekinInterval\""))
     }
@@ -167,16 +167,16 @@ struct InteropTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let op = try server.adminToken(role: .operator)
-        let created = try server.ctl(op, ["enroll-tokens", "create", "--json"])
+        let op = try await server.adminToken(role: .operator)
+        let created = try await server.ctl(op, ["enroll-tokens", "create", "--json"])
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
-        let result = try runCommand(python, [script, "live", server.url, token])
+        let result = try await runCommand(python, [script, "live", server.url, token])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("7 passed, 0 failed"))
     }
 
     @Test("http-message-signatures verifies a request Kontor signed")
-    func kontorSignsPythonVerifies() throws {
+    func kontorSignsPythonVerifies() async throws {
         let key = Curve25519.Signing.PrivateKey()
         let body = try KontorJSON.encode(CheckinRequest(appliedPolicyHash: "sha256:x", status: AgentReport(state: "ok"), facts: nil))
         let server = try ServerURL("https://kontor.example.org:8443")
@@ -187,7 +187,7 @@ struct InteropTests {
         ]
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-signed-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: spec).write(to: file)
-        let result = try runCommand(python, [script, "verify", file.path])
+        let result = try await runCommand(python, [script, "verify", file.path])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("3 passed, 0 failed"))
     }

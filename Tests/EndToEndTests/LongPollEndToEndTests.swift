@@ -20,10 +20,10 @@ struct LongPollEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
+        let admin = try await server.adminToken(role: .admin)
         var clients: [RawClient] = []
         for n in 0..<3 {
-            let created = try server.ctl(admin, ["enroll-tokens", "create", "--json"])
+            let created = try await server.ctl(admin, ["enroll-tokens", "create", "--json"])
             let token = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["token"] as? String
             let key = Curve25519.Signing.PrivateKey()
             let facts = DeviceFacts(

@@ -4,6 +4,7 @@ import KontorClient
 import KontorCore
 import KontorOIDC
 import KontorServer
+import KontorTestSupport
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -43,7 +44,7 @@ final class TestProvider {
     func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExit()
     }
 
     @discardableResult

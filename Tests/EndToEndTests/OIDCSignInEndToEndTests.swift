@@ -1,6 +1,7 @@
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import NIOHTTP1
 import Testing
 
@@ -157,13 +158,13 @@ struct KontorctlLoginEndToEndTests {
         try await provider.call(.POST, "/device", form: ["user_code": String(code), "sub": sub])
         let rest = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        process.waitForExit()
         return CommandResult(
             status: process.terminationStatus, stdout: printed + String(decoding: rest, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    static func ctl(_ config: String, _ arguments: [String]) throws -> CommandResult {
-        try runCommand(Binaries.path("kontorctl"), arguments, environment: ["KONTORCTL_CONFIG": config])
+    static func ctl(_ config: String, _ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(Binaries.path("kontorctl"), arguments, environment: ["KONTORCTL_CONFIG": config])
     }
 
     /// Moves the saved session's end into the past, as an hour would.
@@ -189,30 +190,30 @@ struct KontorctlLoginEndToEndTests {
         #expect(login.status == 0 && login.stdout.contains("Signed in as Ada Lovelace (admin)"), "\(login.stdout)\(login.stderr)")
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: config)[.posixPermissions] as? Int)
         #expect(mode == 0o600)
-        let whoami = try Self.ctl(config, ["whoami"])
+        let whoami = try await Self.ctl(config, ["whoami"])
         #expect(whoami.status == 0 && whoami.stdout.contains("Ada Lovelace <ada> (admin)"), "\(whoami.stdout)\(whoami.stderr)")
 
         // An hour on: the next command renews the session through the provider, without asking again.
         let before = try Self.expire(config)
-        #expect(try Self.ctl(config, ["persons", "create", "--email", "ben@example.org", "--name", "Ben"]).status == 0)
+        #expect(try await Self.ctl(config, ["persons", "create", "--email", "ben@example.org", "--name", "Ben"]).status == 0)
         let after = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any])
         #expect(after["sessionToken"] as? String != before["sessionToken"] as? String && after["refreshToken"] as? String != before["refreshToken"] as? String)
-        let audit = try server.ctl(try server.adminToken(role: .auditor, name: "dpo"), ["audit", "list"])
+        let audit = try await server.ctl(try await server.adminToken(role: .auditor, name: "dpo"), ["audit", "list"])
         #expect(audit.stdout.contains("person:Ada Lovelace <ada>") && audit.stdout.contains("person.created"), "\(audit.stdout)")
         #expect(audit.stdout.components(separatedBy: "api.session-opened").count - 1 == 2)
 
         // Logout ends the session at the server too: its token opens nothing afterwards.
         let token = try #require(after["sessionToken"] as? String)
-        #expect(try Self.ctl(config, ["logout"]).status == 0)
+        #expect(try await Self.ctl(config, ["logout"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: config))
-        let stale = try server.ctl(token, ["whoami"])
+        let stale = try await server.ctl(token, ["whoami"])
         #expect(stale.status != 0 && stale.stderr.contains("unauthorized"), "\(stale.stdout)\(stale.stderr)")
 
         // The provider stops renewing (the account was disabled there): within one session lifetime kontorctl stops working.
         #expect(try await Self.login(server, provider, as: "bob", config: config).status == 0)
         try await provider.call(.POST, "/test/revoke/bob")
         _ = try Self.expire(config)
-        let refused = try Self.ctl(config, ["whoami"])
+        let refused = try await Self.ctl(config, ["whoami"])
         #expect(refused.status != 0 && refused.stderr.contains("run kontorctl login"), "\(refused.stdout)\(refused.stderr)")
     }
 }

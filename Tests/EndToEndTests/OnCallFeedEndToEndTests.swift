@@ -40,16 +40,16 @@ struct OnCallFeedEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
+        let admin = try await server.adminToken(role: .admin)
         let file = server.dataDir.appendingPathComponent("techs.yaml")
         try Self.profile.write(to: file, atomically: true, encoding: .utf8)
-        let created = try server.ctl(
+        let created = try await server.ctl(
             admin, ["persons", "create", "--email", "ada@example.org", "--name", "Ada Lovelace", "--group", "techs", "--phone", "+49 30 1234-567"])
         #expect(created.status == 0, "\(created.stderr)")
-        #expect(try server.ctl(admin, ["profiles", "apply", file.path]).status == 0)
-        #expect(try server.ctl(admin, ["profiles", "assign", "techs", "--group", "techs"]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "apply", file.path]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "assign", "techs", "--group", "techs"]).status == 0)
 
-        let feed = try server.adminToken(role: .feed, name: "phone-calendar")
+        let feed = try await server.adminToken(role: .feed, name: "phone-calendar")
         // The week of the spring change (2027-03-28), with Good Friday and Easter Monday (Berlin holidays) after it.
         let url = server.url + "/api/v1/oncall/techs.ics?from=2027-03-22T00:00:00Z&days=10&token=" + feed
         let exchange = try await plainGET(url)
@@ -58,14 +58,14 @@ struct OnCallFeedEndToEndTests {
         try Data(exchange.body).write(to: ics)
         let python = ProcessInfo.processInfo.environment["KONTOR_INTEROP_PYTHON"]!
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Interop/ical_interop.py")
-        let parsed = try runCommand(python, [script.path, ics.path])
+        let parsed = try await runCommand(python, [script.path, ics.path])
         #expect(parsed.status == 0, "\(parsed.stderr)")
         let events = try JSONDecoder().decode([Event].self, from: Data(parsed.stdout.utf8))
 
-        func eval(_ instant: Date, person: String? = nil) throws -> Eval {
+        func eval(_ instant: Date, person: String? = nil) async throws -> Eval {
             var arguments = ["profiles", "eval", file.path, "--group", "techs", "--json", "--at", ISO8601.string(from: instant)]
             if let person { arguments += ["--person", person] }
-            let result = try runCommand(Binaries.path("kontorctl"), arguments)
+            let result = try await runCommand(Binaries.path("kontorctl"), arguments)
             #expect(result.status == 0, "\(result.stderr)")
             return try KontorJSON.decode(Eval.self, from: Data(result.stdout.utf8))
         }
@@ -73,22 +73,22 @@ struct OnCallFeedEndToEndTests {
         #expect(quiet.count >= 6)
         for event in quiet {
             let (start, end) = (try #require(ISO8601.date(from: event.start)), try #require(ISO8601.date(from: event.end)))
-            let before = try eval(start.addingTimeInterval(-1))
+            let before = try await eval(start.addingTimeInterval(-1))
             #expect(!before.quiet && before.nextTransition == start, "\(event.start): eval says \(before)")
-            #expect(try eval(start).quiet, "\(event.start)")
-            #expect(try eval(end.addingTimeInterval(-1)).quiet, "\(event.end)")
-            #expect(try !eval(end).quiet, "\(event.end)")
+            await #expect(try eval(start).quiet, "\(event.start)")
+            await #expect(try eval(end.addingTimeInterval(-1)).quiet, "\(event.end)")
+            await #expect(try !eval(end).quiet, "\(event.end)")
         }
         let onCall = events.filter { $0.categories.contains("ON CALL") }
         #expect(onCall.map(\.summary) == ["On call: Ada Lovelace, +49 30 1234-567"])
         if let duty = onCall.first, let start = ISO8601.date(from: duty.start) {
             let saturdayNight = start.addingTimeInterval(22 * 3600)
-            #expect(try eval(saturdayNight).quiet)
-            let ada = try eval(saturdayNight, person: "ada@example.org")
+            await #expect(try eval(saturdayNight).quiet)
+            let ada = try await eval(saturdayNight, person: "ada@example.org")
             #expect(!ada.quiet && ada.reason.contains("on call"), "\(ada)")
         }
 
-        let answer = try server.ctl(admin, ["oncall", "--group", "techs", "--at", "2027-03-27T21:00:00Z"])
+        let answer = try await server.ctl(admin, ["oncall", "--group", "techs", "--at", "2027-03-27T21:00:00Z"])
         #expect(answer.status == 0)
         #expect(answer.stdout.contains("Ada Lovelace") && answer.stdout.contains("+49 30 1234-567"), "\(answer.stdout)")
         #expect(!server.log().contains(feed), "the feed token was logged")

@@ -4,10 +4,10 @@ import Testing
 
 @Suite("End to end: a personal device with the real binaries", .serialized)
 struct OwnershipEndToEndTests {
-    func agent(_ arguments: [String]) throws -> CommandResult { try runCommand(Binaries.path("kontor-agent"), arguments) }
+    func agent(_ arguments: [String]) async throws -> CommandResult { try await runCommand(Binaries.path("kontor-agent"), arguments) }
 
-    func devices(_ server: ServerProcess, _ token: String, _ ownership: String) throws -> [Device] {
-        let listed = try server.ctl(token, ["devices", "list", "--ownership", ownership, "--json"])
+    func devices(_ server: ServerProcess, _ token: String, _ ownership: String) async throws -> [Device] {
+        let listed = try await server.ctl(token, ["devices", "list", "--ownership", ownership, "--json"])
         #expect(listed.status == 0, "\(listed.stderr)")
         return try KontorJSON.decode([Device].self, from: Data(listed.stdout.utf8))
     }
@@ -19,30 +19,30 @@ struct OwnershipEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let bad = try server.ctl(admin, ["enroll-tokens", "create", "--ownership", "private"])
+        let admin = try await server.adminToken(role: .admin)
+        let bad = try await server.ctl(admin, ["enroll-tokens", "create", "--ownership", "private"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--ownership"))
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--ownership", "personal", "--json"])
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--ownership", "personal", "--json"])
         #expect(created.status == 0, "\(created.stderr)")
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
 
         let root = server.dataDir.appendingPathComponent("own-laptop").path
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try "own-laptop\n".write(toFile: root + "/etc/hostname", atomically: true, encoding: .utf8)
-        let enrolled = try agent(["enroll", "--server", server.url, "--token", token, "--root", root])
+        let enrolled = try await agent(["enroll", "--server", server.url, "--token", token, "--root", root])
         #expect(enrolled.status == 0, "\(enrolled.stderr)")
 
         let byod = server.dataDir.appendingPathComponent("byod.yaml")
         try "name: byod\ncheckinInterval: 120\n".write(to: byod, atomically: true, encoding: .utf8)
-        #expect(try server.ctl(admin, ["profiles", "apply", byod.path]).status == 0)
-        let assigned = try server.ctl(admin, ["profiles", "assign", "byod", "--ownership", "personal"])
+        #expect(try await server.ctl(admin, ["profiles", "apply", byod.path]).status == 0)
+        let assigned = try await server.ctl(admin, ["profiles", "assign", "byod", "--ownership", "personal"])
         #expect(assigned.status == 0, "\(assigned.stderr)")
         // The first run fetches the policy; the second reports it applied.
-        #expect(try agent(["run", "--once", "--root", root]).status == 0)
-        #expect(try agent(["run", "--once", "--root", root]).status == 0)
+        #expect(try await agent(["run", "--once", "--root", root]).status == 0)
+        #expect(try await agent(["run", "--once", "--root", root]).status == 0)
 
-        let personal = try devices(server, admin, "personal")
+        let personal = try await devices(server, admin, "personal")
         let device = try #require(personal.first)
         #expect(personal.count == 1)
         #expect(device.facts.hostname == "own-laptop")
@@ -50,19 +50,19 @@ struct OwnershipEndToEndTests {
         #expect(device.facts.posture == nil)
         #expect(device.policySources == ["byod@1 (ownership personal)"])
         #expect(device.appliedPolicyHash != nil && device.appliedPolicyHash == device.effectivePolicyHash)
-        #expect(try devices(server, admin, "company").isEmpty)
-        let listed = try server.ctl(admin, ["devices", "list", "--ownership", "personal"])
+        await #expect(try devices(server, admin, "company").isEmpty)
+        let listed = try await server.ctl(admin, ["devices", "list", "--ownership", "personal"])
         #expect(listed.stdout.contains("own-laptop") && listed.stdout.contains("personal"))
 
         let secure = server.dataDir.appendingPathComponent("secure.yaml")
         try "name: secure\nposture:\n  requireDiskEncryption: true\n".write(to: secure, atomically: true, encoding: .utf8)
-        #expect(try server.ctl(admin, ["profiles", "apply", secure.path]).status == 0)
-        let refused = try server.ctl(admin, ["profiles", "assign", "secure", "--ownership", "personal"])
+        #expect(try await server.ctl(admin, ["profiles", "apply", secure.path]).status == 0)
+        let refused = try await server.ctl(admin, ["profiles", "assign", "secure", "--ownership", "personal"])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("posture.requireDiskEncryption reaches beyond the work container"), "\(refused.stderr)")
-        #expect(try server.ctl(admin, ["profiles", "assign", "secure", "--ownership", "company"]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "assign", "secure", "--ownership", "company"]).status == 0)
 
-        let status = try agent(["status", "--root", root])
+        let status = try await agent(["status", "--root", root])
         #expect(status.stdout.contains("ownership:      personal device"), "\(status.stdout)")
         #expect(status.stdout.contains("no security posture"))
     }

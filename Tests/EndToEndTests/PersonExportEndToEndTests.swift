@@ -9,13 +9,13 @@ struct PersonExportEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let op = try server.adminToken(role: .operator)
-        #expect(try server.ctl(op, ["persons", "create", "--email", "ada@example.org", "--name", "Ada <Lovelace>"]).status == 0)
+        let admin = try await server.adminToken(role: .admin)
+        let op = try await server.adminToken(role: .operator)
+        #expect(try await server.ctl(op, ["persons", "create", "--email", "ada@example.org", "--name", "Ada <Lovelace>"]).status == 0)
         let page = FileManager.default.temporaryDirectory.appendingPathComponent("ada-\(UUID().uuidString).html")
         defer { try? FileManager.default.removeItem(at: page) }
 
-        let exported = try server.ctl(admin, ["persons", "export-data", "ada@example.org", "--html", page.path])
+        let exported = try await server.ctl(admin, ["persons", "export-data", "ada@example.org", "--html", page.path])
         #expect(exported.status == 0, "\(exported.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [String: Any], "\(exported.stdout)")
         #expect((json["person"] as? [String: Any])?["email"] as? String == "ada@example.org")
@@ -26,8 +26,8 @@ struct PersonExportEndToEndTests {
         let mode = try FileManager.default.attributesOfItem(atPath: page.path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
 
-        let refused = try server.ctl(op, ["persons", "export-data", "ada@example.org"])
+        let refused = try await server.ctl(op, ["persons", "export-data", "ada@example.org"])
         #expect(refused.status != 0 && refused.stderr.contains("admin"), "\(refused.stderr)")
-        #expect(try server.ctl(admin, ["audit", "list"]).stdout.contains("person.exported"))
+        #expect(try await server.ctl(admin, ["audit", "list"]).stdout.contains("person.exported"))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KontorCore
 import KontorProfiles
+import KontorTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -36,6 +37,16 @@ struct PolicyEndToEndTests {
         return p
     }
 
+    /// The v1 freezer cgroup `pid` is in, if it is in one besides the root.
+    func freezerGroup(of pid: Int32) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2)
+            if fields.count == 3, fields[1] == "freezer", fields[2] != "/" { return "/sys/fs/cgroup/freezer" + fields[2] }
+        }
+        return nil
+    }
+
     func state(_ pid: Int32) -> Character? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
         return stat[stat.index(close, offsetBy: 2)]
@@ -60,27 +71,27 @@ struct PolicyEndToEndTests {
         defer { server.stop() }
         let file = server.dataDir.appendingPathComponent("craft-business.yaml")
         try KontorJSON.encode(profile, pretty: true).write(to: file)  // JSON is YAML
-        let admin = try server.adminToken(role: .admin)
+        let admin = try await server.adminToken(role: .admin)
 
-        let dry = try server.ctl(admin, ["profiles", "apply", file.path, "--dry-run"])
+        let dry = try await server.ctl(admin, ["profiles", "apply", file.path, "--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("dry run"))
-        #expect(try server.ctl(admin, ["profiles", "apply", file.path]).status == 0)
-        #expect(try server.ctl(admin, ["profiles", "assign", "craft-business", "--group", "techs"]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "apply", file.path]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "assign", "craft-business", "--group", "techs"]).status == 0)
 
         var endpoints: [Endpoint] = []
         for email in ["ada@example.org", "lukas@example.org"] {
-            #expect(try server.ctl(admin, ["persons", "create", "--email", email, "--name", email, "--group", "techs"]).status == 0)
-            let created = try server.ctl(admin, ["enroll-tokens", "create", "--person", email, "--json"])
+            #expect(try await server.ctl(admin, ["persons", "create", "--email", email, "--name", email, "--group", "techs"]).status == 0)
+            let created = try await server.ctl(admin, ["enroll-tokens", "create", "--person", email, "--json"])
             let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
             let root = server.dataDir.appendingPathComponent("laptop-\(email.prefix(4))").path
             // The endpoint's package database, for the allowlist's package rules.
             try FileManager.default.createDirectory(atPath: root + "/var/lib", withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(atPath: root + "/var/lib/dpkg", withDestinationPath: "/var/lib/dpkg")
-            let enrolled = try runCommand(
+            let enrolled = try await runCommand(
                 Binaries.path("kontor-agent"), ["enroll", "--server", server.url, "--token", token, "--root", root, "--accept-terms", "2026-1"])
             #expect(enrolled.status == 0, "\(enrolled.stderr)")
-            let once = try runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
+            let once = try await runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", root])
             #expect(once.status == 0, "\(once.stderr)")
             endpoints.append(Endpoint(root: root, email: email))
         }
@@ -96,15 +107,19 @@ struct PolicyEndToEndTests {
         let lukasWork = try start(["/usr/bin/sleep", "300"], uid: lukasUID, gid: lukasGID)
         let lukasGame = try start(["/usr/bin/perl", "-e", "sleep 300"], uid: lukasUID, gid: lukasGID)
         defer {
+            // Thaw the freezer cgroups that still hold a process, so it can die (only this test's: others run
+            // beside it), and remove them once it is gone.
+            let groups = Set([adaWork, lukasWork, lukasGame].compactMap { freezerGroup(of: $0.processIdentifier) })
             for p in [adaWork, lukasWork, lukasGame] {
                 kill(p.processIdentifier, SIGCONT)
                 kill(p.processIdentifier, SIGKILL)
             }
-            // Thaw whatever a freezer still holds so the processes can die.
-            _ = try? runCommand("/usr/bin/sh", ["-c", "for f in /sys/fs/cgroup/freezer/kontor-work-*/freezer.state; do echo THAWED > $f; done 2>/dev/null"])
+            for group in groups { try? Data("THAWED".utf8).write(to: URL(fileURLWithPath: group + "/freezer.state")) }
+            for p in [adaWork, lukasWork, lukasGame] { p.waitForExit() }
+            for group in groups { rmdir(group) }
         }
         for endpoint in endpoints {
-            let run = try runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", endpoint.root])
+            let run = try await runCommand(Binaries.path("kontor-agent"), ["run", "--once", "--root", endpoint.root])
             #expect(run.status == 0, "\(run.stderr)")
         }
 
@@ -117,7 +132,7 @@ struct PolicyEndToEndTests {
         #expect(adaUID != lukasUID)
 
         // The server shows each device's compliance and applied revision.
-        let devices = try KontorJSON.decode([Device].self, from: Data(try server.ctl(admin, ["devices", "list", "--json"]).stdout.utf8))
+        let devices = try KontorJSON.decode([Device].self, from: Data(try await server.ctl(admin, ["devices", "list", "--json"]).stdout.utf8))
         let byAccount = Dictionary(uniqueKeysWithValues: devices.compactMap { d in d.compliance?.containerAccount.map { ($0, d) } })
         let ada = try #require(byAccount["work-ada"])
         let lukas = try #require(byAccount["work-lukas"])
@@ -131,15 +146,15 @@ struct PolicyEndToEndTests {
             #expect(d.appliedPolicyHash == d.effectivePolicyHash)
             #expect(d.policySources == ["craft-business@1 (group techs)"])
         }
-        let table = try server.ctl(admin, ["devices", "list"])
+        let table = try await server.ctl(admin, ["devices", "list"])
         #expect(table.stdout.contains("COMPLIANCE"))
         #expect(table.stdout.contains("violations:1"))
-        let shown = try server.ctl(admin, ["devices", "show", lukas.id])
+        let shown = try await server.ctl(admin, ["devices", "show", lukas.id])
         #expect(shown.stdout.contains("on call: Notdienst"))
         #expect(shown.stdout.contains("quiet.end") || shown.stdout.contains("app.violation"))
 
         // The employee sees the same on the laptop.
-        let status = try runCommand(Binaries.path("kontor-agent"), ["status", "--root", endpoints[0].root])
+        let status = try await runCommand(Binaries.path("kontor-agent"), ["status", "--root", endpoints[0].root])
         #expect(status.stdout.contains("work container: the account work-ada created by this agent with UID"), "\(status.stdout)")
         #expect(status.stdout.contains("(frozen); the company manages only this account"))
         #expect(status.stdout.contains("quiet hours (Feierabend)"))

@@ -1,6 +1,7 @@
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import Testing
 
 /// Finds the built executables: $KONTOR_BIN_DIR, else the folder of the running test bundle.
@@ -25,8 +26,12 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Runs `executable` with `arguments` and waits for it.
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs `executable` with `arguments` and waits for it, on a thread of its own (see `onOwnThread`).
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> CommandResult {
+    try await onOwnThread { try runCommandBlocking(executable, arguments, environment: environment) }
+}
+
+private func runCommandBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -42,7 +47,7 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     try process.run()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    process.waitForExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
 
@@ -155,15 +160,15 @@ final class ServerProcess {
 
     func log() -> String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
-    func adminToken(role: Role, name: String = "e2e") throws -> String {
-        let result = try runCommand(
+    func adminToken(role: Role, name: String = "e2e") async throws -> String {
+        let result = try await runCommand(
             Binaries.path("kontor-server"), ["admin-token", "create", "--name", name, "--role", role.rawValue, "--data-dir", dataDir.path])
         guard result.status == 0 else { throw ClientError.usage("admin-token create failed: \(result.stderr)") }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func ctl(_ token: String, _ arguments: [String]) throws -> CommandResult {
-        try runCommand(Binaries.path("kontorctl"), ["--server", url, "--token", token] + arguments)
+    func ctl(_ token: String, _ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(Binaries.path("kontorctl"), ["--server", url, "--token", token] + arguments)
     }
 
     static func freePort() throws -> Int {

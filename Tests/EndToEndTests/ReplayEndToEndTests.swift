@@ -33,8 +33,8 @@ struct ReplayEndToEndTests {
     func capturedCheckinAfterRestart() async throws {
         let server = try ServerProcess()
         try await server.start()
-        let admin = try server.adminToken(role: .admin)
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--json"])
+        let admin = try await server.adminToken(role: .admin)
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--json"])
         let token = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["token"] as? String
         let key = Curve25519.Signing.PrivateKey()
         let facts = DeviceFacts(hostname: "replayed", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "replay-machine", agentVersion: "0.1.0")
@@ -54,7 +54,7 @@ struct ReplayEndToEndTests {
         #expect(replayed.hasPrefix("HTTP/1.1 401"), "\(replayed.prefix(300))")
         #expect(replayed.contains("nonce_replayed"))
 
-        let audit = try restarted.ctl(admin, ["audit", "list", "--device", enrolled.deviceId, "--json"])
+        let audit = try await restarted.ctl(admin, ["audit", "list", "--device", enrolled.deviceId, "--json"])
         #expect(audit.status == 0, "\(audit.stderr)")
         let entries = try KontorJSON.decode([AuditEntry].self, from: Data(audit.stdout.utf8))
         #expect(entries.filter { $0.action == "device.quiet-override" }.count == 1)

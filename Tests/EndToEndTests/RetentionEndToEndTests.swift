@@ -49,10 +49,10 @@ struct RetentionEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
+        let admin = try await server.adminToken(role: .admin)
         let keys = server.dataDir.appendingPathComponent("org")
         try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
-        let keygen = try runCommand(python, [script, "keygen", keys.path])
+        let keygen = try await runCommand(python, [script, "keygen", keys.path])
         #expect(keygen.status == 0, "\(keygen.stderr)")
         let recipient = try String(contentsOf: keys.appendingPathComponent("org.recipient"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let profile = server.dataDir.appendingPathComponent("retention.yaml")
@@ -70,9 +70,9 @@ struct RetentionEndToEndTests {
               mode: required
             """.utf8
         ).write(to: profile)
-        #expect(try server.ctl(admin, ["profiles", "apply", profile.path]).status == 0)
-        #expect(try server.ctl(admin, ["profiles", "assign", "retention", "--default"]).status == 0)
-        #expect(try server.ctl(admin, ["persons", "create", "--email", "ada@example.org", "--name", "Ada Lovelace"]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "apply", profile.path]).status == 0)
+        #expect(try await server.ctl(admin, ["profiles", "assign", "retention", "--default"]).status == 0)
+        #expect(try await server.ctl(admin, ["persons", "create", "--email", "ada@example.org", "--name", "Ada Lovelace"]).status == 0)
 
         // The laptop: its /home is an ext4 with the encrypt feature; Ada's own files sit beside the container.
         let root = server.dataDir.appendingPathComponent("laptop").path
@@ -83,38 +83,38 @@ struct RetentionEndToEndTests {
         try Data(Self.personalMarker.utf8).write(to: URL(fileURLWithPath: root + "/home/ada/holiday.txt"))
 
         let agent = Binaries.path("kontor-agent")
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
         let token = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["token"] as? String)
-        #expect(try runCommand(agent, ["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
-        let first = try runCommand(agent, ["run", "--once", "--root", root])
+        #expect(try await runCommand(agent, ["enroll", "--server", server.url, "--token", token, "--root", root]).status == 0)
+        let first = try await runCommand(agent, ["run", "--once", "--root", root])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(FileManager.default.fileExists(atPath: root + "/var/lib/kontor/agent/container-key.json"), "the work home was not made encrypted")
         let files = Self.retainedFiles()
         try writeWorkFiles(files, root: root)
-        #expect(try runCommand(agent, ["run", "--once", "--root", root]).status == 0)
-        let deviceId = try #require(try onlyDevice(server, admin))
-        let before = try server.ctl(admin, ["devices", "show", deviceId]).stdout
+        #expect(try await runCommand(agent, ["run", "--once", "--root", root]).status == 0)
+        let deviceId = try #require(try await onlyDevice(server, admin))
+        let before = try await server.ctl(admin, ["devices", "show", deviceId]).stdout
         #expect(Self.field(before, "crypto-erase")?.hasPrefix("available") == true, "\(before)")
 
-        let offboard = try server.ctl(admin, ["persons", "offboard", "ada@example.org", "--reason", "end of contract"])
+        let offboard = try await server.ctl(admin, ["persons", "offboard", "ada@example.org", "--reason", "end of contract"])
         #expect(offboard.status == 0, "\(offboard.stderr)")
-        let killed = try runCommand(agent, ["run", "--once", "--root", root], environment: ["KONTOR_AGENT_TEST_CRASH_AFTER": crashAfter])
+        let killed = try await runCommand(agent, ["run", "--once", "--root", root], environment: ["KONTOR_AGENT_TEST_CRASH_AFTER": crashAfter])
         #expect(killed.status == SIGKILL, "the crash hook did not fire after \(crashAfter): \(killed.stderr)")
-        let done = try runCommand(agent, ["run", "--once", "--root", root])
+        let done = try await runCommand(agent, ["run", "--once", "--root", root])
         #expect(done.status == 0 && done.stdout.contains("wiped"), "\(done.stdout)\(done.stderr)")
 
         // One archive, the one the receipt names; the receipt also names the crypto-erase.
-        let listed = try server.ctl(admin, ["archives", "list", "--json"])
+        let listed = try await server.ctl(admin, ["archives", "list", "--json"])
         let archives = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
         #expect(archives.count == 1, "\(listed.stdout)")
         let archiveId = try #require(archives.first?["id"] as? String)
         #expect(archives.first?["state"] as? String == "complete")
-        let shown = try server.ctl(admin, ["devices", "show", deviceId]).stdout
+        let shown = try await server.ctl(admin, ["devices", "show", deviceId]).stdout
         #expect(Self.field(shown, "erased by") == "cryptographic erase, then deletion", "\(shown)")
         #expect(Self.field(shown, "archive")?.hasPrefix("\(archiveId): 2 files") == true, "\(shown)")
         #expect(Self.field(shown, "wipe receipt")?.hasSuffix("signature verified") == true, "\(shown)")
 
-        let audit = try server.ctl(admin, ["audit", "list", "--json"])
+        let audit = try await server.ctl(admin, ["audit", "list", "--json"])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]])
         let receipts = entries.filter { $0["action"] as? String == "device.wipe-receipt" }
         #expect(receipts.count == 1, "one receipt, whatever step the agent was killed at")
@@ -124,9 +124,9 @@ struct RetentionEndToEndTests {
 
         // The organisation decrypts it with pyrage, to exactly the files that were there.
         let fetched = server.dataDir.appendingPathComponent("fetched.age").path
-        #expect(try server.ctl(admin, ["archives", "get", archiveId, "--out", fetched]).status == 0)
+        #expect(try await server.ctl(admin, ["archives", "get", archiveId, "--out", fetched]).status == 0)
         let out = server.dataDir.appendingPathComponent("restored").path
-        let extracted = try runCommand(python, [script, "extract", fetched, keys.appendingPathComponent("org.identity").path, out])
+        let extracted = try await runCommand(python, [script, "extract", fetched, keys.appendingPathComponent("org.identity").path, out])
         #expect(extracted.status == 0, "\(extracted.stderr)")
         let names = try #require((try JSONSerialization.jsonObject(with: Data(extracted.stdout.utf8)) as? [String: Any])?["files"] as? [String: String])
         #expect(Set(names.keys) == Set(files.keys), "\(names.keys.sorted())")
@@ -146,7 +146,7 @@ struct RetentionEndToEndTests {
 
     /// Kept while the retention runs; once it is over (the server restarted two days later), purged and audited.
     func endOfRetention(_ server: ServerProcess, _ admin: String, archiveId: String) async throws {
-        #expect(try server.ctl(admin, ["archives", "purge", "--due"]).stdout.contains("0 archives purged"))
+        #expect(try await server.ctl(admin, ["archives", "purge", "--due"]).stdout.contains("0 archives purged"))
         server.stop()
         // Under libfaketime a Swift program's CommandLine.arguments comes out empty (seen with Swift 6.3 and
         // libfaketime 0.9.10), so the restarted server takes its settings from the environment instead.
@@ -157,17 +157,17 @@ struct RetentionEndToEndTests {
         try await server.start()
         var state = ""
         for _ in 0..<100 {
-            state = try server.ctl(admin, ["archives", "show", archiveId]).stdout
+            state = try await server.ctl(admin, ["archives", "show", archiveId]).stdout
             if state.contains("purged") { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(state.contains("purged"), "\(state)")
         #expect(!FileManager.default.fileExists(atPath: server.dataDir.appendingPathComponent("archives/\(archiveId).age").path))
-        let audit = try server.ctl(admin, ["audit", "list", "--target", archiveId])
+        let audit = try await server.ctl(admin, ["audit", "list", "--target", archiveId])
         for action in ["archive.started", "archive.received", "archive.downloaded", "archive.purged"] {
             #expect(audit.stdout.contains(action), "\(action): \(audit.stdout)")
         }
-        let verify = try server.ctl(admin, ["audit", "verify"])
+        let verify = try await server.ctl(admin, ["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 
@@ -198,8 +198,8 @@ struct RetentionEndToEndTests {
         output.split(separator: "\n").first { $0.hasPrefix(label + " ") }.map { $0.dropFirst(label.count).trimmingCharacters(in: .whitespaces) }
     }
 
-    func onlyDevice(_ server: ServerProcess, _ admin: String) throws -> String? {
-        let listed = try server.ctl(admin, ["devices", "list", "--json"])
+    func onlyDevice(_ server: ServerProcess, _ admin: String) async throws -> String? {
+        let listed = try await server.ctl(admin, ["devices", "list", "--json"])
         return (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? String
     }
 }

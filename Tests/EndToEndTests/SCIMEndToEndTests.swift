@@ -24,8 +24,8 @@ struct SCIMEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let directory = try server.adminToken(role: .directory, name: "checker")
-        let run = try runCommand(
+        let directory = try await server.adminToken(role: .directory, name: "checker")
+        let run = try await runCommand(
             Self.python, [Self.interop.appendingPathComponent("scim_check.py").path, "--url", server.url + "/scim/v2", "--token", directory])
         #expect(run.status == 0, "\(run.stderr)")
         let rows = try run.stdout.split(separator: "\n").map { try JSONDecoder().decode(Row.self, from: Data($0.utf8)) }
@@ -45,47 +45,47 @@ struct SCIMEndToEndTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let directory = try server.adminToken(role: .directory, name: "entra")
-        let admin = try server.adminToken(role: .admin)
-        #expect(try server.ctl(admin, ["settings", "set", "--offboarding-notice-days", "21"]).status == 0)
-        func step(_ name: String) throws -> [String: JSONValueLite] {
-            let run = try runCommand(
+        let directory = try await server.adminToken(role: .directory, name: "entra")
+        let admin = try await server.adminToken(role: .admin)
+        #expect(try await server.ctl(admin, ["settings", "set", "--offboarding-notice-days", "21"]).status == 0)
+        func step(_ name: String) async throws -> [String: JSONValueLite] {
+            let run = try await runCommand(
                 Self.python,
                 [Self.interop.appendingPathComponent("scim_provision.py").path, "--url", server.url + "/scim/v2", "--token", directory, "--step", name])
             #expect(run.status == 0, "\(name): \(run.stderr)")
             return try JSONDecoder().decode([String: JSONValueLite].self, from: Data(run.stdout.utf8))
         }
-        func show() throws -> PersonDetail {
-            let shown = try server.ctl(admin, ["persons", "show", "ada@example.org", "--json"])
+        func show() async throws -> PersonDetail {
+            let shown = try await server.ctl(admin, ["persons", "show", "ada@example.org", "--json"])
             #expect(shown.status == 0, "\(shown.stderr)")
             return try KontorJSON.decode(PersonDetail.self, from: Data(shown.stdout.utf8))
         }
-        let created = try step("create")
+        let created = try await step("create")
         #expect(created["displayName"] == .string("Ada King") && created["phone"] == .string("+49 30 1234-567"))
         #expect(created["groups"] == .list(["Lehrkräfte Grundschule"]))
-        let ada = try show()
+        let ada = try await show()
         #expect(ada.person.displayName == "Ada King" && ada.person.groups == ["Lehrkraefte-Grundschule"] && ada.person.status == .active)
 
-        #expect(try step("deactivate")["active"] == .bool(false))
-        let leaving = try show()
+        await #expect(try step("deactivate")["active"] == .bool(false))
+        let leaving = try await show()
         #expect(leaving.person.status == .offboarding)
         let wipeAt = try #require(leaving.offboarding?.wipeAt)
         #expect(abs(wipeAt.timeIntervalSince(leaving.offboarding!.requestedAt) - 21 * 86_400) < 5, "the notice period from the settings")
         #expect(leaving.offboarding?.wipesIssuedAt == nil)
 
-        #expect(try step("reactivate")["active"] == .bool(true))
-        let back = try show()
+        await #expect(try step("reactivate")["active"] == .bool(true))
+        let back = try await show()
         #expect(back.person.status == .active && back.offboarding == nil && back.person.id == ada.person.id)
 
-        _ = try step("delete")
-        #expect(try show().person.status == .offboarding)
-        #expect(try step("deactivate")["id"] == .null, "a deleted user is gone for SCIM")
-        let audit = try server.ctl(admin, ["audit", "list", "--target", "ada@example.org"])
+        _ = try await step("delete")
+        await #expect(try show().person.status == .offboarding)
+        await #expect(try step("deactivate")["id"] == .null, "a deleted user is gone for SCIM")
+        let audit = try await server.ctl(admin, ["audit", "list", "--target", "ada@example.org"])
         for action in ["person.created", "person.updated", "person.offboarding", "person.offboarding-cancelled", "person.directory-deleted"] {
             #expect(audit.stdout.contains(action), "\(action) in the audit log")
         }
         #expect(audit.stdout.contains("token:entra"))
-        #expect(try server.ctl(admin, ["audit", "verify"]).status == 0)
+        #expect(try await server.ctl(admin, ["audit", "verify"]).status == 0)
     }
 }
 

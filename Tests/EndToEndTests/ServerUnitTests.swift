@@ -22,7 +22,7 @@ struct ServerUnitTests {
     @Test(
         "systemd-analyze verify accepts each unit, with ExecStart pointing at the built server",
         .enabled(if: FileManager.default.isExecutableFile(atPath: systemdAnalyze)), arguments: units)
-    func verifies(path: String, name: String) throws {
+    func verifies(path: String, name: String) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kontor-units-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -30,7 +30,7 @@ struct ServerUnitTests {
             .replacingOccurrences(of: "/usr/local/bin/kontor-server", with: Binaries.path("kontor-server"))
         let unit = folder.appendingPathComponent(name)
         try text.write(to: unit, atomically: true, encoding: .utf8)
-        let result = try runCommand(systemdAnalyze, ["verify", unit.path])
+        let result = try await runCommand(systemdAnalyze, ["verify", unit.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.isEmpty && result.stderr.isEmpty, "\(result.stdout)\(result.stderr)")
     }

@@ -101,8 +101,8 @@ struct SlowClientEndToEndTests {
     func longPollOutlivesIdleTimeout() async throws {
         let server = try await server(["KONTOR_IDLE_TIMEOUT": "1", "KONTOR_HEADER_TIMEOUT": "1", "KONTOR_BODY_TIMEOUT": "1", "KONTOR_LONG_POLL_MAX": "4"])
         defer { server.stop() }
-        let admin = try server.adminToken(role: .admin)
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--json"])
+        let admin = try await server.adminToken(role: .admin)
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--json"])
         #expect(created.status == 0, "\(created.stderr)")
         let token = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["token"] as? String
         let client = try DeviceClient(server: server.url)

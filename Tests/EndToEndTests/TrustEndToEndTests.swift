@@ -17,9 +17,9 @@ struct TrustEndToEndTests {
     func hostileStringsShownVisibly() async throws {
         let server = try ServerProcess()
         try await server.start()
-        let admin = try server.adminToken(role: .admin)
-        #expect(try server.ctl(admin, ["persons", "create", "--email", "ada@example.org", "--name", "Ada"]).status == 0)
-        let created = try server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
+        let admin = try await server.adminToken(role: .admin)
+        #expect(try await server.ctl(admin, ["persons", "create", "--email", "ada@example.org", "--name", "Ada"]).status == 0)
+        let created = try await server.ctl(admin, ["enroll-tokens", "create", "--person", "ada@example.org", "--json"])
         let token = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["token"] as? String
         let facts = DeviceFacts(hostname: "ada-laptop", osRelease: "Debian GNU/Linux 12", kernel: "6.1.0", machineIdHash: "e2e-trust", agentVersion: "0.1.0")
         let enrolled = try await DeviceClient(server: server.url).enroll(
@@ -52,16 +52,16 @@ struct TrustEndToEndTests {
             ["devices", "list", "--json"], ["audit", "list", "--json"], ["audit", "export"],
         ]
         for arguments in runs {
-            let result = try restarted.ctl(admin, arguments)
+            let result = try await restarted.ctl(admin, arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
             #expect(Self.hidden(in: result.stdout).isEmpty, "kontorctl \(arguments.joined(separator: " ")) printed \(Self.hidden(in: result.stdout))")
             #expect(Self.hidden(in: result.stderr).isEmpty)
         }
-        let shown = try restarted.ctl(admin, ["devices", "show", enrolled.deviceId]).stdout
+        let shown = try await restarted.ctl(admin, ["devices", "show", enrolled.deviceId]).stdout
         #expect(shown.contains(#"cannot read /home/work-ada/\x1B[2J\x1B]0;owned\x07\x9B31m"#))
         #expect(shown.contains(#"\u{202E}potpal"#))
         // JSON stays valid and carries the stored value exactly.
-        let listed = try KontorJSON.decode([Device].self, from: Data(try restarted.ctl(admin, ["devices", "list", "--json"]).stdout.utf8))
+        let listed = try KontorJSON.decode([Device].self, from: Data(try await restarted.ctl(admin, ["devices", "list", "--json"]).stdout.utf8))
         #expect(listed.first?.facts.hostname == hostile.hostname)
     }
 
@@ -73,16 +73,16 @@ struct TrustEndToEndTests {
         try "auditCheckpointFile: \(serverFile)\n".write(to: config, atomically: true, encoding: .utf8)
         server.extraArguments = ["--config", config.path]
         try await server.start()
-        let admin = try server.adminToken(role: .admin)
+        let admin = try await server.adminToken(role: .admin)
         for name in ["ada", "bo", "cy"] {
-            #expect(try server.ctl(admin, ["persons", "create", "--email", "\(name)@example.org", "--name", name]).status == 0)
+            #expect(try await server.ctl(admin, ["persons", "create", "--email", "\(name)@example.org", "--name", name]).status == 0)
         }
         let mine = server.dataDir.appendingPathComponent("mine.jsonl").path
-        let signed = try server.ctl(admin, ["audit", "checkpoint", "--output", mine])
+        let signed = try await server.ctl(admin, ["audit", "checkpoint", "--output", mine])
         #expect(signed.status == 0, "\(signed.stderr)")
         #expect(signed.stdout.contains("written to file \(serverFile)"))
-        #expect(try server.ctl(admin, ["audit", "verify", "--checkpoint", mine, "--checkpoint", serverFile]).status == 0)
-        #expect(try server.ctl(admin, ["persons", "create", "--email", "di@example.org", "--name", "Di"]).status == 0)
+        #expect(try await server.ctl(admin, ["audit", "verify", "--checkpoint", mine, "--checkpoint", serverFile]).status == 0)
+        #expect(try await server.ctl(admin, ["persons", "create", "--email", "di@example.org", "--name", "Di"]).status == 0)
         #expect(server.stop() == 0)
 
         // Whoever can write the database file rewrites entry 2 and recomputes every hash after it.
@@ -112,11 +112,11 @@ struct TrustEndToEndTests {
         restarted.extraArguments = server.extraArguments
         try await restarted.start()
         defer { restarted.stop() }
-        let plain = try restarted.ctl(admin, ["audit", "verify"])
+        let plain = try await restarted.ctl(admin, ["audit", "verify"])
         #expect(plain.status == 0)
         #expect(plain.stdout.contains("audit log intact"))
         for file in [mine, serverFile] {
-            let checked = try restarted.ctl(admin, ["audit", "verify", "--checkpoint", file])
+            let checked = try await restarted.ctl(admin, ["audit", "verify", "--checkpoint", file])
             #expect(checked.status == 1)
             #expect(checked.stdout.contains("checkpoint \(file):1 (entry 4,"), "\(checked.stdout)")
             #expect(checked.stdout.contains("DOES NOT MATCH: entry 4 now has hash"), "\(checked.stdout)")
@@ -127,13 +127,13 @@ struct TrustEndToEndTests {
         forged.head = entries[3].hash
         let forgedFile = server.dataDir.appendingPathComponent("forged.jsonl").path
         try (forged.jsonLine + "\n").write(toFile: forgedFile, atomically: true, encoding: .utf8)
-        let refused = try restarted.ctl(admin, ["audit", "verify", "--checkpoint", forgedFile])
+        let refused = try await restarted.ctl(admin, ["audit", "verify", "--checkpoint", forgedFile])
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("signature does not verify"))
         // Not a checkpoint file: said in one line naming the file and line.
         let junk = server.dataDir.appendingPathComponent("junk.txt").path
         try "hello\n".write(toFile: junk, atomically: true, encoding: .utf8)
-        let bad = try restarted.ctl(admin, ["audit", "verify", "--checkpoint", junk])
+        let bad = try await restarted.ctl(admin, ["audit", "verify", "--checkpoint", junk])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("\(junk):1: not an audit checkpoint"))
     }

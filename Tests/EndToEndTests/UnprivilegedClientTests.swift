@@ -13,8 +13,8 @@ struct UnprivilegedClientTests {
         let server = try ServerProcess()
         try await server.start()
         defer { server.stop() }
-        let token = try server.adminToken(role: .auditor)
-        let run = try runCommand(
+        let token = try await server.adminToken(role: .auditor)
+        let run = try await runCommand(
             "/usr/bin/setpriv",
             ["--reuid=65534", "--regid=65534", "--clear-groups", Binaries.path("kontorctl"), "--server", server.url, "--token", token, "whoami"])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KontorCore
+import KontorTestSupport
 import Synchronization
 import Testing
 
@@ -84,7 +85,7 @@ func runAs(_ uid: UInt32, _ gid: UInt32, _ command: [String]) throws -> Int32 {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
     process.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"] + command
     try process.run()
-    process.waitUntilExit()
+    process.waitForExit()
     return process.terminationStatus
 }
 
@@ -375,7 +376,7 @@ struct BoundaryTests {
         usleep(100_000)
         #expect(worker.alive)
         #expect(ProcessControl.signal(seen, SIGTERM, onlyUID: account.uid))
-        worker.process.waitUntilExit()
+        worker.process.waitForExit()
         #expect(!worker.process.isRunning)
     }
 
@@ -420,7 +421,7 @@ struct BoundaryTests {
             }(), freezer: SignalFreezer(), deviceZone: .gmt)
         _ = small.enforce(endpoint.policy(apps: allow), state: &state, now: Date())
         #expect(state.events.contains { $0.kind == "app.violation" && $0.detail?.contains("larger than hashLimitMiB") == true }, "\(state.events)")
-        worker.process.waitUntilExit()
+        worker.process.waitForExit()
         #expect(!worker.process.isRunning)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import Logging
 import Testing
 
@@ -32,7 +33,7 @@ final class TestProcess {
     func stop() {
         kill(pid, SIGCONT)
         kill(pid, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExit()
     }
 
     deinit { if process.isRunning { stop() } }
@@ -79,11 +80,13 @@ struct EnforcementTests {
     @Test("quiet hours freeze the container's real processes and refuse logins; afterwards everything resumes", arguments: ["detected", "signals"])
     func freezesAndResumes(mechanism: String) throws {
         let paths = scratchRoot()
-        let freezer: any Freezer = mechanism == "signals" ? SignalFreezer() : Freezers.detect()
+        let freezer: any Freezer = mechanism == "signals" ? SignalFreezer() : Freezers.detect(groupPrefix: CgroupFreezer.prefix(for: paths))
         let enforcer = Enforcer(paths: paths, freezer: freezer, deviceZone: .gmt)
         var state = EnforcementState()
         _ = enforcer.enforce(containerPolicy(alwaysQuiet: false), state: &state, now: Date())
         let account = try #require(AccountManager(paths: paths).lookup("work-ada"))
+        let created = try #require(try AccountManager(paths: paths).record()?.account)
+        defer { freezer.discard(created) }  // after the worker is gone: its cgroup is this root's own
         let worker = try TestProcess(uid: account.uid, gid: account.gid)
         defer { worker.stop() }
         #expect(worker.state == "S")
@@ -150,7 +153,7 @@ struct EnforcementTests {
             usleep(200_000)
             _ = enforcer.enforce(policy, state: &state, now: Date())
         }
-        worker.process.waitUntilExit()
+        worker.process.waitForExit()
         #expect(!worker.process.isRunning)
     }
 
@@ -186,8 +189,10 @@ struct EnforcementTests {
         try store.save(StoredPolicy(hash: "h", policy: containerPolicy(alwaysQuiet: true, allowOverride: true), receivedAt: Date()))
         var logger = Logger(label: "t")
         logger.logLevel = .critical
-        let agent = Agent(
-            paths: paths, config: AgentConfig(), transport: HTTP1Transport(), logger: logger, enforcer: Enforcer(paths: paths, deviceZone: .gmt))
+        let enforcer = Enforcer(paths: paths, deviceZone: .gmt)
+        // The freezer's cgroup of this root, made by the freeze (the machine's, outside the scratch root).
+        defer { if let account = try? AccountManager(paths: paths).record()?.account { enforcer.freezer.discard(account) } }
+        let agent = Agent(paths: paths, config: AgentConfig(), transport: HTTP1Transport(), logger: logger, enforcer: enforcer)
         #expect(try agent.enforce().quiet == true)
         _ = try agent.overrideQuietHours(reason: "customer emergency on site")
         #expect(try agent.enforce().quiet == false)

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -111,7 +112,7 @@ final class SocketFixture {
         try process.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        process.waitForExit()
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import Logging
 import Testing
 
@@ -100,7 +101,7 @@ final class SessionBus {
         // SIGKILL: the test runner ignores SIGTERM, and its children inherit that.
         for process in processes.reversed() where process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
     }
 

@@ -109,4 +109,22 @@ struct FakeCgroups {
         #expect(Freezers.detect(cgroupRoot: fake.hierarchy, systemd: fake.base + "/no-systemd").mechanism == "signals")
         #expect(Freezers.detect(cgroupRoot: fake.hierarchy, systemd: fake.base).mechanism == "cgroup-v2-units+signals")
     }
+
+    @Test(
+        "a freezer cgroup is kontor-<account> on a real system and of its own under each scratch root, so test endpoints whose accounts share a name never thaw each other"
+    )
+    func groupNames() {
+        let account = FakeCgroups().account
+        #expect(CgroupFreezer.v1(base: "/sys/fs/cgroup/freezer").group(account) == "/sys/fs/cgroup/freezer/kontor-work-ada")
+        #expect(CgroupFreezer.prefix(for: AgentPaths(root: "/")) == "kontor-")
+        let first = CgroupFreezer.v2(base: "/sys/fs/cgroup", prefix: CgroupFreezer.prefix(for: AgentPaths(root: "/tmp/endpoint-1")))
+        let second = CgroupFreezer.v2(base: "/sys/fs/cgroup", prefix: CgroupFreezer.prefix(for: AgentPaths(root: "/tmp/endpoint-2")))
+        #expect(first.group(account) != second.group(account))
+        #expect(first.group(account).hasPrefix("/sys/fs/cgroup/kontor-") && first.group(account).hasSuffix("-work-ada"))
+        // The agent's own enforcer names its groups for its root.
+        let enforcer = Enforcer(paths: AgentPaths(root: "/tmp/endpoint-1"), deviceZone: .gmt)
+        if let freezer = enforcer.freezer as? CgroupFreezer {
+            #expect(freezer.group(account) == first.group(account).replacingOccurrences(of: "/sys/fs/cgroup", with: freezer.base))
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KontorClient
 import KontorCore
+import KontorTestSupport
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -60,7 +61,7 @@ func untar(_ file: String, into directory: String) throws {
     tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
     tar.arguments = ["-xf", file, "-C", directory, "--no-same-owner"]
     try tar.run()
-    tar.waitUntilExit()
+    tar.waitForExit()
     #expect(tar.terminationStatus == 0, "tar -xf failed")
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KontorCore
+import KontorTestSupport
 import Testing
 
 @Suite("CSV (RFC 4180) reading")
@@ -59,7 +60,7 @@ struct CSVTests {
             input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: rows))
             try input.fileHandleForWriting.close()
             let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            process.waitForExit()
             #expect(process.terminationStatus == 0)
             #expect(try CSV.parse(String(decoding: data, as: UTF8.self)).map(\.fields) == rows, "terminator \(terminator.debugDescription)")
         }

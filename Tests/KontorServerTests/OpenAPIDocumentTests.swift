@@ -1,4 +1,5 @@
 import Foundation
+import KontorTestSupport
 import Testing
 
 @testable import KontorServer
@@ -77,7 +78,7 @@ struct OpenAPIDocumentTests {
         process.standardError = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        process.waitForExit()
         #expect(process.terminationStatus == 0 && text.contains("valid"), "\(text)")
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HummingbirdTesting
 import KontorCore
 import KontorStore
+import KontorTestSupport
 import Testing
 
 @testable import KontorServer
@@ -189,6 +190,6 @@ func runPython(_ script: String, _ arguments: String...) throws -> (Int32, Strin
     process.standardError = output
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    process.waitForExit()
     return (process.terminationStatus, text)
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import KontorCore
 import KontorStore
+import KontorTestSupport
 import Testing
 
 @testable import KontorPostgres
@@ -89,7 +90,7 @@ struct PseudonymiseConformanceTests {
             dump.standardOutput = out
             try dump.run()
             let data = out.fileHandleForReading.readDataToEndOfFile()
-            dump.waitUntilExit()
+            dump.waitForExit()
             #expect(dump.terminationStatus == 0 && data.count > 1000)
             for needle in [Self.email, Self.name, "+49 89 555 0101", "graces-laptop", "entra-123"] {
                 #expect(data.range(of: Data(needle.utf8)) == nil, "\(needle) is in the PostgreSQL dump")

@@ -64,7 +64,7 @@ public final class LoopExt4 {
         let errors = Pipe()
         process.standardError = errors
         try process.run()
-        process.waitUntilExit()
+        process.waitForExit()
         guard process.terminationStatus == 0 else {
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw LoopError("\(tool) \(arguments.joined(separator: " ")): \(message)")

@@ -36,7 +36,7 @@ public func buildRouter(
 
 /// The whole server: HTTP (or HTTPS) with every route, plus the check-in flusher.
 public func buildApplication(
-    config: ServerConfig, services: Services, logger: Logger, extraServices: [any Service] = []
+    config: ServerConfig, services: Services, logger: Logger, extraServices: [any Service] = [], periods: BackgroundPeriods = BackgroundPeriods()
 ) throws -> some ApplicationProtocol {
     let router = buildRouter(services)
     // Every connection lives by the header, body and idle deadlines and counts against the connection
@@ -71,14 +71,28 @@ public func buildApplication(
         server: server,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "kontor", backlog: config.listenBacklog),
         services: [
-            CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger),
+            CheckinFlushService(recorder: services.recorder, clock: services.clock, logger: logger, period: periods.checkinFlush),
             DeviceCacheWarmupService(devices: services.devices, store: services.store, clock: services.clock, logger: logger),
-            OffboardingSchedulerService(offboarding: services.offboarding, period: 15, logger: logger),
-            ApprovalSweepService(approvals: services.approvals, period: 60, logger: logger),
-            ArchivePurgeService(archives: services.archives, period: 3600, logger: logger),
-            RetentionSchedulerService(retention: services.retention, period: .seconds(3600), logger: logger),
-            EventLimitService(reports: services.checkinReports, logger: logger),
-            MemoryTrimService(logger: logger),
+            OffboardingSchedulerService(offboarding: services.offboarding, period: periods.offboarding, logger: logger),
+            ApprovalSweepService(approvals: services.approvals, period: periods.approvalSweep, logger: logger),
+            ArchivePurgeService(archives: services.archives, period: periods.archivePurge, logger: logger),
+            RetentionSchedulerService(retention: services.retention, period: periods.retention, logger: logger),
+            EventLimitService(reports: services.checkinReports, logger: logger, period: periods.eventLimits),
+            MemoryTrimService(period: periods.memoryTrim, logger: logger),
         ] + checkpoints + extraServices,
         logger: logger)
+}
+
+/// How often the server's background services run. A test stretches them all to an hour: a service that
+/// sleeps its period out instead of ending on a graceful shutdown then holds the stop for that hour.
+public struct BackgroundPeriods: Sendable {
+    public var checkinFlush: Duration = .seconds(5)
+    public var offboarding: Double = 15
+    public var approvalSweep: Double = 60
+    public var archivePurge: Double = 3600
+    public var retention: Duration = .seconds(3600)
+    public var eventLimits: Duration = .seconds(60)
+    public var memoryTrim: Duration = .seconds(15)
+
+    public init() {}
 }
