@@ -95,7 +95,8 @@ struct Report: AsyncParsableCommand {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            process.waitUntilExit()
+            // Not `waitUntilExit`: on Linux it spins an empty run loop, a core taken from Chromium.
+            while process.isRunning { usleep(10_000) }
             guard process.terminationStatus == 0, let bytes = FileManager.default.contents(atPath: pdf.path), bytes.starts(with: Array("%PDF".utf8)) else {
                 throw ValidationError("\(chromium) did not print the report to PDF (exit \(process.terminationStatus)); try --no-pdf")
             }
