@@ -65,7 +65,7 @@ func stopProcess(_ process: Process, name: String, grace: Double = 15, log: () -
     if process.isRunning {
         Issue.record("\(name) did not stop within \(Int(grace)) s of SIGTERM and was killed; its log ends:\n\(log().suffix(3000))")
         kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { usleep(20_000) }
+        process.waitForExit()
     }
     return process.terminationStatus
 }
